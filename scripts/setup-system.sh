@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs the system packages webgpu-unet needs on a machine without a GPU driver:
+#   - the software Vulkan driver (Mesa lavapipe) that Dawn runs on when there is no GPU.
+#     Debian 12's own Mesa 22 is too old for Dawn, so on bookworm it comes from bookworm-backports.
+#   - with --torch: Debian's python3-torch, used only by tools/ to make reference outputs.
+#   - with --chromium: Debian's chromium, for the browser tests.
+# Safe to run again: it installs only what is missing and says what it does. Needs root (or sudo).
+set -euo pipefail
+want_torch=0; want_chromium=0
+for a in "$@"; do
+  case "$a" in
+    --torch) want_torch=1 ;;
+    --chromium) want_chromium=1 ;;
+    *) echo "setup-system: unknown option $a (expected --torch or --chromium)" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+log() { echo "setup-system: $*" >&2; }
+
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+mesa_major() { dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | sed -E 's/^([0-9]+:)?([0-9]+).*/\2/'; }
+
+if ! command -v apt-get >/dev/null; then
+  log "no apt-get here: install Mesa >= 24 with its Vulkan drivers (lavapipe) and the Vulkan loader with your package manager"
+  exit 0
+fi
+
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+updated=0
+apt_update() { [ $updated = 1 ] || { log "apt-get update"; $SUDO apt-get update -qq; updated=1; }; }
+apt_install() { log "apt-get install $*"; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+
+m=$(mesa_major || true)
+if ! have_pkg libvulkan1 || [ -z "$m" ] || [ "$m" -lt 24 ]; then
+  if [ "$codename" = bookworm ]; then
+    src=/etc/apt/sources.list.d/bookworm-backports.sources
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      log "adding bookworm-backports to apt sources ($src): Debian 12's Mesa 22 is too old for Dawn"
+      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $SUDO tee "$src" >/dev/null
+    fi
+    apt_update
+    apt_install -t bookworm-backports libvulkan1 mesa-vulkan-drivers
+  else
+    apt_update
+    apt_install libvulkan1 mesa-vulkan-drivers
+  fi
+else
+  log "Vulkan loader and Mesa $m drivers already installed"
+fi
+
+if [ $want_torch = 1 ] && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  apt_update; apt_install python3-torch
+fi
+if [ $want_chromium = 1 ] && ! command -v chromium >/dev/null; then
+  apt_update; apt_install chromium
+fi
