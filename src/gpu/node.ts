@@ -1,0 +1,31 @@
+// The Node platform: WebGPU through Dawn (the `webgpu` package). Imported only by the Node entry.
+import { readFile } from 'node:fs/promises';
+import { create, globals } from 'webgpu';
+import { setPlatform } from './platform.js';
+
+// Dawn keeps the process alive while the object create() returned is reachable, and the process can
+// crash if it is collected while a device is in use: hold it here until release().
+let instance: GPU | undefined;
+
+setPlatform({
+  name: 'node (Dawn)',
+  async gpu() {
+    if (!instance) {
+      // GPUBufferUsage, GPUShaderStage, ... as globals, like in a browser.
+      Object.assign(globalThis, globals);
+      instance = create([]);
+    }
+    return instance;
+  },
+  noAdapterHint:
+    'no WebGPU adapter found. Without a GPU, Dawn runs on Mesa\'s software Vulkan driver (lavapipe): ' +
+    'run `bash scripts/setup-system.sh` (Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports; ' +
+    'other distros: Mesa >= 24 with its Vulkan drivers). With a GPU: install its Vulkan driver.',
+  async readFile(path: string) {
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  },
+  release() {
+    instance = undefined;
+  },
+});

@@ -1,0 +1,72 @@
+// batch_norm in inference mode (running statistics), NHWC4, in place or into another view.
+// The U-Net path folds BatchNorm into the conv before it (src/graph/passes); this kernel serves graphs
+// where a BatchNorm cannot be folded, and the tests.
+import type { BatchNormParams } from '../weights/types.js';
+import { type BufferRange, type Nhwc4View, type Step, f32Literal, linearIndex, linearWorkgroups, makeStep } from './common.js';
+
+export interface BatchNormSpec {
+  N: number;
+  H: number;
+  W: number;
+  c4: number;
+  eps: number;
+  input: Nhwc4View;
+  output: Nhwc4View;
+  workgroupSize: number;
+}
+
+export function batchNormWorkgroups(s: BatchNormSpec): [number, number, number] {
+  return linearWorkgroups(s.N * s.H * s.W * s.c4, s.workgroupSize);
+}
+
+export function batchNormWgsl(s: BatchNormSpec): string {
+  return /* wgsl */ `
+// batch_norm (eval): y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, per channel.
+// One invocation per vec4 of one pixel.
+const C4 = ${s.c4}u;
+const EPS = ${f32Literal(s.eps)};
+const IN_STRIDE = ${s.input.c4Stride}u;
+const IN_OFFSET = ${s.input.c4Offset}u;
+const OUT_STRIDE = ${s.output.c4Stride}u;
+const OUT_OFFSET = ${s.output.c4Offset}u;
+const TOTAL = ${s.N * s.H * s.W * s.c4}u;
+
+@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
+// params[4 * c4 + k], k = 0 weight, 1 bias, 2 running_mean, 3 running_var (padding channels: 0, 0, 0, 1)
+@group(0) @binding(1) var<storage, read> params: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;
+
+@compute @workgroup_size(${s.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = ${linearIndex(batchNormWorkgroups(s), s.workgroupSize)};
+  if (i >= TOTAL) { return; }
+  let c = i % C4;
+  let pixel = i / C4;
+  let x = input[pixel * IN_STRIDE + IN_OFFSET + c];
+  let scale = params[4u * c] * inverseSqrt(params[4u * c + 3u] + EPS);
+  output[pixel * OUT_STRIDE + OUT_OFFSET + c] = (x - params[4u * c + 2u]) * scale + params[4u * c + 1u];
+}
+`;
+}
+
+/** Interleaves weight, bias, running_mean, running_var per vec4 group, as batchNormWgsl reads them. */
+export function packBatchNormParams(p: BatchNormParams, c4: number): Float32Array {
+  const out = new Float32Array(c4 * 16);
+  const fields = [p.weight, p.bias, p.runningMean, p.runningVar];
+  for (let c = 0; c < c4 * 4; c++) {
+    for (let k = 0; k < 4; k++) {
+      const v = c < p.weight.length ? fields[k][c] : k === 3 ? 1 : 0;
+      out[((c >> 2) * 4 + k) * 4 + (c & 3)] = v;
+    }
+  }
+  return out;
+}
+
+export function batchNormStep(
+  device: GPUDevice,
+  s: BatchNormSpec,
+  b: { input: BufferRange; params: BufferRange; output: BufferRange },
+  label = 'batchNorm',
+): Step {
+  return makeStep(device, label, batchNormWgsl(s), [b.input, b.params, b.output], batchNormWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}]`);
+}

@@ -1,0 +1,131 @@
+// What every kernel shares: the activation layout, pipeline caching, and dispatch-size math.
+
+/**
+ * Activations live in storage buffers as NHWC with channels grouped in vec4s ("NHWC4"): element
+ * (n, y, x, c4) of a tensor is the vec4 at `((n * H + y) * W + x) * c4Stride + c4Offset + c4`.
+ * A tensor may be a channel slice of a wider buffer (c4Offset > 0, c4Stride > its own C4): that is how
+ * concat costs nothing, each producer writes its slice of the concatenated buffer.
+ * Channels past a tensor's count inside its last vec4 hold zeros.
+ */
+export interface Nhwc4View {
+  /** vec4s between consecutive pixels in the buffer. */
+  c4Stride: number;
+  /** first vec4 of this tensor inside each pixel. */
+  c4Offset: number;
+}
+
+// ACTIVATION_ACCESS: kernels declare the activations they only read as read_write storage. All activations
+// of a plan live in one arena buffer, and WebGPU validates usage per buffer, not per range: a buffer bound
+// read-only and writable in the same dispatch is an error even where the ranges are disjoint, while
+// several writable bindings of one buffer are allowed (https://www.w3.org/TR/webgpu/#abstract-opdef-compatible-usage-list).
+
+export const dense = (channels: number): Nhwc4View => ({ c4Stride: c4(channels), c4Offset: 0 });
+
+/** Number of vec4 groups holding `channels` channels. */
+export const c4 = (channels: number): number => Math.ceil(channels / 4);
+
+/** One recorded dispatch of a compiled plan: plain data, so a plan can print itself. */
+export interface Step {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+  /** multiply-adds x 2, for GFLOP/s figures */
+  flops: number;
+  /** human-readable shapes, for describe() */
+  detail: string;
+}
+
+// WebGPU's default maxComputeWorkgroupsPerDimension (https://www.w3.org/TR/webgpu/#limits).
+export const MAX_WORKGROUPS_PER_DIM = 65535;
+
+/**
+ * Workgroups for `count` independent invocations in groups of `workgroupSize`, spread over x and z when
+ * one dimension is not enough. Kernels rebuild the linear index as `wid.x + wid.z * WG_X` (see linearIndex).
+ */
+export function linearWorkgroups(count: number, workgroupSize: number, y = 1): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(count / workgroupSize));
+  if (groups <= MAX_WORKGROUPS_PER_DIM) return [groups, y, 1];
+  const z = Math.ceil(groups / MAX_WORKGROUPS_PER_DIM);
+  return [Math.ceil(groups / z), y, z];
+}
+
+/** WGSL expression for the linear invocation index of a dispatch made with linearWorkgroups(). */
+export function linearIndex(workgroups: [number, number, number], workgroupSize: number): string {
+  return `(wid.x + wid.z * ${workgroups[0]}u) * ${workgroupSize}u + lid.x`;
+}
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/** A compute pipeline for `code`, cached per device by its source (a lost device drops its cache). */
+export function getPipeline(device: GPUDevice, label: string, code: string): GPUComputePipeline {
+  let cache = pipelineCache.get(device);
+  if (!cache) pipelineCache.set(device, (cache = new Map()));
+  let pipeline = cache.get(code);
+  if (!pipeline) {
+    const module = device.createShaderModule({ label, code });
+    pipeline = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    cache.set(code, pipeline);
+  }
+  return pipeline;
+}
+
+/** A storage-buffer binding: a range of a buffer. */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+export function bindGroup(device: GPUDevice, label: string, pipeline: GPUComputePipeline, ranges: BufferRange[]): GPUBindGroup {
+  return device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: ranges.map((r, binding) => ({ binding, resource: { buffer: r.buffer, offset: r.offset ?? 0, size: r.size } })),
+  });
+}
+
+/** WGSL f32 literal that round-trips (avoids e.g. `1e-5` parsing as an abstract int issue and keeps precision). */
+export function f32Literal(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`cannot write ${v} as a WGSL f32 literal`);
+  const s = Math.fround(v).toPrecision(9);
+  return s.includes('.') || s.includes('e') ? `${s}f` : `${s}.0f`;
+}
+
+/** Epilogue activations that conv kernels can apply before storing, as WGSL on a vec4 `v`. */
+export type Activation = 'none' | 'relu' | 'sigmoid';
+
+export function activationWgsl(act: Activation, v: string): string {
+  switch (act) {
+    case 'none':
+      return v;
+    case 'relu':
+      return `max(${v}, vec4<f32>(0.0))`;
+    case 'sigmoid':
+      // 1 / (1 + e^-x): exp overflows to +inf for x < -88 and the quotient is then exactly 0, as in PyTorch.
+      return `(vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-${v})))`;
+  }
+}
+
+/** Builds (or reuses) the pipeline for `code` and binds `ranges` to bindings 0, 1, ... in order. */
+export function makeStep(
+  device: GPUDevice,
+  label: string,
+  code: string,
+  ranges: BufferRange[],
+  workgroups: [number, number, number],
+  flops = 0,
+  detail = '',
+): Step {
+  const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), code);
+  return { label, pipeline, bindGroup: bindGroup(device, label, pipeline, ranges), workgroups, flops, detail };
+}
+
+/** Records steps into one compute pass. Dispatches in a pass see each other's storage writes, in order. */
+export function encodeSteps(pass: GPUComputePassEncoder, steps: readonly Step[]): void {
+  for (const s of steps) {
+    pass.setPipeline(s.pipeline);
+    pass.setBindGroup(0, s.bindGroup);
+    pass.dispatchWorkgroups(...s.workgroups);
+  }
+}

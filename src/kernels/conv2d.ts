@@ -1,0 +1,189 @@
+// conv2d on NHWC4 activations as an implicit GEMM: [pixels, KH*KW*Cin] x [KH*KW*Cin, Cout].
+// General in kernel size, stride, padding and dilation (groups = 1), with bias and an activation epilogue.
+import type { ConvParams } from '../weights/types.js';
+import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+
+export interface Conv2dSpec {
+  /** batch and input spatial size */
+  N: number;
+  H: number;
+  W: number;
+  /** vec4 groups per input pixel that the weights cover (>= c4(cin); more when the input is a concat of
+   *  padded slices, see packConv2dWeights' channelPos) */
+  cin4: number;
+  cout: number;
+  kH: number;
+  kW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  input: Nhwc4View;
+  output: Nhwc4View;
+  activation: Activation;
+  /** tuning: output pixels (along a row) and output vec4 groups per invocation, invocations per workgroup */
+  tilePixels: number;
+  tileC4: number;
+  workgroupSize: number;
+}
+
+export const conv2dOutSize = (size: number, k: number, stride: number, pad: number, dilation: number): number =>
+  Math.floor((size + 2 * pad - dilation * (k - 1) - 1) / stride) + 1;
+
+export function conv2dOutShape(s: Conv2dSpec): { HO: number; WO: number } {
+  return {
+    HO: conv2dOutSize(s.H, s.kH, s.strideH, s.padH, s.dilationH),
+    WO: conv2dOutSize(s.W, s.kW, s.strideW, s.padW, s.dilationW),
+  };
+}
+
+/** Output vec4 groups padded to a multiple of the tile, so weight reads never run past the buffer. */
+export const conv2dCout4Padded = (cout: number, tileC4: number): number => Math.ceil(c4(cout) / tileC4) * tileC4;
+
+export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
+  const { HO, WO } = conv2dOutShape(s);
+  const blocks = s.N * HO * Math.ceil(WO / s.tilePixels);
+  return linearWorkgroups(blocks, s.workgroupSize, Math.ceil(c4(s.cout) / s.tileC4));
+}
+
+export function conv2dWgsl(s: Conv2dSpec): string {
+  const { HO, WO } = conv2dOutShape(s);
+  const wg = conv2dWorkgroups(s);
+  return /* wgsl */ `
+// conv2d ${s.kH}x${s.kW} s${s.strideH} p${s.padH} d${s.dilationH}, ${s.cin4 * 4} -> ${s.cout} channels, NHWC4.
+// Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
+// output channels. Lanes walk output pixels (x fastest), workgroup_id.y picks the channel block, so all
+// lanes of a workgroup read the same weights. Zero padding is a masked load.
+const N = ${s.N}u;
+const H = ${s.H}u;
+const W = ${s.W}u;
+const HO = ${HO}u;
+const WO = ${WO}u;
+const CIN4 = ${s.cin4}u;
+const COUT4 = ${c4(s.cout)}u;
+const COUT4_PAD = ${conv2dCout4Padded(s.cout, s.tileC4)}u;
+const KH = ${s.kH}u;
+const KW = ${s.kW}u;
+const SH = ${s.strideH}u;
+const SW = ${s.strideW}u;
+const PH = ${s.padH}u;
+const PW = ${s.padW}u;
+const DH = ${s.dilationH}u;
+const DW = ${s.dilationW}u;
+const IN_STRIDE = ${s.input.c4Stride}u;
+const IN_OFFSET = ${s.input.c4Offset}u;
+const OUT_STRIDE = ${s.output.c4Stride}u;
+const OUT_OFFSET = ${s.output.c4Offset}u;
+const TP = ${s.tilePixels}u;
+const TC = ${s.tileC4}u;
+const X_BLOCKS = ${Math.ceil(WO / s.tilePixels)}u;
+const BLOCKS = ${s.N * HO * Math.ceil(WO / s.tilePixels)}u;
+
+// activations, NHWC4 (see Nhwc4View)
+@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
+// weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
+// weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.
+@group(0) @binding(1) var<storage, read> weight: array<mat4x4<f32>>;
+// bias[co4], zero past cout
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> output: array<vec4<f32>>;
+
+@compute @workgroup_size(${s.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let block = ${linearIndex(wg, s.workgroupSize)};
+  if (block >= BLOCKS) { return; }
+  let xb = block % X_BLOCKS;
+  let oy = (block / X_BLOCKS) % HO;
+  let n = block / (X_BLOCKS * HO);
+  let ox0 = xb * TP;
+  let co0 = wid.y * TC;
+
+  var acc: array<array<vec4<f32>, TC>, TP>;
+  for (var ky = 0u; ky < KH; ky++) {
+    // unsigned wrap-around makes "iy < 0" fail the "< H" test too
+    let iy = oy * SH + ky * DH - PH;
+    if (iy >= H) { continue; }
+    for (var kx = 0u; kx < KW; kx++) {
+      var base: array<u32, TP>;
+      var inside: array<bool, TP>;
+      for (var p = 0u; p < TP; p++) {
+        let ix = (ox0 + p) * SW + kx * DW - PW;
+        inside[p] = ix < W;
+        base[p] = ((n * H + iy) * W + min(ix, W - 1u)) * IN_STRIDE + IN_OFFSET;
+      }
+      let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
+      for (var ci4 = 0u; ci4 < CIN4; ci4++) {
+        var x: array<vec4<f32>, TP>;
+        for (var p = 0u; p < TP; p++) {
+          x[p] = select(vec4<f32>(0.0), input[base[p] + ci4], inside[p]);
+        }
+        for (var t = 0u; t < TC; t++) {
+          let w = weight[wbase + ci4 * COUT4_PAD + t];
+          for (var p = 0u; p < TP; p++) {
+            acc[p][t] += w * x[p];
+          }
+        }
+      }
+    }
+  }
+
+  for (var t = 0u; t < TC; t++) {
+    let co4 = co0 + t;
+    if (co4 >= COUT4) { break; }
+    let b = bias[co4];
+    for (var p = 0u; p < TP; p++) {
+      let ox = ox0 + p;
+      if (ox < WO) {
+        let v = acc[p][t] + b;
+        output[((n * HO + oy) * WO + ox) * OUT_STRIDE + OUT_OFFSET + co4] = ${activationWgsl(s.activation, 'v')};
+      }
+    }
+  }
+}
+`;
+}
+
+/**
+ * Packs a PyTorch Conv2d weight [cout, cin, kH, kW] into the kernel's layout (see conv2dWgsl).
+ * `channelPos(ci)` gives where input channel ci sits among the cin4*4 stored channels (identity for a dense
+ * input; a concat of slices padded to vec4 boundaries shifts the later slices). Unused positions get 0.
+ */
+export function packConv2dWeights(
+  p: ConvParams,
+  cin4: number,
+  tileC4: number,
+  channelPos: (ci: number) => number = (ci) => ci,
+): { weight: Float32Array; bias: Float32Array } {
+  const [cout, cin, kH, kW] = p.shape;
+  const cout4Pad = conv2dCout4Padded(cout, tileC4);
+  const weight = new Float32Array(kH * kW * cin4 * cout4Pad * 16);
+  for (let co = 0; co < cout; co++) {
+    for (let ci = 0; ci < cin; ci++) {
+      const pos = channelPos(ci);
+      for (let ky = 0; ky < kH; ky++) {
+        for (let kx = 0; kx < kW; kx++) {
+          const mat = ((ky * kW + kx) * cin4 + (pos >> 2)) * cout4Pad + (co >> 2);
+          // column (pos & 3), row (co & 3) of a column-major mat4x4
+          weight[mat * 16 + (pos & 3) * 4 + (co & 3)] = p.weight[((co * cin + ci) * kH + ky) * kW + kx];
+        }
+      }
+    }
+  }
+  const bias = new Float32Array(cout4Pad * 4);
+  if (p.bias) bias.set(p.bias);
+  return { weight, bias };
+}
+
+export function conv2dStep(
+  device: GPUDevice,
+  s: Conv2dSpec,
+  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange },
+  label = 'conv2d',
+): Step {
+  const { HO, WO } = conv2dOutShape(s);
+  const flops = 2 * s.N * HO * WO * s.cout * s.cin4 * 4 * s.kH * s.kW;
+  const detail = `[${s.N},${s.cin4 * 4},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
+  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail);
+}

@@ -1,0 +1,143 @@
+// conv_transpose2d with kernel 2, stride 2 (the U-Net's up-sampling), NHWC4, with bias.
+// With k = s = 2 every output pixel comes from exactly one input pixel: out[2y+dy, 2x+dx] = bias +
+// in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
+// input pixels once and writes all four positions.
+import type { ConvParams } from '../weights/types.js';
+import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+
+export interface ConvTranspose2x2Spec {
+  /** batch and input spatial size; the output is 2H x 2W */
+  N: number;
+  H: number;
+  W: number;
+  /** vec4 groups per input pixel covered by the weights */
+  cin4: number;
+  cout: number;
+  input: Nhwc4View;
+  output: Nhwc4View;
+  /** tuning: input pixels (along a row) and output vec4 groups per invocation, invocations per workgroup */
+  tilePixels: number;
+  tileC4: number;
+  workgroupSize: number;
+}
+
+const cout4Padded = (cout: number, tileC4: number) => Math.ceil(c4(cout) / tileC4) * tileC4;
+
+export function convTranspose2x2Workgroups(s: ConvTranspose2x2Spec): [number, number, number] {
+  const blocks = s.N * s.H * Math.ceil(s.W / s.tilePixels);
+  return linearWorkgroups(blocks, s.workgroupSize, Math.ceil(c4(s.cout) / s.tileC4));
+}
+
+export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
+  const wg = convTranspose2x2Workgroups(s);
+  return /* wgsl */ `
+// conv_transpose2d k2 s2, ${s.cin4 * 4} -> ${s.cout} channels, NHWC4.
+// Work split: each invocation takes TP consecutive input pixels of one row and TC output vec4 groups, and
+// writes the 2x2 output pixels of each input pixel. Lanes walk pixels; workgroup_id.y picks the channels.
+const N = ${s.N}u;
+const H = ${s.H}u;
+const W = ${s.W}u;
+const CIN4 = ${s.cin4}u;
+const COUT4 = ${c4(s.cout)}u;
+const COUT4_PAD = ${cout4Padded(s.cout, s.tileC4)}u;
+const IN_STRIDE = ${s.input.c4Stride}u;
+const IN_OFFSET = ${s.input.c4Offset}u;
+const OUT_STRIDE = ${s.output.c4Stride}u;
+const OUT_OFFSET = ${s.output.c4Offset}u;
+const TP = ${s.tilePixels}u;
+const TC = ${s.tileC4}u;
+const X_BLOCKS = ${Math.ceil(s.W / s.tilePixels)}u;
+const BLOCKS = ${s.N * s.H * Math.ceil(s.W / s.tilePixels)}u;
+
+// activations, NHWC4
+@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
+// weight[((dy * 2 + dx) * CIN4 + ci4) * COUT4_PAD + co4]: column j = input channel 4*ci4+j,
+// rows = output channels 4*co4 .. 4*co4+3
+@group(0) @binding(1) var<storage, read> weight: array<mat4x4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> output: array<vec4<f32>>;
+
+@compute @workgroup_size(${s.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let block = ${linearIndex(wg, s.workgroupSize)};
+  if (block >= BLOCKS) { return; }
+  let xb = block % X_BLOCKS;
+  let y = (block / X_BLOCKS) % H;
+  let n = block / (X_BLOCKS * H);
+  let x0 = xb * TP;
+  let co0 = wid.y * TC;
+
+  // acc[p][pos][t]: input pixel p, output position pos = dy * 2 + dx, channel group t
+  var acc: array<array<array<vec4<f32>, TC>, 4>, TP>;
+  var base: array<u32, TP>;
+  for (var p = 0u; p < TP; p++) {
+    base[p] = ((n * H + y) * W + min(x0 + p, W - 1u)) * IN_STRIDE + IN_OFFSET;
+  }
+  for (var ci4 = 0u; ci4 < CIN4; ci4++) {
+    var x: array<vec4<f32>, TP>;
+    for (var p = 0u; p < TP; p++) {
+      x[p] = input[base[p] + ci4];
+    }
+    for (var pos = 0u; pos < 4u; pos++) {
+      for (var t = 0u; t < TC; t++) {
+        let w = weight[(pos * CIN4 + ci4) * COUT4_PAD + co0 + t];
+        for (var p = 0u; p < TP; p++) {
+          acc[p][pos][t] += w * x[p];
+        }
+      }
+    }
+  }
+
+  for (var t = 0u; t < TC; t++) {
+    let co4 = co0 + t;
+    if (co4 >= COUT4) { break; }
+    let b = bias[co4];
+    for (var p = 0u; p < TP; p++) {
+      let x = x0 + p;
+      if (x >= W) { break; }
+      for (var pos = 0u; pos < 4u; pos++) {
+        let oy = 2u * y + pos / 2u;
+        let ox = 2u * x + pos % 2u;
+        output[((n * 2u * H + oy) * 2u * W + ox) * OUT_STRIDE + OUT_OFFSET + co4] = acc[p][pos][t] + b;
+      }
+    }
+  }
+}
+`;
+}
+
+/** Packs a PyTorch ConvTranspose2d weight [cin, cout, 2, 2] (and bias) into the kernel's layout. */
+export function packConvTranspose2x2Weights(
+  p: ConvParams,
+  cin4: number,
+  tileC4: number,
+  channelPos: (ci: number) => number = (ci) => ci,
+): { weight: Float32Array; bias: Float32Array } {
+  const [cin, cout, kH, kW] = p.shape;
+  if (kH !== 2 || kW !== 2) throw new Error(`convTranspose2x2: weight shape [${p.shape}] is not [cin, cout, 2, 2]`);
+  const cout4Pad = cout4Padded(cout, tileC4);
+  const weight = new Float32Array(4 * cin4 * cout4Pad * 16);
+  for (let ci = 0; ci < cin; ci++) {
+    const pos = channelPos(ci);
+    for (let co = 0; co < cout; co++) {
+      for (let k = 0; k < 4; k++) {
+        const mat = (k * cin4 + (pos >> 2)) * cout4Pad + (co >> 2);
+        weight[mat * 16 + (pos & 3) * 4 + (co & 3)] = p.weight[(ci * cout + co) * 4 + k];
+      }
+    }
+  }
+  const bias = new Float32Array(cout4Pad * 4);
+  if (p.bias) bias.set(p.bias);
+  return { weight, bias };
+}
+
+export function convTranspose2x2Step(
+  device: GPUDevice,
+  s: ConvTranspose2x2Spec,
+  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange },
+  label = 'convTranspose2x2',
+): Step {
+  const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin4 * 4;
+  const detail = `[${s.N},${s.cin4 * 4},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
+  return makeStep(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail);
+}

@@ -1,0 +1,68 @@
+import { suite } from 'uvu';
+import { c4, type Activation } from '../../src/kernels/common.js';
+import { conv2dOutSize, conv2dStep, packConv2dWeights } from '../../src/kernels/conv2d.js';
+import { conv2d } from '../../src/kernels/reference/conv2d.js';
+import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
+
+// Sums of up to ~3*3*12 products of values in [-1, 1] in a different order than the reference:
+// f32 rounding stays well below 1e-5 absolute.
+const ATOL = 1e-5;
+const RTOL = 1e-5;
+
+interface Case {
+  N: number; C: number; CO: number; H: number; W: number;
+  k: number; stride: number; pad: number; dilation: number;
+  act: Activation; tilePixels: number; tileC4: number; bias: boolean;
+  /** write the output as a slice of a wider buffer: [vec4 offset, extra vec4s after] */
+  slice?: [number, number];
+}
+
+const cases: Case[] = [
+  { N: 1, C: 3, CO: 8, H: 7, W: 9, k: 3, stride: 1, pad: 1, dilation: 1, act: 'none', tilePixels: 4, tileC4: 2, bias: false },
+  { N: 2, C: 1, CO: 5, H: 9, W: 7, k: 3, stride: 1, pad: 1, dilation: 1, act: 'relu', tilePixels: 2, tileC4: 4, bias: true },
+  { N: 1, C: 6, CO: 10, H: 11, W: 5, k: 3, stride: 1, pad: 1, dilation: 1, act: 'relu', tilePixels: 4, tileC4: 2, bias: true, slice: [1, 2] },
+  { N: 2, C: 5, CO: 3, H: 5, W: 13, k: 1, stride: 1, pad: 0, dilation: 1, act: 'sigmoid', tilePixels: 4, tileC4: 1, bias: true },
+  { N: 1, C: 4, CO: 7, H: 13, W: 11, k: 3, stride: 2, pad: 1, dilation: 1, act: 'none', tilePixels: 1, tileC4: 1, bias: true },
+  { N: 1, C: 3, CO: 9, H: 17, W: 15, k: 7, stride: 2, pad: 3, dilation: 1, act: 'relu', tilePixels: 2, tileC4: 2, bias: false },
+  { N: 1, C: 2, CO: 4, H: 9, W: 10, k: 3, stride: 1, pad: 2, dilation: 2, act: 'none', tilePixels: 4, tileC4: 1, bias: true },
+  { N: 2, C: 12, CO: 16, H: 8, W: 8, k: 3, stride: 1, pad: 1, dilation: 1, act: 'relu', tilePixels: 4, tileC4: 4, bias: true },
+];
+
+const Conv2d = suite<{ device: GPUDevice }>('conv2d');
+Conv2d.before(async (ctx) => { ctx.device = await testDevice(); });
+Conv2d.after((ctx) => ctx.device.destroy());
+
+for (const [i, c] of cases.entries()) {
+  const name = `conv2d N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} k${c.k} s${c.stride} p${c.pad} d${c.dilation} ${c.act} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''}`;
+  Conv2d(name, async ({ device }) => {
+    const rand = rng(1000 + i);
+    const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
+    const p = {
+      weight: randArray(rand, c.CO * c.C * c.k * c.k, -0.5, 0.5),
+      shape: [c.CO, c.C, c.k, c.k] as [number, number, number, number],
+      bias: c.bias ? randArray(rand, c.CO) : undefined,
+    };
+    const want = conv2d(x, p, { stride: c.stride, padding: c.pad, dilation: c.dilation, activation: c.act });
+
+    const HO = conv2dOutSize(c.H, c.k, c.stride, c.pad, c.dilation);
+    const WO = conv2dOutSize(c.W, c.k, c.stride, c.pad, c.dilation);
+    const outView = c.slice ? { c4Offset: c.slice[0], c4Stride: c.slice[0] + c4(c.CO) + c.slice[1] } : { c4Offset: 0, c4Stride: c4(c.CO) };
+    const input = upload(device, x);
+    const packed = packConv2dWeights(p, c4(c.C), c.tileC4);
+    const out = nhwc4Buffer(device, [c.N, c.CO, HO, WO], outView.c4Stride);
+    const step = conv2dStep(
+      device,
+      {
+        N: c.N, H: c.H, W: c.W, cin4: c4(c.C), cout: c.CO, kH: c.k, kW: c.k,
+        strideH: c.stride, strideW: c.stride, padH: c.pad, padW: c.pad, dilationH: c.dilation, dilationW: c.dilation,
+        input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, activation: c.act,
+        tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64,
+      },
+      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
+    );
+    const got = await runAndRead(device, [...input.steps, step], out, want.shape, outView);
+    assertClose(got, want.data, ATOL, RTOL, name);
+  });
+}
+
+Conv2d.run();
