@@ -1,0 +1,92 @@
+// Activation memory planning.
+//
+// Every value that is not placed inside another (placeConcat) is a *root* and needs storage. A root is
+// live from the first step that writes it (or writes a slice placed in it) to the last step that reads it
+// (or reads a slice placed in it); the skip connections of a U-Net are therefore live from their encoder
+// block to their decoder block. All roots share one arena buffer: roots are placed largest first, each at
+// the lowest offset that does not overlap a root whose lifetime overlaps its own ("greedy by size", as in
+// TFLite's arena planner). Two roots alive at the same step never share bytes, which also keeps a step's
+// read and write bindings disjoint, as WebGPU requires of writable storage bindings in one dispatch.
+import { type Graph, type Shape, type ValueId, storageC4 } from './ir.js';
+
+export interface Allocation {
+  root: ValueId;
+  offset: number;
+  sizeBytes: number;
+  firstStep: number;
+  lastStep: number;
+}
+
+export interface MemoryPlan {
+  /** storage of each root value */
+  allocations: Map<ValueId, Allocation>;
+  /** for every value: its root and the vec4 offset of its channels inside the root's pixels */
+  location: Map<ValueId, { root: ValueId; c4Offset: number }>;
+  arenaBytes: number;
+  /** what the roots would take without reuse, for comparison */
+  unsharedBytes: number;
+}
+
+/**
+ * `steps` lists, in execution order, the values each step reads and writes (elided nodes excluded).
+ * `alignment` is the binding offset alignment (minStorageBufferOffsetAlignment).
+ */
+export function planMemory(
+  g: Graph,
+  shapes: Map<ValueId, Shape>,
+  steps: { reads: ValueId[]; writes: ValueId[] }[],
+  alignment: number,
+): MemoryPlan {
+  const location = new Map<ValueId, { root: ValueId; c4Offset: number }>();
+  const locate = (id: ValueId): { root: ValueId; c4Offset: number } => {
+    let loc = location.get(id);
+    if (!loc) {
+      const p = g.values[id].placement;
+      if (p) {
+        const parent = locate(p.parent);
+        loc = { root: parent.root, c4Offset: parent.c4Offset + p.c4Offset };
+      } else loc = { root: id, c4Offset: 0 };
+      location.set(id, loc);
+    }
+    return loc;
+  };
+
+  const live = new Map<ValueId, { first: number; last: number }>();
+  steps.forEach((s, i) => {
+    for (const v of [...s.reads, ...s.writes]) {
+      const r = locate(v).root;
+      const l = live.get(r);
+      if (l) l.last = i;
+      else live.set(r, { first: i, last: i });
+    }
+  });
+
+  const align = (n: number) => Math.ceil(n / alignment) * alignment;
+  const roots = [...live.entries()].map(([root, l]) => {
+    const [N, , H, W] = shapes.get(root)!;
+    return { root, sizeBytes: N * H * W * storageC4(g.values[root]) * 16, firstStep: l.first, lastStep: l.last };
+  });
+  roots.sort((a, b) => b.sizeBytes - a.sizeBytes || a.firstStep - b.firstStep);
+
+  const placed: Allocation[] = [];
+  let arenaBytes = 0;
+  for (const r of roots) {
+    const overlapping = placed
+      .filter((p) => p.firstStep <= r.lastStep && r.firstStep <= p.lastStep)
+      .sort((a, b) => a.offset - b.offset);
+    let offset = 0;
+    for (const p of overlapping) {
+      if (offset + r.sizeBytes <= p.offset) break;
+      offset = Math.max(offset, align(p.offset + p.sizeBytes));
+    }
+    const a = { ...r, offset };
+    placed.push(a);
+    arenaBytes = Math.max(arenaBytes, offset + r.sizeBytes);
+  }
+  return {
+    allocations: new Map(placed.map((a) => [a.root, a])),
+    location,
+    arenaBytes,
+    unsharedBytes: roots.reduce((s, r) => s + r.sizeBytes, 0),
+  };
+}

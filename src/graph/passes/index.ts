@@ -1,0 +1,11 @@
+// The inference passes, in order. Each takes a graph and returns a new one (the input is not modified).
+import type { Graph } from '../ir.js';
+import { foldBatchNorm } from './foldBatchNorm.js';
+import { fuseActivation } from './fuseActivation.js';
+import { placeConcat } from './placeConcat.js';
+
+export { foldBatchNorm, fuseActivation, placeConcat };
+
+export function optimize(g: Graph): Graph {
+  return placeConcat(fuseActivation(foldBatchNorm(g)));
+}

@@ -1,0 +1,177 @@
+// Compiling a graph for one input shape, and running it.
+// compilePlan() does all the work once: shapes, memory plan, pipelines, bind groups, dispatch sizes.
+// Plan.run() then uploads the input, records every step into one compute pass of one command buffer,
+// submits once and reads the output back once.
+import { createBuffer, readBack } from '../gpu/buffers.js';
+import { type BufferRange, type Nhwc4View, type Step, encodeSteps } from '../kernels/common.js';
+import { concatStep } from '../kernels/concat.js';
+import { conv2dStep } from '../kernels/conv2d.js';
+import { convTranspose2x2Step } from '../kernels/convTranspose2x2.js';
+import { batchNormStep } from '../kernels/batchNorm.js';
+import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
+import { maxPool2x2Step } from '../kernels/maxPool2x2.js';
+import { unaryStep } from '../kernels/unary.js';
+import { type Graph, type Node, type Shape, type ValueId, inferShapes, storageC4 } from './ir.js';
+import { type MemoryPlan, planMemory } from './memory.js';
+import type { ParamStore } from './params.js';
+import type { Tuning } from './tuning.js';
+
+const numElements = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+export class Plan {
+  /** wall time of the last run, used to sleep instead of busy-polling while the next one runs */
+  private lastRunMs = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly device: GPUDevice,
+    readonly inputShape: Shape,
+    readonly outputShape: Shape,
+    readonly steps: Step[],
+    readonly memory: MemoryPlan,
+    private readonly buffers: { input: GPUBuffer; arena: GPUBuffer; output: GPUBuffer; readback: GPUBuffer },
+  ) {}
+
+  async run(input: Float32Array): Promise<Float32Array> {
+    if (this.disposed) throw new Error('this plan was disposed');
+    const t0 = performance.now();
+    const { device, buffers } = this;
+    device.queue.writeBuffer(buffers.input, 0, input.buffer, input.byteOffset, input.byteLength);
+    const encoder = device.createCommandEncoder({ label: 'forward' });
+    const pass = encoder.beginComputePass({ label: 'forward' });
+    encodeSteps(pass, this.steps);
+    pass.end();
+    const outBytes = numElements(this.outputShape) * 4;
+    encoder.copyBufferToBuffer(buffers.output, 0, buffers.readback, 0, outBytes);
+    device.queue.submit([encoder.finish()]);
+    const out = new Float32Array(await readBack(buffers.readback, outBytes, this.lastRunMs));
+    this.lastRunMs = performance.now() - t0;
+    return out;
+  }
+
+  /** The steps with their shapes, one per line, and the memory figures. */
+  describe(): string {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+    const lines = this.steps.map(
+      (s, i) => `${String(i).padStart(3)}  ${s.label.padEnd(34)} ${s.detail}${s.flops ? `  ${(s.flops / 1e9).toFixed(3)} GFLOP` : ''}`,
+    );
+    const gflop = this.steps.reduce((a, s) => a + s.flops, 0) / 1e9;
+    lines.push(
+      `input [${this.inputShape}] -> output [${this.outputShape}], ${this.steps.length} dispatches, ${gflop.toFixed(2)} GFLOP`,
+      `activation arena ${mib(this.memory.arenaBytes)} (${mib(this.memory.unsharedBytes)} without reuse)`,
+    );
+    return lines.join('\n');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of Object.values(this.buffers)) b.destroy();
+  }
+}
+
+/** Reads and writes of a node, for liveness. Elided concats do nothing at run time. */
+const isElided = (n: Node) => n.op.kind === 'concat' && n.op.elided === true;
+
+export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tuning: Tuning, inputShape: Shape): Plan {
+  const shapes = inferShapes(g, inputShape);
+  const nodes = g.nodes.filter((n) => !isElided(n));
+  const access = [
+    { reads: [], writes: [g.input] },
+    ...nodes.map((n) => ({ reads: n.inputs, writes: [n.output] })),
+    { reads: [g.output], writes: [] },
+  ];
+  const memory = planMemory(g, shapes, access, device.limits.minStorageBufferOffsetAlignment);
+  const maxBinding = device.limits.maxStorageBufferBindingSize;
+  for (const a of memory.allocations.values()) {
+    if (a.sizeBytes > maxBinding) {
+      throw new Error(
+        `input [${inputShape}]: activation "${g.values[a.root].name}" needs ${a.sizeBytes} bytes, more than this ` +
+          `adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`,
+      );
+    }
+  }
+  if (memory.arenaBytes > device.limits.maxBufferSize) {
+    throw new Error(`input [${inputShape}]: activations need ${memory.arenaBytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
+  }
+
+  const usage = GPUBufferUsage.STORAGE;
+  const outputShape = shapes.get(g.output)!;
+  const buffers = {
+    input: createBuffer(device, 'input nchw', numElements(inputShape) * 4, usage | GPUBufferUsage.COPY_DST),
+    arena: createBuffer(device, 'activations', memory.arenaBytes, usage),
+    output: createBuffer(device, 'output nchw', numElements(outputShape) * 4, usage | GPUBufferUsage.COPY_SRC),
+    readback: createBuffer(device, 'readback', numElements(outputShape) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
+  };
+
+  const view = (v: ValueId): Nhwc4View => {
+    const loc = memory.location.get(v)!;
+    return { c4Stride: storageC4(g.values[loc.root]), c4Offset: loc.c4Offset };
+  };
+  const range = (v: ValueId): BufferRange => {
+    const a = memory.allocations.get(memory.location.get(v)!.root)!;
+    return { buffer: buffers.arena, offset: a.offset, size: a.sizeBytes };
+  };
+  const wg = tuning.elementwiseWorkgroupSize;
+
+  const [N, C, H, W] = inputShape;
+  const steps: Step[] = [
+    nchwToNhwc4Step(device, { N, C, H, W, view: view(g.input), workgroupSize: wg }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
+  ];
+  for (const node of nodes) {
+    const op = node.op;
+    const x = node.inputs[0];
+    const [n, , h, w] = shapes.get(x)!;
+    const io = { input: range(x), output: range(node.output) };
+    const p = params.ranges.get(node.name) ?? [];
+    const c4 = storageC4(g.values[x]);
+    if (op.kind === 'conv2d') {
+      const [, , kH, kW] = op.params.shape;
+      steps.push(
+        conv2dStep(
+          device,
+          {
+            N: n, H: h, W: w, cin4: c4, cout: op.params.shape[0], kH, kW,
+            strideH: op.stride, strideW: op.stride, padH: op.padding, padW: op.padding, dilationH: op.dilation, dilationW: op.dilation,
+            input: view(x), output: view(node.output), activation: op.activation, ...tuning.conv2d,
+          },
+          { ...io, weight: p[0], bias: p[1] },
+          node.name,
+        ),
+      );
+    } else if (op.kind === 'convTranspose2x2') {
+      steps.push(
+        convTranspose2x2Step(
+          device,
+          { N: n, H: h, W: w, cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tuning.convTranspose2x2 },
+          { ...io, weight: p[0], bias: p[1] },
+          node.name,
+        ),
+      );
+    } else if (op.kind === 'maxPool2x2') {
+      steps.push(maxPool2x2Step(device, { N: n, H: h, W: w, c4, input: view(x), output: view(node.output), workgroupSize: wg }, io, node.name));
+    } else if (op.kind === 'batchNorm') {
+      steps.push(
+        batchNormStep(device, { N: n, H: h, W: w, c4, eps: op.params.eps, input: view(x), output: view(node.output), workgroupSize: wg }, { ...io, params: p[0] }, node.name),
+      );
+    } else if (op.kind === 'relu' || op.kind === 'sigmoid') {
+      steps.push(unaryStep(device, { op: op.kind, pixels: n * h * w, c4, input: view(x), output: view(node.output), workgroupSize: wg }, io, node.name));
+    } else if (op.kind === 'concat') {
+      const [a, b] = node.inputs.map((v) => g.values[v]);
+      if (node.inputs.length !== 2 || a.segments || b.segments) throw new Error(`${node.name}: only two-input concat of plain values is supported`);
+      steps.push(
+        concatStep(
+          device,
+          { pixels: n * h * w, ca: a.channels, cb: b.channels, a: view(a.id), b: view(b.id), output: view(node.output), workgroupSize: wg },
+          { a: range(a.id), b: range(b.id), output: range(node.output) },
+          node.name,
+        ),
+      );
+    }
+  }
+  const [, OC, OH, OW] = outputShape;
+  steps.push(
+    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize: wg }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
+  );
+  return new Plan(device, inputShape, outputShape, steps, memory, buffers);
+}
