@@ -67,12 +67,16 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/** The adapter behind `device`: its identity, and its features and limits (what it could give, which
+ *  may be more than this device asked for). */
 export function describeDevice(device: GPUDevice): AdapterSummary {
-  const info = adapters.get(device)?.info ?? (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const adapter = adapters.get(device);
+  const info = adapter?.info ?? (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const source = adapter ?? device;
   const limits: Record<string, number> = {};
   // GPUSupportedLimits' fields are getters on the prototype: walk them.
-  for (const key in device.limits) {
-    const v = (device.limits as unknown as Record<string, unknown>)[key];
+  for (const key in source.limits) {
+    const v = (source.limits as unknown as Record<string, unknown>)[key];
     if (typeof v === 'number') limits[key] = v;
   }
   return {
@@ -80,7 +84,7 @@ export function describeDevice(device: GPUDevice): AdapterSummary {
     architecture: info?.architecture ?? '',
     device: info?.device ?? '',
     description: info?.description ?? '',
-    features: [...device.features].sort(),
+    features: [...source.features].sort(),
     limits,
   };
 }

@@ -1,0 +1,45 @@
+// Option parsing for the subcommands: node:util parseArgs in strict mode, with its errors turned into
+// one-line usage errors that name the offending argument.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './errors.js';
+
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
+export type OptionValues<O extends OptionSpec> = { [K in keyof O]?: O[K]['type'] extends 'string' ? string : boolean };
+
+/** Parses `args` for `unet <command>`; unknown options, missing values and stray arguments -> UsageError. */
+export function parseCommandArgs<O extends OptionSpec>(command: string, args: string[], options: O): OptionValues<O> {
+  try {
+    const config: ParseArgsConfig = { args, options, strict: true, allowPositionals: false };
+    return parseArgs(config).values as OptionValues<O>;
+  } catch (e) {
+    if (!String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw e;
+    const problem = diagnose(args, options) ?? (e as Error).message.split('\n')[0];
+    throw new UsageError(`${command}: ${problem} (see unet ${command} --help)`);
+  }
+}
+
+/** Finds the argument strict parsing rejected, by reparsing leniently and walking the tokens. */
+function diagnose(args: string[], options: OptionSpec): string | undefined {
+  const { tokens } = parseArgs({ args, options: options as ParseArgsConfig['options'], strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'positional') return `unexpected argument ${JSON.stringify(t.value)}`;
+    if (t.kind !== 'option') continue;
+    const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+    if (!spec) return `unknown option ${t.rawName}`;
+    if (spec.type === 'boolean' && t.value !== undefined) return `${t.rawName} takes no value`;
+    if (spec.type === 'string') {
+      if (t.value === undefined) return `${t.rawName} needs a value`;
+      if (!t.inlineValue && t.value.startsWith('-')) {
+        return `${t.rawName} needs a value (found the option ${t.value})`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A required string option: present and not empty. */
+export function required(command: string, name: string, value: string | boolean | undefined): string {
+  if (typeof value !== 'string') throw new UsageError(`${command}: --${name} is required (see unet ${command} --help)`);
+  if (value === '') throw new UsageError(`${command}: --${name} is empty`);
+  return value;
+}

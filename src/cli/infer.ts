@@ -1,0 +1,214 @@
+// `unet infer`: runs a U-Net from a safetensors state_dict on an NCHW tensor read from a safetensors
+// file and writes the output tensor (plus provenance in __metadata__) to a new safetensors file.
+import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
+import { parseCommandArgs, required } from './args.js';
+import { CliError, UsageError, fsError } from './errors.js';
+import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
+
+export const INFER_USAGE = `Usage: unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
+
+Runs the U-Net whose state_dict is in W on the NCHW tensor "input" of X and writes the sigmoid
+probabilities as the F32 tensor "output" of Y (with __metadata__: weights, input, engine, adapter,
+forward time). H and W of the input must be multiples of 2^depth (16 for the usual depth 4).
+
+Options:
+  --weights PATH        U-Net state_dict (safetensors; brain-segmentation-pytorch key names)
+  --input PATH          safetensors file holding the input tensor (F32, F16, BF16 or F64)
+  --out PATH            output file; written to a temporary file first, then renamed into place
+  --input-name NAME     tensor to read from --input (default "input")
+  --output-name NAME    tensor name to write to --out (default "output")
+  --runs N              forward passes timed after the first (compiling) one; N > 1 prints the
+                        median and the minimum (default 1; 0 times the first run only)
+  -h, --help            show this help
+
+Timings go to stderr. Errors are one line, "unet: ...", exit code 1 (2 for a bad command line).
+`;
+
+const OPTIONS = {
+  weights: { type: 'string' },
+  input: { type: 'string' },
+  out: { type: 'string' },
+  'input-name': { type: 'string', default: 'input' },
+  'output-name': { type: 'string', default: 'output' },
+  runs: { type: 'string', default: '1' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Input dtypes the safetensors reader converts to f32. */
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+const q = (s: string) => JSON.stringify(s);
+
+export async function infer(args: string[]): Promise<number> {
+  const v = parseCommandArgs('infer', args, OPTIONS);
+  if (v.help) {
+    process.stdout.write(INFER_USAGE);
+    return 0;
+  }
+  const weights = required('infer', 'weights', v.weights);
+  const inputPath = required('infer', 'input', v.input);
+  const out = required('infer', 'out', v.out);
+  const inputName = required('infer', 'input-name', v['input-name']);
+  const outputName = required('infer', 'output-name', v['output-name']);
+  if (outputName === '__metadata__') throw new UsageError(`infer: --output-name "__metadata__" is reserved by the safetensors format`);
+  if (!/^\d+$/.test(v.runs ?? '') || Number(v.runs) > 100_000) {
+    throw new UsageError(`infer: --runs must be an integer from 0 to 100000, found ${q(v.runs ?? '')}`);
+  }
+  const runs = Number(v.runs);
+
+  // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
+  checkOutput(out, { '--input': inputPath, '--weights': weights });
+  checkReadable(weights);
+  const input = readInput(inputPath, inputName);
+
+  let device: GPUDevice | undefined;
+  let model: Model | undefined;
+  try {
+    const t0 = performance.now();
+    device = await getDevice();
+    const t1 = performance.now();
+    model = await loadModel(device, weights);
+    const t2 = performance.now();
+    let result: Awaited<ReturnType<Model['run']>>;
+    try {
+      result = await model.run(input);
+    } catch (e) {
+      throw withInputContext(e, inputPath, inputName);
+    }
+    const t3 = performance.now();
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const s = performance.now();
+      await model.run(input);
+      times.push(performance.now() - s);
+    }
+    times.sort((a, b) => a - b);
+    const firstMs = t3 - t2;
+    const forwardMs = times.length ? times[Math.floor((times.length - 1) / 2)] : firstMs;
+
+    const adapter = adapterName(device);
+    const metadata: Record<string, string> = {
+      weights: basename(weights),
+      input: basename(inputPath),
+      input_tensor: inputName,
+      engine: ENGINE_NAME,
+      engine_version: ENGINE_VERSION,
+      adapter,
+      forward_ms: forwardMs.toFixed(3),
+      first_run_ms: firstMs.toFixed(3),
+    };
+    const bytes = writeSafetensors({ [outputName]: { shape: [...result.shape], data: result.data } }, metadata);
+    writeAtomically(out, bytes);
+
+    const dtype = input.dtype === 'F32' ? '' : ` ${input.dtype}`;
+    let forward = '';
+    if (times.length === 1) forward = `, forward ${ms(forwardMs)}`;
+    else if (times.length > 1) forward = `, forward median ${ms(forwardMs)}, min ${ms(times[0])} over ${times.length} runs`;
+    process.stderr.write(
+      `unet infer: ${shapeText(input.shape)}${dtype} -> ${shapeText(result.shape)}; ` +
+        `device ${ms(t1 - t0)}, load ${ms(t2 - t1)}, first run ${ms(firstMs)}${forward} (${adapter})\n`,
+    );
+    return 0;
+  } finally {
+    model?.dispose();
+    device?.destroy();
+    releaseGpu();
+  }
+}
+
+const shapeText = (s: readonly number[]) => `[${s.join(',')}]`;
+const ms = (t: number) => `${t >= 100 ? Math.round(t) : t.toFixed(1)} ms`;
+
+function adapterName(device: GPUDevice): string {
+  const d = describeDevice(device);
+  return d.description || [d.vendor, d.architecture].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The output's directory exists, the output is not a directory, and it is none of the input files. */
+function checkOutput(out: string, inputs: Record<string, string>): void {
+  const dir = dirname(out);
+  const d = statOrUndefined(dir);
+  if (!d) throw new CliError(`${out}: the output directory ${q(dir)} does not exist`);
+  if (!d.isDirectory()) throw new CliError(`${out}: ${q(dir)} is not a directory`);
+  const o = statOrUndefined(out);
+  if (o?.isDirectory()) throw new CliError(`${out}: is a directory, expected a file path for the output`);
+  for (const [flag, path] of Object.entries(inputs)) {
+    const i = statOrUndefined(path);
+    // Same inode catches links and different spellings of one path; resolve() the files not there yet.
+    const same = o && i ? o.dev === i.dev && o.ino === i.ino : resolve(out) === resolve(path);
+    if (same) throw new UsageError(`infer: --out ${out} is the same file as ${flag} ${path}: refusing to overwrite it`);
+  }
+}
+
+function checkReadable(path: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (e) {
+    throw fsError(path, 'read', e);
+  }
+  if (statSync(path).isDirectory()) throw new CliError(`${path}: is a directory, expected a safetensors file`);
+}
+
+interface Input {
+  data: Float32Array;
+  shape: number[];
+  dtype: string;
+}
+
+function readInput(path: string, name: string): Input {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw fsError(path, 'read', e);
+  }
+  const st = parseSafetensors(bytes, path); // its errors start with the file name
+  const t = st.tensors.get(name);
+  if (!t) {
+    const names = [...st.tensors.keys()];
+    const has = names.length === 0 ? 'it has no tensors' : `it has ${names.slice(0, 8).map(q).join(', ')}${names.length > 8 ? `, ... (${names.length} tensors)` : ''}`;
+    throw new CliError(`${path}: no tensor ${q(name)} (${has}; choose one with --input-name)`);
+  }
+  if (!FLOAT_DTYPES.has(t.dtype)) {
+    throw new CliError(`${path}: tensor ${q(name)} is ${t.dtype}, expected F32 (F16, BF16 and F64 are converted)`);
+  }
+  if (t.shape.length !== 4) {
+    throw new CliError(`${path}: tensor ${q(name)} has shape [${t.shape.join(', ')}], expected 4 dimensions [N, C, H, W]`);
+  }
+  return { data: st.getF32(name), shape: t.shape, dtype: t.dtype };
+}
+
+/** The engine reports input problems as `input: <problem>`; say which file and tensor instead. */
+function withInputContext(e: unknown, path: string, name: string): unknown {
+  if (e instanceof Error && e.message.startsWith('input: ')) {
+    const err = new CliError(`${path}: tensor ${q(name)}: ${e.message.slice('input: '.length)}`);
+    err.stack = `${err.message}\n[caused by] ${e.stack ?? ''}`;
+    return err;
+  }
+  return e;
+}
+
+/** Writes `.NAME.tmp-PID` next to `out`, then renames it over `out`; on failure removes the temporary file. */
+function writeAtomically(out: string, bytes: Uint8Array): void {
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, out);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // it was never created, or is already gone
+    }
+    throw fsError(out, 'write', e);
+  }
+}

@@ -1,0 +1,69 @@
+// `unet info`: the WebGPU adapter the engine gets (vendor, architecture, description), the device's
+// features and limits, as text or as one JSON object.
+import { describeDevice, getDevice, releaseGpu, type AdapterSummary } from '../node.js';
+import { parseCommandArgs } from './args.js';
+
+export const INFO_USAGE = `Usage: unet info [--json]
+
+Shows the WebGPU adapter the engine runs on (vendor, architecture, description) and the features and
+limits of the device it gets: optional features the engine uses when present, limits raised to the
+adapter's maximum where that helps. Exits 1 when there is no adapter.
+
+Options:
+  --json       print one JSON object instead of text
+  -h, --help   show this help
+`;
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function info(args: string[]): Promise<number> {
+  const v = parseCommandArgs('info', args, OPTIONS);
+  if (v.help) {
+    process.stdout.write(INFO_USAGE);
+    return 0;
+  }
+  try {
+    const device = await getDevice(); // NoAdapterError: one line, printed by main
+    try {
+      const d = describeDevice(device);
+      process.stdout.write(v.json ? `${JSON.stringify(d)}\n` : formatInfo(d));
+    } finally {
+      device.destroy();
+    }
+  } finally {
+    releaseGpu();
+  }
+  return 0;
+}
+
+function formatInfo(d: AdapterSummary): string {
+  const or = (s: string) => s || '(not reported)';
+  const lines = [
+    `adapter:      ${or(d.description)}`,
+    `vendor:       ${or(d.vendor)}`,
+    `architecture: ${or(d.architecture)}`,
+  ];
+  if (d.device) lines.push(`device:       ${d.device}`);
+  lines.push(`features (${d.features.length}): ${d.features.join(', ') || '(none)'}`);
+  lines.push(`limits:`);
+  const width = Math.max(0, ...Object.keys(d.limits).map((k) => k.length));
+  for (const [name, value] of Object.entries(d.limits)) {
+    lines.push(`  ${name.padEnd(width)}  ${value}${/Size$/.test(name) ? bytesHint(value) : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** " (2 GiB)" for the byte-size limits large enough for a unit to help. */
+function bytesHint(n: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u < 1 ? '' : ` (${Number(v.toFixed(1))} ${units[u]})`;
+}

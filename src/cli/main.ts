@@ -1,0 +1,68 @@
+// The `unet` command: dispatches to a subcommand, prints every error as one line on stderr
+// (`unet: ...`; UNET_DEBUG=1 adds the stack), and exits explicitly, since Dawn can otherwise keep the
+// process alive. The subcommands are imported on demand so `--help` and `--version` stay instant.
+import { UsageError, exitCodeOf, formatError } from './errors.js';
+import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
+
+type Command = { summary: string; run(args: string[]): Promise<number> };
+
+const COMMANDS: Record<string, Command> = {
+  infer: {
+    summary: 'run a U-Net (safetensors state_dict) on an NCHW tensor and write its output',
+    run: async (args) => (await import('./infer.js')).infer(args),
+  },
+  info: {
+    summary: 'show the WebGPU adapter, its features and limits',
+    run: async (args) => (await import('./info.js')).info(args),
+  },
+};
+
+const NAMES = Object.keys(COMMANDS).join(', ');
+
+const USAGE = `unet: U-Net segmentation inference on WebGPU (${ENGINE_NAME} ${ENGINE_VERSION})
+
+Usage:
+  unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
+  unet info [--json]
+  unet <command> --help
+  unet --version
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`).join('\n')}
+
+Errors are one line on stderr; exit code 1, or 2 for a bad command line.
+Environment: UNET_DEBUG=1 prints stack traces with errors.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    // `unet help infer` is `unet infer --help`
+    if (first === 'help' && rest.length > 0) return main([rest[0], '--help']);
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (first === '--version' || first === '-v') {
+    process.stdout.write(`${ENGINE_NAME} ${ENGINE_VERSION}\n`);
+    return 0;
+  }
+  if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options go after the command; see unet --help)`);
+  const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${NAMES}; see unet --help)`);
+  return command.run(rest);
+}
+
+/** Exits once stdout and stderr have taken everything written to them. */
+function exit(code: number): void {
+  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then(exit, (e: unknown) => {
+  process.stderr.write(`${formatError(e)}\n`);
+  exit(exitCodeOf(e));
+});

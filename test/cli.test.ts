@@ -1,0 +1,263 @@
+// The `unet` command line, run as a child process (`node bin/unet.js ...`) the way a user runs it:
+// exit codes, what lands on stdout/stderr, and the files it leaves behind (an output file only on
+// success, never a temporary one).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const WEIGHTS = 'test/fixtures/b2_rgb.weights.safetensors'; // 3 -> 1 channels, init_features 4, depth 4
+const IO = 'test/fixtures/b2_rgb.io.safetensors'; // input [2, 3, 32, 32], output [2, 1, 32, 32]
+const MAX_ABS = 2e-5;
+
+// Dawn logs some adapter quirks straight to stderr from native code (on lavapipe:
+// "Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."). The CLI cannot
+// silence them, so the one-line checks look at the other lines.
+const DAWN_LOG = /^Warning: /;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stderr without empty lines and Dawn's own log lines */
+  lines: string[];
+}
+
+function unet(...args: string[]): Result {
+  const r = spawnSync(process.execPath, ['bin/unet.js', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, UNET_DEBUG: '' },
+  });
+  if (r.error) throw r.error;
+  const lines = r.stderr.split('\n').filter((l) => l !== '' && !DAWN_LOG.test(l));
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines };
+}
+
+function readTensors(path: string) {
+  return parseSafetensors(readFileSync(path), path);
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.is(a.length, b.length, 'lengths');
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** A failed run: exit code, exactly one `unet: ` line on stderr matching `pattern`, no stack trace. */
+function assertOneLineError(r: Result, pattern: RegExp, code = 1): void {
+  const why = `exit ${r.code}, stderr:\n${r.stderr}`;
+  assert.is(r.code, code, why);
+  assert.is(r.lines.length, 1, `expected one line; ${why}`);
+  assert.ok(r.lines[0].startsWith('unet: '), why);
+  assert.match(r.lines[0], pattern, why);
+  assert.not.match(r.stderr, /^\s+at /m, `stack trace; ${why}`);
+  assert.is(r.stdout, '', `stdout: ${r.stdout}`);
+}
+
+const fixture = readTensors(IO);
+const fixtureInput = { data: fixture.getF32('input'), shape: fixture.tensors.get('input')!.shape };
+const fixtureOutput = fixture.getF32('output');
+
+const Cli = suite<{ root: string; n: number; dir: () => string }>('unet CLI');
+Cli.before((ctx) => {
+  ctx.root = mkdtempSync(join(tmpdir(), 'unet-cli-'));
+  ctx.n = 0;
+  // a fresh directory per test, so each can check exactly what was left in it
+  ctx.dir = () => {
+    const d = join(ctx.root, `t${ctx.n++}`);
+    mkdirSync(d);
+    return d;
+  };
+});
+Cli.after((ctx) => rmSync(ctx.root, { recursive: true, force: true }));
+
+// ---------------------------------------------------------------------------------------------
+// success
+
+Cli('infer b2_rgb: output within 2e-5 of PyTorch, metadata, timing line, no temp file', ({ dir }) => {
+  const d = dir();
+  const out = join(d, 'y.safetensors');
+  const r = unet('infer', '--weights', WEIGHTS, '--input', IO, '--out', out);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(readdirSync(d), ['y.safetensors']);
+  const y = readTensors(out);
+  assert.equal([...y.tensors.keys()], ['output']);
+  assert.equal(y.tensors.get('output')!.shape, [2, 1, 32, 32]);
+  assert.is(y.tensors.get('output')!.dtype, 'F32');
+  const diff = maxAbsDiff(y.getF32('output'), fixtureOutput);
+  assert.ok(diff <= MAX_ABS, `max |cli - torch| = ${diff}`);
+  const m = y.metadata;
+  assert.is(m.weights, 'b2_rgb.weights.safetensors');
+  assert.is(m.input, 'b2_rgb.io.safetensors');
+  assert.is(m.engine, 'webgpu-unet');
+  assert.match(m.engine_version, /^\d+\.\d+\.\d+/);
+  assert.ok(m.adapter, 'adapter in metadata');
+  assert.ok(Number(m.forward_ms) > 0, `forward_ms ${m.forward_ms}`);
+  assert.is(r.lines.length, 1, r.stderr);
+  assert.match(r.lines[0], /^unet infer: \[2,3,32,32\] -> \[2,1,32,32\]; .*load [\d.]+ ms, first run [\d.]+ ms, forward [\d.]+ ms \(.+\)$/);
+  assert.is(r.stdout, '');
+});
+
+Cli('infer: F16 input under another name, --output-name, --runs 3, replaces an existing output', ({ dir }) => {
+  const d = dir();
+  const input = join(d, 'x16.safetensors');
+  const out = join(d, 'y.safetensors');
+  writeFileSync(input, writeSafetensors({ image: { dtype: 'F16', shape: fixtureInput.shape, data: fixtureInput.data } }));
+  writeFileSync(out, 'old');
+  const r = unet('infer', '--weights', WEIGHTS, '--input', input, '--input-name', 'image', '--out', out, '--output-name', 'probs', '--runs', '3');
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(readdirSync(d).sort(), ['x16.safetensors', 'y.safetensors']);
+  const y = readTensors(out);
+  assert.equal([...y.tensors.keys()], ['probs']);
+  assert.equal(y.tensors.get('probs')!.shape, [2, 1, 32, 32]);
+  // f16 rounding of the input (relative 2^-11) moves the probabilities a little
+  const diff = maxAbsDiff(y.getF32('probs'), fixtureOutput);
+  assert.ok(diff <= 1e-2, `max |cli(f16 input) - torch| = ${diff}`);
+  assert.is(y.metadata.input_tensor, 'image');
+  assert.match(r.lines[0], /^unet infer: \[2,3,32,32\] F16 -> \[2,1,32,32\]; .*forward median [\d.]+ ms, min [\d.]+ ms over 3 runs/);
+});
+
+Cli('info: adapter, a features line, limits', () => {
+  const r = unet('info');
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^adapter: /m);
+  assert.match(r.stdout, /^features \(\d+\): /m);
+  assert.match(r.stdout, /^\s+maxStorageBufferBindingSize\s+\d+/m);
+});
+
+Cli('info --json: one JSON object', () => {
+  const r = unet('info', '--json');
+  assert.is(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.type(info.description, 'string');
+  assert.ok(Array.isArray(info.features));
+  assert.equal(info.features, [...info.features].sort());
+  assert.type(info.limits.maxStorageBufferBindingSize, 'number');
+});
+
+Cli('--help, infer --help and --version go to stdout, exit 0', () => {
+  const help = unet('--help');
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /unet infer --weights/);
+  assert.match(help.stdout, /\binfo\b/);
+  const inferHelp = unet('infer', '--help');
+  assert.is(inferHelp.code, 0);
+  assert.match(inferHelp.stdout, /--input-name/);
+  const version = unet('--version');
+  assert.is(version.code, 0);
+  assert.match(version.stdout, /^webgpu-unet \d+\.\d+\.\d+/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// errors: one line naming the file and what was expected; nothing left in the output directory
+
+Cli('error: weights file missing', ({ dir }) => {
+  const d = dir();
+  const r = unet('infer', '--weights', join(d, 'nope.safetensors'), '--input', IO, '--out', join(d, 'y.safetensors'));
+  assertOneLineError(r, /nope\.safetensors: cannot read \(ENOENT\)$/);
+  assert.equal(readdirSync(d), []);
+});
+
+Cli('error: weights file truncated', ({ dir }) => {
+  const d = dir();
+  const w = readFileSync(WEIGHTS);
+  const cut = join(d, 'cut.safetensors');
+  writeFileSync(cut, w.subarray(0, w.length - 100));
+  const r = unet('infer', '--weights', cut, '--input', IO, '--out', join(d, 'y.safetensors'));
+  assertOneLineError(r, /cut\.safetensors: tensor ".+": data_offsets .* run past the end of the \d+-byte data section/);
+  assert.equal(readdirSync(d), ['cut.safetensors']);
+});
+
+Cli('error: weights that are not a complete U-Net: the problem list, no stack', ({ dir }) => {
+  const d = dir();
+  const st = readTensors(WEIGHTS);
+  const tensors: Parameters<typeof writeSafetensors>[0] = {};
+  for (const [name, t] of st.tensors) {
+    if (t.dtype === 'F32' && name !== 'encoder2.enc2conv1.weight') tensors[name] = { shape: t.shape, data: st.getF32(name) };
+  }
+  const w = join(d, 'partial.safetensors');
+  writeFileSync(w, writeSafetensors(tensors));
+  const r = unet('infer', '--weights', w, '--input', IO, '--out', join(d, 'y.safetensors'));
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.lines[0], /^unet: .*partial\.safetensors: not a brain-segmentation U-Net state_dict/);
+  assert.match(r.stderr, /^ +- missing "encoder2\.enc2conv1\.weight" \[8, 4, 3, 3\]$/m);
+  assert.not.match(r.stderr, /^\s+at /m);
+  assert.equal(readdirSync(d), ['partial.safetensors']);
+});
+
+Cli('error: input file without a tensor "input" lists the tensors it has', ({ dir }) => {
+  const d = dir();
+  const x = join(d, 'x.safetensors');
+  writeFileSync(x, writeSafetensors({ image: { shape: fixtureInput.shape, data: fixtureInput.data } }));
+  const r = unet('infer', '--weights', WEIGHTS, '--input', x, '--out', join(d, 'y.safetensors'));
+  assertOneLineError(r, /x\.safetensors: no tensor "input" \(it has "image"/);
+  assert.equal(readdirSync(d), ['x.safetensors']);
+});
+
+Cli('error: input with 1 channel for a 3-channel model', ({ dir }) => {
+  const d = dir();
+  const x = join(d, 'gray.safetensors');
+  writeFileSync(x, writeSafetensors({ input: { shape: [1, 1, 32, 32], data: new Float32Array(32 * 32) } }));
+  const r = unet('infer', '--weights', WEIGHTS, '--input', x, '--out', join(d, 'y.safetensors'));
+  assertOneLineError(r, /^unet: .*gray\.safetensors: tensor "input": has 1 channels, the model expects 3$/);
+  assert.equal(readdirSync(d), ['gray.safetensors']);
+});
+
+Cli('error: input 2x3x30x30 (not a multiple of 16) leaves an existing output untouched', ({ dir }) => {
+  const d = dir();
+  const x = join(d, 'odd.safetensors');
+  const out = join(d, 'y.safetensors');
+  writeFileSync(x, writeSafetensors({ input: { shape: [2, 3, 30, 30], data: new Float32Array(2 * 3 * 30 * 30) } }));
+  writeFileSync(out, 'previous result');
+  const r = unet('infer', '--weights', WEIGHTS, '--input', x, '--out', out);
+  assertOneLineError(r, /odd\.safetensors: tensor "input": 30x30 is not a multiple of 16/);
+  assert.equal(readdirSync(d).sort(), ['odd.safetensors', 'y.safetensors']);
+  assert.is(readFileSync(out, 'utf8'), 'previous result');
+});
+
+Cli('error: input tensor is I64', ({ dir }) => {
+  const d = dir();
+  const x = join(d, 'ints.safetensors');
+  const header = JSON.stringify({ input: { dtype: 'I64', shape: [1, 1, 1, 1], data_offsets: [0, 8] } });
+  const bytes = Buffer.alloc(8 + header.length + 8);
+  bytes.writeUInt32LE(header.length, 0);
+  bytes.write(header, 8);
+  writeFileSync(x, bytes);
+  const r = unet('infer', '--weights', WEIGHTS, '--input', x, '--out', join(d, 'y.safetensors'));
+  assertOneLineError(r, /ints\.safetensors: tensor "input" is I64, expected F32/);
+  assert.equal(readdirSync(d), ['ints.safetensors']);
+});
+
+Cli('error: output directory does not exist', ({ dir }) => {
+  const d = dir();
+  const r = unet('infer', '--weights', WEIGHTS, '--input', IO, '--out', join(d, 'missing', 'y.safetensors'));
+  assertOneLineError(r, /missing\/y\.safetensors: the output directory ".*missing" does not exist/);
+  assert.equal(readdirSync(d), []);
+});
+
+Cli('error: unknown option is a usage error (exit 2)', ({ dir }) => {
+  const d = dir();
+  const r = unet('infer', '--weights', WEIGHTS, '--input', IO, '--out', join(d, 'y.safetensors'), '--frobnicate');
+  assertOneLineError(r, /^unet: infer: unknown option --frobnicate/, 2);
+  assert.equal(readdirSync(d), []);
+});
+
+Cli('error: --out equal to --input is refused and the input is untouched', ({ dir }) => {
+  const d = dir();
+  const x = join(d, 'x.safetensors');
+  copyFileSync(IO, x);
+  const r = unet('infer', '--weights', WEIGHTS, '--input', x, '--out', join(d, '.', 'x.safetensors'));
+  assertOneLineError(r, /--out .*x\.safetensors is the same file as --input .*x\.safetensors/, 2);
+  assert.equal(readdirSync(d), ['x.safetensors']);
+  assert.ok(readFileSync(x).equals(readFileSync(IO)), 'input file changed');
+});
+
+Cli.run();
