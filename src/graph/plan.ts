@@ -131,7 +131,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
         conv2dStep(
           device,
           {
-            N: n, H: h, W: w, cin4: c4, cout: op.params.shape[0], kH, kW,
+            N: n, H: h, W: w, cin: op.params.shape[1], cin4: c4, cout: op.params.shape[0], kH, kW,
             strideH: op.stride, strideW: op.stride, padH: op.padding, padW: op.padding, dilationH: op.dilation, dilationW: op.dilation,
             input: view(x), output: view(node.output), activation: op.activation, ...tuning.conv2d,
           },
@@ -143,7 +143,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
       steps.push(
         convTranspose2x2Step(
           device,
-          { N: n, H: h, W: w, cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tuning.convTranspose2x2 },
+          { N: n, H: h, W: w, cin: op.params.shape[0], cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tuning.convTranspose2x2 },
           { ...io, weight: p[0], bias: p[1] },
           node.name,
         ),

@@ -8,6 +8,8 @@ export interface Conv2dSpec {
   N: number;
   H: number;
   W: number;
+  /** input channels (for figures; the kernel reads cin4 vec4 groups) */
+  cin: number;
   /** vec4 groups per input pixel that the weights cover (>= c4(cin); more when the input is a concat of
    *  padded slices, see packConv2dWeights' channelPos) */
   cin4: number;
@@ -183,7 +185,7 @@ export function conv2dStep(
   label = 'conv2d',
 ): Step {
   const { HO, WO } = conv2dOutShape(s);
-  const flops = 2 * s.N * HO * WO * s.cout * s.cin4 * 4 * s.kH * s.kW;
-  const detail = `[${s.N},${s.cin4 * 4},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
+  const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
+  const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail);
 }

@@ -10,6 +10,8 @@ export interface ConvTranspose2x2Spec {
   N: number;
   H: number;
   W: number;
+  /** input channels (for figures; the kernel reads cin4 vec4 groups) */
+  cin: number;
   /** vec4 groups per input pixel covered by the weights */
   cin4: number;
   cout: number;
@@ -137,7 +139,7 @@ export function convTranspose2x2Step(
   b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange },
   label = 'convTranspose2x2',
 ): Step {
-  const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin4 * 4;
-  const detail = `[${s.N},${s.cin4 * 4},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
+  const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin;
+  const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
   return makeStep(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail);
 }

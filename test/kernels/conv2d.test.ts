@@ -53,7 +53,7 @@ for (const [i, c] of cases.entries()) {
     const step = conv2dStep(
       device,
       {
-        N: c.N, H: c.H, W: c.W, cin4: c4(c.C), cout: c.CO, kH: c.k, kW: c.k,
+        N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, kH: c.k, kW: c.k,
         strideH: c.stride, strideW: c.stride, padH: c.pad, padW: c.pad, dilationH: c.dilation, dilationW: c.dilation,
         input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, activation: c.act,
         tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64,

@@ -32,7 +32,7 @@ for (const [i, c] of cases.entries()) {
     const out = nhwc4Buffer(device, want.shape, outView.c4Stride);
     const step = convTranspose2x2Step(
       device,
-      { N: c.N, H: c.H, W: c.W, cin4: c4(c.C), cout: c.CO, input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64 },
+      { N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64 },
       { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
     );
     assertClose(await runAndRead(device, [...input.steps, step], out, want.shape, outView), want.data, ATOL, RTOL, name);
