@@ -133,7 +133,7 @@ export function modelFromParams(
   params: UNetParams,
   options: LoadOptions & { source?: string; metadata?: Record<string, string> } = {},
 ): Model {
-  const tuning = options.tuning ?? tuningFor(adapterOf(device)?.info.description ?? '');
+  const tuning = options.tuning ?? tuningFor(device, adapterOf(device));
   const graph = optimize(buildUNet(params));
   const store = uploadParams(device, graph, tuning);
   const info: ModelInfo = {

@@ -1,6 +1,7 @@
 // Tuning constants of the kernel generators, chosen per adapter. Software rasterizers (llvmpipe,
-// SwiftShader) run 8 lanes per SIMD vector and pay for every per-lane load; discrete GPUs want more
-// invocations in flight. These defaults are a starting point: the speed work measures per layer.
+// SwiftShader) run 8 lanes per SIMD vector and pay for every per-lane load, so there the conv shares its
+// weights across a subgroup (shared/LAVAPIPE.md; bench/conv.ts measures the choices). Discrete GPUs
+// want other shapes: the speed work measures them per layer.
 
 export interface KernelTile {
   tilePixels: number;
@@ -9,19 +10,29 @@ export interface KernelTile {
 }
 
 export interface Tuning {
-  conv2d: KernelTile;
+  conv2d: KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number };
   convTranspose2x2: KernelTile;
   /** workgroup size of the elementwise kernels (pool, layout, batchNorm, activations, concat) */
   elementwiseWorkgroupSize: number;
 }
 
+/** Works on every adapter (no optional feature). */
 export const DEFAULT_TUNING: Tuning = {
-  conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64 },
+  conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' },
   convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64 },
   elementwiseWorkgroupSize: 64,
 };
 
-export function tuningFor(adapterDescription: string): Tuning {
-  void adapterDescription;
+/**
+ * Picks the tuning for a device. The subgroup-broadcast conv needs the `subgroups` feature on the device
+ * and one fixed subgroup size (the generated code names lanes by constant index).
+ * bench/conv.ts on llvmpipe (s1 = 128^2 64->64): 'load' 4x2 4.0 GFLOP/s, 'subgroup' 2x4 12.2 GFLOP/s.
+ */
+export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
+  const info = adapter?.info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+  const size = info?.subgroupMinSize;
+  if (device.features.has('subgroups') && size && size === info?.subgroupMaxSize && size >= 4 && size <= 64) {
+    return { ...DEFAULT_TUNING, conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size } };
+  }
   return DEFAULT_TUNING;
 }

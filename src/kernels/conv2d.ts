@@ -29,6 +29,12 @@ export interface Conv2dSpec {
   tilePixels: number;
   tileC4: number;
   workgroupSize: number;
+  /** tuning: how weights reach the lanes. 'load': every invocation loads its weights (all lanes of a workgroup
+   *  read the same addresses). 'subgroup': each lane loads a few columns and subgroupBroadcast hands them to
+   *  the others, so a subgroup pays for one copy instead of one per lane; needs the `subgroups` feature and
+   *  a fixed subgroup size. On llvmpipe, where every lane's load is a separate gather, this is ~3x faster. */
+  weights?: 'load' | 'subgroup';
+  subgroupSize?: number;
 }
 
 export const conv2dOutSize = (size: number, k: number, stride: number, pad: number, dilation: number): number =>
@@ -53,11 +59,19 @@ export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
 export function conv2dWgsl(s: Conv2dSpec): string {
   const { HO, WO } = conv2dOutShape(s);
   const wg = conv2dWorkgroups(s);
-  return /* wgsl */ `
-// conv2d ${s.kH}x${s.kW} s${s.strideH} p${s.padH} d${s.dilationH}, ${s.cin4 * 4} -> ${s.cout} channels, NHWC4.
+  const sub = s.weights === 'subgroup';
+  const S = s.subgroupSize ?? 0;
+  if (sub && !(S > 0)) throw new Error('conv2d: the subgroup variant needs subgroupSize');
+  const { tilePixels: TP, tileC4: TC } = s;
+  // subgroup variant: the TC*4 weight columns of one input vec4 group are spread over the lanes,
+  // column k sits in lane k % S of load slot k / S
+  const slots = sub ? Math.ceil((TC * 4) / S) : 0;
+  return /* wgsl */ `${sub ? 'enable subgroups;\n' : ''}
+// conv2d ${s.kH}x${s.kW} s${s.strideH} p${s.padH} d${s.dilationH}, ${s.cin} -> ${s.cout} channels, NHWC4, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
 // output channels. Lanes walk output pixels (x fastest), workgroup_id.y picks the channel block, so all
-// lanes of a workgroup read the same weights. Zero padding is a masked load.
+// lanes of a workgroup need the same weights. Control flow stays uniform (masks, no early return), as
+// subgroupBroadcast requires; zero padding is a masked load.
 const N = ${s.N}u;
 const H = ${s.H}u;
 const W = ${s.W}u;
@@ -65,7 +79,7 @@ const HO = ${HO}u;
 const WO = ${WO}u;
 const CIN4 = ${s.cin4}u;
 const COUT4 = ${c4(s.cout)}u;
-const COUT4_PAD = ${conv2dCout4Padded(s.cout, s.tileC4)}u;
+const COUT4_PAD = ${conv2dCout4Padded(s.cout, TC)}u;
 const KH = ${s.kH}u;
 const KW = ${s.kW}u;
 const SH = ${s.strideH}u;
@@ -78,74 +92,76 @@ const IN_STRIDE = ${s.input.c4Stride}u;
 const IN_OFFSET = ${s.input.c4Offset}u;
 const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
-const TP = ${s.tilePixels}u;
-const TC = ${s.tileC4}u;
-const X_BLOCKS = ${Math.ceil(WO / s.tilePixels)}u;
-const BLOCKS = ${s.N * HO * Math.ceil(WO / s.tilePixels)}u;
+const TP = ${TP}u;
+const TC = ${TC}u;
+const X_BLOCKS = ${Math.ceil(WO / TP)}u;
+const BLOCKS = ${s.N * HO * Math.ceil(WO / TP)}u;
 
 // activations, NHWC4 (see Nhwc4View)
 @group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
 // weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
 // weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.
-@group(0) @binding(1) var<storage, read> weight: array<mat4x4<f32>>;
+${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].\n@group(0) @binding(1) var<storage, read> weight: array<vec4<f32>>;' : '@group(0) @binding(1) var<storage, read> weight: array<mat4x4<f32>>;'}
 // bias[co4], zero past cout
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> output: array<vec4<f32>>;
 
 @compute @workgroup_size(${s.workgroupSize})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let block = ${linearIndex(wg, s.workgroupSize)};
-  if (block >= BLOCKS) { return; }
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+  // invocations past the last block compute a copy of it and store nothing
+  let index = ${linearIndex(wg, s.workgroupSize)};
+  let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let oy = (block / X_BLOCKS) % HO;
   let n = block / (X_BLOCKS * HO);
   let ox0 = xb * TP;
   let co0 = wid.y * TC;
 
-  var acc: array<array<vec4<f32>, TC>, TP>;
+${rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`))}
   for (var ky = 0u; ky < KH; ky++) {
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too
     let iy = oy * SH + ky * DH - PH;
-    if (iy >= H) { continue; }
+    let row = (n * H + min(iy, H - 1u)) * W;
     for (var kx = 0u; kx < KW; kx++) {
-      var base: array<u32, TP>;
-      var inside: array<bool, TP>;
-      for (var p = 0u; p < TP; p++) {
-        let ix = (ox0 + p) * SW + kx * DW - PW;
-        inside[p] = ix < W;
-        base[p] = ((n * H + iy) * W + min(ix, W - 1u)) * IN_STRIDE + IN_OFFSET;
-      }
+${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
+      let inside_${p} = iy < H && ix_${p} < W;
+      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET;`)}
       let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
       for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-        var x: array<vec4<f32>, TP>;
-        for (var p = 0u; p < TP; p++) {
-          x[p] = select(vec4<f32>(0.0), input[base[p] + ci4], inside[p]);
-        }
-        for (var t = 0u; t < TC; t++) {
-          let w = weight[wbase + ci4 * COUT4_PAD + t];
-          for (var p = 0u; p < TP; p++) {
-            acc[p][t] += w * x[p];
-          }
-        }
+${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), input[base_${p} + ci4], inside_${p});`)}
+${sub ? subgroupWeights(TP, TC, S, slots) : loadWeights(TP, TC)}
       }
     }
   }
 
-  for (var t = 0u; t < TC; t++) {
-    let co4 = co0 + t;
-    if (co4 >= COUT4) { break; }
-    let b = bias[co4];
-    for (var p = 0u; p < TP; p++) {
-      let ox = ox0 + p;
-      if (ox < WO) {
-        let v = acc[p][t] + b;
-        output[((n * HO + oy) * WO + ox) * OUT_STRIDE + OUT_OFFSET + co4] = ${activationWgsl(s.activation, 'v')};
-      }
-    }
+  if (index < BLOCKS) {
+${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
+      let b_${t} = bias[co0 + ${t}u];
+${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
+        let v = acc_${p}_${t} + b_${t};
+        output[((n * HO + oy) * WO + ox0 + ${p}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = ${activationWgsl(s.activation, 'v')};
+      }`)}
+    }`)}
   }
 }
 `;
 }
+
+/** Repeats a code fragment per index: register tiles are written out rather than kept in arrays, so every
+ *  accumulator is a register even where the shader compiler would not unroll a loop. */
+const rep = (n: number, line: (i: number) => string, sep = '\n'): string => Array.from({ length: n }, (_, i) => line(i)).join(sep);
+
+/** Inner step, 'load' variant: one mat4x4 per output vec4 group, multiplied into every pixel's sums. */
+const loadWeights = (TP: number, TC: number) =>
+  rep(TC, (t) => `        let w_${t} = weight[wbase + ci4 * COUT4_PAD + ${t}u];\n` + rep(TP, (p) => `        acc_${p}_${t} += w_${t} * x_${p};`));
+
+/** Inner step, 'subgroup' variant: lanes load consecutive columns, then every column is broadcast. */
+const subgroupWeights = (TP: number, TC: number, S: number, slots: number) =>
+  [
+    rep(slots, (l) => `        let col_${l} = weight[(wbase + ci4 * COUT4_PAD) * 4u + lane + ${l * S}u];`),
+    rep(TC, (t) => rep(4, (j) => `        let w_${t}_${j} = subgroupBroadcast(col_${Math.floor((4 * t + j) / S)}, ${(4 * t + j) % S}u);`)),
+    rep(TC, (t) => rep(TP, (p) => `        acc_${p}_${t} += ${rep(4, (j) => `w_${t}_${j} * x_${p}.${'xyzw'[j]}`, ' + ')};`)),
+  ].join('\n');
 
 /**
  * Packs a PyTorch Conv2d weight [cout, cin, kH, kW] into the kernel's layout (see conv2dWgsl).

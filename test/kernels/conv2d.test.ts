@@ -2,6 +2,8 @@ import { suite } from 'uvu';
 import { c4, type Activation } from '../../src/kernels/common.js';
 import { conv2dOutSize, conv2dStep, packConv2dWeights } from '../../src/kernels/conv2d.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
+import { adapterOf } from '../../src/gpu/device.js';
+import { tuningFor } from '../../src/graph/tuning.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
 
 // Sums of up to ~3*3*12 products of values in [-1, 1] in a different order than the reference:
@@ -32,9 +34,13 @@ const Conv2d = suite<{ device: GPUDevice }>('conv2d');
 Conv2d.before(async (ctx) => { ctx.device = await testDevice(); });
 Conv2d.after((ctx) => ctx.device.destroy());
 
-for (const [i, c] of cases.entries()) {
-  const name = `conv2d N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} k${c.k} s${c.stride} p${c.pad} d${c.dilation} ${c.act} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''}`;
+// Both ways of getting weights to the lanes; the subgroup one on adapters with one fixed subgroup size.
+const variants = [{ weights: 'load' as const }, { weights: 'subgroup' as const }];
+for (const [i, c] of cases.entries()) for (const v of variants) {
+  const name = `conv2d N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} k${c.k} s${c.stride} p${c.pad} d${c.dilation} ${c.act} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
   Conv2d(name, async ({ device }) => {
+    const subgroupSize = tuningFor(device, adapterOf(device)).conv2d.subgroupSize;
+    if (v.weights === 'subgroup' && !subgroupSize) return console.log(`  skipped "${name}": the adapter has no fixed subgroup size`);
     const rand = rng(1000 + i);
     const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
     const p = {
@@ -56,7 +62,7 @@ for (const [i, c] of cases.entries()) {
         N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, kH: c.k, kW: c.k,
         strideH: c.stride, strideW: c.stride, padH: c.pad, padW: c.pad, dilationH: c.dilation, dilationW: c.dilation,
         input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, activation: c.act,
-        tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64,
+        tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64, weights: v.weights, subgroupSize,
       },
       { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
     );
