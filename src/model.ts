@@ -60,7 +60,7 @@ export class Model {
   /** Runs the network: input NCHW [N, inChannels, H, W] -> sigmoid probabilities [N, outChannels, H, W]. */
   run(input: TensorData): Promise<{ data: Float32Array; shape: Shape }> {
     const result = this.queue.then(async () => {
-      const plan = this.plan(input.shape);
+      const plan = await this.checkedPlan(input.shape);
       if (input.data.length !== plan.inputShape.reduce((a, b) => a * b, 1)) {
         throw new Error(`input: data has ${input.data.length} values, shape [${input.shape}] needs ${plan.inputShape.reduce((a, b) => a * b, 1)}`);
       }
@@ -79,6 +79,20 @@ export class Model {
     if (!plan) {
       plan = compilePlan(this.device, this.graph, this.params, this.tuning, s);
       this.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /** plan(), with the WebGPU validation errors of a first compile turned into an exception. */
+  private async checkedPlan(shape: readonly number[]): Promise<Plan> {
+    const compiled = this.plans.has(this.checkShape(shape).join('x'));
+    if (!compiled) this.device.pushErrorScope('validation');
+    const plan = this.plan(shape);
+    const err = compiled ? null : await this.device.popErrorScope();
+    if (err) {
+      this.plans.delete(plan.inputShape.join('x'));
+      plan.dispose();
+      throw new Error(`compiling the U-Net for input [${shape}] failed: ${err.message.split('\n')[0]}`);
     }
     return plan;
   }

@@ -129,3 +129,9 @@ export function encodeSteps(pass: GPUComputePassEncoder, steps: readonly Step[])
     pass.dispatchWorkgroups(...s.workgroups);
   }
 }
+
+/** Repeats a code fragment per index and joins them. Register tiles are written out this way rather than
+ *  kept in arrays indexed by loop counters, so every accumulator is a register even where the shader
+ *  compiler would not unroll the loop. */
+export const rep = (n: number, fragment: (i: number) => string, sep = '\n'): string =>
+  Array.from({ length: n }, (_, i) => fragment(i)).join(sep);

@@ -1,7 +1,7 @@
 // conv2d on NHWC4 activations as an implicit GEMM: [pixels, KH*KW*Cin] x [KH*KW*Cin, Cout].
 // General in kernel size, stride, padding and dilation (groups = 1), with bias and an activation epilogue.
 import type { ConvParams } from '../weights/types.js';
-import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -147,9 +147,6 @@ ${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
 `;
 }
 
-/** Repeats a code fragment per index: register tiles are written out rather than kept in arrays, so every
- *  accumulator is a register even where the shader compiler would not unroll a loop. */
-const rep = (n: number, line: (i: number) => string, sep = '\n'): string => Array.from({ length: n }, (_, i) => line(i)).join(sep);
 
 /** Inner step, 'load' variant: one mat4x4 per output vec4 group, multiplied into every pixel's sums. */
 const loadWeights = (TP: number, TC: number) =>

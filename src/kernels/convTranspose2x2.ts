@@ -3,7 +3,7 @@
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../weights/types.js';
-import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
 
 export interface ConvTranspose2x2Spec {
   /** batch and input spatial size; the output is 2H x 2W */
@@ -21,6 +21,9 @@ export interface ConvTranspose2x2Spec {
   tilePixels: number;
   tileC4: number;
   workgroupSize: number;
+  /** how weights reach the lanes: see Conv2dSpec.weights */
+  weights?: 'load' | 'subgroup';
+  subgroupSize?: number;
 }
 
 const cout4Padded = (cout: number, tileC4: number) => Math.ceil(c4(cout) / tileC4) * tileC4;
@@ -32,81 +35,85 @@ export function convTranspose2x2Workgroups(s: ConvTranspose2x2Spec): [number, nu
 
 export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
   const wg = convTranspose2x2Workgroups(s);
-  return /* wgsl */ `
-// conv_transpose2d k2 s2, ${s.cin4 * 4} -> ${s.cout} channels, NHWC4.
+  const sub = s.weights === 'subgroup';
+  const S = s.subgroupSize ?? 0;
+  if (sub && !(S > 0)) throw new Error('convTranspose2x2: the subgroup variant needs subgroupSize');
+  const { tilePixels: TP, tileC4: TC } = s;
+  const slots = Math.ceil((TC * 4) / (S || 1));
+  const inner = sub
+    ? [
+        rep(4, (k) => rep(slots, (l) => `        let col_${k}_${l} = weight[((${k}u * CIN4 + ci4) * COUT4_PAD + co0) * 4u + lane + ${l * S}u];`)),
+        rep(4, (k) =>
+          rep(TC, (t) =>
+            [
+              rep(4, (j) => `        let w_${k}_${t}_${j} = subgroupBroadcast(col_${k}_${Math.floor((4 * t + j) / S)}, ${(4 * t + j) % S}u);`),
+              rep(TP, (p) => `        acc_${p}_${k}_${t} += ${rep(4, (j) => `w_${k}_${t}_${j} * x_${p}.${'xyzw'[j]}`, ' + ')};`),
+            ].join('\n'),
+          ),
+        ),
+      ].join('\n')
+    : rep(4, (k) =>
+        rep(TC, (t) => `        let w_${k}_${t} = weight[(${k}u * CIN4 + ci4) * COUT4_PAD + co0 + ${t}u];\n` + rep(TP, (p) => `        acc_${p}_${k}_${t} += w_${k}_${t} * x_${p};`)),
+      );
+  return /* wgsl */ `${sub ? 'enable subgroups;\n' : ''}
+// conv_transpose2d k2 s2, ${s.cin} -> ${s.cout} channels, NHWC4, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Work split: each invocation takes TP consecutive input pixels of one row and TC output vec4 groups, and
 // writes the 2x2 output pixels of each input pixel. Lanes walk pixels; workgroup_id.y picks the channels.
+// Control flow stays uniform (no early return), as subgroupBroadcast requires.
 const N = ${s.N}u;
 const H = ${s.H}u;
 const W = ${s.W}u;
 const CIN4 = ${s.cin4}u;
 const COUT4 = ${c4(s.cout)}u;
-const COUT4_PAD = ${cout4Padded(s.cout, s.tileC4)}u;
+const COUT4_PAD = ${cout4Padded(s.cout, TC)}u;
 const IN_STRIDE = ${s.input.c4Stride}u;
 const IN_OFFSET = ${s.input.c4Offset}u;
 const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
-const TP = ${s.tilePixels}u;
-const TC = ${s.tileC4}u;
-const X_BLOCKS = ${Math.ceil(s.W / s.tilePixels)}u;
-const BLOCKS = ${s.N * s.H * Math.ceil(s.W / s.tilePixels)}u;
+const TP = ${TP}u;
+const TC = ${TC}u;
+const X_BLOCKS = ${Math.ceil(s.W / TP)}u;
+const BLOCKS = ${s.N * s.H * Math.ceil(s.W / TP)}u;
 
 // activations, NHWC4
 @group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
-// weight[((dy * 2 + dx) * CIN4 + ci4) * COUT4_PAD + co4]: column j = input channel 4*ci4+j,
-// rows = output channels 4*co4 .. 4*co4+3
-@group(0) @binding(1) var<storage, read> weight: array<mat4x4<f32>>;
+// weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], k = dy * 2 + dx: a mat4x4 whose column j = input
+// channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${sub ? ' (read here as vec4 columns)' : ''}
+@group(0) @binding(1) var<storage, read> weight: array<${sub ? 'vec4' : 'mat4x4'}<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> output: array<vec4<f32>>;
 
 @compute @workgroup_size(${s.workgroupSize})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let block = ${linearIndex(wg, s.workgroupSize)};
-  if (block >= BLOCKS) { return; }
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+  // invocations past the last block compute a copy of it and store nothing
+  let index = ${linearIndex(wg, s.workgroupSize)};
+  let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let y = (block / X_BLOCKS) % H;
   let n = block / (X_BLOCKS * H);
   let x0 = xb * TP;
   let co0 = wid.y * TC;
 
-  // acc[p][pos][t]: input pixel p, output position pos = dy * 2 + dx, channel group t
-  var acc: array<array<array<vec4<f32>, TC>, 4>, TP>;
-  var base: array<u32, TP>;
-  for (var p = 0u; p < TP; p++) {
-    base[p] = ((n * H + y) * W + min(x0 + p, W - 1u)) * IN_STRIDE + IN_OFFSET;
-  }
+  // acc_p_k_t: input pixel p, output position k = dy * 2 + dx, channel group t
+${rep(TP, (p) => rep(4, (k) => rep(TC, (t) => `  var acc_${p}_${k}_${t} = vec4<f32>(0.0);`)))}
+${rep(TP, (p) => `  let base_${p} = ((n * H + y) * W + min(x0 + ${p}u, W - 1u)) * IN_STRIDE + IN_OFFSET;`)}
   for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-    var x: array<vec4<f32>, TP>;
-    for (var p = 0u; p < TP; p++) {
-      x[p] = input[base[p] + ci4];
-    }
-    for (var pos = 0u; pos < 4u; pos++) {
-      for (var t = 0u; t < TC; t++) {
-        let w = weight[(pos * CIN4 + ci4) * COUT4_PAD + co0 + t];
-        for (var p = 0u; p < TP; p++) {
-          acc[p][pos][t] += w * x[p];
-        }
-      }
-    }
+${rep(TP, (p) => `        let x_${p} = input[base_${p} + ci4];`)}
+${inner}
   }
 
-  for (var t = 0u; t < TC; t++) {
-    let co4 = co0 + t;
-    if (co4 >= COUT4) { break; }
-    let b = bias[co4];
-    for (var p = 0u; p < TP; p++) {
-      let x = x0 + p;
-      if (x >= W) { break; }
-      for (var pos = 0u; pos < 4u; pos++) {
-        let oy = 2u * y + pos / 2u;
-        let ox = 2u * x + pos % 2u;
-        output[((n * 2u * H + oy) * 2u * W + ox) * OUT_STRIDE + OUT_OFFSET + co4] = acc[p][pos][t] + b;
-      }
-    }
+  if (index < BLOCKS) {
+${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
+      let b_${t} = bias[co0 + ${t}u];
+${rep(TP, (p) => `      if (x0 + ${p}u < W) {
+${rep(4, (k) => `        output[((n * 2u * H + 2u * y + ${k >> 1}u) * 2u * W + 2u * (x0 + ${p}u) + ${k & 1}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = acc_${p}_${k}_${t} + b_${t};`)}
+      }`)}
+    }`)}
   }
 }
 `;
 }
+
 
 /** Packs a PyTorch ConvTranspose2d weight [cin, cout, 2, 2] (and bias) into the kernel's layout. */
 export function packConvTranspose2x2Weights(

@@ -2,6 +2,8 @@ import { suite } from 'uvu';
 import { c4 } from '../../src/kernels/common.js';
 import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../../src/kernels/convTranspose2x2.js';
 import { convTranspose2x2 } from '../../src/kernels/reference/convTranspose2x2.js';
+import { adapterOf } from '../../src/gpu/device.js';
+import { tuningFor } from '../../src/graph/tuning.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
 
 // Each output is a sum of Cin (<= 13) products of values in [-1, 1] plus a bias.
@@ -19,9 +21,12 @@ const ConvT = suite<{ device: GPUDevice }>('convTranspose2x2');
 ConvT.before(async (ctx) => { ctx.device = await testDevice(); });
 ConvT.after((ctx) => ctx.device.destroy());
 
-for (const [i, c] of cases.entries()) {
-  const name = `convTranspose2x2 N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''}`;
+const variants = [{ weights: 'load' as const }, { weights: 'subgroup' as const }];
+for (const [i, c] of cases.entries()) for (const v of variants) {
+  const name = `convTranspose2x2 N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
   ConvT(name, async ({ device }) => {
+    const subgroupSize = tuningFor(device, adapterOf(device)).convTranspose2x2.subgroupSize;
+    if (v.weights === 'subgroup' && !subgroupSize) return console.log(`  skipped "${name}": the adapter has no fixed subgroup size`);
     const rand = rng(2000 + i);
     const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
     const p = { weight: randArray(rand, c.C * c.CO * 4), shape: [c.C, c.CO, 2, 2] as [number, number, number, number], bias: randArray(rand, c.CO) };
@@ -32,7 +37,7 @@ for (const [i, c] of cases.entries()) {
     const out = nhwc4Buffer(device, want.shape, outView.c4Stride);
     const step = convTranspose2x2Step(
       device,
-      { N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64 },
+      { N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64, weights: v.weights, subgroupSize },
       { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
     );
     assertClose(await runAndRead(device, [...input.steps, step], out, want.shape, outView), want.data, ATOL, RTOL, name);
