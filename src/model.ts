@@ -2,7 +2,8 @@
 import { platform } from './gpu/platform.js';
 import { type Graph, type Shape } from './graph/ir.js';
 import { optimize } from './graph/passes/index.js';
-import { type Plan, compilePlan } from './graph/plan.js';
+import { type Padding, type Plan, compilePlan } from './graph/plan.js';
+import type { PadMode } from './kernels/layout.js';
 import { type ParamStore, uploadParams } from './graph/params.js';
 import { type Tuning, tuningFor } from './graph/tuning.js';
 import { buildUNet, unetSizeMultiple } from './graph/unet.js';
@@ -24,7 +25,7 @@ export interface ModelInfo {
   /** init_features */
   features: number;
   depth: number;
-  /** H and W of an input must be multiples of this */
+  /** the network runs at multiples of this size (other inputs are padded, their outputs cropped) */
   sizeMultiple: number;
   /** learned parameters (conv weights and biases, BatchNorm affine and running statistics) */
   parameters: number;
@@ -39,6 +40,13 @@ export interface ModelInfo {
 export interface LoadOptions {
   /** override the kernel tuning picked for the adapter */
   tuning?: Tuning;
+  /** how inputs whose H or W is not a multiple of info.sizeMultiple are padded (default 'reflect') */
+  pad?: PadMode;
+}
+
+export interface RunOptions {
+  /** overrides LoadOptions.pad for this call */
+  pad?: PadMode;
 }
 
 export type WeightsSource = Uint8Array | ArrayBuffer | string;
@@ -55,12 +63,17 @@ export class Model {
     readonly graph: Graph,
     private readonly params: ParamStore,
     private readonly tuning: Tuning,
+    private readonly padMode: PadMode = 'reflect',
   ) {}
 
-  /** Runs the network: input NCHW [N, inChannels, H, W] -> sigmoid probabilities [N, outChannels, H, W]. */
-  run(input: TensorData): Promise<{ data: Float32Array; shape: Shape }> {
+  /**
+   * Runs the network: input NCHW [N, inChannels, H, W] -> sigmoid probabilities [N, outChannels, H, W].
+   * Any H x W works: the input is padded (centred) to multiples of info.sizeMultiple on the GPU and the
+   * output cropped back, which equals PyTorch on the padded input, cropped.
+   */
+  run(input: TensorData, options: RunOptions = {}): Promise<{ data: Float32Array; shape: Shape }> {
     const result = this.queue.then(async () => {
-      const plan = await this.checkedPlan(input.shape);
+      const plan = await this.checkedPlan(input.shape, options);
       if (input.data.length !== plan.inputShape.reduce((a, b) => a * b, 1)) {
         throw new Error(`input: data has ${input.data.length} values, shape [${input.shape}] needs ${plan.inputShape.reduce((a, b) => a * b, 1)}`);
       }
@@ -71,26 +84,40 @@ export class Model {
   }
 
   /** The compiled plan for an input shape (compiled on first use, then cached). */
-  plan(shape: readonly number[]): Plan {
+  plan(shape: readonly number[], options: RunOptions = {}): Plan {
     if (this.disposed) throw new Error('this model was disposed: load it again to run it');
     const s = this.checkShape(shape);
-    const key = s.join('x');
+    const padding = this.padding(s, options.pad ?? this.padMode);
+    const key = this.planKey(s, padding);
     let plan = this.plans.get(key);
     if (!plan) {
-      plan = compilePlan(this.device, this.graph, this.params, this.tuning, s);
+      plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding);
       this.plans.set(key, plan);
     }
     return plan;
   }
 
+  private planKey(s: Shape, p: Padding): string {
+    return `${s.join('x')}/${p.mode}`;
+  }
+
+  /** Centred padding to the next multiples of sizeMultiple. */
+  private padding([, , H, W]: Shape, mode: PadMode): Padding {
+    const m = this.info.sizeMultiple;
+    const [PH, PW] = [Math.ceil(H / m) * m, Math.ceil(W / m) * m];
+    return { H: PH, W: PW, top: (PH - H) >> 1, left: (PW - W) >> 1, mode };
+  }
+
   /** plan(), with the WebGPU validation errors of a first compile turned into an exception. */
-  private async checkedPlan(shape: readonly number[]): Promise<Plan> {
-    const compiled = this.plans.has(this.checkShape(shape).join('x'));
+  private async checkedPlan(shape: readonly number[], options: RunOptions): Promise<Plan> {
+    const s = this.checkShape(shape);
+    const key = this.planKey(s, this.padding(s, options.pad ?? this.padMode));
+    const compiled = this.plans.has(key);
     if (!compiled) this.device.pushErrorScope('validation');
-    const plan = this.plan(shape);
+    const plan = this.plan(shape, options);
     const err = compiled ? null : await this.device.popErrorScope();
     if (err) {
-      this.plans.delete(plan.inputShape.join('x'));
+      this.plans.delete(key);
       plan.dispose();
       throw new Error(`compiling the U-Net for input [${shape}] failed: ${err.message.split('\n')[0]}`);
     }
@@ -98,16 +125,12 @@ export class Model {
   }
 
   private checkShape(shape: readonly number[]): Shape {
-    const { inChannels, sizeMultiple } = this.info;
     if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
       throw new Error(`input: shape [${shape}] is not [N, C, H, W] with positive integer sizes`);
     }
-    const [, C, H, W] = shape;
-    if (C !== inChannels) throw new Error(`input: has ${C} channels, the model expects ${inChannels}`);
-    if (H % sizeMultiple || W % sizeMultiple) {
-      throw new Error(`input: ${H}x${W} is not a multiple of ${sizeMultiple} (the U-Net halves the size ${this.info.depth} times)`);
-    }
-    return shape as Shape;
+    const C = shape[1];
+    if (C !== this.info.inChannels) throw new Error(`input: has ${C} channels, the model expects ${this.info.inChannels}`);
+    return [...shape] as Shape;
   }
 
   dispose(): void {
@@ -162,5 +185,5 @@ export function modelFromParams(
     source: options.source ?? '<params>',
     metadata: options.metadata ?? {},
   };
-  return new Model(device, info, graph, store, tuning);
+  return new Model(device, info, graph, store, tuning, options.pad);
 }

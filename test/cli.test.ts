@@ -211,16 +211,27 @@ Cli('error: input with 1 channel for a 3-channel model', ({ dir }) => {
   assert.equal(readdirSync(d), ['gray.safetensors']);
 });
 
-Cli('error: input 2x3x30x30 (not a multiple of 16) leaves an existing output untouched', ({ dir }) => {
+Cli('error: input with a zero-size dimension leaves an existing output untouched', ({ dir }) => {
   const d = dir();
-  const x = join(d, 'odd.safetensors');
+  const x = join(d, 'empty.safetensors');
   const out = join(d, 'y.safetensors');
-  writeFileSync(x, writeSafetensors({ input: { shape: [2, 3, 30, 30], data: new Float32Array(2 * 3 * 30 * 30) } }));
+  writeFileSync(x, writeSafetensors({ input: { shape: [1, 3, 0, 30], data: new Float32Array(0) } }));
   writeFileSync(out, 'previous result');
   const r = unet('infer', '--weights', WEIGHTS, '--input', x, '--out', out);
-  assertOneLineError(r, /odd\.safetensors: tensor "input": 30x30 is not a multiple of 16/);
-  assert.equal(readdirSync(d).sort(), ['odd.safetensors', 'y.safetensors']);
+  assertOneLineError(r, /empty\.safetensors: tensor "input": shape \[1,3,0,30\] is not \[N, C, H, W\] with positive integer sizes/);
+  assert.equal(readdirSync(d).sort(), ['empty.safetensors', 'y.safetensors']);
   assert.is(readFileSync(out, 'utf8'), 'previous result');
+});
+
+Cli('infer of a 27x41 input (padded by reflection, cropped back) matches PyTorch', ({ dir }) => {
+  const d = dir();
+  const out = join(d, 'y.safetensors');
+  const r = unet('infer', '--weights', WEIGHTS, '--input', 'test/fixtures/pad.io.safetensors', '--input-name', 'input_reflect', '--pad', 'reflect', '--out', out);
+  assert.is(r.code, 0, r.stderr);
+  const got = parseSafetensors(readFileSync(out)).getF32('output');
+  const want = parseSafetensors(readFileSync('test/fixtures/pad.io.safetensors')).getF32('output_reflect');
+  const maxAbs = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
+  assert.ok(maxAbs <= 2e-5, `max |diff| ${maxAbs}`);
 });
 
 Cli('error: input tensor is I64', ({ dir }) => {

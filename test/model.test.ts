@@ -44,4 +44,25 @@ for (const name of FIXTURES) {
   });
 }
 
+// ---
+
+// Inputs of any size: the engine pads (centred, to multiples of 16) on the GPU and crops the output;
+// the reference is PyTorch on the padded input, cropped (tools/make_fixtures.py, PAD_CASES).
+Parity('padding: reflect 27x41, zero 2x20x33, reflect folded 5x7 match PyTorch on the padded input, cropped', async ({ device }) => {
+  const path = 'test/fixtures/pad.io.safetensors';
+  const io = parseSafetensors(readFileSync(path), path);
+  const cases = JSON.parse(io.metadata.pad_cases) as Record<string, { mode: 'zero' | 'reflect' }>;
+  const model = await loadModel(device, 'test/fixtures/b2_rgb.weights.safetensors');
+  for (const [name, c] of Object.entries(cases)) {
+    const x = { data: io.getF32(`input_${name}`), shape: io.tensors.get(`input_${name}`)!.shape };
+    const want = io.getF32(`output_${name}`);
+    const y = await model.run(x, { pad: c.mode });
+    assert.equal(y.shape, io.tensors.get(`output_${name}`)!.shape, `${name}: output shape`);
+    const maxAbs = y.data.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
+    assert.ok(maxAbs <= MAX_ABS, `pad ${name} (${c.mode}, [${x.shape}]): max |diff| ${maxAbs}`);
+    console.log(`  pad ${name} [${x.shape}] ${c.mode}: max |gpu - torch| = ${maxAbs.toExponential(2)}`);
+  }
+  model.dispose();
+});
+
 Parity.run();

@@ -317,6 +317,38 @@ def build(name, cfg, image=None):
     return weights, io, meta, io_meta, notes
 
 
+# Padding fixtures: inputs whose H, W are not multiples of 16, run by the engine padded (centred, to the
+# next multiples of 16) and cropped back. name: (padding mode, N, H, W, seed). The b2_rgb model is used.
+PAD_CASES = {
+    "reflect": ("reflect", 1, 27, 41, 3001),
+    "zero": ("constant", 2, 20, 33, 3002),
+    # borders wider than the image: numpy's 'reflect' keeps mirroring (PyTorch's F.pad would refuse)
+    "fold": ("reflect", 1, 5, 7, 3003),
+}
+
+
+def build_pad(weights, meta):
+    """io tensors input_<case> / output_<case>: output = model(pad(input))[crop], in float64."""
+    cin = weights["encoder1.enc1conv1.weight"].shape[1]
+    feat = weights["encoder1.enc1conv1.weight"].shape[0]
+    model = UNet(cin, weights["conv.weight"].shape[0], feat)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    model.eval()
+    io, cases = {}, {}
+    for case, (mode, n, h, w, seed) in PAD_CASES.items():
+        torch.manual_seed(seed)
+        x = make_input(n, cin, h, w)
+        ph, pw = -(-h // 16) * 16, -(-w // 16) * 16
+        top, left = (ph - h) // 2, (pw - w) // 2
+        widths = ((0, 0), (0, 0), (top, ph - h - top), (left, pw - w - left))
+        xp = torch.from_numpy(np.pad(x.numpy(), widths, mode=mode))
+        y = reference(model, xp)[:, :, top:top + h, left:left + w].contiguous()
+        io[f"input_{case}"], io[f"output_{case}"] = x.numpy(), y.numpy()
+        cases[case] = {"mode": "zero" if mode == "constant" else mode, "top": top, "left": left, "padded": [ph, pw]}
+    io_meta = dict(meta, pad_cases=json.dumps(cases, sort_keys=True), model="b2_rgb.weights.safetensors")
+    return io, io_meta
+
+
 def describe(name, weights, io, sizes, notes):
     y = io["output"]
     line = (
@@ -401,6 +433,19 @@ def main():
             with open(iopath, "wb") as f:
                 f.write(iob)
             describe(name, weights, io, (len(wb), len(iob)), notes)
+
+    if not args.full:
+        weights, _, meta, _, _ = build("b2_rgb", CONFIGS["b2_rgb"])
+        io, io_meta = build_pad(weights, meta)
+        iopath = os.path.join(outdir, "pad.io.safetensors")
+        if args.check:
+            e = compare(iopath, io, io_meta)
+            errs += e
+            print(("STALE " if e else "ok    ") + f"pad: {', '.join(PAD_CASES)} on b2_rgb")
+        else:
+            with open(iopath, "wb") as f:
+                f.write(safetensors_bytes(io, io_meta))
+            print(f"pad: {', '.join(PAD_CASES)} on b2_rgb -> {iopath}")
 
     if errs:
         for e in errs:

@@ -11,7 +11,8 @@ export const INFER_USAGE = `Usage: unet infer --weights W.safetensors --input X.
 
 Runs the U-Net whose state_dict is in W on the NCHW tensor "input" of X and writes the sigmoid
 probabilities as the F32 tensor "output" of Y (with __metadata__: weights, input, engine, adapter,
-forward time). H and W of the input must be multiples of 2^depth (16 for the usual depth 4).
+forward time). Any H x W works: the input is padded to multiples of 2^depth (16 for the usual depth 4)
+and the output cropped back.
 
 Options:
   --weights PATH        U-Net state_dict (safetensors; brain-segmentation-pytorch key names)
@@ -19,6 +20,7 @@ Options:
   --out PATH            output file; written to a temporary file first, then renamed into place
   --input-name NAME     tensor to read from --input (default "input")
   --output-name NAME    tensor name to write to --out (default "output")
+  --pad MODE            padding for sizes the U-Net cannot take directly: reflect (default) or zero
   --runs N              forward passes timed after the first (compiling) one; N > 1 prints the
                         median and the minimum (default 1; 0 times the first run only)
   -h, --help            show this help
@@ -33,6 +35,7 @@ const OPTIONS = {
   'input-name': { type: 'string', default: 'input' },
   'output-name': { type: 'string', default: 'output' },
   runs: { type: 'string', default: '1' },
+  pad: { type: 'string', default: 'reflect' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -56,6 +59,8 @@ export async function infer(args: string[]): Promise<number> {
     throw new UsageError(`infer: --runs must be an integer from 0 to 100000, found ${q(v.runs ?? '')}`);
   }
   const runs = Number(v.runs);
+  if (v.pad !== 'reflect' && v.pad !== 'zero') throw new UsageError(`infer: --pad must be reflect or zero, found ${q(v.pad ?? '')}`);
+  const pad = v.pad;
 
   // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
   checkOutput(out, { '--input': inputPath, '--weights': weights });
@@ -72,7 +77,7 @@ export async function infer(args: string[]): Promise<number> {
     const t2 = performance.now();
     let result: Awaited<ReturnType<Model['run']>>;
     try {
-      result = await model.run(input);
+      result = await model.run(input, { pad });
     } catch (e) {
       throw withInputContext(e, inputPath, inputName);
     }
@@ -80,7 +85,7 @@ export async function infer(args: string[]): Promise<number> {
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const s = performance.now();
-      await model.run(input);
+      await model.run(input, { pad });
       times.push(performance.now() - s);
     }
     times.sort((a, b) => a - b);

@@ -8,7 +8,7 @@ import { concatStep } from '../kernels/concat.js';
 import { conv2dStep } from '../kernels/conv2d.js';
 import { convTranspose2x2Step } from '../kernels/convTranspose2x2.js';
 import { batchNormStep } from '../kernels/batchNorm.js';
-import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
+import { type PadMode, nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
 import { maxPool2x2Step } from '../kernels/maxPool2x2.js';
 import { unaryStep } from '../kernels/unary.js';
 import { type Graph, type Node, type Shape, type ValueId, inferShapes, storageC4 } from './ir.js';
@@ -76,8 +76,21 @@ export class Plan {
 /** Reads and writes of a node, for liveness. Elided concats do nothing at run time. */
 const isElided = (n: Node) => n.op.kind === 'concat' && n.op.elided === true;
 
-export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tuning: Tuning, inputShape: Shape): Plan {
-  const shapes = inferShapes(g, inputShape);
+/** Padding of the input to a size the graph can take; the output is cropped back by the same window. */
+export interface Padding {
+  /** the size the graph runs at (>= the input's) */
+  H: number;
+  W: number;
+  /** where the input sits inside it */
+  top: number;
+  left: number;
+  mode: PadMode;
+}
+
+export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tuning: Tuning, inputShape: Shape, padding?: Padding): Plan {
+  const [N, C, H, W] = inputShape;
+  const pad = padding ?? { H, W, top: 0, left: 0, mode: 'zero' as const };
+  const shapes = inferShapes(g, [N, C, pad.H, pad.W]);
   const nodes = g.nodes.filter((n) => !isElided(n));
   const access = [
     { reads: [], writes: [g.input] },
@@ -99,7 +112,10 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
   }
 
   const usage = GPUBufferUsage.STORAGE;
-  const outputShape = shapes.get(g.output)!;
+  const [, OC, OH, OW] = shapes.get(g.output)!;
+  if (OH !== pad.H || OW !== pad.W) throw new Error(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
+  const outputShape: Shape = [N, OC, H, W];
+  const window = { srcH: H, srcW: W, top: pad.top, left: pad.left, mode: pad.mode };
   const buffers = {
     input: createBuffer(device, 'input nchw', numElements(inputShape) * 4, usage | GPUBufferUsage.COPY_DST),
     arena: createBuffer(device, 'activations', memory.arenaBytes, usage),
@@ -117,9 +133,8 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
   };
   const wg = tuning.elementwiseWorkgroupSize;
 
-  const [N, C, H, W] = inputShape;
   const steps: Step[] = [
-    nchwToNhwc4Step(device, { N, C, H, W, view: view(g.input), workgroupSize: wg }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
+    nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize: wg, window }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
   ];
   for (const node of nodes) {
     const op = node.op;
@@ -172,9 +187,8 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
       );
     }
   }
-  const [, OC, OH, OW] = outputShape;
   steps.push(
-    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize: wg }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
+    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize: wg, window }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
   );
   return new Plan(device, inputShape, outputShape, steps, memory, buffers);
 }

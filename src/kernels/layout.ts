@@ -1,16 +1,26 @@
 // Layout conversion at the graph's edges: NCHW f32 (what users and PyTorch hold) <-> NHWC4 (what the
 // kernels read). The NHWC4 side may be a channel slice of a wider buffer (Nhwc4View).
+// The conversions also pad and crop, so an input of any size runs without an extra pass: NCHW -> NHWC4
+// writes an H x W image from a smaller srcH x srcW one placed at (top, left), filling the border with zeros
+// or a mirror image; NHWC4 -> NCHW reads the srcH x srcW window at (top, left) of the H x W result.
 import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+
+export type PadMode = 'zero' | 'reflect';
 
 export interface LayoutSpec {
   N: number;
   C: number;
+  /** size of the NHWC4 side */
   H: number;
   W: number;
   /** the NHWC4 side */
   view: Nhwc4View;
   workgroupSize: number;
+  /** the NCHW side when it differs: srcH x srcW, at (top, left) of the NHWC4 side */
+  window?: { srcH: number; srcW: number; top: number; left: number; mode: PadMode };
 }
+
+const windowOf = (s: LayoutSpec) => s.window ?? { srcH: s.H, srcW: s.W, top: 0, left: 0, mode: 'zero' as const };
 
 export function nchwToNhwc4Workgroups(s: LayoutSpec): [number, number, number] {
   return linearWorkgroups(s.N * s.H * s.W * c4(s.C), s.workgroupSize);
@@ -18,10 +28,18 @@ export function nchwToNhwc4Workgroups(s: LayoutSpec): [number, number, number] {
 
 /** NCHW -> NHWC4: one invocation per vec4 of the destination, zero-filling channels past C. */
 export function nchwToNhwc4Wgsl(s: LayoutSpec): string {
+  const w = windowOf(s);
   return /* wgsl */ `
-// NCHW (${s.N}x${s.C}x${s.H}x${s.W}) -> NHWC4. One invocation per destination vec4.
+// NCHW (${s.N}x${s.C}x${w.srcH}x${w.srcW}) -> NHWC4 (${s.H}x${s.W}, source at ${w.top},${w.left}, ${w.mode} padding).
+// One invocation per destination vec4.
 const C = ${s.C}u;
-const HW = ${s.H * s.W}u;
+const H = ${s.H}u;
+const W = ${s.W}u;
+const SRC_H = ${w.srcH}i;
+const SRC_W = ${w.srcW}i;
+const TOP = ${w.top}i;
+const LEFT = ${w.left}i;
+const REFLECT = ${w.mode === 'reflect'};
 const C4 = ${c4(s.C)}u;
 const OUT_STRIDE = ${s.view.c4Stride}u;
 const OUT_OFFSET = ${s.view.c4Offset}u;
@@ -30,18 +48,33 @@ const TOTAL = ${s.N * s.H * s.W * c4(s.C)}u;
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 
+// Mirror without repeating the edge (PyTorch's 'reflect': -1 -> 1, n -> n - 2), folded again for
+// borders wider than the image (where PyTorch would refuse).
+fn mirror(i: i32, n: i32) -> i32 {
+  if (n == 1) { return 0; }
+  let period = 2 * (n - 1);
+  let m = ((i % period) + period) % period;
+  return select(m, period - m, m >= n);
+}
+
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = ${linearIndex(nchwToNhwc4Workgroups(s), s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let g = i % C4;
   let pixel = i / C4;
-  let n = pixel / HW;
-  let hw = pixel % HW;
+  let x = i32(pixel % W) - LEFT;
+  let y = i32((pixel / W) % H) - TOP;
+  let n = pixel / (W * H);
+  let inside = x >= 0 && x < SRC_W && y >= 0 && y < SRC_H;
+  let sx = u32(select(clamp(x, 0, SRC_W - 1), mirror(x, SRC_W), REFLECT));
+  let sy = u32(select(clamp(y, 0, SRC_H - 1), mirror(y, SRC_H), REFLECT));
   var v = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    let c = 4u * g + k;
-    if (c < C) { v[k] = input[(n * C + c) * HW + hw]; }
+  if (inside || REFLECT) {
+    for (var k = 0u; k < 4u; k++) {
+      let c = 4u * g + k;
+      if (c < C) { v[k] = input[((n * C + c) * u32(SRC_H) + sy) * u32(SRC_W) + sx]; }
+    }
   }
   output[pixel * OUT_STRIDE + OUT_OFFSET + g] = v;
 }
@@ -50,12 +83,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
 /** NHWC4 -> NCHW: one invocation per destination element. */
 export function nhwc4ToNchwWgsl(s: LayoutSpec): string {
-  const total = s.N * s.C * s.H * s.W;
-  const wg = linearWorkgroups(total, s.workgroupSize);
+  const w = windowOf(s);
+  const total = s.N * s.C * w.srcH * w.srcW;
   return /* wgsl */ `
-// NHWC4 -> NCHW (${s.N}x${s.C}x${s.H}x${s.W}). One invocation per destination element.
+// NHWC4 (${s.H}x${s.W}) -> NCHW (${s.N}x${s.C}x${w.srcH}x${w.srcW}, the window at ${w.top},${w.left}).
+// One invocation per destination element.
 const C = ${s.C}u;
-const HW = ${s.H * s.W}u;
+const H = ${s.H}u;
+const W = ${s.W}u;
+const OUT_H = ${w.srcH}u;
+const OUT_W = ${w.srcW}u;
+const TOP = ${w.top}u;
+const LEFT = ${w.left}u;
 const IN_STRIDE = ${s.view.c4Stride}u;
 const IN_OFFSET = ${s.view.c4Offset}u;
 const TOTAL = ${total}u;
@@ -65,23 +104,32 @@ const TOTAL = ${total}u;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = ${linearIndex(wg, s.workgroupSize)};
+  let i = ${linearIndex(nhwc4ToNchwWorkgroups(s), s.workgroupSize)};
   if (i >= TOTAL) { return; }
-  let hw = i % HW;
-  let c = (i / HW) % C;
-  let n = i / (HW * C);
-  output[i] = input[(n * HW + hw) * IN_STRIDE + IN_OFFSET + c / 4u][c % 4u];
+  let x = i % OUT_W + LEFT;
+  let y = (i / OUT_W) % OUT_H + TOP;
+  let c = (i / (OUT_W * OUT_H)) % C;
+  let n = i / (OUT_W * OUT_H * C);
+  output[i] = input[((n * H + y) * W + x) * IN_STRIDE + IN_OFFSET + c / 4u][c % 4u];
 }
 `;
 }
 
-export const nhwc4ToNchwWorkgroups = (s: LayoutSpec): [number, number, number] =>
-  linearWorkgroups(s.N * s.C * s.H * s.W, s.workgroupSize);
+export function nhwc4ToNchwWorkgroups(s: LayoutSpec): [number, number, number] {
+  const w = windowOf(s);
+  return linearWorkgroups(s.N * s.C * w.srcH * w.srcW, s.workgroupSize);
+}
+
+const describe = (s: LayoutSpec) => {
+  const w = windowOf(s);
+  const padded = w.srcH !== s.H || w.srcW !== s.W;
+  return `[${s.N},${s.C},${w.srcH},${w.srcW}]${padded ? ` <-> ${s.H}x${s.W} (${w.mode} pad at ${w.top},${w.left})` : ''}`;
+};
 
 export function nchwToNhwc4Step(device: GPUDevice, s: LayoutSpec, b: { input: BufferRange; output: BufferRange }, label = 'nchwToNhwc4'): Step {
-  return makeStep(device, label, nchwToNhwc4Wgsl(s), [b.input, b.output], nchwToNhwc4Workgroups(s), 0, `[${s.N},${s.C},${s.H},${s.W}]`);
+  return makeStep(device, label, nchwToNhwc4Wgsl(s), [b.input, b.output], nchwToNhwc4Workgroups(s), 0, describe(s));
 }
 
 export function nhwc4ToNchwStep(device: GPUDevice, s: LayoutSpec, b: { input: BufferRange; output: BufferRange }, label = 'nhwc4ToNchw'): Step {
-  return makeStep(device, label, nhwc4ToNchwWgsl(s), [b.input, b.output], nhwc4ToNchwWorkgroups(s), 0, `[${s.N},${s.C},${s.H},${s.W}]`);
+  return makeStep(device, label, nhwc4ToNchwWgsl(s), [b.input, b.output], nhwc4ToNchwWorkgroups(s), 0, describe(s));
 }
