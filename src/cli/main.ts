@@ -15,6 +15,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'show the WebGPU adapter, its features and limits',
     run: async (args) => (await import('./info.js')).info(args),
   },
+  bench: {
+    summary: 'time the U-Net forward at several sizes (and PyTorch CPU beside it)',
+    run: async (args) => (await import('./bench.js')).bench(args),
+  },
 };
 
 const NAMES = Object.keys(COMMANDS).join(', ');
@@ -24,6 +28,7 @@ const USAGE = `unet: U-Net segmentation inference on WebGPU (${ENGINE_NAME} ${EN
 Usage:
   unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
   unet info [--json]
+  unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
   unet <command> --help
   unet --version
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The benchmark on a lent GPU machine (see ../shared/GPU.md), prepared here and run there in one call.
+#
+# Here, in the project root:
+#   bash bench/gpu-run.sh prepare     # .gpu/ (node, Vulkan loader), dist/gpu/*.mjs bundles, and the
+#                                     # PyTorch reference outputs for the bench's inputs (needs torch here)
+# Then with the device tool: run with carry [".gpu", "dist", "node_modules/webgpu/dist/linux-x64",
+#   "node_modules/webgpu/index.js", "node_modules/webgpu/package.json"] and the command
+#   bash bench/gpu-run.sh run
+# which writes parity.txt, bench-auto.json/.txt and bench-portable.json/.txt into $OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-}" in
+  prepare)
+    bash ../shared/gpu/pack.sh
+    mkdir -p dist/gpu
+    for entry in bench/bench-cli.ts bench/parity-fixtures.ts; do
+      npx esbuild "$entry" --bundle --platform=node --format=esm --target=node20 --external:webgpu \
+        --outfile="dist/gpu/$(basename "$entry" .ts).mjs" --log-level=warning
+    done
+    [ -f .gpu/bench-ref.safetensors ] || node bin/unet.js bench --runs 1 --warmup 0 --layers none --reference .gpu/bench-ref.safetensors
+    du -sh .gpu dist node_modules/webgpu/dist/linux-x64
+    ;;
+  run)
+    out=${OUT:-out/gpu}; mkdir -p "$out"
+    # the NVIDIA Vulkan ICD (libGLX_nvidia) needs the GL vendor-neutral dispatch libraries
+    if [ -d .gpu/gl ] && ! ldconfig -p | grep -q libGLX.so.0; then for f in .gpu/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+    bash .gpu/enter.sh -- true
+    export PATH=/tmp/gpu-bin:$PATH
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader > "$out/gpu.txt" 2>&1 || true
+    node dist/gpu/parity-fixtures.mjs 2>&1 | grep -v '^Warning: maxDynamic' | tee "$out/parity.txt"
+    for t in auto portable; do
+      node dist/gpu/bench-cli.mjs --no-torch --reference .gpu/bench-ref.safetensors --tuning $t --json ${BENCH_ARGS:-} > "$out/bench-$t.json" 2> "$out/bench-$t.log" || { tail -5 "$out/bench-$t.log"; continue; }
+      node -e "const r=JSON.parse(require('fs').readFileSync('$out/bench-$t.json'));console.log('$t', r.adapter.description, JSON.stringify(r.tuning.conv2d));for(const c of r.configs)console.log(c.batch+'x'+c.size, c.skipped?'skipped':(c.medianMs.toFixed(1)+' ms median, first '+c.firstMs.toFixed(0)+' ms, '+c.gflops.toFixed(0)+' GFLOP/s, check '+JSON.stringify(c.check)))" | tee "$out/bench-$t.txt"
+    done
+    ;;
+  *) echo "usage: bash bench/gpu-run.sh prepare|run" >&2; exit 2 ;;
+esac

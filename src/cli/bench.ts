@@ -1,0 +1,285 @@
+// `unet bench`: end-to-end forward time of the U-Net at several sizes and batches, per-layer GPU times,
+// time to first result, memory, and the same forward in PyTorch on the CPU when /usr/bin/python3 has
+// torch, timed in the same run. Every output is checked against PyTorch's before it is timed.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adapterOf } from '../gpu/device.js';
+import { profileSteps, type StepTime } from '../graph/profile.js';
+import { DEFAULT_TUNING, type Tuning, tuningFor } from '../graph/tuning.js';
+import { randomUNetSafetensors } from '../weights/random.js';
+import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
+import { parseCommandArgs } from './args.js';
+import { UsageError } from './errors.js';
+import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
+
+export const BENCH_USAGE = `Usage: unet bench [options]
+
+Times the U-Net forward (upload, all kernels, readback) at each size and batch: median and p90 of
+--runs after --warmup runs, the first run (pipeline compilation included) separately, GFLOP/s, memory,
+and per-layer GPU times at one configuration. With PyTorch at /usr/bin/python3 the same forward runs on
+the CPU in the same session, its output is the reference every engine output is checked against, and
+the ratio is printed.
+
+Options:
+  --weights PATH     U-Net state_dict (safetensors); default: random weights, init_features 32, 3 -> 1
+  --sizes LIST       square input sizes (default 128,256,512)
+  --batches LIST     batch sizes (default 1,4)
+  --runs N           timed runs per configuration (default 5)
+  --warmup N         untimed runs before them (default 2)
+  --layers SIZExN    configuration profiled per layer (default 256x1; "none" to skip)
+  --threads N        PyTorch CPU threads (default 2)
+  --no-torch         skip PyTorch
+  --reference PATH   PyTorch outputs to check against: written here when PyTorch runs, read from here
+                     when it does not (e.g. on a machine without PyTorch; same weights, sizes and batches)
+  --tuning NAME      kernel variants: auto (picked for the adapter, default), portable (no optional
+                     feature), subgroup (weights shared by subgroup broadcast)
+  --json             print one JSON object instead of the tables
+  -h, --help         show this help
+`;
+
+const OPTIONS = {
+  weights: { type: 'string' },
+  sizes: { type: 'string', default: '128,256,512' },
+  batches: { type: 'string', default: '1,4' },
+  runs: { type: 'string', default: '5' },
+  warmup: { type: 'string', default: '2' },
+  layers: { type: 'string', default: '256x1' },
+  threads: { type: 'string', default: '2' },
+  'no-torch': { type: 'boolean' },
+  reference: { type: 'string' },
+  tuning: { type: 'string', default: 'auto' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Largest |engine - PyTorch| accepted on the sigmoid output before timing (PyTorch runs in f32 too). */
+const BOUND = 1e-4;
+
+interface ConfigResult {
+  size: number;
+  batch: number;
+  skipped?: string;
+  firstMs?: number;
+  medianMs?: number;
+  p90Ms?: number;
+  gflop?: number;
+  gflops?: number;
+  arenaBytes?: number;
+  unsharedBytes?: number;
+  check?: { maxAbs: number; maskAgreement: number } | string;
+  torch?: { medianMs: number; p90Ms: number };
+  speedupVsTorch?: number;
+}
+
+const intList = (flag: string, s: string) =>
+  s.split(',').map((v) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`bench: --${flag} takes positive integers separated by commas, found ${JSON.stringify(s)}`);
+    return Number(v);
+  });
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.9) - 1)];
+
+/** Seeded input with the statistics of a normalized image. */
+function input(n: number, c: number, s: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const x = new Float32Array(n * c * s * s);
+  for (let i = 0; i < x.length; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    x[i] = (a / 2 ** 32 - 0.5) * 3.4;
+  }
+  return x;
+}
+
+function hasTorch(): boolean {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function bench(args: string[]): Promise<number> {
+  const v = parseCommandArgs('bench', args, OPTIONS);
+  if (v.help) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  const sizes = intList('sizes', v.sizes!);
+  const batches = intList('batches', v.batches!);
+  const [runs] = intList('runs', v.runs!);
+  const warmup = v.warmup === '0' ? 0 : intList('warmup', v.warmup!)[0];
+  const [threads] = intList('threads', v.threads!);
+  const layers = v.layers === 'none' ? undefined : /^(\d+)x(\d+)$/.exec(v.layers!)?.slice(1).map(Number);
+  if (v.layers !== 'none' && !layers) throw new UsageError(`bench: --layers takes SIZExBATCH (e.g. 256x1) or none, found ${JSON.stringify(v.layers)}`);
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  if (!['auto', 'portable', 'subgroup'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable or subgroup, found ${JSON.stringify(v.tuning)}`);
+  const weightBytes = v.weights ? new Uint8Array(readFileSync(v.weights)) : randomUNetSafetensors({ seed: 1 });
+  const device = await getDevice();
+  const adapter = describeDevice(device);
+  const auto = tuningFor(device, adapterOf(device));
+  const tuning = v.tuning === 'portable' ? DEFAULT_TUNING : auto;
+  if (v.tuning === 'subgroup' && auto.conv2d.weights !== 'subgroup') throw new UsageError('bench: --tuning subgroup needs an adapter with subgroups of one fixed size');
+  const tDevice = performance.now();
+  const model = await loadModel(device, weightBytes, { tuning });
+  const loadMs = performance.now() - tDevice;
+  const { inChannels: C } = model.info;
+  const configs: ConfigResult[] = [];
+  for (const size of sizes) for (const batch of batches) configs.push({ size, batch });
+  const key = (c: ConfigResult) => `${c.size}x${c.size}_b${c.batch}`;
+
+  // Which configurations fit this adapter in one pass (the big ones need tiles, which come later).
+  for (const c of configs) {
+    try {
+      model.plan([c.batch, C, c.size, c.size]);
+    } catch (e) {
+      c.skipped = (e as Error).message;
+    }
+  }
+
+  // PyTorch first, so the two never compete for the CPU.
+  const useTorch = !v['no-torch'] && hasTorch();
+  let torchOut: ReturnType<typeof parseSafetensors> | undefined;
+  let torchVersion: string | undefined;
+  if (useTorch) {
+    const dir = mkdtempSync(join(tmpdir(), 'unet-bench-'));
+    try {
+      const inputs: Record<string, { shape: number[]; data: Float32Array }> = {};
+      // skipped ones too when saving a reference: another adapter may take them in one pass
+      configs.forEach((c, i) => {
+        if (!c.skipped || v.reference) inputs[`input_${key(c)}`] = { shape: [c.batch, C, c.size, c.size], data: input(c.batch, C, c.size, 1000 + i) };
+      });
+      writeFileSync(join(dir, 'w.safetensors'), weightBytes);
+      writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(inputs));
+      log(`PyTorch (CPU, ${threads} threads): ${Object.keys(inputs).length} configurations, ${warmup} warm-ups + ${runs} runs each...`);
+      const script = new URL('../../tools/torch_bench.py', import.meta.url).pathname;
+      const r = spawnSync('/usr/bin/python3', [script, '--weights', join(dir, 'w.safetensors'), '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--runs', String(runs), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new Error(`tools/torch_bench.py failed (exit ${r.status})`);
+      const res = JSON.parse(r.stdout) as { torch_version: string; results: Record<string, { median_ms: number; p90_ms: number }> };
+      torchVersion = res.torch_version;
+      for (const c of configs) {
+        const t = res.results[`input_${key(c)}`];
+        if (t) c.torch = { medianMs: t.median_ms, p90Ms: t.p90_ms };
+      }
+      torchOut = parseSafetensors(readFileSync(join(dir, 'y.safetensors')), 'PyTorch outputs');
+      if (v.reference) writeFileSync(v.reference, readFileSync(join(dir, 'y.safetensors')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } else if (v.reference) {
+    torchOut = parseSafetensors(readFileSync(v.reference), v.reference);
+    log(`PyTorch not run: outputs checked against ${v.reference}`);
+  } else {
+    log(v['no-torch'] ? 'PyTorch skipped (--no-torch): outputs are not checked' : 'no PyTorch at /usr/bin/python3 (bash scripts/setup-system.sh --torch): outputs are not checked');
+  }
+
+  for (const [i, c] of configs.entries()) {
+    if (c.skipped) continue;
+    const shape = [c.batch, C, c.size, c.size];
+    const x = { data: input(c.batch, C, c.size, 1000 + i), shape };
+    log(`engine ${key(c)}: first run, check, ${warmup} warm-ups + ${runs} runs...`);
+    const t0 = performance.now();
+    const y = await model.run(x);
+    c.firstMs = performance.now() - t0;
+    if (torchOut?.tensors.has(`output_${key(c)}`)) c.check = compare(y.data, torchOut.getF32(`output_${key(c)}`));
+    else c.check = 'not checked (no PyTorch)';
+    if (typeof c.check !== 'string' && !(c.check.maxAbs <= BOUND)) {
+      throw new Error(`bench: ${key(c)}: output differs from PyTorch by ${c.check.maxAbs} (> ${BOUND}); not timing a wrong result`);
+    }
+    for (let k = 0; k < warmup; k++) await model.run(x);
+    const times: number[] = [];
+    for (let k = 0; k < runs; k++) {
+      const s = performance.now();
+      await model.run(x);
+      times.push(performance.now() - s);
+    }
+    const plan = model.plan(shape);
+    c.medianMs = median(times);
+    c.p90Ms = p90(times);
+    c.gflop = plan.steps.reduce((s, st) => s + st.flops, 0) / 1e9;
+    c.gflops = c.gflop / (c.medianMs / 1000);
+    c.arenaBytes = plan.memory.arenaBytes;
+    c.unsharedBytes = plan.memory.unsharedBytes;
+    if (c.torch) c.speedupVsTorch = c.torch.medianMs / c.medianMs;
+  }
+
+  let profile: { config: string; method: string; times: StepTime[] } | undefined;
+  if (layers) {
+    const [s, n] = layers;
+    log(`per-layer times at ${s}x${s} batch ${n}...`);
+    const plan = model.plan([n, C, s, s]);
+    await model.run({ data: input(n, C, s, 7), shape: [n, C, s, s] });
+    profile = { config: `${s}x${s}_b${n}`, ...(await profileSteps(device, plan.steps, 3)) };
+  }
+
+  const result = {
+    engine: `${ENGINE_NAME} ${ENGINE_VERSION}`,
+    adapter: { description: adapter.description, vendor: adapter.vendor, architecture: adapter.architecture },
+    model: { ...model.info, metadata: undefined, loadMs },
+    torch: torchVersion ? { version: torchVersion, threads } : undefined,
+    tuning,
+    runs,
+    warmup,
+    configs,
+    profile,
+  };
+  if (v.json) process.stdout.write(`${JSON.stringify(result, null, 1)}\n`);
+  else process.stdout.write(formatTables(result, model));
+  model.dispose();
+  device.destroy();
+  releaseGpu();
+  return 0;
+}
+
+function compare(got: Float32Array, want: Float32Array): { maxAbs: number; maskAgreement: number } {
+  let maxAbs = 0;
+  let agree = 0;
+  for (let i = 0; i < got.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
+    agree += Number(got[i] > 0.5 === want[i] > 0.5);
+  }
+  return { maxAbs, maskAgreement: agree / got.length };
+}
+
+const mib = (b?: number) => (b === undefined ? '' : `${(b / 2 ** 20).toFixed(1)}`);
+const fixed = (x: number | undefined, d: number) => (x === undefined ? '' : x.toFixed(d));
+
+function formatTables(r: { engine: string; adapter: { description: string; vendor: string }; tuning: Tuning; torch?: { version: string; threads: number }; runs: number; warmup: number; configs: ConfigResult[]; profile?: { config: string; method: string; times: StepTime[] } }, model: Model): string {
+  const out: string[] = [];
+  const i = model.info;
+  out.push(`${r.engine} on ${r.adapter.description || r.adapter.vendor}`);
+  out.push(`model: U-Net init_features ${i.features}, ${i.inChannels} -> ${i.outChannels}, depth ${i.depth}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on GPU ${mib(i.weightBytes)} MiB`);
+  out.push(`timing: median and p90 of ${r.runs} runs after ${r.warmup} warm-ups, upload and readback included; first = first run incl. compilation`);
+  out.push(`kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}`);
+  out.push(r.torch ? `PyTorch ${r.torch.version} CPU, ${r.torch.threads} threads, same weights and inputs, timed in this run` : 'PyTorch: not run');
+  out.push('');
+  const head = ['input', 'first ms', 'median ms', 'p90 ms', 'GFLOP', 'GFLOP/s', 'arena MiB', 'no-reuse MiB', 'torch ms', 'torch/engine', 'max |Δ| vs torch', 'mask agree'];
+  const rows = r.configs.map((c) => {
+    const name = `${c.batch}x${c.size}x${c.size}`;
+    if (c.skipped) return [name, `skipped: ${c.skipped}`];
+    const chk = typeof c.check === 'object' ? c.check : undefined;
+    return [name, fixed(c.firstMs, 0), fixed(c.medianMs, 0), fixed(c.p90Ms, 0), fixed(c.gflop, 1), fixed(c.gflops, 1), mib(c.arenaBytes), mib(c.unsharedBytes), fixed(c.torch?.medianMs, 0), c.speedupVsTorch ? `${c.speedupVsTorch.toFixed(2)}x` : '', chk ? chk.maxAbs.toExponential(1) : String(c.check ?? ''), chk ? `${(chk.maskAgreement * 100).toFixed(3)}%` : ''];
+  });
+  out.push(table(head, rows));
+  if (r.profile) {
+    const total = r.profile.times.reduce((s, t) => s + t.ms, 0);
+    out.push('', `per layer at ${r.profile.config} (${r.profile.method}, median of 3): ${total.toFixed(0)} ms in all`);
+    out.push(
+      table(
+        ['step', 'shapes', 'ms', 'GFLOP/s', 'share'],
+        r.profile.times.map((t) => [t.label, t.detail, t.ms.toFixed(2), t.flops ? (t.flops / 1e6 / t.ms).toFixed(1) : '', `${((t.ms / total) * 100).toFixed(1)}%`]),
+      ),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => (r.length === 2 && k > 0 ? 0 : (r[k] ?? '').length))));
+  const line = (cells: string[]) => (cells.length === 2 && head.length > 2 ? `${cells[0].padEnd(widths[0])}  ${cells[1]}` : cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  '));
+  return [line(head), ...rows.map(line)].join('\n');
+}
