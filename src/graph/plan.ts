@@ -70,6 +70,7 @@ export class Plan {
     if (this.disposed) return;
     this.disposed = true;
     for (const b of Object.values(this.buffers)) b.destroy();
+    for (const s of this.steps) for (const b of s.owned) b.destroy();
   }
 }
 

@@ -34,6 +34,8 @@ export interface Step {
   flops: number;
   /** human-readable shapes, for describe() */
   detail: string;
+  /** buffers this step owns (its shape uniforms), destroyed with the plan */
+  owned: GPUBuffer[];
 }
 
 // WebGPU's default maxComputeWorkgroupsPerDimension (https://www.w3.org/TR/webgpu/#limits).
@@ -50,9 +52,39 @@ export function linearWorkgroups(count: number, workgroupSize: number, y = 1): [
   return [Math.ceil(groups / z), y, z];
 }
 
-/** WGSL expression for the linear invocation index of a dispatch made with linearWorkgroups(). */
-export function linearIndex(workgroups: [number, number, number], workgroupSize: number): string {
-  return `(wid.x + wid.z * ${workgroups[0]}u) * ${workgroupSize}u + lid.x`;
+/** WGSL expression for the linear invocation index of a dispatch made with linearWorkgroups(); the x
+ *  count is a constant, or the name of a value in scope (a shape uniform, see shapeUniforms). */
+export function linearIndex(workgroups: [number, number, number] | string, workgroupSize: number): string {
+  const x = typeof workgroups === 'string' ? workgroups : `${workgroups[0]}u`;
+  return `(wid.x + wid.z * ${x}) * ${workgroupSize}u + lid.x`;
+}
+
+/**
+ * Sizes a kernel reads from a uniform buffer instead of baking them into its code: the code then depends
+ * only on the constants that shape it (kernel size, tiles, activation), so one pipeline serves every layer
+ * and every input size with those, and a new input size compiles nothing (compiling dominates the first
+ * run on a software rasterizer). Every field is a u32, so the layout has no alignment gaps: field i sits
+ * at byte 4 * i, in the order given, in both the WGSL struct and the data.
+ */
+export class ShapeUniforms<F extends string> {
+  constructor(readonly fields: readonly F[]) {}
+
+  /** The struct, its binding, and `let` lines that bring every field into scope under its own name. */
+  declaration(binding: number): string {
+    return `struct Shape {\n${this.fields.map((f) => `  ${f}: u32,`).join('\n')}\n}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${binding}) var<uniform> shape: Shape;`;
+  }
+
+  lets(): string {
+    return this.fields.map((f) => `  let ${f} = shape.${f};`).join('\n');
+  }
+
+  data(values: Record<F, number>): Uint32Array {
+    return Uint32Array.from(this.fields, (f) => {
+      const v = values[f];
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`shape uniform ${f} = ${v} is not a u32`);
+      return v;
+    });
+  }
 }
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -108,6 +140,7 @@ export function activationWgsl(act: Activation, v: string): string {
 }
 
 /** Builds (or reuses) the pipeline for `code` and binds `ranges` to bindings 0, 1, ... in order. */
+/** With `uniforms`, a uniform buffer holding them is created and bound after the ranges. */
 export function makeStep(
   device: GPUDevice,
   label: string,
@@ -116,9 +149,18 @@ export function makeStep(
   workgroups: [number, number, number],
   flops = 0,
   detail = '',
+  uniforms?: Uint32Array,
 ): Step {
   const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), code);
-  return { label, pipeline, bindGroup: bindGroup(device, label, pipeline, ranges), workgroups, flops, detail };
+  const owned: GPUBuffer[] = [];
+  if (uniforms) {
+    // uniform bindings are read in 16-byte units
+    const buffer = device.createBuffer({ label: `${label} shape`, size: Math.ceil(uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, uniforms);
+    owned.push(buffer);
+  }
+  const all = [...ranges, ...owned.map((buffer) => ({ buffer }))];
+  return { label, pipeline, bindGroup: bindGroup(device, label, pipeline, all), workgroups, flops, detail, owned };
 }
 
 /** Records steps into one compute pass. Dispatches in a pass see each other's storage writes, in order. */

@@ -1,7 +1,7 @@
 // conv2d on NHWC4 activations as an implicit GEMM: [pixels, KH*KW*Cin] x [KH*KW*Cin, Cout].
 // General in kernel size, stride, padding and dilation (groups = 1), with bias and an activation epilogue.
 import type { ConvParams } from '../weights/types.js';
-import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -57,8 +57,6 @@ export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
 }
 
 export function conv2dWgsl(s: Conv2dSpec): string {
-  const { HO, WO } = conv2dOutShape(s);
-  const wg = conv2dWorkgroups(s);
   const sub = s.weights === 'subgroup';
   const S = s.subgroupSize ?? 0;
   if (sub && !(S > 0)) throw new Error('conv2d: the subgroup variant needs subgroupSize');
@@ -67,35 +65,17 @@ export function conv2dWgsl(s: Conv2dSpec): string {
   // column k sits in lane k % S of load slot k / S
   const slots = sub ? Math.ceil((TC * 4) / S) : 0;
   return /* wgsl */ `${sub ? 'enable subgroups;\n' : ''}
-// conv2d ${s.kH}x${s.kW} s${s.strideH} p${s.padH} d${s.dilationH}, ${s.cin} -> ${s.cout} channels, NHWC4, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
+// conv2d ${s.kH}x${s.kW}, NHWC4, ${s.activation === 'none' ? 'no activation' : s.activation}, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
+// Sizes, strides, padding and channel counts come from the shape uniform, so layers share this code.
 // Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
 // output channels. Lanes walk output pixels (x fastest), workgroup_id.y picks the channel block, so all
 // lanes of a workgroup need the same weights. Control flow stays uniform (masks, no early return), as
 // subgroupBroadcast requires; zero padding is a masked load.
-const N = ${s.N}u;
-const H = ${s.H}u;
-const W = ${s.W}u;
-const HO = ${HO}u;
-const WO = ${WO}u;
-const CIN4 = ${s.cin4}u;
-const COUT4 = ${c4(s.cout)}u;
-const COUT4_PAD = ${conv2dCout4Padded(s.cout, TC)}u;
 const KH = ${s.kH}u;
 const KW = ${s.kW}u;
-const SH = ${s.strideH}u;
-const SW = ${s.strideW}u;
-const PH = ${s.padH}u;
-const PW = ${s.padW}u;
-const DH = ${s.dilationH}u;
-const DW = ${s.dilationW}u;
-const IN_STRIDE = ${s.input.c4Stride}u;
-const IN_OFFSET = ${s.input.c4Offset}u;
-const OUT_STRIDE = ${s.output.c4Stride}u;
-const OUT_OFFSET = ${s.output.c4Offset}u;
 const TP = ${TP}u;
 const TC = ${TC}u;
-const X_BLOCKS = ${Math.ceil(WO / TP)}u;
-const BLOCKS = ${s.N * HO * Math.ceil(WO / TP)}u;
+${CONV_SHAPE.declaration(4)}
 
 // activations, NHWC4 (see Nhwc4View)
 @group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
@@ -108,8 +88,9 @@ ${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (m
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+${CONV_SHAPE.lets()}
   // invocations past the last block compute a copy of it and store nothing
-  let index = ${linearIndex(wg, s.workgroupSize)};
+  let index = ${linearIndex('WG_X', s.workgroupSize)};
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let oy = (block / X_BLOCKS) % HO;
@@ -191,6 +172,23 @@ export function packConv2dWeights(
   return { weight, bias };
 }
 
+/** The sizes conv2dWgsl reads from its shape uniform (binding 4). */
+const CONV_SHAPE = new ShapeUniforms([
+  'H', 'W', 'HO', 'WO', 'CIN4', 'COUT4', 'COUT4_PAD', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
+  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
+] as const);
+
+export function conv2dShape(s: Conv2dSpec): Uint32Array {
+  const { HO, WO } = conv2dOutShape(s);
+  const X_BLOCKS = Math.ceil(WO / s.tilePixels);
+  return CONV_SHAPE.data({
+    H: s.H, W: s.W, HO, WO, CIN4: s.cin4, COUT4: c4(s.cout), COUT4_PAD: conv2dCout4Padded(s.cout, s.tileC4),
+    SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW, DH: s.dilationH, DW: s.dilationW,
+    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
+    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, WG_X: conv2dWorkgroups(s)[0],
+  });
+}
+
 export function conv2dStep(
   device: GPUDevice,
   s: Conv2dSpec,
@@ -200,5 +198,5 @@ export function conv2dStep(
   const { HO, WO } = conv2dOutShape(s);
   const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail);
+  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s));
 }

@@ -3,7 +3,7 @@
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../weights/types.js';
-import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
 
 export interface ConvTranspose2x2Spec {
   /** batch and input spatial size; the output is 2H x 2W */
@@ -34,7 +34,6 @@ export function convTranspose2x2Workgroups(s: ConvTranspose2x2Spec): [number, nu
 }
 
 export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
-  const wg = convTranspose2x2Workgroups(s);
   const sub = s.weights === 'subgroup';
   const S = s.subgroupSize ?? 0;
   if (sub && !(S > 0)) throw new Error('convTranspose2x2: the subgroup variant needs subgroupSize');
@@ -56,24 +55,13 @@ export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
         rep(TC, (t) => `        let w_${k}_${t} = weight[(${k}u * CIN4 + ci4) * COUT4_PAD + co0 + ${t}u];\n` + rep(TP, (p) => `        acc_${p}_${k}_${t} += w_${k}_${t} * x_${p};`)),
       );
   return /* wgsl */ `${sub ? 'enable subgroups;\n' : ''}
-// conv_transpose2d k2 s2, ${s.cin} -> ${s.cout} channels, NHWC4, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
+// conv_transpose2d k2 s2, NHWC4 (sizes from the shape uniform, so layers share this code), weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Work split: each invocation takes TP consecutive input pixels of one row and TC output vec4 groups, and
 // writes the 2x2 output pixels of each input pixel. Lanes walk pixels; workgroup_id.y picks the channels.
 // Control flow stays uniform (no early return), as subgroupBroadcast requires.
-const N = ${s.N}u;
-const H = ${s.H}u;
-const W = ${s.W}u;
-const CIN4 = ${s.cin4}u;
-const COUT4 = ${c4(s.cout)}u;
-const COUT4_PAD = ${cout4Padded(s.cout, TC)}u;
-const IN_STRIDE = ${s.input.c4Stride}u;
-const IN_OFFSET = ${s.input.c4Offset}u;
-const OUT_STRIDE = ${s.output.c4Stride}u;
-const OUT_OFFSET = ${s.output.c4Offset}u;
 const TP = ${TP}u;
 const TC = ${TC}u;
-const X_BLOCKS = ${Math.ceil(s.W / TP)}u;
-const BLOCKS = ${s.N * s.H * Math.ceil(s.W / TP)}u;
+${CONVT_SHAPE.declaration(4)}
 
 // activations, NHWC4
 @group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
@@ -86,7 +74,8 @@ const BLOCKS = ${s.N * s.H * Math.ceil(s.W / TP)}u;
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   // invocations past the last block compute a copy of it and store nothing
-  let index = ${linearIndex(wg, s.workgroupSize)};
+${CONVT_SHAPE.lets()}
+  let index = ${linearIndex('WG_X', s.workgroupSize)};
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let y = (block / X_BLOCKS) % H;
@@ -140,6 +129,20 @@ export function packConvTranspose2x2Weights(
   return { weight, bias };
 }
 
+/** The sizes convTranspose2x2Wgsl reads from its shape uniform (binding 4). */
+const CONVT_SHAPE = new ShapeUniforms([
+  'H', 'W', 'CIN4', 'COUT4', 'COUT4_PAD', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
+] as const);
+
+export function convTranspose2x2Shape(s: ConvTranspose2x2Spec): Uint32Array {
+  const X_BLOCKS = Math.ceil(s.W / s.tilePixels);
+  return CONVT_SHAPE.data({
+    H: s.H, W: s.W, CIN4: s.cin4, COUT4: c4(s.cout), COUT4_PAD: cout4Padded(s.cout, s.tileC4),
+    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
+    X_BLOCKS, BLOCKS: s.N * s.H * X_BLOCKS, WG_X: convTranspose2x2Workgroups(s)[0],
+  });
+}
+
 export function convTranspose2x2Step(
   device: GPUDevice,
   s: ConvTranspose2x2Spec,
@@ -148,5 +151,5 @@ export function convTranspose2x2Step(
 ): Step {
   const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
-  return makeStep(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail);
+  return makeStep(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail, convTranspose2x2Shape(s));
 }

@@ -1,5 +1,5 @@
 // max_pool2d kernel 2 stride 2 (floor mode, as nn.MaxPool2d(2, 2)): an odd last row/column is dropped.
-import { type BufferRange, type Nhwc4View, type Step, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, linearIndex, linearWorkgroups, makeStep } from './common.js';
 
 export interface MaxPool2x2Spec {
   N: number;
@@ -18,27 +18,18 @@ export function maxPool2x2Workgroups(s: MaxPool2x2Spec): [number, number, number
 }
 
 export function maxPool2x2Wgsl(s: MaxPool2x2Spec): string {
-  const HO = s.H >> 1;
-  const WO = s.W >> 1;
   return /* wgsl */ `
-// max_pool2d 2x2 s2, NHWC4. One invocation per output vec4 (4 channels of one output pixel).
-const H = ${s.H}u;
-const W = ${s.W}u;
-const HO = ${HO}u;
-const WO = ${WO}u;
-const C4 = ${s.c4}u;
-const IN_STRIDE = ${s.input.c4Stride}u;
-const IN_OFFSET = ${s.input.c4Offset}u;
-const OUT_STRIDE = ${s.output.c4Stride}u;
-const OUT_OFFSET = ${s.output.c4Offset}u;
-const TOTAL = ${s.N * HO * WO * s.c4}u;
+// max_pool2d 2x2 s2, NHWC4, sizes from the shape uniform. One invocation per output vec4 (4 channels of
+// one output pixel).
+${POOL_SHAPE.declaration(2)}
 
 @group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
 @group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = ${linearIndex(maxPool2x2Workgroups(s), s.workgroupSize)};
+${POOL_SHAPE.lets()}
+  let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let c = i % C4;
   let pixel = i / C4;
@@ -55,7 +46,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 `;
 }
 
+/** The sizes maxPool2x2Wgsl reads from its shape uniform (binding 2). */
+const POOL_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C4', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'TOTAL', 'WG_X'] as const);
+
+export function maxPool2x2Shape(s: MaxPool2x2Spec): Uint32Array {
+  const [HO, WO] = [s.H >> 1, s.W >> 1];
+  return POOL_SHAPE.data({
+    H: s.H, W: s.W, HO, WO, C4: s.c4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, TOTAL: s.N * HO * WO * s.c4, WG_X: maxPool2x2Workgroups(s)[0],
+  });
+}
+
 export function maxPool2x2Step(device: GPUDevice, s: MaxPool2x2Spec, b: { input: BufferRange; output: BufferRange }, label = 'maxPool2x2'): Step {
   const detail = `[${s.N},${s.c4 * 4},${s.H},${s.W}] -> [${s.N},${s.c4 * 4},${s.H >> 1},${s.W >> 1}]`;
-  return makeStep(device, label, maxPool2x2Wgsl(s), [b.input, b.output], maxPool2x2Workgroups(s), 0, detail);
+  return makeStep(device, label, maxPool2x2Wgsl(s), [b.input, b.output], maxPool2x2Workgroups(s), 0, detail, maxPool2x2Shape(s));
 }
