@@ -8,21 +8,29 @@ export type OptionValues<O extends OptionSpec> = { [K in keyof O]?: O[K]['type']
 
 /** Parses `args` for `unet <command>`; unknown options, missing values and stray arguments -> UsageError. */
 export function parseCommandArgs<O extends OptionSpec>(command: string, args: string[], options: O): OptionValues<O> {
+  return parseCommandLine(command, args, options, false).values;
+}
+
+/** parseCommandArgs for commands that also take positional arguments (file names). */
+export function parseCommandLine<O extends OptionSpec>(
+  command: string, args: string[], options: O, allowPositionals = true,
+): { values: OptionValues<O>; positionals: string[] } {
   try {
-    const config: ParseArgsConfig = { args, options, strict: true, allowPositionals: false };
-    return parseArgs(config).values as OptionValues<O>;
+    const config: ParseArgsConfig = { args, options, strict: true, allowPositionals };
+    const r = parseArgs(config);
+    return { values: r.values as OptionValues<O>, positionals: r.positionals };
   } catch (e) {
     if (!String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw e;
-    const problem = diagnose(args, options) ?? (e as Error).message.split('\n')[0];
+    const problem = diagnose(args, options, allowPositionals) ?? (e as Error).message.split('\n')[0];
     throw new UsageError(`${command}: ${problem} (see unet ${command} --help)`);
   }
 }
 
 /** Finds the argument strict parsing rejected, by reparsing leniently and walking the tokens. */
-function diagnose(args: string[], options: OptionSpec): string | undefined {
+function diagnose(args: string[], options: OptionSpec, allowPositionals = false): string | undefined {
   const { tokens } = parseArgs({ args, options: options as ParseArgsConfig['options'], strict: false, allowPositionals: true, tokens: true });
   for (const t of tokens) {
-    if (t.kind === 'positional') return `unexpected argument ${JSON.stringify(t.value)}`;
+    if (t.kind === 'positional' && !allowPositionals) return `unexpected argument ${JSON.stringify(t.value)}`;
     if (t.kind !== 'option') continue;
     const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
     if (!spec) return `unknown option ${t.rawName}`;

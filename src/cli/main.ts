@@ -7,6 +7,10 @@ import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 type Command = { summary: string; run(args: string[]): Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
+  convert: {
+    summary: 'convert a PyTorch checkpoint (.pt, zip or legacy format) to safetensors, executing nothing',
+    run: async (args) => (await import('./convert.js')).convert(args),
+  },
   infer: {
     summary: 'run a U-Net (safetensors state_dict) on an NCHW tensor and write its output',
     run: async (args) => (await import('./infer.js')).infer(args),
@@ -14,6 +18,10 @@ const COMMANDS: Record<string, Command> = {
   info: {
     summary: 'show the WebGPU adapter, its features and limits',
     run: async (args) => (await import('./info.js')).info(args),
+  },
+  segment: {
+    summary: 'segment PNG / JPEG images and NIfTI volumes: masks, overlays, probabilities',
+    run: async (args) => (await import('./segment.js')).segment(args),
   },
   bench: {
     summary: 'time the U-Net forward at several sizes (and PyTorch CPU beside it)',
@@ -28,6 +36,8 @@ const USAGE = `unet: U-Net segmentation inference on WebGPU (${ENGINE_NAME} ${EN
 Usage:
   unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
   unet info [--json]
+  unet convert CHECKPOINT.pt -o OUT.safetensors [--key KEY]
+  unet segment IMAGES_OR_FOLDERS... --weights W.safetensors --out-dir DIR [options]
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
   unet <command> --help
   unet --version

@@ -1,0 +1,326 @@
+// `unet segment`: PNG / JPEG images and NIfTI volumes in, masks out. Each input is read, normalized,
+// run through the U-Net (any size: the model pads and crops), thresholded, and its outputs written
+// atomically; a failing input is reported on one line and the others still run (exit 1 at the end).
+import { mkdirSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { describeDevice, getDevice, loadModel, releaseGpu, type Model } from '../node.js';
+import { ImageError, decodeImage, encodePng, sniff, type Image } from '../io/image.js';
+import { NiftiError, forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, type Axis } from '../io/nifti.js';
+import { ChannelError, channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
+import { overlay, probs16, thresholdMask } from '../io/render.js';
+import { parseCommandLine, required } from './args.js';
+import { CliError, UsageError, fsError } from './errors.js';
+import { readInputFile, statOrUndefined, writeAtomically } from './files.js';
+import { Progress } from './progress.js';
+
+export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W.safetensors --out-dir DIR [options]
+
+Segments PNG and JPEG images (gray or RGB; alpha is dropped) and NIfTI volumes (.nii, .nii.gz; slice
+by slice) of any size. A folder stands for the .png, .jpg, .jpeg, .nii and .nii.gz files in it. For an
+image NAME.png it writes to DIR:
+  NAME_mask.png      the mask (0 / 255; probability > --threshold); NAME_mask_c<k>.png per output
+                     channel when the model has several
+  NAME_overlay.png   the masks tinted and outlined over the image
+  NAME_probs.png     with --probs: the probability as 16-bit gray (0..65535)
+and for a volume NAME.nii[.gz]: NAME_mask.nii[.gz] (uint8 0 / 1, the input's header and affine),
+with --probs NAME_probs.nii[.gz] (float32).
+
+Options:
+  --weights PATH        U-Net state_dict (safetensors; see unet convert for .pt checkpoints)
+  --out-dir DIR         where the outputs go (created if missing)
+  --threshold T         mask threshold on the sigmoid probability (default 0.5)
+  --normalize MODE      zscore (default: per image and channel (v - mean) / std of the 0..255 values,
+                        as the brain-MRI U-Net expects), none (v / 255), imagenet, or MEAN,STD
+                        ((v - MEAN) / STD on 0..255). Volumes: zscore per slice of the raw values;
+                        the other modes first scale the volume's min..max to 0..255
+  --gray                convert RGB images to gray for a 1-channel model (gray images are repeated
+                        into 3 channels for a 3-channel model without asking)
+  --axis AXIS           volumes: slice along axial (default, the third axis), coronal (second),
+                        sagittal (first), or 0, 1, 2
+  --activation F        sigmoid (default); softmax is not supported yet
+  --pad MODE            padding to multiples of 16: reflect (default) or zero
+  --probs               also write the probabilities
+  --json                one JSON object on stdout instead of the text summary
+  -h, --help            show this help
+
+A progress bar goes to stderr on a terminal. Inputs that fail are reported as "unet: FILE: problem"
+and the rest still run; the exit code is then 1 ("unet: 2 of 9 inputs failed").
+`;
+
+const OPTIONS = {
+  weights: { type: 'string' },
+  'out-dir': { type: 'string' },
+  threshold: { type: 'string', default: '0.5' },
+  normalize: { type: 'string', default: 'zscore' },
+  gray: { type: 'boolean' },
+  axis: { type: 'string', default: 'axial' },
+  activation: { type: 'string', default: 'sigmoid' },
+  pad: { type: 'string', default: 'reflect' },
+  probs: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const AXES: Record<string, Axis> = { axial: 2, coronal: 1, sagittal: 0, '0': 0, '1': 1, '2': 2 };
+const INPUT_EXT = /\.(png|jpe?g|nii|nii\.gz)$/i;
+
+interface Settings {
+  threshold: number;
+  norm: Normalization;
+  gray: boolean;
+  axis: Axis;
+  pad: 'reflect' | 'zero';
+  probs: boolean;
+  outDir: string;
+}
+
+interface Done {
+  input: string;
+  kind: string;
+  size: number[];
+  outputs: string[];
+  /** fraction of pixels / voxels in each output channel's mask */
+  foreground: number[];
+  ms: number;
+  notes: string[];
+}
+
+export async function segment(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseCommandLine('segment', args, OPTIONS);
+  if (v.help) {
+    process.stdout.write(SEGMENT_USAGE);
+    return 0;
+  }
+  const weights = required('segment', 'weights', v.weights);
+  const outDir = required('segment', 'out-dir', v['out-dir']);
+  const threshold = Number(v.threshold);
+  if (!/^\s*[\d.]+\s*$/.test(v.threshold ?? '') || !(threshold >= 0 && threshold <= 1)) {
+    throw new UsageError(`segment: --threshold must be a number from 0 to 1, found ${JSON.stringify(v.threshold)}`);
+  }
+  const norm = parseNormalization(v.normalize ?? '');
+  if (!norm) throw new UsageError(`segment: --normalize must be zscore, none, imagenet or MEAN,STD (STD > 0), found ${JSON.stringify(v.normalize)}`);
+  const axis = AXES[(v.axis ?? '').toLowerCase()];
+  if (axis === undefined) throw new UsageError(`segment: --axis must be axial, coronal, sagittal, 0, 1 or 2, found ${JSON.stringify(v.axis)}`);
+  if (v.activation === 'softmax') {
+    throw new UsageError('segment: --activation softmax is not supported yet (the engine outputs sigmoid probabilities, a softmax needs the logits); use sigmoid: one mask per output channel');
+  }
+  if (v.activation !== 'sigmoid') throw new UsageError(`segment: --activation must be sigmoid, found ${JSON.stringify(v.activation)}`);
+  if (v.pad !== 'reflect' && v.pad !== 'zero') throw new UsageError(`segment: --pad must be reflect or zero, found ${JSON.stringify(v.pad)}`);
+  if (positionals.length === 0) throw new UsageError('segment: no input images or folders given (see unet segment --help)');
+  const settings: Settings = { threshold, norm, gray: Boolean(v.gray), axis, pad: v.pad, probs: Boolean(v.probs), outDir };
+
+  const { inputs, failures } = expandInputs(positionals);
+  if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${outDir}: --out-dir is a file, expected a directory`);
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw fsError(outDir, 'create', e);
+  }
+  const weightBytes = readInputFile(weights);
+
+  const total = inputs.length + failures.length;
+  const progress = new Progress(inputs.length);
+  for (const f of failures) progress.print(`unet: ${f.input}: ${f.error}`);
+  const done: Done[] = [];
+  let device: GPUDevice | undefined;
+  let model: Model | undefined;
+  const t0 = performance.now();
+  try {
+    device = await getDevice();
+    model = await loadModel(device, weightBytes).catch((e: Error) => {
+      throw new CliError(`${weights}: ${e.message.replace(/^<bytes>: /, '')}`);
+    });
+    for (const [i, input] of inputs.entries()) {
+      progress.update(i, basename(input.path));
+      const start = performance.now();
+      try {
+        const r = await segmentOne(model, input.path, input.name, settings, (f) => progress.update(i + f, basename(input.path)));
+        done.push({ ...r, input: input.path, ms: performance.now() - start });
+      } catch (e) {
+        if (!(e instanceof CliError)) throw e; // a bug or a GPU failure: not the input's fault
+        failures.push({ input: input.path, error: e.message.slice(input.path.length + 2) });
+        progress.print(`unet: ${e.message}`);
+      }
+    }
+    progress.update(inputs.length, 'done');
+    progress.clear();
+    const seconds = (performance.now() - t0) / 1000;
+    report(v.json === true, { weights, model, adapter: adapterName(device), done, failures, seconds, settings });
+  } finally {
+    model?.dispose();
+    device?.destroy();
+    releaseGpu();
+  }
+  if (failures.length) {
+    process.stderr.write(`unet: ${failures.length} of ${total} inputs failed\n`);
+    return 1;
+  }
+  return 0;
+}
+
+interface Input {
+  path: string;
+  /** output file stem */
+  name: string;
+}
+
+/** Files as given, folders as their image / volume files (sorted); each output stem used once. */
+function expandInputs(args: string[]): { inputs: Input[]; failures: { input: string; error: string }[] } {
+  const inputs: Input[] = [];
+  const failures: { input: string; error: string }[] = [];
+  const stems = new Map<string, string>();
+  const add = (path: string) => {
+    const name = basename(path).replace(/\.nii\.gz$/i, '').replace(/\.[^.]*$/, '');
+    const other = stems.get(name);
+    if (other !== undefined) failures.push({ input: path, error: `skipped: its outputs (${name}_mask...) would overwrite those of ${other}` });
+    else {
+      stems.set(name, path);
+      inputs.push({ path, name });
+    }
+  };
+  for (const arg of args) {
+    const s = statOrUndefined(arg);
+    if (!s) failures.push({ input: arg, error: 'cannot read (ENOENT)' });
+    else if (s.isDirectory()) {
+      let names: string[];
+      try {
+        names = readdirSync(arg).filter((n) => INPUT_EXT.test(n) && !n.startsWith('.')).sort();
+      } catch (e) {
+        failures.push({ input: arg, error: `cannot read the folder (${(e as NodeJS.ErrnoException).code ?? e})` });
+        continue;
+      }
+      if (names.length === 0) failures.push({ input: arg, error: 'no .png, .jpg, .jpeg, .nii or .nii.gz files in this folder' });
+      for (const n of names) add(join(arg, n));
+    } else add(arg);
+  }
+  return { inputs, failures };
+}
+
+type Segmented = Omit<Done, 'input' | 'ms'>;
+
+async function segmentOne(model: Model, path: string, name: string, s: Settings, progress: (fraction: number) => void): Promise<Segmented> {
+  const fail = (problem: string): never => {
+    throw new CliError(`${path}: ${problem}`);
+  };
+  const bytes = readInputFile(path);
+  const kind = sniff(bytes);
+  try {
+    if (kind === 'nifti' || kind === 'nifti-gz') return await segmentVolume(model, bytes, name, kind === 'nifti-gz', s, progress);
+    if (kind !== 'png' && kind !== 'jpeg') {
+      return fail(bytes.length === 0 ? 'empty file' : 'unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
+    }
+    return await segmentImage(model, decodeImage(bytes), kind, name, s);
+  } catch (e) {
+    if (e instanceof ImageError || e instanceof NiftiError || e instanceof ChannelError) return fail(e.message);
+    throw e;
+  }
+}
+
+async function segmentImage(model: Model, img: Image, kind: string, name: string, s: Settings): Promise<Segmented> {
+  const { planes, note } = channelPlanes(img, model.info.inChannels, s.gray);
+  const input = normalize(planes, img.height, img.width, s.norm);
+  const y = await model.run(input, { pad: s.pad });
+  const C = y.shape[1];
+  const n = img.width * img.height;
+  const files = new Map<string, Uint8Array>();
+  const masks: Uint8Array[] = [];
+  const foreground: number[] = [];
+  for (let c = 0; c < C; c++) {
+    const { mask, foreground: f } = thresholdMask(y.data, c, n, s.threshold);
+    const suffix = C > 1 ? `_c${c}` : '';
+    files.set(`${name}_mask${suffix}.png`, encodePng(img.width, img.height, 1, mask));
+    if (s.probs) files.set(`${name}_probs${suffix}.png`, encodePng(img.width, img.height, 1, probs16(y.data, c, n)));
+    masks.push(mask);
+    foreground.push(f);
+  }
+  files.set(`${name}_overlay.png`, encodePng(img.width, img.height, 3, overlay(img, masks)));
+  // Everything is encoded before the first write, so a failure leaves no partial set behind.
+  for (const [file, data] of files) writeAtomically(join(s.outDir, file), data);
+  return { kind, size: [img.height, img.width, img.channels], outputs: [...files.keys()], foreground, notes: note ? [note] : [] };
+}
+
+async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: boolean, s: Settings, progress: (f: number) => void): Promise<Segmented> {
+  const vol = readNifti(bytes);
+  const { width, height, count } = sliceGeometry(vol.dims, s.axis);
+  const n = width * height;
+  const voxels = vol.data.length;
+  // zscore is scale-free; the other modes expect 0..255, so the volume's range is mapped onto it
+  let [lo, hi] = [Infinity, -Infinity];
+  if (s.norm.kind !== 'zscore') for (const x of vol.data) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
+  const scale = hi > lo ? 255 / (hi - lo) : 0;
+  const C = model.info.outChannels;
+  const probs = Array.from({ length: C }, () => new Float32Array(voxels));
+  const plane = new Float64Array(n);
+  for (let k = 0; k < count; k++) {
+    forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (plane[p] = s.norm.kind === 'zscore' ? vol.data[v] : (vol.data[v] - lo) * scale));
+    const planes = Array.from({ length: model.info.inChannels }, () => plane);
+    const y = await model.run(normalize(planes, height, width, s.norm), { pad: s.pad });
+    for (let c = 0; c < C; c++) forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (probs[c][v] = y.data[c * n + p]));
+    progress((k + 1) / count);
+  }
+  const ext = gz ? '.nii.gz' : '.nii';
+  const files = new Map<string, Uint8Array>();
+  const foreground: number[] = [];
+  probs.forEach((p, c) => {
+    const suffix = C > 1 ? `_c${c}` : '';
+    const mask = new Uint8Array(voxels);
+    let on = 0;
+    for (let i = 0; i < voxels; i++) if (p[i] > s.threshold) [mask[i], on] = [1, on + 1];
+    foreground.push(on / voxels);
+    files.set(`${name}_mask${suffix}${ext}`, writeNifti(vol, mask, gz));
+    if (s.probs) files.set(`${name}_probs${suffix}${ext}`, writeNifti(vol, p, gz));
+  });
+  for (const [file, data] of files) writeAtomically(join(s.outDir, file), data);
+  const notes = model.info.inChannels > 1 ? [`each slice repeated into ${model.info.inChannels} channels`] : [];
+  return { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], outputs: [...files.keys()], foreground, notes };
+}
+
+function adapterName(device: GPUDevice): string {
+  const d = describeDevice(device);
+  return d.description || [d.vendor, d.architecture].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+interface Report {
+  weights: string;
+  model: Model;
+  adapter: string;
+  done: Done[];
+  failures: { input: string; error: string }[];
+  seconds: number;
+  settings: Settings;
+}
+
+function report(json: boolean, r: Report): void {
+  const rate = r.done.length / Math.max(r.seconds, 1e-9);
+  const { inChannels, outChannels, features, depth } = r.model.info;
+  if (json) {
+    const out = {
+      weights: r.weights,
+      model: { inChannels, outChannels, features, depth },
+      adapter: r.adapter,
+      outDir: r.settings.outDir,
+      threshold: r.settings.threshold,
+      normalize: r.settings.norm,
+      inputs: r.done.map((d) => ({ ...d, outputs: d.outputs.map((o) => join(r.settings.outDir, o)), ms: Math.round(d.ms * 10) / 10 })),
+      failed: r.failures,
+      seconds: Math.round(r.seconds * 1000) / 1000,
+      imagesPerSecond: Math.round(rate * 100) / 100,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  const width = Math.max(0, ...r.done.map((d) => basename(d.input).length));
+  for (const d of r.done) {
+    const size = d.kind.startsWith('nifti') ? d.size.join('x') : `${d.size[1]}x${d.size[0]}`;
+    const fg = d.foreground.map((f) => `${(100 * f).toFixed(1)}%`).join(' ');
+    const notes = d.notes.length ? `  (${d.notes.join('; ')})` : '';
+    lines.push(`${basename(d.input).padEnd(width)}  ${size.padEnd(11)} foreground ${fg}  ${Math.round(d.ms)} ms${notes}`);
+  }
+  const failed = r.failures.length ? `, ${r.failures.length} failed` : '';
+  lines.push(
+    `${r.done.length} input${r.done.length === 1 ? '' : 's'} segmented in ${r.seconds.toFixed(1)} s (${rate.toFixed(1)} images/s)${failed}; ` +
+      `outputs in ${r.settings.outDir}; model ${inChannels} -> ${outChannels} channels, init_features ${features} (${r.adapter})`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

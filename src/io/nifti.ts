@@ -1,0 +1,111 @@
+// NIfTI-1 volumes: read with nifti-reader-js, cut into 2-D slices along an axis, and masks written back
+// with the input's own header (dimensions, voxel sizes, affine / qform / sform all kept) and only the data
+// type changed. The writer is small on purpose: the 348-byte header copied, a few fields patched, the
+// 4-byte "no extensions" flag, then the voxels; gzip for .nii.gz.
+import * as nifti from 'nifti-reader-js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+
+export class NiftiError extends Error {}
+
+export interface Volume {
+  /** [nx, ny, nz]: x varies fastest in `data` */
+  dims: [number, number, number];
+  /** voxel values with scl_slope / scl_inter applied */
+  data: Float32Array;
+  /** the input's 348-byte header, as stored (either byte order) */
+  header: Uint8Array;
+  littleEndian: boolean;
+}
+
+const DT_UINT8 = 2;
+const DT_FLOAT32 = 16;
+
+/** Reads a .nii or .nii.gz (gzip detected from the bytes). Throws NiftiError with a one-line problem. */
+export function readNifti(input: Uint8Array): Volume {
+  let bytes = input;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new NiftiError(`not a readable gzip file (${(e as Error).message})`);
+    }
+  }
+  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  if (nifti.isNIFTI2(buf)) throw new NiftiError('NIfTI-2 files are not supported yet (NIfTI-1 only)');
+  if (!nifti.isNIFTI1(buf)) throw new NiftiError('not a NIfTI-1 file (no "n+1" magic)');
+  const h = nifti.readHeader(buf) as nifti.NIFTI1;
+  const nd = h.dims[0];
+  if (nd < 2 || nd > 7) throw new NiftiError(`dim[0] is ${nd}, expected 2 to 7`);
+  const extra = h.dims.slice(4, nd + 1).reduce((a, b) => a * Math.max(b, 1), 1);
+  if (extra !== 1) throw new NiftiError(`is ${nd}-D (${h.dims.slice(1, nd + 1).join(' x ')}): only 3-D volumes are segmented`);
+  const dims: [number, number, number] = [h.dims[1], Math.max(h.dims[2], 1), nd >= 3 ? Math.max(h.dims[3], 1) : 1];
+  const n = dims[0] * dims[1] * dims[2];
+  if (!(n > 0)) throw new NiftiError(`has no voxels (dims ${dims.join(' x ')})`);
+  const read = READERS[h.datatypeCode];
+  if (!read) throw new NiftiError(`datatype ${h.datatypeCode} is not supported (integers and float32/64 are)`);
+  const size = h.numBitsPerVoxel / 8;
+  const start = Math.round(h.vox_offset);
+  if (start + n * size > bytes.length) throw new NiftiError(`truncated: ${n} voxels need ${n * size} bytes from byte ${start}, the file has ${bytes.length}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + start, n * size);
+  const slope = h.scl_slope || 1; // 0 means "not scaled"
+  const inter = h.scl_slope ? h.scl_inter || 0 : 0;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = read(dv, i * size, h.littleEndian) * slope + inter;
+  return { dims, data, header: bytes.slice(0, 348), littleEndian: h.littleEndian };
+}
+
+const READERS: Record<number, (dv: DataView, o: number, le: boolean) => number> = {
+  2: (dv, o) => dv.getUint8(o),
+  4: (dv, o, le) => dv.getInt16(o, le),
+  8: (dv, o, le) => dv.getInt32(o, le),
+  16: (dv, o, le) => dv.getFloat32(o, le),
+  64: (dv, o, le) => dv.getFloat64(o, le),
+  256: (dv, o) => dv.getInt8(o),
+  512: (dv, o, le) => dv.getUint16(o, le),
+  768: (dv, o, le) => dv.getUint32(o, le),
+};
+
+export type Axis = 0 | 1 | 2;
+
+/** The two in-plane axes of a slice along `axis`: [columns, rows]. */
+const planeAxes = (axis: Axis): [number, number] => (axis === 0 ? [1, 2] : axis === 1 ? [0, 2] : [0, 1]);
+
+/** Slice `k` along `axis` as rows x columns (width = the first remaining axis, height = the second). */
+export function sliceGeometry(dims: [number, number, number], axis: Axis): { width: number; height: number; count: number } {
+  const [u, v] = planeAxes(axis);
+  return { width: dims[u], height: dims[v], count: dims[axis] };
+}
+
+/** Voxel index of pixel (x, y) of slice k: calls `f(pixel, voxel)` for every pixel. */
+export function forEachSliceVoxel(dims: [number, number, number], axis: Axis, k: number, f: (pixel: number, voxel: number) => void): void {
+  const [u, v] = planeAxes(axis);
+  const stride = [1, dims[0], dims[0] * dims[1]];
+  const { width, height } = sliceGeometry(dims, axis);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) f(y * width + x, x * stride[u] + y * stride[v] + k * stride[axis]);
+  }
+}
+
+/** A NIfTI-1 file with the header of `like` and new voxels (uint8 or float32), gzipped when asked. */
+export function writeNifti(like: Volume, data: Uint8Array | Float32Array, gzip: boolean): Uint8Array {
+  const le = like.littleEndian;
+  const n = like.dims[0] * like.dims[1] * like.dims[2];
+  if (data.length !== n) throw new NiftiError(`writeNifti: ${data.length} values for ${n} voxels`);
+  const float = data instanceof Float32Array;
+  const size = float ? 4 : 1;
+  const out = new Uint8Array(352 + n * size);
+  out.set(like.header.subarray(0, 348));
+  const dv = new DataView(out.buffer);
+  dv.setInt16(70, float ? DT_FLOAT32 : DT_UINT8, le); // datatype
+  dv.setInt16(72, 8 * size, le); // bitpix
+  dv.setFloat32(108, 352, le); // vox_offset: header + the extension flag (extensions are not copied)
+  dv.setFloat32(112, 1, le); // scl_slope: the values are what they are
+  dv.setFloat32(116, 0, le); // scl_inter
+  dv.setFloat32(124, 1, le); // cal_max: viewers show 0..1
+  dv.setFloat32(128, 0, le); // cal_min
+  out.set([0x6e, 0x2b, 0x31, 0], 344); // magic "n+1": one file (the input may have been a .hdr/.img pair)
+  // bytes 348..351 stay 0: no extensions
+  if (float) for (let i = 0; i < n; i++) dv.setFloat32(352 + 4 * i, (data as Float32Array)[i], le);
+  else out.set(data as Uint8Array, 352);
+  return gzip ? gzipSync(out) : out;
+}

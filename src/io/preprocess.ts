@@ -1,0 +1,79 @@
+// Image -> the model's NCHW float input: channel count adapted where that is unambiguous, then the
+// normalization. The default is the brain-MRI U-Net's own: per image and per channel, the z-score of the
+// 0..255 values, (v - mean) / std with the population std over the image's pixels (float64), as in
+// tools/make_fixtures.py (`mri_input`) and tools/train_demo.py. A constant channel becomes 0 (std 1).
+import type { Image } from './image.js';
+
+export type Normalization =
+  | { kind: 'zscore' }
+  /** v / 255, as torchvision's ToTensor gives */
+  | { kind: 'none' }
+  /** v / 255, then ImageNet's per-channel mean and std (their averages for one channel) */
+  | { kind: 'imagenet' }
+  /** (v - mean) / std on the 0..255 values */
+  | { kind: 'fixed'; mean: number; std: number };
+
+const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/** Parses --normalize: zscore | none | imagenet | MEAN,STD. Returns undefined when it is none of those. */
+export function parseNormalization(s: string): Normalization | undefined {
+  if (s === 'zscore' || s === 'none' || s === 'imagenet') return { kind: s };
+  const m = /^\s*(-?[\d.]+(?:e-?\d+)?)\s*,\s*([\d.]+(?:e-?\d+)?)\s*$/i.exec(s);
+  if (!m) return undefined;
+  const [mean, std] = [Number(m[1]), Number(m[2])];
+  return Number.isFinite(mean) && Number.isFinite(std) && std > 0 ? { kind: 'fixed', mean, std } : undefined;
+}
+
+export class ChannelError extends Error {}
+
+/**
+ * The planes (one Float64Array of 0..255 values per model input channel) for an image: gray is
+ * repeated for a 3-channel model; RGB becomes gray (ITU-R 601 luma) for a 1-channel model only with
+ * `toGray`; anything else is a ChannelError.
+ */
+export function channelPlanes(img: Image, modelChannels: number, toGray: boolean): { planes: Float64Array[]; note?: string } {
+  const n = img.width * img.height;
+  const plane = (c: number) => Float64Array.from({ length: n }, (_, i) => img.data[i * img.channels + c]);
+  if (img.channels === modelChannels) return { planes: Array.from({ length: modelChannels }, (_, c) => plane(c)) };
+  if (img.channels === 1 && modelChannels === 3) {
+    const g = plane(0);
+    return { planes: [g, g, g], note: 'gray image repeated into 3 channels' };
+  }
+  if (img.channels === 3 && modelChannels === 1) {
+    if (!toGray) throw new ChannelError('is RGB and the model takes 1 channel: pass --gray to convert it to grayscale');
+    const [r, g, b] = [plane(0), plane(1), plane(2)];
+    return { planes: [Float64Array.from({ length: n }, (_, i) => 0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i])], note: 'RGB converted to gray' };
+  }
+  const has = img.channels === 1 ? 'gray (1 channel)' : 'RGB (3 channels)';
+  throw new ChannelError(`is ${has}, the model takes ${modelChannels} channels`);
+}
+
+/** Normalizes planes of 0..255 values into one [1, C, H, W] input. */
+export function normalize(planes: Float64Array[], height: number, width: number, how: Normalization): { data: Float32Array; shape: number[] } {
+  const n = height * width;
+  const data = new Float32Array(planes.length * n);
+  planes.forEach((p, c) => {
+    let mean = 0;
+    let std = 1;
+    let scale = 1;
+    if (how.kind === 'zscore') {
+      for (let i = 0; i < n; i++) mean += p[i];
+      mean /= n;
+      let sq = 0;
+      for (let i = 0; i < n; i++) sq += (p[i] - mean) * (p[i] - mean);
+      std = Math.sqrt(sq / n) || 1;
+    } else if (how.kind === 'none') {
+      scale = 255;
+    } else if (how.kind === 'imagenet') {
+      const k = planes.length === 3 ? c : -1;
+      mean = 255 * (k >= 0 ? IMAGENET_MEAN[k] : 0.449);
+      std = 255 * (k >= 0 ? IMAGENET_STD[k] : 0.226);
+    } else {
+      [mean, std] = [how.mean, how.std];
+    }
+    const off = c * n;
+    for (let i = 0; i < n; i++) data[off + i] = (p[i] - mean) / std / scale;
+  });
+  return { data, shape: [1, planes.length, height, width] };
+}

@@ -1,0 +1,250 @@
+// Reads PyTorch checkpoints (torch.save) without Python and without running their pickles:
+//  - zip format (torch >= 1.6): `<dir>/data.pkl` plus one entry `<dir>/data/<key>` per storage;
+//  - legacy format (torch < 1.6, or _use_new_zipfile_serialization=False): pickles in a row (magic
+//    number, protocol version, sys_info, the object), the sorted storage keys, then each storage as an
+//    int64 element count followed by its raw bytes.
+// Tensors come out contiguous, little-endian, in their own dtype, ready for a safetensors file.
+// Browser-safe: no Node imports (fflate is plain JS).
+import { unzipSync } from 'fflate';
+import { PickleError, PyDict, PyStorage, PyTensor, STORAGE_DTYPES, describe, unpickle, type PyValue } from './pickle.js';
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+export const ELEMENT_SIZE: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+export interface Checkpoint {
+  format: 'zip' | 'legacy';
+  /** the unpickled object */
+  root: PyValue;
+  /** the bytes of a storage, by key */
+  storage(key: string): Uint8Array;
+}
+
+export interface CheckpointTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** contiguous little-endian elements */
+  data: Uint8Array;
+}
+
+export interface StateDict {
+  tensors: CheckpointTensor[];
+  /** the key of the wrapping dict the state_dict was found under, if any */
+  key?: string;
+  /** what was changed or left out, one line each */
+  notes: string[];
+}
+
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL = 1001;
+
+/** Reads the checkpoint's structure; `source` (the file name) starts every error message. */
+export function readCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
+  const fail = (m: string): never => {
+    throw new CheckpointError(`${source}: ${m}`);
+  };
+  try {
+    if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return readZip(bytes, fail);
+    if (bytes.length >= 2 && bytes[0] === 0x80) return readLegacy(bytes, fail);
+  } catch (e) {
+    if (e instanceof PickleError) fail(e.message);
+    throw e;
+  }
+  const hint = bytes.length >= 262 && new TextDecoder('latin1').decode(bytes.subarray(257, 262)) === 'ustar' ? ' (a tar archive: the torch < 0.4 format is not supported)' : '';
+  return fail(`not a PyTorch checkpoint: neither a zip archive nor a pickle${hint}`);
+}
+
+function storageRef(pid: PyValue, fail: (m: string) => never): PyStorage {
+  // ('storage', storage_type, key, location, numel[, view_metadata])
+  if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) return fail(`unexpected persistent id (${describe(pid)}), expected ('storage', type, key, location, numel)`);
+  const [, type, key, , numel, view] = pid;
+  const typeName = type && typeof type === 'object' && 'name' in type ? String(type.name) : '';
+  const dtype = STORAGE_DTYPES[typeName];
+  if (!dtype) return fail(`unsupported storage type ${typeName || describe(type)}`);
+  if (typeof key !== 'string' || typeof numel !== 'number') return fail(`malformed storage reference ${JSON.stringify(key)}`);
+  if (Array.isArray(view) && view.length === 3 && typeof view[1] === 'number') return new PyStorage(key, dtype, numel, view[1]);
+  return new PyStorage(key, dtype, numel);
+}
+
+function readZip(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(bytes);
+  } catch (e) {
+    return fail(`not a readable zip archive (truncated or corrupt: ${(e as Error).message})`);
+  }
+  const names = Object.keys(files);
+  const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n.endsWith('data.pkl'));
+  if (!pkl) return fail(`zip archive without data.pkl: not a torch.save checkpoint`);
+  const dir = pkl.slice(0, -'data.pkl'.length);
+  const order = files[`${dir}byteorder`];
+  if (order && new TextDecoder().decode(order).trim() !== 'little') fail(`big-endian checkpoint: not supported`);
+  const { value } = unpickle(files[pkl], { persistentLoad: (pid) => storageRef(pid, fail) });
+  return {
+    format: 'zip',
+    root: value,
+    storage: (key) => files[`${dir}data/${key}`] ?? fail(`storage ${JSON.stringify(key)} is missing from the archive (data/${key})`),
+  };
+}
+
+function readLegacy(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
+  let r = unpickle(bytes);
+  if (r.value !== LEGACY_MAGIC) return fail(`a pickle, but not a PyTorch checkpoint (no torch.save magic number)`);
+  r = unpickle(bytes, { offset: r.end });
+  if (r.value !== LEGACY_PROTOCOL) fail(`legacy checkpoint protocol ${String(r.value)}, expected ${LEGACY_PROTOCOL}`);
+  r = unpickle(bytes, { offset: r.end }); // sys_info: {protocol_version, little_endian, type_sizes}
+  if (r.value instanceof PyDict && r.value.map.get('little_endian') === false) fail(`big-endian checkpoint: not supported`);
+  const refs = new Map<string, PyStorage>();
+  r = unpickle(bytes, {
+    offset: r.end,
+    persistentLoad: (pid) => {
+      const s = storageRef(pid, fail);
+      refs.set(s.key, s);
+      return s;
+    },
+  });
+  const root = r.value;
+  r = unpickle(bytes, { offset: r.end });
+  const keys = r.value;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) return fail(`legacy checkpoint: the storage key list is missing`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const storages = new Map<string, Uint8Array>();
+  let pos = r.end;
+  for (const key of keys as string[]) {
+    const ref = refs.get(key);
+    if (pos + 8 > bytes.length) fail(`truncated: storage ${JSON.stringify(key)} is missing (the file ends at byte ${bytes.length})`);
+    const numel = Number(dv.getBigInt64(pos, true));
+    const size = ELEMENT_SIZE[ref?.dtype ?? 'U8'];
+    const end = pos + 8 + numel * size;
+    if (numel < 0 || end > bytes.length) fail(`truncated: storage ${JSON.stringify(key)} needs ${numel * size} bytes at byte ${pos + 8}, the file ends at ${bytes.length}`);
+    storages.set(key, bytes.subarray(pos + 8, end));
+    pos = end;
+  }
+  return {
+    format: 'legacy',
+    root,
+    storage: (key) => storages.get(key) ?? fail(`storage ${JSON.stringify(key)} is missing from the file`),
+  };
+}
+
+/** The storage elements a strided view covers, copied in row-major order. */
+export function materialize(ckpt: Checkpoint, t: PyTensor, name: string, fail: (m: string) => never): CheckpointTensor {
+  const s = t.storage;
+  if (!(s instanceof PyStorage)) return fail(`tensor ${JSON.stringify(name)} has no storage`);
+  const size = ELEMENT_SIZE[s.dtype];
+  const src = ckpt.storage(s.key);
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  const out = new Uint8Array(numel * size);
+  if (numel === 0) return { name, dtype: s.dtype, shape: t.shape, data: out };
+  const first = s.elementOffset + t.offset;
+  const last = first + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
+  if (t.shape.length !== t.stride.length || t.stride.some((v) => v < 0) || first < 0 || (last + 1) * size > src.length) {
+    fail(`tensor ${JSON.stringify(name)}: view [${t.shape}] stride [${t.stride}] at offset ${first} runs past its storage of ${src.length / size} elements`);
+  }
+  // Walk the outer dimensions with an index counter; the innermost one is copied as a run when its
+  // stride is 1 (the usual case: a contiguous tensor is a single run).
+  const nd = t.shape.length;
+  const inner = nd === 0 ? 1 : t.shape[nd - 1];
+  const innerStride = nd === 0 ? 1 : t.stride[nd - 1];
+  const idx = new Array<number>(Math.max(0, nd - 1)).fill(0);
+  let o = 0;
+  for (let row = 0, rows = numel / inner; row < rows; row++) {
+    let e = first;
+    for (let d = 0; d < nd - 1; d++) e += idx[d] * t.stride[d];
+    if (innerStride === 1) {
+      out.set(src.subarray(e * size, (e + inner) * size), o);
+      o += inner * size;
+    } else {
+      for (let j = 0; j < inner; j++, o += size) out.set(src.subarray((e + j * innerStride) * size, (e + j * innerStride + 1) * size), o);
+    }
+    for (let d = nd - 2; d >= 0; d--) {
+      if (++idx[d] < t.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return { name, dtype: s.dtype, shape: t.shape, data: out };
+}
+
+const WRAPPER_KEYS = ['state_dict', 'model'];
+
+/**
+ * The state_dict in a checkpoint: the object itself when it holds tensors, else the dict under `key`,
+ * else under "state_dict" or "model". F64 tensors become F32; entries that are not tensors are skipped.
+ */
+export function extractStateDict(ckpt: Checkpoint, source: string, key?: string): StateDict {
+  const fail = (m: string): never => {
+    throw new CheckpointError(`${source}: ${m}`);
+  };
+  const root = ckpt.root;
+  if (!(root instanceof PyDict)) return fail(`holds a ${describe(root)}, not a state_dict (a dict of tensors)`);
+  const keys = [...root.map.keys()].map(String);
+  const list = keys.slice(0, 8).map((k) => JSON.stringify(k)).join(', ') + (keys.length > 8 ? ', ...' : '');
+  let dict = root;
+  let used: string | undefined;
+  if (key !== undefined) {
+    const v = root.map.get(key);
+    if (!(v instanceof PyDict)) fail(v === undefined ? `no key ${JSON.stringify(key)} (it has ${list})` : `${JSON.stringify(key)} holds a ${describe(v)}, not a state_dict`);
+    [dict, used] = [v as PyDict, key];
+  } else if (![...root.map.values()].some((v) => v instanceof PyTensor)) {
+    const k = WRAPPER_KEYS.find((w) => root.map.get(w) instanceof PyDict);
+    if (!k) return fail(`no tensors at the top level and no "state_dict" or "model" dict (it has ${list}; choose one with --key)`);
+    [dict, used] = [root.map.get(k) as PyDict, k];
+  }
+
+  const tensors: CheckpointTensor[] = [];
+  const skipped: string[] = [];
+  const widened: string[] = [];
+  for (const [k, v] of dict.map) {
+    const name = String(k);
+    if (!(v instanceof PyTensor)) {
+      skipped.push(`${name} (${describe(v)})`);
+      continue;
+    }
+    const t = materialize(ckpt, v, name, fail);
+    if (t.dtype === 'F64') {
+      widened.push(name);
+      tensors.push({ ...t, dtype: 'F32', data: f64ToF32(t.data) });
+    } else tensors.push(t);
+  }
+  if (tensors.length === 0) fail(`the state_dict${used ? ` under ${JSON.stringify(used)}` : ''} holds no tensors`);
+  const notes: string[] = [];
+  if (used) notes.push(`state_dict read from the checkpoint's ${JSON.stringify(used)} entry (top-level keys: ${list})`);
+  if (widened.length) notes.push(`${widened.length} F64 tensor(s) converted to F32: ${widened.slice(0, 4).join(', ')}${widened.length > 4 ? ', ...' : ''}`);
+  if (skipped.length) notes.push(`${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} skipped: ${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', ...' : ''}`);
+  return { tensors, key: used, notes };
+}
+
+function f64ToF32(b: Uint8Array): Uint8Array {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out = new Float32Array(b.length / 8);
+  for (let i = 0; i < out.length; i++) out[i] = dv.getFloat64(8 * i, true);
+  return new Uint8Array(out.buffer);
+}
+
+/** A safetensors file of tensors in any dtype (the engine's writer takes floats only). */
+export function encodeSafetensors(tensors: CheckpointTensor[], metadata: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.length] };
+    off += t.data.length;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8; // data 8-byte aligned, as the reference writer does
+  if (padded !== json.length) json = Uint8Array.from({ length: padded }, (_, i) => (i < json.length ? json[i] : 0x20));
+  const out = new Uint8Array(8 + json.length + off);
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 8);
+  let pos = 8 + json.length;
+  for (const t of tensors) {
+    out.set(t.data, pos);
+    pos += t.data.length;
+  }
+  return out;
+}

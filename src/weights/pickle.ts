@@ -1,0 +1,334 @@
+// A Python unpickler that executes nothing: it reads the opcodes PyTorch's checkpoints use into plain
+// JavaScript values. Python's own unpickler imports and calls whatever a pickle names (`os.system`
+// included), so instead every GLOBAL is checked against an allow-list of what a state_dict may contain,
+// and anything else is refused by name before it could mean anything. The allowed callables are not
+// called either: REDUCE on them builds a description (a dict, a tensor view of a storage) here.
+// Browser-safe: no Node imports.
+
+/** A class or function named by a pickle: only allow-listed ones are ever created. */
+export class PyGlobal {
+  constructor(readonly module: string, readonly name: string) {}
+  get qualified(): string {
+    return `${this.module}.${this.name}`;
+  }
+}
+
+/** A Python dict (or OrderedDict); insertion order is kept. Keys are strings, numbers or tuple text. */
+export class PyDict {
+  readonly map = new Map<string | number | bigint | boolean | null, PyValue>();
+}
+
+/** A value whose meaning is not needed (a numpy scalar in a checkpoint's metadata, a set): kept as a marker. */
+export class PyOpaque {
+  constructor(readonly what: string) {}
+}
+
+/** `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`: a strided view of a storage. */
+export class PyTensor {
+  constructor(
+    readonly storage: PyValue,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+    /** `_rebuild_parameter` wraps a tensor as an nn.Parameter: noted, the values are the same */
+    readonly parameter = false,
+  ) {}
+}
+
+export type PyValue =
+  | null | boolean | number | bigint | string | Uint8Array
+  | PyValue[] | PyDict | PyGlobal | PyTensor | PyOpaque | PyStorage;
+
+/** A persistent id resolved by the checkpoint reader: `numel` elements of `dtype`, stored under `key`
+ *  (a legacy storage view starts `elementOffset` elements into it). */
+export class PyStorage {
+  constructor(
+    readonly key: string,
+    readonly dtype: string,
+    readonly numel: number,
+    readonly elementOffset = 0,
+  ) {}
+}
+
+export class PickleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PickleError';
+  }
+}
+
+/** Storage classes, by name: torch.FloatStorage -> 'F32', ... (the safetensors dtype of their elements). */
+export const STORAGE_DTYPES: Record<string, string> = {
+  FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', DoubleStorage: 'F64',
+  LongStorage: 'I64', IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8',
+  ByteStorage: 'U8', BoolStorage: 'BOOL',
+};
+const TORCH_DTYPES: Record<string, string> = {
+  float32: 'F32', float: 'F32', float16: 'F16', half: 'F16', bfloat16: 'BF16', float64: 'F64', double: 'F64',
+  int64: 'I64', long: 'I64', int32: 'I32', int: 'I32', int16: 'I16', short: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+};
+
+type Reducer = (args: PyValue[]) => PyValue;
+
+const isInt = (v: PyValue): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+const ints = (v: PyValue, what: string): number[] => {
+  if (!Array.isArray(v) || !v.every(isInt)) throw new PickleError(`${what} is not a tuple of integers`);
+  return v as number[];
+};
+
+function rebuildTensor(args: PyValue[], name: string): PyTensor {
+  const [storage, offset, size, stride] = args;
+  if (!isInt(offset)) throw new PickleError(`${name}: storage offset is not an integer`);
+  return new PyTensor(storage, offset, ints(size, `${name}: size`), ints(stride, `${name}: stride`));
+}
+
+/** What REDUCE may call, by qualified name, and what it builds instead of calling it. */
+const REDUCERS: Record<string, Reducer> = {
+  'collections.OrderedDict': (args) => {
+    const d = new PyDict();
+    if (args.length > 0 && Array.isArray(args[0])) for (const kv of args[0]) if (Array.isArray(kv) && kv.length === 2) setItem(d, kv[0], kv[1]);
+    return d;
+  },
+  'builtins.dict': () => new PyDict(),
+  'torch._utils._rebuild_tensor': (args) => rebuildTensor(args, '_rebuild_tensor'),
+  'torch._utils._rebuild_tensor_v2': (args) => rebuildTensor(args, '_rebuild_tensor_v2'),
+  'torch._utils._rebuild_parameter': (args) => asParameter(args[0]),
+  'torch._utils._rebuild_parameter_with_state': (args) => asParameter(args[0]),
+  // numpy scalars and dtypes appear in training metadata (a best score); their bytes are not needed
+  'numpy.core.multiarray.scalar': () => new PyOpaque('numpy scalar'),
+  'numpy.dtype': () => new PyOpaque('numpy dtype'),
+  'builtins.set': () => new PyOpaque('set'),
+  'builtins.frozenset': () => new PyOpaque('frozenset'),
+};
+
+function asParameter(t: PyValue): PyValue {
+  return t instanceof PyTensor ? new PyTensor(t.storage, t.offset, t.shape, t.stride, true) : t;
+}
+
+/** Globals that may appear without being called: storage classes (in persistent ids) and dtypes. */
+function allowedGlobal(module: string, name: string): boolean {
+  const q = `${module}.${name}`;
+  if (Object.hasOwn(REDUCERS, q)) return true;
+  if (module === 'torch' && (Object.hasOwn(STORAGE_DTYPES, name) || Object.hasOwn(TORCH_DTYPES, name))) return true;
+  return false;
+}
+
+function refusal(module: string, name: string): string {
+  const q = `${module}.${name}`;
+  let why = 'not on the allow-list of what a state_dict may hold (tensors, storages, OrderedDict, plain values)';
+  if (/^(os|posix|nt|subprocess|builtins|__builtin__|sys|shutil|socket|importlib|runpy|pty|code|ctypes|pickle|marshal)$/.test(module)) {
+    why = 'it would run code when unpickled: this checkpoint is malicious or unsafe, nothing was executed';
+  } else if (module.startsWith('torch.nn.') || /^[A-Z]/.test(name)) {
+    why = 'a pickled object of that class, not a state_dict: in Python, torch.save(model.state_dict(), ...) instead';
+  }
+  return `refused global ${q} (${why})`;
+}
+
+function setItem(d: PyValue, k: PyValue, v: PyValue): void {
+  if (!(d instanceof PyDict)) throw new PickleError(`SETITEM on a ${describe(d)}, not a dict`);
+  const key = k === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof k) ? (k as string) : JSON.stringify(k, (_, x) => (typeof x === 'bigint' ? String(x) : x));
+  d.map.set(key, v);
+}
+
+export function describe(v: PyValue | undefined): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'None';
+  if (Array.isArray(v)) return 'list/tuple';
+  if (v instanceof Uint8Array) return 'bytes';
+  if (typeof v === 'object') return v.constructor.name;
+  return typeof v;
+}
+
+export interface UnpickleOptions {
+  /** byte where the pickle starts (the legacy format holds several in a row) */
+  offset?: number;
+  /** BINPERSID: PyTorch's storage references; the id is the tuple ('storage', type, key, location, numel, ...) */
+  persistentLoad?: (pid: PyValue) => PyValue;
+}
+
+const MARK = Symbol('mark');
+type Slot = PyValue | typeof MARK;
+
+/** Reads one pickle; returns its value and the byte after its STOP. Throws PickleError. */
+export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { value: PyValue; end: number } {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const latin1 = new TextDecoder('latin1');
+  let pos = options.offset ?? 0;
+  const stack: Slot[] = [];
+  const memo = new Map<number, PyValue>();
+
+  const need = (n: number): number => {
+    if (pos + n > bytes.length) throw new PickleError(`truncated pickle: needs ${n} more bytes at byte ${pos}, the data ends at ${bytes.length}`);
+    const at = pos;
+    pos += n;
+    return at;
+  };
+  const u8 = () => bytes[need(1)];
+  const u16 = () => dv.getUint16(need(2), true);
+  const i32 = () => dv.getInt32(need(4), true);
+  const u32 = () => dv.getUint32(need(4), true);
+  const u64 = () => {
+    const at = need(8);
+    const hi = dv.getUint32(at + 4, true);
+    if (hi > 0x1fffff) throw new PickleError(`length at byte ${at} is too large`);
+    return hi * 2 ** 32 + dv.getUint32(at, true);
+  };
+  const take = (n: number) => bytes.subarray(need(n), pos);
+  const line = (): string => {
+    const end = bytes.indexOf(0x0a, pos);
+    if (end < 0) throw new PickleError(`truncated pickle: no end of line after byte ${pos}`);
+    const s = latin1.decode(bytes.subarray(pos, end));
+    pos = end + 1;
+    return s;
+  };
+  const text = (n: number): string => {
+    const b = take(n);
+    try {
+      return utf8.decode(b);
+    } catch {
+      throw new PickleError(`string at byte ${pos - n} is not valid UTF-8`);
+    }
+  };
+  const pop = (): PyValue => {
+    const v = stack.pop();
+    if (v === undefined || v === MARK) throw new PickleError(`stack underflow at byte ${pos - 1}`);
+    return v;
+  };
+  const top = (): PyValue => {
+    const v = stack[stack.length - 1];
+    if (v === undefined || v === MARK) throw new PickleError(`stack underflow at byte ${pos - 1}`);
+    return v;
+  };
+  const popMark = (): PyValue[] => {
+    const i = stack.lastIndexOf(MARK);
+    if (i < 0) throw new PickleError(`no MARK on the stack at byte ${pos - 1}`);
+    const items = stack.splice(i) as PyValue[];
+    items.shift();
+    return items;
+  };
+  const get = (k: number): PyValue => {
+    if (!memo.has(k)) throw new PickleError(`memo entry ${k} read before it was written (byte ${pos})`);
+    return memo.get(k) as PyValue;
+  };
+  const global = (module: string, name: string): PyGlobal => {
+    if (!allowedGlobal(module, name)) throw new PickleError(refusal(module, name));
+    return new PyGlobal(module, name);
+  };
+  const call = (f: PyValue, args: PyValue): PyValue => {
+    if (!(f instanceof PyGlobal) || !Object.hasOwn(REDUCERS, f.qualified)) {
+      throw new PickleError(`refused to call ${f instanceof PyGlobal ? f.qualified : describe(f)} (only OrderedDict and tensor rebuilds are read)`);
+    }
+    if (!Array.isArray(args)) throw new PickleError(`arguments for ${f.qualified} are not a tuple`);
+    return REDUCERS[f.qualified](args);
+  };
+  const long = (b: Uint8Array): number | bigint => {
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    if (b.length > 0 && b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  };
+
+  for (;;) {
+    const at = pos;
+    const op = u8();
+    switch (op) {
+      case 0x80: u8(); break; // PROTO n
+      case 0x95: u64(); break; // FRAME: a length hint only
+      case 0x2e: return { value: pop(), end: pos }; // STOP
+      case 0x28: stack.push(MARK); break;
+      case 0x30: pop(); break; // POP
+      case 0x31: popMark(); break; // POP_MARK
+      case 0x32: stack.push(top()); break; // DUP
+      case 0x4e: stack.push(null); break;
+      case 0x88: stack.push(true); break;
+      case 0x89: stack.push(false); break;
+      case 0x4a: stack.push(i32()); break; // BININT
+      case 0x4b: stack.push(u8()); break; // BININT1
+      case 0x4d: stack.push(u16()); break; // BININT2
+      case 0x8a: stack.push(long(take(u8()))); break; // LONG1
+      case 0x8b: stack.push(long(take(u32()))); break; // LONG4
+      case 0x49: { // INT (text; I01 / I00 are True / False)
+        const s = line();
+        stack.push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));
+        break;
+      }
+      case 0x4c: { // LONG (text, "123L")
+        const s = line().replace(/L$/, '');
+        if (!/^-?\d+$/.test(s)) throw new PickleError(`bad LONG ${JSON.stringify(s)} at byte ${at}`);
+        const b = BigInt(s);
+        stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
+        break;
+      }
+      case 0x47: stack.push(dv.getFloat64(need(8), false)); break; // BINFLOAT (big-endian)
+      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT (text)
+      case 0x58: stack.push(text(u32())); break; // BINUNICODE
+      case 0x8c: stack.push(text(u8())); break; // SHORT_BINUNICODE
+      case 0x8d: stack.push(text(u64())); break; // BINUNICODE8
+      case 0x54: stack.push(latin1.decode(take(u32()))); break; // BINSTRING (Python 2 str)
+      case 0x55: stack.push(latin1.decode(take(u8()))); break; // SHORT_BINSTRING
+      case 0x42: stack.push(take(u32()).slice()); break; // BINBYTES
+      case 0x43: stack.push(take(u8()).slice()); break; // SHORT_BINBYTES
+      case 0x8e: stack.push(take(u64()).slice()); break; // BINBYTES8
+      case 0x29: stack.push([]); break; // EMPTY_TUPLE
+      case 0x5d: stack.push([]); break; // EMPTY_LIST
+      case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
+      case 0x8f: stack.push(new PyOpaque('set')); break; // EMPTY_SET
+      case 0x74: case 0x6c: stack.push(popMark()); break; // TUPLE, LIST
+      case 0x85: stack.push([pop()]); break; // TUPLE1
+      case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
+      case 0x87: { const c = pop(); const b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
+      case 0x64: { // DICT
+        const items = popMark();
+        const d = new PyDict();
+        for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
+        stack.push(d);
+        break;
+      }
+      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw new PickleError(`APPEND to a ${describe(l)} at byte ${at}`); l.push(v); break; }
+      case 0x65: { // APPENDS
+        const items = popMark();
+        const l = top();
+        if (l instanceof PyOpaque) break;
+        if (!Array.isArray(l)) throw new PickleError(`APPENDS to a ${describe(l)} at byte ${at}`);
+        l.push(...items);
+        break;
+      }
+      case 0x90: popMark(); break; // ADDITEMS (to a set: contents not kept)
+      case 0x91: popMark(); stack.push(new PyOpaque('frozenset')); break; // FROZENSET
+      case 0x73: { const v = pop(); const k = pop(); setItem(top(), k, v); break; } // SETITEM
+      case 0x75: { // SETITEMS
+        const items = popMark();
+        const d = top();
+        for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
+        break;
+      }
+      case 0x68: stack.push(get(u8())); break; // BINGET
+      case 0x6a: stack.push(get(u32())); break; // LONG_BINGET
+      case 0x67: stack.push(get(Number.parseInt(line(), 10))); break; // GET
+      case 0x71: memo.set(u8(), top()); break; // BINPUT
+      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
+      case 0x70: memo.set(Number.parseInt(line(), 10), top()); break; // PUT
+      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
+      case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
+      case 0x93: { // STACK_GLOBAL
+        const name = pop();
+        const module = pop();
+        if (typeof module !== 'string' || typeof name !== 'string') throw new PickleError(`STACK_GLOBAL with non-string names at byte ${at}`);
+        stack.push(global(module, name));
+        break;
+      }
+      case 0x52: { const args = pop(); stack.push(call(pop(), args)); break; } // REDUCE
+      case 0x81: { const args = pop(); stack.push(call(pop(), args)); break; } // NEWOBJ (cls, args): same checks
+      case 0x62: pop(); break; // BUILD: state (an OrderedDict's _metadata, a Parameter's hooks) is not needed
+      case 0x51: { // BINPERSID
+        const pid = pop();
+        if (!options.persistentLoad) throw new PickleError(`persistent id at byte ${at} in a pickle that should have none`);
+        stack.push(options.persistentLoad(pid));
+        break;
+      }
+      default:
+        throw new PickleError(`unsupported or invalid pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${at}`);
+    }
+  }
+}

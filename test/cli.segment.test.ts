@@ -1,0 +1,121 @@
+// `unet segment` as a user runs it, with the demo model (assets/demo, 1 -> 1 channels): a folder of good and
+// bad inputs (the bad ones are one-line errors, the good ones still get their outputs, exit 1 with a count),
+// masks equal to PyTorch's, a NIfTI volume whose mask keeps the header, --gray for RGB, usage errors.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import jpeg from 'jpeg-js';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { PNG } from 'pngjs';
+import { decodeImage, encodePng } from '../src/io/image.js';
+import { readNifti } from '../src/io/nifti.js';
+import { Progress } from '../src/cli/progress.js';
+import { assertOneLineError, tempDirs, unet } from './cliRun.js';
+import { makeNifti } from './io/makeNifti.js';
+
+const DEMO = 'assets/demo';
+const WEIGHTS = `${DEMO}/nuclei_unet.safetensors`;
+const tmp = tempDirs('unet-segment-');
+const Seg = suite('cli: unet segment');
+Seg.after(tmp.cleanup);
+
+const gray = (path: string) => decodeImage(readFileSync(path));
+const agreement = (a: Uint8Array, b: Uint8Array) => a.reduce((n, v, i) => n + Number(v > 127 === b[i] > 127), 0) / a.length;
+
+Seg('a folder with good and bad inputs: outputs for the good, one line per bad one, exit 1 with the count', () => {
+  const d = tmp.dir();
+  const inDir = join(d, 'in');
+  const out = join(d, 'out');
+  mkdirSync(inDir);
+  copyFileSync(`${DEMO}/samples/nuclei_01.png`, join(inDir, 'nuclei_01.png'));
+  copyFileSync(`${DEMO}/samples/nuclei_08.png`, join(inDir, 'nuclei_08.png'));
+  writeFileSync(join(inDir, 'truncated.png'), readFileSync(`${DEMO}/samples/nuclei_02.png`).subarray(0, 500));
+  writeFileSync(join(inDir, 'notes.png'), 'these are my notes, not a PNG');
+  const rgba = new Uint8Array(24 * 16 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 7) % 256));
+  writeFileSync(join(inDir, 'photo.jpg'), jpeg.encode({ width: 24, height: 16, data: rgba }, 90).data);
+  // A uint8 volume 48 x 40 x 2 whose slice z is the top-left corner of sample z + 1; slice 0 also as a PNG.
+  const crops = [1, 2].map((k) => gray(`${DEMO}/samples/nuclei_0${k}.png`)).map((img) =>
+    Uint8Array.from({ length: 48 * 40 }, (_, i) => img.data[Math.floor(i / 48) * img.width + (i % 48)]));
+  writeFileSync(join(inDir, 'vol.nii.gz'), gzipSync(makeNifti({ dims: [48, 40, 2], datatype: 2, values: [...crops[0], ...crops[1]] })));
+  writeFileSync(join(inDir, 'slice0.png'), encodePng(48, 40, 1, crops[0]));
+
+  const r = unet('segment', inDir, join(d, 'missing.png'), `${DEMO}/samples/nuclei_01.png`, '--weights', WEIGHTS, '--out-dir', out, '--probs', '--json');
+  assert.is(r.code, 1, r.stderr);
+  const errors = r.lines.filter((l) => l.startsWith('unet: '));
+  assert.is(errors.length, r.lines.length, r.stderr);
+  const expect = [
+    /missing\.png: cannot read \(ENOENT\)$/,
+    /samples\/nuclei_01\.png: skipped: its outputs \(nuclei_01_mask\.\.\.\) would overwrite those of .*in\/nuclei_01\.png$/,
+    /notes\.png: unsupported format \(PNG, JPEG, NIfTI/,
+    /photo\.jpg: is RGB and the model takes 1 channel: pass --gray to convert it to grayscale$/,
+    /truncated\.png: not a readable PNG/,
+    /^unet: 5 of 9 inputs failed$/,
+  ];
+  for (const p of expect) assert.ok(errors.some((l) => p.test(l)), `no line matches ${p}:\n${r.stderr}`);
+  assert.is(errors.length, expect.length, r.stderr);
+
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.inputs.map((i: { input: string }) => i.input.replace(/.*\//, '')), ['nuclei_01.png', 'nuclei_08.png', 'slice0.png', 'vol.nii.gz']);
+  assert.is(report.failed.length, 5);
+  assert.equal(report.model, { inChannels: 1, outChannels: 1, features: 4, depth: 4 });
+  assert.equal(readdirSync(out).sort(), [
+    'nuclei_01_mask.png', 'nuclei_01_overlay.png', 'nuclei_01_probs.png',
+    'nuclei_08_mask.png', 'nuclei_08_overlay.png', 'nuclei_08_probs.png',
+    'slice0_mask.png', 'slice0_overlay.png', 'slice0_probs.png',
+    'vol_mask.nii.gz', 'vol_probs.nii.gz',
+  ]);
+
+  // The masks are PyTorch's (tools/train_demo.py, same preprocessing), also for the 131 x 97 image.
+  for (const name of ['nuclei_01', 'nuclei_08']) {
+    const a = agreement(gray(join(out, `${name}_mask.png`)).data, gray(`${DEMO}/torch/${name}.png`).data);
+    assert.ok(a >= 0.999, `${name}: agreement ${a}`);
+  }
+  const probs = PNG.sync.read(readFileSync(join(out, 'nuclei_01_probs.png')), { skipRescale: true });
+  assert.is(probs.depth, 16);
+  const fg = report.inputs[0].foreground[0];
+  assert.ok(fg > 0.1 && fg < 0.6, `foreground ${fg}`);
+
+  // The volume's mask: the input's header, uint8 0 / 1, slice 0 equal to the PNG of slice 0.
+  const vol = readNifti(readFileSync(join(out, 'vol_mask.nii.gz')));
+  assert.equal(vol.dims, [48, 40, 2]);
+  assert.ok(vol.data.every((v) => v === 0 || v === 1));
+  const slice0 = gray(join(out, 'slice0_mask.png')).data;
+  assert.equal([...vol.data.subarray(0, 48 * 40)], [...slice0].map((v) => (v ? 1 : 0)));
+  const probsVol = readNifti(readFileSync(join(out, 'vol_probs.nii.gz')));
+  assert.ok(probsVol.data.every((p, i) => (p > 0.5 ? 1 : 0) === vol.data[i]));
+});
+
+Seg('--gray segments an RGB JPEG with a 1-channel model; the text summary', () => {
+  const d = tmp.dir();
+  const rgba = new Uint8Array(40 * 24 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 13) % 256));
+  writeFileSync(join(d, 'photo.jpg'), jpeg.encode({ width: 40, height: 24, data: rgba }, 90).data);
+  const r = unet('segment', join(d, 'photo.jpg'), '--gray', '--threshold', '0.7', '--weights', WEIGHTS, '--out-dir', join(d, 'out'));
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^photo\.jpg +40x24 +foreground \d+\.\d% +\d+ ms +\(RGB converted to gray\)$/m);
+  assert.match(r.stdout, /^1 input segmented in [\d.]+ s \([\d.]+ images\/s\); outputs in .*out; model 1 -> 1 channels, init_features 4/m);
+  assert.equal(readdirSync(join(d, 'out')).sort(), ['photo_mask.png', 'photo_overlay.png']);
+});
+
+Seg('usage errors (exit 2): softmax, bad threshold, no inputs', () => {
+  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--activation', 'softmax'), /--activation softmax is not supported yet/, 2);
+  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--threshold', '2'), /--threshold must be a number from 0 to 1, found "2"/, 2);
+  assertOneLineError(unet('segment', '--weights', WEIGHTS, '--out-dir', 'o'), /segment: no input images or folders given/, 2);
+});
+
+Seg('progress bar: only on a terminal, with rate and ETA, cleared before a message', () => {
+  const written: string[] = [];
+  const tty = { isTTY: true, columns: 120, write: (s: string) => written.push(s) } as unknown as NodeJS.WriteStream;
+  const p = new Progress(4, tty);
+  p.update(0, 'a.png');
+  p.update(2, 'c.png');
+  p.print('unet: c.png: broken');
+  assert.match(written[1], /^\r\x1b\[K\[#{12}\.{12}\] 2\/4 [\d.]+ img\/s ETA \d+:\d\d  c\.png$/);
+  assert.equal(written.slice(2), ['\r\x1b[K', 'unet: c.png: broken\n']);
+  const pipe = { isTTY: false, write: (s: string) => written.push(s) } as unknown as NodeJS.WriteStream;
+  const before = written.length;
+  new Progress(4, pipe).update(1, 'x');
+  assert.is(written.length, before);
+});
+
+Seg.run();
