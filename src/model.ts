@@ -5,7 +5,8 @@ import { optimize } from './graph/passes/index.js';
 import { type Padding, type Plan, compilePlan } from './graph/plan.js';
 import type { PadMode } from './kernels/layout.js';
 import { type ParamStore, uploadParams } from './graph/params.js';
-import { type Tuning, tuningFor } from './graph/tuning.js';
+import { type Tuning, fixedSubgroupSize, tuningFor } from './graph/tuning.js';
+import { cachedTuning } from './graph/tune.js';
 import { buildUNet, unetSizeMultiple } from './graph/unet.js';
 import { adapterOf } from './gpu/device.js';
 import { parseSafetensors } from './weights/safetensors.js';
@@ -35,6 +36,9 @@ export interface ModelInfo {
   source: string;
   /** the `__metadata__` of the weights file */
   metadata: Record<string, string>;
+  /** where the kernel configuration came from: 'given' (LoadOptions.tuning), 'measured' (cached by
+   *  `unet tune` for this adapter and architecture) or 'default' (picked by adapter class) */
+  tuning: 'given' | 'measured' | 'default';
 }
 
 export interface LoadOptions {
@@ -162,13 +166,33 @@ export async function loadModel(device: GPUDevice, weights: WeightsSource, optio
   const { bytes, source } = await readWeights(weights);
   const st = parseSafetensors(bytes, source);
   const params = unetParamsFromSafetensors(st);
-  return modelFromParams(device, params, { ...options, source, metadata: st.metadata });
+  let tuning = options.tuning;
+  let tuningSource: ModelInfo['tuning'] = tuning ? 'given' : 'default';
+  if (!tuning) {
+    const cached = await cachedTuning(adapterOf(device), architectureKey(params));
+    if (cached && usable(device, cached)) {
+      tuning = cached;
+      tuningSource = 'measured';
+    }
+  }
+  return modelFromParams(device, params, { ...options, tuning, tuningSource, source, metadata: st.metadata });
+}
+
+/** What tuned layer keys depend on: the architecture, not the weights. */
+export function architectureKey(p: Pick<UNetParams, 'inChannels' | 'outChannels' | 'features' | 'depth'>): string {
+  return `unet in${p.inChannels} out${p.outChannels} f${p.features} d${p.depth}`;
+}
+
+/** A cached tuning is only as good as the device it was measured on: subgroup kernels need the same size. */
+function usable(device: GPUDevice, t: Tuning): boolean {
+  const size = fixedSubgroupSize(device, adapterOf(device));
+  return [t.conv2d, t.convTranspose2x2, ...Object.values(t.layers ?? {})].every((k) => k.weights !== 'subgroup' || k.subgroupSize === size);
 }
 
 export function modelFromParams(
   device: GPUDevice,
   params: UNetParams,
-  options: LoadOptions & { source?: string; metadata?: Record<string, string> } = {},
+  options: LoadOptions & { source?: string; metadata?: Record<string, string>; tuningSource?: ModelInfo['tuning'] } = {},
 ): Model {
   const tuning = options.tuning ?? tuningFor(device, adapterOf(device));
   const graph = optimize(buildUNet(params));
@@ -184,6 +208,7 @@ export function modelFromParams(
     weightBytes: store.sizeBytes,
     source: options.source ?? '<params>',
     metadata: options.metadata ?? {},
+    tuning: options.tuningSource ?? (options.tuning ? 'given' : 'default'),
   };
   return new Model(device, info, graph, store, tuning, options.pad);
 }

@@ -27,6 +27,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'time the U-Net forward at several sizes (and PyTorch CPU beside it)',
     run: async (args) => (await import('./bench.js')).bench(args),
   },
+  tune: {
+    summary: 'measure kernel configurations on this adapter and cache the fastest',
+    run: async (args) => (await import('./tune.js')).tune(args),
+  },
 };
 
 const NAMES = Object.keys(COMMANDS).join(', ');
@@ -39,6 +43,7 @@ Usage:
   unet convert CHECKPOINT.pt -o OUT.safetensors [--key KEY]
   unet segment IMAGES_OR_FOLDERS... --weights W.safetensors --out-dir DIR [options]
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
+  unet tune [--size 256] [--weights W.safetensors]
   unet <command> --help
   unet --version
 

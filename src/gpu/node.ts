@@ -1,5 +1,7 @@
 // The Node platform: WebGPU through Dawn (the `webgpu` package). Imported only by the Node entry.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { setPlatform } from './platform.js';
 
@@ -28,4 +30,27 @@ setPlatform({
   release() {
     instance = undefined;
   },
+  cache: {
+    async read(name) {
+      try {
+        return await readFile(join(cacheDir(), name), 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    async write(name, text) {
+      const dir = cacheDir();
+      await mkdir(dir, { recursive: true });
+      const path = join(dir, name);
+      // write then rename: a reader never sees half a file
+      await writeFile(`${path}.tmp-${process.pid}`, text);
+      await rename(`${path}.tmp-${process.pid}`, path);
+      return path;
+    },
+  },
 });
+
+/** $WEBGPU_UNET_CACHE, else the XDG cache folder (~/.cache/webgpu-unet). */
+function cacheDir(): string {
+  return process.env.WEBGPU_UNET_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'webgpu-unet');
+}

@@ -13,7 +13,15 @@ export interface Platform {
   readFile?(path: string): Promise<Uint8Array>;
   /** Lets go of the GPU entry point so the process can exit (Node: Dawn keeps it alive). */
   release?(): void;
+  /** Small persistent text entries (tuning results): Node, files under the user's cache folder;
+   *  browser, localStorage. `write` returns where the entry went. */
+  cache?: {
+    read(name: string): Promise<string | undefined>;
+    write(name: string, text: string): Promise<string>;
+  };
 }
+
+const STORAGE_PREFIX = 'webgpu-unet:';
 
 const browserPlatform: Platform = {
   name: 'browser',
@@ -23,6 +31,19 @@ const browserPlatform: Platform = {
   noAdapterHint:
     'this browser exposes no WebGPU adapter: use a current Chrome, Edge or Safari, or in Chromium on Linux ' +
     'start it with --enable-unsafe-webgpu (and --enable-features=Vulkan where a Vulkan driver is installed)',
+  cache: {
+    async read(name) {
+      try {
+        return globalThis.localStorage?.getItem(STORAGE_PREFIX + name) ?? undefined;
+      } catch {
+        return undefined; // storage disabled (private mode, sandboxed frame)
+      }
+    },
+    async write(name, text) {
+      globalThis.localStorage?.setItem(STORAGE_PREFIX + name, text);
+      return `localStorage["${STORAGE_PREFIX + name}"]`;
+    },
+  },
 };
 
 let current: Platform = browserPlatform;

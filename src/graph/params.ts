@@ -8,7 +8,7 @@ import { packBatchNormParams } from '../kernels/batchNorm.js';
 import { packConv2dWeights } from '../kernels/conv2d.js';
 import { packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
 import { type Graph, channelPos, storageC4 } from './ir.js';
-import type { Tuning } from './tuning.js';
+import { type Tuning, tileFor } from './tuning.js';
 
 export interface ParamStore {
   buffer: GPUBuffer;
@@ -25,10 +25,10 @@ export function uploadParams(device: GPUDevice, g: Graph, tuning: Tuning): Param
     const input = g.values[node.inputs[0]];
     const cin4 = storageC4(input);
     if (op.kind === 'conv2d') {
-      const p = packConv2dWeights(op.params, cin4, tuning.conv2d.tileC4, channelPos(input));
+      const p = packConv2dWeights(op.params, cin4, tileFor(tuning, g, node).tileC4, channelPos(input));
       packed.push({ node: node.name, arrays: [p.weight, p.bias] });
     } else if (op.kind === 'convTranspose2x2') {
-      const p = packConvTranspose2x2Weights(op.params, cin4, tuning.convTranspose2x2.tileC4, channelPos(input));
+      const p = packConvTranspose2x2Weights(op.params, cin4, tileFor(tuning, g, node).tileC4, channelPos(input));
       packed.push({ node: node.name, arrays: [p.weight, p.bias] });
     } else if (op.kind === 'batchNorm') {
       if (input.segments) throw new Error(`${node.name}: batchNorm of a concatenated value is not supported`);

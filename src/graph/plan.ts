@@ -14,7 +14,7 @@ import { unaryStep } from '../kernels/unary.js';
 import { type Graph, type Node, type Shape, type ValueId, inferShapes, storageC4 } from './ir.js';
 import { type MemoryPlan, planMemory } from './memory.js';
 import type { ParamStore } from './params.js';
-import type { Tuning } from './tuning.js';
+import { type Tuning, tileFor } from './tuning.js';
 
 const numElements = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -152,7 +152,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
           {
             N: n, H: h, W: w, cin: op.params.shape[1], cin4: c4, cout: op.params.shape[0], kH, kW,
             strideH: op.stride, strideW: op.stride, padH: op.padding, padW: op.padding, dilationH: op.dilation, dilationW: op.dilation,
-            input: view(x), output: view(node.output), activation: op.activation, ...tuning.conv2d,
+            input: view(x), output: view(node.output), activation: op.activation, ...tileFor(tuning, g, node),
           },
           { ...io, weight: p[0], bias: p[1] },
           node.name,
@@ -162,7 +162,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
       steps.push(
         convTranspose2x2Step(
           device,
-          { N: n, H: h, W: w, cin: op.params.shape[0], cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tuning.convTranspose2x2 },
+          { N: n, H: h, W: w, cin: op.params.shape[0], cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tileFor(tuning, g, node) },
           { ...io, weight: p[0], bias: p[1] },
           node.name,
         ),

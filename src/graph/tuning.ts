@@ -1,7 +1,9 @@
 // Tuning constants of the kernel generators, chosen per adapter. Software rasterizers (llvmpipe,
 // SwiftShader) run 8 lanes per SIMD vector and pay for every per-lane load, so there the conv shares its
 // weights across a subgroup (shared/LAVAPIPE.md; bench/conv.ts measures the choices). Discrete GPUs
-// want other shapes: the speed work measures them per layer.
+// want other shapes. `unet tune` (src/graph/tune.ts) measures the candidates below on the model's real
+// layers and stores per-layer winners (Tuning.layers), which a later load picks up from the cache.
+import type { Graph, Node } from './ir.js';
 
 export interface KernelTile {
   tilePixels: number;
@@ -9,11 +11,18 @@ export interface KernelTile {
   workgroupSize: number;
 }
 
+/** A conv kernel's configuration: its tile, and how weights reach the lanes (see Conv2dSpec.weights). */
+export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number };
+
+export type TunedKernel = 'conv2d' | 'convTranspose2x2';
+
 export interface Tuning {
-  conv2d: KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number };
-  convTranspose2x2: KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number };
+  conv2d: ConvTile;
+  convTranspose2x2: ConvTile;
   /** workgroup size of the elementwise kernels (pool, layout, batchNorm, activations, concat) */
   elementwiseWorkgroupSize: number;
+  /** per-layer choices, by layerKey(); layers not listed use the kernel's entry above */
+  layers?: Record<string, ConvTile>;
 }
 
 /** Works on every adapter (no optional feature). */
@@ -23,21 +32,54 @@ export const DEFAULT_TUNING: Tuning = {
   elementwiseWorkgroupSize: 64,
 };
 
+/** The fixed subgroup size the subgroup variants need, or undefined. */
+export function fixedSubgroupSize(device: GPUDevice, adapter?: GPUAdapter): number | undefined {
+  const info = adapter?.info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+  const size = info?.subgroupMinSize;
+  return device.features.has('subgroups') && size && size === info?.subgroupMaxSize && size >= 4 && size <= 64 ? size : undefined;
+}
+
 /**
- * Picks the tuning for a device. The subgroup-broadcast conv needs the `subgroups` feature on the device
- * and one fixed subgroup size (the generated code names lanes by constant index).
+ * Default tuning for a device, before any measurement. The subgroup-broadcast kernels need the
+ * `subgroups` feature and one fixed subgroup size (the generated code names lanes by constant index).
  * Measured on llvmpipe: conv2d (bench/conv.ts, s1 = 128^2 64->64) 'load' 4x2 4.0 GFLOP/s, 'subgroup' 2x4
  * 12.2; conv_transpose2d in the 256^2 U-Net 2.1 GFLOP/s ('load' 2x2) -> 7-12 ('subgroup' 2x2).
  */
 export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
-  const info = adapter?.info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
-  const size = info?.subgroupMinSize;
-  if (device.features.has('subgroups') && size && size === info?.subgroupMaxSize && size >= 4 && size <= 64) {
-    return {
-      ...DEFAULT_TUNING,
-      conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
-      convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
-    };
-  }
-  return DEFAULT_TUNING;
+  const size = fixedSubgroupSize(device, adapter);
+  if (!size) return DEFAULT_TUNING;
+  return {
+    ...DEFAULT_TUNING,
+    conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
+    convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
+  };
+}
+
+/** What `unet tune` tries per kernel: every tile here is valid for every layer (tests run them all). */
+export function candidates(kernel: TunedKernel, subgroupSize?: number): ConvTile[] {
+  const tiles: [number, number][] =
+    kernel === 'conv2d'
+      ? [[1, 4], [2, 2], [2, 4], [4, 1], [4, 2], [4, 4], [8, 1], [8, 2]]
+      : [[1, 2], [1, 4], [2, 1], [2, 2], [4, 1]];
+  const variants: Pick<ConvTile, 'weights' | 'subgroupSize'>[] = [{ weights: 'load' }];
+  if (subgroupSize) variants.push({ weights: 'subgroup', subgroupSize });
+  return variants.flatMap((v) => tiles.map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, ...v })));
+}
+
+/** A layer's identity for per-layer tuning: what shapes its work, not the input size (weights are packed
+ *  once per model, and the packing depends on the tile). */
+export function layerKey(g: Graph, node: Node): string | undefined {
+  const op = node.op;
+  if (op.kind !== 'conv2d' && op.kind !== 'convTranspose2x2') return undefined;
+  const [a, b, kh, kw] = op.params.shape;
+  const [cin, cout] = op.kind === 'conv2d' ? [b, a] : [a, b];
+  const segs = g.values[node.inputs[0]].segments?.length ?? 1;
+  return `${op.kind} k${kh}x${kw}${op.kind === 'conv2d' ? ` s${op.stride}` : ''} ${cin}${segs > 1 ? `(${segs} parts)` : ''}->${cout}`;
+}
+
+/** The configuration a layer runs with. */
+export function tileFor(t: Tuning, g: Graph, node: Node): ConvTile {
+  const key = layerKey(g, node);
+  const kernel = node.op.kind === 'convTranspose2x2' ? 'convTranspose2x2' : 'conv2d';
+  return (key && t.layers?.[key]) || t[kernel];
 }

@@ -3,7 +3,7 @@ import { c4 } from '../../src/kernels/common.js';
 import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../../src/kernels/convTranspose2x2.js';
 import { convTranspose2x2 } from '../../src/kernels/reference/convTranspose2x2.js';
 import { adapterOf } from '../../src/gpu/device.js';
-import { tuningFor } from '../../src/graph/tuning.js';
+import { candidates, tuningFor } from '../../src/graph/tuning.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
 
 // Each output is a sum of Cin (<= 13) products of values in [-1, 1] plus a bias.
@@ -43,5 +43,28 @@ for (const [i, c] of cases.entries()) for (const v of variants) {
     assertClose(await runAndRead(device, [...input.steps, step], out, want.shape, outView), want.data, ATOL, RTOL, name);
   });
 }
+
+// Every configuration `unet tune` may pick, on a layer whose sizes are not multiples of any tile.
+ConvT('every tuning candidate: convTranspose2x2 N=1 C=7->6 5x3', async ({ device }) => {
+  const rand = rng(2900);
+  const [C, CO, H, W] = [7, 6, 5, 3];
+  const x = randTensor(rand, [1, C, H, W]);
+  const p = { weight: randArray(rand, C * CO * 4), shape: [C, CO, 2, 2] as [number, number, number, number], bias: randArray(rand, CO) };
+  const want = convTranspose2x2(x, p);
+  const subgroupSize = tuningFor(device, adapterOf(device)).convTranspose2x2.subgroupSize;
+  const all = candidates('convTranspose2x2', subgroupSize);
+  for (const cand of all) {
+    const input = upload(device, x);
+    const packed = packConvTranspose2x2Weights(p, c4(C), cand.tileC4);
+    const out = nhwc4Buffer(device, want.shape);
+    const step = convTranspose2x2Step(
+      device,
+      { N: 1, H, W, cin: C, cin4: c4(C), cout: CO, input: { c4Offset: 0, c4Stride: c4(C) }, output: { c4Offset: 0, c4Stride: c4(CO) }, ...cand },
+      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
+    );
+    assertClose(await runAndRead(device, [...input.steps, step], out, want.shape), want.data, ATOL, RTOL, `candidate ${JSON.stringify(cand)}`);
+  }
+  console.log(`  ${all.length} convTranspose2x2 candidates checked`);
+});
 
 ConvT.run();
