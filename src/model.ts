@@ -39,6 +39,7 @@ export interface ModelInfo {
   /** where the kernel configuration came from: 'given' (LoadOptions.tuning), 'measured' (cached by
    *  `unet tune` for this adapter and architecture) or 'default' (picked by adapter class) */
   tuning: 'given' | 'measured' | 'default';
+  precision: 'f32' | 'f16';
 }
 
 export interface LoadOptions {
@@ -46,6 +47,9 @@ export interface LoadOptions {
   tuning?: Tuning;
   /** how inputs whose H or W is not a multiple of info.sizeMultiple are padded (default 'reflect') */
   pad?: PadMode;
+  /** 'f16' stores weights and activations as f16 (half the memory and bandwidth; sums stay f32);
+   *  needs the adapter's shader-f16 feature. Default 'f32'. */
+  precision?: 'f32' | 'f16';
 }
 
 export interface RunOptions {
@@ -95,7 +99,7 @@ export class Model {
     const key = this.planKey(s, padding);
     let plan = this.plans.get(key);
     if (!plan) {
-      plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding);
+      plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
       this.plans.set(key, plan);
     }
     return plan;
@@ -195,8 +199,13 @@ export function modelFromParams(
   options: LoadOptions & { source?: string; metadata?: Record<string, string>; tuningSource?: ModelInfo['tuning'] } = {},
 ): Model {
   const tuning = options.tuning ?? tuningFor(device, adapterOf(device));
+  const precision = options.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'f16') throw new Error(`precision must be 'f32' or 'f16', found ${JSON.stringify(precision)}`);
+  if (precision === 'f16' && !device.features.has('shader-f16')) {
+    throw new Error("precision 'f16' needs the adapter's shader-f16 feature, which this device does not have; use 'f32'");
+  }
   const graph = optimize(buildUNet(params));
-  const store = uploadParams(device, graph, tuning);
+  const store = uploadParams(device, graph, tuning, precision === 'f16');
   const info: ModelInfo = {
     architecture: 'unet',
     inChannels: params.inChannels,
@@ -209,6 +218,7 @@ export function modelFromParams(
     source: options.source ?? '<params>',
     metadata: options.metadata ?? {},
     tuning: options.tuningSource ?? (options.tuning ? 'given' : 'default'),
+    precision,
   };
   return new Model(device, info, graph, store, tuning, options.pad);
 }

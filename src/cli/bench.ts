@@ -30,6 +30,7 @@ Options:
   --warmup N         untimed runs before them (default 2)
   --layers SIZExN    configuration profiled per layer (default 256x1; "none" to skip)
   --threads N        PyTorch CPU threads (default 2)
+  --f16              also time precision 'f16' and report its error vs the f32 engine output
   --no-torch         skip PyTorch
   --reference PATH   PyTorch outputs to check against: written here when PyTorch runs, read from here
                      when it does not (e.g. on a machine without PyTorch; same weights, sizes and batches)
@@ -48,6 +49,7 @@ const OPTIONS = {
   layers: { type: 'string', default: '256x1' },
   threads: { type: 'string', default: '2' },
   'no-torch': { type: 'boolean' },
+  f16: { type: 'boolean' },
   reference: { type: 'string' },
   tuning: { type: 'string', default: 'auto' },
   json: { type: 'boolean' },
@@ -71,6 +73,7 @@ interface ConfigResult {
   check?: { maxAbs: number; maskAgreement: number } | string;
   torch?: { medianMs: number; p90Ms: number };
   speedupVsTorch?: number;
+  f16?: { medianMs: number; p90Ms: number; maxAbsVsF32: number; maskAgreementVsF32: number; speedupVsF32: number };
 }
 
 const intList = (flag: string, s: string) =>
@@ -127,6 +130,8 @@ export async function bench(args: string[]): Promise<number> {
   const tDevice = performance.now();
   const model = await loadModel(device, weightBytes, { tuning });
   const loadMs = performance.now() - tDevice;
+  if (v.f16 && !device.features.has('shader-f16')) throw new UsageError('bench: --f16 needs the shader-f16 feature, which this adapter lacks');
+  const model16 = v.f16 ? await loadModel(device, weightBytes, { tuning, precision: 'f16' }) : undefined;
   const { inChannels: C } = model.info;
   const configs: ConfigResult[] = [];
   for (const size of sizes) for (const batch of batches) configs.push({ size, batch });
@@ -205,6 +210,7 @@ export async function bench(args: string[]): Promise<number> {
     c.arenaBytes = plan.memory.arenaBytes;
     c.unsharedBytes = plan.memory.unsharedBytes;
     if (c.torch) c.speedupVsTorch = c.torch.medianMs / c.medianMs;
+    if (model16) c.f16 = await timeF16(model16, x, y.data, warmup, runs, c.medianMs);
   }
 
   let profile: { config: string; method: string; times: StepTime[] } | undefined;
@@ -230,9 +236,23 @@ export async function bench(args: string[]): Promise<number> {
   if (v.json) process.stdout.write(`${JSON.stringify(result, null, 1)}\n`);
   else process.stdout.write(formatTables(result, model));
   model.dispose();
+  model16?.dispose();
   device.destroy();
   releaseGpu();
   return 0;
+}
+
+async function timeF16(model: Model, x: { data: Float32Array; shape: number[] }, f32: Float32Array, warmup: number, runs: number, f32Ms: number) {
+  const y = await model.run(x);
+  const { maxAbs, maskAgreement } = compare(y.data, f32);
+  for (let k = 0; k < warmup; k++) await model.run(x);
+  const times: number[] = [];
+  for (let k = 0; k < runs; k++) {
+    const s = performance.now();
+    await model.run(x);
+    times.push(performance.now() - s);
+  }
+  return { medianMs: median(times), p90Ms: p90(times), maxAbsVsF32: maxAbs, maskAgreementVsF32: maskAgreement, speedupVsF32: f32Ms / median(times) };
 }
 
 function compare(got: Float32Array, want: Float32Array): { maxAbs: number; maskAgreement: number } {
@@ -265,6 +285,16 @@ function formatTables(r: { engine: string; adapter: { description: string; vendo
     return [name, fixed(c.firstMs, 0), fixed(c.medianMs, 0), fixed(c.p90Ms, 0), fixed(c.gflop, 1), fixed(c.gflops, 1), mib(c.arenaBytes), mib(c.unsharedBytes), fixed(c.torch?.medianMs, 0), c.speedupVsTorch ? `${c.speedupVsTorch.toFixed(2)}x` : '', chk ? chk.maxAbs.toExponential(1) : String(c.check ?? ''), chk ? `${(chk.maskAgreement * 100).toFixed(3)}%` : ''];
   });
   out.push(table(head, rows));
+  const f16 = r.configs.filter((c) => c.f16);
+  if (f16.length) {
+    out.push('', "precision 'f16' (weights and activations stored as f16, sums in f32), vs the f32 engine output:");
+    out.push(
+      table(
+        ['input', 'median ms', 'p90 ms', 'f32/f16', 'max |Δ| vs f32', 'mask agree'],
+        f16.map((c) => [`${c.batch}x${c.size}x${c.size}`, c.f16!.medianMs.toFixed(0), c.f16!.p90Ms.toFixed(0), `${c.f16!.speedupVsF32.toFixed(2)}x`, c.f16!.maxAbsVsF32.toExponential(1), `${(c.f16!.maskAgreementVsF32 * 100).toFixed(3)}%`]),
+      ),
+    );
+  }
   if (r.profile) {
     const total = r.profile.times.reduce((s, t) => s + t.ms, 0);
     out.push('', `per layer at ${r.profile.config} (${r.profile.method}, median of 3): ${total.toFixed(0)} ms in all`);

@@ -36,6 +36,8 @@ export function planMemory(
   shapes: Map<ValueId, Shape>,
   steps: { reads: ValueId[]; writes: ValueId[] }[],
   alignment: number,
+  /** bytes of one stored vec4: 16 for f32 activations, 8 for f16 */
+  vec4Bytes = 16,
 ): MemoryPlan {
   const location = new Map<ValueId, { root: ValueId; c4Offset: number }>();
   const locate = (id: ValueId): { root: ValueId; c4Offset: number } => {
@@ -64,7 +66,7 @@ export function planMemory(
   const align = (n: number) => Math.ceil(n / alignment) * alignment;
   const roots = [...live.entries()].map(([root, l]) => {
     const [N, , H, W] = shapes.get(root)!;
-    return { root, sizeBytes: N * H * W * storageC4(g.values[root]) * 16, firstStep: l.first, lastStep: l.last };
+    return { root, sizeBytes: N * H * W * storageC4(g.values[root]) * vec4Bytes, firstStep: l.first, lastStep: l.last };
   });
   roots.sort((a, b) => b.sizeBytes - a.sizeBytes || a.firstStep - b.firstStep);
 

@@ -9,6 +9,13 @@ import { packConv2dWeights } from '../kernels/conv2d.js';
 import { packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
 import { type Graph, channelPos, storageC4 } from './ir.js';
 import { type Tuning, tileFor } from './tuning.js';
+import { f32ToF16Bits } from '../weights/safetensors.js';
+
+function toF16(a: Float32Array): Uint16Array {
+  const out = new Uint16Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = f32ToF16Bits(a[i]);
+  return out;
+}
 
 export interface ParamStore {
   buffer: GPUBuffer;
@@ -17,19 +24,21 @@ export interface ParamStore {
   ranges: Map<string, BufferRange[]>;
 }
 
-export function uploadParams(device: GPUDevice, g: Graph, tuning: Tuning): ParamStore {
+/** With `f16`, conv weights are stored as f16 (biases stay f32: they are few, and added once). */
+export function uploadParams(device: GPUDevice, g: Graph, tuning: Tuning, f16 = false): ParamStore {
+  const weights = (w: Float32Array) => (f16 ? toF16(w) : w);
   const align = device.limits.minStorageBufferOffsetAlignment;
-  const packed: { node: string; arrays: Float32Array[] }[] = [];
+  const packed: { node: string; arrays: (Float32Array | Uint16Array)[] }[] = [];
   for (const node of g.nodes) {
     const op = node.op;
     const input = g.values[node.inputs[0]];
     const cin4 = storageC4(input);
     if (op.kind === 'conv2d') {
       const p = packConv2dWeights(op.params, cin4, tileFor(tuning, g, node).tileC4, channelPos(input));
-      packed.push({ node: node.name, arrays: [p.weight, p.bias] });
+      packed.push({ node: node.name, arrays: [weights(p.weight), p.bias] });
     } else if (op.kind === 'convTranspose2x2') {
       const p = packConvTranspose2x2Weights(op.params, cin4, tileFor(tuning, g, node).tileC4, channelPos(input));
-      packed.push({ node: node.name, arrays: [p.weight, p.bias] });
+      packed.push({ node: node.name, arrays: [weights(p.weight), p.bias] });
     } else if (op.kind === 'batchNorm') {
       if (input.segments) throw new Error(`${node.name}: batchNorm of a concatenated value is not supported`);
       packed.push({ node: node.name, arrays: [packBatchNormParams(op.params, cin4)] });
@@ -43,8 +52,8 @@ export function uploadParams(device: GPUDevice, g: Graph, tuning: Tuning): Param
       return offset;
     }),
   );
-  const all = new Float32Array(sizeBytes / 4);
-  packed.forEach((p, i) => p.arrays.forEach((a, j) => all.set(a, offsets[i][j] / 4)));
+  const all = new Uint8Array(sizeBytes);
+  packed.forEach((p, i) => p.arrays.forEach((a, j) => all.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offsets[i][j])));
   const buffer = createBuffer(device, 'weights', sizeBytes, GPUBufferUsage.STORAGE, all);
   const ranges = new Map(
     packed.map((p, i) => [p.node, p.arrays.map((a, j) => ({ buffer, offset: offsets[i][j], size: a.byteLength }))]),

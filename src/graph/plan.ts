@@ -88,7 +88,16 @@ export interface Padding {
   mode: PadMode;
 }
 
-export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tuning: Tuning, inputShape: Shape, padding?: Padding): Plan {
+export function compilePlan(
+  device: GPUDevice,
+  g: Graph,
+  params: ParamStore,
+  tuning: Tuning,
+  inputShape: Shape,
+  padding?: Padding,
+  /** activations (and, in `params`, weights) stored as f16 */
+  f16 = false,
+): Plan {
   const [N, C, H, W] = inputShape;
   const pad = padding ?? { H, W, top: 0, left: 0, mode: 'zero' as const };
   const shapes = inferShapes(g, [N, C, pad.H, pad.W]);
@@ -98,7 +107,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
     ...nodes.map((n) => ({ reads: n.inputs, writes: [n.output] })),
     { reads: [g.output], writes: [] },
   ];
-  const memory = planMemory(g, shapes, access, device.limits.minStorageBufferOffsetAlignment);
+  const memory = planMemory(g, shapes, access, device.limits.minStorageBufferOffsetAlignment, f16 ? 8 : 16);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   for (const a of memory.allocations.values()) {
     if (a.sizeBytes > maxBinding) {
@@ -135,7 +144,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
   const wg = tuning.elementwiseWorkgroupSize;
 
   const steps: Step[] = [
-    nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize: wg, window }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
+    nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize: wg, window, f16 }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
   ];
   for (const node of nodes) {
     const op = node.op;
@@ -152,7 +161,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
           {
             N: n, H: h, W: w, cin: op.params.shape[1], cin4: c4, cout: op.params.shape[0], kH, kW,
             strideH: op.stride, strideW: op.stride, padH: op.padding, padW: op.padding, dilationH: op.dilation, dilationW: op.dilation,
-            input: view(x), output: view(node.output), activation: op.activation, ...tileFor(tuning, g, node),
+            input: view(x), output: view(node.output), activation: op.activation, ...tileFor(tuning, g, node), f16,
           },
           { ...io, weight: p[0], bias: p[1] },
           node.name,
@@ -162,13 +171,15 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
       steps.push(
         convTranspose2x2Step(
           device,
-          { N: n, H: h, W: w, cin: op.params.shape[0], cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tileFor(tuning, g, node) },
+          { N: n, H: h, W: w, cin: op.params.shape[0], cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tileFor(tuning, g, node), f16 },
           { ...io, weight: p[0], bias: p[1] },
           node.name,
         ),
       );
     } else if (op.kind === 'maxPool2x2') {
-      steps.push(maxPool2x2Step(device, { N: n, H: h, W: w, c4, input: view(x), output: view(node.output), workgroupSize: wg }, io, node.name));
+      steps.push(maxPool2x2Step(device, { N: n, H: h, W: w, c4, input: view(x), output: view(node.output), workgroupSize: wg, f16 }, io, node.name));
+    } else if (f16) {
+      throw new Error(`${node.name}: ${op.kind} has no f16 kernel; run this graph with precision 'f32'`);
     } else if (op.kind === 'batchNorm') {
       steps.push(
         batchNormStep(device, { N: n, H: h, W: w, c4, eps: op.params.eps, input: view(x), output: view(node.output), workgroupSize: wg }, { ...io, params: p[0] }, node.name),
@@ -189,7 +200,7 @@ export function compilePlan(device: GPUDevice, g: Graph, params: ParamStore, tun
     }
   }
   steps.push(
-    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize: wg, window }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
+    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize: wg, window, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
   );
   return new Plan(device, inputShape, outputShape, steps, memory, buffers);
 }

@@ -124,6 +124,20 @@ export function f32Literal(v: number): string {
   return s.includes('.') || s.includes('e') ? `${s}f` : `${s}.0f`;
 }
 
+/** WGSL `enable` directives for a kernel (they must come first in a module). */
+export const enables = (subgroups: boolean, f16 = false): string =>
+  `${subgroups ? 'enable subgroups;\n' : ''}${f16 ? 'enable f16;\n' : ''}`;
+
+/**
+ * Storage types of the kernels that can keep activations and weights in f16 (precision 'f16'): Act for an
+ * activation vec4, WMat / WCol for a weight mat4x4 / column. Arithmetic stays f32: loads convert with
+ * vec4<f32>(...) / mat4x4<f32>(...), stores with Act(...), which are no-ops for f32.
+ */
+export const storageAliases = (f16 = false): string => {
+  const t = f16 ? 'f16' : 'f32';
+  return `alias Act = vec4<${t}>;\nalias WMat = mat4x4<${t}>;\nalias WCol = vec4<${t}>;`;
+};
+
 /** Epilogue activations that conv kernels can apply before storing, as WGSL on a vec4 `v`. */
 export type Activation = 'none' | 'relu' | 'sigmoid';
 

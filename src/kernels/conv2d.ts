@@ -1,7 +1,7 @@
 // conv2d on NHWC4 activations as an implicit GEMM: [pixels, KH*KW*Cin] x [KH*KW*Cin, Cout].
 // General in kernel size, stride, padding and dilation (groups = 1), with bias and an activation epilogue.
 import type { ConvParams } from '../weights/types.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -35,6 +35,8 @@ export interface Conv2dSpec {
    *  a fixed subgroup size. On llvmpipe, where every lane's load is a separate gather, this is ~3x faster. */
   weights?: 'load' | 'subgroup';
   subgroupSize?: number;
+  /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
+  f16?: boolean;
 }
 
 export const conv2dOutSize = (size: number, k: number, stride: number, pad: number, dilation: number): number =>
@@ -64,13 +66,14 @@ export function conv2dWgsl(s: Conv2dSpec): string {
   // subgroup variant: the TC*4 weight columns of one input vec4 group are spread over the lanes,
   // column k sits in lane k % S of load slot k / S
   const slots = sub ? Math.ceil((TC * 4) / S) : 0;
-  return /* wgsl */ `${sub ? 'enable subgroups;\n' : ''}
+  return /* wgsl */ `${enables(sub, s.f16)}
 // conv2d ${s.kH}x${s.kW}, NHWC4, ${s.activation === 'none' ? 'no activation' : s.activation}, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Sizes, strides, padding and channel counts come from the shape uniform, so layers share this code.
 // Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
 // output channels. Lanes walk output pixels (x fastest), workgroup_id.y picks the channel block, so all
 // lanes of a workgroup need the same weights. Control flow stays uniform (masks, no early return), as
 // subgroupBroadcast requires; zero padding is a masked load.
+${storageAliases(s.f16)}
 const KH = ${s.kH}u;
 const KW = ${s.kW}u;
 const TP = ${TP}u;
@@ -78,13 +81,13 @@ const TC = ${TC}u;
 ${CONV_SHAPE.declaration(4)}
 
 // activations, NHWC4 (see Nhwc4View)
-@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
 // weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
 // weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.
-${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].\n@group(0) @binding(1) var<storage, read> weight: array<vec4<f32>>;' : '@group(0) @binding(1) var<storage, read> weight: array<mat4x4<f32>>;'}
+${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].\n@group(0) @binding(1) var<storage, read> weight: array<WCol>;' : '@group(0) @binding(1) var<storage, read> weight: array<WMat>;'}
 // bias[co4], zero past cout
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> output: array<Act>;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
@@ -109,7 +112,7 @@ ${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
       let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET;`)}
       let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
       for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), input[base_${p} + ci4], inside_${p});`)}
+${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4]), inside_${p});`)}
 ${sub ? subgroupWeights(TP, TC, S, slots) : loadWeights(TP, TC)}
       }
     }
@@ -120,7 +123,7 @@ ${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
       let b_${t} = bias[co0 + ${t}u];
 ${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
         let v = acc_${p}_${t} + b_${t};
-        output[((n * HO + oy) * WO + ox0 + ${p}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = ${activationWgsl(s.activation, 'v')};
+        output[((n * HO + oy) * WO + ox0 + ${p}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${activationWgsl(s.activation, 'v')});
       }`)}
     }`)}
   }
@@ -131,12 +134,12 @@ ${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
 
 /** Inner step, 'load' variant: one mat4x4 per output vec4 group, multiplied into every pixel's sums. */
 const loadWeights = (TP: number, TC: number) =>
-  rep(TC, (t) => `        let w_${t} = weight[wbase + ci4 * COUT4_PAD + ${t}u];\n` + rep(TP, (p) => `        acc_${p}_${t} += w_${t} * x_${p};`));
+  rep(TC, (t) => `        let w_${t} = mat4x4<f32>(weight[wbase + ci4 * COUT4_PAD + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${t} += w_${t} * x_${p};`));
 
 /** Inner step, 'subgroup' variant: lanes load consecutive columns, then every column is broadcast. */
 const subgroupWeights = (TP: number, TC: number, S: number, slots: number) =>
   [
-    rep(slots, (l) => `        let col_${l} = weight[(wbase + ci4 * COUT4_PAD) * 4u + lane + ${l * S}u];`),
+    rep(slots, (l) => `        let col_${l} = vec4<f32>(weight[(wbase + ci4 * COUT4_PAD) * 4u + lane + ${l * S}u]);`),
     rep(TC, (t) => rep(4, (j) => `        let w_${t}_${j} = subgroupBroadcast(col_${Math.floor((4 * t + j) / S)}, ${(4 * t + j) % S}u);`)),
     rep(TC, (t) => rep(TP, (p) => `        acc_${p}_${t} += ${rep(4, (j) => `w_${t}_${j} * x_${p}.${'xyzw'[j]}`, ' + ')};`)),
   ].join('\n');

@@ -3,7 +3,7 @@
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../weights/types.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, linearIndex, linearWorkgroups, makeStep, rep } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
 
 export interface ConvTranspose2x2Spec {
   /** batch and input spatial size; the output is 2H x 2W */
@@ -24,6 +24,8 @@ export interface ConvTranspose2x2Spec {
   /** how weights reach the lanes: see Conv2dSpec.weights */
   weights?: 'load' | 'subgroup';
   subgroupSize?: number;
+  /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
+  f16?: boolean;
 }
 
 const cout4Padded = (cout: number, tileC4: number) => Math.ceil(c4(cout) / tileC4) * tileC4;
@@ -41,7 +43,7 @@ export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
   const slots = Math.ceil((TC * 4) / (S || 1));
   const inner = sub
     ? [
-        rep(4, (k) => rep(slots, (l) => `        let col_${k}_${l} = weight[((${k}u * CIN4 + ci4) * COUT4_PAD + co0) * 4u + lane + ${l * S}u];`)),
+        rep(4, (k) => rep(slots, (l) => `        let col_${k}_${l} = vec4<f32>(weight[((${k}u * CIN4 + ci4) * COUT4_PAD + co0) * 4u + lane + ${l * S}u]);`)),
         rep(4, (k) =>
           rep(TC, (t) =>
             [
@@ -52,24 +54,25 @@ export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
         ),
       ].join('\n')
     : rep(4, (k) =>
-        rep(TC, (t) => `        let w_${k}_${t} = weight[(${k}u * CIN4 + ci4) * COUT4_PAD + co0 + ${t}u];\n` + rep(TP, (p) => `        acc_${p}_${k}_${t} += w_${k}_${t} * x_${p};`)),
+        rep(TC, (t) => `        let w_${k}_${t} = mat4x4<f32>(weight[(${k}u * CIN4 + ci4) * COUT4_PAD + co0 + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${k}_${t} += w_${k}_${t} * x_${p};`)),
       );
-  return /* wgsl */ `${sub ? 'enable subgroups;\n' : ''}
+  return /* wgsl */ `${enables(sub, s.f16)}
 // conv_transpose2d k2 s2, NHWC4 (sizes from the shape uniform, so layers share this code), weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Work split: each invocation takes TP consecutive input pixels of one row and TC output vec4 groups, and
 // writes the 2x2 output pixels of each input pixel. Lanes walk pixels; workgroup_id.y picks the channels.
 // Control flow stays uniform (no early return), as subgroupBroadcast requires.
+${storageAliases(s.f16)}
 const TP = ${TP}u;
 const TC = ${TC}u;
 ${CONVT_SHAPE.declaration(4)}
 
 // activations, NHWC4
-@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
 // weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], k = dy * 2 + dx: a mat4x4 whose column j = input
 // channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${sub ? ' (read here as vec4 columns)' : ''}
-@group(0) @binding(1) var<storage, read> weight: array<${sub ? 'vec4' : 'mat4x4'}<f32>>;
+@group(0) @binding(1) var<storage, read> weight: array<${sub ? 'WCol' : 'WMat'}>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> output: array<Act>;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
@@ -87,7 +90,7 @@ ${CONVT_SHAPE.lets()}
 ${rep(TP, (p) => rep(4, (k) => rep(TC, (t) => `  var acc_${p}_${k}_${t} = vec4<f32>(0.0);`)))}
 ${rep(TP, (p) => `  let base_${p} = ((n * H + y) * W + min(x0 + ${p}u, W - 1u)) * IN_STRIDE + IN_OFFSET;`)}
   for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-${rep(TP, (p) => `        let x_${p} = input[base_${p} + ci4];`)}
+${rep(TP, (p) => `        let x_${p} = vec4<f32>(input[base_${p} + ci4]);`)}
 ${inner}
   }
 
@@ -95,7 +98,7 @@ ${inner}
 ${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
       let b_${t} = bias[co0 + ${t}u];
 ${rep(TP, (p) => `      if (x0 + ${p}u < W) {
-${rep(4, (k) => `        output[((n * 2u * H + 2u * y + ${k >> 1}u) * 2u * W + 2u * (x0 + ${p}u) + ${k & 1}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = acc_${p}_${k}_${t} + b_${t};`)}
+${rep(4, (k) => `        output[((n * 2u * H + 2u * y + ${k >> 1}u) * 2u * W + 2u * (x0 + ${p}u) + ${k & 1}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(acc_${p}_${k}_${t} + b_${t});`)}
       }`)}
     }`)}
   }

@@ -3,7 +3,7 @@
 // The conversions also pad and crop, so an input of any size runs without an extra pass: NCHW -> NHWC4
 // writes an H x W image from a smaller srcH x srcW one placed at (top, left), filling the border with zeros
 // or a mirror image; NHWC4 -> NCHW reads the srcH x srcW window at (top, left) of the H x W result.
-import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type BufferRange, type Nhwc4View, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export type PadMode = 'zero' | 'reflect';
 
@@ -18,6 +18,8 @@ export interface LayoutSpec {
   workgroupSize: number;
   /** the NCHW side when it differs: srcH x srcW, at (top, left) of the NHWC4 side */
   window?: { srcH: number; srcW: number; top: number; left: number; mode: PadMode };
+  /** the NHWC4 side holds f16 (needs the shader-f16 feature) */
+  f16?: boolean;
 }
 
 const windowOf = (s: LayoutSpec) => s.window ?? { srcH: s.H, srcW: s.W, top: 0, left: 0, mode: 'zero' as const };
@@ -29,7 +31,8 @@ export function nchwToNhwc4Workgroups(s: LayoutSpec): [number, number, number] {
 /** NCHW -> NHWC4: one invocation per vec4 of the destination, zero-filling channels past C. */
 export function nchwToNhwc4Wgsl(s: LayoutSpec): string {
   const w = windowOf(s);
-  return /* wgsl */ `
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
 // NCHW (${s.N}x${s.C}x${w.srcH}x${w.srcW}) -> NHWC4 (${s.H}x${s.W}, source at ${w.top},${w.left}, ${w.mode} padding).
 // One invocation per destination vec4.
 const C = ${s.C}u;
@@ -46,7 +49,7 @@ const OUT_OFFSET = ${s.view.c4Offset}u;
 const TOTAL = ${s.N * s.H * s.W * c4(s.C)}u;
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> output: array<Act>;
 
 // Mirror without repeating the edge (PyTorch's 'reflect': -1 -> 1, n -> n - 2), folded again for
 // borders wider than the image (where PyTorch would refuse).
@@ -76,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       if (c < C) { v[k] = input[((n * C + c) * u32(SRC_H) + sy) * u32(SRC_W) + sx]; }
     }
   }
-  output[pixel * OUT_STRIDE + OUT_OFFSET + g] = v;
+  output[pixel * OUT_STRIDE + OUT_OFFSET + g] = Act(v);
 }
 `;
 }
@@ -85,7 +88,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 export function nhwc4ToNchwWgsl(s: LayoutSpec): string {
   const w = windowOf(s);
   const total = s.N * s.C * w.srcH * w.srcW;
-  return /* wgsl */ `
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
 // NHWC4 (${s.H}x${s.W}) -> NCHW (${s.N}x${s.C}x${w.srcH}x${w.srcW}, the window at ${w.top},${w.left}).
 // One invocation per destination element.
 const C = ${s.C}u;
@@ -99,7 +103,7 @@ const IN_STRIDE = ${s.view.c4Stride}u;
 const IN_OFFSET = ${s.view.c4Offset}u;
 const TOTAL = ${total}u;
 
-@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
 @group(0) @binding(1) var<storage, read_write> output: array<f32>;
 
 @compute @workgroup_size(${s.workgroupSize})
@@ -110,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let y = (i / OUT_W) % OUT_H + TOP;
   let c = (i / (OUT_W * OUT_H)) % C;
   let n = i / (OUT_W * OUT_H * C);
-  output[i] = input[((n * H + y) * W + x) * IN_STRIDE + IN_OFFSET + c / 4u][c % 4u];
+  output[i] = f32(input[((n * H + y) * W + x) * IN_STRIDE + IN_OFFSET + c / 4u][c % 4u]);
 }
 `;
 }

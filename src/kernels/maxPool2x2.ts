@@ -1,5 +1,5 @@
 // max_pool2d kernel 2 stride 2 (floor mode, as nn.MaxPool2d(2, 2)): an odd last row/column is dropped.
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export interface MaxPool2x2Spec {
   N: number;
@@ -11,6 +11,8 @@ export interface MaxPool2x2Spec {
   input: Nhwc4View;
   output: Nhwc4View;
   workgroupSize: number;
+  /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
+  f16?: boolean;
 }
 
 export function maxPool2x2Workgroups(s: MaxPool2x2Spec): [number, number, number] {
@@ -18,13 +20,14 @@ export function maxPool2x2Workgroups(s: MaxPool2x2Spec): [number, number, number
 }
 
 export function maxPool2x2Wgsl(s: MaxPool2x2Spec): string {
-  return /* wgsl */ `
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
 // max_pool2d 2x2 s2, NHWC4, sizes from the shape uniform. One invocation per output vec4 (4 channels of
 // one output pixel).
 ${POOL_SHAPE.declaration(2)}
 
-@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
+@group(0) @binding(1) var<storage, read_write> output: array<Act>;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
