@@ -3,42 +3,17 @@
 // success, never a temporary one).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
+// Dawn logs some adapter quirks straight to stderr from native code (on lavapipe: "Warning:
+// maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."); unet() leaves those lines out.
+import { assertOneLineError, unet } from './cliRun.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WEIGHTS = 'test/fixtures/b2_rgb.weights.safetensors'; // 3 -> 1 channels, init_features 4, depth 4
 const IO = 'test/fixtures/b2_rgb.io.safetensors'; // input [2, 3, 32, 32], output [2, 1, 32, 32]
 const MAX_ABS = 2e-5;
-
-// Dawn logs some adapter quirks straight to stderr from native code (on lavapipe:
-// "Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."). The CLI cannot
-// silence them, so the one-line checks look at the other lines.
-const DAWN_LOG = /^Warning: /;
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** stderr without empty lines and Dawn's own log lines */
-  lines: string[];
-}
-
-function unet(...args: string[]): Result {
-  const r = spawnSync(process.execPath, ['bin/unet.js', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, UNET_DEBUG: '' },
-  });
-  if (r.error) throw r.error;
-  const lines = r.stderr.split('\n').filter((l) => l !== '' && !DAWN_LOG.test(l));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines };
-}
 
 function readTensors(path: string) {
   return parseSafetensors(readFileSync(path), path);
@@ -51,16 +26,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-/** A failed run: exit code, exactly one `unet: ` line on stderr matching `pattern`, no stack trace. */
-function assertOneLineError(r: Result, pattern: RegExp, code = 1): void {
-  const why = `exit ${r.code}, stderr:\n${r.stderr}`;
-  assert.is(r.code, code, why);
-  assert.is(r.lines.length, 1, `expected one line; ${why}`);
-  assert.ok(r.lines[0].startsWith('unet: '), why);
-  assert.match(r.lines[0], pattern, why);
-  assert.not.match(r.stderr, /^\s+at /m, `stack trace; ${why}`);
-  assert.is(r.stdout, '', `stdout: ${r.stdout}`);
-}
 
 const fixture = readTensors(IO);
 const fixtureInput = { data: fixture.getF32('input'), shape: fixture.tensors.get('input')!.shape };

@@ -195,13 +195,7 @@ export async function bench(args: string[]): Promise<number> {
     if (typeof c.check !== 'string' && !(c.check.maxAbs <= BOUND)) {
       throw new Error(`bench: ${key(c)}: output differs from PyTorch by ${c.check.maxAbs} (> ${BOUND}); not timing a wrong result`);
     }
-    for (let k = 0; k < warmup; k++) await model.run(x);
-    const times: number[] = [];
-    for (let k = 0; k < runs; k++) {
-      const s = performance.now();
-      await model.run(x);
-      times.push(performance.now() - s);
-    }
+    const times = await timeRuns(model, x, warmup, runs);
     const plan = model.plan(shape);
     c.medianMs = median(times);
     c.p90Ms = p90(times);
@@ -242,9 +236,8 @@ export async function bench(args: string[]): Promise<number> {
   return 0;
 }
 
-async function timeF16(model: Model, x: { data: Float32Array; shape: number[] }, f32: Float32Array, warmup: number, runs: number, f32Ms: number) {
-  const y = await model.run(x);
-  const { maxAbs, maskAgreement } = compare(y.data, f32);
+/** Wall times of `runs` forwards after `warmup` untimed ones. */
+async function timeRuns(model: Model, x: { data: Float32Array; shape: number[] }, warmup: number, runs: number): Promise<number[]> {
   for (let k = 0; k < warmup; k++) await model.run(x);
   const times: number[] = [];
   for (let k = 0; k < runs; k++) {
@@ -252,6 +245,13 @@ async function timeF16(model: Model, x: { data: Float32Array; shape: number[] },
     await model.run(x);
     times.push(performance.now() - s);
   }
+  return times;
+}
+
+async function timeF16(model: Model, x: { data: Float32Array; shape: number[] }, f32: Float32Array, warmup: number, runs: number, f32Ms: number) {
+  const y = await model.run(x);
+  const { maxAbs, maskAgreement } = compare(y.data, f32);
+  const times = await timeRuns(model, x, warmup, runs);
   return { medianMs: median(times), p90Ms: p90(times), maxAbsVsF32: maxAbs, maskAgreementVsF32: maskAgreement, speedupVsF32: f32Ms / median(times) };
 }
 

@@ -1,10 +1,11 @@
 // `unet infer`: runs a U-Net from a safetensors state_dict on an NCHW tensor read from a safetensors
 // file and writes the output tensor (plus provenance in __metadata__) to a new safetensors file.
-import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
 import { parseCommandArgs, required } from './args.js';
 import { CliError, UsageError, fsError } from './errors.js';
+import { writeAtomically } from './files.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 
 export const INFER_USAGE = `Usage: unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
@@ -202,18 +203,3 @@ function withInputContext(e: unknown, path: string, name: string): unknown {
   return e;
 }
 
-/** Writes `.NAME.tmp-PID` next to `out`, then renames it over `out`; on failure removes the temporary file. */
-function writeAtomically(out: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, out);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // it was never created, or is already gone
-    }
-    throw fsError(out, 'write', e);
-  }
-}
