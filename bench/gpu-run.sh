@@ -7,14 +7,14 @@
 # Then with the device tool: run with carry [".gpu", "dist", "node_modules/webgpu/dist/linux-x64",
 #   "node_modules/webgpu/index.js", "node_modules/webgpu/package.json"] and the command
 #   bash bench/gpu-run.sh run
-# which writes parity.txt, bench-auto.json/.txt and bench-portable.json/.txt into $OUT.
+# which writes parity.txt, tune.txt and bench-<tuning>.json/.txt (auto, portable, measured) into $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   prepare)
     bash ../shared/gpu/pack.sh
     mkdir -p dist/gpu
-    for entry in bench/bench-cli.ts bench/parity-fixtures.ts; do
+    for entry in bench/bench-cli.ts bench/tune-cli.ts bench/parity-fixtures.ts; do
       npx esbuild "$entry" --bundle --platform=node --format=esm --target=node20 --external:webgpu \
         --outfile="dist/gpu/$(basename "$entry" .ts).mjs" --log-level=warning
     done
@@ -29,7 +29,10 @@ case "${1:-}" in
     export PATH=/tmp/gpu-bin:$PATH
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader > "$out/gpu.txt" 2>&1 || true
     node dist/gpu/parity-fixtures.mjs 2>&1 | grep -v '^Warning: maxDynamic' | tee "$out/parity.txt"
-    for t in auto portable; do
+    # per-layer tuning on this adapter, stored in a cache folder of our own, then benchmarked as 'measured'
+    export WEBGPU_UNET_CACHE=/tmp/unet-cache
+    node dist/gpu/tune-cli.mjs --size ${TUNE_SIZE:-256} > "$out/tune.txt" 2> "$out/tune.log" || tail -5 "$out/tune.log"
+    for t in ${TUNINGS:-auto portable measured}; do
       node dist/gpu/bench-cli.mjs --no-torch --reference .gpu/bench-ref.safetensors --tuning $t --json ${BENCH_ARGS:-} > "$out/bench-$t.json" 2> "$out/bench-$t.log" || { tail -5 "$out/bench-$t.log"; continue; }
       node -e "const r=JSON.parse(require('fs').readFileSync('$out/bench-$t.json'));console.log('$t', r.adapter.description, JSON.stringify(r.tuning.conv2d));for(const c of r.configs)console.log(c.batch+'x'+c.size, c.skipped?'skipped':(c.medianMs.toFixed(1)+' ms median, first '+c.firstMs.toFixed(0)+' ms, '+c.gflops.toFixed(0)+' GFLOP/s, check '+JSON.stringify(c.check)))" | tee "$out/bench-$t.txt"
     done

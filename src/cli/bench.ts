@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { adapterOf } from '../gpu/device.js';
 import { profileSteps, type StepTime } from '../graph/profile.js';
 import { DEFAULT_TUNING, type Tuning, tuningFor } from '../graph/tuning.js';
+import { cachedTuning } from '../graph/tune.js';
+import { architectureKey } from '../model.js';
+import { unetParamsFromSafetensors } from '../weights/unet.js';
 import { randomUNetSafetensors } from '../weights/random.js';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
 import { parseCommandArgs } from './args.js';
@@ -35,7 +38,8 @@ Options:
   --reference PATH   PyTorch outputs to check against: written here when PyTorch runs, read from here
                      when it does not (e.g. on a machine without PyTorch; same weights, sizes and batches)
   --tuning NAME      kernel variants: auto (picked for the adapter, default), portable (no optional
-                     feature), subgroup (weights shared by subgroup broadcast)
+                     feature), subgroup (weights shared by subgroup broadcast), measured (what
+                     \`unet tune\` stored for this adapter and architecture)
   --json             print one JSON object instead of the tables
   -h, --help         show this help
 `;
@@ -120,12 +124,18 @@ export async function bench(args: string[]): Promise<number> {
   if (v.layers !== 'none' && !layers) throw new UsageError(`bench: --layers takes SIZExBATCH (e.g. 256x1) or none, found ${JSON.stringify(v.layers)}`);
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
-  if (!['auto', 'portable', 'subgroup'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable or subgroup, found ${JSON.stringify(v.tuning)}`);
+  if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
   const weightBytes = v.weights ? new Uint8Array(readFileSync(v.weights)) : randomUNetSafetensors({ seed: 1 });
   const device = await getDevice();
   const adapter = describeDevice(device);
   const auto = tuningFor(device, adapterOf(device));
-  const tuning = v.tuning === 'portable' ? DEFAULT_TUNING : auto;
+  let tuning = v.tuning === 'portable' ? DEFAULT_TUNING : auto;
+  if (v.tuning === 'measured') {
+    const st = parseSafetensors(weightBytes, 'weights');
+    const measured = await cachedTuning(adapterOf(device), architectureKey(unetParamsFromSafetensors(st)));
+    if (!measured) throw new UsageError('bench: --tuning measured: no tuning stored for this adapter and architecture (run unet tune first)');
+    tuning = measured;
+  }
   if (v.tuning === 'subgroup' && auto.conv2d.weights !== 'subgroup') throw new UsageError('bench: --tuning subgroup needs an adapter with subgroups of one fixed size');
   const tDevice = performance.now();
   const model = await loadModel(device, weightBytes, { tuning });
