@@ -1,7 +1,8 @@
 // webgpu-unet's public API. Works in browsers as it is; in Node, import the package (its "node" export,
 // src/node.ts), which adds WebGPU through Dawn and file paths.
 export { getDevice, describeDevice, releaseGpu, NoAdapterError, type DeviceOptions, type AdapterSummary } from './gpu/device.js';
-export { loadModel, Model, type ModelInfo, type LoadOptions, type RunOptions, type TensorData, type WeightsSource } from './model.js';
+export { loadModel, Model, type ModelInfo, type LoadOptions, type RunOptions, type RunResult, type GpuMemory, type TensorData, type WeightsSource } from './model.js';
+export type { TileOptions, TileSetting, PlanEstimate, Progress, Blend } from './tiling/index.js';
 export type { PadMode } from './kernels/layout.js';
 export type { Plan } from './graph/plan.js';
 export { parseSafetensors, writeSafetensors, SafetensorsError, type Safetensors, type TensorToWrite } from './weights/safetensors.js';

@@ -11,7 +11,10 @@ import { buildUNet, unetSizeMultiple } from './graph/unet.js';
 import { adapterOf } from './gpu/device.js';
 import { parseSafetensors } from './weights/safetensors.js';
 import type { UNetParams } from './weights/types.js';
-import { countParameters, unetParamsFromSafetensors } from './weights/unet.js';
+import { countParameters, nonFiniteWarning, unetParamsFromSafetensors } from './weights/unet.js';
+import { type PlanEstimate, type TileSetting, decideTiling, estimatePlan } from './tiling/budget.js';
+import { type Progress, slidingWindow } from './tiling/sliding.js';
+import type { Blend } from './tiling/windows.js';
 
 /** An NCHW float32 tensor. */
 export interface TensorData {
@@ -40,6 +43,8 @@ export interface ModelInfo {
    *  `unet tune` for this adapter and architecture) or 'default' (picked by adapter class) */
   tuning: 'given' | 'measured' | 'default';
   precision: 'f32' | 'f16';
+  /** problems that do not stop the model from loading (NaN or Inf in the weights), one line each */
+  warnings: string[];
 }
 
 export interface LoadOptions {
@@ -55,6 +60,37 @@ export interface LoadOptions {
 export interface RunOptions {
   /** overrides LoadOptions.pad for this call */
   pad?: PadMode;
+  /**
+   * Sliding-window inference. 'auto' (default): one pass when the input fits the device's limits, else
+   * windows chosen to fit; false: always one pass (an input that does not fit is an error); an object
+   * of TileOptions: windows of that roi / overlap / blend / batch, or 'auto' within its memoryBudgetBytes.
+   */
+  tile?: TileSetting;
+  /** called after each batch of windows (after the one pass when not tiled); throwing from it ends the
+   *  run with that error */
+  onProgress?: (p: Progress) => void;
+  /** 'error' (default): an input holding NaN or Inf is refused, naming the first such value;
+   *  'propagate': it runs, and outputs whose receptive field reaches such a value are unspecified (NaN) */
+  nonFinite?: 'error' | 'propagate';
+}
+
+export interface RunResult {
+  data: Float32Array;
+  shape: Shape;
+  /** how the input was cut, when it ran in windows */
+  tiling?: { roi: [number, number]; overlap: number; blend: Blend; batch: number; windows: number; batches: number };
+}
+
+/** GPU memory this model holds: buffers it created, as their sizes add up (pipelines not counted). */
+export interface GpuMemory {
+  /** the packed weights */
+  weightBytes: number;
+  /** the compiled plans: activation arenas, input / output / readback buffers, shape uniforms */
+  planBytes: number;
+  totalBytes: number;
+  /** the most totalBytes has been since load (or resetPeak) */
+  peakBytes: number;
+  plans: number;
 }
 
 export type WeightsSource = Uint8Array | ArrayBuffer | string;
@@ -64,6 +100,11 @@ export class Model {
   /** runs are chained so concurrent calls reuse a plan's buffers one after another */
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  private lostInfo: GPUDeviceLostInfo | undefined;
+  /** runs in flight, rejected at once if the device is lost */
+  private readonly onLost = new Set<(e: Error) => void>();
+  private planBytes = new Map<string, number>();
+  private peakBytes = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -72,28 +113,65 @@ export class Model {
     private readonly params: ParamStore,
     private readonly tuning: Tuning,
     private readonly padMode: PadMode = 'reflect',
-  ) {}
+  ) {
+    this.peakBytes = params.buffer.size;
+    device.lost.then((info) => {
+      this.lostInfo = info;
+      for (const reject of this.onLost) reject(this.lostError(info));
+    });
+  }
 
   /**
    * Runs the network: input NCHW [N, inChannels, H, W] -> sigmoid probabilities [N, outChannels, H, W].
    * Any H x W works: the input is padded (centred) to multiples of info.sizeMultiple on the GPU and the
-   * output cropped back, which equals PyTorch on the padded input, cropped.
+   * output cropped back, which equals PyTorch on the padded input, cropped. An input too large for one
+   * pass runs in sliding windows (options.tile). Calls are queued: one runs at a time.
    */
-  run(input: TensorData, options: RunOptions = {}): Promise<{ data: Float32Array; shape: Shape }> {
-    const result = this.queue.then(async () => {
-      const plan = await this.checkedPlan(input.shape, options);
-      if (input.data.length !== plan.inputShape.reduce((a, b) => a * b, 1)) {
-        throw new Error(`input: data has ${input.data.length} values, shape [${input.shape}] needs ${plan.inputShape.reduce((a, b) => a * b, 1)}`);
-      }
-      return { data: await plan.run(input.data), shape: plan.outputShape };
-    });
+  run(input: TensorData, options: RunOptions = {}): Promise<RunResult> {
+    const result = this.queue.then(() => this.runNow(input, options));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
+  /** What running `shape` in one pass would take on the GPU, computed without allocating anything. */
+  estimate(shape: readonly number[], options: Pick<RunOptions, 'pad'> = {}): PlanEstimate {
+    const s = this.checkShape(shape);
+    const p = this.padding(s, options.pad ?? this.padMode);
+    return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment);
+  }
+
+  /** GPU memory held by this model (0 once disposed). */
+  gpuMemory(): GpuMemory {
+    const weightBytes = this.disposed ? 0 : this.params.buffer.size;
+    let planBytes = 0;
+    for (const b of this.planBytes.values()) planBytes += b;
+    return { weightBytes, planBytes, totalBytes: weightBytes + planBytes, peakBytes: this.peakBytes, plans: this.plans.size };
+  }
+
+  /** gpuMemory().totalBytes */
+  gpuBytes(): number {
+    return this.gpuMemory().totalBytes;
+  }
+
+  /** Starts peakBytes over from what is held now. */
+  resetPeak(): void {
+    this.peakBytes = this.gpuBytes();
+  }
+
+  /** Frees the compiled plans (after the runs already queued); later runs compile again. */
+  releasePlans(): Promise<void> {
+    const done = this.queue.then(() => {
+      for (const p of this.plans.values()) p.dispose();
+      this.plans.clear();
+      this.planBytes.clear();
+    });
+    this.queue = done.catch(() => undefined);
+    return done;
+  }
+
   /** The compiled plan for an input shape (compiled on first use, then cached). */
   plan(shape: readonly number[], options: RunOptions = {}): Plan {
-    if (this.disposed) throw new Error('this model was disposed: load it again to run it');
+    this.checkUsable();
     const s = this.checkShape(shape);
     const padding = this.padding(s, options.pad ?? this.padMode);
     const key = this.planKey(s, padding);
@@ -101,8 +179,82 @@ export class Model {
     if (!plan) {
       plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
       this.plans.set(key, plan);
+      this.planBytes.set(key, gpuBytesOf(plan));
+      this.peakBytes = Math.max(this.peakBytes, this.gpuBytes());
     }
     return plan;
+  }
+
+  private async runNow(input: TensorData, options: RunOptions): Promise<RunResult> {
+    this.checkUsable();
+    const s = this.checkInput(input);
+    if ((options.nonFinite ?? 'error') === 'error') checkFinite(input.data, s);
+    else if (options.nonFinite !== 'propagate') throw new Error(`nonFinite must be 'error' or 'propagate', found ${JSON.stringify(options.nonFinite)}`);
+    const limits = this.device.limits;
+    const decision = decideTiling(s, options.tile, (shape) => this.estimate(shape, options), limits, this.info.sizeMultiple);
+    if (!decision.tiled) {
+      const out = await this.runPlan(input.data, s, options);
+      options.onProgress?.({ done: 1, total: 1 });
+      return out;
+    }
+    const st = decision.settings;
+    const r = await slidingWindow(input, this.info.outChannels, st, async (x) => (await this.runPlan(x.data, x.shape, options)).data, options.onProgress);
+    return {
+      data: r.data,
+      shape: r.shape,
+      tiling: { roi: r.roi, overlap: st.overlap, blend: st.blend, batch: st.batch, windows: r.windows, batches: r.batches },
+    };
+  }
+
+  /** One pass of a checked input through its (cached) plan, failing clearly if the device is lost. */
+  private async runPlan(data: Float32Array, shape: Shape, options: RunOptions): Promise<RunResult> {
+    return this.guard(async () => {
+      const plan = await this.checkedPlan(shape, options);
+      return { data: await plan.run(data), shape: plan.outputShape };
+    });
+  }
+
+  /** Runs `f`, turning a failure (or a hang) caused by device loss or disposal into a clear error. */
+  private async guard<T>(f: () => Promise<T>): Promise<T> {
+    let reject!: (e: Error) => void;
+    const lost = new Promise<never>((_, r) => (reject = r));
+    this.onLost.add(reject);
+    try {
+      return await Promise.race([f(), lost]);
+    } catch (e) {
+      // the loss may be reported just after the failure it caused
+      if (!this.lostInfo) await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 20))]);
+      if (this.lostInfo) throw this.lostError(this.lostInfo, e);
+      if (this.disposed) throw new Error('this model was disposed during the run: load it again to run it');
+      throw e;
+    } finally {
+      this.onLost.delete(reject);
+    }
+  }
+
+  private lostError(info: GPUDeviceLostInfo, cause?: unknown): Error {
+    const why = [info.reason, info.message].filter((s) => s && s !== 'undefined').join(': ') || 'unknown reason';
+    const err = new Error(`the GPU device was lost (${why}): get a new device with getDevice() and load the model again`);
+    if (cause !== undefined) (err as Error & { cause?: unknown }).cause = cause;
+    return err;
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('this model was disposed: load it again to run it');
+    if (this.lostInfo) throw this.lostError(this.lostInfo);
+  }
+
+  /** The input's shape, after checking it and its data. */
+  private checkInput(input: TensorData): Shape {
+    if (typeof input !== 'object' || input === null) throw new Error(`input: expected { data: Float32Array, shape: [N, C, H, W] }, found ${input === null ? 'null' : typeof input}`);
+    const s = this.checkShape(input.shape);
+    if (!(input.data instanceof Float32Array)) {
+      const found = input.data === null ? 'null' : typeof input.data === 'object' ? (input.data as object).constructor?.name ?? 'an object' : typeof input.data;
+      throw new Error(`input: data must be a Float32Array, found ${found}`);
+    }
+    const n = s.reduce((a, b) => a * b, 1);
+    if (input.data.length !== n) throw new Error(`input: data has ${input.data.length} values, shape [${s}] needs ${n}`);
+    return s;
   }
 
   private planKey(s: Shape, p: Padding): string {
@@ -121,11 +273,19 @@ export class Model {
     const s = this.checkShape(shape);
     const key = this.planKey(s, this.padding(s, options.pad ?? this.padMode));
     const compiled = this.plans.has(key);
-    if (!compiled) this.device.pushErrorScope('validation');
-    const plan = this.plan(shape, options);
-    const err = compiled ? null : await this.device.popErrorScope();
+    if (compiled) return this.plan(shape, options);
+    this.device.pushErrorScope('validation');
+    let plan: Plan;
+    try {
+      plan = this.plan(shape, options);
+    } catch (e) {
+      await this.device.popErrorScope().catch(() => null);
+      throw e;
+    }
+    const err = await this.device.popErrorScope();
     if (err) {
       this.plans.delete(key);
+      this.planBytes.delete(key);
       plan.dispose();
       throw new Error(`compiling the U-Net for input [${shape}] failed: ${err.message.split('\n')[0]}`);
     }
@@ -133,8 +293,11 @@ export class Model {
   }
 
   private checkShape(shape: readonly number[]): Shape {
-    if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new Error(`input: shape [${shape}] is not [N, C, H, W] with positive integer sizes`);
+    if (!Array.isArray(shape)) throw new Error(`input: shape must be an array [N, C, H, W], found ${shape === null ? 'null' : typeof shape}`);
+    if (shape.length !== 4) throw new Error(`input: shape [${shape}] has ${shape.length} dimensions, expected 4: [N, C, H, W]`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+      const zero = shape.some((d) => d === 0) ? ' (a zero-size input has nothing to segment)' : '';
+      throw new Error(`input: shape [${shape}] is not [N, C, H, W] with positive integer sizes${zero}`);
     }
     const C = shape[1];
     if (C !== this.info.inChannels) throw new Error(`input: has ${C} channels, the model expects ${this.info.inChannels}`);
@@ -146,7 +309,34 @@ export class Model {
     this.disposed = true;
     for (const p of this.plans.values()) p.dispose();
     this.plans.clear();
+    this.planBytes.clear();
     this.params.buffer.destroy();
+  }
+}
+
+/** Bytes of the buffers a compiled plan holds: what compilePlan creates (sizes rounded up to 4 bytes, as
+ *  createBuffer does), and the shape uniforms its steps own. */
+function gpuBytesOf(plan: Plan): number {
+  const b = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+  const numel = (s: readonly number[]) => s.reduce((a, x) => a * x, 1);
+  let bytes = b(numel(plan.inputShape) * 4) + b(plan.memory.arenaBytes) + 2 * b(numel(plan.outputShape) * 4);
+  for (const s of plan.steps) for (const u of s.owned) bytes += u.size;
+  return bytes;
+}
+
+/** Throws for the first NaN or Inf of an NCHW input, naming its index and position. */
+function checkFinite(data: Float32Array, [, C, H, W]: Shape): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v === 0) continue;
+    const x = i % W;
+    const y = Math.floor(i / W) % H;
+    const c = Math.floor(i / (W * H)) % C;
+    const n = Math.floor(i / (W * H * C));
+    throw new Error(
+      `input: holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf'} at index ${i} (n ${n}, c ${c}, y ${y}, x ${x}); ` +
+        `inputs must be finite (run with { nonFinite: 'propagate' } to pass them through)`,
+    );
   }
 }
 
@@ -219,6 +409,7 @@ export function modelFromParams(
     metadata: options.metadata ?? {},
     tuning: options.tuningSource ?? (options.tuning ? 'given' : 'default'),
     precision,
+    warnings: [nonFiniteWarning(params, options.source ?? '<params>')].filter((w): w is string => w !== undefined),
   };
   return new Model(device, info, graph, store, tuning, options.pad);
 }

@@ -75,6 +75,7 @@ export async function infer(args: string[]): Promise<number> {
     device = await getDevice();
     const t1 = performance.now();
     model = await loadModel(device, weights);
+    for (const w of model.info.warnings) process.stderr.write(`unet: warning: ${w}\n`);
     const t2 = performance.now();
     let result: Awaited<ReturnType<Model['run']>>;
     try {

@@ -3,7 +3,7 @@
 // atomically; a failing input is reported on one line and the others still run (exit 1 at the end).
 import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { describeDevice, getDevice, loadModel, releaseGpu, type Model } from '../node.js';
+import { describeDevice, getDevice, loadModel, releaseGpu, type Model, type RunOptions } from '../node.js';
 import { ImageError, decodeImage, encodePng, sniff, type Image } from '../io/image.js';
 import { NiftiError, forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, type Axis } from '../io/nifti.js';
 import { ChannelError, channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
@@ -39,6 +39,13 @@ Options:
                         sagittal (first), or 0, 1, 2
   --activation F        sigmoid (default); softmax is not supported yet
   --pad MODE            padding to multiples of 16: reflect (default) or zero
+  --tile SPEC           sliding windows for images too large for one pass: auto (default: only
+                        when the image does not fit the GPU's limits or --gpu-budget), off, or a
+                        window size N (always tile, N x N windows)
+  --tile-overlap F      overlap of neighbouring windows, 0 <= F < 1 (default 0.25)
+  --tile-blend MODE     gaussian (default) or constant weighting of overlapping windows
+  --gpu-budget MIB      most MiB of GPU memory one forward may take (activations and I/O buffers;
+                        larger images are tiled to fit)
   --probs               also write the probabilities
   --json                one JSON object on stdout instead of the text summary
   -h, --help            show this help
@@ -56,6 +63,10 @@ const OPTIONS = {
   axis: { type: 'string', default: 'axial' },
   activation: { type: 'string', default: 'sigmoid' },
   pad: { type: 'string', default: 'reflect' },
+  tile: { type: 'string', default: 'auto' },
+  'tile-overlap': { type: 'string', default: '0.25' },
+  'tile-blend': { type: 'string', default: 'gaussian' },
+  'gpu-budget': { type: 'string' },
   probs: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -70,6 +81,7 @@ interface Settings {
   gray: boolean;
   axis: Axis;
   pad: 'reflect' | 'zero';
+  tile: RunOptions['tile'];
   probs: boolean;
   outDir: string;
 }
@@ -107,7 +119,8 @@ export async function segment(args: string[]): Promise<number> {
   if (v.activation !== 'sigmoid') throw new UsageError(`segment: --activation must be sigmoid, found ${JSON.stringify(v.activation)}`);
   if (v.pad !== 'reflect' && v.pad !== 'zero') throw new UsageError(`segment: --pad must be reflect or zero, found ${JSON.stringify(v.pad)}`);
   if (positionals.length === 0) throw new UsageError('segment: no input images or folders given (see unet segment --help)');
-  const settings: Settings = { threshold, norm, gray: Boolean(v.gray), axis, pad: v.pad, probs: Boolean(v.probs), outDir };
+  const tile = tileOption(v.tile ?? 'auto', v['tile-overlap'] ?? '0.25', v['tile-blend'] ?? 'gaussian', v['gpu-budget']);
+  const settings: Settings = { threshold, norm, gray: Boolean(v.gray), axis, pad: v.pad, tile, probs: Boolean(v.probs), outDir };
 
   const { inputs, failures } = expandInputs(positionals);
   if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${outDir}: --out-dir is a file, expected a directory`);
@@ -130,6 +143,7 @@ export async function segment(args: string[]): Promise<number> {
     model = await loadModel(device, weightBytes).catch((e: Error) => {
       throw new CliError(`${weights}: ${e.message.replace(/^<bytes>: /, '')}`);
     });
+    for (const w of model.info.warnings) progress.print(`unet: warning: ${w.replace(/^<bytes>: /, `${weights}: `)}`);
     for (const [i, input] of inputs.entries()) {
       progress.update(i, basename(input.path));
       const start = performance.now();
@@ -209,17 +223,19 @@ async function segmentOne(model: Model, path: string, name: string, s: Settings,
     if (kind !== 'png' && kind !== 'jpeg') {
       return fail(bytes.length === 0 ? 'empty file' : 'unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
     }
-    return await segmentImage(model, decodeImage(bytes), kind, name, s);
+    return await segmentImage(model, decodeImage(bytes), kind, name, s, progress);
   } catch (e) {
     if (e instanceof ImageError || e instanceof NiftiError || e instanceof ChannelError) return fail(e.message);
+    // the engine's refusal of this input (its size, its values), not a failure of the run
+    if (e instanceof Error && /^(input|tile): /.test(e.message)) return fail(e.message.replace(/^input: /, ''));
     throw e;
   }
 }
 
-async function segmentImage(model: Model, img: Image, kind: string, name: string, s: Settings): Promise<Segmented> {
+async function segmentImage(model: Model, img: Image, kind: string, name: string, s: Settings, progress: (f: number) => void): Promise<Segmented> {
   const { planes, note } = channelPlanes(img, model.info.inChannels, s.gray);
   const input = normalize(planes, img.height, img.width, s.norm);
-  const y = await model.run(input, { pad: s.pad });
+  const y = await model.run(input, { pad: s.pad, tile: s.tile, onProgress: (p) => progress(p.done / p.total) });
   const C = y.shape[1];
   const n = img.width * img.height;
   const files = new Map<string, Uint8Array>();
@@ -241,6 +257,17 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
 
 async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: boolean, s: Settings, progress: (f: number) => void): Promise<Segmented> {
   const vol = readNifti(bytes);
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < vol.data.length; i++) {
+    const x = vol.data[i];
+    if (x - x !== 0) [bad, first] = [bad + 1, first < 0 ? i : first];
+  }
+  if (bad > 0) {
+    const [nx, ny] = vol.dims;
+    const at = `x ${first % nx}, y ${Math.floor(first / nx) % ny}, z ${Math.floor(first / (nx * ny))}`;
+    throw new NiftiError(`holds ${bad} NaN or Inf voxel${bad === 1 ? '' : 's'} (the first at ${at}); replace them (with 0, say) before segmenting`);
+  }
   const { width, height, count } = sliceGeometry(vol.dims, s.axis);
   const n = width * height;
   const voxels = vol.data.length;
@@ -254,7 +281,7 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
   for (let k = 0; k < count; k++) {
     forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (plane[p] = s.norm.kind === 'zscore' ? vol.data[v] : (vol.data[v] - lo) * scale));
     const planes = Array.from({ length: model.info.inChannels }, () => plane);
-    const y = await model.run(normalize(planes, height, width, s.norm), { pad: s.pad });
+    const y = await model.run(normalize(planes, height, width, s.norm), { pad: s.pad, tile: s.tile });
     for (let c = 0; c < C; c++) forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (probs[c][v] = y.data[c * n + p]));
     progress((k + 1) / count);
   }
@@ -273,6 +300,27 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
   for (const [file, data] of files) writeAtomically(join(s.outDir, file), data);
   const notes = model.info.inChannels > 1 ? [`each slice repeated into ${model.info.inChannels} channels`] : [];
   return { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], outputs: [...files.keys()], foreground, notes };
+}
+
+/** --tile, --tile-overlap, --tile-blend, --gpu-budget as Model.run's tile option. */
+function tileOption(spec: string, overlapText: string, blend: string, budgetText: string | undefined): RunOptions['tile'] {
+  const overlap = Number(overlapText);
+  if (!/^\s*[\d.]+\s*$/.test(overlapText) || !(overlap >= 0 && overlap < 1)) {
+    throw new UsageError(`segment: --tile-overlap must be a number with 0 <= F < 1, found ${JSON.stringify(overlapText)}`);
+  }
+  if (blend !== 'gaussian' && blend !== 'constant') throw new UsageError(`segment: --tile-blend must be gaussian or constant, found ${JSON.stringify(blend)}`);
+  let memoryBudgetBytes: number | undefined;
+  if (budgetText !== undefined) {
+    if (!/^\s*[\d.]+\s*$/.test(budgetText) || !(Number(budgetText) > 0)) throw new UsageError(`segment: --gpu-budget must be a positive number of MiB, found ${JSON.stringify(budgetText)}`);
+    memoryBudgetBytes = Math.floor(Number(budgetText) * 2 ** 20);
+  }
+  if (spec === 'off') {
+    if (memoryBudgetBytes !== undefined) throw new UsageError('segment: --gpu-budget needs tiles: it cannot go with --tile off');
+    return false;
+  }
+  if (spec === 'auto') return { overlap, blend, memoryBudgetBytes };
+  if (!/^\d+$/.test(spec) || Number(spec) < 1) throw new UsageError(`segment: --tile must be auto, off or a window size in pixels, found ${JSON.stringify(spec)}`);
+  return { roi: Number(spec), overlap, blend, memoryBudgetBytes };
 }
 
 function adapterName(device: GPUDevice): string {

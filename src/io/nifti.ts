@@ -33,7 +33,13 @@ export function readNifti(input: Uint8Array): Volume {
   const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   if (nifti.isNIFTI2(buf)) throw new NiftiError('NIfTI-2 files are not supported yet (NIfTI-1 only)');
   if (!nifti.isNIFTI1(buf)) throw new NiftiError('not a NIfTI-1 file (no "n+1" magic)');
-  const h = nifti.readHeader(buf) as nifti.NIFTI1;
+  let h: nifti.NIFTI1;
+  try {
+    h = nifti.readHeader(buf) as nifti.NIFTI1;
+  } catch (e) {
+    throw new NiftiError(`not a readable NIfTI-1 header (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`);
+  }
+  if (!h) throw new NiftiError('not a readable NIfTI-1 header');
   const nd = h.dims[0];
   if (nd < 2 || nd > 7) throw new NiftiError(`dim[0] is ${nd}, expected 2 to 7`);
   const extra = h.dims.slice(4, nd + 1).reduce((a, b) => a * Math.max(b, 1), 1);
@@ -41,10 +47,12 @@ export function readNifti(input: Uint8Array): Volume {
   const dims: [number, number, number] = [h.dims[1], Math.max(h.dims[2], 1), nd >= 3 ? Math.max(h.dims[3], 1) : 1];
   const n = dims[0] * dims[1] * dims[2];
   if (!(n > 0)) throw new NiftiError(`has no voxels (dims ${dims.join(' x ')})`);
-  const read = READERS[h.datatypeCode];
+  const read = Object.hasOwn(READERS, h.datatypeCode) ? READERS[h.datatypeCode] : undefined;
   if (!read) throw new NiftiError(`datatype ${h.datatypeCode} is not supported (integers and float32/64 are)`);
-  const size = h.numBitsPerVoxel / 8;
+  const size = SIZES[h.datatypeCode];
   const start = Math.round(h.vox_offset);
+  if (h.numBitsPerVoxel !== 8 * size) throw new NiftiError(`bitpix ${h.numBitsPerVoxel} does not match datatype ${h.datatypeCode} (${8 * size} bits)`);
+  if (!(start >= 0 && Number.isSafeInteger(start))) throw new NiftiError(`vox_offset ${h.vox_offset} is not a byte offset in the file`);
   if (start + n * size > bytes.length) throw new NiftiError(`truncated: ${n} voxels need ${n * size} bytes from byte ${start}, the file has ${bytes.length}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset + start, n * size);
   const slope = h.scl_slope || 1; // 0 means "not scaled"
@@ -53,6 +61,9 @@ export function readNifti(input: Uint8Array): Volume {
   for (let i = 0; i < n; i++) data[i] = read(dv, i * size, h.littleEndian) * slope + inter;
   return { dims, data, header: bytes.slice(0, 348), littleEndian: h.littleEndian };
 }
+
+/** bytes per voxel of each datatype READERS reads */
+const SIZES: Record<number, number> = { 2: 1, 4: 2, 8: 4, 16: 4, 64: 8, 256: 1, 512: 2, 768: 4 };
 
 const READERS: Record<number, (dv: DataView, o: number, le: boolean) => number> = {
   2: (dv, o) => dv.getUint8(o),

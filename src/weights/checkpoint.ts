@@ -65,20 +65,36 @@ function storageRef(pid: PyValue, fail: (m: string) => never): PyStorage {
   if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) return fail(`unexpected persistent id (${describe(pid)}), expected ('storage', type, key, location, numel)`);
   const [, type, key, , numel, view] = pid;
   const typeName = type && typeof type === 'object' && 'name' in type ? String(type.name) : '';
-  const dtype = STORAGE_DTYPES[typeName];
+  const dtype = Object.hasOwn(STORAGE_DTYPES, typeName) ? STORAGE_DTYPES[typeName] : undefined;
   if (!dtype) return fail(`unsupported storage type ${typeName || describe(type)}`);
-  if (typeof key !== 'string' || typeof numel !== 'number') return fail(`malformed storage reference ${JSON.stringify(key)}`);
+  if (typeof key !== 'string' || typeof numel !== 'number') {
+    return fail(`malformed storage reference (key ${typeof key === 'string' ? JSON.stringify(key) : describe(key)}, size ${describe(numel)})`);
+  }
   if (Array.isArray(view) && view.length === 3 && typeof view[1] === 'number') return new PyStorage(key, dtype, numel, view[1]);
   return new PyStorage(key, dtype, numel);
 }
 
 function readZip(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
   let files: Record<string, Uint8Array>;
+  // an entry that claims to inflate far beyond its compressed size (a zip bomb, or a corrupt size field)
+  // is refused before fflate allocates it; torch stores its entries uncompressed
+  let bomb: string | undefined;
+  // a corrupt entry count can make fflate walk millions of empty entries (minutes): every central
+  // directory entry takes at least 46 bytes, so more entries than that is corruption
+  let entries = 0;
+  const maxEntries = Math.floor(bytes.length / 46);
   try {
-    files = unzipSync(bytes);
+    files = unzipSync(bytes, {
+      filter: (f) => {
+        if (++entries > maxEntries) throw new Error(`the archive claims more entries than its ${bytes.length} bytes can hold`);
+        if (f.originalSize > Math.max(2 ** 20, 1100 * f.size) || f.originalSize > 2 ** 31) bomb ??= `${f.name} claims ${f.originalSize} bytes from ${f.size}`;
+        return bomb === undefined;
+      },
+    });
   } catch (e) {
-    return fail(`not a readable zip archive (truncated or corrupt: ${(e as Error).message})`);
+    return fail(`not a readable zip archive (truncated or corrupt: ${e instanceof Error ? e.message : String(e)})`);
   }
+  if (bomb) return fail(`not a readable zip archive (entry ${bomb})`);
   const names = Object.keys(files);
   const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n.endsWith('data.pkl'));
   if (!pkl) return fail(`zip archive without data.pkl: not a torch.save checkpoint`);
@@ -97,7 +113,7 @@ function readLegacy(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
   let r = unpickle(bytes);
   if (r.value !== LEGACY_MAGIC) return fail(`a pickle, but not a PyTorch checkpoint (no torch.save magic number)`);
   r = unpickle(bytes, { offset: r.end });
-  if (r.value !== LEGACY_PROTOCOL) fail(`legacy checkpoint protocol ${String(r.value)}, expected ${LEGACY_PROTOCOL}`);
+  if (r.value !== LEGACY_PROTOCOL) fail(`legacy checkpoint protocol ${typeof r.value === 'number' || typeof r.value === 'bigint' ? String(r.value) : `(a ${describe(r.value)})`}, expected ${LEGACY_PROTOCOL}`);
   r = unpickle(bytes, { offset: r.end }); // sys_info: {protocol_version, little_endian, type_sizes}
   if (r.value instanceof PyDict && r.value.map.get('little_endian') === false) fail(`big-endian checkpoint: not supported`);
   const refs = new Map<string, PyStorage>();
@@ -139,14 +155,20 @@ export function materialize(ckpt: Checkpoint, t: PyTensor, name: string, fail: (
   if (!(s instanceof PyStorage)) return fail(`tensor ${JSON.stringify(name)} has no storage`);
   const size = ELEMENT_SIZE[s.dtype];
   const src = ckpt.storage(s.key);
+  if (t.shape.some((d) => d < 0)) fail(`tensor ${JSON.stringify(name)}: negative size in shape [${t.shape}]`);
   const numel = t.shape.reduce((a, b) => a * b, 1);
-  const out = new Uint8Array(numel * size);
-  if (numel === 0) return { name, dtype: s.dtype, shape: t.shape, data: out };
+  if (numel === 0) return { name, dtype: s.dtype, shape: t.shape, data: new Uint8Array(0) };
   const first = s.elementOffset + t.offset;
   const last = first + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
   if (t.shape.length !== t.stride.length || t.stride.some((v) => v < 0) || first < 0 || (last + 1) * size > src.length) {
     fail(`tensor ${JSON.stringify(name)}: view [${t.shape}] stride [${t.stride}] at offset ${first} runs past its storage of ${src.length / size} elements`);
   }
+  // A view with zero strides (an expand()) may be larger than its storage; a hostile one could ask for
+  // gigabytes from a few bytes, and take minutes to copy. Real state_dicts hold no such views.
+  if (numel * size > Math.max(2 ** 20, 64 * src.length) || numel * size > 2 ** 31) {
+    fail(`tensor ${JSON.stringify(name)}: view [${t.shape}] stride [${t.stride}] would take ${numel * size} bytes from a storage of ${src.length}: refused`);
+  }
+  const out = new Uint8Array(numel * size);
   // Walk the outer dimensions with an index counter; the innermost one is copied as a run when its
   // stride is 1 (the usual case: a contiguous tensor is a single run).
   const nd = t.shape.length;

@@ -51,6 +51,8 @@ export const MAX_HEADER_BYTES = 100_000_000;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const q = (s: string) => JSON.stringify(s); // quoted and escaped, so a message stays one line
+/** A header value as JSON, or "nothing" for a field that is missing. */
+const shown = (v: unknown) => (v === undefined ? 'nothing (the field is missing)' : JSON.stringify(v));
 const fmtShape = (s: readonly number[]) => `[${s.join(', ')}]`;
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -117,16 +119,16 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
     const e = entry as Record<string, unknown>;
     const dtype = e.dtype;
     if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype)) {
-      fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')})`);
+      fail(`${where}: unknown dtype ${shown(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')})`);
     }
     const dt = dtype as DType;
     const shape = e.shape;
     if (!Array.isArray(shape) || !shape.every(isCount)) {
-      fail(`${where}: shape must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
+      fail(`${where}: shape must be an array of non-negative integers, found ${shown(shape)}`);
     }
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isCount) || offs[0] > offs[1]) {
-      fail(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end, found ${JSON.stringify(offs)}`);
+      fail(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end, found ${shown(offs)}`);
     }
     const [begin, end] = offs as [number, number];
     const dims = shape as number[];

@@ -158,3 +158,57 @@ export function countParameters(p: UNetParams): number {
   for (const u of p.upconvs) n += conv(u);
   return n;
 }
+
+/** Every parameter array with its state_dict name (BatchNorm's eps excluded). */
+export function namedParameters(p: UNetParams): [string, Float32Array][] {
+  const out: [string, Float32Array][] = [];
+  const conv = (name: string, c: ConvParams) => {
+    out.push([`${name}.weight`, c.weight]);
+    if (c.bias) out.push([`${name}.bias`, c.bias]);
+  };
+  const bn = (name: string, b: BatchNormParams) =>
+    out.push([`${name}.weight`, b.weight], [`${name}.bias`, b.bias], [`${name}.running_mean`, b.runningMean], [`${name}.running_var`, b.runningVar]);
+  const block = (prefix: string, b: UNetBlockParams) => {
+    conv(`${prefix}conv1`, b.conv1);
+    bn(`${prefix}norm1`, b.norm1);
+    conv(`${prefix}conv2`, b.conv2);
+    bn(`${prefix}norm2`, b.norm2);
+  };
+  p.encoders.forEach((b, i) => block(encPrefix(i + 1), b));
+  block(BOTTLENECK, p.bottleneck);
+  p.upconvs.forEach((u, i) => conv(`upconv${i + 1}`, u));
+  p.decoders.forEach((b, i) => block(decPrefix(i + 1), b));
+  conv('conv', p.head);
+  return out;
+}
+
+/**
+ * NaN / Inf in the weights, as one line (undefined when every value is finite). Not an error: such a
+ * file loads, but its outputs are likely NaN where those weights reach.
+ */
+export function nonFiniteWarning(p: UNetParams, source: string): string | undefined {
+  const bad: string[] = [];
+  let tensors = 0;
+  for (const [name, a] of namedParameters(p)) {
+    let nan = 0;
+    let inf = 0;
+    let first = -1;
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i];
+      if (v - v !== 0) {
+        if (Number.isNaN(v)) nan++;
+        else inf++;
+        if (first < 0) first = i;
+      }
+    }
+    if (nan + inf === 0) continue;
+    tensors++;
+    if (bad.length < 4) {
+      const what = [nan ? `${nan} NaN` : '', inf ? `${inf} Inf` : ''].filter(Boolean).join(' and ');
+      bad.push(`${q(name)} has ${what} (first at index ${first})`);
+    }
+  }
+  if (tensors === 0) return undefined;
+  const more = tensors > bad.length ? `, and ${tensors - bad.length} more tensor${tensors - bad.length === 1 ? '' : 's'}` : '';
+  return `${source}: weights hold NaN or Inf values: ${bad.join('; ')}${more}; outputs may be NaN`;
+}

@@ -278,7 +278,7 @@ errors('tensor entry not an object', () => {
 
 errors('unknown dtype names tensor and dtype (Q4, missing)', () => {
   rejects(rawFile({ 'enc.w': { ...F32_1, dtype: 'Q4' } }, [0, 0, 0, 0]), /tensor "enc\.w": unknown dtype "Q4"/);
-  rejects(rawFile({ 'enc.w': { shape: [1], data_offsets: [0, 4] } }, [0, 0, 0, 0]), /tensor "enc\.w": unknown dtype undefined/);
+  rejects(rawFile({ 'enc.w': { shape: [1], data_offsets: [0, 4] } }, [0, 0, 0, 0]), /tensor "enc\.w": unknown dtype nothing \(the field is missing\)/);
 });
 
 errors('shape not an array of non-negative integers ([-1], [1.5], "3", ["3"])', () => {
