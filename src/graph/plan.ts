@@ -74,6 +74,18 @@ export class Plan {
   }
 }
 
+/**
+ * Fewer pixels per invocation on layers too small to fill the workgroups otherwise (the bottleneck of a
+ * U-Net is 8x8 at a 128x128 input): lanes past the last block compute and discard, so a half-empty
+ * workgroup costs as much as a full one. The pixel tile does not change the weight packing, so this is
+ * decided per input shape. `rows` = N * output height.
+ */
+function fillWorkgroups<T extends { tilePixels: number; workgroupSize: number }>(tile: T, rows: number, width: number): T {
+  let tilePixels = tile.tilePixels;
+  while (tilePixels > 1 && rows * Math.ceil(width / tilePixels) < 2 * tile.workgroupSize) tilePixels >>= 1;
+  return tilePixels === tile.tilePixels ? tile : { ...tile, tilePixels };
+}
+
 /** Reads and writes of a node, for liveness. Elided concats do nothing at run time. */
 const isElided = (n: Node) => n.op.kind === 'concat' && n.op.elided === true;
 
@@ -161,7 +173,7 @@ export function compilePlan(
           {
             N: n, H: h, W: w, cin: op.params.shape[1], cin4: c4, cout: op.params.shape[0], kH, kW,
             strideH: op.stride, strideW: op.stride, padH: op.padding, padW: op.padding, dilationH: op.dilation, dilationW: op.dilation,
-            input: view(x), output: view(node.output), activation: op.activation, ...tileFor(tuning, g, node), f16,
+            input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(tileFor(tuning, g, node), n * shapes.get(node.output)![2], shapes.get(node.output)![3]), f16,
           },
           { ...io, weight: p[0], bias: p[1] },
           node.name,
