@@ -6,6 +6,7 @@
 // Tensors come out contiguous, little-endian, in their own dtype, ready for a safetensors file.
 // Browser-safe: no Node imports (fflate is plain JS).
 import { unzipSync } from 'fflate';
+import { type RawTensorToWrite, writeSafetensorsBytes } from './safetensors.js';
 import { PickleError, PyDict, PyStorage, PyTensor, STORAGE_DTYPES, describe, unpickle, type PyValue } from './pickle.js';
 
 export class CheckpointError extends Error {
@@ -249,24 +250,7 @@ function f64ToF32(b: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-/** A safetensors file of tensors in any dtype (the engine's writer takes floats only). */
+/** A safetensors file of the converted tensors (any dtype, I64 num_batches_tracked included). */
 export function encodeSafetensors(tensors: CheckpointTensor[], metadata: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let off = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.length] };
-    off += t.data.length;
-  }
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil(json.length / 8) * 8; // data 8-byte aligned, as the reference writer does
-  if (padded !== json.length) json = Uint8Array.from({ length: padded }, (_, i) => (i < json.length ? json[i] : 0x20));
-  const out = new Uint8Array(8 + json.length + off);
-  new DataView(out.buffer).setUint32(0, json.length, true);
-  out.set(json, 8);
-  let pos = 8 + json.length;
-  for (const t of tensors) {
-    out.set(t.data, pos);
-    pos += t.data.length;
-  }
-  return out;
+  return writeSafetensorsBytes(tensors as RawTensorToWrite[], metadata);
 }

@@ -280,22 +280,44 @@ export interface TensorToWrite {
 }
 
 export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
+  const raw = Object.entries(tensors).map(([name, t]) => {
+    const dtype = t.dtype ?? 'F32';
+    const fail = (msg: string): never => {
+      throw new SafetensorsError(`<write>: tensor ${q(name)}: ${msg}`);
+    };
+    if (dtype !== 'F32' && dtype !== 'F16') fail(`cannot write dtype ${JSON.stringify(dtype)}`);
+    if (!t.shape.every(isCount)) fail(`shape ${JSON.stringify(t.shape)} is not non-negative integers`);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (numel !== t.data.length) fail(`shape ${fmtShape(t.shape)} holds ${numel} values but data has ${t.data.length}`);
+    return { name, dtype, shape: t.shape, data: dtype === 'F32' ? f32LittleEndian(t.data) : f16LittleEndian(t.data) };
+  });
+  return writeSafetensorsBytes(raw, metadata);
+}
+
+/** A tensor already encoded: `data` holds its elements, contiguous and little-endian. */
+export interface RawTensorToWrite {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** Writes tensors of any dtype, in the order given. Each tensor's byte length must be shape x dtype size. */
+export function writeSafetensorsBytes(tensors: readonly RawTensorToWrite[], metadata?: Record<string, string>): Uint8Array {
   const fail = (msg: string): never => {
     throw new SafetensorsError(`<write>: ${msg}`);
   };
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header['__metadata__'] = { ...metadata };
   let offset = 0;
-  const entries = Object.entries(tensors);
-  for (const [name, t] of entries) {
-    if (name === '__metadata__') fail(`"__metadata__" is reserved and cannot name a tensor`);
-    const dtype = t.dtype ?? 'F32';
-    if (dtype !== 'F32' && dtype !== 'F16') fail(`tensor ${q(name)}: cannot write dtype ${JSON.stringify(dtype)}`);
-    if (!t.shape.every(isCount)) fail(`tensor ${q(name)}: shape ${JSON.stringify(t.shape)} is not non-negative integers`);
+  for (const t of tensors) {
+    if (t.name === '__metadata__') fail(`"__metadata__" is reserved and cannot name a tensor`);
+    if (!Object.hasOwn(DTYPE_SIZE, t.dtype)) fail(`tensor ${q(t.name)}: cannot write dtype ${JSON.stringify(t.dtype)}`);
+    if (!t.shape.every(isCount)) fail(`tensor ${q(t.name)}: shape ${JSON.stringify(t.shape)} is not non-negative integers`);
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (numel !== t.data.length) fail(`tensor ${q(name)}: shape ${fmtShape(t.shape)} holds ${numel} values but data has ${t.data.length}`);
-    const len = numel * DTYPE_SIZE[dtype];
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + len] };
+    const len = numel * DTYPE_SIZE[t.dtype];
+    if (len !== t.data.byteLength) fail(`tensor ${q(t.name)}: ${t.dtype} ${fmtShape(t.shape)} needs ${len} bytes but data has ${t.data.byteLength}`);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + len] };
     offset += len;
   }
 
@@ -315,18 +337,26 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
   dv.setUint32(4, 0, true);
   out.set(json, 8);
   let pos = 8 + json.length;
-  for (const [, t] of entries) {
-    const { data } = t;
-    if ((t.dtype ?? 'F32') === 'F32') {
-      if (LITTLE_ENDIAN) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
-      else for (let i = 0; i < data.length; i++) dv.setFloat32(pos + 4 * i, data[i], true);
-      pos += 4 * data.length;
-    } else {
-      // A Float32Array's byteOffset is always a multiple of 4, so this view is legal.
-      const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
-      for (let i = 0; i < data.length; i++) dv.setUint16(pos + 2 * i, f32BitsToF16Bits(bits[i]), true);
-      pos += 2 * data.length;
-    }
+  for (const t of tensors) {
+    out.set(t.data, pos);
+    pos += t.data.byteLength;
   }
+  return out;
+}
+
+function f32LittleEndian(data: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) dv.setFloat32(4 * i, data[i], true);
+  return out;
+}
+
+function f16LittleEndian(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(2 * data.length);
+  const dv = new DataView(out.buffer);
+  // A Float32Array's byteOffset is always a multiple of 4, so this view is legal.
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < data.length; i++) dv.setUint16(2 * i, f32BitsToF16Bits(bits[i]), true);
   return out;
 }
