@@ -1,7 +1,9 @@
 // 8-bit images in and out: PNG (pngjs) and JPEG (jpeg-js), both pure JavaScript, so nothing native has
 // to install. Decoded images are gray (1 channel) or RGB (3, interleaved); alpha is dropped.
 import jpeg from 'jpeg-js';
+import { inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
+import { LimitError, exceeds, formatCount, resolveLimits, type Limits } from '../limits.js';
 
 export interface Image {
   width: number;
@@ -34,15 +36,67 @@ export function sniff(bytes: Uint8Array): FileKind | undefined {
   return undefined;
 }
 
-/** Decodes a PNG or JPEG; throws ImageError with a one-line problem (no file name). */
-export function decodeImage(bytes: Uint8Array): Image {
+export interface DecodeOptions {
+  /** maxPixels and maxJpegScans apply (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<Limits>;
+}
+
+/**
+ * Decodes a PNG or JPEG; throws ImageError with a one-line problem (no file name), or LimitError when the
+ * image declares more pixels (or a JPEG more scans) than the limits allow: checked from the header,
+ * before anything is inflated or decoded.
+ */
+export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Image {
+  const limits = resolveLimits(options.limits);
   const kind = sniff(bytes);
-  if (kind === 'png') return decodePng(bytes);
-  if (kind === 'jpeg') return decodeJpeg(bytes);
+  if (kind === 'png') return decodePng(bytes, limits);
+  if (kind === 'jpeg') return decodeJpeg(bytes, limits);
   throw new ImageError('unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
 }
 
-function decodePng(bytes: Uint8Array): Image {
+function checkPixels(width: number, height: number, limits: Limits): void {
+  if (width * height > limits.maxPixels) throw exceeds(`${width}x${height} = ${formatCount(width * height)} pixels`, 'maxPixels', limits);
+}
+
+// PNG color type -> samples per pixel (https://www.w3.org/TR/png/#6Colour-values)
+const PNG_SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * The IHDR's size is checked before pngjs runs: pngjs inflates the whole image at once, and an
+ * interlaced one with no bound at all, so for those the IDAT stream is first inflated with a cap of
+ * what the declared size can need (a bomb stops at the cap instead of taking gigabytes).
+ */
+function checkPng(bytes: Uint8Array, limits: Limits): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // signature (8), then the first chunk: length (4), type (4) "IHDR", width, height, depth, color, ..., interlace
+  if (bytes.length < 33 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return; // pngjs says what is wrong
+  const width = dv.getUint32(16);
+  const height = dv.getUint32(20);
+  checkPixels(width, height, limits);
+  if (bytes[28] !== 1) return; // not interlaced: pngjs caps its inflate at the declared size
+  const rowBytes = Math.ceil((width * (PNG_SAMPLES[bytes[25]] ?? 4) * bytes[24]) / 8) + 1;
+  const idat: Uint8Array[] = [];
+  for (let at = 8; at + 12 <= bytes.length; ) {
+    const len = dv.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === 'IDAT') idat.push(bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + len)));
+    if (type === 'IEND') break;
+    at += 12 + len;
+  }
+  // Adam7's seven passes add at most one filter byte per row of each pass
+  const maxBytes = rowBytes * height + 7 * (height + 7) + 1024;
+  try {
+    inflateSync(Buffer.concat(idat), { maxOutputLength: maxBytes });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ImageError(`interlaced PNG whose image data inflates past the ${maxBytes} bytes its ${width}x${height} size needs (a decompression bomb?)`);
+    }
+    // corrupt data: pngjs reports it
+  }
+}
+
+function decodePng(bytes: Uint8Array, limits: Limits): Image {
+  checkPng(bytes, limits);
   let png: ReturnType<typeof PNG.sync.read>;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -54,32 +108,45 @@ function decodePng(bytes: Uint8Array): Image {
   return fromRgba(png.data, png.width, png.height, gray);
 }
 
-function decodeJpeg(bytes: Uint8Array): Image {
-  const components = jpegComponents(bytes);
+function decodeJpeg(bytes: Uint8Array, limits: Limits): Image {
+  const frame = jpegFrame(bytes);
+  if (frame) checkPixels(frame.width, frame.height, limits);
+  // Every scan of a progressive JPEG walks all of the image's blocks: thousands of empty scans take
+  // minutes. Inside entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so every
+  // FF DA in the file is a start-of-scan marker.
+  let scans = 0;
+  for (let i = bytes.indexOf(0xff); i >= 0 && i + 1 < bytes.length; i = bytes.indexOf(0xff, i + 1)) if (bytes[i + 1] === 0xda) scans++;
+  if (scans > limits.maxJpegScans) throw exceeds(`JPEG of ${scans} scans`, 'maxJpegScans', limits);
+  const components = frame?.components ?? 0;
   if (components !== 1 && components !== 3) throw new ImageError(`JPEG with ${components} color components (CMYK?): only gray and RGB are read`);
   let img: { width: number; height: number; data: Uint8Array };
   try {
-    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024, maxResolutionInMP: 200 });
+    // jpeg-js's own bounds as well: its component buffers, the RGBA output (4 bytes a pixel) and ours (3)
+    const maxMemoryUsageInMB = Math.ceil((limits.maxPixels * 16) / 2 ** 20) + 64;
+    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB, maxResolutionInMP: limits.maxPixels / 1e6 });
   } catch (e) {
+    if (/^(maxResolutionInMP|maxMemoryUsageInMB) limit exceeded/.test(oneLine(e))) throw new LimitError(`JPEG too large to decode (${oneLine(e)}; raise limits.maxPixels)`, 'maxPixels');
     throw new ImageError(`not a readable JPEG (${oneLine(e)})`);
   }
   return fromRgba(img.data, img.width, img.height, components === 1);
 }
 
-/** The component count in the JPEG's frame header (SOFn), or 0 when there is none. */
-function jpegComponents(b: Uint8Array): number {
+/** The JPEG's frame header (SOFn): size and component count; undefined when a scan comes first. */
+function jpegFrame(b: Uint8Array): { width: number; height: number; components: number } | undefined {
   let i = 2;
   while (i + 9 < b.length) {
-    if (b[i] !== 0xff) return 0;
+    if (b[i] !== 0xff) return undefined;
     const marker = b[i + 1];
     if (marker === 0xff) {
       i++;
       continue;
     }
     const len = (b[i + 2] << 8) | b[i + 3];
-    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC)
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return b[i + 9];
-    if (marker === 0xda) return 0; // start of scan before any frame header
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): length, precision, height, width, components
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8], components: b[i + 9] };
+    }
+    if (marker === 0xda) return undefined; // start of scan before any frame header
     i += 2 + len;
   }
   throw new ImageError('truncated JPEG: no frame header');

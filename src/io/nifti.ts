@@ -2,8 +2,10 @@
 // with the input's own header (dimensions, voxel sizes, affine / qform / sform all kept) and only the data
 // type changed. The writer is small on purpose: the 348-byte header copied, a few fields patched, the
 // 4-byte "no extensions" flag, then the voxels; gzip for .nii.gz.
+import { Gunzip } from 'fflate';
 import * as nifti from 'nifti-reader-js';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
+import { LimitError, exceeds, formatBytes, formatCount, resolveLimits, type Limits } from '../limits.js';
 
 export class NiftiError extends Error {}
 
@@ -20,17 +22,51 @@ export interface Volume {
 const DT_UINT8 = 2;
 const DT_FLOAT32 = 16;
 
-/** Reads a .nii or .nii.gz (gzip detected from the bytes). Throws NiftiError with a one-line problem. */
-export function readNifti(input: Uint8Array): Volume {
+export interface ReadNiftiOptions {
+  /** maxVoxels and maxDecompressedBytes apply (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<Limits>;
+}
+
+/** A NIfTI-1 header's facts, checked. */
+interface Header {
+  h: nifti.NIFTI1;
+  dims: [number, number, number];
+  /** first byte of the voxels, and the byte after the last */
+  start: number;
+  end: number;
+}
+
+/**
+ * Reads a .nii or .nii.gz (gzip detected from the bytes). Throws NiftiError with a one-line problem, or
+ * LimitError. The header is read and checked first (dims >= 1, voxels <= maxVoxels): a .nii.gz is
+ * inflated only as far as the header says the data goes, and never past maxDecompressedBytes.
+ */
+export function readNifti(input: Uint8Array, options: ReadNiftiOptions = {}): Volume {
+  const limits = resolveLimits(options.limits);
   let bytes = input;
+  let header: Header | undefined;
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (e) {
-      throw new NiftiError(`not a readable gzip file (${(e as Error).message})`);
-    }
+    bytes = gunzipBounded(bytes, limits, (head) => (header = readHeader(head, limits)).end);
   }
-  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  header ??= readHeader(bytes, limits);
+  const { h, dims, start, end } = header;
+  const n = dims[0] * dims[1] * dims[2];
+  if (end > bytes.length) throw new NiftiError(`truncated: ${n} voxels need ${end - start} bytes from byte ${start}, the file has ${bytes.length}`);
+  const size = SIZES[h.datatypeCode];
+  const read = READERS[h.datatypeCode];
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + start, n * size);
+  const slope = h.scl_slope || 1; // 0 means "not scaled"
+  const inter = h.scl_slope ? h.scl_inter || 0 : 0;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = read(dv, i * size, h.littleEndian) * slope + inter;
+  return { dims, data, header: bytes.slice(0, 348), littleEndian: h.littleEndian };
+}
+
+/** Parses and checks the header from the file's first bytes (at least 348, or the file is refused). */
+function readHeader(bytes: Uint8Array, limits: Limits): Header {
+  if (bytes.length < 348) throw new NiftiError(`truncated: ${bytes.length} bytes, shorter than the 348-byte NIfTI-1 header`);
+  // nifti-reader-js takes an ArrayBuffer: give it a copy of the header only, not of the whole file
+  const buf = bytes.slice(0, Math.min(bytes.length, 540)).buffer;
   if (nifti.isNIFTI2(buf)) throw new NiftiError('NIfTI-2 files are not supported yet (NIfTI-1 only)');
   if (!nifti.isNIFTI1(buf)) throw new NiftiError('not a NIfTI-1 file (no "n+1" magic)');
   let h: nifti.NIFTI1;
@@ -42,24 +78,63 @@ export function readNifti(input: Uint8Array): Volume {
   if (!h) throw new NiftiError('not a readable NIfTI-1 header');
   const nd = h.dims[0];
   if (nd < 2 || nd > 7) throw new NiftiError(`dim[0] is ${nd}, expected 2 to 7`);
-  const extra = h.dims.slice(4, nd + 1).reduce((a, b) => a * Math.max(b, 1), 1);
-  if (extra !== 1) throw new NiftiError(`is ${nd}-D (${h.dims.slice(1, nd + 1).join(' x ')}): only 3-D volumes are segmented`);
-  const dims: [number, number, number] = [h.dims[1], Math.max(h.dims[2], 1), nd >= 3 ? Math.max(h.dims[3], 1) : 1];
+  const used = h.dims.slice(1, nd + 1);
+  const bad = used.findIndex((d) => !(d >= 1));
+  if (bad >= 0) throw new NiftiError(`dim[${bad + 1}] is ${used[bad]}: every dimension must be at least 1 (dims ${used.join(' x ')})`);
+  if (used.slice(3).some((d) => d !== 1)) throw new NiftiError(`is ${nd}-D (${used.join(' x ')}): only 3-D volumes are segmented`);
+  const dims: [number, number, number] = [used[0], used[1], nd >= 3 ? used[2] : 1];
   const n = dims[0] * dims[1] * dims[2];
-  if (!(n > 0)) throw new NiftiError(`has no voxels (dims ${dims.join(' x ')})`);
-  const read = Object.hasOwn(READERS, h.datatypeCode) ? READERS[h.datatypeCode] : undefined;
-  if (!read) throw new NiftiError(`datatype ${h.datatypeCode} is not supported (integers and float32/64 are)`);
+  if (n > limits.maxVoxels) throw exceeds(`${dims.join(' x ')} = ${formatCount(n)} voxels`, 'maxVoxels', limits);
+  if (!Object.hasOwn(READERS, h.datatypeCode)) throw new NiftiError(`datatype ${h.datatypeCode} is not supported (integers and float32/64 are)`);
   const size = SIZES[h.datatypeCode];
   const start = Math.round(h.vox_offset);
   if (h.numBitsPerVoxel !== 8 * size) throw new NiftiError(`bitpix ${h.numBitsPerVoxel} does not match datatype ${h.datatypeCode} (${8 * size} bits)`);
   if (!(start >= 0 && Number.isSafeInteger(start))) throw new NiftiError(`vox_offset ${h.vox_offset} is not a byte offset in the file`);
-  if (start + n * size > bytes.length) throw new NiftiError(`truncated: ${n} voxels need ${n * size} bytes from byte ${start}, the file has ${bytes.length}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset + start, n * size);
-  const slope = h.scl_slope || 1; // 0 means "not scaled"
-  const inter = h.scl_slope ? h.scl_inter || 0 : 0;
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = read(dv, i * size, h.littleEndian) * slope + inter;
-  return { dims, data, header: bytes.slice(0, 348), littleEndian: h.littleEndian };
+  return { h, dims, start, end: start + n * size };
+}
+
+/**
+ * Inflates a gzip stream (all its members) in small steps with a running total: never more than
+ * maxDecompressedBytes, and no further than the header's `need(head)` once 348 bytes are out. A bomb
+ * stops within one step (at most ~1000x the 16 KiB pushed) of a limit.
+ */
+function gunzipBounded(bytes: Uint8Array, limits: Limits, need: (head: Uint8Array) => number): Uint8Array {
+  const STEP = 16 * 1024;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let wanted = Infinity;
+  let head: Uint8Array | undefined;
+  const g = new Gunzip((chunk) => {
+    chunks.push(chunk);
+    total += chunk.length;
+  });
+  try {
+    for (let at = 0; at < bytes.length && total < wanted; at += STEP) {
+      g.push(bytes.subarray(at, at + STEP), at + STEP >= bytes.length);
+      if (!head && total >= 348) {
+        head = concat(chunks, total).subarray(0, 540);
+        wanted = need(head);
+        if (wanted > limits.maxDecompressedBytes) throw exceeds(`a .nii.gz whose data inflates to ${formatBytes(wanted)}`, 'maxDecompressedBytes', limits);
+      }
+      if (total > limits.maxDecompressedBytes) throw exceeds(`a gzip stream inflating past ${formatBytes(total)}`, 'maxDecompressedBytes', limits);
+    }
+  } catch (e) {
+    if (e instanceof LimitError || e instanceof NiftiError) throw e;
+    throw new NiftiError(`not a readable gzip file (${(e as Error).message.split('\n')[0]})`);
+  }
+  return concat(chunks, total).subarray(0, Math.min(total, wanted));
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  chunks.splice(0, chunks.length, out);
+  return out;
 }
 
 /** bytes per voxel of each datatype READERS reads */

@@ -6,6 +6,7 @@
 // Tensors come out contiguous, little-endian, in their own dtype, ready for a safetensors file.
 // Browser-safe: no Node imports (fflate is plain JS).
 import { unzipSync } from 'fflate';
+import { exceeds, formatBytes, printable, quoted, resolveLimits, type Limits } from '../limits.js';
 import { type RawTensorToWrite, writeSafetensorsBytes } from './safetensors.js';
 import { PickleError, PyDict, PyStorage, PyTensor, STORAGE_DTYPES, describe, unpickle, type PyValue } from './pickle.js';
 
@@ -24,6 +25,15 @@ export interface Checkpoint {
   root: PyValue;
   /** the bytes of a storage, by key */
   storage(key: string): Uint8Array;
+  /** reads the storages of these keys at once (a zip is walked once, not once per key) */
+  load(keys: readonly string[]): void;
+  limits: Limits;
+}
+
+export interface ReadCheckpointOptions {
+  /** maxDecompressedBytes (zip entries read, in total), maxWeightsBytes (the tensors converted, in
+   *  total) and the maxPickle* limits apply (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<Limits>;
 }
 
 export interface CheckpointTensor {
@@ -46,13 +56,14 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
 /** Reads the checkpoint's structure; `source` (the file name) starts every error message. */
-export function readCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
+export function readCheckpoint(bytes: Uint8Array, source: string, options: ReadCheckpointOptions = {}): Checkpoint {
   const fail = (m: string): never => {
     throw new CheckpointError(`${source}: ${m}`);
   };
+  const limits = resolveLimits(options.limits);
   try {
-    if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return readZip(bytes, fail);
-    if (bytes.length >= 2 && bytes[0] === 0x80) return readLegacy(bytes, fail);
+    if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return readZip(bytes, limits, fail);
+    if (bytes.length >= 2 && bytes[0] === 0x80) return readLegacy(bytes, limits, fail);
   } catch (e) {
     if (e instanceof PickleError) fail(e.message);
     throw e;
@@ -75,51 +86,86 @@ function storageRef(pid: PyValue, fail: (m: string) => never): PyStorage {
   return new PyStorage(key, dtype, numel);
 }
 
-function readZip(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
-  let files: Record<string, Uint8Array>;
-  // an entry that claims to inflate far beyond its compressed size (a zip bomb, or a corrupt size field)
-  // is refused before fflate allocates it; torch stores its entries uncompressed
-  let bomb: string | undefined;
+interface ZipEntry {
+  name: string;
+  /** compressed and declared inflated sizes */
+  size: number;
+  originalSize: number;
+}
+
+/**
+ * The archive is walked once for its entry list, data.pkl and byteorder; the storages are read later,
+ * only those the state_dict's tensors use (load), in one more walk. Every entry read counts its
+ * declared size against maxDecompressedBytes before fflate allocates it (fflate inflates into a buffer
+ * of exactly that size, so a lying size field cannot make it grow).
+ */
+function readZip(bytes: Uint8Array, limits: Limits, fail: (m: string) => never): Checkpoint {
+  const entries = new Map<string, ZipEntry>();
+  let readBytes = 0;
+  const take = (e: ZipEntry): boolean => {
+    readBytes += e.originalSize;
+    if (readBytes > limits.maxDecompressedBytes) {
+      fail(exceeds(`zip entries inflating to ${formatBytes(readBytes)} (entry ${quoted(e.name)} declares ${formatBytes(e.originalSize)})`, 'maxDecompressedBytes', limits).message);
+    }
+    return true;
+  };
   // a corrupt entry count can make fflate walk millions of empty entries (minutes): every central
   // directory entry takes at least 46 bytes, so more entries than that is corruption
-  let entries = 0;
   const maxEntries = Math.floor(bytes.length / 46);
-  try {
-    files = unzipSync(bytes, {
-      filter: (f) => {
-        if (++entries > maxEntries) throw new Error(`the archive claims more entries than its ${bytes.length} bytes can hold`);
-        if (f.originalSize > Math.max(2 ** 20, 1100 * f.size) || f.originalSize > 2 ** 31) bomb ??= `${f.name} claims ${f.originalSize} bytes from ${f.size}`;
-        return bomb === undefined;
-      },
-    });
-  } catch (e) {
-    return fail(`not a readable zip archive (truncated or corrupt: ${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (bomb) return fail(`not a readable zip archive (entry ${bomb})`);
-  const names = Object.keys(files);
+  const unzip = (want: (e: ZipEntry) => boolean): Record<string, Uint8Array> => {
+    let seen = 0;
+    try {
+      return unzipSync(bytes, {
+        filter: (f) => {
+          if (++seen > maxEntries) throw new Error(`the archive claims more entries than its ${bytes.length} bytes can hold`);
+          const e = { name: f.name, size: f.size, originalSize: f.compression === 0 ? f.size : f.originalSize };
+          if (!entries.has(f.name)) entries.set(f.name, e);
+          return want(e);
+        },
+      });
+    } catch (e) {
+      if (e instanceof CheckpointError) throw e;
+      return fail(`not a readable zip archive (truncated or corrupt: ${e instanceof Error ? e.message : String(e)})`);
+    }
+  };
+  const files = unzip((e) => /(^|\/)(data\.pkl|byteorder)$/.test(e.name) && take(e));
+  const names = [...entries.keys()];
   const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n.endsWith('data.pkl'));
   if (!pkl) return fail(`zip archive without data.pkl: not a torch.save checkpoint`);
   const dir = pkl.slice(0, -'data.pkl'.length);
   const order = files[`${dir}byteorder`];
   if (order && new TextDecoder().decode(order).trim() !== 'little') fail(`big-endian checkpoint: not supported`);
-  const { value } = unpickle(files[pkl], { persistentLoad: (pid) => storageRef(pid, fail) });
+  const { value } = unpickle(files[pkl], { limits, persistentLoad: (pid) => storageRef(pid, fail) });
+  const storages = new Map<string, Uint8Array>();
+  const load = (keys: readonly string[]): void => {
+    const wanted = new Set(keys.filter((k) => !storages.has(k)).map((k) => `${dir}data/${k}`));
+    if (wanted.size === 0) return;
+    const got = unzip((e) => wanted.has(e.name) && take(e));
+    for (const [name, data] of Object.entries(got)) storages.set(name.slice(dir.length + 'data/'.length), data);
+  };
   return {
     format: 'zip',
     root: value,
-    storage: (key) => files[`${dir}data/${key}`] ?? fail(`storage ${JSON.stringify(key)} is missing from the archive (data/${key})`),
+    limits,
+    load,
+    storage: (key) => {
+      load([key]);
+      return storages.get(key) ?? fail(`storage ${quoted(key)} is missing from the archive (data/${quoted(key)})`);
+    },
   };
 }
 
-function readLegacy(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
-  let r = unpickle(bytes);
+function readLegacy(bytes: Uint8Array, limits: Limits, fail: (m: string) => never): Checkpoint {
+  let r = unpickle(bytes, { limits });
   if (r.value !== LEGACY_MAGIC) return fail(`a pickle, but not a PyTorch checkpoint (no torch.save magic number)`);
-  r = unpickle(bytes, { offset: r.end });
+  r = unpickle(bytes, { offset: r.end, limits });
   if (r.value !== LEGACY_PROTOCOL) fail(`legacy checkpoint protocol ${typeof r.value === 'number' || typeof r.value === 'bigint' ? String(r.value) : `(a ${describe(r.value)})`}, expected ${LEGACY_PROTOCOL}`);
-  r = unpickle(bytes, { offset: r.end }); // sys_info: {protocol_version, little_endian, type_sizes}
+  r = unpickle(bytes, { offset: r.end, limits }); // sys_info: {protocol_version, little_endian, type_sizes}
   if (r.value instanceof PyDict && r.value.map.get('little_endian') === false) fail(`big-endian checkpoint: not supported`);
   const refs = new Map<string, PyStorage>();
   r = unpickle(bytes, {
     offset: r.end,
+    limits,
     persistentLoad: (pid) => {
       const s = storageRef(pid, fail);
       refs.set(s.key, s);
@@ -127,7 +173,7 @@ function readLegacy(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
     },
   });
   const root = r.value;
-  r = unpickle(bytes, { offset: r.end });
+  r = unpickle(bytes, { offset: r.end, limits });
   const keys = r.value;
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) return fail(`legacy checkpoint: the storage key list is missing`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -135,39 +181,51 @@ function readLegacy(bytes: Uint8Array, fail: (m: string) => never): Checkpoint {
   let pos = r.end;
   for (const key of keys as string[]) {
     const ref = refs.get(key);
-    if (pos + 8 > bytes.length) fail(`truncated: storage ${JSON.stringify(key)} is missing (the file ends at byte ${bytes.length})`);
+    if (pos + 8 > bytes.length) fail(`truncated: storage ${quoted(key)} is missing (the file ends at byte ${bytes.length})`);
     const numel = Number(dv.getBigInt64(pos, true));
     const size = ELEMENT_SIZE[ref?.dtype ?? 'U8'];
     const end = pos + 8 + numel * size;
-    if (numel < 0 || end > bytes.length) fail(`truncated: storage ${JSON.stringify(key)} needs ${numel * size} bytes at byte ${pos + 8}, the file ends at ${bytes.length}`);
+    if (numel < 0 || end > bytes.length) fail(`truncated: storage ${quoted(key)} needs ${numel * size} bytes at byte ${pos + 8}, the file ends at ${bytes.length}`);
     storages.set(key, bytes.subarray(pos + 8, end));
     pos = end;
   }
   return {
     format: 'legacy',
     root,
-    storage: (key) => storages.get(key) ?? fail(`storage ${JSON.stringify(key)} is missing from the file`),
+    limits,
+    load: () => {},
+    storage: (key) => storages.get(key) ?? fail(`storage ${quoted(key)} is missing from the file`),
   };
+}
+
+/** `[1, 2, 3]`, or its first 8 entries and a count: a hostile shape can hold millions. */
+const dims = (a: readonly number[]) => `[${a.slice(0, 8).join(', ')}${a.length > 8 ? `, ... (${a.length} dims)` : ''}]`;
+
+/** Checks a view against its storage's dtype; returns its element size and count (no storage read). */
+function viewSize(t: PyTensor, name: string, fail: (m: string) => never): { size: number; numel: number } {
+  const s = t.storage;
+  if (!(s instanceof PyStorage)) return fail(`tensor ${quoted(name)} has no storage`);
+  if (t.shape.some((d) => d < 0)) fail(`tensor ${quoted(name)}: negative size in shape ${dims(t.shape)}`);
+  if (t.shape.length !== t.stride.length) fail(`tensor ${quoted(name)}: shape ${dims(t.shape)} and stride ${dims(t.stride)} differ in length`);
+  return { size: ELEMENT_SIZE[s.dtype], numel: t.shape.reduce((a, b) => a * b, 1) };
 }
 
 /** The storage elements a strided view covers, copied in row-major order. */
 export function materialize(ckpt: Checkpoint, t: PyTensor, name: string, fail: (m: string) => never): CheckpointTensor {
-  const s = t.storage;
-  if (!(s instanceof PyStorage)) return fail(`tensor ${JSON.stringify(name)} has no storage`);
-  const size = ELEMENT_SIZE[s.dtype];
-  const src = ckpt.storage(s.key);
-  if (t.shape.some((d) => d < 0)) fail(`tensor ${JSON.stringify(name)}: negative size in shape [${t.shape}]`);
-  const numel = t.shape.reduce((a, b) => a * b, 1);
+  const { size, numel } = viewSize(t, name, fail);
+  const s = t.storage as PyStorage;
   if (numel === 0) return { name, dtype: s.dtype, shape: t.shape, data: new Uint8Array(0) };
+  const src = ckpt.storage(s.key);
   const first = s.elementOffset + t.offset;
   const last = first + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
-  if (t.shape.length !== t.stride.length || t.stride.some((v) => v < 0) || first < 0 || (last + 1) * size > src.length) {
-    fail(`tensor ${JSON.stringify(name)}: view [${t.shape}] stride [${t.stride}] at offset ${first} runs past its storage of ${src.length / size} elements`);
+  if (t.stride.some((v) => v < 0) || first < 0 || (last + 1) * size > src.length) {
+    fail(`tensor ${quoted(name)}: view ${dims(t.shape)} stride ${dims(t.stride)} at offset ${first} runs past its storage of ${src.length / size} elements`);
   }
   // A view with zero strides (an expand()) may be larger than its storage; a hostile one could ask for
-  // gigabytes from a few bytes, and take minutes to copy. Real state_dicts hold no such views.
+  // gigabytes from a few bytes, and take minutes to copy. Real state_dicts hold no such views. (The
+  // views of a state_dict are also bounded in total: extractStateDict, maxWeightsBytes.)
   if (numel * size > Math.max(2 ** 20, 64 * src.length) || numel * size > 2 ** 31) {
-    fail(`tensor ${JSON.stringify(name)}: view [${t.shape}] stride [${t.stride}] would take ${numel * size} bytes from a storage of ${src.length}: refused`);
+    fail(`tensor ${quoted(name)}: view ${dims(t.shape)} stride ${dims(t.stride)} would take ${numel * size} bytes from a storage of ${src.length}: refused`);
   }
   const out = new Uint8Array(numel * size);
   // Walk the outer dimensions with an index counter; the innermost one is copied as a run when its
@@ -207,12 +265,12 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
   const root = ckpt.root;
   if (!(root instanceof PyDict)) return fail(`holds a ${describe(root)}, not a state_dict (a dict of tensors)`);
   const keys = [...root.map.keys()].map(String);
-  const list = keys.slice(0, 8).map((k) => JSON.stringify(k)).join(', ') + (keys.length > 8 ? ', ...' : '');
+  const list = keys.slice(0, 8).map((k) => quoted(k, 80)).join(', ') + (keys.length > 8 ? `, ... (${keys.length} keys)` : '');
   let dict = root;
   let used: string | undefined;
   if (key !== undefined) {
     const v = root.map.get(key);
-    if (!(v instanceof PyDict)) fail(v === undefined ? `no key ${JSON.stringify(key)} (it has ${list})` : `${JSON.stringify(key)} holds a ${describe(v)}, not a state_dict`);
+    if (!(v instanceof PyDict)) fail(v === undefined ? `no key ${quoted(key)} (it has ${list})` : `${quoted(key)} holds a ${describe(v)}, not a state_dict`);
     [dict, used] = [v as PyDict, key];
   } else if (![...root.map.values()].some((v) => v instanceof PyTensor)) {
     const k = WRAPPER_KEYS.find((w) => root.map.get(w) instanceof PyDict);
@@ -220,13 +278,27 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
     [dict, used] = [root.map.get(k) as PyDict, k];
   }
 
+  // Sizes first, in total, before any storage is read or copied: views of one big storage could
+  // otherwise expand to gigabytes each (each is also capped on its own, in materialize).
+  const limits = ckpt.limits;
+  let totalBytes = 0;
+  const storageKeys = new Set<string>();
+  for (const [k, v] of dict.map) {
+    if (!(v instanceof PyTensor)) continue;
+    const { size, numel } = viewSize(v, String(k), fail);
+    totalBytes += size * numel;
+    if (totalBytes > limits.maxWeightsBytes) fail(exceeds(`tensors of ${formatBytes(totalBytes)} or more (at ${quoted(String(k), 80)})`, 'maxWeightsBytes', limits).message);
+    if (numel > 0) storageKeys.add((v.storage as PyStorage).key);
+  }
+  ckpt.load([...storageKeys]);
+
   const tensors: CheckpointTensor[] = [];
   const skipped: string[] = [];
   const widened: string[] = [];
   for (const [k, v] of dict.map) {
     const name = String(k);
     if (!(v instanceof PyTensor)) {
-      skipped.push(`${name} (${describe(v)})`);
+      skipped.push(`${printable(name, 80)} (${describe(v)})`);
       continue;
     }
     const t = materialize(ckpt, v, name, fail);
@@ -235,10 +307,10 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
       tensors.push({ ...t, dtype: 'F32', data: f64ToF32(t.data) });
     } else tensors.push(t);
   }
-  if (tensors.length === 0) fail(`the state_dict${used ? ` under ${JSON.stringify(used)}` : ''} holds no tensors`);
+  if (tensors.length === 0) fail(`the state_dict${used ? ` under ${quoted(used)}` : ''} holds no tensors`);
   const notes: string[] = [];
-  if (used) notes.push(`state_dict read from the checkpoint's ${JSON.stringify(used)} entry (top-level keys: ${list})`);
-  if (widened.length) notes.push(`${widened.length} F64 tensor(s) converted to F32: ${widened.slice(0, 4).join(', ')}${widened.length > 4 ? ', ...' : ''}`);
+  if (used) notes.push(`state_dict read from the checkpoint's ${quoted(used)} entry (top-level keys: ${list})`);
+  if (widened.length) notes.push(`${widened.length} F64 tensor(s) converted to F32: ${widened.slice(0, 4).map((w) => printable(w, 80)).join(', ')}${widened.length > 4 ? ', ...' : ''}`);
   if (skipped.length) notes.push(`${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} skipped: ${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', ...' : ''}`);
   return { tensors, key: used, notes };
 }

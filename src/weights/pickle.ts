@@ -3,7 +3,10 @@
 // included), so instead every GLOBAL is checked against an allow-list of what a state_dict may contain,
 // and anything else is refused by name before it could mean anything. The allowed callables are not
 // called either: REDUCE on them builds a description (a dict, a tensor view of a storage) here.
-// Browser-safe: no Node imports.
+// Every size a pickle declares or builds is bounded (Limits: opcodes, memo, container items, nesting,
+// integer bytes), and nothing here recurses over a value a file built, so a hostile pickle ends in a
+// one-line error, never a hang or a stack overflow. Browser-safe: no Node imports.
+import { exceeds, formatCount, printable, resolveLimits, type Limits } from '../limits.js';
 
 /** A class or function named by a pickle: only allow-listed ones are ever created. */
 export class PyGlobal {
@@ -56,6 +59,9 @@ export class PickleError extends Error {
     this.name = 'PickleError';
   }
 }
+
+/** A limit's refusal as a PickleError (the checkpoint reader names the file), message unchanged. */
+const limitError = (e: Error): PickleError => new PickleError(e.message);
 
 /** Storage classes, by name: torch.FloatStorage -> 'F32', ... (the safetensors dtype of their elements). */
 export const STORAGE_DTYPES: Record<string, string> = {
@@ -113,12 +119,17 @@ function allowedGlobal(module: string, name: string): boolean {
   return false;
 }
 
+// Modules whose globals run commands or code, or reach anything that does, when a pickle calls them
+const CODE_MODULES = /^(os|posix|nt|posixpath|ntpath|subprocess|_posixsubprocess|_winapi|builtins|__builtin__|sys|shutil|socket|importlib|runpy|pty|code|codeop|ctypes|pickle|_pickle|cPickle|marshal|types|functools|operator|pdb|bdb|timeit|webbrowser|commands|popen2|platform|multiprocessing|asyncio|threading|signal|tempfile|io|_io|zipimport|imp|site|cProfile|profile|trace|doctest|inspect|gc|weakref|copyreg|copy_reg)(\.|$)/;
+const CODE_NAMES = /^(eval|exec|execfile|compile|__import__|getattr|setattr|delattr|globals|locals|vars|open|input|apply|system|popen[0-9]?|Popen|call|check_call|check_output|run|getoutput|getstatusoutput|spawn\w*|exec\w*|fork\w*|kill\w*|remove|unlink|rmdir|rmtree|attrgetter|methodcaller|partial|loads|load)$/;
+
 function refusal(module: string, name: string): string {
-  const q = `${module}.${name}`;
+  const q = printable(`${module}.${name}`, 200);
   let why = 'not on the allow-list of what a state_dict may hold (tensors, storages, OrderedDict, plain values)';
-  if (/^(os|posix|nt|subprocess|builtins|__builtin__|sys|shutil|socket|importlib|runpy|pty|code|ctypes|pickle|marshal)$/.test(module)) {
-    why = 'it would run code when unpickled: this checkpoint is malicious or unsafe, nothing was executed';
-  } else if (module.startsWith('torch.nn.') || /^[A-Z]/.test(name)) {
+  if (CODE_MODULES.test(module) || CODE_NAMES.test(name)) {
+    return `refused code-execution global ${q}: unpickling it would run code or commands; this checkpoint is malicious or unsafe (nothing was executed)`;
+  }
+  if (module.startsWith('torch.nn.') || /^[A-Z]/.test(name)) {
     why = 'a pickled object of that class, not a state_dict: in Python, torch.save(model.state_dict(), ...) instead';
   }
   return `refused global ${q} (${why})`;
@@ -126,8 +137,37 @@ function refusal(module: string, name: string): string {
 
 function setItem(d: PyValue, k: PyValue, v: PyValue): void {
   if (!(d instanceof PyDict)) throw new PickleError(`SETITEM on a ${describe(d)}, not a dict`);
-  const key = k === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof k) ? (k as string) : JSON.stringify(k, (_, x) => (typeof x === 'bigint' ? String(x) : x));
+  const key = k === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof k) ? (k as string) : keyText(k);
   d.map.set(key, v);
+}
+
+/**
+ * A tuple (or other non-scalar) key as text, e.g. `["a",1]`: iterative, at most 200 characters, and a
+ * value met again on the way (a cycle, or a tuple that holds one tuple twice, 64 levels deep: 2^64
+ * leaves) is written `...`, so no key takes more than a few hundred steps.
+ */
+function keyText(k: PyValue): string {
+  const MAX = 200;
+  let out = '';
+  const seen = new Set<object>();
+  const todo: (PyValue | { text: string })[] = [k];
+  while (todo.length > 0 && out.length < MAX) {
+    const v = todo.pop() as PyValue | { text: string };
+    if (v !== null && typeof v === 'object' && 'text' in v && !(v instanceof PyDict)) {
+      out += v.text;
+    } else if (Array.isArray(v)) {
+      if (seen.has(v)) out += '...';
+      else {
+        seen.add(v);
+        todo.push({ text: ']' });
+        for (let i = Math.min(v.length, MAX) - 1; i >= 0; i--) todo.push(v[i], { text: i > 0 ? ',' : '' });
+        out += '[';
+      }
+    } else if (typeof v === 'string') out += JSON.stringify(v);
+    else if (v === null || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') out += String(v);
+    else out += `<${describe(v as PyValue)}>`;
+  }
+  return out.length < MAX && todo.length === 0 ? out : `${out.slice(0, MAX)}...`;
 }
 
 export function describe(v: PyValue | undefined): string {
@@ -142,6 +182,8 @@ export function describe(v: PyValue | undefined): string {
 export interface UnpickleOptions {
   /** byte where the pickle starts (the legacy format holds several in a row) */
   offset?: number;
+  /** the maxPickle* limits apply (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<Limits>;
   /** BINPERSID: PyTorch's storage references; the id is the tuple ('storage', type, key, location, numel, ...) */
   persistentLoad?: (pid: PyValue) => PyValue;
 }
@@ -155,8 +197,32 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const latin1 = new TextDecoder('latin1');
   let pos = options.offset ?? 0;
+  const limits: Limits = resolveLimits(options.limits);
   const stack: Slot[] = [];
   const memo = new Map<number, PyValue>();
+  // Nesting of each container built, kept as the pickle builds them; open MARKs nest as well.
+  const depths = new WeakMap<object, number>();
+  let marks = 0;
+  let ops = 0;
+  const depthOf = (v: PyValue): number => (v !== null && typeof v === 'object' ? depths.get(v) ?? 0 : 0);
+  const nested = <T extends PyValue>(container: T, children: readonly PyValue[]): T => {
+    let d = depthOf(container);
+    for (const c of children) d = Math.max(d, 1 + depthOf(c));
+    if (d > limits.maxPickleDepth) throw limitError(exceeds(`containers nested ${d} deep (at byte ${pos - 1})`, 'maxPickleDepth', limits));
+    depths.set(container as object, d);
+    return container;
+  };
+  const sized = (n: number): void => {
+    if (n > limits.maxPickleItems) throw limitError(exceeds(`a container of ${formatCount(n)} items (at byte ${pos - 1})`, 'maxPickleItems', limits));
+  };
+  const memoize = (k: number, v: PyValue): void => {
+    if (!memo.has(k) && memo.size >= limits.maxPickleMemo) throw limitError(exceeds(`a memo of more than ${formatCount(memo.size)} entries (at byte ${pos - 1})`, 'maxPickleMemo', limits));
+    memo.set(k, v);
+  };
+  const intBytes = (n: number): number => {
+    if (n > limits.maxPickleIntBytes) throw limitError(exceeds(`an integer of ${formatCount(n)} bytes (at byte ${pos - 1})`, 'maxPickleIntBytes', limits));
+    return n;
+  };
 
   const need = (n: number): number => {
     if (pos + n > bytes.length) throw new PickleError(`truncated pickle: needs ${n} more bytes at byte ${pos}, the data ends at ${bytes.length}`);
@@ -205,6 +271,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
     if (i < 0) throw new PickleError(`no MARK on the stack at byte ${pos - 1}`);
     const items = stack.splice(i) as PyValue[];
     items.shift();
+    marks--;
+    sized(items.length);
     return items;
   };
   const get = (k: number): PyValue => {
@@ -232,11 +300,15 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
   for (;;) {
     const at = pos;
     const op = u8();
+    if (++ops > limits.maxPickleOps) throw limitError(exceeds(`a pickle of more than ${formatCount(ops - 1)} opcodes`, 'maxPickleOps', limits));
     switch (op) {
       case 0x80: u8(); break; // PROTO n
       case 0x95: u64(); break; // FRAME: a length hint only
       case 0x2e: return { value: pop(), end: pos }; // STOP
-      case 0x28: stack.push(MARK); break;
+      case 0x28: // MARK
+        if (++marks > limits.maxPickleDepth) throw limitError(exceeds(`${marks} nested MARKs (at byte ${at})`, 'maxPickleDepth', limits));
+        stack.push(MARK);
+        break;
       case 0x30: pop(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
       case 0x32: stack.push(top()); break; // DUP
@@ -246,8 +318,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
       case 0x4a: stack.push(i32()); break; // BININT
       case 0x4b: stack.push(u8()); break; // BININT1
       case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(long(take(u8()))); break; // LONG1
-      case 0x8b: stack.push(long(take(u32()))); break; // LONG4
+      case 0x8a: stack.push(long(take(intBytes(u8())))); break; // LONG1
+      case 0x8b: stack.push(long(take(intBytes(u32())))); break; // LONG4
       case 0x49: { // INT (text; I01 / I00 are True / False)
         const s = line();
         stack.push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));
@@ -255,6 +327,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
       }
       case 0x4c: { // LONG (text, "123L")
         const s = line().replace(/L$/, '');
+        intBytes(Math.ceil(s.length / 2.4)); // 2.4 decimal digits a byte
         if (!/^-?\d+$/.test(s)) throw new PickleError(`bad LONG ${JSON.stringify(s)} at byte ${at}`);
         const b = BigInt(s);
         stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
@@ -274,42 +347,62 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
       case 0x5d: stack.push([]); break; // EMPTY_LIST
       case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
       case 0x8f: stack.push(new PyOpaque('set')); break; // EMPTY_SET
-      case 0x74: case 0x6c: stack.push(popMark()); break; // TUPLE, LIST
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
+      case 0x74: case 0x6c: { const items = popMark(); stack.push(nested(items, items)); break; } // TUPLE, LIST
+      case 0x85: { const t = [pop()]; stack.push(nested(t, t)); break; } // TUPLE1
+      case 0x86: { const b = pop(); const t = [pop(), b]; stack.push(nested(t, t)); break; } // TUPLE2
+      case 0x87: { const c = pop(); const b = pop(); const t = [pop(), b, c]; stack.push(nested(t, t)); break; } // TUPLE3
       case 0x64: { // DICT
         const items = popMark();
         const d = new PyDict();
         for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
-        stack.push(d);
+        stack.push(nested(d, items));
         break;
       }
-      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw new PickleError(`APPEND to a ${describe(l)} at byte ${at}`); l.push(v); break; }
+      case 0x61: { // APPEND
+        const v = pop();
+        const l = top();
+        if (!Array.isArray(l)) throw new PickleError(`APPEND to a ${describe(l)} at byte ${at}`);
+        sized(l.length + 1);
+        l.push(v);
+        nested(l, [v]);
+        break;
+      }
       case 0x65: { // APPENDS
         const items = popMark();
         const l = top();
         if (l instanceof PyOpaque) break;
         if (!Array.isArray(l)) throw new PickleError(`APPENDS to a ${describe(l)} at byte ${at}`);
-        l.push(...items);
+        sized(l.length + items.length);
+        for (const v of items) l.push(v); // not push(...items): 300k arguments overflow the stack
+        nested(l, items);
         break;
       }
       case 0x90: popMark(); break; // ADDITEMS (to a set: contents not kept)
       case 0x91: popMark(); stack.push(new PyOpaque('frozenset')); break; // FROZENSET
-      case 0x73: { const v = pop(); const k = pop(); setItem(top(), k, v); break; } // SETITEM
+      case 0x73: { // SETITEM
+        const v = pop();
+        const k = pop();
+        const d = top();
+        setItem(d, k, v);
+        sized((d as PyDict).map.size);
+        nested(d, [k, v]);
+        break;
+      }
       case 0x75: { // SETITEMS
         const items = popMark();
         const d = top();
         for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
+        if (d instanceof PyDict) sized(d.map.size);
+        nested(d, items);
         break;
       }
       case 0x68: stack.push(get(u8())); break; // BINGET
       case 0x6a: stack.push(get(u32())); break; // LONG_BINGET
       case 0x67: stack.push(get(Number.parseInt(line(), 10))); break; // GET
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x70: memo.set(Number.parseInt(line(), 10), top()); break; // PUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
+      case 0x71: memoize(u8(), top()); break; // BINPUT
+      case 0x72: memoize(u32(), top()); break; // LONG_BINPUT
+      case 0x70: memoize(Number.parseInt(line(), 10), top()); break; // PUT
+      case 0x94: memoize(memo.size, top()); break; // MEMOIZE
       case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
       case 0x93: { // STACK_GLOBAL
         const name = pop();

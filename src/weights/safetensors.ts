@@ -1,6 +1,7 @@
 // Reader and writer for the safetensors format (https://github.com/huggingface/safetensors):
 //   u64 LE header length N | N bytes of UTF-8 JSON header | data section.
 // Browser-safe on purpose: no Node imports, only Uint8Array / DataView / TextDecoder.
+import { printable, quoted } from '../limits.js';
 
 export type DType =
   | 'F64' | 'F32' | 'F16' | 'BF16'
@@ -50,10 +51,26 @@ export const MAX_HEADER_BYTES = 100_000_000;
 // paths (typed-array views over copied bytes) honest.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-const q = (s: string) => JSON.stringify(s); // quoted and escaped, so a message stays one line
-/** A header value as JSON, or "nothing" for a field that is missing. */
-const shown = (v: unknown) => (v === undefined ? 'nothing (the field is missing)' : JSON.stringify(v));
-const fmtShape = (s: readonly number[]) => `[${s.join(', ')}]`;
+/** Most dimensions a tensor may have (PyTorch's own limit is 64; real weights have at most 5). */
+export const MAX_RANK = 64;
+
+const q = (s: string) => quoted(s, 200); // quoted and escaped, so a message stays one short line
+/** A header value as JSON (at most 200 characters), or "nothing" for a field that is missing. */
+const shown = (v: unknown) => (v === undefined ? 'nothing (the field is missing)' : printable(JSON.stringify(v) ?? String(v), 200));
+const fmtShape = (s: readonly number[]) => `[${s.slice(0, 8).join(', ')}${s.length > 8 ? `, ... (${s.length} dims)` : ''}]`;
+
+/** What a file that is not safetensors is, from its first bytes: the hint for the error. */
+function notSafetensors(bytes: Uint8Array): string | undefined {
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
+    return 'this is a PyTorch checkpoint (zip format; or another zip archive), not a safetensors file: convert it with `unet convert`';
+  }
+  // pickle protocol 2..5 (torch.save's legacy format starts with one)
+  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return 'this is a PyTorch checkpoint (legacy pickle format), not a safetensors file: convert it with `unet convert`';
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'this is a PNG image, not a safetensors file';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'this is a JPEG image, not a safetensors file';
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'this is a gzip file, not a safetensors file';
+  return undefined;
+}
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -66,6 +83,8 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
   };
 
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length field`);
+  // Until the header is known to be JSON, a failure may mean another kind of file: say which.
+  const failHeader = (msg: string): never => fail(notSafetensors(bytes) ?? msg);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // u64 read as two u32 halves: a BigInt round trip would work too, but this keeps the bound
   // check exact without converting a possibly huge value to a lossy number first.
@@ -74,24 +93,24 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
   const headerLen = hi * 2 ** 32 + lo;
   const rest = bytes.length - 8;
   if (hi !== 0 || headerLen > MAX_HEADER_BYTES) {
-    fail(`header length ${hi === 0 ? headerLen : `${hi} * 2^32 + ${lo}`} exceeds the ${MAX_HEADER_BYTES}-byte limit (the file is ${bytes.length} bytes)`);
+    failHeader(`header length ${hi === 0 ? headerLen : `${hi} * 2^32 + ${lo}`} exceeds the ${MAX_HEADER_BYTES}-byte limit (the file is ${bytes.length} bytes)`);
   }
-  if (headerLen > rest) fail(`header length ${headerLen} is larger than the ${rest} bytes that follow the length field`);
+  if (headerLen > rest) failHeader(`header length ${headerLen} is larger than the ${rest} bytes that follow the length field`);
 
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
   } catch {
-    return fail(`header is not valid UTF-8`);
+    return failHeader(`header is not valid UTF-8`);
   }
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    return failHeader(`header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   if (!isPlainObject(header)) {
-    fail(`header must be a JSON object, found ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}`);
+    failHeader(`header must be a JSON object, found ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}`);
   }
   const hdr = header as Record<string, unknown>;
 
@@ -101,7 +120,7 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
   if (rawMeta !== undefined && rawMeta !== null) {
     if (!isPlainObject(rawMeta)) fail(`__metadata__ must be an object of strings`);
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
-      if (typeof v !== 'string') fail(`__metadata__ value ${q(k)} is ${typeof v === 'object' ? JSON.stringify(v) : typeof v}, not a string`);
+      if (typeof v !== 'string') fail(`__metadata__ value ${q(k)} is ${typeof v === 'object' ? shown(v) : typeof v}, not a string`);
       metadata[k] = v as string;
     }
   }
@@ -126,6 +145,7 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
     if (!Array.isArray(shape) || !shape.every(isCount)) {
       fail(`${where}: shape must be an array of non-negative integers, found ${shown(shape)}`);
     }
+    if ((shape as number[]).length > MAX_RANK) fail(`${where}: shape has ${(shape as number[]).length} dimensions, more than ${MAX_RANK}`);
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isCount) || offs[0] > offs[1]) {
       fail(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end, found ${shown(offs)}`);
