@@ -9,16 +9,21 @@
 // FUZZ_SEED and FUZZ_MS (total in-process budget, default 6000) override the defaults.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { parseSafetensors, SafetensorsError, writeSafetensors } from '../src/weights/safetensors.js';
 import { unetParamsFromSafetensors } from '../src/weights/unet.js';
 import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../src/weights/checkpoint.js';
 import { decodeImage, ImageError } from '../src/io/image.js';
 import { NiftiError, readNifti } from '../src/io/nifti.js';
 import { loadModel, type Model } from '../src/model.js';
+import { LimitError } from '../src/limits.js';
 import { makeNifti } from './io/makeNifti.js';
-import { assertOneLineError, tempDirs, unet } from './cliRun.js';
+import { assertOneLineError, ROOT, tempDirs, unet } from './cliRun.js';
+import * as H from './hostile.js';
 import { rng, testDevice } from './helpers.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
@@ -255,7 +260,7 @@ Fuzz(`in-process, ${BUDGET_MS} ms: every mutated file loads or fails with its re
       seeds: [file('assets/demo/samples/nuclei_01.png')],
       head: 64,
       read: (b) => decodeImage(b),
-      errors: [ImageError],
+      errors: [ImageError, LimitError],
       named: false,
     },
     {
@@ -264,7 +269,7 @@ Fuzz(`in-process, ${BUDGET_MS} ms: every mutated file loads or fails with its re
       seeds: [makeNifti({ dims: [12, 10, 3], datatype: 4, values: Array.from({ length: 360 }, (_, i) => i) })],
       head: 352,
       read: (b) => readNifti(b),
-      errors: [NiftiError],
+      errors: [NiftiError, LimitError],
       named: false,
     },
   ];
@@ -330,3 +335,149 @@ Fuzz('CLI: refused weights, checkpoints and inputs exit 1 with one error line an
 });
 
 Fuzz.run();
+
+// ---------------------------------------------------------------------------------------------
+// hostile files: bounded time and memory
+
+const Hostile = suite<{ tmp: ReturnType<typeof tempDirs> }>('fuzz: hostile files are refused in bounded time and memory');
+Hostile.before((ctx) => {
+  ctx.tmp = tempDirs('unet-hostile-');
+});
+Hostile.after((ctx) => ctx.tmp.cleanup());
+
+const DEMO_WEIGHTS = 'assets/demo/nuclei_unet.safetensors';
+const GRAY_INPUT = 'test/fixtures/gray.io.safetensors';
+const MAX_SECONDS = 5;
+const MAX_RSS_MB = 1024;
+
+interface Case {
+  name: string;
+  /** the hostile file (written to the case's folder), or a path already there (/dev/zero) */
+  file: (() => Uint8Array) | string;
+  ext: string;
+  /** the command line, given the hostile file's path and an output folder */
+  args: (file: string, out: string) => string[];
+  /** the refusal line, after "unet: <file>: " */
+  expect: RegExp;
+}
+
+const segmentArgs = (f: string, out: string) => ['segment', f, '--weights', DEMO_WEIGHTS, '--out-dir', out];
+const convertArgs = (f: string, out: string) => ['convert', f, '-o', join(out, 'x.safetensors')];
+const inferWeights = (f: string, out: string) => ['infer', '--weights', f, '--input', GRAY_INPUT, '--out', join(out, 'y.safetensors')];
+
+/** A valid U-Net (the gray fixture) with `extra` unexpected zero-size tensors added. */
+function manyUnexpected(extra: number): Uint8Array {
+  const b = readFileSync('test/fixtures/gray.weights.safetensors');
+  const len = b.readUInt32LE(0);
+  const header = JSON.parse(b.subarray(8, 8 + len).toString()) as Record<string, unknown>;
+  for (let i = 0; i < extra; i++) header[`x${i}`] = { dtype: 'F32', shape: [0], data_offsets: [0, 0] };
+  const json = Buffer.from(JSON.stringify(header));
+  const out = Buffer.alloc(8 + json.length + b.length - 8 - len);
+  out.writeUInt32LE(json.length, 0);
+  json.copy(out, 8);
+  b.subarray(8 + len).copy(out, 8 + json.length);
+  return out;
+}
+
+const CASES: Case[] = [
+  { name: 'PNG declaring 60000x60000', ext: 'png', file: H.pngDeclaredHuge, args: segmentArgs, expect: /60000x60000 = 3\.6e9 pixels exceeds maxPixels 1\.0e8 \(raise with --max-pixels\)$/ },
+  { name: 'PNG bomb, 30000x30000 from 0.9 MB', ext: 'png', file: () => H.png(30000, 30000, H.zlibWrap(H.zerosDeflateRaw(860))), args: segmentArgs, expect: /9\.0e8 pixels exceeds maxPixels/ },
+  { name: 'interlaced PNG bomb, 100x100 inflating to 1 GiB', ext: 'png', file: () => H.png(100, 100, H.zlibWrap(H.zerosDeflateRaw(1024)), { interlace: true }), args: segmentArgs, expect: /interlaced PNG whose image data inflates past/ },
+  { name: 'PNG bomb, 100x100 inflating to 1 GiB', ext: 'png', file: () => H.png(100, 100, H.zlibWrap(H.zerosDeflateRaw(1024))), args: segmentArgs, expect: /not a readable PNG/ },
+  { name: 'JPEG declaring 65000x65000', ext: 'jpg', file: () => H.jpegDeclared(65000, 65000), args: segmentArgs, expect: /65000x65000 = 4\.2e9 pixels exceeds maxPixels/ },
+  { name: 'progressive JPEG of 190000 empty scans', ext: 'jpg', file: () => H.jpegManyScans(190_000), args: segmentArgs, expect: /JPEG of 190000 scans exceeds maxJpegScans 100 \(raise with --limit maxJpegScans=N\)$/ },
+  { name: '.nii.gz of a 32767x32767 slice', ext: 'nii.gz', file: () => gzipSync(H.concat(H.niftiHeader([32767, 32767, 1]), new Uint8Array(2 ** 20))), args: segmentArgs, expect: /32767 x 32767 x 1 = 1\.1e9 voxels exceeds maxVoxels 1\.3e8 \(raise with --max-voxels\)$/ },
+  { name: '.nii.gz whose f64 data needs 1 GiB', ext: 'nii.gz', file: () => gzipSync(H.concat(H.niftiHeader([1024, 1024, 128], 64), new Uint8Array(2 ** 16))), args: segmentArgs, expect: /exceeds maxDecompressedBytes 1\.0 GiB \(raise with --max-decompressed-mib\)$/ },
+  { name: 'gzip bomb NIfTI, 3 GB of zeros from 3 MB', ext: 'nii.gz', file: () => H.gzipWrap(H.zerosDeflateRaw(3000)), args: segmentArgs, expect: /not a NIfTI-1 file/ },
+  { name: 'NIfTI with dim[2] = -5', ext: 'nii', file: () => H.concat(H.niftiHeader([10, -5, 2]), new Uint8Array(200)), args: segmentArgs, expect: /dim\[2\] is -5: every dimension must be at least 1/ },
+  { name: 'FIFO as an input', ext: 'fifo.png', file: 'fifo', args: segmentArgs, expect: /is a FIFO \(named pipe\), expected a regular file$/ },
+  { name: '/dev/zero as an image', ext: '', file: '/dev/zero', args: segmentArgs, expect: /is a character device, expected a regular file$/ },
+  { name: '.pt zip bomb (entries declaring 2 GiB)', ext: 'pt', file: () => H.zipBomb(2 ** 31), args: convertArgs, expect: /declares 2\.0 GiB\) exceeds maxDecompressedBytes 1\.0 GiB \(raise with --max-decompressed-mib\)$/ },
+  { name: '.pt of 300 views of 64 x 4 MiB', ext: 'pt', file: () => H.zipCheckpoint(H.manyViews(300, 64, 2 ** 20), { 0: new Uint8Array(2 ** 22) }, true), args: convertArgs, expect: /exceeds maxWeightsBytes 512 MiB \(raise with --max-weights-mib\)$/ },
+  { name: 'pickle with a tuple key doubled 64 times', ext: 'pt', file: () => H.legacyCheckpoint(H.doubledTupleKey(64)), args: convertArgs, expect: /no tensors at the top level/ },
+  { name: 'pickle LONG4 of 1 MB', ext: 'pt', file: () => H.legacyCheckpoint(H.long4(2 ** 20)), args: convertArgs, expect: /an integer of 1\.0e6 bytes .* exceeds maxPickleIntBytes 64/ },
+  { name: 'pickle of 300k APPENDS', ext: 'pt', file: () => H.legacyCheckpoint(H.appends(300_000)), args: convertArgs, expect: /holds a list\/tuple, not a state_dict/ },
+  { name: 'pickle key nested 100000 deep', ext: 'pt', file: () => H.legacyCheckpoint(H.deepKey(100_000)), args: convertArgs, expect: /containers nested 101 deep .* exceeds maxPickleDepth 100/ },
+  { name: 'pickle with a cyclic key', ext: 'pt', file: () => H.legacyCheckpoint(H.cyclicKey()), args: convertArgs, expect: /no tensors at the top level .*"\[\.\.\.\]"/ },
+  { name: 'pickled subprocess.Popen', ext: 'pt', file: () => H.legacyCheckpoint(new H.Pickle().global('subprocess', 'Popen').mark().str('id').tuple().op(0x52).stop()), args: convertArgs, expect: /refused code-execution global subprocess\.Popen/ },
+  { name: '10^6 tensor names (a 59 MB header)', ext: 'safetensors', file: () => H.safetensorsHeader(`{${Array.from({ length: 1e6 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',')}}`), args: inferWeights, expect: /header of \d+ bytes is larger than the 16777216 bytes this reader parses/ },
+  { name: 'a shape of 10^7 dims', ext: 'safetensors', file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e7).fill(1).join(',')}],"data_offsets":[0,4]}}`), args: inferWeights, expect: /header of \d+ bytes is larger than|shape has 10000000 dimensions, more than 64/ },
+  { name: 'a shape of 10^6 dims', ext: 'safetensors', file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e6).fill(1).join(',')}],"data_offsets":[0,4]}}`), args: inferWeights, expect: /tensor "x": shape has 1000000 dimensions, more than 64$/ },
+  { name: 'FIFO as --weights', ext: 'fifo', file: 'fifo', args: inferWeights, expect: /is a FIFO \(named pipe\), expected a regular file$/ },
+  { name: '/dev/zero as --weights', ext: '', file: '/dev/zero', args: inferWeights, expect: /is a character device, expected a regular file$/ },
+  { name: 'a directory as --weights', ext: 'dir', file: 'dir', args: inferWeights, expect: /is a directory, expected a regular file$/ },
+  { name: 'a .pt as --weights of infer', ext: 'pt', file: () => readFileSync('test/fixtures/checkpoints/unet_zip.pt'), args: inferWeights, expect: /this is a PyTorch checkpoint \(zip format.*convert it with `unet convert`$/ },
+  { name: 'a legacy .pt as --weights of segment', ext: 'pt', file: () => readFileSync('test/fixtures/checkpoints/unet_legacy.pt'), args: (f, out) => ['segment', 'assets/demo/samples/nuclei_01.png', '--weights', f, '--out-dir', out], expect: /this is a PyTorch checkpoint \(legacy pickle format\).*convert it with `unet convert`$/ },
+];
+
+/** Runs the CLI under /usr/bin/time: exit code, stderr lines (Dawn's log lines left out), seconds, peak RSS. */
+function timed(args: string[]): { code: number | null; lines: string[]; stderr: string; seconds: number; rssMB: number } {
+  const timeFile = join(tmpdir(), `unet-fuzz-time-${process.pid}`);
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', timeFile, process.execPath, 'bin/unet.js', ...args], {
+    cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, UNET_DEBUG: '' },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const rssMB = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024;
+  const lines = r.stderr.split('\n').filter((l) => l !== '' && !/^Warning: /.test(l));
+  return { code: r.status, lines, stderr: r.stderr, seconds, rssMB };
+}
+
+const HAVE_TIME = existsSync('/usr/bin/time');
+
+Hostile(`each hostile file: exit 1, one line naming the file, < ${MAX_SECONDS} s, < ${MAX_RSS_MB} MB RSS`, ({ tmp }) => {
+  if (!HAVE_TIME) return console.log('  skipped: /usr/bin/time is not installed (Debian package "time")');
+  const dir = tmp.dir();
+  const rows: string[] = [];
+  for (const [i, c] of CASES.entries()) {
+    const out = join(dir, `out${i}`);
+    mkdirSync(out);
+    let file: string;
+    if (c.file === '/dev/zero') file = c.file;
+    else {
+      file = join(dir, `case${i}.${c.ext}`);
+      if (c.file === 'fifo') spawnSync('mkfifo', [file]);
+      else if (c.file === 'dir') mkdirSync(file);
+      else writeFileSync(file, (c.file as () => Uint8Array)());
+    }
+    const r = timed(c.args(file, out));
+    const why = `${c.name}: exit ${r.code}, ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB, stderr:\n${r.stderr.slice(0, 2000)}`;
+    rows.push(`    ${c.name.padEnd(42)} exit ${r.code}  ${r.seconds.toFixed(2)} s  ${r.rssMB.toFixed(0).padStart(4)} MB  ${r.lines[0]?.slice(0, 150)}`);
+    assert.is(r.code, 1, why);
+    // segment adds its count line ("unet: 1 of 1 inputs failed") after the input's own line
+    const expectedLines = c.args === segmentArgs ? 2 : 1;
+    assert.is(r.lines.length, expectedLines, why);
+    assert.ok(r.lines[0].startsWith(`unet: ${file}: `), why);
+    assert.match(r.lines[0].slice(`unet: ${file}: `.length), c.expect, why);
+    assert.not.match(r.stderr, /^\s+at |Maximum call stack|TypeError/m, why);
+    assert.ok(r.seconds < MAX_SECONDS, `too slow: ${why}`);
+    assert.ok(r.rssMB < MAX_RSS_MB, `too much memory: ${why}`);
+  }
+  console.log(rows.join('\n'));
+});
+
+Hostile('200000 unexpected tensors beside a valid U-Net: the first 20 problems, then a count', ({ tmp }) => {
+  const dir = tmp.dir();
+  const file = join(dir, 'many.safetensors');
+  writeFileSync(file, manyUnexpected(200_000));
+  const r = HAVE_TIME ? timed(inferWeights(file, dir)) : { ...unet(...inferWeights(file, dir)), seconds: 0, rssMB: 0 };
+  const why = `exit ${r.code}, ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB:\n${r.lines.slice(0, 30).join('\n')}`;
+  assert.is(r.code, 1, why);
+  assert.is(r.lines.length, 22, why);
+  assert.match(r.lines[1], /^\s+- unexpected "x0"$/, why);
+  assert.match(r.lines[21], /^\s+\.\.\. and 199980 more$/, why);
+  assert.ok(r.seconds < MAX_SECONDS && r.rssMB < MAX_RSS_MB, why);
+});
+
+Hostile('names are escaped: a file name with a newline and an ANSI escape prints on one line', ({ tmp }) => {
+  const dir = tmp.dir();
+  const file = join(dir, 'evil\n\x1b[31munet: all good.png');
+  writeFileSync(file, 'not an image');
+  const r = unet('segment', file, '--weights', DEMO_WEIGHTS, '--out-dir', join(dir, 'out'));
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.lines.length, 2, r.stderr);
+  assert.ok(r.lines[0].includes('evil\\n\\x1b[31munet: all good.png: unsupported format'), r.stderr);
+  assert.not.ok(r.stderr.includes('\x1b'), r.stderr);
+});
+
+Hostile.run();

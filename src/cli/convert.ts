@@ -5,9 +5,11 @@ import { basename } from 'node:path';
 import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../weights/checkpoint.js';
 import { parseSafetensors } from '../weights/safetensors.js';
 import { countParameters, unetParamsFromSafetensors } from '../weights/unet.js';
+import { printable, resolveLimits } from '../limits.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError } from './errors.js';
 import { checkOutputPath, readInputFile, sameFile, writeAtomically } from './files.js';
+import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 
 export const CONVERT_USAGE = `Usage: unet convert CHECKPOINT.pt -o OUT.safetensors [--key KEY]
@@ -25,12 +27,14 @@ Options:
   -o, --out PATH   output safetensors file (written to a temporary file, then renamed)
   --key KEY        the checkpoint entry that holds the state_dict
   -h, --help       show this help
-`;
+
+${LIMITS_USAGE}`;
 
 const OPTIONS = {
   out: { type: 'string', short: 'o' },
   key: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...LIMIT_OPTIONS,
 } as const;
 
 export async function convert(args: string[]): Promise<number> {
@@ -44,16 +48,18 @@ export async function convert(args: string[]): Promise<number> {
   }
   const input = positionals[0];
   const out = required('convert', 'out', v.out);
-  if (sameFile(input, out)) throw new UsageError(`convert: --out ${out} is the same file as the checkpoint: refusing to overwrite it`);
+  const limits = resolveLimits(limitsFromArgs('convert', v));
+  if (sameFile(input, out)) throw new UsageError(`convert: --out ${printable(out)} is the same file as the checkpoint: refusing to overwrite it`);
   checkOutputPath(out);
 
-  const bytes = readInputFile(input);
+  const bytes = readInputFile(input, 'maxWeightsBytes', limits);
+  const source = printable(input);
   let result;
   let format;
   try {
-    const ckpt = readCheckpoint(bytes, input);
+    const ckpt = readCheckpoint(bytes, source, { limits });
     format = ckpt.format;
-    result = extractStateDict(ckpt, input, v.key);
+    result = extractStateDict(ckpt, source, v.key);
   } catch (e) {
     if (e instanceof CheckpointError) throw new CliError(e.message);
     throw e;
@@ -69,7 +75,7 @@ export async function convert(args: string[]): Promise<number> {
   // Say whether the engine can run it; a state_dict of another network is still converted.
   let model: string;
   try {
-    const p = unetParamsFromSafetensors(parseSafetensors(file, out));
+    const p = unetParamsFromSafetensors(parseSafetensors(file, printable(out)));
     model = `U-Net ${p.inChannels} -> ${p.outChannels} channels, init_features ${p.features}, depth ${p.depth}, ${countParameters(p).toLocaleString('en-US')} parameters`;
   } catch (e) {
     model = `not a brain-segmentation U-Net state_dict, written anyway (${(e as Error).message.split('\n')[0].replace(/^[^:]*: /, '')})`;
@@ -80,7 +86,7 @@ export async function convert(args: string[]): Promise<number> {
   for (const t of result.tensors) dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
   const counts = [...dtypes].map(([d, n]) => `${n} ${d}`).join(', ');
   const lines = [
-    `unet convert: ${input} (${format} format) -> ${out}: ${result.tensors.length} tensors (${counts}), ${file.length.toLocaleString('en-US')} bytes`,
+    `unet convert: ${source} (${format} format) -> ${printable(out)}: ${result.tensors.length} tensors (${counts}), ${file.length.toLocaleString('en-US')} bytes`,
     `  ${model}`,
     ...result.notes.map((n) => `  note: ${n}`),
   ];

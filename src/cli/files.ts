@@ -1,8 +1,9 @@
 // File helpers shared by `unet convert` and `unet segment`: reads whose errors name the file, and
 // atomic writes (a temporary file next to the target, renamed over it), so an interrupted or failed
 // run never leaves a half-written output behind.
-import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { DEFAULT_LIMITS, exceeds, formatBytes, printable, type Limits } from '../limits.js';
 import { CliError, fsError } from './errors.js';
 
 export function statOrUndefined(path: string): Stats | undefined {
@@ -13,12 +14,51 @@ export function statOrUndefined(path: string): Stats | undefined {
   }
 }
 
-export function readInputFile(path: string): Uint8Array {
-  if (statOrUndefined(path)?.isDirectory()) throw new CliError(`${path}: is a directory, expected a file`);
+/** What a file that is not a regular one is, for messages. */
+function kindOf(s: Stats): string {
+  if (s.isDirectory()) return 'is a directory';
+  if (s.isFIFO()) return 'is a FIFO (named pipe)';
+  if (s.isCharacterDevice()) return 'is a character device';
+  if (s.isBlockDevice()) return 'is a block device';
+  if (s.isSocket()) return 'is a socket';
+  return 'is not a regular file';
+}
+
+/**
+ * Reads a regular file of at most `limits[limit]` bytes. Anything else is refused before a byte is read:
+ * a FIFO would block forever, /dev/zero never ends. The file is checked with stat before it is opened
+ * (opening some devices does things) and again, with fstat, once it is (it may have been swapped); a
+ * FIFO swapped in opens without blocking (O_NONBLOCK) and is then refused. Errors name the file.
+ */
+export function readInputFile(path: string, limit: 'maxInputBytes' | 'maxWeightsBytes' = 'maxInputBytes', limits: Limits = DEFAULT_LIMITS): Uint8Array {
+  const name = printable(path);
+  const check = (s: Stats) => {
+    if (!s.isFile()) throw new CliError(`${name}: ${kindOf(s)}, expected a regular file`);
+    if (s.size > limits[limit]) throw new CliError(`${name}: ${exceeds(`a file of ${formatBytes(s.size)}`, limit, limits).message}`);
+  };
+  let fd: number;
   try {
-    return readFileSync(path);
+    check(statSync(path));
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw fsError(path, 'read', e);
+    throw e instanceof CliError ? e : fsError(path, 'read', e);
+  }
+  try {
+    const s = fstatSync(fd);
+    check(s);
+    // at most the size stat gave: a file growing while it is read is cut there, never read without end
+    const out = new Uint8Array(s.size);
+    let n = 0;
+    while (n < out.length) {
+      const got = readSync(fd, out, n, out.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    return n === out.length ? out : out.subarray(0, n);
+  } catch (e) {
+    throw e instanceof CliError ? e : fsError(path, 'read', e);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -51,7 +91,8 @@ export function sameFile(a: string, b: string): boolean {
 export function checkOutputPath(out: string): void {
   const dir = dirname(out);
   const d = statOrUndefined(dir);
-  if (!d) throw new CliError(`${out}: the output directory ${JSON.stringify(dir)} does not exist`);
-  if (!d.isDirectory()) throw new CliError(`${out}: ${JSON.stringify(dir)} is not a directory`);
-  if (statOrUndefined(out)?.isDirectory()) throw new CliError(`${out}: is a directory, expected a file path for the output`);
+  const name = printable(out);
+  if (!d) throw new CliError(`${name}: the output directory ${printable(JSON.stringify(dir))} does not exist`);
+  if (!d.isDirectory()) throw new CliError(`${name}: ${printable(JSON.stringify(dir))} is not a directory`);
+  if (statOrUndefined(out)?.isDirectory()) throw new CliError(`${name}: is a directory, expected a file path for the output`);
 }

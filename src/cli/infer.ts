@@ -1,11 +1,15 @@
 // `unet infer`: runs a U-Net from a safetensors state_dict on an NCHW tensor read from a safetensors
 // file and writes the output tensor (plus provenance in __metadata__) to a new safetensors file.
-import { accessSync, constants, readFileSync, statSync, type Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
+import { checkPadMode, type PadMode } from '../kernels/layout.js';
+import { printable, quoted, resolveLimits, type Limits } from '../limits.js';
 import { parseCommandArgs, required } from './args.js';
-import { CliError, UsageError, fsError } from './errors.js';
-import { writeAtomically } from './files.js';
+import { CliError, UsageError } from './errors.js';
+import { readInputFile, writeAtomically } from './files.js';
+import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
+import { nonFiniteMessage, nonFiniteOutputs } from './outputs.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 
 export const INFER_USAGE = `Usage: unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
@@ -24,8 +28,11 @@ Options:
   --pad MODE            padding for sizes the U-Net cannot take directly: reflect (default) or zero
   --runs N              forward passes timed after the first (compiling) one; N > 1 prints the
                         median and the minimum (default 1; 0 times the first run only)
+  --strict              an output holding NaN / Inf although the input is finite is an error (no
+                        output written); by default a warning
   -h, --help            show this help
 
+${LIMITS_USAGE}
 Timings go to stderr. Errors are one line, "unet: ...", exit code 1 (2 for a bad command line).
 `;
 
@@ -37,12 +44,14 @@ const OPTIONS = {
   'output-name': { type: 'string', default: 'output' },
   runs: { type: 'string', default: '1' },
   pad: { type: 'string', default: 'reflect' },
+  strict: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...LIMIT_OPTIONS,
 } as const;
 
 /** Input dtypes the safetensors reader converts to f32. */
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
-const q = (s: string) => JSON.stringify(s);
+const q = (s: string) => quoted(s, 200);
 
 export async function infer(args: string[]): Promise<number> {
   const v = parseCommandArgs('infer', args, OPTIONS);
@@ -60,13 +69,18 @@ export async function infer(args: string[]): Promise<number> {
     throw new UsageError(`infer: --runs must be an integer from 0 to 100000, found ${q(v.runs ?? '')}`);
   }
   const runs = Number(v.runs);
-  if (v.pad !== 'reflect' && v.pad !== 'zero') throw new UsageError(`infer: --pad must be reflect or zero, found ${q(v.pad ?? '')}`);
-  const pad = v.pad;
+  let pad: PadMode;
+  try {
+    pad = checkPadMode(v.pad, '--pad');
+  } catch (e) {
+    throw new UsageError(`infer: ${(e as Error).message}`);
+  }
+  const limits = resolveLimits(limitsFromArgs('infer', v));
 
   // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
   checkOutput(out, { '--input': inputPath, '--weights': weights });
-  checkReadable(weights);
-  const input = readInput(inputPath, inputName);
+  const weightBytes = readInputFile(weights, 'maxWeightsBytes', limits);
+  const input = readInput(inputPath, inputName, limits);
 
   let device: GPUDevice | undefined;
   let model: Model | undefined;
@@ -74,8 +88,11 @@ export async function infer(args: string[]): Promise<number> {
     const t0 = performance.now();
     device = await getDevice();
     const t1 = performance.now();
-    model = await loadModel(device, weights);
-    for (const w of model.info.warnings) process.stderr.write(`unet: warning: ${w}\n`);
+    const source = printable(weights);
+    model = await loadModel(device, weightBytes).catch((e: Error) => {
+      throw new CliError(`${source}: ${e.message.replace(/^<bytes>: /, '')}`);
+    });
+    for (const w of model.info.warnings) process.stderr.write(`unet: warning: ${w.replace(/^<bytes>: /, `${source}: `)}\n`);
     const t2 = performance.now();
     let result: Awaited<ReturnType<Model['run']>>;
     try {
@@ -84,6 +101,12 @@ export async function infer(args: string[]): Promise<number> {
       throw withInputContext(e, inputPath, inputName);
     }
     const t3 = performance.now();
+    const nonFinite = nonFiniteOutputs(result.data, result.shape);
+    if (nonFinite) {
+      const message = nonFiniteMessage(`${printable(inputPath)}: tensor ${q(inputName)}`, nonFinite);
+      if (v.strict) throw new CliError(`${message} (--strict: no output written)`);
+      process.stderr.write(`unet: warning: ${message}\n`);
+    }
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const s = performance.now();
@@ -144,25 +167,17 @@ function statOrUndefined(path: string): Stats | undefined {
 function checkOutput(out: string, inputs: Record<string, string>): void {
   const dir = dirname(out);
   const d = statOrUndefined(dir);
-  if (!d) throw new CliError(`${out}: the output directory ${q(dir)} does not exist`);
-  if (!d.isDirectory()) throw new CliError(`${out}: ${q(dir)} is not a directory`);
+  const name = printable(out);
+  if (!d) throw new CliError(`${name}: the output directory ${q(dir)} does not exist`);
+  if (!d.isDirectory()) throw new CliError(`${name}: ${q(dir)} is not a directory`);
   const o = statOrUndefined(out);
-  if (o?.isDirectory()) throw new CliError(`${out}: is a directory, expected a file path for the output`);
+  if (o?.isDirectory()) throw new CliError(`${name}: is a directory, expected a file path for the output`);
   for (const [flag, path] of Object.entries(inputs)) {
     const i = statOrUndefined(path);
     // Same inode catches links and different spellings of one path; resolve() the files not there yet.
     const same = o && i ? o.dev === i.dev && o.ino === i.ino : resolve(out) === resolve(path);
-    if (same) throw new UsageError(`infer: --out ${out} is the same file as ${flag} ${path}: refusing to overwrite it`);
+    if (same) throw new UsageError(`infer: --out ${name} is the same file as ${flag} ${printable(path)}: refusing to overwrite it`);
   }
-}
-
-function checkReadable(path: string): void {
-  try {
-    accessSync(path, constants.R_OK);
-  } catch (e) {
-    throw fsError(path, 'read', e);
-  }
-  if (statSync(path).isDirectory()) throw new CliError(`${path}: is a directory, expected a safetensors file`);
 }
 
 interface Input {
@@ -171,13 +186,9 @@ interface Input {
   dtype: string;
 }
 
-function readInput(path: string, name: string): Input {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw fsError(path, 'read', e);
-  }
+function readInput(path: string, name: string, limits: Limits): Input {
+  const bytes = readInputFile(path, 'maxInputBytes', limits);
+  path = printable(path);
   const st = parseSafetensors(bytes, path); // its errors start with the file name
   const t = st.tensors.get(name);
   if (!t) {
@@ -197,7 +208,7 @@ function readInput(path: string, name: string): Input {
 /** The engine reports input problems as `input: <problem>`; say which file and tensor instead. */
 function withInputContext(e: unknown, path: string, name: string): unknown {
   if (e instanceof Error && e.message.startsWith('input: ')) {
-    const err = new CliError(`${path}: tensor ${q(name)}: ${e.message.slice('input: '.length)}`);
+    const err = new CliError(`${printable(path)}: tensor ${q(name)}: ${e.message.slice('input: '.length)}`);
     err.stack = `${err.message}\n[caused by] ${e.stack ?? ''}`;
     return err;
   }

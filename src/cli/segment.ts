@@ -1,6 +1,7 @@
 // `unet segment`: PNG / JPEG images and NIfTI volumes in, masks out. Each input is read, normalized,
 // run through the U-Net (any size: the model pads and crops), thresholded, and its outputs written
-// atomically; a failing input is reported on one line and the others still run (exit 1 at the end).
+// as a set (all or nothing, never over a file this run did not create unless --overwrite); a failing
+// input is reported on one line and the others still run (exit 1 at the end).
 import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describeDevice, getDevice, loadModel, releaseGpu, type Model, type RunOptions } from '../node.js';
@@ -8,9 +9,13 @@ import { ImageError, decodeImage, encodePng, sniff, type Image } from '../io/ima
 import { NiftiError, forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, type Axis } from '../io/nifti.js';
 import { ChannelError, channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
 import { overlay, probs16, thresholdMask } from '../io/render.js';
+import { checkPadMode, type PadMode } from '../kernels/layout.js';
+import { LimitError, printable, resolveLimits, type Limits } from '../limits.js';
 import { parseCommandLine, required } from './args.js';
-import { CliError, UsageError, fsError } from './errors.js';
-import { readInputFile, statOrUndefined, writeAtomically } from './files.js';
+import { CliError, UsageError, cliText, fsError } from './errors.js';
+import { readInputFile, sameFile, statOrUndefined } from './files.js';
+import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
+import { nonFiniteMessage, nonFiniteOutputs, writeOutputSet, type NonFinite } from './outputs.js';
 import { Progress } from './progress.js';
 
 export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W.safetensors --out-dir DIR [options]
@@ -47,9 +52,17 @@ Options:
   --gpu-budget MIB      most MiB of GPU memory one forward may take (activations and I/O buffers;
                         larger images are tiled to fit)
   --probs               also write the probabilities
+  --overwrite           replace existing files of the same names (without it, an input whose
+                        outputs exist fails with an error, and nothing is replaced)
+  --strict              an output holding NaN / Inf although the input is finite is an error for
+                        that input (by default a warning)
   --json                one JSON object on stdout instead of the text summary
   -h, --help            show this help
 
+${LIMITS_USAGE}
+Outputs are written as a set per input: to temporary files, renamed into place only when all of them
+were written. Inputs are never written over; in a folder that is also --out-dir, files named like the
+outputs of another input there (NAME_mask*, NAME_overlay, NAME_probs*) are skipped, not segmented.
 A progress bar goes to stderr on a terminal. Inputs that fail are reported as "unet: FILE: problem"
 and the rest still run; the exit code is then 1 ("unet: 2 of 9 inputs failed").
 `;
@@ -68,8 +81,11 @@ const OPTIONS = {
   'tile-blend': { type: 'string', default: 'gaussian' },
   'gpu-budget': { type: 'string' },
   probs: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
+  strict: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...LIMIT_OPTIONS,
 } as const;
 
 const AXES: Record<string, Axis> = { axial: 2, coronal: 1, sagittal: 0, '0': 0, '1': 1, '2': 2 };
@@ -80,10 +96,15 @@ interface Settings {
   norm: Normalization;
   gray: boolean;
   axis: Axis;
-  pad: 'reflect' | 'zero';
+  pad: PadMode;
   tile: RunOptions['tile'];
   probs: boolean;
   outDir: string;
+  overwrite: boolean;
+  strict: boolean;
+  limits: Limits;
+  /** every input of this run and the weights: never written over */
+  protectedFiles: string[];
 }
 
 interface Done {
@@ -95,6 +116,8 @@ interface Done {
   foreground: number[];
   ms: number;
   notes: string[];
+  /** outputs that are NaN / Inf although the input is finite */
+  nonFinite?: NonFinite;
 }
 
 export async function segment(args: string[]): Promise<number> {
@@ -117,23 +140,36 @@ export async function segment(args: string[]): Promise<number> {
     throw new UsageError('segment: --activation softmax is not supported yet (the engine outputs sigmoid probabilities, a softmax needs the logits); use sigmoid: one mask per output channel');
   }
   if (v.activation !== 'sigmoid') throw new UsageError(`segment: --activation must be sigmoid, found ${JSON.stringify(v.activation)}`);
-  if (v.pad !== 'reflect' && v.pad !== 'zero') throw new UsageError(`segment: --pad must be reflect or zero, found ${JSON.stringify(v.pad)}`);
+  let pad: PadMode;
+  try {
+    pad = checkPadMode(v.pad, '--pad');
+  } catch (e) {
+    throw new UsageError(`segment: ${(e as Error).message}`);
+  }
   if (positionals.length === 0) throw new UsageError('segment: no input images or folders given (see unet segment --help)');
   const tile = tileOption(v.tile ?? 'auto', v['tile-overlap'] ?? '0.25', v['tile-blend'] ?? 'gaussian', v['gpu-budget']);
-  const settings: Settings = { threshold, norm, gray: Boolean(v.gray), axis, pad: v.pad, tile, probs: Boolean(v.probs), outDir };
+  const limits = resolveLimits(limitsFromArgs('segment', v));
 
-  const { inputs, failures } = expandInputs(positionals);
-  if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${outDir}: --out-dir is a file, expected a directory`);
+  if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${printable(outDir)}: --out-dir is a file, expected a directory`);
+  const { inputs, failures, skipped } = expandInputs(positionals, outDir);
+  const settings: Settings = {
+    threshold, norm, gray: Boolean(v.gray), axis, pad, tile, probs: Boolean(v.probs), outDir,
+    overwrite: Boolean(v.overwrite), strict: Boolean(v.strict), limits, protectedFiles: [...inputs.map((i) => i.path), weights],
+  };
   try {
     mkdirSync(outDir, { recursive: true });
   } catch (e) {
     throw fsError(outDir, 'create', e);
   }
-  const weightBytes = readInputFile(weights);
+  const weightBytes = readInputFile(weights, 'maxWeightsBytes', limits);
 
   const total = inputs.length + failures.length;
   const progress = new Progress(inputs.length);
-  for (const f of failures) progress.print(`unet: ${f.input}: ${f.error}`);
+  if (skipped.length) {
+    const names = skipped.slice(0, 3).map((f) => printable(basename(f))).join(', ');
+    progress.print(`unet: note: skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'} in --out-dir named like the outputs of another input (${names}${skipped.length > 3 ? ', ...' : ''})`);
+  }
+  for (const f of failures) progress.print(`unet: ${printable(f.input)}: ${cliText(f.error)}`);
   const done: Done[] = [];
   let device: GPUDevice | undefined;
   let model: Model | undefined;
@@ -141,19 +177,22 @@ export async function segment(args: string[]): Promise<number> {
   try {
     device = await getDevice();
     model = await loadModel(device, weightBytes).catch((e: Error) => {
-      throw new CliError(`${weights}: ${e.message.replace(/^<bytes>: /, '')}`);
+      throw new CliError(`${printable(weights)}: ${e.message.replace(/^<bytes>: /, '')}`);
     });
-    for (const w of model.info.warnings) progress.print(`unet: warning: ${w.replace(/^<bytes>: /, `${weights}: `)}`);
+    for (const w of model.info.warnings) progress.print(`unet: warning: ${cliText(w.replace(/^<bytes>: /, `${printable(weights)}: `))}`);
     for (const [i, input] of inputs.entries()) {
-      progress.update(i, basename(input.path));
+      const label = printable(basename(input.path));
+      progress.update(i, label);
       const start = performance.now();
       try {
-        const r = await segmentOne(model, input.path, input.name, settings, (f) => progress.update(i + f, basename(input.path)));
+        const r = await segmentOne(model, input.path, input.name, settings, (f) => progress.update(i + f, label));
+        if (r.nonFinite) progress.print(`unet: warning: ${nonFiniteMessage(printable(input.path), r.nonFinite)}`);
         done.push({ ...r, input: input.path, ms: performance.now() - start });
       } catch (e) {
         if (!(e instanceof CliError)) throw e; // a bug or a GPU failure: not the input's fault
-        failures.push({ input: input.path, error: e.message.slice(input.path.length + 2) });
-        progress.print(`unet: ${e.message}`);
+        const prefix = `${printable(input.path)}: `;
+        failures.push({ input: input.path, error: e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message });
+        progress.print(`unet: ${cliText(e.message)}`);
       }
     }
     progress.update(inputs.length, 'done');
@@ -178,15 +217,24 @@ interface Input {
   name: string;
 }
 
-/** Files as given, folders as their image / volume files (sorted); each output stem used once. */
-function expandInputs(args: string[]): { inputs: Input[]; failures: { input: string; error: string }[] } {
+/** Output names look like `${stem}${OUTPUT_SUFFIX}.ext`. */
+const OUTPUT_SUFFIX = /_(mask|probs)(_c\d+)?$|_overlay$/;
+const stemOf = (path: string) => basename(path).replace(/\.nii\.gz$/i, '').replace(/\.[^.]*$/, '');
+
+/**
+ * Files as given, folders as their image / volume files (sorted); each output stem used once. In a
+ * folder that is also the output folder, a file named like the outputs of another input there
+ * (`cell_mask.png` beside `cell.png`) is skipped: it is a mask of an earlier run, not an image to segment.
+ */
+function expandInputs(args: string[], outDir: string): { inputs: Input[]; failures: { input: string; error: string }[]; skipped: string[] } {
   const inputs: Input[] = [];
   const failures: { input: string; error: string }[] = [];
+  const skipped: string[] = [];
   const stems = new Map<string, string>();
   const add = (path: string) => {
-    const name = basename(path).replace(/\.nii\.gz$/i, '').replace(/\.[^.]*$/, '');
+    const name = stemOf(path);
     const other = stems.get(name);
-    if (other !== undefined) failures.push({ input: path, error: `skipped: its outputs (${name}_mask...) would overwrite those of ${other}` });
+    if (other !== undefined) failures.push({ input: path, error: `skipped: its outputs (${printable(name)}_mask...) would overwrite those of ${printable(other)}` });
     else {
       stems.set(name, path);
       inputs.push({ path, name });
@@ -204,38 +252,87 @@ function expandInputs(args: string[]): { inputs: Input[]; failures: { input: str
         continue;
       }
       if (names.length === 0) failures.push({ input: arg, error: 'no .png, .jpg, .jpeg, .nii or .nii.gz files in this folder' });
-      for (const n of names) add(join(arg, n));
+      const isOutDir = sameFile(arg, outDir);
+      const folderStems = new Set(names.map(stemOf));
+      for (const n of names) {
+        const stem = stemOf(n);
+        const base = stem.replace(OUTPUT_SUFFIX, '');
+        if (isOutDir && base !== stem && folderStems.has(base)) skipped.push(join(arg, n));
+        else add(join(arg, n));
+      }
     } else add(arg);
   }
-  return { inputs, failures };
+  return { inputs, failures, skipped };
 }
 
 type Segmented = Omit<Done, 'input' | 'ms'>;
 
 async function segmentOne(model: Model, path: string, name: string, s: Settings, progress: (fraction: number) => void): Promise<Segmented> {
   const fail = (problem: string): never => {
-    throw new CliError(`${path}: ${problem}`);
+    throw new CliError(`${printable(path)}: ${problem}`);
   };
-  const bytes = readInputFile(path);
+  const bytes = readInputFile(path, 'maxInputBytes', s.limits);
   const kind = sniff(bytes);
   try {
-    if (kind === 'nifti' || kind === 'nifti-gz') return await segmentVolume(model, bytes, name, kind === 'nifti-gz', s, progress);
+    if (kind === 'nifti' || kind === 'nifti-gz') {
+      const ext = kind === 'nifti-gz' ? '.nii.gz' : '.nii';
+      checkOutputs(outputNames(name, ext, model.info.outChannels, s.probs, false), s, fail);
+      return await segmentVolume(model, bytes, name, kind === 'nifti-gz', s, progress, path);
+    }
     if (kind !== 'png' && kind !== 'jpeg') {
       return fail(bytes.length === 0 ? 'empty file' : 'unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
     }
-    return await segmentImage(model, decodeImage(bytes), kind, name, s, progress);
+    checkOutputs(outputNames(name, '.png', model.info.outChannels, s.probs, true), s, fail);
+    return await segmentImage(model, decodeImage(bytes, { limits: s.limits }), kind, name, s, progress, path);
   } catch (e) {
-    if (e instanceof ImageError || e instanceof NiftiError || e instanceof ChannelError) return fail(e.message);
+    if (e instanceof ImageError || e instanceof NiftiError || e instanceof ChannelError || e instanceof LimitError) return fail(e.message);
     // the engine's refusal of this input (its size, its values), not a failure of the run
     if (e instanceof Error && /^(input|tile): /.test(e.message)) return fail(e.message.replace(/^input: /, ''));
     throw e;
   }
 }
 
-async function segmentImage(model: Model, img: Image, kind: string, name: string, s: Settings, progress: (f: number) => void): Promise<Segmented> {
+/** The files an input's outputs go to, in the order they are written. */
+function outputNames(name: string, ext: string, C: number, probs: boolean, overlay: boolean): string[] {
+  const names: string[] = [];
+  for (let c = 0; c < C; c++) {
+    const suffix = C > 1 ? `_c${c}` : '';
+    names.push(`${name}_mask${suffix}${ext}`);
+    if (probs) names.push(`${name}_probs${suffix}${ext}`);
+  }
+  if (overlay) names.push(`${name}_overlay${ext}`);
+  return names;
+}
+
+/** Before any work: no output may replace an input or the weights, nor (without --overwrite) any file. */
+function checkOutputs(names: string[], s: Settings, fail: (problem: string) => never): void {
+  for (const f of names) {
+    const out = join(s.outDir, f);
+    const input = s.protectedFiles.find((p) => sameFile(p, out));
+    if (input !== undefined) fail(`its output ${printable(f)} would overwrite the input ${printable(input)}: choose another --out-dir`);
+    const st = statOrUndefined(out);
+    if (st?.isDirectory()) fail(`its output ${printable(out)} is a directory`);
+    if (st && !s.overwrite) fail(`its output ${printable(out)} already exists (pass --overwrite to replace it)`);
+  }
+}
+
+/** Writes an input's outputs as one set; a non-finite output is an error with --strict (nothing written). */
+function finish(files: Map<string, Uint8Array>, nonFinite: NonFinite | undefined, s: Settings, path: string): void {
+  if (nonFinite && s.strict) throw new CliError(`${nonFiniteMessage(printable(path), nonFinite)} (--strict: no outputs written)`);
+  const paths = new Map([...files].map(([f, data]) => [join(s.outDir, f), data]));
+  try {
+    writeOutputSet(paths, s.overwrite);
+  } catch (e) {
+    if (e instanceof CliError) throw new CliError(`${printable(path)}: ${e.message}`);
+    throw e;
+  }
+}
+
+async function segmentImage(model: Model, img: Image, kind: string, name: string, s: Settings, progress: (f: number) => void, path = ''): Promise<Segmented> {
   const { planes, note } = channelPlanes(img, model.info.inChannels, s.gray);
   const input = normalize(planes, img.height, img.width, s.norm);
   const y = await model.run(input, { pad: s.pad, tile: s.tile, onProgress: (p) => progress(p.done / p.total) });
+  const nonFinite = nonFiniteOutputs(y.data, y.shape);
   const C = y.shape[1];
   const n = img.width * img.height;
   const files = new Map<string, Uint8Array>();
@@ -250,13 +347,13 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
     foreground.push(f);
   }
   files.set(`${name}_overlay.png`, encodePng(img.width, img.height, 3, overlay(img, masks)));
-  // Everything is encoded before the first write, so a failure leaves no partial set behind.
-  for (const [file, data] of files) writeAtomically(join(s.outDir, file), data);
-  return { kind, size: [img.height, img.width, img.channels], outputs: [...files.keys()], foreground, notes: note ? [note] : [] };
+  // Everything is encoded before the first write, and written as a set: no partial set stays behind.
+  finish(files, nonFinite, s, path);
+  return { kind, size: [img.height, img.width, img.channels], outputs: [...files.keys()], foreground, notes: note ? [note] : [], nonFinite };
 }
 
-async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: boolean, s: Settings, progress: (f: number) => void): Promise<Segmented> {
-  const vol = readNifti(bytes);
+async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: boolean, s: Settings, progress: (f: number) => void, path: string): Promise<Segmented> {
+  const vol = readNifti(bytes, { limits: s.limits });
   let bad = 0;
   let first = -1;
   for (let i = 0; i < vol.data.length; i++) {
@@ -278,10 +375,17 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
   const C = model.info.outChannels;
   const probs = Array.from({ length: C }, () => new Float32Array(voxels));
   const plane = new Float64Array(n);
+  let nonFinite: NonFinite | undefined;
   for (let k = 0; k < count; k++) {
     forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (plane[p] = s.norm.kind === 'zscore' ? vol.data[v] : (vol.data[v] - lo) * scale));
     const planes = Array.from({ length: model.info.inChannels }, () => plane);
     const y = await model.run(normalize(planes, height, width, s.norm), { pad: s.pad, tile: s.tile });
+    const nf = nonFiniteOutputs(y.data, y.shape);
+    if (nf) {
+      nonFinite = nonFinite
+        ? { ...nonFinite, count: nonFinite.count + nf.count }
+        : { count: nf.count, total: voxels * C, first: `slice ${k} of ${count}, ${nf.first.replace(/^n 0, /, '')}` };
+    }
     for (let c = 0; c < C; c++) forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (probs[c][v] = y.data[c * n + p]));
     progress((k + 1) / count);
   }
@@ -297,9 +401,9 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
     files.set(`${name}_mask${suffix}${ext}`, writeNifti(vol, mask, gz));
     if (s.probs) files.set(`${name}_probs${suffix}${ext}`, writeNifti(vol, p, gz));
   });
-  for (const [file, data] of files) writeAtomically(join(s.outDir, file), data);
+  finish(files, nonFinite, s, path);
   const notes = model.info.inChannels > 1 ? [`each slice repeated into ${model.info.inChannels} channels`] : [];
-  return { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], outputs: [...files.keys()], foreground, notes };
+  return { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], outputs: [...files.keys()], foreground, notes, nonFinite };
 }
 
 /** --tile, --tile-overlap, --tile-blend, --gpu-budget as Model.run's tile option. */
@@ -358,17 +462,17 @@ function report(json: boolean, r: Report): void {
     return;
   }
   const lines: string[] = [];
-  const width = Math.max(0, ...r.done.map((d) => basename(d.input).length));
+  const width = Math.max(0, ...r.done.map((d) => printable(basename(d.input)).length));
   for (const d of r.done) {
     const size = d.kind.startsWith('nifti') ? d.size.join('x') : `${d.size[1]}x${d.size[0]}`;
     const fg = d.foreground.map((f) => `${(100 * f).toFixed(1)}%`).join(' ');
     const notes = d.notes.length ? `  (${d.notes.join('; ')})` : '';
-    lines.push(`${basename(d.input).padEnd(width)}  ${size.padEnd(11)} foreground ${fg}  ${Math.round(d.ms)} ms${notes}`);
+    lines.push(`${printable(basename(d.input)).padEnd(width)}  ${size.padEnd(11)} foreground ${fg}  ${Math.round(d.ms)} ms${notes}`);
   }
   const failed = r.failures.length ? `, ${r.failures.length} failed` : '';
   lines.push(
     `${r.done.length} input${r.done.length === 1 ? '' : 's'} segmented in ${r.seconds.toFixed(1)} s (${rate.toFixed(1)} images/s)${failed}; ` +
-      `outputs in ${r.settings.outDir}; model ${inChannels} -> ${outChannels} channels, init_features ${features} (${r.adapter})`,
+      `outputs in ${printable(r.settings.outDir)}; model ${inChannels} -> ${outChannels} channels, init_features ${features} (${r.adapter})`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -7,6 +7,13 @@ import { type BufferRange, type Nhwc4View, type Step, c4, enables, linearIndex, 
 
 export type PadMode = 'zero' | 'reflect';
 
+/** `v` as a PadMode, or an error naming `what` and the value found (never a silent default). */
+export function checkPadMode(v: unknown, what = 'pad'): PadMode {
+  if (v === 'reflect' || v === 'zero') return v;
+  const found = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? JSON.stringify(v) ?? String(v) : String(v);
+  throw new Error(`${what} must be 'reflect' or 'zero', found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
+}
+
 export interface LayoutSpec {
   N: number;
   C: number;

@@ -47,6 +47,10 @@ export interface Safetensors {
  *  gigabyte-sized string before we find out the JSON is garbage. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/** Most bytes of JSON header parsed. Real headers take about 100 bytes a tensor (a 1000-tensor model:
+ *  100 KB); JSON.parse of a 60 MB header of a million names takes seconds and a gigabyte. */
+export const MAX_PARSED_HEADER_BYTES = 16 * 2 ** 20;
+
 // Every machine that runs WebGPU is little-endian, but the check is cheap and keeps the fast
 // paths (typed-array views over copied bytes) honest.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -94,6 +98,9 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
   const rest = bytes.length - 8;
   if (hi !== 0 || headerLen > MAX_HEADER_BYTES) {
     failHeader(`header length ${hi === 0 ? headerLen : `${hi} * 2^32 + ${lo}`} exceeds the ${MAX_HEADER_BYTES}-byte limit (the file is ${bytes.length} bytes)`);
+  }
+  if (headerLen > MAX_PARSED_HEADER_BYTES && headerLen <= rest) {
+    fail(`header of ${headerLen} bytes is larger than the ${MAX_PARSED_HEADER_BYTES} bytes this reader parses (real headers take about 100 bytes a tensor)`);
   }
   if (headerLen > rest) failHeader(`header length ${headerLen} is larger than the ${rest} bytes that follow the length field`);
 

@@ -1,0 +1,103 @@
+// What the CLI checks on the way out: outputs that are NaN or Inf although the input was finite (a
+// value past f32's range, 3e38, overflows inside the network and the mask there silently becomes 0), and
+// `unet segment`'s output sets, written all or nothing and never over a file the run did not create.
+import { linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { printable } from '../limits.js';
+import { CliError, fsError } from './errors.js';
+import { statOrUndefined } from './files.js';
+
+export interface NonFinite {
+  count: number;
+  total: number;
+  /** "n 0, c 0, y 3, x 5" of the first */
+  first: string;
+}
+
+/** NaN / Inf values in an NCHW output, with the first one's position; undefined when all are finite. */
+export function nonFiniteOutputs(data: Float32Array, shape: readonly number[]): NonFinite | undefined {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) {
+      count++;
+      if (first < 0) first = i;
+    }
+  }
+  if (count === 0) return undefined;
+  const [, C, H, W] = shape;
+  const at = `n ${Math.floor(first / (C * H * W))}, c ${Math.floor(first / (H * W)) % C}, y ${Math.floor(first / W) % H}, x ${first % W}`;
+  return { count, total: data.length, first: at };
+}
+
+/** The one-line warning (or, with --strict, error) for non-finite outputs of a finite input. */
+export function nonFiniteMessage(what: string, nf: NonFinite): string {
+  return (
+    `${what}: ${nf.count} of ${nf.total} output values are NaN or Inf (the first at ${nf.first}) although the input is finite: ` +
+    'values too large for float32 arithmetic inside the network (scale the input down); masks are 0 there'
+  );
+}
+
+let counter = 0;
+
+/**
+ * Writes one input's outputs as a set: every file to a temporary name first, then each moved into place;
+ * if any step fails, the temporaries and the files already placed are removed, so no partial set stays
+ * behind. Without `overwrite` a file is placed with link() (which fails if the name exists: no race with
+ * another writer) instead of rename(), which would replace it.
+ */
+export function writeOutputSet(files: ReadonlyMap<string, Uint8Array>, overwrite: boolean): void {
+  const temps: [tmp: string, out: string][] = [];
+  const placed: string[] = [];
+  try {
+    for (const [out, bytes] of files) {
+      if (statOrUndefined(out)?.isDirectory()) throw new CliError(`${printable(out)}: is a directory, expected a file path for the output`);
+      const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${counter++}`);
+      try {
+        writeFileSync(tmp, bytes, { flag: 'wx' });
+      } catch (e) {
+        throw fsError(out, 'write', e);
+      }
+      temps.push([tmp, out]);
+    }
+    for (const [tmp, out] of temps) {
+      place(tmp, out, overwrite);
+      placed.push(out);
+    }
+  } catch (e) {
+    for (const [tmp] of temps) removeQuietly(tmp);
+    for (const out of placed) removeQuietly(out);
+    throw e;
+  }
+}
+
+function place(tmp: string, out: string, overwrite: boolean): void {
+  try {
+    if (overwrite) renameSync(tmp, out);
+    else {
+      try {
+        linkSync(tmp, out);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // file systems without hard links: check, then rename (no longer race-free, still no clobbering)
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+        if (statOrUndefined(out)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+        renameSync(tmp, out);
+        return;
+      }
+      unlinkSync(tmp);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${printable(out)}: already exists (pass --overwrite to replace it)`);
+    throw fsError(out, 'write', e);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // never created, or already gone
+  }
+}
