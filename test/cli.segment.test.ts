@@ -13,6 +13,7 @@ import { readNifti } from '../src/io/nifti.js';
 import { Progress } from '../src/cli/progress.js';
 import { assertOneLineError, tempDirs, unet } from './cliRun.js';
 import { makeNifti } from './io/makeNifti.js';
+import { writeSafetensors } from '../src/weights/safetensors.js';
 
 const DEMO = 'assets/demo';
 const WEIGHTS = `${DEMO}/nuclei_unet.safetensors`;
@@ -101,6 +102,67 @@ Seg('usage errors (exit 2): softmax, bad threshold, no inputs', () => {
   assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--activation', 'softmax'), /--activation softmax is not supported yet/, 2);
   assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--threshold', '2'), /--threshold must be a number from 0 to 1, found "2"/, 2);
   assertOneLineError(unet('segment', '--weights', WEIGHTS, '--out-dir', 'o'), /segment: no input images or folders given/, 2);
+});
+
+Seg('--out-dir = the input folder: a user\'s own cell_mask.png is neither replaced nor segmented without --overwrite', () => {
+  const d = tmp.dir();
+  copyFileSync(`${DEMO}/samples/nuclei_01.png`, join(d, 'cell.png'));
+  const mine = encodePng(4, 4, 1, new Uint8Array(16).fill(7));
+  writeFileSync(join(d, 'cell_mask.png'), mine);
+  const r = unet('segment', d, '--weights', WEIGHTS, '--out-dir', d);
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.lines[0], /^unet: note: skipped 1 file in --out-dir named like the outputs of another input \(cell_mask\.png\)$/, r.stderr);
+  assert.match(r.lines[1], /^unet: .*cell\.png: its output .*cell_mask\.png already exists \(pass --overwrite to replace it\)$/, r.stderr);
+  assert.match(r.lines[2], /^unet: 1 of 1 inputs failed$/, r.stderr);
+  assert.ok(readFileSync(join(d, 'cell_mask.png')).equals(Buffer.from(mine)), 'the user\'s file is unchanged');
+  assert.equal(readdirSync(d).sort(), ['cell.png', 'cell_mask.png']);
+  // --overwrite: replaced by the model's mask; the old mask is still not read as an input
+  const o = unet('segment', d, '--weights', WEIGHTS, '--out-dir', d, '--overwrite');
+  assert.is(o.code, 0, o.stderr);
+  assert.equal(readdirSync(d).sort(), ['cell.png', 'cell_mask.png', 'cell_overlay.png']);
+  assert.is(decodeImage(readFileSync(join(d, 'cell_mask.png'))).width, gray(join(d, 'cell.png')).width);
+});
+
+Seg('an input is never written over, even with --overwrite', () => {
+  const d = tmp.dir();
+  copyFileSync(`${DEMO}/samples/nuclei_01.png`, join(d, 'p.png'));
+  copyFileSync(`${DEMO}/samples/nuclei_02.png`, join(d, 'p_mask.png'));
+  const r = unet('segment', join(d, 'p.png'), join(d, 'p_mask.png'), '--weights', WEIGHTS, '--out-dir', d, '--overwrite');
+  assert.is(r.code, 1, r.stderr);
+  assert.ok(r.lines.some((l) => /p\.png: its output p_mask\.png would overwrite the input .*p_mask\.png: choose another --out-dir$/.test(l)), r.stderr);
+  assert.equal(readFileSync(join(d, 'p_mask.png')), readFileSync(`${DEMO}/samples/nuclei_02.png`));
+});
+
+Seg('a failing write leaves no partial set: p_overlay.png is a directory, so no p_mask.png either', () => {
+  const d = tmp.dir();
+  const out = join(d, 'out');
+  mkdirSync(join(out, 'p_overlay.png'), { recursive: true });
+  copyFileSync(`${DEMO}/samples/nuclei_01.png`, join(d, 'p.png'));
+  for (const extra of [[], ['--overwrite']]) {
+    const r = unet('segment', join(d, 'p.png'), '--weights', WEIGHTS, '--out-dir', out, ...extra);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.lines[0], /p\.png: its output .*p_overlay\.png is a directory$/, r.stderr);
+    assert.equal(readdirSync(out), ['p_overlay.png']);
+  }
+});
+
+Seg('--pad mirror is a usage error', () => {
+  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--pad', 'mirror'), /^unet: segment: --pad must be 'reflect' or 'zero', found "mirror"$/, 2);
+  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--max-pixels', 'lots'), /--max-pixels must be a number >= 0, found "lots"/, 2);
+});
+
+Seg('finite inputs of 3e38 give NaN outputs: a warning naming how many and where; --strict makes it an error', () => {
+  const d = tmp.dir();
+  const input = join(d, 'big.safetensors');
+  writeFileSync(input, writeSafetensors({ input: { shape: [1, 1, 16, 16], data: new Float32Array(256).fill(3e38) } }));
+  const args = ['infer', '--weights', WEIGHTS, '--input', input, '--out', join(d, 'y.safetensors')];
+  const r = unet(...args);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^unet: warning: .*big\.safetensors: tensor "input": (\d+) of 256 output values are NaN or Inf \(the first at n 0, c 0, y \d+, x \d+\) although the input is finite/m);
+  const s = unet(...args, '--strict', '--out', join(d, 'z.safetensors'));
+  assert.is(s.code, 1, s.stderr);
+  assert.match(s.lines[s.lines.length - 1], /output values are NaN or Inf .* \(--strict: no output written\)$/);
+  assert.equal(readdirSync(d).sort(), ['big.safetensors', 'y.safetensors']);
 });
 
 Seg('progress bar: only on a terminal, with rate and ETA, cleared before a message', () => {

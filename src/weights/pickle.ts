@@ -127,7 +127,7 @@ function refusal(module: string, name: string): string {
   const q = printable(`${module}.${name}`, 200);
   let why = 'not on the allow-list of what a state_dict may hold (tensors, storages, OrderedDict, plain values)';
   if (CODE_MODULES.test(module) || CODE_NAMES.test(name)) {
-    return `refused code-execution global ${q}: unpickling it would run code or commands; this checkpoint is malicious or unsafe (nothing was executed)`;
+    return `refused global ${q} (it would run code when unpickled: a code-execution global, so this checkpoint is malicious or unsafe; nothing was executed)`;
   }
   if (module.startsWith('torch.nn.') || /^[A-Z]/.test(name)) {
     why = 'a pickled object of that class, not a state_dict: in Python, torch.save(model.state_dict(), ...) instead';

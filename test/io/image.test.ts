@@ -6,6 +6,8 @@ import { PNG } from 'pngjs';
 import { decodeImage, encodePng, sniff, ImageError } from '../../src/io/image.js';
 import { ChannelError, channelPlanes, normalize, parseNormalization } from '../../src/io/preprocess.js';
 import { overlay, probs16, thresholdMask } from '../../src/io/render.js';
+import { LimitError } from '../../src/limits.js';
+import { jpegDeclared, jpegManyScans, pngDeclaredHuge } from '../hostile.js';
 
 const W = 5;
 const H = 3;
@@ -72,6 +74,17 @@ Img('bad input: truncated PNG, truncated JPEG, unknown bytes', () => {
   const j = jpeg.encode({ width: 8, height: 8, data: new Uint8Array(256).fill(128) }, 90).data;
   assert.throws(() => decodeImage(j.subarray(0, 12)), /JPEG/);
   assert.throws(() => decodeImage(new TextEncoder().encode('GIF89a.....')), /^unsupported format/);
+});
+
+Img('limits: sizes from the PNG / JPEG headers, scans counted, before decoding; overridable', () => {
+  const refused = (b: Uint8Array, limit: string, opts = {}) =>
+    assert.throws(() => decodeImage(b, opts), (e: Error) => e instanceof LimitError && e.limit === limit && e.message.includes(`(raise limits.${limit})`));
+  refused(pngDeclaredHuge(), 'maxPixels');
+  refused(jpegDeclared(65000, 65000), 'maxPixels');
+  refused(jpegManyScans(101), 'maxJpegScans');
+  const small = encodePng(20, 10, 1, new Uint8Array(200));
+  refused(small, 'maxPixels', { limits: { maxPixels: 199 } });
+  assert.is(decodeImage(small, { limits: { maxPixels: 200 } }).width, 20);
 });
 
 const Pre = suite('io: preprocessing');

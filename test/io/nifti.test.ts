@@ -6,6 +6,8 @@ import { gzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, NiftiError } from '../../src/io/nifti.js';
 import { DESCRIP, PIXDIM, SROW, makeNifti } from './makeNifti.js';
+import { LimitError } from '../../src/limits.js';
+import { concat, gzipWrap, niftiHeader, zerosDeflateRaw } from '../hostile.js';
 
 const dims: [number, number, number] = [4, 3, 2];
 const values = Array.from({ length: 24 }, (_, i) => i * 10 - 50);
@@ -84,5 +86,20 @@ Nii('bad input: truncated, not NIfTI, 4-D', () => {
 function range(a: number, b: number): number[] {
   return Array.from({ length: b - a }, (_, i) => a + i);
 }
+
+Nii('limits: dims checked from the header, a gzip stream inflated only as far as the header needs', () => {
+  assert.throws(() => readNifti(concat(niftiHeader([10, -5, 2]), new Uint8Array(200))), (e: Error) => e instanceof NiftiError && /dim\[2\] is -5/.test(e.message));
+  assert.throws(() => readNifti(concat(niftiHeader([0, 5, 2]), new Uint8Array(200))), /dim\[1\] is 0/);
+  // 8 x 8 x 2 uint8 voxels, then a second gzip member of 512 MiB of zeros: the reader stops after 480 bytes
+  const bomb = concat(gzipSync(concat(niftiHeader([8, 8, 2]), new Uint8Array(128).fill(3))), gzipWrap(zerosDeflateRaw(512)));
+  const t0 = performance.now();
+  const v = readNifti(bomb);
+  assert.equal([...v.dims], [8, 8, 2]);
+  assert.is(v.data[127], 3);
+  assert.ok(performance.now() - t0 < 1000, `${performance.now() - t0} ms`);
+  // limits from the API: maxVoxels 100 refuses 128 voxels; maxDecompressedBytes 400 refuses 480 bytes
+  assert.throws(() => readNifti(bomb, { limits: { maxVoxels: 100 } }), (e: Error) => e instanceof LimitError && /8 x 8 x 2 = 128 voxels exceeds maxVoxels 100 \(raise limits\.maxVoxels\)$/.test(e.message));
+  assert.throws(() => readNifti(bomb, { limits: { maxDecompressedBytes: 400 } }), /inflates to 480 bytes exceeds maxDecompressedBytes 400 bytes/);
+});
 
 Nii.run();
