@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
 // Dawn logs some adapter quirks straight to stderr from native code (on lavapipe: "Warning:
-// maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."); unet() leaves those lines out.
+// maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."). src/gpu/dawnLog.ts keeps those
+// two off a terminal or pipe, but a child spawned by Node has a socket for stderr, which it cannot
+// reopen and leaves alone; unet() leaves those lines out.
 import { assertOneLineError, unet } from './cliRun.js';
 
 const WEIGHTS = 'test/fixtures/b2_rgb.weights.safetensors'; // 3 -> 1 channels, init_features 4, depth 4
