@@ -36,8 +36,10 @@ if ! have_pkg libvulkan1 || [ -z "$m" ] || [ "$m" -lt 24 ]; then
   if [ "$codename" = bookworm ]; then
     src=/etc/apt/sources.list.d/bookworm-backports.sources
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-      log "adding bookworm-backports to apt sources ($src): Debian 12's Mesa 22 is too old for Dawn"
-      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' | $SUDO tee "$src" >/dev/null
+      # the mirror (or proxy) the machine already uses for bookworm, else deb.debian.org
+      mirror=$(bash "$(dirname "$0")/debian-mirror.sh" bookworm)
+      log "adding bookworm-backports from $mirror to apt sources ($src): Debian 12's Mesa 22 is too old for Dawn"
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" | $SUDO tee "$src" >/dev/null
     fi
     apt_update
     apt_install -t bookworm-backports libvulkan1 mesa-vulkan-drivers

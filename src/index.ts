@@ -1,5 +1,8 @@
 // webgpu-unet's public API. Works in browsers as it is; in Node, import the package (its "node" export,
 // src/node.ts), which adds WebGPU through Dawn and file paths.
+// The declarations use the WebGPU types (GPUDevice, ...): this reference, kept in the emitted index.d.ts,
+// makes them self-contained for apps that declare no WebGPU types of their own.
+/// <reference types="@webgpu/types" preserve="true" />
 export { getDevice, describeDevice, releaseGpu, NoAdapterError, type DeviceOptions, type AdapterSummary } from './gpu/device.js';
 export { loadModel, Model, type ModelInfo, type LoadOptions, type RunOptions, type RunResult, type GpuMemory, type TensorData, type WeightsSource } from './model.js';
 export type { TileOptions, TileSetting, PlanEstimate, Progress, Blend } from './tiling/index.js';

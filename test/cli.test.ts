@@ -3,12 +3,15 @@
 // success, never a temporary one).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
 // Dawn logs some adapter quirks straight to stderr from native code (on lavapipe: "Warning:
-// maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."); unet() leaves those lines out.
+// maxDynamicUniformBuffersPerPipelineLayout artificially reduced ..."). src/gpu/dawnLog.ts keeps those
+// two off a terminal or pipe, but a child spawned by Node has a socket for stderr, which it cannot
+// reopen and leaves alone; unet() leaves those lines out.
 import { assertOneLineError, unet } from './cliRun.js';
 
 const WEIGHTS = 'test/fixtures/b2_rgb.weights.safetensors'; // 3 -> 1 channels, init_features 4, depth 4
@@ -116,9 +119,36 @@ Cli('--help, infer --help and --version go to stdout, exit 0', () => {
   const inferHelp = unet('infer', '--help');
   assert.is(inferHelp.code, 0);
   assert.match(inferHelp.stdout, /--input-name/);
-  const version = unet('--version');
-  assert.is(version.code, 0);
-  assert.match(version.stdout, /^webgpu-unet \d+\.\d+\.\d+/);
+  for (const flag of ['--version', '-V']) {
+    const version = unet(flag);
+    assert.is(version.code, 0, flag);
+    assert.match(version.stdout, /^webgpu-unet \d+\.\d+\.\d+/, flag);
+  }
+});
+
+Cli('misspelled options and commands: "did you mean" (exit 2)', () => {
+  assertOneLineError(unet('infer', '--wieghts', WEIGHTS), /^unet: infer: unknown option --wieghts; did you mean --weights\?/, 2);
+  assertOneLineError(unet('bench', '--size', '64'), /unknown option --size; did you mean --sizes\?/, 2);
+  assertOneLineError(unet('segmnt', 'x'), /^unet: unknown command "segmnt"; did you mean segment\?/, 2);
+  assertOneLineError(unet('--verison'), /^unet: unknown option --verison; did you mean --version\?/, 2);
+  // nothing near: no guess
+  assertOneLineError(unet('infer', '--frobnicate'), /^unet: infer: unknown option --frobnicate \(see unet infer --help\)$/, 2);
+});
+
+Cli('infer --input - --out -: stdin to stdout, same output as with files', () => {
+  const r = spawnSync(process.execPath, ['bin/unet.js', 'infer', '--weights', WEIGHTS, '--input', '-', '--out', '-'], {
+    input: readFileSync(IO),
+    env: { ...process.env, UNET_DEBUG: '' },
+  });
+  assert.is(r.status, 0, r.stderr.toString());
+  const st = parseSafetensors(new Uint8Array(r.stdout), 'stdout');
+  assert.is(st.metadata.input, '-');
+  assert.ok(maxAbsDiff(st.getF32('output'), fixtureOutput) <= MAX_ABS);
+  // an empty stdin is an error naming stdin, and nothing reaches stdout
+  const empty = spawnSync(process.execPath, ['bin/unet.js', 'infer', '--weights', WEIGHTS, '--input', '-', '--out', '-'], { input: '', encoding: 'utf8' });
+  assert.is(empty.status, 1);
+  assert.match(empty.stderr, /^unet: stdin: /m);
+  assert.is(empty.stdout, '');
 });
 
 // ---------------------------------------------------------------------------------------------

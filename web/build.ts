@@ -49,7 +49,8 @@ for (const { entry, outfile } of BUNDLES) {
   const problems = check(outfile, result.metafile);
   const bytes = readFileSync(outfile);
   const modules = Object.keys(result.metafile.inputs).length;
-  console.log(`${outfile}  ${kib(bytes.length)} (gzip ${kib(gzipSync(bytes).length)}), ${modules} modules from ${entry}` + (problems.length ? '' : ', no Node imports'));
+  // stderr: the build runs inside `npm pack --json`, whose stdout must stay JSON
+  console.error(`${outfile}  ${kib(bytes.length)} (gzip ${kib(gzipSync(bytes).length)}), ${modules} modules from ${entry}` + (problems.length ? '' : ', no Node imports'));
   for (const p of problems) console.error(`  ${outfile}: ${p}`);
   failed ||= problems.length > 0;
 }

@@ -2,9 +2,10 @@
 // time to first result, memory, and the same forward in PyTorch on the CPU when /usr/bin/python3 has
 // torch, timed in the same run. Every output is checked against PyTorch's before it is timed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { adapterOf } from '../gpu/device.js';
 import { profileSteps, type StepTime } from '../graph/profile.js';
 import { DEFAULT_TUNING, type Tuning, tuningFor } from '../graph/tuning.js';
@@ -21,9 +22,9 @@ export const BENCH_USAGE = `Usage: unet bench [options]
 
 Times the U-Net forward (upload, all kernels, readback) at each size and batch: median and p90 of
 --runs after --warmup runs, the first run (pipeline compilation included) separately, GFLOP/s, memory,
-and per-layer GPU times at one configuration. With PyTorch at /usr/bin/python3 the same forward runs on
-the CPU in the same session, its output is the reference every engine output is checked against, and
-the ratio is printed.
+and per-layer GPU times at one configuration. With PyTorch at /usr/bin/python3 (and tools/ of a source
+checkout) the same forward runs on the CPU in the same session, its output is the reference every
+engine output is checked against, and the ratio is printed.
 
 Options:
   --weights PATH     U-Net state_dict (safetensors); default: random weights, init_features 32, 3 -> 1
@@ -156,8 +157,11 @@ export async function bench(args: string[]): Promise<number> {
     }
   }
 
-  // PyTorch first, so the two never compete for the CPU.
-  const useTorch = !v['no-torch'] && hasTorch();
+  // PyTorch first, so the two never compete for the CPU. Its script lives in tools/, which only a source
+  // checkout has (the npm package ships dist/ and bin/).
+  const script = fileURLToPath(new URL('../../tools/torch_bench.py', import.meta.url));
+  const haveScript = existsSync(script);
+  const useTorch = !v['no-torch'] && haveScript && hasTorch();
   let torchOut: ReturnType<typeof parseSafetensors> | undefined;
   let torchVersion: string | undefined;
   if (useTorch) {
@@ -171,7 +175,6 @@ export async function bench(args: string[]): Promise<number> {
       writeFileSync(join(dir, 'w.safetensors'), weightBytes);
       writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(inputs));
       log(`PyTorch (CPU, ${threads} threads): ${Object.keys(inputs).length} configurations, ${warmup} warm-ups + ${runs} runs each...`);
-      const script = new URL('../../tools/torch_bench.py', import.meta.url).pathname;
       const r = spawnSync('/usr/bin/python3', [script, '--weights', join(dir, 'w.safetensors'), '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--runs', String(runs), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`tools/torch_bench.py failed (exit ${r.status})`);
       const res = JSON.parse(r.stdout) as { torch_version: string; results: Record<string, { median_ms: number; p90_ms: number }> };
@@ -189,7 +192,10 @@ export async function bench(args: string[]): Promise<number> {
     torchOut = parseSafetensors(readFileSync(v.reference), v.reference);
     log(`PyTorch not run: outputs checked against ${v.reference}`);
   } else {
-    log(v['no-torch'] ? 'PyTorch skipped (--no-torch): outputs are not checked' : 'no PyTorch at /usr/bin/python3 (bash scripts/setup-system.sh --torch): outputs are not checked');
+    let why = 'no PyTorch at /usr/bin/python3 (Debian: apt-get install python3-torch)';
+    if (v['no-torch']) why = 'PyTorch skipped (--no-torch)';
+    else if (!haveScript) why = 'the PyTorch comparison is only available from a source checkout of webgpu-unet (it runs tools/torch_bench.py)';
+    log(`${why}: outputs are not checked`);
   }
 
   for (const [i, c] of configs.entries()) {

@@ -11,6 +11,7 @@ import { readInputFile, writeAtomically } from './files.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { nonFiniteMessage, nonFiniteOutputs } from './outputs.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
+import { STDIO, checkStdout, readStdin, writeStdout } from './stdio.js';
 
 export const INFER_USAGE = `Usage: unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
 
@@ -21,8 +22,9 @@ and the output cropped back.
 
 Options:
   --weights PATH        U-Net state_dict (safetensors; brain-segmentation-pytorch key names)
-  --input PATH          safetensors file holding the input tensor (F32, F16, BF16 or F64)
-  --out PATH            output file; written to a temporary file first, then renamed into place
+  --input PATH          safetensors file holding the input tensor (F32, F16, BF16 or F64); - for stdin
+  --out PATH            output file; written to a temporary file first, then renamed into place;
+                        - for stdout
   --input-name NAME     tensor to read from --input (default "input")
   --output-name NAME    tensor name to write to --out (default "output")
   --pad MODE            padding for sizes the U-Net cannot take directly: reflect (default) or zero
@@ -78,7 +80,8 @@ export async function infer(args: string[]): Promise<number> {
   const limits = resolveLimits(limitsFromArgs('infer', v));
 
   // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
-  checkOutput(out, { '--input': inputPath, '--weights': weights });
+  if (out === STDIO) checkStdout('infer', '--out');
+  else checkOutput(out, { '--input': inputPath, '--weights': weights });
   const weightBytes = readInputFile(weights, 'maxWeightsBytes', limits);
   const input = readInput(inputPath, inputName, limits);
 
@@ -129,7 +132,8 @@ export async function infer(args: string[]): Promise<number> {
       first_run_ms: firstMs.toFixed(3),
     };
     const bytes = writeSafetensors({ [outputName]: { shape: [...result.shape], data: result.data } }, metadata);
-    writeAtomically(out, bytes);
+    if (out === STDIO) writeStdout(bytes);
+    else writeAtomically(out, bytes);
 
     const dtype = input.dtype === 'F32' ? '' : ` ${input.dtype}`;
     let forward = '';
@@ -187,20 +191,20 @@ interface Input {
 }
 
 function readInput(path: string, name: string, limits: Limits): Input {
-  const bytes = readInputFile(path, 'maxInputBytes', limits);
-  path = printable(path);
-  const st = parseSafetensors(bytes, path); // its errors start with the file name
+  const bytes = path === STDIO ? readStdin('infer', '--input') : readInputFile(path, 'maxInputBytes', limits);
+  const file = path === STDIO ? 'stdin' : printable(path);
+  const st = parseSafetensors(bytes, file); // its errors start with the file name
   const t = st.tensors.get(name);
   if (!t) {
     const names = [...st.tensors.keys()];
     const has = names.length === 0 ? 'it has no tensors' : `it has ${names.slice(0, 8).map(q).join(', ')}${names.length > 8 ? `, ... (${names.length} tensors)` : ''}`;
-    throw new CliError(`${path}: no tensor ${q(name)} (${has}; choose one with --input-name)`);
+    throw new CliError(`${file}: no tensor ${q(name)} (${has}; choose one with --input-name)`);
   }
   if (!FLOAT_DTYPES.has(t.dtype)) {
-    throw new CliError(`${path}: tensor ${q(name)} is ${t.dtype}, expected F32 (F16, BF16 and F64 are converted)`);
+    throw new CliError(`${file}: tensor ${q(name)} is ${t.dtype}, expected F32 (F16, BF16 and F64 are converted)`);
   }
   if (t.shape.length !== 4) {
-    throw new CliError(`${path}: tensor ${q(name)} has shape [${t.shape.join(', ')}], expected 4 dimensions [N, C, H, W]`);
+    throw new CliError(`${file}: tensor ${q(name)} has shape [${t.shape.join(', ')}], expected 4 dimensions [N, C, H, W]`);
   }
   return { data: st.getF32(name), shape: t.shape, dtype: t.dtype };
 }

@@ -1,6 +1,7 @@
 // The `unet` command: dispatches to a subcommand, prints every error as one line on stderr
 // (`unet: ...`; UNET_DEBUG=1 adds the stack), and exits explicitly, since Dawn can otherwise keep the
 // process alive. The subcommands are imported on demand so `--help` and `--version` stay instant.
+import { closest, didYouMean } from './args.js';
 import { UsageError, exitCodeOf, formatError } from './errors.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 
@@ -45,7 +46,7 @@ Usage:
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
   unet tune [--size 256] [--weights W.safetensors]
   unet <command> --help
-  unet --version
+  unet --version                  (or -V)
 
 Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`).join('\n')}
@@ -66,13 +67,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (first === '--version' || first === '-v') {
+  if (first === '--version' || first === '-V' || first === '-v') {
     process.stdout.write(`${ENGINE_NAME} ${ENGINE_VERSION}\n`);
     return 0;
   }
-  if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options go after the command; see unet --help)`);
+  if (first.startsWith('-')) {
+    const guess = didYouMean(first.replace(/^-+/, ''), ['help', 'version'], '--');
+    throw new UsageError(`unknown option ${first}${guess || ' (options go after the command; see unet --help)'}`);
+  }
   const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
-  if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${NAMES}; see unet --help)`);
+  if (!command) {
+    const guess = closest(first, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command ${JSON.stringify(first)}${guess ? `; did you mean ${guess}?` : ''} (commands: ${NAMES}; see unet --help)`);
+  }
   return command.run(rest);
 }
 

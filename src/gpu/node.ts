@@ -1,9 +1,15 @@
 // The Node platform: WebGPU through Dawn (the `webgpu` package). Imported only by the Node entry.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
+import { withoutDawnLimitWarnings } from './dawnLog.js';
 import { setPlatform } from './platform.js';
+
+/** Only a source checkout has it (src/gpu/ or dist/gpu/ -> scripts/); the npm package does not ship it. */
+const SETUP_SCRIPT = fileURLToPath(new URL('../../scripts/setup-system.sh', import.meta.url));
 
 // Dawn keeps the process alive while the object create() returned is reachable, and the process can
 // crash if it is collected while a device is in use: hold it here until release().
@@ -15,14 +21,15 @@ setPlatform({
     if (!instance) {
       // GPUBufferUsage, GPUShaderStage, ... as globals, like in a browser.
       Object.assign(globalThis, globals);
-      instance = create([]);
+      instance = quietDiscovery(create([]));
     }
     return instance;
   },
   noAdapterHint:
     'no WebGPU adapter found. Without a GPU, Dawn runs on Mesa\'s software Vulkan driver (lavapipe): ' +
-    'run `bash scripts/setup-system.sh` (Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports; ' +
-    'other distros: Mesa >= 24 with its Vulkan drivers). With a GPU: install its Vulkan driver.',
+    'install Mesa >= 24 with its Vulkan drivers (Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports; ' +
+    `see "Requirements" in the README${existsSync(SETUP_SCRIPT) ? '; in this source checkout `bash scripts/setup-system.sh` does it' : ''}). ` +
+    'With a GPU: install its Vulkan driver.',
   async readFile(path: string) {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -49,6 +56,19 @@ setPlatform({
     },
   },
 });
+
+/** The instance, whose first requestAdapter() (Dawn's adapter discovery) keeps Dawn's limit-clamping
+ *  warnings off stderr (src/gpu/dawnLog.ts). */
+function quietDiscovery(gpu: GPU): GPU {
+  const request = gpu.requestAdapter.bind(gpu);
+  let discovered = false;
+  gpu.requestAdapter = (options) => {
+    if (discovered) return request(options);
+    discovered = true;
+    return withoutDawnLimitWarnings(() => request(options));
+  };
+  return gpu;
+}
 
 /** $WEBGPU_UNET_CACHE, else the XDG cache folder (~/.cache/webgpu-unet). */
 function cacheDir(): string {
