@@ -4,7 +4,10 @@
 // makes them self-contained for apps that declare no WebGPU types of their own.
 /// <reference types="@webgpu/types" preserve="true" />
 export { getDevice, describeDevice, releaseGpu, NoAdapterError, type DeviceOptions, type AdapterSummary } from './gpu/device.js';
-export { loadModel, Model, type ModelInfo, type LoadOptions, type RunOptions, type RunResult, type GpuMemory, type TensorData, type WeightsSource } from './model.js';
+export { Model, type ModelInfo, type RunOptions, type RunResult, type GpuMemory, type TensorData } from './model.js';
+export { loadModel, type LoadOptions, type ModelSource, type WeightsSource } from './load.js';
+export type { OutputActivation, ModelConfig } from './arch/index.js';
+export type { Normalization } from './io/preprocess.js';
 export type { TileOptions, TileSetting, PlanEstimate, Progress, Blend } from './tiling/index.js';
 export type { PadMode } from './kernels/layout.js';
 export type { Plan } from './graph/plan.js';

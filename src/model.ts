@@ -1,17 +1,12 @@
-// A loaded U-Net: weights on the GPU, optimized graph, and one compiled plan per input shape.
-import { platform } from './gpu/platform.js';
+// A loaded model's runtime: the optimized graph with its weights on the GPU, one compiled plan per input
+// shape, a queue so concurrent runs take turns, the device-loss guard, input checks, tiling and memory
+// accounting. Loading (reading files, picking the architecture, building the graph) lives in src/load.ts.
+import type { ArchInfo } from './arch/types.js';
 import { type Graph, type Shape } from './graph/ir.js';
-import { optimize } from './graph/passes/index.js';
 import { type Padding, type Plan, compilePlan } from './graph/plan.js';
-import type { PadMode } from './kernels/layout.js';
-import { type ParamStore, uploadParams } from './graph/params.js';
-import { type Tuning, fixedSubgroupSize, tuningFor } from './graph/tuning.js';
-import { cachedTuning } from './graph/tune.js';
-import { buildUNet, unetSizeMultiple } from './graph/unet.js';
-import { adapterOf } from './gpu/device.js';
-import { parseSafetensors } from './weights/safetensors.js';
-import type { UNetParams } from './weights/types.js';
-import { countParameters, nonFiniteWarning, unetParamsFromSafetensors } from './weights/unet.js';
+import { type PadMode, checkPadMode } from './kernels/layout.js';
+import type { ParamStore } from './graph/params.js';
+import type { Tuning } from './graph/tuning.js';
 import { type PlanEstimate, type TileSetting, decideTiling, estimatePlan } from './tiling/budget.js';
 import { type Progress, slidingWindow } from './tiling/sliding.js';
 import type { Blend } from './tiling/windows.js';
@@ -22,20 +17,17 @@ export interface TensorData {
   shape: readonly number[];
 }
 
-export interface ModelInfo {
-  architecture: 'unet';
-  inChannels: number;
+/** What a loaded model is: its architecture's description (src/arch/types.ts ArchInfo: architecture,
+ *  encoder, depth, decoderChannels, attention, upsampling, inChannels, classes, activation,
+ *  preprocessing, sizeMultiple, inferred) plus where it came from and how it runs. */
+export interface ModelInfo extends ArchInfo {
+  /** = classes: channels of the output */
   outChannels: number;
-  /** init_features */
-  features: number;
-  depth: number;
-  /** the network runs at multiples of this size (other inputs are padded, their outputs cropped) */
-  sizeMultiple: number;
   /** learned parameters (conv weights and biases, BatchNorm affine and running statistics) */
   parameters: number;
   /** bytes of the packed weights on the GPU (BatchNorm folded in, channels padded to vec4) */
   weightBytes: number;
-  /** where the weights came from (file name or '<bytes>') */
+  /** where the weights came from (file or folder name, or '<bytes>') */
   source: string;
   /** the `__metadata__` of the weights file */
   metadata: Record<string, string>;
@@ -45,16 +37,6 @@ export interface ModelInfo {
   precision: 'f32' | 'f16';
   /** problems that do not stop the model from loading (NaN or Inf in the weights), one line each */
   warnings: string[];
-}
-
-export interface LoadOptions {
-  /** override the kernel tuning picked for the adapter */
-  tuning?: Tuning;
-  /** how inputs whose H or W is not a multiple of info.sizeMultiple are padded (default 'reflect') */
-  pad?: PadMode;
-  /** 'f16' stores weights and activations as f16 (half the memory and bandwidth; sums stay f32);
-   *  needs the adapter's shader-f16 feature. Default 'f32'. */
-  precision?: 'f32' | 'f16';
 }
 
 export interface RunOptions {
@@ -93,8 +75,6 @@ export interface GpuMemory {
   plans: number;
 }
 
-export type WeightsSource = Uint8Array | ArrayBuffer | string;
-
 export class Model {
   private readonly plans = new Map<string, Plan>();
   /** runs are chained so concurrent calls reuse a plan's buffers one after another */
@@ -114,7 +94,8 @@ export class Model {
     private readonly tuning: Tuning,
     private readonly padMode: PadMode = 'reflect',
   ) {
-    this.peakBytes = params.buffer.size;
+    checkPadMode(padMode, 'pad');
+    this.peakBytes = params.sizeBytes;
     device.lost.then((info) => {
       this.lostInfo = info;
       for (const reject of this.onLost) reject(this.lostError(info));
@@ -122,12 +103,14 @@ export class Model {
   }
 
   /**
-   * Runs the network: input NCHW [N, inChannels, H, W] -> sigmoid probabilities [N, outChannels, H, W].
-   * Any H x W works: the input is padded (centred) to multiples of info.sizeMultiple on the GPU and the
-   * output cropped back, which equals PyTorch on the padded input, cropped. An input too large for one
+   * Runs the network: input NCHW [N, inChannels, H, W] -> output [N, classes, H, W] after the model's
+   * activation (info.activation). Any H x W works: where info.sizeMultiple > 1 (the brain U-Net) the input
+   * is padded (centred) to its multiples on the GPU and the output cropped back, which equals PyTorch on
+   * the padded input, cropped; smp models run at the input's own size, as smp does. An input too large for one
    * pass runs in sliding windows (options.tile). Calls are queued: one runs at a time.
    */
   run(input: TensorData, options: RunOptions = {}): Promise<RunResult> {
+    if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
     const result = this.queue.then(() => this.runNow(input, options));
     this.queue = result.catch(() => undefined);
     return result;
@@ -142,7 +125,7 @@ export class Model {
 
   /** GPU memory held by this model (0 once disposed). */
   gpuMemory(): GpuMemory {
-    const weightBytes = this.disposed ? 0 : this.params.buffer.size;
+    const weightBytes = this.disposed ? 0 : this.params.sizeBytes;
     let planBytes = 0;
     for (const b of this.planBytes.values()) planBytes += b;
     return { weightBytes, planBytes, totalBytes: weightBytes + planBytes, peakBytes: this.peakBytes, plans: this.plans.size };
@@ -198,7 +181,7 @@ export class Model {
       return out;
     }
     const st = decision.settings;
-    const r = await slidingWindow(input, this.info.outChannels, st, async (x) => (await this.runPlan(x.data, x.shape, options)).data, options.onProgress);
+    const r = await slidingWindow(input, this.info.classes, st, async (x) => (await this.runPlan(x.data, x.shape, options)).data, options.onProgress);
     return {
       data: r.data,
       shape: r.shape,
@@ -287,7 +270,7 @@ export class Model {
       this.plans.delete(key);
       this.planBytes.delete(key);
       plan.dispose();
-      throw new Error(`compiling the U-Net for input [${shape}] failed: ${err.message.split('\n')[0]}`);
+      throw new Error(`compiling the model for input [${shape}] failed: ${err.message.split('\n')[0]}`);
     }
     return plan;
   }
@@ -310,7 +293,7 @@ export class Model {
     for (const p of this.plans.values()) p.dispose();
     this.plans.clear();
     this.planBytes.clear();
-    this.params.buffer.destroy();
+    this.params.destroy();
   }
 }
 
@@ -338,78 +321,4 @@ function checkFinite(data: Float32Array, [, C, H, W]: Shape): void {
         `inputs must be finite (run with { nonFinite: 'propagate' } to pass them through)`,
     );
   }
-}
-
-async function readWeights(weights: WeightsSource): Promise<{ bytes: Uint8Array; source: string }> {
-  if (typeof weights === 'string') {
-    const p = platform();
-    if (!p.readFile) throw new Error(`cannot read "${weights}": file paths work in Node only; pass the file's bytes`);
-    let bytes: Uint8Array;
-    try {
-      bytes = await p.readFile(weights);
-    } catch (e) {
-      throw new Error(`${weights}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    return { bytes, source: weights };
-  }
-  return { bytes: weights instanceof Uint8Array ? weights : new Uint8Array(weights), source: '<bytes>' };
-}
-
-/** Loads a brain-segmentation U-Net from a safetensors state_dict (bytes, or a path in Node). */
-export async function loadModel(device: GPUDevice, weights: WeightsSource, options: LoadOptions = {}): Promise<Model> {
-  const { bytes, source } = await readWeights(weights);
-  const st = parseSafetensors(bytes, source);
-  const params = unetParamsFromSafetensors(st);
-  let tuning = options.tuning;
-  let tuningSource: ModelInfo['tuning'] = tuning ? 'given' : 'default';
-  if (!tuning) {
-    const cached = await cachedTuning(adapterOf(device), architectureKey(params));
-    if (cached && usable(device, cached)) {
-      tuning = cached;
-      tuningSource = 'measured';
-    }
-  }
-  return modelFromParams(device, params, { ...options, tuning, tuningSource, source, metadata: st.metadata });
-}
-
-/** What tuned layer keys depend on: the architecture, not the weights. */
-export function architectureKey(p: Pick<UNetParams, 'inChannels' | 'outChannels' | 'features' | 'depth'>): string {
-  return `unet in${p.inChannels} out${p.outChannels} f${p.features} d${p.depth}`;
-}
-
-/** A cached tuning is only as good as the device it was measured on: subgroup kernels need the same size. */
-function usable(device: GPUDevice, t: Tuning): boolean {
-  const size = fixedSubgroupSize(device, adapterOf(device));
-  return [t.conv2d, t.convTranspose2x2, ...Object.values(t.layers ?? {})].every((k) => k.weights !== 'subgroup' || k.subgroupSize === size);
-}
-
-export function modelFromParams(
-  device: GPUDevice,
-  params: UNetParams,
-  options: LoadOptions & { source?: string; metadata?: Record<string, string>; tuningSource?: ModelInfo['tuning'] } = {},
-): Model {
-  const tuning = options.tuning ?? tuningFor(device, adapterOf(device));
-  const precision = options.precision ?? 'f32';
-  if (precision !== 'f32' && precision !== 'f16') throw new Error(`precision must be 'f32' or 'f16', found ${JSON.stringify(precision)}`);
-  if (precision === 'f16' && !device.features.has('shader-f16')) {
-    throw new Error("precision 'f16' needs the adapter's shader-f16 feature, which this device does not have; use 'f32'");
-  }
-  const graph = optimize(buildUNet(params));
-  const store = uploadParams(device, graph, tuning, precision === 'f16');
-  const info: ModelInfo = {
-    architecture: 'unet',
-    inChannels: params.inChannels,
-    outChannels: params.outChannels,
-    features: params.features,
-    depth: params.depth,
-    sizeMultiple: unetSizeMultiple(params),
-    parameters: countParameters(params),
-    weightBytes: store.sizeBytes,
-    source: options.source ?? '<params>',
-    metadata: options.metadata ?? {},
-    tuning: options.tuningSource ?? (options.tuning ? 'given' : 'default'),
-    precision,
-    warnings: [nonFiniteWarning(params, options.source ?? '<params>')].filter((w): w is string => w !== undefined),
-  };
-  return new Model(device, info, graph, store, tuning, options.pad);
 }

@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
-import { loadModel } from '../src/model.js';
+import { loadModel } from '../src/load.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { testDevice } from './helpers.js';
 

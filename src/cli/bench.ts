@@ -10,8 +10,9 @@ import { adapterOf } from '../gpu/device.js';
 import { profileSteps, type StepTime } from '../graph/profile.js';
 import { DEFAULT_TUNING, type Tuning, tuningFor } from '../graph/tuning.js';
 import { cachedTuning } from '../graph/tune.js';
-import { architectureKey } from '../model.js';
-import { unetParamsFromSafetensors } from '../weights/unet.js';
+import { buildModel } from '../arch/index.js';
+import { architectureKey, readModelSource } from '../load.js';
+import { readModelArg } from './files.js';
 import { randomUNetSafetensors } from '../weights/random.js';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
 import { parseCommandArgs } from './args.js';
@@ -126,23 +127,24 @@ export async function bench(args: string[]): Promise<number> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
   if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
-  const weightBytes = v.weights ? new Uint8Array(readFileSync(v.weights)) : randomUNetSafetensors({ seed: 1 });
+  const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors({ seed: 1 }), name: 'random weights' };
+  const weightBytes = source.weights;
   const device = await getDevice();
   const adapter = describeDevice(device);
   const auto = tuningFor(device, adapterOf(device));
   let tuning = v.tuning === 'portable' ? DEFAULT_TUNING : auto;
   if (v.tuning === 'measured') {
-    const st = parseSafetensors(weightBytes, 'weights');
-    const measured = await cachedTuning(adapterOf(device), architectureKey(unetParamsFromSafetensors(st)));
+    const { bytes, config, source: name } = await readModelSource(source);
+    const measured = await cachedTuning(adapterOf(device), architectureKey(buildModel(parseSafetensors(bytes, name), config).info));
     if (!measured) throw new UsageError('bench: --tuning measured: no tuning stored for this adapter and architecture (run unet tune first)');
     tuning = measured;
   }
   if (v.tuning === 'subgroup' && auto.conv2d.weights !== 'subgroup') throw new UsageError('bench: --tuning subgroup needs an adapter with subgroups of one fixed size');
   const tDevice = performance.now();
-  const model = await loadModel(device, weightBytes, { tuning });
+  const model = await loadModel(device, source, { tuning });
   const loadMs = performance.now() - tDevice;
   if (v.f16 && !device.features.has('shader-f16')) throw new UsageError('bench: --f16 needs the shader-f16 feature, which this adapter lacks');
-  const model16 = v.f16 ? await loadModel(device, weightBytes, { tuning, precision: 'f16' }) : undefined;
+  const model16 = v.f16 ? await loadModel(device, source, { tuning, precision: 'f16' }) : undefined;
   const { inChannels: C } = model.info;
   const configs: ConfigResult[] = [];
   for (const size of sizes) for (const batch of batches) configs.push({ size, batch });

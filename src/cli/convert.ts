@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../weights/checkpoint.js';
 import { parseSafetensors } from '../weights/safetensors.js';
-import { countParameters, unetParamsFromSafetensors } from '../weights/unet.js';
+import { countParameters, unetParamsFromSafetensors } from '../arch/brainUnet.js';
 import { printable, resolveLimits } from '../limits.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError } from './errors.js';

@@ -96,3 +96,19 @@ export function checkOutputPath(out: string): void {
   if (!d.isDirectory()) throw new CliError(`${name}: ${printable(JSON.stringify(dir))} is not a directory`);
   if (statOrUndefined(out)?.isDirectory()) throw new CliError(`${name}: is a directory, expected a file path for the output`);
 }
+
+/**
+ * The model behind a --weights argument: a safetensors file, or a folder as smp's save_pretrained writes
+ * it (config.json + model.safetensors), read with the same checks as any input file.
+ */
+export function readModelArg(path: string, limits: Limits = DEFAULT_LIMITS): { weights: Uint8Array; config?: string; name: string } {
+  const s = statOrUndefined(path);
+  if (s?.isDirectory()) {
+    const configPath = join(path, 'config.json');
+    const weightsPath = join(path, 'model.safetensors');
+    if (!statOrUndefined(weightsPath)) throw new CliError(`${printable(path)}: a model folder holds model.safetensors (and config.json), this one has no model.safetensors`);
+    const config = statOrUndefined(configPath) ? new TextDecoder().decode(readInputFile(configPath, 'maxInputBytes', limits)) : undefined;
+    return { weights: readInputFile(weightsPath, 'maxWeightsBytes', limits), config, name: printable(weightsPath) };
+  }
+  return { weights: readInputFile(path, 'maxWeightsBytes', limits), name: printable(path) };
+}

@@ -6,7 +6,7 @@ import { adapterOf } from '../gpu/device.js';
 import { describeTile, storeTuning, tuneGraph } from '../graph/tune.js';
 import { tuningFor } from '../graph/tuning.js';
 import { randomUNetSafetensors } from '../weights/random.js';
-import { architectureKey } from '../model.js';
+import { architectureKey } from '../load.js';
 import { describeDevice, getDevice, loadModel, releaseGpu } from '../node.js';
 import { parseCommandArgs } from './args.js';
 import { UsageError } from './errors.js';

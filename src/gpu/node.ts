@@ -1,6 +1,6 @@
 // The Node platform: WebGPU through Dawn (the `webgpu` package). Imported only by the Node entry.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,9 @@ setPlatform({
     'install Mesa >= 24 with its Vulkan drivers (Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports; ' +
     `see "Requirements" in the README${existsSync(SETUP_SCRIPT) ? '; in this source checkout `bash scripts/setup-system.sh` does it' : ''}). ` +
     'With a GPU: install its Vulkan driver.',
+  async isDirectory(path: string) {
+    return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+  },
   async readFile(path: string) {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

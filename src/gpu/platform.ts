@@ -11,6 +11,8 @@ export interface Platform {
   noAdapterHint: string;
   /** Reads a file by path (Node only). */
   readFile?(path: string): Promise<Uint8Array>;
+  /** Whether a path is a folder (Node only; model folders hold config.json + model.safetensors). */
+  isDirectory?(path: string): Promise<boolean>;
   /** Lets go of the GPU entry point so the process can exit (Node: Dawn keeps it alive). */
   release?(): void;
   /** Small persistent text entries (tuning results): Node, files under the user's cache folder;

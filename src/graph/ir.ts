@@ -1,7 +1,9 @@
 // The graph IR: values (tensors, NCHW shapes known once the input shape is) and nodes (ops), in
-// topological order. Builders create it; passes (src/graph/passes) rewrite it; plan.ts compiles it.
+// topological order. Architectures (src/arch) build it through GraphBuilder; passes (src/graph/passes)
+// rewrite it; plan.ts compiles it. What each op means (its shape rule, kernel, weights) lives in its
+// registry entry (src/ops): this file only knows the ops' data.
 import type { Activation } from '../kernels/common.js';
-import type { BatchNormParams, ConvParams } from '../weights/types.js';
+import type { BatchNormParams, ConvParams } from '../params.js';
 
 export type ValueId = number;
 
@@ -21,15 +23,42 @@ export interface Value {
   segments?: Segment[];
 }
 
+/** Padding of a conv as PyTorch's F.pad order would put it per side: [top, bottom, left, right]. */
+export type Padding4 = [number, number, number, number];
+
 export type Op =
-  | { kind: 'conv2d'; params: ConvParams; stride: number; padding: number; dilation: number; activation: Activation }
-  | { kind: 'batchNorm'; params: BatchNormParams }
-  | { kind: 'relu' }
-  | { kind: 'sigmoid' }
-  | { kind: 'maxPool2x2' }
+  /** inputs [x] or, with `residual`, [x, r]: act(conv(x) + bias + r) */
+  | {
+      kind: 'conv2d';
+      params: ConvParams;
+      stride: [number, number];
+      padding: Padding4;
+      dilation: [number, number];
+      groups: number;
+      activation: Activation;
+      residual?: boolean;
+    }
   | { kind: 'convTranspose2x2'; params: ConvParams }
+  | { kind: 'batchNorm'; params: BatchNormParams }
+  /** an elementwise activation (relu, sigmoid, tanh, silu, identity) */
+  | { kind: 'activation'; fn: Activation }
+  /** max_pool2d, padding counts as -inf, floor mode */
+  | { kind: 'maxPool2d'; kernel: number; stride: number; padding: number }
+  /** F.interpolate(x, size=<H, W of `like`>, mode); `like` is read for its size only, never at run time */
+  | { kind: 'resize'; mode: 'nearest' | 'bilinear'; like: ValueId }
   /** torch.cat(inputs, dim=1); `elided` once placeConcat has made the producers write into its slices */
-  | { kind: 'concat'; elided?: boolean };
+  | { kind: 'concat'; elided?: boolean }
+  /** act(a + b) */
+  | { kind: 'add'; activation: Activation }
+  /** adaptive_avg_pool2d(x, 1) */
+  | { kind: 'globalAvgPool' }
+  /** softmax or log_softmax over channels */
+  | { kind: 'softmax'; log: boolean }
+  /** smp's SCSE combination: inputs [x, cse [N,C,1,1], sse [N,1,H,W]] -> x * cse + x * sse */
+  | { kind: 'scseGate' };
+
+export type OpKind = Op['kind'];
+export type OpOf<K extends OpKind> = Extract<Op, { kind: K }>;
 
 export interface Node {
   name: string;
@@ -50,6 +79,16 @@ export type Shape = [number, number, number, number];
 /** Storage segments of a value (one dense segment unless placeConcat gave it several). */
 export const segmentsOf = (v: Value): Segment[] => v.segments ?? [{ channels: v.channels, c4Offset: 0 }];
 
+/** True when the value's channels sit densely (no vec4 gaps between concatenated parts). */
+export const isDense = (v: Value): boolean => {
+  let c = 0;
+  for (const s of segmentsOf(v)) {
+    if (s.c4Offset * 4 !== c) return false;
+    c += s.channels;
+  }
+  return true;
+};
+
 /** vec4 groups a value occupies per pixel in storage. */
 export function storageC4(v: Value): number {
   const segs = segmentsOf(v);
@@ -69,83 +108,110 @@ export function channelPos(v: Value): (c: number) => number {
   };
 }
 
-/** Appends values and nodes; each method returns the new node's output value. */
+const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  /** symmetric (one number, or [H, W]) or per side [top, bottom, left, right] */
+  padding?: number | [number, number] | Padding4;
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+/** Appends values and nodes; each method returns the new node's output value. Node names are unique. */
 export class GraphBuilder {
   readonly values: Value[] = [];
   readonly nodes: Node[] = [];
+  private readonly names = new Set<string>();
 
   value(name: string, channels: number): ValueId {
+    if (!Number.isSafeInteger(channels) || channels < 1) throw new Error(`${name}: ${channels} channels`);
     this.values.push({ id: this.values.length, name, channels });
     return this.values.length - 1;
   }
 
+  channels(x: ValueId): number {
+    return this.values[x].channels;
+  }
+
   private add(name: string, op: Op, inputs: ValueId[], channels: number): ValueId {
+    if (this.names.has(name)) throw new Error(`graph: two nodes named ${JSON.stringify(name)}`);
+    for (const x of inputs) if (!(x >= 0 && x < this.values.length)) throw new Error(`${name}: input ${x} is not a value of this graph`);
+    this.names.add(name);
     const output = this.value(name, channels);
     this.nodes.push({ name, op, inputs, output });
     return output;
   }
 
-  conv2d(name: string, x: ValueId, params: ConvParams, o: { stride?: number; padding?: number; dilation?: number } = {}): ValueId {
-    const cin = params.shape[1];
-    if (cin !== this.values[x].channels) throw new Error(`${name}: weight expects ${cin} input channels, ${this.values[x].name} has ${this.values[x].channels}`);
-    const op: Op = { kind: 'conv2d', params, stride: o.stride ?? 1, padding: o.padding ?? 0, dilation: o.dilation ?? 1, activation: 'none' };
-    return this.add(name, op, [x], params.shape[0]);
+  conv2d(name: string, x: ValueId, params: ConvParams, o: Conv2dOptions = {}): ValueId {
+    const groups = o.groups ?? 1;
+    const [cout, cinPerGroup] = params.shape;
+    const cin = this.channels(x);
+    if (!Number.isSafeInteger(groups) || groups < 1 || cin % groups !== 0 || cout % groups !== 0 || cinPerGroup * groups !== cin) {
+      throw new Error(`${name}: weight [${params.shape}] with groups ${groups} does not fit ${this.values[x].name}'s ${cin} channels`);
+    }
+    const p = o.padding ?? 0;
+    const padding: Padding4 =
+      typeof p === 'number' ? [p, p, p, p] : p.length === 2 ? [p[0], p[0], p[1], p[1]] : [p[0], p[1], p[2], p[3]];
+    const op: Op = { kind: 'conv2d', params, stride: pair(o.stride ?? 1), padding, dilation: pair(o.dilation ?? 1), groups, activation: 'none' };
+    return this.add(name, op, [x], cout);
   }
 
   batchNorm(name: string, x: ValueId, params: BatchNormParams): ValueId {
-    return this.add(name, { kind: 'batchNorm', params }, [x], this.values[x].channels);
+    if (params.weight.length !== this.channels(x)) throw new Error(`${name}: ${params.weight.length} channels, ${this.values[x].name} has ${this.channels(x)}`);
+    return this.add(name, { kind: 'batchNorm', params }, [x], this.channels(x));
+  }
+
+  activation(name: string, x: ValueId, fn: Activation): ValueId {
+    return this.add(name, { kind: 'activation', fn }, [x], this.channels(x));
   }
 
   relu(name: string, x: ValueId): ValueId {
-    return this.add(name, { kind: 'relu' }, [x], this.values[x].channels);
+    return this.activation(name, x, 'relu');
   }
 
   sigmoid(name: string, x: ValueId): ValueId {
-    return this.add(name, { kind: 'sigmoid' }, [x], this.values[x].channels);
+    return this.activation(name, x, 'sigmoid');
   }
 
-  maxPool2x2(name: string, x: ValueId): ValueId {
-    return this.add(name, { kind: 'maxPool2x2' }, [x], this.values[x].channels);
+  maxPool2d(name: string, x: ValueId, kernel: number, stride = kernel, padding = 0): ValueId {
+    return this.add(name, { kind: 'maxPool2d', kernel, stride, padding }, [x], this.channels(x));
   }
 
   convTranspose2x2(name: string, x: ValueId, params: ConvParams): ValueId {
+    if (params.shape[0] !== this.channels(x)) throw new Error(`${name}: weight expects ${params.shape[0]} input channels, ${this.values[x].name} has ${this.channels(x)}`);
     return this.add(name, { kind: 'convTranspose2x2', params }, [x], params.shape[1]);
   }
 
+  resize(name: string, x: ValueId, like: ValueId, mode: 'nearest' | 'bilinear'): ValueId {
+    return this.add(name, { kind: 'resize', mode, like }, [x], this.channels(x));
+  }
+
   concat(name: string, xs: ValueId[]): ValueId {
-    return this.add(name, { kind: 'concat' }, xs, xs.reduce((s, x) => s + this.values[x].channels, 0));
+    return this.add(name, { kind: 'concat' }, xs, xs.reduce((s, x) => s + this.channels(x), 0));
+  }
+
+  add2(name: string, a: ValueId, b: ValueId, activation: Activation = 'none'): ValueId {
+    if (this.channels(a) !== this.channels(b)) throw new Error(`${name}: adding ${this.channels(a)} and ${this.channels(b)} channels`);
+    return this.add(name, { kind: 'add', activation }, [a, b], this.channels(a));
+  }
+
+  globalAvgPool(name: string, x: ValueId): ValueId {
+    return this.add(name, { kind: 'globalAvgPool' }, [x], this.channels(x));
+  }
+
+  softmax(name: string, x: ValueId, log = false): ValueId {
+    return this.add(name, { kind: 'softmax', log }, [x], this.channels(x));
+  }
+
+  scseGate(name: string, x: ValueId, cse: ValueId, sse: ValueId): ValueId {
+    if (this.channels(cse) !== this.channels(x) || this.channels(sse) !== 1) throw new Error(`${name}: gates of ${this.channels(cse)} and ${this.channels(sse)} channels for ${this.channels(x)}`);
+    return this.add(name, { kind: 'scseGate' }, [x, cse, sse], this.channels(x));
   }
 
   finish(input: ValueId, output: ValueId): Graph {
     return { values: this.values, nodes: this.nodes, input, output };
   }
-}
-
-/** NCHW shape of every value for a given input shape. */
-export function inferShapes(g: Graph, input: Shape): Map<ValueId, Shape> {
-  const shapes = new Map<ValueId, Shape>([[g.input, input]]);
-  for (const node of g.nodes) {
-    const [N, , H, W] = shapes.get(node.inputs[0])!;
-    const C = g.values[node.output].channels;
-    const op = node.op;
-    let out: Shape;
-    if (op.kind === 'conv2d') {
-      const [, , kH, kW] = op.params.shape;
-      const size = (s: number, k: number) => Math.floor((s + 2 * op.padding - op.dilation * (k - 1) - 1) / op.stride) + 1;
-      out = [N, C, size(H, kH), size(W, kW)];
-    } else if (op.kind === 'maxPool2x2') out = [N, C, H >> 1, W >> 1];
-    else if (op.kind === 'convTranspose2x2') out = [N, C, 2 * H, 2 * W];
-    else if (op.kind === 'concat') {
-      for (const x of node.inputs) {
-        const s = shapes.get(x)!;
-        if (s[2] !== H || s[3] !== W) throw new Error(`${node.name}: inputs differ in size (${H}x${W} vs ${s[2]}x${s[3]})`);
-      }
-      out = [N, C, H, W];
-    } else out = [N, C, H, W];
-    if (out[2] < 1 || out[3] < 1) throw new Error(`${node.name}: output would be ${out[2]}x${out[3]} for input ${input.join('x')}`);
-    shapes.set(node.output, out);
-  }
-  return shapes;
 }
 
 /** Nodes reading each value. */
@@ -157,4 +223,17 @@ export function consumers(g: Graph): Map<ValueId, Node[]> {
 
 export function producer(g: Graph, v: ValueId): Node | undefined {
   return g.nodes.find((n) => n.output === v);
+}
+
+/** Throws unless node names are unique and every input is defined before it is read. */
+export function checkGraph(g: Graph): void {
+  const names = new Set<string>();
+  const defined = new Set<ValueId>([g.input]);
+  for (const n of g.nodes) {
+    if (names.has(n.name)) throw new Error(`graph: two nodes named ${JSON.stringify(n.name)}`);
+    names.add(n.name);
+    for (const x of n.inputs) if (!defined.has(x)) throw new Error(`graph: ${n.name} reads ${g.values[x]?.name ?? x} before it is computed`);
+    defined.add(n.output);
+  }
+  if (!defined.has(g.output)) throw new Error('graph: the output is never computed');
 }

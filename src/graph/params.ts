@@ -1,62 +1,79 @@
-// Packs every node's parameters into the kernels' layouts and uploads them once, into one buffer, at
-// model load. Each tensor starts at a multiple of the binding offset alignment so it can be bound alone.
-// Packing depends on the graph (input channel segments) and the tuning (output channel padding), not on
-// the input shape, so all plans of a model share this buffer.
+// Packs every node's parameters into its kernel's layout (each op's registry entry knows how) and uploads
+// them once, at model load. Packing depends on the graph (input channel segments) and the tuning (output
+// channel padding), not on the input shape, so all plans of a model share these buffers.
+// Tensors go into as few buffers as fit: each buffer at most maxStorageBufferBindingSize (and
+// maxBufferSize), each tensor starting at a multiple of the binding offset alignment so it can be bound
+// alone. A ResNet-152 encoder's 268 MB of weights thus spans several buffers on a 128 MiB-binding adapter.
 import { createBuffer } from '../gpu/buffers.js';
 import type { BufferRange } from '../kernels/common.js';
-import { packBatchNormParams } from '../kernels/batchNorm.js';
-import { packConv2dWeights } from '../kernels/conv2d.js';
-import { packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
-import { type Graph, channelPos, storageC4 } from './ir.js';
-import { type Tuning, tileFor } from './tuning.js';
-import { f32ToF16Bits } from '../weights/safetensors.js';
-
-function toF16(a: Float32Array): Uint16Array {
-  const out = new Uint16Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = f32ToF16Bits(a[i]);
-  return out;
-}
+import { type ParamArray } from '../ops/registry.js';
+import { tileFor, withDef } from '../ops/index.js';
+import type { Graph } from './ir.js';
+import type { Tuning } from './tuning.js';
 
 export interface ParamStore {
-  buffer: GPUBuffer;
+  buffers: GPUBuffer[];
   sizeBytes: number;
   /** node name -> its parameter tensors, in binding order after the input */
   ranges: Map<string, BufferRange[]>;
+  destroy(): void;
 }
 
-/** With `f16`, conv weights are stored as f16 (biases stay f32: they are few, and added once). */
-export function uploadParams(device: GPUDevice, g: Graph, tuning: Tuning, f16 = false): ParamStore {
-  const weights = (w: Float32Array) => (f16 ? toF16(w) : w);
-  const align = device.limits.minStorageBufferOffsetAlignment;
-  const packed: { node: string; arrays: (Float32Array | Uint16Array)[] }[] = [];
+export interface PackedParams {
+  node: string;
+  arrays: ParamArray[];
+}
+
+/** Every node's packed parameters, in graph order. */
+export function packParams(g: Graph, tuning: Tuning, f16 = false): PackedParams[] {
+  const packed: PackedParams[] = [];
   for (const node of g.nodes) {
-    const op = node.op;
-    const input = g.values[node.inputs[0]];
-    const cin4 = storageC4(input);
-    if (op.kind === 'conv2d') {
-      const p = packConv2dWeights(op.params, cin4, tileFor(tuning, g, node).tileC4, channelPos(input));
-      packed.push({ node: node.name, arrays: [weights(p.weight), p.bias] });
-    } else if (op.kind === 'convTranspose2x2') {
-      const p = packConvTranspose2x2Weights(op.params, cin4, tileFor(tuning, g, node).tileC4, channelPos(input));
-      packed.push({ node: node.name, arrays: [weights(p.weight), p.bias] });
-    } else if (op.kind === 'batchNorm') {
-      if (input.segments) throw new Error(`${node.name}: batchNorm of a concatenated value is not supported`);
-      packed.push({ node: node.name, arrays: [packBatchNormParams(op.params, cin4)] });
-    }
+    const arrays = withDef(node, (op, def) => def.pack?.(op, { g, node, tuning, f16, tile: tileFor(tuning, g, node) }));
+    if (arrays?.length) packed.push({ node: node.name, arrays });
   }
-  let sizeBytes = 0;
-  const offsets = packed.map((p) =>
+  return packed;
+}
+
+/** Assigns each array a buffer and offset: buffers fill in order, none over `maxBytes`. */
+export function layoutParams(packed: PackedParams[], alignment: number, maxBytes: number): { sizes: number[]; at: { buffer: number; offset: number }[][] } {
+  const sizes: number[] = [0];
+  const at = packed.map((p) =>
     p.arrays.map((a) => {
-      const offset = sizeBytes;
-      sizeBytes = Math.ceil((offset + a.byteLength) / align) * align;
-      return offset;
+      if (a.byteLength > maxBytes) {
+        throw new Error(`${p.node}: a packed weight tensor of ${a.byteLength} bytes is larger than this adapter's maxStorageBufferBindingSize (${maxBytes})`);
+      }
+      let b = sizes.length - 1;
+      if (sizes[b] + a.byteLength > maxBytes) sizes.push(0), b++;
+      const offset = sizes[b];
+      sizes[b] = Math.ceil((offset + a.byteLength) / alignment) * alignment;
+      return { buffer: b, offset };
     }),
   );
-  const all = new Uint8Array(sizeBytes);
-  packed.forEach((p, i) => p.arrays.forEach((a, j) => all.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offsets[i][j])));
-  const buffer = createBuffer(device, 'weights', sizeBytes, GPUBufferUsage.STORAGE, all);
+  return { sizes, at };
+}
+
+/** With `f16`, weights are stored as f16 where the op's entry says so. */
+export function uploadParams(device: GPUDevice, g: Graph, tuning: Tuning, f16 = false): ParamStore {
+  const packed = packParams(g, tuning, f16);
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  const maxBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const { sizes, at } = layoutParams(packed, align, Math.floor(maxBytes / align) * align);
+  const buffers = sizes.map((size, b) => {
+    const all = new Uint8Array(Math.max(size, 4));
+    packed.forEach((p, i) =>
+      p.arrays.forEach((a, j) => {
+        if (at[i][j].buffer === b) all.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at[i][j].offset);
+      }),
+    );
+    return createBuffer(device, sizes.length > 1 ? `weights ${b + 1}/${sizes.length}` : 'weights', all.byteLength, GPUBufferUsage.STORAGE, all);
+  });
   const ranges = new Map(
-    packed.map((p, i) => [p.node, p.arrays.map((a, j) => ({ buffer, offset: offsets[i][j], size: a.byteLength }))]),
+    packed.map((p, i) => [p.node, p.arrays.map((a, j) => ({ buffer: buffers[at[i][j].buffer], offset: at[i][j].offset, size: a.byteLength }))]),
   );
-  return { buffer, sizeBytes, ranges };
+  return {
+    buffers,
+    sizeBytes: buffers.reduce((s, b) => s + b.size, 0),
+    ranges,
+    destroy: () => buffers.forEach((b) => b.destroy()),
+  };
 }

@@ -4,17 +4,12 @@
 // submits once and reads the output back once.
 import { createBuffer, readBack } from '../gpu/buffers.js';
 import { type BufferRange, type Nhwc4View, type Step, encodeSteps } from '../kernels/common.js';
-import { concatStep } from '../kernels/concat.js';
-import { conv2dStep } from '../kernels/conv2d.js';
-import { convTranspose2x2Step } from '../kernels/convTranspose2x2.js';
-import { batchNormStep } from '../kernels/batchNorm.js';
 import { type PadMode, nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
-import { maxPool2x2Step } from '../kernels/maxPool2x2.js';
-import { unaryStep } from '../kernels/unary.js';
-import { type Graph, type Node, type Shape, type ValueId, inferShapes, storageC4 } from './ir.js';
+import { inferShapes, runSteps, tileFor, withDef, withoutF16 } from '../ops/index.js';
+import { type Graph, type Shape, type ValueId, storageC4 } from './ir.js';
 import { type MemoryPlan, planMemory } from './memory.js';
 import type { ParamStore } from './params.js';
-import { type Tuning, tileFor } from './tuning.js';
+import type { Tuning } from './tuning.js';
 
 const numElements = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -74,21 +69,6 @@ export class Plan {
   }
 }
 
-/**
- * Fewer pixels per invocation on layers too small to fill the workgroups otherwise (the bottleneck of a
- * U-Net is 8x8 at a 128x128 input): lanes past the last block compute and discard, so a half-empty
- * workgroup costs as much as a full one. The pixel tile does not change the weight packing, so this is
- * decided per input shape. `rows` = N * output height.
- */
-function fillWorkgroups<T extends { tilePixels: number; workgroupSize: number }>(tile: T, rows: number, width: number): T {
-  let tilePixels = tile.tilePixels;
-  while (tilePixels > 1 && rows * Math.ceil(width / tilePixels) < 2 * tile.workgroupSize) tilePixels >>= 1;
-  return tilePixels === tile.tilePixels ? tile : { ...tile, tilePixels };
-}
-
-/** Reads and writes of a node, for liveness. Elided concats do nothing at run time. */
-const isElided = (n: Node) => n.op.kind === 'concat' && n.op.elided === true;
-
 /** Padding of the input to a size the graph can take; the output is cropped back by the same window. */
 export interface Padding {
   /** the size the graph runs at (>= the input's) */
@@ -98,6 +78,13 @@ export interface Padding {
   top: number;
   left: number;
   mode: PadMode;
+}
+
+/** The memory plan of `g` at `shape` (the graph's own input size, after padding), as compilePlan makes it. */
+export function memoryPlanOf(g: Graph, shape: Shape, alignment: number, f16: boolean): { shapes: Map<ValueId, Shape>; memory: MemoryPlan } {
+  const shapes = inferShapes(g, shape);
+  const access = [{ reads: [], writes: [g.input] }, ...runSteps(g).map(({ reads, writes }) => ({ reads, writes })), { reads: [g.output], writes: [] }];
+  return { shapes, memory: planMemory(g, shapes, access, alignment, f16 ? 8 : 16) };
 }
 
 export function compilePlan(
@@ -112,14 +99,11 @@ export function compilePlan(
 ): Plan {
   const [N, C, H, W] = inputShape;
   const pad = padding ?? { H, W, top: 0, left: 0, mode: 'zero' as const };
-  const shapes = inferShapes(g, [N, C, pad.H, pad.W]);
-  const nodes = g.nodes.filter((n) => !isElided(n));
-  const access = [
-    { reads: [], writes: [g.input] },
-    ...nodes.map((n) => ({ reads: n.inputs, writes: [n.output] })),
-    { reads: [g.output], writes: [] },
-  ];
-  const memory = planMemory(g, shapes, access, device.limits.minStorageBufferOffsetAlignment, f16 ? 8 : 16);
+  if (f16) {
+    const missing = withoutF16(g);
+    if (missing.length) throw new Error(`${missing.join(', ')}: no f16 kernel; run this model with precision 'f32'`);
+  }
+  const { shapes, memory } = memoryPlanOf(g, [N, C, pad.H, pad.W], device.limits.minStorageBufferOffsetAlignment, f16);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   for (const a of memory.allocations.values()) {
     if (a.sizeBytes > maxBinding) {
@@ -153,66 +137,18 @@ export function compilePlan(
     const a = memory.allocations.get(memory.location.get(v)!.root)!;
     return { buffer: buffers.arena, offset: a.offset, size: a.sizeBytes };
   };
-  const wg = tuning.elementwiseWorkgroupSize;
+  const shapeOf = (v: ValueId): Shape => shapes.get(v)!;
+  const workgroupSize = tuning.elementwiseWorkgroupSize;
 
   const steps: Step[] = [
-    nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize: wg, window, f16 }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
+    nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize, window, f16 }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
   ];
-  for (const node of nodes) {
-    const op = node.op;
-    const x = node.inputs[0];
-    const [n, , h, w] = shapes.get(x)!;
-    const io = { input: range(x), output: range(node.output) };
-    const p = params.ranges.get(node.name) ?? [];
-    const c4 = storageC4(g.values[x]);
-    if (op.kind === 'conv2d') {
-      const [, , kH, kW] = op.params.shape;
-      steps.push(
-        conv2dStep(
-          device,
-          {
-            N: n, H: h, W: w, cin: op.params.shape[1], cin4: c4, cout: op.params.shape[0], kH, kW,
-            strideH: op.stride, strideW: op.stride, padH: op.padding, padW: op.padding, dilationH: op.dilation, dilationW: op.dilation,
-            input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(tileFor(tuning, g, node), n * shapes.get(node.output)![2], shapes.get(node.output)![3]), f16,
-          },
-          { ...io, weight: p[0], bias: p[1] },
-          node.name,
-        ),
-      );
-    } else if (op.kind === 'convTranspose2x2') {
-      steps.push(
-        convTranspose2x2Step(
-          device,
-          { N: n, H: h, W: w, cin: op.params.shape[0], cin4: c4, cout: op.params.shape[1], input: view(x), output: view(node.output), ...tileFor(tuning, g, node), f16 },
-          { ...io, weight: p[0], bias: p[1] },
-          node.name,
-        ),
-      );
-    } else if (op.kind === 'maxPool2x2') {
-      steps.push(maxPool2x2Step(device, { N: n, H: h, W: w, c4, input: view(x), output: view(node.output), workgroupSize: wg, f16 }, io, node.name));
-    } else if (f16) {
-      throw new Error(`${node.name}: ${op.kind} has no f16 kernel; run this graph with precision 'f32'`);
-    } else if (op.kind === 'batchNorm') {
-      steps.push(
-        batchNormStep(device, { N: n, H: h, W: w, c4, eps: op.params.eps, input: view(x), output: view(node.output), workgroupSize: wg }, { ...io, params: p[0] }, node.name),
-      );
-    } else if (op.kind === 'relu' || op.kind === 'sigmoid') {
-      steps.push(unaryStep(device, { op: op.kind, pixels: n * h * w, c4, input: view(x), output: view(node.output), workgroupSize: wg }, io, node.name));
-    } else if (op.kind === 'concat') {
-      const [a, b] = node.inputs.map((v) => g.values[v]);
-      if (node.inputs.length !== 2 || a.segments || b.segments) throw new Error(`${node.name}: only two-input concat of plain values is supported`);
-      steps.push(
-        concatStep(
-          device,
-          { pixels: n * h * w, ca: a.channels, cb: b.channels, a: view(a.id), b: view(b.id), output: view(node.output), workgroupSize: wg },
-          { a: range(a.id), b: range(b.id), output: range(node.output) },
-          node.name,
-        ),
-      );
-    }
+  for (const { node } of runSteps(g)) {
+    const ctx = { device, g, node, shapeOf, view, range, params: params.ranges.get(node.name) ?? [], tuning, tile: tileFor(tuning, g, node), f16, workgroupSize };
+    steps.push(...withDef(node, (op, def) => def.compile(op, ctx)));
   }
   steps.push(
-    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize: wg, window, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
+    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
   );
   return new Plan(device, inputShape, outputShape, steps, memory, buffers);
 }

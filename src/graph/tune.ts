@@ -6,10 +6,11 @@ import { type Graph, type Shape } from './ir.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
-import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize, layerKey } from './tuning.js';
+import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize } from './tuning.js';
+import { layerKey, withDef } from '../ops/index.js';
 
 /** Bump when the candidates or the kernels they configure change meaning: older caches are then ignored. */
-export const TUNING_FORMAT = 1;
+export const TUNING_FORMAT = 2;
 
 export interface LayerResult {
   key: string;
@@ -49,7 +50,9 @@ export async function tuneGraph(
   const subgroupSize = fixedSubgroupSize(device, adapter);
   const tuning: Tuning = { ...base, layers: {} };
   const results: LayerResult[] = [];
-  for (const kernel of ['conv2d', 'convTranspose2x2'] as const) {
+  const kernelOf = (node: Graph['nodes'][number]) => withDef(node, (_op, def) => def.tuning?.kernel);
+  const kernels = [...new Set(g.nodes.map(kernelOf).filter((k): k is TunedKernel => k !== undefined))];
+  for (const kernel of kernels) {
     const cands = candidatesOf(kernel, subgroupSize);
     const perKey = new Map<string, number[]>();
     for (const [i, cand] of cands.entries()) {
@@ -62,8 +65,7 @@ export async function tuneGraph(
         const { times } = await profileSteps(device, plan.steps, reps);
         for (const node of g.nodes) {
           const key = layerKey(g, node);
-          const k = node.op.kind === 'convTranspose2x2' ? 'convTranspose2x2' : 'conv2d';
-          if (!key || k !== kernel) continue;
+          if (!key || kernelOf(node) !== kernel) continue;
           const ms = times.find((s) => s.label === node.name)?.ms ?? 0;
           const row = perKey.get(key) ?? new Array(cands.length).fill(0);
           row[i] += ms;
@@ -71,7 +73,7 @@ export async function tuneGraph(
         }
       } finally {
         plan.dispose();
-        params.buffer.destroy();
+        params.destroy();
       }
     }
     const totals = cands.map((_, i) => [...perKey.values()].reduce((s, row) => s + row[i], 0));

@@ -3,7 +3,6 @@
 // weights across a subgroup (shared/LAVAPIPE.md; bench/conv.ts measures the choices). Discrete GPUs
 // want other shapes. `unet tune` (src/graph/tune.ts) measures the candidates below on the model's real
 // layers and stores per-layer winners (Tuning.layers), which a later load picks up from the cache.
-import type { Graph, Node } from './ir.js';
 
 export interface KernelTile {
   tilePixels: number;
@@ -64,22 +63,4 @@ export function candidates(kernel: TunedKernel, subgroupSize?: number): ConvTile
   const variants: Pick<ConvTile, 'weights' | 'subgroupSize'>[] = [{ weights: 'load' }];
   if (subgroupSize) variants.push({ weights: 'subgroup', subgroupSize });
   return variants.flatMap((v) => tiles.map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, ...v })));
-}
-
-/** A layer's identity for per-layer tuning: what shapes its work, not the input size (weights are packed
- *  once per model, and the packing depends on the tile). */
-export function layerKey(g: Graph, node: Node): string | undefined {
-  const op = node.op;
-  if (op.kind !== 'conv2d' && op.kind !== 'convTranspose2x2') return undefined;
-  const [a, b, kh, kw] = op.params.shape;
-  const [cin, cout] = op.kind === 'conv2d' ? [b, a] : [a, b];
-  const segs = g.values[node.inputs[0]].segments?.length ?? 1;
-  return `${op.kind} k${kh}x${kw}${op.kind === 'conv2d' ? ` s${op.stride}` : ''} ${cin}${segs > 1 ? `(${segs} parts)` : ''}->${cout}`;
-}
-
-/** The configuration a layer runs with. */
-export function tileFor(t: Tuning, g: Graph, node: Node): ConvTile {
-  const key = layerKey(g, node);
-  const kernel = node.op.kind === 'convTranspose2x2' ? 'convTranspose2x2' : 'conv2d';
-  return (key && t.layers?.[key]) || t[kernel];
 }

@@ -3,8 +3,8 @@
 // input, output and readback buffers) against the device's limits and the caller's budget. Nothing is
 // allocated to find out.
 // Browser-safe: no Node imports.
-import { type Graph, type Shape, inferShapes } from '../graph/ir.js';
-import { planMemory } from '../graph/memory.js';
+import type { Graph, Shape } from '../graph/ir.js';
+import { memoryPlanOf } from '../graph/plan.js';
 import type { SlidingWindowSettings } from './sliding.js';
 import { type Blend, windowStarts } from './windows.js';
 
@@ -53,14 +53,7 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 /** What compilePlan would allocate for `shape` run at `padded` (its memory plan, reproduced). */
 export function estimatePlan(g: Graph, shape: Shape, padded: [number, number], f16: boolean, alignment: number): PlanEstimate {
   const [N, C, H, W] = shape;
-  const shapes = inferShapes(g, [N, C, padded[0], padded[1]]);
-  const nodes = g.nodes.filter((n) => !(n.op.kind === 'concat' && n.op.elided === true));
-  const access = [
-    { reads: [], writes: [g.input] },
-    ...nodes.map((n) => ({ reads: n.inputs, writes: [n.output] })),
-    { reads: [g.output], writes: [] },
-  ];
-  const memory = planMemory(g, shapes, access, alignment, f16 ? 8 : 16);
+  const { shapes, memory } = memoryPlanOf(g, [N, C, padded[0], padded[1]], alignment, f16);
   const OC = shapes.get(g.output)![1];
   const inputBytes = N * C * H * W * 4;
   const outputBytes = N * OC * H * W * 4;

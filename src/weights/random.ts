@@ -2,7 +2,7 @@
 // when no trained weights are given. BatchNorm statistics are far from identity (as in a trained
 // network) and conv weights kaiming-normal, so activations keep their scale through the depth.
 import { writeSafetensors, type TensorToWrite } from './safetensors.js';
-import { unetTensorNames } from './unet.js';
+import { unetTensorNames } from '../arch/brainUnet.js';
 
 /** mulberry32 + Box-Muller: small, seeded, good enough for weights. */
 function normals(seed: number): () => number {

@@ -4,15 +4,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { type Shape, inferShapes } from '../../src/graph/ir.js';
+import type { Shape } from '../../src/graph/ir.js';
+import { inferShapes } from '../../src/ops/index.js';
 import { optimize } from '../../src/graph/passes/index.js';
 import { foldBatchNorm, fuseActivation, placeConcat } from '../../src/graph/passes/index.js';
 import { compilePlan } from '../../src/graph/plan.js';
 import { uploadParams } from '../../src/graph/params.js';
 import { DEFAULT_TUNING } from '../../src/graph/tuning.js';
-import { buildUNet } from '../../src/graph/unet.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
-import { unetParamsFromSafetensors } from '../../src/weights/unet.js';
+import { buildUNet, unetParamsFromSafetensors } from '../../src/arch/brainUnet.js';
 import { testDevice } from '../helpers.js';
 
 const MAX_ABS = 2e-5; // as the model test: the PyTorch fixtures' bound
@@ -37,7 +37,7 @@ const Passes = suite('graph passes');
 Passes('U-Net depth 4: 18 BN and 18 relu fold into the 19 convs, sigmoid into the head, 4 concats elided', () => {
   const { params } = fixture('b2_rgb');
   const g = buildUNet(params);
-  const count = (gr: typeof g, kind: string) => gr.nodes.filter((n) => n.op.kind === kind).length;
+  const count = (gr: typeof g, kind: string) => gr.nodes.filter((n) => n.op.kind === kind || (n.op.kind === 'activation' && n.op.fn === kind)).length;
   // 9 blocks x 2 convs + head = 19 conv2d, 18 BN, 18 relu, 1 sigmoid, 4 pools, 4 upconvs, 4 concats
   assert.equal([count(g, 'conv2d'), count(g, 'batchNorm'), count(g, 'relu'), count(g, 'sigmoid'), count(g, 'concat')], [19, 18, 18, 1, 4]);
   const folded = foldBatchNorm(g);
@@ -83,7 +83,7 @@ for (const name of ['b2_rgb', 'nonsquare_f6']) {
       const d = maxAbsDiff(y, f.output);
       assert.ok(d <= MAX_ABS, `${name} ${label}: max |diff| ${d}`);
       plan.dispose();
-      params.buffer.destroy();
+      params.destroy();
     }
   });
 }
@@ -114,7 +114,7 @@ Exec('memory plan: values live at the same step never share bytes; offsets align
   assert.is(text.split('\n').length, plan.steps.length + 2);
   assert.match(text, /upconv1 +\[1,10,8,24\] -> \[1,5,16,48\] k2 s2/);
   plan.dispose();
-  params.buffer.destroy();
+  params.destroy();
 });
 
 Exec.run();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { adapterOf } from '../../src/gpu/device.js';
 import { cachedTuning, storeTuning, tuneGraph } from '../../src/graph/tune.js';
 import { type ConvTile, candidates, tuningFor } from '../../src/graph/tuning.js';
-import { architectureKey, loadModel } from '../../src/model.js';
+import { architectureKey, loadModel } from '../../src/load.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 

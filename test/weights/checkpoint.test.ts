@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../../src/weights/checkpoint.js';
 import { PickleError, PyDict, PyTensor, unpickle } from '../../src/weights/pickle.js';
 import { f32ToF16Bits, parseSafetensors } from '../../src/weights/safetensors.js';
-import { unetParamsFromSafetensors } from '../../src/weights/unet.js';
+import { unetParamsFromSafetensors } from '../../src/arch/brainUnet.js';
 
 const DIR = 'test/fixtures/checkpoints';
 const load = (name: string, key?: string) => {

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseSafetensors, writeSafetensors, f32ToF16Bits, SafetensorsError } from '../../src/weights/safetensors.js';
-import { unetParamsFromSafetensors, unetTensorNames, countParameters } from '../../src/weights/unet.js';
+import { unetParamsFromSafetensors, unetTensorNames, countParameters } from '../../src/arch/brainUnet.js';
 
 type Entry = { name: string; dtype: string; shape: number[]; bytes: Uint8Array };
 

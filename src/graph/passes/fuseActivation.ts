@@ -1,5 +1,6 @@
-// Moves a relu or sigmoid into the epilogue of the conv2d that feeds it (when it is that conv's only
-// reader): the activation is applied in registers before the store, saving a pass over memory.
+// Moves an activation into the epilogue of the conv2d or add that feeds it (when it is that node's only
+// reader): the activation is applied in registers before the store, saving a pass over memory. An
+// identity activation is dropped.
 import { type Graph, consumers, producer } from '../ir.js';
 
 export function fuseActivation(g: Graph): Graph {
@@ -7,14 +8,23 @@ export function fuseActivation(g: Graph): Graph {
   const removed = new Set<string>();
   const nodes = g.nodes.map((n) => ({ ...n }));
   const graph = { ...g, nodes };
+  const rename = new Map<number, number>();
   for (const act of nodes) {
-    if (act.op.kind !== 'relu' && act.op.kind !== 'sigmoid') continue;
-    const conv = producer(graph, act.inputs[0]);
-    if (!conv || conv.op.kind !== 'conv2d' || conv.op.activation !== 'none' || readers.get(conv.output)?.length !== 1) continue;
-    conv.op = { ...conv.op, activation: act.op.kind };
-    conv.name = `${conv.name}+${act.op.kind}`;
-    conv.output = act.output;
+    if (act.op.kind !== 'activation') continue;
+    const src = producer(graph, act.inputs[0]);
+    const fusable = src && (src.op.kind === 'conv2d' || src.op.kind === 'add') && src.op.activation === 'none' && readers.get(src.output)?.length === 1 && src.output !== g.output;
+    if (act.op.fn === 'none' && act.output !== g.output) {
+      rename.set(act.output, act.inputs[0]);
+      removed.add(act.name);
+      continue;
+    }
+    if (!fusable || (src.op.kind !== 'conv2d' && src.op.kind !== 'add')) continue;
+    src.op = { ...src.op, activation: act.op.fn };
+    src.name = `${src.name}+${act.op.fn}`;
+    src.output = act.output;
     removed.add(act.name);
   }
-  return { ...graph, nodes: nodes.filter((n) => !removed.has(n.name)) };
+  const kept = nodes.filter((n) => !removed.has(n.name));
+  if (rename.size) for (const n of kept) n.inputs = n.inputs.map((x) => rename.get(x) ?? x);
+  return { ...graph, nodes: kept };
 }

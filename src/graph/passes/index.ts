@@ -2,10 +2,11 @@
 import type { Graph } from '../ir.js';
 import { foldBatchNorm } from './foldBatchNorm.js';
 import { fuseActivation } from './fuseActivation.js';
+import { fuseResidual } from './fuseResidual.js';
 import { placeConcat } from './placeConcat.js';
 
-export { foldBatchNorm, fuseActivation, placeConcat };
+export { foldBatchNorm, fuseActivation, fuseResidual, placeConcat };
 
 export function optimize(g: Graph): Graph {
-  return placeConcat(fuseActivation(foldBatchNorm(g)));
+  return placeConcat(fuseActivation(fuseResidual(foldBatchNorm(g))));
 }

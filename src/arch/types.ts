@@ -1,0 +1,51 @@
+// What an architecture plug-in is: it recognises its state_dict (and config), reads its tensors through a
+// TensorReader and builds the graph. Adding an architecture is adding one such file to src/arch/index.ts;
+// no executor code changes.
+import type { Graph } from '../graph/ir.js';
+import type { Normalization } from '../io/preprocess.js';
+import type { TensorReader } from './reader.js';
+
+/** What the network's last layer is followed by. */
+export type OutputActivation = 'identity' | 'sigmoid' | 'softmax' | 'logsoftmax' | 'tanh';
+export const OUTPUT_ACTIVATIONS: readonly OutputActivation[] = ['identity', 'sigmoid', 'softmax', 'logsoftmax', 'tanh'];
+
+/** A model's config: smp's config.json, or none (then everything is inferred from the tensors). */
+export type ModelConfig = Record<string, unknown>;
+
+export interface BuildOptions {
+  /** overrides the config's (or the architecture's default) output activation */
+  activation?: OutputActivation;
+}
+
+/** The architecture's description of the model it built (model.info is made from it). */
+export interface ArchInfo {
+  /** e.g. 'brain-unet', 'smp-unet' */
+  architecture: string;
+  /** the encoder (smp: its encoder_name); the brain U-Net's own encoder is 'unet' */
+  encoder: string;
+  depth: number;
+  /** output channels of each decoder level, deepest first */
+  decoderChannels: number[];
+  /** decoder attention ('scse') or none */
+  attention: string | null;
+  /** how decoder blocks up-sample: 'nearest', 'bilinear', or 'transposed-conv' */
+  upsampling: string;
+  inChannels: number;
+  classes: number;
+  activation: OutputActivation;
+  /** the input normalization the model was trained with (the CLI's and the web page's default) */
+  preprocessing: Normalization;
+  /** H and W are padded to multiples of this (1: any size runs as it is) */
+  sizeMultiple: number;
+  /** settings read from the tensors rather than a config, e.g. ['encoder', 'depth', 'classes'] */
+  inferred: string[];
+  /** the brain U-Net's init_features */
+  features?: number;
+}
+
+export interface Architecture {
+  name: string;
+  /** True when the state_dict keys (prefix stripped) and config are this architecture's. */
+  detect(keys: readonly string[], config: ModelConfig | undefined): boolean;
+  build(reader: TensorReader, config: ModelConfig | undefined, options: BuildOptions): { graph: Graph; info: ArchInfo };
+}

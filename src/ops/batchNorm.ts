@@ -1,0 +1,19 @@
+// BatchNorm2d in eval mode, standalone (foldBatchNorm folds it into the conv before it where it can).
+import { batchNormStep, packBatchNormParams } from '../kernels/batchNorm.js';
+import { storageC4 } from '../graph/ir.js';
+import type { OpDef } from './registry.js';
+
+export const batchNorm: OpDef<'batchNorm'> = {
+  shape: (_op, [x]) => x,
+  writesSlice: true,
+  readsSegments: false,
+  f16: false,
+  parameters: (op) => 4 * op.params.weight.length,
+  pack: (op, { g, node }) => [packBatchNormParams(op.params, storageC4(g.values[node.inputs[0]]))],
+  compile(op, { device, node, g, shapeOf, view, range, params, workgroupSize }) {
+    const [x] = node.inputs;
+    const [n, , h, w] = shapeOf(x);
+    const spec = { N: n, H: h, W: w, c4: storageC4(g.values[x]), eps: op.params.eps, input: view(x), output: view(node.output), workgroupSize };
+    return [batchNormStep(device, spec, { input: range(x), output: range(node.output), params: params[0] }, node.name)];
+  },
+};

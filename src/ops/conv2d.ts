@@ -1,0 +1,64 @@
+// conv2d: an implicit GEMM (src/kernels/conv2d.ts) with bias, optional residual input and activation in
+// the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
+import { conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
+import { channelPos, storageC4 } from '../graph/ir.js';
+import type { OpDef } from './registry.js';
+import { weightsFor } from './registry.js';
+
+/**
+ * Fewer pixels per invocation on layers too small to fill the workgroups otherwise (the bottleneck of a
+ * U-Net is 8x8 at a 128x128 input): lanes past the last block compute and discard, so a half-empty
+ * workgroup costs as much as a full one. The pixel tile does not change the weight packing, so this is
+ * decided per input shape. `rows` = N * output height.
+ */
+export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: number }>(tile: T, rows: number, width: number): T {
+  let tilePixels = tile.tilePixels;
+  while (tilePixels > 1 && rows * Math.ceil(width / tilePixels) < 2 * tile.workgroupSize) tilePixels >>= 1;
+  return tilePixels === tile.tilePixels ? tile : { ...tile, tilePixels };
+}
+
+export const conv2d: OpDef<'conv2d'> = {
+  shape(op, [x, r], { node, channels }) {
+    const [, , kH, kW] = op.params.shape;
+    const [t, b, l, rt] = op.padding;
+    const size = (s: number, k: number, p: number, st: number, d: number) => Math.floor((s + p - d * (k - 1) - 1) / st) + 1;
+    const out: [number, number, number, number] = [x[0], channels, size(x[2], kH, t + b, op.stride[0], op.dilation[0]), size(x[3], kW, l + rt, op.stride[1], op.dilation[1])];
+    if (r && (r[0] !== out[0] || r[1] !== out[1] || r[2] !== out[2] || r[3] !== out[3])) {
+      throw new Error(`${node.name}: residual [${r}] does not match the output [${out}]`);
+    }
+    return out;
+  },
+  writesSlice: true,
+  readsSegments: true,
+  f16: true,
+  tuning: {
+    kernel: 'conv2d',
+    key(op, g, node) {
+      const [cout, cinG, kh, kw] = op.params.shape;
+      const segs = g.values[node.inputs[0]].segments?.length ?? 1;
+      const groups = op.groups > 1 ? ` g${op.groups}` : '';
+      return `conv2d k${kh}x${kw} s${op.stride[0]} ${cinG * op.groups}${segs > 1 ? `(${segs} parts)` : ''}->${cout}${groups}`;
+    },
+  },
+  parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
+  pack(op, { g, node, f16, tile }) {
+    const input = g.values[node.inputs[0]];
+    const p = packConv2dWeights(op.params, storageC4(input), tile!.tileC4, channelPos(input));
+    return [weightsFor(p.weight, f16), p.bias];
+  },
+  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
+    const [x] = node.inputs;
+    const [n, , h, w] = shapeOf(x);
+    const [, , ho, wo] = shapeOf(node.output);
+    const [, , kH, kW] = op.params.shape;
+    if (op.groups !== 1 || op.residual || op.padding[0] !== op.padding[1] || op.padding[2] !== op.padding[3]) {
+      throw new Error(`${node.name}: conv2d with groups, residual or asymmetric padding has no kernel yet`);
+    }
+    const spec = {
+      N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
+      strideH: op.stride[0], strideW: op.stride[1], padH: op.padding[0], padW: op.padding[2], dilationH: op.dilation[0], dilationW: op.dilation[1],
+      input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(tile!, n * ho, wo), f16,
+    };
+    return [conv2dStep(device, spec, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
+  },
+};
