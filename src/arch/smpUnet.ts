@@ -160,6 +160,9 @@ export const smpUnet: Architecture = {
       if (i < s.depth - 1) {
         x = b.concat(`${name}.cat`, [x, target]);
         if (s.attention) x = scse(b, r, x, `${name}.attention1`);
+      } else {
+        // smp builds attention1 for the last block too, but applies it only after a skip concat
+        r.skip((k) => k.startsWith(`${name}.attention1.`));
       }
       x = conv2dReLU(b, r, x, `${name}.conv1`, s.decoderChannels[i], s.useNorm);
       x = conv2dReLU(b, r, x, `${name}.conv2`, s.decoderChannels[i], s.useNorm);

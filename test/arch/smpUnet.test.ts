@@ -1,0 +1,99 @@
+// smp Unet models (ResNet / ResNeXt encoders) against PyTorch: fixtures made by
+// tools/make_smp_fixtures.py with tools/smp_unet.py, our re-implementation of smp's Unet, which
+// tools/check_smp.py checks against smp itself. The encoders have their real widths, so the weights
+// (45-95 MB each) are regenerated bit-exactly from the script instead of being committed: see
+// test/fixtures/smp/README.md. This suite checks the sha256 the io file records before trusting them.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadModel } from '../../src/load.js';
+import { parseSafetensors } from '../../src/weights/safetensors.js';
+import { testDevice } from '../helpers.js';
+
+const DIR = 'test/fixtures/smp';
+const HINT = 'run `/usr/bin/python3 tools/make_smp_fixtures.py --weights` (npm test does it when PyTorch is installed)';
+
+/** name -> [expected info fields, max |gpu - torch|]. Logits (identity) and log-probabilities are
+ *  unbounded, so their bound is relative to the output's spread (see check below). */
+const CASES: Record<string, { encoder: string; depth: number; activation: string; classes: number; attention: string | null; upsampling: string }> = {
+  r18_d5_sigmoid: { encoder: 'resnet18', depth: 5, activation: 'sigmoid', classes: 1, attention: null, upsampling: 'nearest' },
+  r34_d4_scse_bilinear: { encoder: 'resnet34', depth: 4, activation: 'softmax', classes: 3, attention: 'scse', upsampling: 'bilinear' },
+  r50_d3_nonorm: { encoder: 'resnet50', depth: 3, activation: 'logsoftmax', classes: 2, attention: null, upsampling: 'nearest' },
+  rx50_d5_identity: { encoder: 'resnext50_32x4d', depth: 5, activation: 'identity', classes: 1, attention: null, upsampling: 'nearest' },
+  r18_odd_tanh: { encoder: 'resnet18', depth: 5, activation: 'tanh', classes: 1, attention: null, upsampling: 'nearest' },
+  r18_d4_legacy_cfg: { encoder: 'resnet18', depth: 4, activation: 'softmax', classes: 2, attention: null, upsampling: 'bilinear' },
+};
+/** f32 through up to 50 residual blocks against a float64 reference: outputs in [0, 1] or [-1, 1]
+ *  within 1e-4 absolute; logits and log-probabilities within 1e-4 of their own scale. */
+const MAX_ABS = 1e-4;
+
+function fixture(name: string, weightsPath: string) {
+  const path = `${DIR}/${name}.io.safetensors`;
+  if (!existsSync(path)) throw new Error(`${path} is missing: ${HINT}`);
+  const io = parseSafetensors(readFileSync(path), path);
+  if (!existsSync(weightsPath)) throw new Error(`${weightsPath} is missing: ${HINT}`);
+  const sha = createHash('sha256').update(readFileSync(weightsPath)).digest('hex');
+  if (sha !== io.metadata.model_sha256) throw new Error(`${weightsPath}: sha256 ${sha.slice(0, 12)}… is not the one ${path} was computed with: ${HINT}`);
+  const shape = (n: string) => io.tensors.get(n)!.shape;
+  return { input: { data: io.getF32('input'), shape: shape('input') }, output: { data: io.getF32('output'), shape: shape('output') } };
+}
+
+function compare(name: string, got: Float32Array, want: Float32Array, scale: number): number {
+  let maxAbs = 0;
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= maxAbs)) [maxAbs, worst] = [d, i];
+  }
+  assert.ok(maxAbs <= MAX_ABS * scale, `${name}: max |diff| ${maxAbs} at ${worst} (gpu ${got[worst]}, torch ${want[worst]}), bound ${MAX_ABS * scale}`);
+  return maxAbs;
+}
+
+const spread = (a: Float32Array) => Math.max(1, ...Array.from(a, Math.abs));
+
+const Smp = suite<{ device: GPUDevice }>('smp Unet vs PyTorch');
+Smp.before(async (ctx) => { ctx.device = await testDevice(); });
+Smp.after((ctx) => ctx.device.destroy());
+
+for (const [name, want] of Object.entries(CASES)) {
+  Smp(`${name}: ${want.encoder} depth ${want.depth} ${want.activation}, folder with config.json`, async ({ device }) => {
+    const f = fixture(name, `${DIR}/${name}/model.safetensors`);
+    const model = await loadModel(device, `${DIR}/${name}`);
+    const i = model.info;
+    assert.equal(
+      { encoder: i.encoder, depth: i.depth, activation: i.activation, classes: i.classes, attention: i.attention, upsampling: i.upsampling },
+      want,
+    );
+    assert.is(i.architecture, 'smp-unet');
+    assert.equal(i.preprocessing, { kind: 'imagenet' });
+    assert.equal(i.inferred, []);
+    const y = await model.run(f.input);
+    assert.equal(y.shape, f.output.shape);
+    const d = compare(name, y.data, f.output.data, spread(f.output.data));
+    console.log(`  ${name} [${f.input.shape}]: max |gpu - torch| = ${d.toExponential(2)}`);
+    model.dispose();
+  });
+}
+
+Smp('bare_r18_d4_scse: a state_dict without config: encoder, depth, decoder, scse, classes inferred; activation defaults to identity', async ({ device }) => {
+  const path = `${DIR}/bare_r18_d4_scse.safetensors`;
+  const f = fixture('bare_r18_d4_scse', path);
+  const model = await loadModel(device, path);
+  const i = model.info;
+  assert.equal([i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation], ['resnet18', 4, [32, 16, 16, 16], 'scse', 2, 2, 'identity']);
+  assert.ok(i.inferred.includes('encoder') && i.inferred.includes('activation'));
+  const y = await model.run(f.input);
+  const d = compare('bare_r18_d4_scse', y.data, f.output.data, spread(f.output.data));
+  console.log(`  bare_r18_d4_scse [${f.input.shape}]: max |gpu - torch| = ${d.toExponential(2)}`);
+  // { activation } overrides: sigmoid of the same logits
+  const sig = await loadModel(device, path, { activation: 'sigmoid' });
+  assert.is(sig.info.activation, 'sigmoid');
+  assert.not.ok(sig.info.inferred.includes('activation'));
+  const s = await sig.run(f.input);
+  compare('bare_r18_d4_scse sigmoid', s.data, f.output.data.map((v) => 1 / (1 + Math.exp(-v))), 1);
+  model.dispose();
+  sig.dispose();
+});
+
+Smp.run();
