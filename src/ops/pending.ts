@@ -28,7 +28,7 @@ export const add: OpDef<'add'> = {
 export const globalAvgPool: OpDef<'globalAvgPool'> = {
   shape: (_op, [x]) => [x[0], x[1], 1, 1],
   writesSlice: false,
-  readsSegments: true,
+  readsSegments: false,
   f16: true,
   compile: none('globalAvgPool'),
 };
@@ -49,7 +49,7 @@ export const scseGate: OpDef<'scseGate'> = {
     return x;
   },
   writesSlice: false,
-  readsSegments: true,
+  readsSegments: false,
   f16: true,
   compile: none('scseGate'),
 };
