@@ -14,7 +14,10 @@ For each config: our model gets random weights (tools/make_smp_fixtures.py's ran
 calibrated BatchNorm stats), smp.Unet(**config) is built from the config.json text we would write
 (so our config keys are smp's init arguments), OUR state_dict is loaded into smp's with strict=True
 (same key names and shapes; the key order is compared too), and both forwards are run in float64
-and float32 on the same input. Fails if any float64 max |diff| exceeds 1e-12 or float32 exceeds 1e-5.
+and float32 on the same input. Fails if any float64 max |diff| exceeds 1e-12 or float32 exceeds 1e-5,
+or if a 1% change to smp's first conv does not show (negative control). Then the generated fixtures
+(test/fixtures/smp, or --fixtures DIR, e.g. .cache/smp-big) whose weights exist are run through smp
+from their config.json / bare state_dict and compared with their committed float64 outputs.
 """
 
 import argparse
@@ -199,6 +202,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("smp_source", help="checked-out smp source (folder holding segmentation_models_pytorch/)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fixtures", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test", "fixtures", "smp"),
+                    help="also run these fixtures (make_smp_fixtures.py output) through smp (default test/fixtures/smp)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     smp = import_smp(args.smp_source)
@@ -214,9 +219,52 @@ def main():
     ok = True
     for i, (label, kw, n, h, w) in enumerate(CASES + [LEGACY_CASE]):
         ok &= run_case(smp, label, kw, n, h, w, 8000 + i)
+    ok &= check_fixtures(smp, args.fixtures)
     if not ok:
         sys.exit(1)
     print("all configs match smp")
+
+
+def check_fixtures(smp, folder):
+    """The generated fixtures (when their weights exist) through the real smp: config.json -> smp.Unet,
+    model.safetensors -> strict load, float64 forward vs the committed `output`."""
+    import glob
+
+    import numpy as np
+
+    from make_fixtures import read_safetensors
+
+    ok = True
+    for io_path in sorted(glob.glob(os.path.join(folder, "*.io.safetensors"))):
+        name = os.path.basename(io_path)[: -len(".io.safetensors")]
+        io, meta = read_safetensors(io_path)
+        wpath = os.path.join(folder, meta["model"])
+        if not os.path.exists(wpath):
+            print(f"skip fixture {name}: {wpath} not generated")
+            continue
+        sd, _ = read_safetensors(wpath)
+        sd = {k: torch.from_numpy(np.array(v)) for k, v in sd.items()}
+        cfg_path = os.path.join(folder, name, "config.json")
+        if os.path.exists(cfg_path):
+            with open(cfg_path) as f:
+                cfg = {k: v for k, v in json.load(f).items() if k != "_model_class"}
+            if "decoder_interpolation_mode" in cfg:  # see LEGACY_CASE
+                cfg["decoder_interpolation"] = cfg.pop("decoder_interpolation_mode")
+        else:
+            cfg = dict(infer_config(sd), encoder_weights=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = smp.Unet(**cfg).eval()
+        theirs.load_state_dict(sd, strict=True)
+        d = 0.0
+        for k in io:
+            if k.startswith("input"):
+                y = forward64(theirs, torch.from_numpy(np.array(io[k]))).float()
+                d = max(d, float((y - torch.from_numpy(np.array(io["output" + k[5:]]))).abs().max()))
+        good = d <= 1e-6
+        ok &= good
+        print(f"{'ok  ' if good else 'FAIL'} fixture {name:24s} smp f64 forward vs committed output max|d| {d:.3g}")
+    return ok
 
 
 if __name__ == "__main__":
