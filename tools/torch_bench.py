@@ -3,6 +3,14 @@
 
   /usr/bin/python3 tools/torch_bench.py --weights W.safetensors --inputs X.safetensors --out Y.safetensors
       [--runs 5] [--warmup 2] [--threads 2]
+  /usr/bin/python3 tools/torch_bench.py --smp MODEL --inputs X.safetensors --out Y.safetensors [...]
+
+--weights: the brain-segmentation U-Net state_dict (tools/unet_model.py).
+--smp: an smp Unet (ResNet/ResNeXt encoder; tools/smp_unet.py), MODEL being a save_pretrained folder
+(config.json + model.safetensors; older config keys decoder_use_batchnorm / decoder_interpolation_mode
+accepted) or a bare state_dict .safetensors file (config inferred from the keys; activation None and
+nearest interpolation, which the keys do not tell). The output is the segmentation head's, after the
+config's activation (with aux_params, only the masks are written).
 
 Reads every tensor `input_*` of X, runs the model (eval, float32, torch.no_grad) on it --warmup times,
 then --runs times, and writes `output_*` to Y. Prints one JSON object to stdout:
@@ -25,7 +33,9 @@ from unet_model import UNet  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--weights", help="brain U-Net state_dict (.safetensors)")
+    src.add_argument("--smp", metavar="MODEL", help="smp Unet: folder (config.json + model.safetensors) or bare state_dict")
     ap.add_argument("--inputs", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--runs", type=int, default=5)
@@ -34,11 +44,21 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    sd, _ = read_safetensors(args.weights)
-    w1 = sd["encoder1.enc1conv1.weight"]
-    model = UNet(w1.shape[1], sd["conv.weight"].shape[0], w1.shape[0])
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()})
-    model.eval()
+    if args.smp:
+        from smp_unet import load_pretrained
+
+        smp_model = load_pretrained(args.smp)
+
+        def model(x):
+            y = smp_model(x)
+            return y[0] if isinstance(y, tuple) else y
+
+    else:
+        sd, _ = read_safetensors(args.weights)
+        w1 = sd["encoder1.enc1conv1.weight"]
+        model = UNet(w1.shape[1], sd["conv.weight"].shape[0], w1.shape[0])
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()})
+        model.eval()
 
     inputs, _ = read_safetensors(args.inputs)
     results, outputs = {}, {}
