@@ -28,6 +28,8 @@ to f32 at the end.
 Usage (Debian's torch: /usr/bin/python3):
   /usr/bin/python3 tools/make_smp_fixtures.py            # (re)write test/fixtures/smp/
   /usr/bin/python3 tools/make_smp_fixtures.py --check    # verify (fails if stale; regenerates nothing)
+  /usr/bin/python3 tools/make_smp_fixtures.py --weights  # only the git-ignored weights that are missing
+      # or stale, each checked against the model_sha256 its committed io file records (npm test runs this)
   /usr/bin/python3 tools/make_smp_fixtures.py --only r18_d5_sigmoid [--check]
   /usr/bin/python3 tools/make_smp_fixtures.py --big .cache/smp-big      # resnet101/152, resnext101
   /usr/bin/python3 tools/make_smp_fixtures.py --full .cache/smp-full --image /work/shared/data/TCGA_CS_4944.png
@@ -269,9 +271,40 @@ def describe(name, weights, io, spread_frac, notes, sizes):
     )
 
 
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_weights(configs, outdir):
+    """Regenerates the weights files whose sha256 is not the one the committed io file records."""
+    bad = 0
+    for name, spec in configs.items():
+        io_path = os.path.join(outdir, f"{name}.io.safetensors")
+        _, meta = read_safetensors(io_path)
+        path = os.path.join(outdir, meta["model"])
+        if os.path.exists(path) and sha256_of(path) == meta["model_sha256"]:
+            continue
+        files, *_ = build(name, spec)
+        content = files[meta["model"]]
+        if hashlib.sha256(content).hexdigest() != meta["model_sha256"]:
+            print(f"error: {path}: the regenerated weights differ from those {io_path} was computed with "
+                  f"(another torch version?); rerun without --weights to remake the fixtures", file=sys.stderr)
+            bad += 1
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+        print(f"wrote {path} ({len(content) / 1e6:.1f} MB)")
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="verify existing files instead of writing")
+    ap.add_argument("--weights", action="store_true", help="write only missing or stale weights files (checked against the io files)")
     ap.add_argument("--big", metavar="DIR", help="resnet101/152 and resnext101 Unets (default decoder) into DIR")
     ap.add_argument("--full", metavar="DIR", help="full-size resnet34 Unet (256x256) into DIR")
     ap.add_argument("--image", metavar="PATH", help="with --full: RGB PNG for input_image/output_image")
@@ -296,6 +329,8 @@ def main():
         configs = {k: v for k, v in configs.items() if k in args.only}
 
     errs = []
+    if args.weights:
+        return write_weights(configs, outdir)
     for name, spec in configs.items():
         files, weights, io, notes, frac = build(name, spec, args.image if args.full else None)
         size = 0
@@ -345,4 +380,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
