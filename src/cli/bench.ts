@@ -28,7 +28,8 @@ checkout) the same forward runs on the CPU in the same session, its output is th
 engine output is checked against, and the ratio is printed.
 
 Options:
-  --weights PATH     U-Net state_dict (safetensors); default: random weights, init_features 32, 3 -> 1
+  --weights PATH     model: a safetensors state_dict or an smp save_pretrained folder (config.json +
+                     model.safetensors); default: brain U-Net, random weights, init_features 32, 3 -> 1
   --sizes LIST       square input sizes (default 128,256,512)
   --batches LIST     batch sizes (default 1,4)
   --runs N           timed runs per configuration (default 5)
@@ -174,10 +175,15 @@ export async function bench(args: string[]): Promise<number> {
       configs.forEach((c, i) => {
         if (!c.skipped || v.reference) inputs[`input_${key(c)}`] = { shape: [c.batch, C, c.size, c.size], data: input(c.batch, C, c.size, 1000 + i) };
       });
-      writeFileSync(join(dir, 'w.safetensors'), weightBytes);
+      // the brain U-Net is rebuilt by tools/unet_model.py from a state_dict; smp models by
+      // tools/smp_unet.py from a save_pretrained folder (or a bare state_dict)
+      const smp = model.info.architecture === 'smp-unet';
+      writeFileSync(join(dir, smp ? 'model.safetensors' : 'w.safetensors'), weightBytes);
+      if (smp && 'config' in source && source.config !== undefined) writeFileSync(join(dir, 'config.json'), source.config);
+      const modelArgs = smp ? ['--smp', 'config' in source && source.config !== undefined ? dir : join(dir, 'model.safetensors')] : ['--weights', join(dir, 'w.safetensors')];
       writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(inputs));
       log(`PyTorch (CPU, ${threads} threads): ${Object.keys(inputs).length} configurations, ${warmup} warm-ups + ${runs} runs each...`);
-      const r = spawnSync('/usr/bin/python3', [script, '--weights', join(dir, 'w.safetensors'), '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--runs', String(runs), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      const r = spawnSync('/usr/bin/python3', [script, ...modelArgs, '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--runs', String(runs), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`tools/torch_bench.py failed (exit ${r.status})`);
       const res = JSON.parse(r.stdout) as { torch_version: string; results: Record<string, { median_ms: number; p90_ms: number }> };
       torchVersion = res.torch_version;

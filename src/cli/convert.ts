@@ -4,7 +4,8 @@
 import { basename } from 'node:path';
 import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../weights/checkpoint.js';
 import { parseSafetensors } from '../weights/safetensors.js';
-import { countParameters, unetParamsFromSafetensors } from '../arch/brainUnet.js';
+import { buildModel } from '../arch/index.js';
+import { countGraphParameters } from '../ops/index.js';
 import { printable, resolveLimits } from '../limits.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError } from './errors.js';
@@ -75,10 +76,14 @@ export async function convert(args: string[]): Promise<number> {
   // Say whether the engine can run it; a state_dict of another network is still converted.
   let model: string;
   try {
-    const p = unetParamsFromSafetensors(parseSafetensors(file, printable(out)));
-    model = `U-Net ${p.inChannels} -> ${p.outChannels} channels, init_features ${p.features}, depth ${p.depth}, ${countParameters(p).toLocaleString('en-US')} parameters`;
+    const { graph, info: i } = buildModel(parseSafetensors(file, printable(out)), undefined);
+    const params = `${countGraphParameters(graph).toLocaleString('en-US')} parameters`;
+    model =
+      i.architecture === 'brain-unet'
+        ? `U-Net ${i.inChannels} -> ${i.classes} channels, init_features ${i.features}, depth ${i.depth}, ${params}`
+        : `smp Unet (${i.encoder}, depth ${i.depth}, decoder ${i.decoderChannels.join(',')}${i.attention ? `, ${i.attention}` : ''}) ${i.inChannels} -> ${i.classes} classes, ${params}; no config.json: activation ${i.activation} unless --activation says otherwise`;
   } catch (e) {
-    model = `not a brain-segmentation U-Net state_dict, written anyway (${(e as Error).message.split('\n')[0].replace(/^[^:]*: /, '')})`;
+    model = `not a model this engine runs, written anyway (${(e as Error).message.split('\n')[0].replace(/^[^:]*: /, '')})`;
   }
   writeAtomically(out, file);
 
