@@ -139,7 +139,7 @@ export const storageAliases = (f16 = false): string => {
 };
 
 /** Epilogue activations that conv kernels can apply before storing, as WGSL on a vec4 `v`. */
-export type Activation = 'none' | 'relu' | 'sigmoid';
+export type Activation = 'none' | 'relu' | 'sigmoid' | 'tanh' | 'silu';
 
 export function activationWgsl(act: Activation, v: string): string {
   switch (act) {
@@ -150,8 +150,18 @@ export function activationWgsl(act: Activation, v: string): string {
     case 'sigmoid':
       // 1 / (1 + e^-x): exp overflows to +inf for x < -88 and the quotient is then exactly 0, as in PyTorch.
       return `(vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-${v})))`;
+    case 'tanh':
+      // tanh(x) = sign(x) (1 - e^-2|x|) / (1 + e^-2|x|): e^-2|x| only underflows, never overflows to inf/inf
+      return `(sign(${v}) * (vec4<f32>(1.0) - exp(-2.0 * abs(${v}))) / (vec4<f32>(1.0) + exp(-2.0 * abs(${v}))))`;
+    case 'silu':
+      return `(${v} / (vec4<f32>(1.0) + exp(-${v})))`;
   }
 }
+
+/** WGSL: `v` with the lanes of channels >= `count` (counting from the vec4's first channel) set to 0, so
+ *  padding lanes stay 0 whatever the epilogue made of them (sigmoid(0) = 0.5). */
+export const maskLanes = (v: string, count: string): string =>
+  `select(vec4<f32>(0.0), ${v}, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(${count}))`;
 
 /** Builds (or reuses) the pipeline for `code` and binds `ranges` to bindings 0, 1, ... in order. */
 /** With `uniforms`, a uniform buffer holding them is created and bound after the ranges. */
@@ -164,6 +174,8 @@ export function makeStep(
   flops = 0,
   detail = '',
   uniforms?: Uint32Array,
+  /** ranges bound after the uniform buffer (optional bindings that come last) */
+  after: BufferRange[] = [],
 ): Step {
   const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), code);
   const owned: GPUBuffer[] = [];
@@ -173,7 +185,7 @@ export function makeStep(
     device.queue.writeBuffer(buffer, 0, uniforms);
     owned.push(buffer);
   }
-  const all = [...ranges, ...owned.map((buffer) => ({ buffer }))];
+  const all = [...ranges, ...owned.map((buffer) => ({ buffer })), ...after];
   return { label, pipeline, bindGroup: bindGroup(device, label, pipeline, all), workgroups, flops, detail, owned };
 }
 

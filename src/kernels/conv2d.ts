@@ -1,7 +1,8 @@
 // conv2d on NHWC4 activations as an implicit GEMM: [pixels, KH*KW*Cin] x [KH*KW*Cin, Cout].
-// General in kernel size, stride, padding and dilation (groups = 1), with bias and an activation epilogue.
-import type { ConvParams } from '../weights/types.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
+// General in kernel size, stride, padding (per side) and dilation, grouped or not, with bias, an optional
+// residual input and an activation in the epilogue.
+import type { ConvParams } from '../params.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -18,8 +19,17 @@ export interface Conv2dSpec {
   kW: number;
   strideH: number;
   strideW: number;
+  /** top and left padding; bottom and right default to the same */
   padH: number;
   padW: number;
+  padBottom?: number;
+  padRight?: number;
+  /** groups: input and output channels split in `groups` blocks, block g of the output reading block g of
+   *  the input. Grouped convs need cin / groups and cout / groups to be multiples of 4 (a vec4 never spans
+   *  two groups) and tileC4 to divide cout / groups / 4 (a tile never does either). Default 1. */
+  groups?: number;
+  /** add a residual (read through this view, same shape as the output) before the activation */
+  residual?: Nhwc4View;
   dilationH: number;
   dilationW: number;
   input: Nhwc4View;
@@ -39,14 +49,25 @@ export interface Conv2dSpec {
   f16?: boolean;
 }
 
-export const conv2dOutSize = (size: number, k: number, stride: number, pad: number, dilation: number): number =>
-  Math.floor((size + 2 * pad - dilation * (k - 1) - 1) / stride) + 1;
+/** Output size along one axis; `padEnd` (bottom / right) defaults to `pad`. */
+export const conv2dOutSize = (size: number, k: number, stride: number, pad: number, dilation: number, padEnd = pad): number =>
+  Math.floor((size + pad + padEnd - dilation * (k - 1) - 1) / stride) + 1;
 
 export function conv2dOutShape(s: Conv2dSpec): { HO: number; WO: number } {
   return {
-    HO: conv2dOutSize(s.H, s.kH, s.strideH, s.padH, s.dilationH),
-    WO: conv2dOutSize(s.W, s.kW, s.strideW, s.padW, s.dilationW),
+    HO: conv2dOutSize(s.H, s.kH, s.strideH, s.padH, s.dilationH, s.padBottom),
+    WO: conv2dOutSize(s.W, s.kW, s.strideW, s.padW, s.dilationW, s.padRight),
   };
+}
+
+/** Checks what a grouped conv needs of its channel counts and tile (see Conv2dSpec.groups). */
+export function checkConv2dGroups(cin: number, cout: number, groups: number, tileC4: number): void {
+  if (groups === 1) return;
+  const [cg, og] = [cin / groups, cout / groups];
+  if (!Number.isInteger(cg) || !Number.isInteger(og) || cg % 4 !== 0 || og % 4 !== 0) {
+    throw new Error(`conv2d: groups ${groups} with ${cin} -> ${cout} channels: grouped convs need multiples of 4 channels per group`);
+  }
+  if ((og / 4) % tileC4 !== 0) throw new Error(`conv2d: tile of ${tileC4} vec4s does not divide a group's ${og / 4}`);
 }
 
 /** Output vec4 groups padded to a multiple of the tile, so weight reads never run past the buffer. */
@@ -69,6 +90,7 @@ export function conv2dWgsl(s: Conv2dSpec): string {
   return /* wgsl */ `${enables(sub, s.f16)}
 // conv2d ${s.kH}x${s.kW}, NHWC4, ${s.activation === 'none' ? 'no activation' : s.activation}, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Sizes, strides, padding and channel counts come from the shape uniform, so layers share this code.
+// Lanes of channels >= COUT are stored as 0 whatever the activation makes of them.
 // Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
 // output channels. Lanes walk output pixels (x fastest), workgroup_id.y picks the channel block, so all
 // lanes of a workgroup need the same weights. Control flow stays uniform (masks, no early return), as
@@ -88,6 +110,7 @@ ${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (m
 // bias[co4], zero past cout
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> output: array<Act>;
+${s.residual ? '// added before the activation, same shape as the output\n@group(0) @binding(5) var<storage, read_write> residual: array<Act>; // read only; see ACTIVATION_ACCESS' : ''}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
@@ -100,6 +123,8 @@ ${CONV_SHAPE.lets()}
   let n = block / (X_BLOCKS * HO);
   let ox0 = xb * TP;
   let co0 = wid.y * TC;
+  // grouped convs: this tile's group starts GROUP_CIN4 * group vec4s into each input pixel (0 ungrouped)
+  let gin = (co0 / GROUP_COUT4) * CIN4;
 
 ${rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`))}
   for (var ky = 0u; ky < KH; ky++) {
@@ -109,7 +134,7 @@ ${rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`))}
     for (var kx = 0u; kx < KW; kx++) {
 ${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
       let inside_${p} = iy < H && ix_${p} < W;
-      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET;`)}
+      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + gin;`)}
       let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
       for (var ci4 = 0u; ci4 < CIN4; ci4++) {
 ${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4]), inside_${p});`)}
@@ -122,8 +147,9 @@ ${sub ? subgroupWeights(TP, TC, S, slots) : loadWeights(TP, TC)}
 ${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
       let b_${t} = bias[co0 + ${t}u];
 ${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
-        let v = acc_${p}_${t} + b_${t};
-        output[((n * HO + oy) * WO + ox0 + ${p}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${activationWgsl(s.activation, 'v')});
+        let pixel = (n * HO + oy) * WO + ox0 + ${p}u;
+        let v = acc_${p}_${t} + b_${t}${s.residual ? ` + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co0 + ${t}u])` : ''};
+        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(s.activation, 'v'), `COUT - 4u * (co0 + ${t}u)`)});
       }`)}
     }`)}
   }
@@ -155,6 +181,8 @@ export function packConv2dWeights(
   tileC4: number,
   channelPos: (ci: number) => number = (ci) => ci,
 ): { weight: Float32Array; bias: Float32Array } {
+  // grouped: `cin` is one group's channel count (the weight's dim 1) and cin4 its vec4s; every output
+  // channel's weights sit at the positions of its own group's input channels, 0..cin-1
   const [cout, cin, kH, kW] = p.shape;
   const cout4Pad = conv2dCout4Padded(cout, tileC4);
   const weight = new Float32Array(kH * kW * cin4 * cout4Pad * 16);
@@ -177,15 +205,21 @@ export function packConv2dWeights(
 
 /** The sizes conv2dWgsl reads from its shape uniform (binding 4). */
 const CONV_SHAPE = new ShapeUniforms([
-  'H', 'W', 'HO', 'WO', 'CIN4', 'COUT4', 'COUT4_PAD', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
-  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
+  'H', 'W', 'HO', 'WO', 'CIN4', 'COUT', 'COUT4', 'COUT4_PAD', 'GROUP_COUT4', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
+  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
 ] as const);
 
 export function conv2dShape(s: Conv2dSpec): Uint32Array {
   const { HO, WO } = conv2dOutShape(s);
   const X_BLOCKS = Math.ceil(WO / s.tilePixels);
+  const groups = s.groups ?? 1;
+  checkConv2dGroups(s.cin, s.cout, groups, s.tileC4);
+  const cout4Pad = conv2dCout4Padded(s.cout, s.tileC4);
   return CONV_SHAPE.data({
-    H: s.H, W: s.W, HO, WO, CIN4: s.cin4, COUT4: c4(s.cout), COUT4_PAD: conv2dCout4Padded(s.cout, s.tileC4),
+    H: s.H, W: s.W, HO, WO, CIN4: s.cin4, COUT: s.cout, COUT4: c4(s.cout), COUT4_PAD: cout4Pad,
+    // ungrouped: one group wider than any tile index, so the group offset is 0
+    GROUP_COUT4: groups === 1 ? cout4Pad : s.cout / groups / 4,
+    RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0,
     SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW, DH: s.dilationH, DW: s.dilationW,
     IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
     X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, WG_X: conv2dWorkgroups(s)[0],
@@ -195,11 +229,14 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
 export function conv2dStep(
   device: GPUDevice,
   s: Conv2dSpec,
-  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange },
+  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange; residual?: BufferRange },
   label = 'conv2d',
 ): Step {
   const { HO, WO } = conv2dOutShape(s);
-  const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
-  const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s));
+  const groups = s.groups ?? 1;
+  const flops = (2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW) / groups;
+  if (!!s.residual !== !!b.residual) throw new Error(`${label}: a residual view needs a residual buffer, and the other way round`);
+  const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${groups > 1 ? ` g${groups}` : ''}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
+  // bindings 0-3, the shape uniform at 4, the residual at 5 (makeStep binds ranges in order, then uniforms)
+  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s), b.residual ? [b.residual] : []);
 }

@@ -1,6 +1,6 @@
-// Elementwise activations (relu, sigmoid) as standalone kernels, NHWC4. In the U-Net they run fused in the
+// Elementwise activations (relu, sigmoid, tanh, silu) as standalone kernels, NHWC4. In the U-Net they run fused in the
 // conv epilogue (the same WGSL, activationWgsl); these serve unfused graphs and the tests.
-import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
 
 export interface UnarySpec {
   op: Exclude<Activation, 'none'>;
@@ -10,6 +10,10 @@ export interface UnarySpec {
   input: Nhwc4View;
   output: Nhwc4View;
   workgroupSize: number;
+  /** the real channel count: lanes past it are stored as 0 (default: all c4 * 4 lanes are channels) */
+  channels?: number;
+  /** activations stored as f16; arithmetic in f32 */
+  f16?: boolean;
 }
 
 export function unaryWorkgroups(s: UnarySpec): [number, number, number] {
@@ -17,8 +21,10 @@ export function unaryWorkgroups(s: UnarySpec): [number, number, number] {
 }
 
 export function unaryWgsl(s: UnarySpec): string {
-  return /* wgsl */ `
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
 // ${s.op}, NHWC4, one invocation per vec4.
+const CHANNELS = ${s.channels ?? s.c4 * 4}u;
 const C4 = ${s.c4}u;
 const IN_STRIDE = ${s.input.c4Stride}u;
 const IN_OFFSET = ${s.input.c4Offset}u;
@@ -26,8 +32,8 @@ const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
 const TOTAL = ${s.pixels * s.c4}u;
 
-@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
+@group(0) @binding(1) var<storage, read_write> output: array<Act>;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -35,8 +41,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (i >= TOTAL) { return; }
   let c = i % C4;
   let pixel = i / C4;
-  let v = input[pixel * IN_STRIDE + IN_OFFSET + c];
-  output[pixel * OUT_STRIDE + OUT_OFFSET + c] = ${activationWgsl(s.op, 'v')};
+  let v = vec4<f32>(input[pixel * IN_STRIDE + IN_OFFSET + c]);
+  output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(${maskLanes(activationWgsl(s.op, 'v'), 'CHANNELS - 4u * c')});
 }
 `;
 }

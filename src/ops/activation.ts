@@ -7,13 +7,13 @@ export const activation: OpDef<'activation'> = {
   shape: (_op, [x]) => x,
   writesSlice: true,
   readsSegments: false,
-  f16: false,
-  compile(op, { device, node, g, shapeOf, view, range, workgroupSize }) {
+  f16: true,
+  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x] = node.inputs;
-    const [n, , h, w] = shapeOf(x);
+    const [n, c, h, w] = shapeOf(x);
     if (op.fn === 'none') throw new Error(`${node.name}: an identity activation should have been removed`);
-    if (op.fn !== 'relu' && op.fn !== 'sigmoid') throw new Error(`${node.name}: ${op.fn} has no standalone kernel yet`);
-    const spec = { op: op.fn, pixels: n * h * w, c4: storageC4(g.values[x]), input: view(x), output: view(node.output), workgroupSize };
+    if (g.values[x].segments) throw new Error(`${node.name}: ${op.fn} of a concatenation with channel gaps is not supported`);
+    const spec = { op: op.fn, pixels: n * h * w, c4: storageC4(g.values[x]), channels: c, input: view(x), output: view(node.output), workgroupSize, f16 };
     return [unaryStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
 };

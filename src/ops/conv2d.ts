@@ -1,6 +1,8 @@
 // conv2d: an implicit GEMM (src/kernels/conv2d.ts) with bias, optional residual input and activation in
 // the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
-import { conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
+import { checkConv2dGroups, conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
+import type { ConvTile } from '../graph/tuning.js';
+import type { OpOf } from '../graph/ir.js';
 import { channelPos, storageC4 } from '../graph/ir.js';
 import type { OpDef } from './registry.js';
 import { weightsFor } from './registry.js';
@@ -15,6 +17,17 @@ export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: nu
   let tilePixels = tile.tilePixels;
   while (tilePixels > 1 && rows * Math.ceil(width / tilePixels) < 2 * tile.workgroupSize) tilePixels >>= 1;
   return tilePixels === tile.tilePixels ? tile : { ...tile, tilePixels };
+}
+
+/** The tile a conv runs with: a grouped conv's tile must not span two groups, so its vec4 count is the
+ *  largest divisor of a group's output vec4s that is at most the tuned one. Packing and compiling agree
+ *  on it (the packing depends on the tile). */
+function convTile(op: OpOf<'conv2d'>, tile: ConvTile): ConvTile {
+  if (op.groups === 1) return tile;
+  const groupC4 = op.params.shape[0] / op.groups / 4;
+  let tc = Math.min(tile.tileC4, groupC4);
+  while (groupC4 % tc !== 0) tc--;
+  return tc === tile.tileC4 ? tile : { ...tile, tileC4: tc };
 }
 
 export const conv2d: OpDef<'conv2d'> = {
@@ -43,22 +56,26 @@ export const conv2d: OpDef<'conv2d'> = {
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
   pack(op, { g, node, f16, tile }) {
     const input = g.values[node.inputs[0]];
-    const p = packConv2dWeights(op.params, storageC4(input), tile!.tileC4, channelPos(input));
+    const t = convTile(op, tile!);
+    const cin = op.params.shape[1] * op.groups;
+    checkConv2dGroups(cin, op.params.shape[0], op.groups, t.tileC4);
+    if (op.groups > 1 && input.segments) throw new Error(`${node.name}: a grouped conv cannot read a concatenation with channel gaps`);
+    const p = op.groups > 1 ? packConv2dWeights(op.params, op.params.shape[1] / 4, t.tileC4) : packConv2dWeights(op.params, storageC4(input), t.tileC4, channelPos(input));
     return [weightsFor(p.weight, f16), p.bias];
   },
   compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
-    const [x] = node.inputs;
+    const [x, r] = node.inputs;
     const [n, , h, w] = shapeOf(x);
     const [, , ho, wo] = shapeOf(node.output);
     const [, , kH, kW] = op.params.shape;
-    if (op.groups !== 1 || op.residual || op.padding[0] !== op.padding[1] || op.padding[2] !== op.padding[3]) {
-      throw new Error(`${node.name}: conv2d with groups, residual or asymmetric padding has no kernel yet`);
-    }
+    const [top, bottom, left, right] = op.padding;
     const spec = {
-      N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
-      strideH: op.stride[0], strideW: op.stride[1], padH: op.padding[0], padW: op.padding[2], dilationH: op.dilation[0], dilationW: op.dilation[1],
-      input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(tile!, n * ho, wo), f16,
+      N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
+      strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right, dilationH: op.dilation[0], dilationW: op.dilation[1],
+      groups: op.groups, residual: op.residual ? view(r) : undefined,
+      input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(convTile(op, tile!), n * ho, wo), f16,
     };
-    return [conv2dStep(device, spec, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
+    const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined };
+    return [conv2dStep(device, spec, io, node.name)];
   },
 };

@@ -9,7 +9,11 @@ import { concat } from './concat.js';
 import { conv2d } from './conv2d.js';
 import { convTranspose2x2 } from './convTranspose2x2.js';
 import { maxPool2d } from './maxPool2d.js';
-import { add, globalAvgPool, resize, scseGate, softmax } from './pending.js';
+import { add } from './add.js';
+import { globalAvgPool } from './globalAvgPool.js';
+import { resize } from './resize.js';
+import { scseGate } from './scseGate.js';
+import { softmax } from './softmax.js';
 import type { OpDef, OpTable } from './registry.js';
 
 export const OPS: OpTable = { conv2d, convTranspose2x2, batchNorm, activation, maxPool2d, resize, concat, add, globalAvgPool, softmax, scseGate };

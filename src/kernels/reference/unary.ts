@@ -1,10 +1,12 @@
-// CPU reference: relu and sigmoid.
+// CPU reference: the elementwise activations.
 import type { Activation } from '../common.js';
 import type { Tensor } from './tensor.js';
 
 export function applyActivation(act: Activation, v: number): number {
   if (act === 'relu') return Math.max(v, 0);
   if (act === 'sigmoid') return 1 / (1 + Math.exp(-v));
+  if (act === 'tanh') return Math.tanh(v);
+  if (act === 'silu') return v / (1 + Math.exp(-v));
   return v;
 }
 

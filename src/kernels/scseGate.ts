@@ -1,0 +1,58 @@
+// smp's SCSE combination x * cSE(x) + x * sSE(x) = x * (cse[n, c] + sse[n, y, x]), NHWC4: cse is the
+// channel gate ([N, C, 1, 1], one pixel per image), sse the spatial gate ([N, 1, H, W], lane 0 of each
+// pixel's vec4). One invocation per output vec4; padding lanes of x are 0, so they stay 0.
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
+
+export interface ScseGateSpec {
+  N: number;
+  H: number;
+  W: number;
+  c4: number;
+  input: Nhwc4View;
+  cse: Nhwc4View;
+  sse: Nhwc4View;
+  output: Nhwc4View;
+  workgroupSize: number;
+  f16?: boolean;
+}
+
+export function scseGateWorkgroups(s: ScseGateSpec): [number, number, number] {
+  return linearWorkgroups(s.N * s.H * s.W * s.c4, s.workgroupSize);
+}
+
+export function scseGateWgsl(s: ScseGateSpec): string {
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
+// scse gate, NHWC4, one invocation per output vec4.
+${SCSE_SHAPE.declaration(4)}
+
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
+@group(0) @binding(1) var<storage, read_write> cse: array<Act>; // [N, C, 1, 1], read only
+@group(0) @binding(2) var<storage, read_write> sse: array<Act>; // [N, 1, H, W], lane 0, read only
+@group(0) @binding(3) var<storage, read_write> output: array<Act>;
+
+@compute @workgroup_size(${s.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+${SCSE_SHAPE.lets()}
+  let i = ${linearIndex('WG_X', s.workgroupSize)};
+  if (i >= TOTAL) { return; }
+  let c = i % C4;
+  let pixel = i / C4;
+  let n = pixel / PIXELS;
+  let x = vec4<f32>(input[pixel * IN_STRIDE + IN_OFFSET + c]);
+  let gate = vec4<f32>(cse[n * CSE_STRIDE + CSE_OFFSET + c]) + f32(sse[pixel * SSE_STRIDE + SSE_OFFSET].x);
+  output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(x * gate);
+}
+`;
+}
+
+const SCSE_SHAPE = new ShapeUniforms(['C4', 'PIXELS', 'TOTAL', 'IN_STRIDE', 'IN_OFFSET', 'CSE_STRIDE', 'CSE_OFFSET', 'SSE_STRIDE', 'SSE_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
+
+export function scseGateStep(device: GPUDevice, s: ScseGateSpec, b: { input: BufferRange; cse: BufferRange; sse: BufferRange; output: BufferRange }, label = 'scseGate'): Step {
+  const shape = SCSE_SHAPE.data({
+    C4: s.c4, PIXELS: s.H * s.W, TOTAL: s.N * s.H * s.W * s.c4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset,
+    CSE_STRIDE: s.cse.c4Stride, CSE_OFFSET: s.cse.c4Offset, SSE_STRIDE: s.sse.c4Stride, SSE_OFFSET: s.sse.c4Offset,
+    OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, WG_X: scseGateWorkgroups(s)[0],
+  });
+  return makeStep(device, label, scseGateWgsl(s), [b.input, b.cse, b.sse, b.output], scseGateWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}] scse`, shape);
+}

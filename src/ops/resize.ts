@@ -1,0 +1,21 @@
+// F.interpolate to another value's size (smp's decoder: to the next skip's size), nearest or bilinear.
+import { resizeStep } from '../kernels/resize.js';
+import { storageC4 } from '../graph/ir.js';
+import type { OpDef } from './registry.js';
+
+export const resize: OpDef<'resize'> = {
+  shape(op, [x], { shapeOf }) {
+    const [, , h, w] = shapeOf(op.like);
+    return [x[0], x[1], h, w];
+  },
+  writesSlice: true,
+  readsSegments: true,
+  f16: true,
+  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
+    const [x] = node.inputs;
+    const [n, , h, w] = shapeOf(x);
+    const [, , ho, wo] = shapeOf(node.output);
+    const spec = { N: n, H: h, W: w, HO: ho, WO: wo, c4: storageC4(g.values[x]), mode: op.mode, input: view(x), output: view(node.output), workgroupSize, f16 };
+    return [resizeStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
+  },
+};
