@@ -33,9 +33,9 @@ ${SOFTMAX_SHAPE.lets()}
   let p = ${linearIndex('WG_X', s.workgroupSize)};
   if (p >= PIXELS) { return; }
   let C4 = (C + 3u) / 4u;
-  var m = -3.40282347e38;
+  var m = -3.4028234e38;
   for (var k = 0u; k < C4; k++) {
-    let v = select(vec4<f32>(-3.40282347e38), vec4<f32>(input[p * IN_STRIDE + IN_OFFSET + k]), ${lanes('k')});
+    let v = select(vec4<f32>(-3.4028234e38), vec4<f32>(input[p * IN_STRIDE + IN_OFFSET + k]), ${lanes('k')});
     m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
   }
   var sum = 0.0;

@@ -47,7 +47,7 @@ ${POOL_SHAPE.lets()}
   let ox = pixel % WO;
   let oy = (pixel / WO) % HO;
   let n = pixel / (WO * HO);
-  var m = vec4<f32>(-3.40282347e38);
+  var m = vec4<f32>(-3.4028234e38);
   for (var ky = 0u; ky < K; ky++) {
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too
     let iy = oy * S + ky - P;
