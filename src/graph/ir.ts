@@ -44,8 +44,9 @@ export type Op =
   | { kind: 'activation'; fn: Activation }
   /** max_pool2d, padding counts as -inf, floor mode */
   | { kind: 'maxPool2d'; kernel: number; stride: number; padding: number }
-  /** F.interpolate(x, size=<H, W of `like`>, mode); `like` is read for its size only, never at run time */
-  | { kind: 'resize'; mode: 'nearest' | 'bilinear'; like: ValueId }
+  /** F.interpolate(x, size, mode): to a fixed size, or to the H, W of `like` (read for its size only,
+   *  never at run time) */
+  | { kind: 'resize'; mode: 'nearest' | 'bilinear'; to: { like: ValueId } | { size: [number, number] } }
   /** torch.cat(inputs, dim=1); `elided` once placeConcat has made the producers write into its slices */
   | { kind: 'concat'; elided?: boolean }
   /** act(a + b) */
@@ -183,8 +184,10 @@ export class GraphBuilder {
     return this.add(name, { kind: 'convTranspose2x2', params }, [x], params.shape[1]);
   }
 
-  resize(name: string, x: ValueId, like: ValueId, mode: 'nearest' | 'bilinear'): ValueId {
-    return this.add(name, { kind: 'resize', mode, like }, [x], this.channels(x));
+  /** To the size of value `to`, or to a fixed [H, W]. */
+  resize(name: string, x: ValueId, to: ValueId | [number, number], mode: 'nearest' | 'bilinear'): ValueId {
+    const target = typeof to === 'number' ? { like: to } : { size: [to[0], to[1]] as [number, number] };
+    return this.add(name, { kind: 'resize', mode, to: target }, [x], this.channels(x));
   }
 
   concat(name: string, xs: ValueId[]): ValueId {

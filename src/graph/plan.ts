@@ -119,9 +119,11 @@ export function compilePlan(
 
   const usage = GPUBufferUsage.STORAGE;
   const [, OC, OH, OW] = shapes.get(g.output)!;
-  if (OH !== pad.H || OW !== pad.W) throw new Error(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
-  const outputShape: Shape = [N, OC, H, W];
+  if (padding && (OH !== pad.H || OW !== pad.W)) throw new Error(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
+  // with padding, the output is cropped back to the input's window; without, it is the graph's output
+  const outputShape: Shape = padding ? [N, OC, H, W] : [N, OC, OH, OW];
   const window = { srcH: H, srcW: W, top: pad.top, left: pad.left, mode: pad.mode };
+  const outWindow = padding ? window : { srcH: OH, srcW: OW, top: 0, left: 0, mode: pad.mode };
   const buffers = {
     input: createBuffer(device, 'input nchw', numElements(inputShape) * 4, usage | GPUBufferUsage.COPY_DST),
     arena: createBuffer(device, 'activations', memory.arenaBytes, usage),
@@ -148,7 +150,7 @@ export function compilePlan(
     steps.push(...withDef(node, (op, def) => def.compile(op, ctx)));
   }
   steps.push(
-    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
+    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window: outWindow, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
   );
   return new Plan(device, inputShape, outputShape, steps, memory, buffers);
 }

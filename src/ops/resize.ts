@@ -5,7 +5,7 @@ import type { OpDef } from './registry.js';
 
 export const resize: OpDef<'resize'> = {
   shape(op, [x], { shapeOf }) {
-    const [, , h, w] = shapeOf(op.like);
+    const [h, w] = 'like' in op.to ? shapeOf(op.to.like).slice(2) : op.to.size;
     return [x[0], x[1], h, w];
   },
   writesSlice: true,

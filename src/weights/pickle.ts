@@ -209,7 +209,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
     let d = depthOf(container);
     for (const c of children) d = Math.max(d, 1 + depthOf(c));
     if (d > limits.maxPickleDepth) throw limitError(exceeds(`containers nested ${d} deep (at byte ${pos - 1})`, 'maxPickleDepth', limits));
-    depths.set(container as object, d);
+    // a spliced opcode can make the "container" a primitive (SETITEMS on an int): nothing to record
+    if (container !== null && typeof container === 'object') depths.set(container as object, d);
     return container;
   };
   const sized = (n: number): void => {

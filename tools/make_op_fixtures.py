@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""PyTorch's own ops on small random inputs, for testing each engine op against torch itself (not only
+against our CPU references, which could share a misreading of e.g. "nearest" with the kernels).
+
+Writes test/fixtures/ops/ops.safetensors: for each case NAME the tensors `NAME.input`, `NAME.output`
+and the case's parameters (`NAME.weight`, `NAME.bias`, ...); `__metadata__["cases"]` is a JSON object
+of NAME -> the op and its settings, read by test/ops/torchOps.test.ts. Outputs are computed in float64
+from the f32 inputs, then cast to f32.
+
+  /usr/bin/python3 tools/make_op_fixtures.py           # (re)write
+  /usr/bin/python3 tools/make_op_fixtures.py --check   # verify the committed file is current
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import compare, safetensors_bytes  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATH = os.path.join(ROOT, "test", "fixtures", "ops", "ops.safetensors")
+SCRIPT = "tools/make_op_fixtures.py"
+
+
+def cases():
+    g = torch.Generator().manual_seed(7)
+
+    def rand(*shape, scale=1.0):
+        return ((torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1) * scale).float()
+
+    out = {}
+
+    def conv(name, N, C, H, W, CO, k, stride, pad, groups=1, act="none", residual=False):
+        """pad: symmetric int, or (top, bottom, left, right) applied with F.pad first."""
+        x = rand(N, C, H, W)
+        w = rand(CO, C // groups, k, k, scale=(3.0 / (C // groups * k * k)) ** 0.5)
+        b = rand(CO, scale=0.2)
+        t = {"input": x, "weight": w, "bias": b}
+        x64 = x.double()
+        if isinstance(pad, tuple):
+            top, bottom, left, right = pad
+            y = F.conv2d(F.pad(x64, (left, right, top, bottom)), w.double(), b.double(), stride=stride, groups=groups)
+        else:
+            y = F.conv2d(x64, w.double(), b.double(), stride=stride, padding=pad, groups=groups)
+        if residual:
+            r = rand(*y.shape)
+            t["residual"] = r
+            y = y + r.double()
+        y = {"none": y, "relu": F.relu(y), "sigmoid": torch.sigmoid(y), "tanh": torch.tanh(y)}[act]
+        t["output"] = y.float()
+        spec = dict(op="conv2d", stride=stride, groups=groups, activation=act, residual=residual, kernel=k)
+        spec["padding"] = list(pad) if isinstance(pad, tuple) else [pad] * 4
+        out[name] = (spec, t)
+
+    conv("conv_groups4", 1, 16, 7, 9, 16, 3, 2, 1, groups=4, act="relu")
+    conv("conv_groups2_c8", 2, 8, 6, 5, 8, 3, 1, 1, groups=2)
+    conv("conv_groups32_resnext", 1, 128, 5, 6, 128, 3, 1, 1, groups=32, act="relu")
+    conv("conv_k7s2p3", 1, 3, 13, 11, 8, 7, 2, 3, act="relu")
+    conv("conv_same_asym", 1, 4, 9, 8, 6, 3, 2, (0, 1, 0, 1))
+    conv("conv_residual_relu", 2, 5, 6, 7, 6, 3, 1, 1, act="relu", residual=True)
+    conv("conv_sigmoid_c3", 1, 4, 5, 5, 3, 3, 1, 1, act="sigmoid")
+    conv("conv_tanh_c5", 1, 4, 5, 6, 5, 1, 1, 0, act="tanh")
+
+    for name, shape, k, s, p in [("maxpool_k3s2p1_7x9", (1, 5, 7, 9), 3, 2, 1), ("maxpool_k3s2p1_13x11", (2, 4, 13, 11), 3, 2, 1), ("maxpool_k2s2_odd", (1, 3, 7, 5), 2, 2, 0)]:
+        x = rand(*shape) - 0.5  # mostly negative: -inf padding matters
+        out[name] = (dict(op="maxPool2d", kernel=k, stride=s, padding=p), {"input": x, "output": F.max_pool2d(x.double(), k, s, p).float()})
+
+    for mode in ("nearest", "bilinear"):
+        for shape, size in [((1, 5, 5, 7), (11, 13)), ((1, 4, 8, 8), (16, 16)), ((1, 3, 9, 11), (17, 21)), ((1, 4, 17, 21), (9, 11)), ((2, 2, 2, 3), (4, 5))]:
+            x = rand(*shape)
+            kw = {} if mode == "nearest" else {"align_corners": False}
+            # float64 (nearest_idx computes its source index in float whatever the dtype, as the engine)
+            y = F.interpolate(x.double(), size=size, mode=mode, **kw)
+            name = f"resize_{mode}_{shape[2]}x{shape[3]}_to_{size[0]}x{size[1]}"
+            out[name] = (dict(op="resize", mode=mode, size=list(size)), {"input": x, "output": y.float()})
+
+    x = rand(2, 6, 9, 7)
+    out["global_avg_pool"] = (dict(op="globalAvgPool"), {"input": x, "output": F.adaptive_avg_pool2d(x.double(), 1).float()})
+
+    for name, shape, scale in [("softmax_c3", (1, 3, 5, 6), 4.0), ("softmax_c5_large", (2, 5, 4, 4), 300.0)]:
+        x = rand(*shape, scale=scale)
+        out[name] = (dict(op="softmax", log=False), {"input": x, "output": torch.softmax(x.double(), 1).float()})
+        out["log" + name] = (dict(op="softmax", log=True), {"input": x, "output": torch.log_softmax(x.double(), 1).float()})
+
+    big = torch.tensor([-3e38, -1e5, -100.0, -20.0, -1.0, 0.0, 0.5, 1.0, 20.0, 100.0, 1e5, 3e38], dtype=torch.float32)
+    x = torch.cat([big, rand(1 * 4 * 3 * 4 - big.numel(), scale=6.0)]).reshape(1, 4, 3, 4)
+    for act, f in (("relu", F.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh), ("silu", F.silu)):
+        out[f"activation_{act}"] = (dict(op="activation", fn=act), {"input": x, "output": f(x.double()).float()})
+
+    # smp's SCSE module (reduction 16): x * cSE(x) + x * sSE(x)
+    C = 32
+    x = rand(1, C, 5, 6)
+    w1, b1 = rand(C // 16, C, 1, 1, scale=0.5), rand(C // 16, scale=0.2)
+    w2, b2 = rand(C, C // 16, 1, 1, scale=0.5), rand(C, scale=0.2)
+    ws, bs = rand(1, C, 1, 1, scale=0.5), rand(1, scale=0.2)
+    d = x.double()
+    cse = torch.sigmoid(F.conv2d(F.relu(F.conv2d(F.adaptive_avg_pool2d(d, 1), w1.double(), b1.double())), w2.double(), b2.double()))
+    sse = torch.sigmoid(F.conv2d(d, ws.double(), bs.double()))
+    t = {"input": x, "cse1.weight": w1, "cse1.bias": b1, "cse3.weight": w2, "cse3.bias": b2, "sse.weight": ws, "sse.bias": bs, "output": (d * cse + d * sse).float()}
+    out["scse_c32"] = (dict(op="scse"), t)
+
+    x = rand(2, 6, 4, 5)
+    y = rand(2, 6, 4, 5)
+    out["add_relu"] = (dict(op="add", activation="relu"), {"input": x, "other": y, "output": F.relu(x.double() + y.double()).float()})
+    return out
+
+
+def build():
+    tensors, specs = {}, {}
+    for name, (spec, t) in cases().items():
+        specs[name] = spec
+        for k, v in t.items():
+            tensors[f"{name}.{k}"] = v.contiguous().numpy()
+    meta = {"torch_version": torch.__version__, "script": SCRIPT, "format_version": "1", "cases": json.dumps(specs, sort_keys=True)}
+    return tensors, meta
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    tensors, meta = build()
+    if args.check:
+        errs = compare(PATH, tensors, meta)
+        for e in errs:
+            print("error: " + e, file=sys.stderr)
+        print("ops fixtures match" if not errs else "ops fixtures are stale")
+        return 1 if errs else 0
+    os.makedirs(os.path.dirname(PATH), exist_ok=True)
+    with open(PATH, "wb") as f:
+        f.write(safetensors_bytes(tensors, meta))
+    print(f"wrote {PATH}: {len(json.loads(meta['cases']))} cases, {os.path.getsize(PATH)} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
