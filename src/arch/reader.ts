@@ -3,13 +3,14 @@
 // asked for everything it needs (finish()).
 import { SafetensorsError, type DType, type Safetensors } from '../weights/safetensors.js';
 import type { BatchNormParams, ConvParams } from '../params.js';
+import { quoted } from '../limits.js';
 
 const FLOAT_DTYPES: ReadonlySet<DType> = new Set<DType>(['F32', 'F16', 'BF16', 'F64']);
 /** Problems listed in one error before "and N more". */
 const MAX_LISTED = 20;
 
 const fmtShape = (s: readonly number[]) => `[${s.join(', ')}]`;
-const q = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
+const q = (s: string) => quoted(s, 200);
 
 export class TensorReader {
   private readonly used = new Set<string>();
@@ -97,7 +98,7 @@ export class TensorReader {
     if (problems.length === 0) return;
     const n = problems.length;
     const listed = problems.slice(0, MAX_LISTED).map((p) => `  - ${p}`);
-    if (n > MAX_LISTED) listed.push(`  … and ${n - MAX_LISTED} more`);
+    if (n > MAX_LISTED) listed.push(`  ... and ${n - MAX_LISTED} more`);
     throw new SafetensorsError(`${this.st.source}: ${header} (${n} problem${n === 1 ? '' : 's'}):\n${listed.join('\n')}`);
   }
 

@@ -49,7 +49,9 @@ export function formatError(e: unknown): string {
 /** A message as shown on the terminal: see formatError. */
 export function cliText(message: string): string {
   const lines = cliMessage(message).split('\n');
-  const more = lines.length - 1 - MAX_LISTED_PROBLEMS;
+  // a list the engine already capped ends in its own "... and N more" line
+  const capped = /^\s+\.\.\. and \d+ more$/.test(lines[lines.length - 1]) && lines.length - 2 <= MAX_LISTED_PROBLEMS;
+  const more = capped ? 0 : lines.length - 1 - MAX_LISTED_PROBLEMS;
   const shown = more > 0 ? [...lines.slice(0, 1 + MAX_LISTED_PROBLEMS), `  ... and ${more} more`] : lines;
   return shown.map((l) => printable(l, MAX_LINE_CHARS)).join('\n');
 }
