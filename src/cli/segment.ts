@@ -109,7 +109,7 @@ const OPTIONS = {
 const AXES: Record<string, Axis> = { axial: 2, coronal: 1, sagittal: 0, '0': 0, '1': 1, '2': 2 };
 const INPUT_EXT = /\.(png|jpe?g|nii|nii\.gz)$/i;
 
-interface Settings {
+export interface Settings {
   threshold: number;
   norm: Normalization;
   /** the model's output activation, and whether its channels are exclusive classes */
@@ -287,7 +287,7 @@ function expandInputs(args: string[], outDir: string): { inputs: Input[]; failur
 
 type Segmented = Omit<Done, 'input' | 'ms'>;
 
-async function segmentOne(model: Model, path: string, name: string, s: Settings, progress: (fraction: number) => void): Promise<Segmented> {
+export async function segmentOne(model: Model, path: string, name: string, s: Settings, progress: (fraction: number) => void): Promise<Segmented> {
   const fail = (problem: string): never => {
     throw new CliError(`${printable(path)}: ${problem}`);
   };
