@@ -9,7 +9,7 @@ import { parseCommandArgs, required } from './args.js';
 import { CliError, UsageError } from './errors.js';
 import { readInputFile, readModelArg, writeAtomically } from './files.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
-import { ACTIVATION_HELP, WEIGHTS_HELP, modelFiles, openModel, parseActivation } from './model.js';
+import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
 import { nonFiniteMessage, nonFiniteOutputs } from './outputs.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 import { STDIO, checkStdout, readStdin, writeStdout } from './stdio.js';
@@ -22,7 +22,7 @@ sigmoid probabilities for the brain U-Net, what config.json says for an smp Unet
 brain U-Net pads the input to multiples of 2^depth (16 for the usual depth 4) and crops the output back.
 
 Options:
-  --weights PATH        ${WEIGHTS_HELP}
+  --weights PATH        ${weightsHelp()}
   --activation F        ${ACTIVATION_HELP}
   --input PATH          safetensors file holding the input tensor (F32, F16, BF16 or F64); - for stdin
   --out PATH            output file; written to a temporary file first, then renamed into place;

@@ -4,7 +4,7 @@ import { describeDevice, getDevice, releaseGpu, type AdapterSummary } from '../n
 import { parseCommandArgs } from './args.js';
 import { readModelArg } from './files.js';
 import { describeModel, formatModel } from './modelInfo.js';
-import { WEIGHTS_HELP, openModel } from './model.js';
+import { weightsHelp, openModel } from './model.js';
 
 export const INFO_USAGE = `Usage: unet info [--json]
        unet info --weights W [--json]
@@ -19,7 +19,7 @@ segment's default), parameters, packed weight size, GFLOP of one 256 x 256 forwa
 and which settings were inferred from the tensors rather than read from config.json.
 
 Options:
-  --weights PATH   ${WEIGHTS_HELP}
+  --weights PATH   ${weightsHelp(19)}
   --json           print one JSON object instead of text
   -h, --help       show this help
 `;

@@ -7,8 +7,15 @@ import { loadModel, type LoadOptions, type Model } from '../node.js';
 import { CliError, UsageError, cliText } from './errors.js';
 import { readModelArg, statOrUndefined } from './files.js';
 
-export const WEIGHTS_HELP = 'model: a safetensors state_dict (brain-segmentation-pytorch or smp Unet keys), or an smp save_pretrained folder (config.json + model.safetensors)';
-export const ACTIVATION_HELP = `${OUTPUT_ACTIVATIONS.join(' | ')}: replaces the model's output activation (default: the config's; sigmoid for the brain U-Net, identity for an smp state_dict without config.json)`;
+/** Help lines for --weights and --activation, continued at the column where a command's option texts start. */
+const CONTINUED = `\n${' '.repeat(24)}`;
+export const weightsHelp = (column = 24) =>
+  ['a safetensors state_dict (brain-segmentation-pytorch or smp Unet keys),', 'or an smp save_pretrained folder (config.json + model.safetensors)'].join(`\n${' '.repeat(column)}`);
+export const ACTIVATION_HELP = [
+  `${OUTPUT_ACTIVATIONS.join(', ')}: replaces the model's`,
+  "output activation (default: config.json's; sigmoid for the brain U-Net,",
+  'identity, i.e. logits, for an smp state_dict without config.json)',
+].join(CONTINUED);
 
 /** --activation: one of OUTPUT_ACTIVATIONS, or undefined (the model's own). */
 export function parseActivation(command: string, value: string | undefined): OutputActivation | undefined {

@@ -17,7 +17,7 @@ import { LimitError, printable, resolveLimits, type Limits } from '../limits.js'
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError, cliText, fsError } from './errors.js';
 import { readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
-import { ACTIVATION_HELP, WEIGHTS_HELP, modelFiles, openModel, parseActivation } from './model.js';
+import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { nonFiniteMessage, nonFiniteOutputs, writeOutputSet, type NonFinite } from './outputs.js';
 import { Progress } from './progress.js';
@@ -47,7 +47,8 @@ and for a volume NAME_labels.nii[.gz] (uint8 class index), with --probs NAME_pro
 The summary lists the pixels of each class with its colour.
 
 Options:
-  --weights PATH        ${WEIGHTS_HELP}; see unet convert for .pt checkpoints
+  --weights PATH        ${weightsHelp()}
+                        (unet convert makes one from a .pt checkpoint)
   --out-dir DIR         where the outputs go (created if missing)
   --threshold T         mask models: threshold on the probability (default 0.5)
   --normalize MODE      model (default: what the model was trained with, see unet info --weights:

@@ -9,7 +9,7 @@ import { architectureKey } from '../load.js';
 import { describeDevice, getDevice, releaseGpu } from '../node.js';
 import { parseCommandArgs } from './args.js';
 import { readModelArg } from './files.js';
-import { WEIGHTS_HELP, openModel } from './model.js';
+import { weightsHelp, openModel } from './model.js';
 import { UsageError } from './errors.js';
 
 export const TUNE_USAGE = `Usage: unet tune [--weights W] [--size 256] [--reps 3] [--json]
@@ -20,8 +20,8 @@ stores the fastest per layer in the cache (\$WEBGPU_UNET_CACHE, else ~/.cache/we
 adapter and architecture. Models loaded later on this adapter use it.
 
 Options:
-  --weights PATH   the model whose architecture to tune (default: the brain-MRI U-Net's, 3 -> 1, 32);
-                   ${WEIGHTS_HELP}
+  --weights PATH   ${weightsHelp(19)}:
+                   the model whose architecture to tune (default: the brain-MRI U-Net's, 3 -> 1, 32)
   --size N         input size to measure at (default 256)
   --reps N         timed repetitions per candidate (default 3)
   --dry-run        measure and print, but do not store
