@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import jpeg from 'jpeg-js';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
@@ -13,10 +13,16 @@ import { readNifti } from '../src/io/nifti.js';
 import { Progress } from '../src/cli/progress.js';
 import { assertOneLineError, tempDirs, unet } from './cliRun.js';
 import { makeNifti } from './io/makeNifti.js';
-import { writeSafetensors } from '../src/weights/safetensors.js';
+import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
+import { getDevice, loadModel, type Model } from '../src/node.js';
+import { classImageFiles, segmentOne, type Settings } from '../src/cli/segment.js';
+import { classColors } from '../src/io/classes.js';
+import { channelPlanes, normalize } from '../src/io/preprocess.js';
+import { DEFAULT_LIMITS } from '../src/limits.js';
 
 const DEMO = 'assets/demo';
 const WEIGHTS = `${DEMO}/nuclei_unet.safetensors`;
+const OUT2 = 'test/fixtures/out2.weights.safetensors'; // brain U-Net 3 -> 2 channels (sigmoid), init_features 4
 const tmp = tempDirs('unet-segment-');
 const Seg = suite('cli: unet segment');
 Seg.after(tmp.cleanup);
@@ -59,7 +65,9 @@ Seg('a folder with good and bad inputs: outputs for the good, one line per bad o
   const report = JSON.parse(r.stdout);
   assert.equal(report.inputs.map((i: { input: string }) => i.input.replace(/.*\//, '')), ['nuclei_01.png', 'nuclei_08.png', 'slice0.png', 'vol.nii.gz']);
   assert.is(report.failed.length, 5);
-  assert.equal(report.model, { inChannels: 1, outChannels: 1, features: 4, depth: 4 });
+  assert.equal(report.model, { architecture: 'brain-unet', encoder: 'unet', inChannels: 1, outChannels: 1, classes: 1, activation: 'sigmoid', multiClass: false, features: 4, depth: 4 });
+  assert.equal(report.normalize, { kind: 'zscore' }, 'the model\'s own preprocessing by default');
+  assert.is(report.legend, undefined);
   assert.equal(readdirSync(out).sort(), [
     'nuclei_01_mask.png', 'nuclei_01_overlay.png', 'nuclei_01_probs.png',
     'nuclei_08_mask.png', 'nuclei_08_overlay.png', 'nuclei_08_probs.png',
@@ -98,8 +106,9 @@ Seg('--gray segments an RGB JPEG with a 1-channel model; the text summary', () =
   assert.equal(readdirSync(join(d, 'out')).sort(), ['photo_mask.png', 'photo_overlay.png']);
 });
 
-Seg('usage errors (exit 2): softmax, bad threshold, no inputs', () => {
-  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--activation', 'softmax'), /--activation softmax is not supported yet/, 2);
+Seg('usage errors (exit 2): activation, normalize, bad threshold, no inputs', () => {
+  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--activation', 'softmax2d'), /--activation must be identity, sigmoid, softmax, logsoftmax or tanh, found "softmax2d"$/, 2);
+  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--normalize', 'imagenet1k'), /--normalize must be model, zscore, none, imagenet or MEAN,STD \(STD > 0\), found "imagenet1k"$/, 2);
   assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--threshold', '2'), /--threshold must be a number from 0 to 1, found "2"/, 2);
   assertOneLineError(unet('segment', '--weights', WEIGHTS, '--out-dir', 'o'), /segment: no input images or folders given/, 2);
 });
@@ -179,5 +188,163 @@ Seg('progress bar: only on a terminal, with rate and ETA, cleared before a messa
   new Progress(4, pipe).update(1, 'x');
   assert.is(written.length, before);
 });
+
+Seg('out2 (sigmoid, 2 channels) stays a mask model: a mask per channel; --normalize model is zscore for it', () => {
+  const d = tmp.dir();
+  const img = join(d, 'p.png');
+  copyFileSync(`${DEMO}/samples/nuclei_03.png`, img);
+  const a = unet('segment', img, '--gray', '--weights', OUT2, '--out-dir', join(d, 'a'), '--json');
+  assert.is(a.code, 0, a.stderr);
+  assert.equal(readdirSync(join(d, 'a')).sort(), ['p_mask_c0.png', 'p_mask_c1.png', 'p_overlay.png']);
+  const b = unet('segment', img, '--gray', '--weights', OUT2, '--out-dir', join(d, 'b'), '--normalize', 'zscore');
+  assert.is(b.code, 0, b.stderr);
+  for (const f of ['p_mask_c0.png', 'p_mask_c1.png']) assert.ok(readFileSync(join(d, 'a', f)).equals(readFileSync(join(d, 'b', f))), f);
+  assert.equal(JSON.parse(a.stdout).model.multiClass, false);
+});
+
+Seg('classImageFiles on out2\'s GPU output read as logits: the label PNG decodes to the argmax, probs per class sum to 1', async () => {
+  // a brain U-Net with 2 outputs (test/fixtures/out2, input [1, 3, 32, 32]); its output taken as 2-class logits
+  const io = parseSafetensors(readFileSync('test/fixtures/out2.io.safetensors'), 'out2.io');
+  const x = { data: io.getF32('input'), shape: io.tensors.get('input')!.shape };
+  const device = await getDevice();
+  try {
+    const model = await loadModel(device, OUT2);
+    const y = await model.run(x);
+    model.dispose();
+    const [, C, H, W] = y.shape;
+    const img = { width: W, height: H, channels: 1 as const, data: new Uint8Array(H * W).fill(128) };
+    const { files, classes } = classImageFiles(img, y.data, C, 'q', { probs: true, activation: 'identity' });
+    assert.equal([...files.keys()], ['q_labels.png', 'q_overlay.png', 'q_probs_c0.png', 'q_probs_c1.png']);
+    const labels = paletteIndices(files.get('q_labels.png')!, classColors(C).map((c) => c.rgb));
+    const expected = Array.from({ length: H * W }, (_, i) => (y.data[H * W + i] > y.data[i] ? 1 : 0));
+    assert.equal(labels, expected);
+    assert.ok(expected.some((l) => l === 1) && expected.some((l) => l === 0), 'both classes occur');
+    assert.is(classes.reduce((n, e) => n + e.pixels, 0), H * W);
+    assert.is(classes[1].pixels, expected.filter((l) => l === 1).length);
+    const [p0, p1] = ['q_probs_c0.png', 'q_probs_c1.png'].map((f) => PNG.sync.read(Buffer.from(files.get(f)!), { skipRescale: true }));
+    assert.is(p0.depth, 16);
+    for (let i = 0; i < H * W; i++) {
+      const sum = probAt(p0, i) + probAt(p1, i);
+      assert.ok(Math.abs(sum - 65535) <= 1, `pixel ${i}: ${sum}`);
+    }
+  } finally {
+    device.destroy();
+  }
+});
+
+Seg('multi-class outputs with a stub model (3 classes, logsoftmax): labels, overlay, probs per class, volume labels, legend, no overwrite', async () => {
+  const d = tmp.dir();
+  const out = join(d, 'out');
+  mkdirSync(out);
+  // logits per pixel from the normalized value v: class k scores -(v - (k - 1))^2, so dark -> 0, mid -> 1, bright -> 2
+  let last: Float32Array = new Float32Array(0);
+  const stub = {
+    info: { inChannels: 1, outChannels: 3, classes: 3, activation: 'logsoftmax' },
+    run: async (x: { data: Float32Array; shape: readonly number[] }) => {
+      const [, , H, W] = x.shape;
+      const n = H * W;
+      const logits = Float32Array.from({ length: 3 * n }, (_, j) => -((x.data[j % n] - (Math.floor(j / n) - 1)) ** 2));
+      const y = new Float32Array(3 * n);
+      for (let i = 0; i < n; i++) {
+        const lse = Math.log([0, 1, 2].reduce((a, k) => a + Math.exp(logits[k * n + i]), 0));
+        for (let k = 0; k < 3; k++) y[k * n + i] = logits[k * n + i] - lse;
+      }
+      last = y;
+      return { data: y, shape: [1, 3, H, W] };
+    },
+  } as unknown as Model;
+  const settings: Settings = {
+    threshold: 0.5, norm: { kind: 'zscore' }, activation: 'logsoftmax', multiClass: true, gray: false, axis: 2, pad: 'reflect', tile: false,
+    probs: true, outDir: out, overwrite: false, strict: false, limits: DEFAULT_LIMITS, protectedFiles: [],
+  };
+  copyFileSync(`${DEMO}/samples/nuclei_04.png`, join(d, 'cell.png'));
+  const r = await segmentOne(stub, join(d, 'cell.png'), 'cell', settings, () => {});
+  assert.equal(r.outputs, ['cell_labels.png', 'cell_overlay.png', 'cell_probs_c0.png', 'cell_probs_c1.png', 'cell_probs_c2.png']);
+  const n = last.length / 3;
+  const expected = Array.from({ length: n }, (_, i) => [0, 1, 2].reduce((b, k) => (last[k * n + i] > last[b * n + i] ? k : b), 0));
+  assert.equal(paletteIndices(readFileSync(join(out, 'cell_labels.png')), classColors(3).map((c) => c.rgb)), expected);
+  assert.equal(r.classes!.map((e) => e.pixels), [0, 1, 2].map((k) => expected.filter((l) => l === k).length));
+  assert.is(r.classes!.reduce((a, e) => a + e.pixels, 0), n);
+  assert.equal(r.classes!.map((e) => e.color), ['background', 'red', 'green']);
+  const p = PNG.sync.read(readFileSync(join(out, 'cell_probs_c2.png')), { skipRescale: true });
+  const i = expected.indexOf(2);
+  assert.ok(Math.abs(probAt(p, i) / 65535 - Math.exp(last[2 * n + i])) < 1e-4, 'exp of the log-softmax');
+  // the overlay leaves background pixels as the image
+  const img = decodeImage(readFileSync(join(d, 'cell.png')));
+  const overlay = decodeImage(readFileSync(join(out, 'cell_overlay.png')));
+  const bg = expected.indexOf(0);
+  assert.equal([...overlay.data.subarray(3 * bg, 3 * bg + 3)], [img.data[bg], img.data[bg], img.data[bg]]);
+  // run again: the outputs exist, nothing is replaced without --overwrite
+  const again = await segmentOne(stub, join(d, 'cell.png'), 'cell', settings, () => {}).then(() => undefined, (e: Error) => e);
+  assert.match(String(again?.message), /cell_labels\.png already exists \(pass --overwrite to replace it\)$/);
+
+  // a volume: NAME_labels.nii.gz, uint8 class indices with the input's header; probs per class
+  const vals = Uint8Array.from({ length: 12 * 10 * 2 }, (_, j) => (j * 37) % 256);
+  writeFileSync(join(d, 'v.nii.gz'), gzipSync(makeNifti({ dims: [12, 10, 2], datatype: 2, values: vals })));
+  const v = await segmentOne(stub, join(d, 'v.nii.gz'), 'v', settings, () => {});
+  assert.equal(v.outputs, ['v_labels.nii.gz', 'v_probs_c0.nii.gz', 'v_probs_c1.nii.gz', 'v_probs_c2.nii.gz']);
+  const labels = readNifti(readFileSync(join(out, 'v_labels.nii.gz')));
+  assert.equal(labels.dims, [12, 10, 2]);
+  // slice 1 was the last run: its labels are the argmax of the stub's output
+  const m = 120;
+  assert.equal([...labels.data.subarray(m)], Array.from({ length: m }, (_, q) => [0, 1, 2].reduce((b, k) => (last[k * m + q] > last[b * m + q] ? k : b), 0)));
+  assert.is(v.classes!.reduce((a, e) => a + e.pixels, 0), 240);
+  const probs = [0, 1, 2].map((k) => readNifti(readFileSync(join(out, `v_probs_c${k}.nii.gz`))).data);
+  assert.ok(probs[0].every((q, j) => Math.abs(q + probs[1][j] + probs[2][j] - 1) < 1e-5), 'probabilities sum to 1');
+});
+
+const SMP = 'test/fixtures/smp/r50_d3_nonorm'; // resnet50, depth 3, 3 -> 2 classes, logsoftmax, imagenet
+
+Seg('an smp model (2 classes, logsoftmax) end to end: labels = argmax of the model output, legend, --activation identity the same', async () => {
+  if (!existsSync(join(SMP, 'model.safetensors'))) return console.log(`  skipped: ${SMP}/model.safetensors missing (/usr/bin/python3 tools/make_smp_fixtures.py --weights)`);
+  const d = tmp.dir();
+  const rgba = new Uint8Array(40 * 24 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 13) % 256));
+  writeFileSync(join(d, 'photo.png'), PNG.sync.write(Object.assign(new PNG({ width: 40, height: 24 }), { data: Buffer.from(rgba) })));
+  const r = unet('segment', join(d, 'photo.png'), '--weights', SMP, '--out-dir', join(d, 'out'), '--probs', '--json');
+  const missing = /: ([^:\n]+ has no kernel yet)/.exec(r.stderr);
+  if (r.code !== 0 && missing) return console.log(`  skipped: this engine cannot run the smp model yet (${missing[1]})`);
+  assert.is(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.normalize, { kind: 'imagenet' });
+  assert.equal(report.legend.map((e: { color: string }) => e.color), ['background', 'red']);
+  assert.equal(readdirSync(join(d, 'out')).sort(), ['photo_labels.png', 'photo_overlay.png', 'photo_probs_c0.png', 'photo_probs_c1.png']);
+  const counts = report.inputs[0].classes.map((e: { pixels: number }) => e.pixels);
+  assert.is(counts[0] + counts[1], 40 * 24);
+  // the same input through the library
+  const img = decodeImage(readFileSync(join(d, 'photo.png')));
+  const x = normalize(channelPlanes(img, 3, false).planes, 24, 40, { kind: 'imagenet' });
+  const device = await getDevice();
+  let y: Float32Array;
+  try {
+    const model = await loadModel(device, SMP);
+    y = (await model.run(x)).data;
+    model.dispose();
+  } finally {
+    device.destroy();
+  }
+  const n = 40 * 24;
+  const expected = Array.from({ length: n }, (_, i) => (y[n + i] > y[i] ? 1 : 0));
+  assert.equal(paletteIndices(readFileSync(join(d, 'out', 'photo_labels.png')), classColors(2).map((c) => c.rgb)), expected);
+  const id = unet('segment', join(d, 'photo.png'), '--weights', SMP, '--out-dir', join(d, 'id'), '--activation', 'identity');
+  assert.is(id.code, 0, id.stderr);
+  assert.match(id.stdout, /^photo\.png +40x24 +classes 0 background \d+ \([\d.]+%\), 1 red \d+ \([\d.]+%\)/m);
+  assert.equal(paletteIndices(readFileSync(join(d, 'id', 'photo_labels.png')), classColors(2).map((c) => c.rgb)), expected);
+});
+
+/** A 16-bit gray PNG's value at pixel i (pngjs with skipRescale gives 16-bit RGBA samples). */
+function probAt(png: PNG, i: number): number {
+  return (png.data as unknown as Uint16Array)[4 * i];
+}
+
+/** The class index of each pixel of a palette PNG, from the colours pngjs expands it to. */
+function paletteIndices(bytes: Uint8Array, palette: [number, number, number][]): number[] {
+  const png = PNG.sync.read(Buffer.from(bytes));
+  const byColor = new Map(palette.map((rgb, k) => [rgb.join(','), k]));
+  return Array.from({ length: png.width * png.height }, (_, i) => {
+    const k = byColor.get([...png.data.subarray(4 * i, 4 * i + 3)].join(','));
+    if (k === undefined) throw new Error(`pixel ${i}: colour not in the palette`);
+    return k;
+  });
+}
 
 Seg.run();

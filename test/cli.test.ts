@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
@@ -109,6 +109,69 @@ Cli('info --json: one JSON object', () => {
   assert.ok(Array.isArray(info.features));
   assert.equal(info.features, [...info.features].sort());
   assert.type(info.limits.maxStorageBufferBindingSize, 'number');
+});
+
+Cli('info --weights: the demo model: architecture, preprocessing, size, cost and inferred settings', () => {
+  const r = unet('info', '--weights', 'assets/demo/nuclei_unet.safetensors');
+  assert.is(r.code, 0, r.stderr);
+  for (const line of [
+    /^architecture: +brain-unet$/m, /^encoder: +unet$/m, /^depth: +4$/m, /^decoder channels: +32, 16, 8, 4$/m, /^attention: +none$/m,
+    /^upsampling: +transposed-conv$/m, /^in_channels: +1$/m, /^classes: +1$/m, /^activation: +sigmoid$/m, /^preprocessing: +zscore /m,
+    /^parameters: +[\d,]+$/m, /^weights: +[\d.]+ MB/m, /^GFLOP: +[\d.]+ at 1x1x256x256$/m, /^size multiple: +16 /m, /^init_features: +4$/m,
+    /^inferred: +in_channels, classes, init_features, depth \(from the tensors; no config\.json\)$/m,
+  ]) assert.match(r.stdout, line);
+  const j = JSON.parse(unet('info', '--weights', 'assets/demo/nuclei_unet.safetensors', '--json').stdout);
+  assert.equal(
+    [j.architecture, j.encoder, j.depth, j.decoderChannels, j.inChannels, j.classes, j.activation, j.multiClass, j.preprocessing, j.sizeMultiple, j.features, j.config],
+    ['brain-unet', 'unet', 4, [32, 16, 8, 4], 1, 1, 'sigmoid', false, { kind: 'zscore' }, 16, 4, false],
+  );
+  // 122 757 parameters: tools/train_demo.py's U-Net (init_features 4, 1 -> 1), BatchNorm statistics included
+  assert.is(j.parameters, 122757);
+  assert.ok(j.gflop > 0.3 && j.gflop < 0.5, `gflop ${j.gflop}`);
+});
+
+const SMP = 'test/fixtures/smp/r50_d3_nonorm'; // resnet50, depth 3, 3 -> 2 classes, logsoftmax (config.json)
+const smpWeights = existsSync(join(SMP, 'model.safetensors'));
+
+Cli('info --weights on an smp save_pretrained folder: settings from config.json, multi-class', () => {
+  if (!smpWeights) return console.log(`  skipped: ${SMP}/model.safetensors missing (/usr/bin/python3 tools/make_smp_fixtures.py --weights)`);
+  const r = unet('info', '--weights', SMP, '--json');
+  assert.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(
+    [j.architecture, j.encoder, j.depth, j.decoderChannels, j.upsampling, j.inChannels, j.classes, j.activation, j.multiClass, j.preprocessing, j.sizeMultiple, j.inferred, j.config],
+    ['smp-unet', 'resnet50', 3, [16, 8, 8], 'nearest', 3, 2, 'logsoftmax', true, { kind: 'imagenet' }, 1, [], true],
+  );
+  assert.ok(j.gflop === null ? /no kernel yet/.test(j.gflopError) : j.gflop > 0, JSON.stringify(j));
+  const t = unet('info', '--weights', SMP);
+  assert.match(t.stdout, /^classes: +2 \(exclusive: one class per pixel\)$/m);
+  assert.match(t.stdout, /^inferred: +nothing: all from config\.json$/m);
+});
+
+Cli('info --weights: a folder without model.safetensors is one line naming it', ({ dir }) => {
+  const d = dir();
+  assertOneLineError(unet('info', '--weights', d), /a model folder holds model\.safetensors \(and config\.json\), this one has no model\.safetensors$/);
+});
+
+Cli('--activation: a usage error naming the accepted values; one the model cannot take is its one-line refusal', ({ dir }) => {
+  const d = dir();
+  for (const cmd of [['infer', '--input', IO, '--out', join(d, 'y.safetensors')], ['segment', 'x.png', '--out-dir', d]]) {
+    assertOneLineError(
+      unet(...cmd, '--weights', WEIGHTS, '--activation', 'relu'),
+      new RegExp(`^unet: ${cmd[0]}: --activation must be identity, sigmoid, softmax, logsoftmax or tanh, found "relu"$`),
+      2,
+    );
+  }
+  // the brain U-Net ends in its sigmoid: nothing else is offered, and nothing is written
+  assertOneLineError(
+    unet('infer', '--weights', WEIGHTS, '--input', IO, '--out', join(d, 'y.safetensors'), '--activation', 'softmax'),
+    /b2_rgb\.weights\.safetensors: the brain-segmentation U-Net ends in a sigmoid; activation "softmax" is not supported for it$/,
+  );
+  assert.equal(readdirSync(d), []);
+  // sigmoid, its own, is accepted
+  const r = unet('infer', '--weights', WEIGHTS, '--input', IO, '--out', join(d, 'y.safetensors'), '--activation', 'sigmoid');
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(maxAbsDiff(readTensors(join(d, 'y.safetensors')).getF32('output'), fixtureOutput) <= MAX_ABS);
 });
 
 Cli('--help, infer --help and --version go to stdout, exit 0', () => {

@@ -1,8 +1,9 @@
 // The demo page: load a U-Net, drop images, see probability heatmap and mask. Bundled by web/build.ts into
 // dist/web/app.js. Everything runs in the page: images never leave the machine.
 import { type AdapterSummary, type Model, NoAdapterError, describeDevice, getDevice, loadModel } from '../src/index.js';
+import { type LegendEntry, classColors, classOverlay, classProbabilities, isMultiClass, legend, argmaxLabels, maskProbabilities } from '../src/io/classes.js';
 import { type RgbaImage, channelOf, imageToTensor, maskFromProbabilities } from './preprocess.js';
-import { VIRIDIS_CSS, heatmap, overlay } from './render.js';
+import { VIRIDIS_CSS, heatmap, overlay, rgbToRgba } from './render.js';
 
 /**
  * The model loaded at start, relative to the page (web/server.ts serves assets/ and test/fixtures/ too).
@@ -20,8 +21,11 @@ interface Result {
   name: string;
   width: number;
   height: number;
-  /** probabilities, one Float32Array per output channel */
+  /** probabilities, one Float32Array per output channel (multi-class models: per class) */
   probs: Float32Array[];
+  /** multi-class models: the class of each pixel (argmax) and the pixels of each class */
+  labels?: Uint8Array;
+  classes?: LegendEntry[];
   /** model.run in ms (GPU work and readback); the first run of a size also compiles that size's plan */
   runMs: number;
   firstOfSize: boolean;
@@ -155,16 +159,25 @@ async function setModel(bytes: ArrayBuffer, name: string): Promise<void> {
   compiledSizes.clear();
   const i = next.info;
   demo.modelInfo = i;
+  const multi = isMultiClass(i);
+  const what =
+    i.architecture === 'brain-unet'
+      ? `U-Net ${i.inChannels}→${i.outChannels} channels, ${i.features} features, depth ${i.depth}`
+      : `${i.architecture} (${i.encoder}, depth ${i.depth}) ${i.inChannels}→${i.classes} ${multi ? 'classes' : 'channels'}, ${i.activation}`;
   ui.model.textContent =
-    `${name}: U-Net ${i.inChannels}→${i.outChannels} channels, ${i.features} features, depth ${i.depth}, ` +
-    `${(i.parameters / 1e6).toFixed(2)} M parameters; runs at multiples of ${i.sizeMultiple} px (mirror-padded)`;
+    `${name}: ${what}, ${(i.parameters / 1e6).toFixed(2)} M parameters, input ${i.preprocessing.kind}; ` +
+    (i.sizeMultiple > 1 ? `runs at multiples of ${i.sizeMultiple} px (mirror-padded)` : 'runs at any size');
   // tools/make_fixtures.py signs its files: those are random-weight test models, not trained ones.
   const isFixture = i.metadata.script === 'tools/make_fixtures.py';
   ui.modelNote.hidden = !isFixture;
   ui.modelDescription.textContent = i.metadata.description ?? '';
   ui.modelDescription.hidden = !i.metadata.description;
-  ui.channel.replaceChildren(...Array.from({ length: i.outChannels }, (_, c) => new Option(`${c}`, `${c}`)));
+  const colors = classColors(i.outChannels);
+  ui.channel.replaceChildren(...Array.from({ length: i.outChannels }, (_, c) => new Option(multi ? `${c} (${colors[c].name})` : `${c}`, `${c}`)));
   ui.channelLabel.hidden = i.outChannels < 2;
+  ui.channelLabel.firstChild!.textContent = multi ? 'Class ' : 'Output channel ';
+  // multi-class models have no threshold: each pixel is its most likely class
+  ui.threshold.disabled = multi;
   say(`Loaded ${name}.` + (entries.length ? ' Running it on the images…' : ' Drop images, or pick some.'));
   for (const e of entries) await segment(e);
   if (entries.length) say(`Loaded ${name}; ran it on ${entries.length} image${entries.length > 1 ? 's' : ''}.`);
@@ -232,8 +245,8 @@ function addImages(files: Iterable<File>): Promise<void> {
 
 async function segment(e: Entry): Promise<void> {
   if (!model) throw new Error('no model loaded');
-  const { inChannels, outChannels } = model.info;
-  const x = imageToTensor(e.image, { inChannels });
+  const { inChannels, outChannels, activation, preprocessing } = model.info;
+  const x = imageToTensor(e.image, { inChannels, normalization: preprocessing });
   const key = x.shape.join('x');
   say(`Running ${modelName} on ${e.name}…` + (compiledSizes.has(key) ? '' : ' (first run at this size: compiling the shaders, slow on a software adapter)'));
   const t0 = performance.now();
@@ -241,8 +254,18 @@ async function segment(e: Entry): Promise<void> {
   const runMs = performance.now() - t0;
   const firstOfSize = !compiledSizes.has(key);
   compiledSizes.add(key);
-  const probs = Array.from({ length: outChannels }, (_, c) => channelOf(y, c));
-  e.result = { name: e.name, width: e.image.width, height: e.image.height, probs, runMs, firstOfSize };
+  const n = e.image.width * e.image.height;
+  const result: Result = { name: e.name, width: e.image.width, height: e.image.height, probs: [], runMs, firstOfSize };
+  if (isMultiClass(model.info)) {
+    const p = classProbabilities(y.data, outChannels, n, activation);
+    result.probs = Array.from({ length: outChannels }, (_, c) => p.subarray(c * n, (c + 1) * n));
+    result.labels = argmaxLabels(y.data, outChannels, n);
+    result.classes = legend(result.labels, outChannels);
+  } else {
+    // sigmoid outputs are probabilities already; tanh and logits are mapped to [0, 1] as unet segment does
+    result.probs = Array.from({ length: outChannels }, (_, c) => (activation === 'sigmoid' ? channelOf(y, c) : maskProbabilities(channelOf(y, c), activation)));
+  }
+  e.result = result;
   demo.results = entries.filter((v) => v.result).map((v) => v.result!);
   draw(e);
 }
@@ -259,7 +282,7 @@ function makeCard(name: string): HTMLElement {
     figure('image', 'Image') +
     figure('heatmap', 'Probability <span class="scale"><span>0</span><i></i><span>1</span></span>') +
     figure('overlay', 'Mask overlay <span class="coverage"></span>') +
-    `</div>`;
+    `</div><ul class="classes" hidden></ul>`;
   card.querySelector('.name')!.textContent = name;
   (card.querySelector('.scale i') as HTMLElement).style.background = VIRIDIS_CSS;
   return card;
@@ -277,16 +300,37 @@ function draw(e: Entry): void {
   paint(q('canvas.image'), e.image);
   if (!r) return;
   const c = Math.min(Number(ui.channel.value) || 0, r.probs.length - 1);
+  paint(q('canvas.heatmap'), heatmap(r.probs[c], r.width, r.height));
+  q<HTMLElement>('.stats').textContent =
+    `${r.width}×${r.height} · ${r.runMs.toFixed(1)} ms` + (r.firstOfSize ? ' (first run of this size: includes compiling)' : '');
+  const list = q<HTMLUListElement>('ul.classes');
+  list.hidden = !r.labels;
+  if (r.labels && r.classes) {
+    const colors = classColors(r.classes.length);
+    const image = { width: r.width, height: r.height, channels: 4, data: e.image.data };
+    paint(q('canvas.overlay'), rgbToRgba(classOverlay(image, r.labels, colors, Number(ui.opacity.value)), r.width, r.height));
+    q<HTMLElement>('.coverage').textContent = `(${r.classes.length} classes)`;
+    list.replaceChildren(...r.classes.map((k) => legendItem(k)));
+    e.card.dataset.classPixels = r.classes.map((k) => k.pixels).join(',');
+    return;
+  }
   const threshold = Number(ui.threshold.value);
   const mask = maskFromProbabilities(r.probs[c], threshold);
   let on = 0;
   for (const m of mask) on += m;
-  paint(q('canvas.heatmap'), heatmap(r.probs[c], r.width, r.height));
   paint(q('canvas.overlay'), overlay(e.image, mask, Number(ui.opacity.value)));
   q<HTMLElement>('.coverage').textContent = `(${((100 * on) / mask.length).toFixed(1)}% ≥ ${threshold.toFixed(2)})`;
-  q<HTMLElement>('.stats').textContent =
-    `${r.width}×${r.height} · ${r.runMs.toFixed(1)} ms` + (r.firstOfSize ? ' (first run of this size: includes compiling)' : '');
   e.card.dataset.maskPixels = String(on);
+}
+
+/** One legend line: class index, colour swatch (class 0, the background, is not drawn), share of the pixels. */
+function legendItem(k: LegendEntry): HTMLLIElement {
+  const li = document.createElement('li');
+  const swatch = document.createElement('i');
+  swatch.className = k.class === 0 ? 'swatch background' : 'swatch';
+  swatch.style.background = `rgb(${k.rgb.join(',')})`;
+  li.append(swatch, `${k.class} ${k.color}: ${(100 * k.fraction).toFixed(1)}%`);
+  return li;
 }
 
 function redrawAll(): void {

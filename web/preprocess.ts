@@ -1,5 +1,6 @@
 // Image <-> tensor conversion for the demo page, shared with the browser tests (which run the same code in
 // Node to get the expected result). Pure functions of pixel arrays: no DOM, no Node, no GPU.
+import { type Normalization, normalize } from '../src/io/preprocess.js';
 
 /** 8-bit RGBA pixels, row-major, as in ImageData. */
 export interface RgbaImage {
@@ -11,12 +12,15 @@ export interface RgbaImage {
 export interface PreprocessOptions {
   /** the model's input channels: 3 takes R, G, B; any other count repeats the gray value (mean of R, G, B) */
   inChannels: number;
+  /** how channel values are normalized: the model's info.preprocessing; default the brain U-Net's zscore */
+  normalization?: Normalization;
 }
 
 /**
- * The brain U-Net's input, NCHW [1, inChannels, height, width]: per-image, per-channel z-score of the 0..255
- * values, (v - mean_c) / std_c with the population std (tools/make_fixtures.py `mri_input`), in float64.
- * Any size: model.run pads to the model's size multiple itself and crops its output back.
+ * The model's input, NCHW [1, inChannels, height, width], normalized as src/io/preprocess.ts `normalize`
+ * does for the CLI: by default the brain U-Net's per-image, per-channel z-score of the 0..255 values,
+ * (v - mean_c) / std_c with the population std (tools/make_fixtures.py `mri_input`), in float64; smp models
+ * take 'imagenet' (v / 255, then ImageNet's mean and std). Any size: model.run pads or runs as it is.
  */
 export function imageToTensor(img: RgbaImage, options: PreprocessOptions): { data: Float32Array; shape: [number, number, number, number] } {
   const { width: W, height: H, data: px } = img;
@@ -40,17 +44,7 @@ export function imageToTensor(img: RgbaImage, options: PreprocessOptions): { dat
     for (let c = 0; c < C; c++) planes.push(gray);
   }
 
-  const data = new Float32Array(C * n);
-  for (let c = 0; c < C; c++) {
-    const p = planes[c];
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += p[i];
-    const mean = sum / n;
-    let sq = 0;
-    for (let i = 0; i < n; i++) sq += (p[i] - mean) * (p[i] - mean);
-    const std = Math.sqrt(sq / n) || 1; // a constant channel becomes 0 rather than NaN
-    for (let i = 0; i < n; i++) data[c * n + i] = (p[i] - mean) / std;
-  }
+  const { data } = normalize(planes, H, W, options.normalization ?? { kind: 'zscore' });
   return { data, shape: [1, C, H, W] };
 }
 

@@ -42,3 +42,13 @@ export function overlay(img: RgbaImage, mask: Uint8Array, opacity: number): Rgba
   }
   return { data, width: img.width, height: img.height };
 }
+
+/** Interleaved RGB (3 bytes a pixel) as opaque RGBA. */
+export function rgbToRgba(rgb: Uint8Array, width: number, height: number): RgbaImage {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < width * height; i++) {
+    data.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+    data[4 * i + 3] = 255;
+  }
+  return { data, width, height };
+}

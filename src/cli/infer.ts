@@ -2,26 +2,28 @@
 // file and writes the output tensor (plus provenance in __metadata__) to a new safetensors file.
 import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
+import { describeDevice, getDevice, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
 import { checkPadMode, type PadMode } from '../kernels/layout.js';
 import { printable, quoted, resolveLimits, type Limits } from '../limits.js';
 import { parseCommandArgs, required } from './args.js';
 import { CliError, UsageError } from './errors.js';
-import { readInputFile, writeAtomically } from './files.js';
+import { readInputFile, readModelArg, writeAtomically } from './files.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
+import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
 import { nonFiniteMessage, nonFiniteOutputs } from './outputs.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 import { STDIO, checkStdout, readStdin, writeStdout } from './stdio.js';
 
-export const INFER_USAGE = `Usage: unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
+export const INFER_USAGE = `Usage: unet infer --weights W --input X.safetensors --out Y.safetensors [options]
 
-Runs the U-Net whose state_dict is in W on the NCHW tensor "input" of X and writes the sigmoid
-probabilities as the F32 tensor "output" of Y (with __metadata__: weights, input, engine, adapter,
-forward time). Any H x W works: the input is padded to multiples of 2^depth (16 for the usual depth 4)
-and the output cropped back.
+Runs the model W on the NCHW tensor "input" of X and writes its output (after the model's activation:
+sigmoid probabilities for the brain U-Net, what config.json says for an smp Unet) as the F32 tensor
+"output" of Y (with __metadata__: weights, input, engine, adapter, forward time). Any H x W works: the
+brain U-Net pads the input to multiples of 2^depth (16 for the usual depth 4) and crops the output back.
 
 Options:
-  --weights PATH        U-Net state_dict (safetensors; brain-segmentation-pytorch key names)
+  --weights PATH        ${weightsHelp()}
+  --activation F        ${ACTIVATION_HELP}
   --input PATH          safetensors file holding the input tensor (F32, F16, BF16 or F64); - for stdin
   --out PATH            output file; written to a temporary file first, then renamed into place;
                         - for stdout
@@ -46,6 +48,7 @@ const OPTIONS = {
   'output-name': { type: 'string', default: 'output' },
   runs: { type: 'string', default: '1' },
   pad: { type: 'string', default: 'reflect' },
+  activation: { type: 'string' },
   strict: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...LIMIT_OPTIONS,
@@ -77,12 +80,13 @@ export async function infer(args: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`infer: ${(e as Error).message}`);
   }
+  const activation = parseActivation('infer', v.activation);
   const limits = resolveLimits(limitsFromArgs('infer', v));
 
   // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
   if (out === STDIO) checkStdout('infer', '--out');
-  else checkOutput(out, { '--input': inputPath, '--weights': weights });
-  const weightBytes = readInputFile(weights, 'maxWeightsBytes', limits);
+  else checkOutput(out, [['--input', inputPath], ...modelFiles(weights).map((f): [string, string] => ['--weights', f])]);
+  const modelArg = readModelArg(weights, limits);
   const input = readInput(inputPath, inputName, limits);
 
   let device: GPUDevice | undefined;
@@ -91,11 +95,7 @@ export async function infer(args: string[]): Promise<number> {
     const t0 = performance.now();
     device = await getDevice();
     const t1 = performance.now();
-    const source = printable(weights);
-    model = await loadModel(device, weightBytes).catch((e: Error) => {
-      throw new CliError(`${source}: ${e.message.replace(/^<bytes>: /, '')}`);
-    });
-    for (const w of model.info.warnings) process.stderr.write(`unet: warning: ${w.replace(/^<bytes>: /, `${source}: `)}\n`);
+    model = await openModel(device, modelArg, { activation }, (line) => process.stderr.write(`${line}\n`));
     const t2 = performance.now();
     let result: Awaited<ReturnType<Model['run']>>;
     try {
@@ -123,6 +123,7 @@ export async function infer(args: string[]): Promise<number> {
     const adapter = adapterName(device);
     const metadata: Record<string, string> = {
       weights: basename(weights),
+      activation: model.info.activation,
       input: basename(inputPath),
       input_tensor: inputName,
       engine: ENGINE_NAME,
@@ -168,7 +169,7 @@ function statOrUndefined(path: string): Stats | undefined {
 }
 
 /** The output's directory exists, the output is not a directory, and it is none of the input files. */
-function checkOutput(out: string, inputs: Record<string, string>): void {
+function checkOutput(out: string, inputs: [flag: string, path: string][]): void {
   const dir = dirname(out);
   const d = statOrUndefined(dir);
   const name = printable(out);
@@ -176,7 +177,7 @@ function checkOutput(out: string, inputs: Record<string, string>): void {
   if (!d.isDirectory()) throw new CliError(`${name}: ${q(dir)} is not a directory`);
   const o = statOrUndefined(out);
   if (o?.isDirectory()) throw new CliError(`${name}: is a directory, expected a file path for the output`);
-  for (const [flag, path] of Object.entries(inputs)) {
+  for (const [flag, path] of inputs) {
     const i = statOrUndefined(path);
     // Same inode catches links and different spellings of one path; resolve() the files not there yet.
     const same = o && i ? o.dev === i.dev && o.ino === i.ino : resolve(out) === resolve(path);

@@ -1,20 +1,31 @@
 // `unet info`: the WebGPU adapter the engine gets (vendor, architecture, description), the device's
-// features and limits, as text or as one JSON object.
+// features and limits; with --weights, the model's architecture instead. As text or as one JSON object.
 import { describeDevice, getDevice, releaseGpu, type AdapterSummary } from '../node.js';
 import { parseCommandArgs } from './args.js';
+import { readModelArg } from './files.js';
+import { describeModel, formatModel } from './modelInfo.js';
+import { weightsHelp, openModel } from './model.js';
 
 export const INFO_USAGE = `Usage: unet info [--json]
+       unet info --weights W [--json]
 
 Shows the WebGPU adapter the engine runs on (vendor, architecture, description) and the features and
 limits of the device it gets: optional features the engine uses when present, limits raised to the
 adapter's maximum where that helps. Exits 1 when there is no adapter.
 
+With --weights, shows the model instead: architecture, encoder, depth, decoder channels, attention,
+up-sampling, input channels, classes, output activation, the input preprocessing it expects (unet
+segment's default), parameters, packed weight size, GFLOP of one 256 x 256 forward, the size multiple,
+and which settings were inferred from the tensors rather than read from config.json.
+
 Options:
-  --json       print one JSON object instead of text
-  -h, --help   show this help
+  --weights PATH   ${weightsHelp(19)}
+  --json           print one JSON object instead of text
+  -h, --help       show this help
 `;
 
 const OPTIONS = {
+  weights: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -25,11 +36,22 @@ export async function info(args: string[]): Promise<number> {
     process.stdout.write(INFO_USAGE);
     return 0;
   }
+  const modelArg = v.weights !== undefined ? readModelArg(v.weights) : undefined;
   try {
     const device = await getDevice(); // NoAdapterError: one line, printed by main
     try {
-      const d = describeDevice(device);
-      process.stdout.write(v.json ? `${JSON.stringify(d)}\n` : formatInfo(d));
+      if (modelArg) {
+        const model = await openModel(device, modelArg, {}, (line) => process.stderr.write(`${line}\n`));
+        try {
+          const m = describeModel(model, modelArg.config !== undefined);
+          process.stdout.write(v.json ? `${JSON.stringify(m)}\n` : formatModel(m));
+        } finally {
+          model.dispose();
+        }
+      } else {
+        const d = describeDevice(device);
+        process.stdout.write(v.json ? `${JSON.stringify(d)}\n` : formatInfo(d));
+      }
     } finally {
       device.destroy();
     }

@@ -17,7 +17,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./infer.js')).infer(args),
   },
   info: {
-    summary: 'show the WebGPU adapter, its features and limits',
+    summary: 'show the WebGPU adapter, its features and limits; with --weights, the model',
     run: async (args) => (await import('./info.js')).info(args),
   },
   segment: {
@@ -39,14 +39,17 @@ const NAMES = Object.keys(COMMANDS).join(', ');
 const USAGE = `unet: U-Net segmentation inference on WebGPU (${ENGINE_NAME} ${ENGINE_VERSION})
 
 Usage:
-  unet infer --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
+  unet infer --weights W --input X.safetensors --out Y.safetensors [options]
   unet info [--json]
+  unet info --weights W [--json]
   unet convert CHECKPOINT.pt -o OUT.safetensors [--key KEY]
-  unet segment IMAGES_OR_FOLDERS... --weights W.safetensors --out-dir DIR [options]
+  unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
-  unet tune [--size 256] [--weights W.safetensors]
+  unet tune [--size 256] [--weights W]
   unet <command> --help
   unet --version                  (or -V)
+
+W: a safetensors state_dict, or an smp save_pretrained folder (config.json + model.safetensors).
 
 Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`).join('\n')}

@@ -4,45 +4,64 @@
 // input is reported on one line and the others still run (exit 1 at the end).
 import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { describeDevice, getDevice, loadModel, releaseGpu, type Model, type RunOptions } from '../node.js';
+import type { OutputActivation } from '../arch/types.js';
+import { describeDevice, getDevice, releaseGpu, type Model, type RunOptions } from '../node.js';
+import { MAX_CLASSES, argmaxLabels, classColors, classOverlay, classProbabilities, isMultiClass, legend, maskProbabilities, type LegendEntry } from '../io/classes.js';
 import { ImageError, decodeImage, encodePng, sniff, type Image } from '../io/image.js';
 import { NiftiError, forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, type Axis } from '../io/nifti.js';
 import { ChannelError, channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
+import { encodePalettePng } from '../io/palettePng.js';
 import { overlay, probs16, thresholdMask } from '../io/render.js';
 import { checkPadMode, type PadMode } from '../kernels/layout.js';
 import { LimitError, printable, resolveLimits, type Limits } from '../limits.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError, cliText, fsError } from './errors.js';
-import { readInputFile, sameFile, statOrUndefined } from './files.js';
+import { readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
+import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { nonFiniteMessage, nonFiniteOutputs, writeOutputSet, type NonFinite } from './outputs.js';
 import { Progress } from './progress.js';
 
-export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W.safetensors --out-dir DIR [options]
+export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
 
 Segments PNG and JPEG images (gray or RGB; alpha is dropped) and NIfTI volumes (.nii, .nii.gz; slice
-by slice) of any size. A folder stands for the .png, .jpg, .jpeg, .nii and .nii.gz files in it. For an
-image NAME.png it writes to DIR:
+by slice) of any size. A folder stands for the .png, .jpg, .jpeg, .nii and .nii.gz files in it.
+
+Mask models (one output channel, or sigmoid / tanh outputs): for an image NAME.png it writes to DIR
   NAME_mask.png      the mask (0 / 255; probability > --threshold); NAME_mask_c<k>.png per output
                      channel when the model has several
   NAME_overlay.png   the masks tinted and outlined over the image
-  NAME_probs.png     with --probs: the probability as 16-bit gray (0..65535)
+  NAME_probs.png     with --probs: the probability as 16-bit gray (0..65535); NAME_probs_c<k>.png
 and for a volume NAME.nii[.gz]: NAME_mask.nii[.gz] (uint8 0 / 1, the input's header and affine),
-with --probs NAME_probs.nii[.gz] (float32).
+with --probs NAME_probs.nii[.gz] (float32). The probability is the sigmoid output as it is, (y + 1) / 2
+for tanh (so 0.5 is y > 0), the sigmoid of the logit for an identity output.
+
+Multi-class models (several classes under softmax, logsoftmax or identity, i.e. logits): each pixel
+gets the class with the largest output, and it writes
+  NAME_labels.png    the class of each pixel as an indexed-colour PNG: the pixel values are the class
+                     indices, the palette the class colours (class 0, the background, black)
+  NAME_overlay.png   each class but 0 tinted and outlined in its colour over the image
+  NAME_probs_c<k>.png  with --probs: class k's probability (16-bit; exp of a log-softmax, softmax of
+                     logits)
+and for a volume NAME_labels.nii[.gz] (uint8 class index), with --probs NAME_probs_c<k>.nii[.gz].
+The summary lists the pixels of each class with its colour.
 
 Options:
-  --weights PATH        U-Net state_dict (safetensors; see unet convert for .pt checkpoints)
+  --weights PATH        ${weightsHelp()}
+                        (unet convert makes one from a .pt checkpoint)
   --out-dir DIR         where the outputs go (created if missing)
-  --threshold T         mask threshold on the sigmoid probability (default 0.5)
-  --normalize MODE      zscore (default: per image and channel (v - mean) / std of the 0..255 values,
-                        as the brain-MRI U-Net expects), none (v / 255), imagenet, or MEAN,STD
+  --threshold T         mask models: threshold on the probability (default 0.5)
+  --normalize MODE      model (default: what the model was trained with, see unet info --weights:
+                        zscore for the brain U-Net, imagenet for smp encoders), zscore (per image
+                        and channel (v - mean) / std of the 0..255 values), none (v / 255),
+                        imagenet (v / 255, then ImageNet's mean and std per channel), or MEAN,STD
                         ((v - MEAN) / STD on 0..255). Volumes: zscore per slice of the raw values;
                         the other modes first scale the volume's min..max to 0..255
   --gray                convert RGB images to gray for a 1-channel model (gray images are repeated
                         into 3 channels for a 3-channel model without asking)
   --axis AXIS           volumes: slice along axial (default, the third axis), coronal (second),
                         sagittal (first), or 0, 1, 2
-  --activation F        sigmoid (default); softmax is not supported yet
+  --activation F        ${ACTIVATION_HELP}
   --pad MODE            padding to multiples of 16: reflect (default) or zero
   --tile SPEC           sliding windows for images too large for one pass: auto (default: only
                         when the image does not fit the GPU's limits or --gpu-budget), off, or a
@@ -71,10 +90,10 @@ const OPTIONS = {
   weights: { type: 'string' },
   'out-dir': { type: 'string' },
   threshold: { type: 'string', default: '0.5' },
-  normalize: { type: 'string', default: 'zscore' },
+  normalize: { type: 'string', default: 'model' },
   gray: { type: 'boolean' },
   axis: { type: 'string', default: 'axial' },
-  activation: { type: 'string', default: 'sigmoid' },
+  activation: { type: 'string' },
   pad: { type: 'string', default: 'reflect' },
   tile: { type: 'string', default: 'auto' },
   'tile-overlap': { type: 'string', default: '0.25' },
@@ -91,9 +110,12 @@ const OPTIONS = {
 const AXES: Record<string, Axis> = { axial: 2, coronal: 1, sagittal: 0, '0': 0, '1': 1, '2': 2 };
 const INPUT_EXT = /\.(png|jpe?g|nii|nii\.gz)$/i;
 
-interface Settings {
+export interface Settings {
   threshold: number;
   norm: Normalization;
+  /** the model's output activation, and whether its channels are exclusive classes */
+  activation: OutputActivation;
+  multiClass: boolean;
   gray: boolean;
   axis: Axis;
   pad: PadMode;
@@ -112,8 +134,10 @@ interface Done {
   kind: string;
   size: number[];
   outputs: string[];
-  /** fraction of pixels / voxels in each output channel's mask */
+  /** fraction of pixels / voxels in each output channel's mask (multi-class: labelled with each class) */
   foreground: number[];
+  /** multi-class models: pixels / voxels of each class, with its colour */
+  classes?: LegendEntry[];
   ms: number;
   notes: string[];
   /** outputs that are NaN / Inf although the input is finite */
@@ -132,14 +156,11 @@ export async function segment(args: string[]): Promise<number> {
   if (!/^\s*[\d.]+\s*$/.test(v.threshold ?? '') || !(threshold >= 0 && threshold <= 1)) {
     throw new UsageError(`segment: --threshold must be a number from 0 to 1, found ${JSON.stringify(v.threshold)}`);
   }
-  const norm = parseNormalization(v.normalize ?? '');
-  if (!norm) throw new UsageError(`segment: --normalize must be zscore, none, imagenet or MEAN,STD (STD > 0), found ${JSON.stringify(v.normalize)}`);
+  const norm = v.normalize === 'model' ? undefined : parseNormalization(v.normalize ?? '');
+  if (!norm && v.normalize !== 'model') throw new UsageError(`segment: --normalize must be model, zscore, none, imagenet or MEAN,STD (STD > 0), found ${JSON.stringify(v.normalize)}`);
   const axis = AXES[(v.axis ?? '').toLowerCase()];
   if (axis === undefined) throw new UsageError(`segment: --axis must be axial, coronal, sagittal, 0, 1 or 2, found ${JSON.stringify(v.axis)}`);
-  if (v.activation === 'softmax') {
-    throw new UsageError('segment: --activation softmax is not supported yet (the engine outputs sigmoid probabilities, a softmax needs the logits); use sigmoid: one mask per output channel');
-  }
-  if (v.activation !== 'sigmoid') throw new UsageError(`segment: --activation must be sigmoid, found ${JSON.stringify(v.activation)}`);
+  const activation = parseActivation('segment', v.activation);
   let pad: PadMode;
   try {
     pad = checkPadMode(v.pad, '--pad');
@@ -152,16 +173,16 @@ export async function segment(args: string[]): Promise<number> {
 
   if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${printable(outDir)}: --out-dir is a file, expected a directory`);
   const { inputs, failures, skipped } = expandInputs(positionals, outDir);
-  const settings: Settings = {
-    threshold, norm, gray: Boolean(v.gray), axis, pad, tile, probs: Boolean(v.probs), outDir,
-    overwrite: Boolean(v.overwrite), strict: Boolean(v.strict), limits, protectedFiles: [...inputs.map((i) => i.path), weights],
+  const base = {
+    threshold, gray: Boolean(v.gray), axis, pad, tile, probs: Boolean(v.probs), outDir,
+    overwrite: Boolean(v.overwrite), strict: Boolean(v.strict), limits, protectedFiles: [...inputs.map((i) => i.path), ...modelFiles(weights)],
   };
   try {
     mkdirSync(outDir, { recursive: true });
   } catch (e) {
     throw fsError(outDir, 'create', e);
   }
-  const weightBytes = readInputFile(weights, 'maxWeightsBytes', limits);
+  const modelArg = readModelArg(weights, limits);
 
   const total = inputs.length + failures.length;
   const progress = new Progress(inputs.length);
@@ -176,10 +197,10 @@ export async function segment(args: string[]): Promise<number> {
   const t0 = performance.now();
   try {
     device = await getDevice();
-    model = await loadModel(device, weightBytes).catch((e: Error) => {
-      throw new CliError(`${printable(weights)}: ${e.message.replace(/^<bytes>: /, '')}`);
-    });
-    for (const w of model.info.warnings) progress.print(`unet: warning: ${cliText(w.replace(/^<bytes>: /, `${printable(weights)}: `))}`);
+    model = await openModel(device, modelArg, { activation }, (line) => progress.print(line));
+    const multiClass = isMultiClass(model.info);
+    if (multiClass && model.info.classes > MAX_CLASSES) throw new CliError(`${modelArg.name}: ${model.info.classes} classes: unet segment writes class maps of at most ${MAX_CLASSES}`);
+    const settings: Settings = { ...base, norm: norm ?? model.info.preprocessing, activation: model.info.activation, multiClass };
     for (const [i, input] of inputs.entries()) {
       const label = printable(basename(input.path));
       progress.update(i, label);
@@ -218,7 +239,7 @@ interface Input {
 }
 
 /** Output names look like `${stem}${OUTPUT_SUFFIX}.ext`. */
-const OUTPUT_SUFFIX = /_(mask|probs)(_c\d+)?$|_overlay$/;
+const OUTPUT_SUFFIX = /_(mask|probs)(_c\d+)?$|_overlay$|_labels$/;
 const stemOf = (path: string) => basename(path).replace(/\.nii\.gz$/i, '').replace(/\.[^.]*$/, '');
 
 /**
@@ -267,7 +288,7 @@ function expandInputs(args: string[], outDir: string): { inputs: Input[]; failur
 
 type Segmented = Omit<Done, 'input' | 'ms'>;
 
-async function segmentOne(model: Model, path: string, name: string, s: Settings, progress: (fraction: number) => void): Promise<Segmented> {
+export async function segmentOne(model: Model, path: string, name: string, s: Settings, progress: (fraction: number) => void): Promise<Segmented> {
   const fail = (problem: string): never => {
     throw new CliError(`${printable(path)}: ${problem}`);
   };
@@ -276,13 +297,13 @@ async function segmentOne(model: Model, path: string, name: string, s: Settings,
   try {
     if (kind === 'nifti' || kind === 'nifti-gz') {
       const ext = kind === 'nifti-gz' ? '.nii.gz' : '.nii';
-      checkOutputs(outputNames(name, ext, model.info.outChannels, s.probs, false), s, fail);
+      checkOutputs(outputNames(name, ext, model.info.outChannels, s, false), s, fail);
       return await segmentVolume(model, bytes, name, kind === 'nifti-gz', s, progress, path);
     }
     if (kind !== 'png' && kind !== 'jpeg') {
       return fail(bytes.length === 0 ? 'empty file' : 'unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
     }
-    checkOutputs(outputNames(name, '.png', model.info.outChannels, s.probs, true), s, fail);
+    checkOutputs(outputNames(name, '.png', model.info.outChannels, s, true), s, fail);
     return await segmentImage(model, decodeImage(bytes, { limits: s.limits }), kind, name, s, progress, path);
   } catch (e) {
     if (e instanceof ImageError || e instanceof NiftiError || e instanceof ChannelError || e instanceof LimitError) return fail(e.message);
@@ -293,12 +314,18 @@ async function segmentOne(model: Model, path: string, name: string, s: Settings,
 }
 
 /** The files an input's outputs go to, in the order they are written. */
-function outputNames(name: string, ext: string, C: number, probs: boolean, overlay: boolean): string[] {
+function outputNames(name: string, ext: string, C: number, s: Pick<Settings, 'probs' | 'multiClass'>, overlay: boolean): string[] {
   const names: string[] = [];
+  if (s.multiClass) {
+    names.push(`${name}_labels${ext}`);
+    if (overlay) names.push(`${name}_overlay${ext}`);
+    if (s.probs) for (let c = 0; c < C; c++) names.push(`${name}_probs_c${c}${ext}`);
+    return names;
+  }
   for (let c = 0; c < C; c++) {
     const suffix = C > 1 ? `_c${c}` : '';
     names.push(`${name}_mask${suffix}${ext}`);
-    if (probs) names.push(`${name}_probs${suffix}${ext}`);
+    if (s.probs) names.push(`${name}_probs${suffix}${ext}`);
   }
   if (overlay) names.push(`${name}_overlay${ext}`);
   return names;
@@ -335,21 +362,45 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
   const nonFinite = nonFiniteOutputs(y.data, y.shape);
   const C = y.shape[1];
   const n = img.width * img.height;
+  const size = [img.height, img.width, img.channels];
+  const notes = note ? [note] : [];
+  if (s.multiClass) {
+    const { files, classes } = classImageFiles(img, y.data, C, name, s);
+    finish(files, nonFinite, s, path);
+    return { kind, size, outputs: [...files.keys()], foreground: classes.map((e) => e.fraction), classes, notes, nonFinite };
+  }
+  const probs = s.activation === 'sigmoid' ? y.data : maskProbabilities(y.data, s.activation);
   const files = new Map<string, Uint8Array>();
   const masks: Uint8Array[] = [];
   const foreground: number[] = [];
   for (let c = 0; c < C; c++) {
-    const { mask, foreground: f } = thresholdMask(y.data, c, n, s.threshold);
+    const { mask, foreground: f } = thresholdMask(probs, c, n, s.threshold);
     const suffix = C > 1 ? `_c${c}` : '';
     files.set(`${name}_mask${suffix}.png`, encodePng(img.width, img.height, 1, mask));
-    if (s.probs) files.set(`${name}_probs${suffix}.png`, encodePng(img.width, img.height, 1, probs16(y.data, c, n)));
+    if (s.probs) files.set(`${name}_probs${suffix}.png`, encodePng(img.width, img.height, 1, probs16(probs, c, n)));
     masks.push(mask);
     foreground.push(f);
   }
   files.set(`${name}_overlay.png`, encodePng(img.width, img.height, 3, overlay(img, masks)));
   // Everything is encoded before the first write, and written as a set: no partial set stays behind.
   finish(files, nonFinite, s, path);
-  return { kind, size: [img.height, img.width, img.channels], outputs: [...files.keys()], foreground, notes: note ? [note] : [], nonFinite };
+  return { kind, size, outputs: [...files.keys()], foreground, notes, nonFinite };
+}
+
+/** A multi-class output's files: the label map (indexed colour), the overlay, and with --probs each class's probability. */
+export function classImageFiles(img: Image, y: Float32Array, C: number, name: string, s: Pick<Settings, 'probs' | 'activation'>): { files: Map<string, Uint8Array>; classes: LegendEntry[] } {
+  const { width: W, height: H } = img;
+  const n = W * H;
+  const labels = argmaxLabels(y, C, n);
+  const colors = classColors(C);
+  const files = new Map<string, Uint8Array>();
+  files.set(`${name}_labels.png`, encodePalettePng(W, H, labels, colors.map((c) => c.rgb)));
+  files.set(`${name}_overlay.png`, encodePng(W, H, 3, classOverlay(img, labels, colors)));
+  if (s.probs) {
+    const p = classProbabilities(y, C, n, s.activation);
+    for (let c = 0; c < C; c++) files.set(`${name}_probs_c${c}.png`, encodePng(W, H, 1, probs16(p, c, n)));
+  }
+  return { files, classes: legend(labels, C) };
 }
 
 async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: boolean, s: Settings, progress: (f: number) => void, path: string): Promise<Segmented> {
@@ -373,7 +424,9 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
   if (s.norm.kind !== 'zscore') for (const x of vol.data) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
   const scale = hi > lo ? 255 / (hi - lo) : 0;
   const C = model.info.outChannels;
-  const probs = Array.from({ length: C }, () => new Float32Array(voxels));
+  // one [C, voxels] array, class c at c * voxels: the layout argmaxLabels and classProbabilities read
+  const all = new Float32Array(C * voxels);
+  const probs = Array.from({ length: C }, (_, c) => all.subarray(c * voxels, (c + 1) * voxels));
   const plane = new Float64Array(n);
   let nonFinite: NonFinite | undefined;
   for (let k = 0; k < count; k++) {
@@ -386,11 +439,26 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
         ? { ...nonFinite, count: nonFinite.count + nf.count }
         : { count: nf.count, total: voxels * C, first: `slice ${k} of ${count}, ${nf.first.replace(/^n 0, /, '')}` };
     }
-    for (let c = 0; c < C; c++) forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (probs[c][v] = y.data[c * n + p]));
+    // mask models keep probabilities, multi-class ones the raw outputs (their argmax is the class)
+    const out = s.multiClass || s.activation === 'sigmoid' ? y.data : maskProbabilities(y.data, s.activation);
+    for (let c = 0; c < C; c++) forEachSliceVoxel(vol.dims, s.axis, k, (p, v) => (probs[c][v] = out[c * n + p]));
     progress((k + 1) / count);
   }
   const ext = gz ? '.nii.gz' : '.nii';
   const files = new Map<string, Uint8Array>();
+  const notes = model.info.inChannels > 1 ? [`each slice repeated into ${model.info.inChannels} channels`] : [];
+  const result = { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], notes, nonFinite };
+  if (s.multiClass) {
+    const labels = argmaxLabels(all, C, voxels);
+    files.set(`${name}_labels${ext}`, writeNifti(vol, labels, gz));
+    if (s.probs) {
+      const p = classProbabilities(all, C, voxels, s.activation);
+      for (let c = 0; c < C; c++) files.set(`${name}_probs_c${c}${ext}`, writeNifti(vol, p.subarray(c * voxels, (c + 1) * voxels), gz));
+    }
+    finish(files, nonFinite, s, path);
+    const classes = legend(labels, C);
+    return { ...result, outputs: [...files.keys()], foreground: classes.map((e) => e.fraction), classes };
+  }
   const foreground: number[] = [];
   probs.forEach((p, c) => {
     const suffix = C > 1 ? `_c${c}` : '';
@@ -402,8 +470,7 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
     if (s.probs) files.set(`${name}_probs${suffix}${ext}`, writeNifti(vol, p, gz));
   });
   finish(files, nonFinite, s, path);
-  const notes = model.info.inChannels > 1 ? [`each slice repeated into ${model.info.inChannels} channels`] : [];
-  return { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], outputs: [...files.keys()], foreground, notes, nonFinite };
+  return { ...result, outputs: [...files.keys()], foreground };
 }
 
 /** --tile, --tile-overlap, --tile-blend, --gpu-budget as Model.run's tile option. */
@@ -444,15 +511,17 @@ interface Report {
 
 function report(json: boolean, r: Report): void {
   const rate = r.done.length / Math.max(r.seconds, 1e-9);
-  const { inChannels, outChannels, features, depth } = r.model.info;
+  const { architecture, encoder, inChannels, outChannels, classes, activation, features, depth } = r.model.info;
+  const multiClass = r.settings.multiClass;
   if (json) {
     const out = {
       weights: r.weights,
-      model: { inChannels, outChannels, features, depth },
+      model: { architecture, encoder, inChannels, outChannels, classes, activation, multiClass, features, depth },
       adapter: r.adapter,
       outDir: r.settings.outDir,
       threshold: r.settings.threshold,
       normalize: r.settings.norm,
+      ...(multiClass ? { legend: classColors(classes).map((c, k) => ({ class: k, color: c.name, rgb: c.rgb })) } : {}),
       inputs: r.done.map((d) => ({ ...d, outputs: d.outputs.map((o) => join(r.settings.outDir, o)), ms: Math.round(d.ms * 10) / 10 })),
       failed: r.failures,
       seconds: Math.round(r.seconds * 1000) / 1000,
@@ -465,14 +534,25 @@ function report(json: boolean, r: Report): void {
   const width = Math.max(0, ...r.done.map((d) => printable(basename(d.input)).length));
   for (const d of r.done) {
     const size = d.kind.startsWith('nifti') ? d.size.join('x') : `${d.size[1]}x${d.size[0]}`;
-    const fg = d.foreground.map((f) => `${(100 * f).toFixed(1)}%`).join(' ');
+    const what = d.classes
+      ? `classes ${d.classes.map((e) => `${e.class} ${e.color} ${e.pixels} (${percent(e.fraction)})`).join(', ')}`
+      : `foreground ${d.foreground.map(percent).join(' ')}`;
     const notes = d.notes.length ? `  (${d.notes.join('; ')})` : '';
-    lines.push(`${printable(basename(d.input)).padEnd(width)}  ${size.padEnd(11)} foreground ${fg}  ${Math.round(d.ms)} ms${notes}`);
+    lines.push(`${printable(basename(d.input)).padEnd(width)}  ${size.padEnd(11)} ${what}  ${Math.round(d.ms)} ms${notes}`);
   }
   const failed = r.failures.length ? `, ${r.failures.length} failed` : '';
   lines.push(
     `${r.done.length} input${r.done.length === 1 ? '' : 's'} segmented in ${r.seconds.toFixed(1)} s (${rate.toFixed(1)} images/s)${failed}; ` +
-      `outputs in ${printable(r.settings.outDir)}; model ${inChannels} -> ${outChannels} channels, init_features ${features} (${r.adapter})`,
+      `outputs in ${printable(r.settings.outDir)}; model ${modelText(r.model)} (${r.adapter})`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const percent = (f: number) => `${(100 * f).toFixed(1)}%`;
+
+function modelText(model: Model): string {
+  const i = model.info;
+  if (i.architecture === 'brain-unet') return `${i.inChannels} -> ${i.outChannels} channels, init_features ${i.features}`;
+  const kind = isMultiClass(i) ? 'classes, one per pixel' : i.classes === 1 ? 'class' : 'channels, one mask each';
+  return `${i.architecture} ${i.encoder}, ${i.inChannels} -> ${i.classes} ${kind}, ${i.activation}`;
 }

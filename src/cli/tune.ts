@@ -1,17 +1,18 @@
 // `unet tune`: measures every candidate configuration of the conv kernels on the model's real layers on
 // this adapter, keeps the fastest per layer, and caches the result for this adapter and architecture
 // (later `loadModel` calls pick it up; model.info.tuning says 'measured').
-import { readFileSync } from 'node:fs';
 import { adapterOf } from '../gpu/device.js';
 import { describeTile, storeTuning, tuneGraph } from '../graph/tune.js';
 import { tuningFor } from '../graph/tuning.js';
 import { randomUNetSafetensors } from '../weights/random.js';
 import { architectureKey } from '../load.js';
-import { describeDevice, getDevice, loadModel, releaseGpu } from '../node.js';
+import { describeDevice, getDevice, releaseGpu } from '../node.js';
 import { parseCommandArgs } from './args.js';
+import { readModelArg } from './files.js';
+import { weightsHelp, openModel } from './model.js';
 import { UsageError } from './errors.js';
 
-export const TUNE_USAGE = `Usage: unet tune [--weights W.safetensors] [--size 256] [--reps 3] [--json]
+export const TUNE_USAGE = `Usage: unet tune [--weights W] [--size 256] [--reps 3] [--json]
 
 Runs each candidate configuration of the conv kernels (tile shapes; weights by load or by subgroup
 broadcast where the adapter allows) on the U-Net's layers at SIZExSIZE, timed per layer on the GPU, and
@@ -19,7 +20,8 @@ stores the fastest per layer in the cache (\$WEBGPU_UNET_CACHE, else ~/.cache/we
 adapter and architecture. Models loaded later on this adapter use it.
 
 Options:
-  --weights PATH   the model whose architecture to tune (default: the brain-MRI U-Net's, 3 -> 1, 32)
+  --weights PATH   ${weightsHelp(19)}:
+                   the model whose architecture to tune (default: the brain-MRI U-Net's, 3 -> 1, 32)
   --size N         input size to measure at (default 256)
   --reps N         timed repetitions per candidate (default 3)
   --dry-run        measure and print, but do not store
@@ -46,10 +48,10 @@ export async function tune(args: string[]): Promise<number> {
   const reps = Number(v.reps);
   if (!Number.isInteger(size) || size < 16) throw new UsageError(`tune: --size must be an integer >= 16, found ${JSON.stringify(v.size)}`);
   if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`tune: --reps must be a positive integer, found ${JSON.stringify(v.reps)}`);
-  const bytes = v.weights ? new Uint8Array(readFileSync(v.weights)) : randomUNetSafetensors();
+  const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors(), name: 'random weights' };
   const device = await getDevice();
   const adapter = adapterOf(device);
-  const model = await loadModel(device, bytes, { tuning: tuningFor(device, adapter) });
+  const model = await openModel(device, source, { tuning: tuningFor(device, adapter) }, (line) => process.stderr.write(`${line}\n`));
   const shape: [number, number, number, number] = [1, model.info.inChannels, size, size];
   const t0 = performance.now();
   const result = await tuneGraph(device, adapter, model.graph, shape, tuningFor(device, adapter), reps, (m) => process.stderr.write(`tune: ${m}\n`));

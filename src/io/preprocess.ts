@@ -25,6 +25,14 @@ export function parseNormalization(s: string): Normalization | undefined {
   return Number.isFinite(mean) && Number.isFinite(std) && std > 0 ? { kind: 'fixed', mean, std } : undefined;
 }
 
+/** A normalization as --normalize spells it, with what it does. */
+export function describeNormalization(n: Normalization): string {
+  if (n.kind === 'zscore') return 'zscore (per image and channel, (v - mean) / std of the 0..255 values)';
+  if (n.kind === 'none') return 'none (v / 255)';
+  if (n.kind === 'imagenet') return `imagenet (v / 255, then (v - mean) / std per channel, mean ${IMAGENET_MEAN.join(',')}, std ${IMAGENET_STD.join(',')})`;
+  return `${n.mean},${n.std} ((v - ${n.mean}) / ${n.std} on the 0..255 values)`;
+}
+
 export class ChannelError extends Error {}
 
 /**
