@@ -296,7 +296,8 @@ function formatTables(r: { engine: string; adapter: { description: string; vendo
   const out: string[] = [];
   const i = model.info;
   out.push(`${r.engine} on ${r.adapter.description || r.adapter.vendor}`);
-  out.push(`model: U-Net init_features ${i.features}, ${i.inChannels} -> ${i.outChannels}, depth ${i.depth}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on GPU ${mib(i.weightBytes)} MiB`);
+  const arch = i.architecture === 'brain-unet' ? `brain U-Net init_features ${i.features}` : `smp Unet ${i.encoder}, decoder ${i.decoderChannels.join(',')}${i.attention ? ` ${i.attention}` : ''}`;
+  out.push(`model: ${arch}, ${i.inChannels} -> ${i.classes} ${i.activation}, depth ${i.depth}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on GPU ${mib(i.weightBytes)} MiB`);
   out.push(`timing: median and p90 of ${r.runs} runs after ${r.warmup} warm-ups, upload and readback included; first = first run incl. compilation`);
   out.push(`kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}`);
   out.push(r.torch ? `PyTorch ${r.torch.version} CPU, ${r.torch.threads} threads, same weights and inputs, timed in this run` : 'PyTorch: not run');

@@ -19,14 +19,14 @@ export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: nu
   return tilePixels === tile.tilePixels ? tile : { ...tile, tilePixels };
 }
 
-/** The tile a conv runs with: a grouped conv's tile must not span two groups, so its vec4 count is the
- *  largest divisor of a group's output vec4s that is at most the tuned one. Packing and compiling agree
- *  on it (the packing depends on the tile). */
+/** The tile a conv runs with: never more output vec4s than the layer has (a 1-class head would otherwise
+ *  compute 3 vec4s of zero weights for each real one), and for a grouped conv a divisor of a group's
+ *  output vec4s (a tile never spans two groups). Packing and compiling agree on it (the packing depends
+ *  on the tile). */
 function convTile(op: OpOf<'conv2d'>, tile: ConvTile): ConvTile {
-  if (op.groups === 1) return tile;
-  const groupC4 = op.params.shape[0] / op.groups / 4;
+  const groupC4 = op.groups === 1 ? Math.ceil(op.params.shape[0] / 4) : op.params.shape[0] / op.groups / 4;
   let tc = Math.min(tile.tileC4, groupC4);
-  while (groupC4 % tc !== 0) tc--;
+  while (op.groups > 1 && groupC4 % tc !== 0) tc--;
   return tc === tile.tileC4 ? tile : { ...tile, tileC4: tc };
 }
 
