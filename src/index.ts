@@ -8,6 +8,8 @@ export { Model, type ModelInfo, type RunOptions, type RunResult, type GpuMemory,
 export { loadModel, type LoadOptions, type ModelSource, type WeightsSource } from './load.js';
 export type { OutputActivation, ModelConfig } from './arch/index.js';
 export type { Normalization } from './io/preprocess.js';
+export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { checkPadMode } from './kernels/layout.js';
 export type { TileOptions, TileSetting, PlanEstimate, Progress, Blend } from './tiling/index.js';
 export type { PadMode } from './kernels/layout.js';
 export type { Plan } from './graph/plan.js';

@@ -14,6 +14,7 @@ import { type PadMode, checkPadMode } from './kernels/layout.js';
 import { Model, type ModelInfo } from './model.js';
 import { countGraphParameters, withoutF16 } from './ops/index.js';
 import { parseSafetensors } from './weights/safetensors.js';
+import { type Limits, resolveLimits } from './limits.js';
 
 /**
  * Where a model comes from: a safetensors file's bytes; a path (Node): a .safetensors file, or a folder
@@ -34,6 +35,8 @@ export interface LoadOptions {
   precision?: 'f32' | 'f16';
   /** the output activation, overriding the config's (a bare smp state_dict defaults to 'identity', as smp) */
   activation?: OutputActivation;
+  /** bounds on what a file may make the loader read (maxWeightsBytes; see src/limits.ts) */
+  limits?: Partial<Limits>;
 }
 
 /** Config files are small: a bigger one is not smp's. */
@@ -52,16 +55,18 @@ function parseConfig(text: string, source: string): ModelConfig {
 }
 
 /** The weights' bytes, the config if any, and a name for messages. */
-export async function readModelSource(src: ModelSource): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string }> {
+export async function readModelSource(src: ModelSource, limits?: Partial<Limits>): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string }> {
+  const maxBytes = resolveLimits(limits).maxWeightsBytes;
   const bytesOf = (b: Uint8Array | ArrayBuffer) => (b instanceof Uint8Array ? b : new Uint8Array(b));
   if (typeof src === 'string') {
     const p = platform();
     if (!p.readFile) throw new Error(`cannot read "${src}": file paths work in Node only; pass the file's bytes`);
     const read = async (path: string) => {
       try {
-        return await p.readFile!(path);
+        return await p.readFile!(path, maxBytes);
       } catch (e) {
-        throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new Error(code ? `${path}: cannot read (${code})` : (e as Error).message);
       }
     };
     if (await p.isDirectory?.(src)) {
@@ -82,7 +87,7 @@ export async function readModelSource(src: ModelSource): Promise<{ bytes: Uint8A
 
 /** Loads a model: see ModelSource for what it takes. */
 export async function loadModel(device: GPUDevice, src: ModelSource, options: LoadOptions = {}): Promise<Model> {
-  const { bytes, config, source } = await readModelSource(src);
+  const { bytes, config, source } = await readModelSource(src, options.limits);
   const st = parseSafetensors(bytes, source);
   if (options.activation !== undefined && !OUTPUT_ACTIVATIONS.includes(options.activation)) {
     throw new Error(`activation must be one of ${OUTPUT_ACTIVATIONS.join(', ')}, found ${JSON.stringify(options.activation)}`);
@@ -138,7 +143,13 @@ export function modelFromGraph(
     const missing = withoutF16(optimized);
     if (missing.length) throw new Error(`precision 'f16': ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} have no f16 kernel; use 'f32'`);
   }
-  const store = uploadParams(device, optimized, tuning, precision === 'f16');
+  let store: ReturnType<typeof uploadParams>;
+  try {
+    store = uploadParams(device, optimized, tuning, precision === 'f16');
+  } catch (e) {
+    // e.g. a packed tensor larger than one binding: refused here, at load, naming the file
+    throw new Error(`${options.source ?? '<graph>'}: ${(e as Error).message}`);
+  }
   const info: ModelInfo = {
     ...archInfo,
     outChannels: archInfo.classes,

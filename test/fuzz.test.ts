@@ -406,7 +406,7 @@ const CASES: Case[] = [
   { name: 'a shape of 10^6 dims', ext: 'safetensors', file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e6).fill(1).join(',')}],"data_offsets":[0,4]}}`), args: inferWeights, expect: /tensor "x": shape has 1000000 dimensions, more than 64$/ },
   { name: 'FIFO as --weights', ext: 'fifo', file: 'fifo', args: inferWeights, expect: /is a FIFO \(named pipe\), expected a regular file$/ },
   { name: '/dev/zero as --weights', ext: '', file: '/dev/zero', args: inferWeights, expect: /is a character device, expected a regular file$/ },
-  { name: 'a directory as --weights', ext: 'dir', file: 'dir', args: inferWeights, expect: /is a directory, expected a regular file$/ },
+  { name: 'a directory without model.safetensors as --weights', ext: 'dir', file: 'dir', args: inferWeights, expect: /a model folder holds model.safetensors \(and config.json\), this one has no model.safetensors$/ },
   { name: 'a .pt as --weights of infer', ext: 'pt', file: () => readFileSync('test/fixtures/checkpoints/unet_zip.pt'), args: inferWeights, expect: /this is a PyTorch checkpoint \(zip format.*convert it with `unet convert`$/ },
   { name: 'a legacy .pt as --weights of segment', ext: 'pt', file: () => readFileSync('test/fixtures/checkpoints/unet_legacy.pt'), args: (f, out) => ['segment', 'assets/demo/samples/nuclei_01.png', '--weights', f, '--out-dir', out], expect: /this is a PyTorch checkpoint \(legacy pickle format\).*convert it with `unet convert`$/ },
 ];

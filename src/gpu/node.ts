@@ -33,7 +33,10 @@ setPlatform({
   async isDirectory(path: string) {
     return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
   },
-  async readFile(path: string) {
+  async readFile(path: string, maxBytes = Infinity) {
+    const s = await stat(path);
+    if (!s.isFile()) throw new Error(`${path}: not a regular file`);
+    if (s.size > maxBytes) throw new Error(`${path}: a file of ${s.size} bytes is more than the ${maxBytes} allowed (raise limits.maxWeightsBytes)`);
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },

@@ -10,7 +10,9 @@ export interface Platform {
   /** What to tell a user when no adapter is found. */
   noAdapterHint: string;
   /** Reads a file by path (Node only). */
-  readFile?(path: string): Promise<Uint8Array>;
+  /** Reads a regular file of at most `maxBytes` (Node only): anything else (a FIFO, a device, a larger
+   *  file) is refused before it is read, with an error naming the path. */
+  readFile?(path: string, maxBytes?: number): Promise<Uint8Array>;
   /** Whether a path is a folder (Node only; model folders hold config.json + model.safetensors). */
   isDirectory?(path: string): Promise<boolean>;
   /** Lets go of the GPU entry point so the process can exit (Node: Dawn keeps it alive). */

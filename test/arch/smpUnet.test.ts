@@ -96,4 +96,39 @@ Smp('bare_r18_d4_scse: a state_dict without config: encoder, depth, decoder, scs
   sig.dispose();
 });
 
+Smp('r18_d5_sigmoid precision f16: f16 storage, f32 sums, within 3e-2 of PyTorch, masks agree on >= 99%', async ({ device }) => {
+  if (!device.features.has('shader-f16')) return console.log('  skipped: the adapter has no shader-f16');
+  const f = fixture('r18_d5_sigmoid', `${DIR}/r18_d5_sigmoid/model.safetensors`);
+  const model = await loadModel(device, `${DIR}/r18_d5_sigmoid`, { precision: 'f16' });
+  const y = await model.run(f.input);
+  let maxAbs = 0;
+  let agree = 0;
+  for (let i = 0; i < y.data.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(y.data[i] - f.output.data[i]));
+    if (y.data[i] > 0.5 === f.output.data[i] > 0.5) agree++;
+  }
+  const frac = agree / y.data.length;
+  console.log(`  r18_d5_sigmoid f16: max |gpu - torch| = ${maxAbs.toExponential(2)}, masks agree ${(frac * 100).toFixed(3)}%`);
+  assert.ok(maxAbs <= 3e-2 && frac >= 0.99, `max ${maxAbs}, agreement ${frac}`);
+  model.dispose();
+});
+
+Smp('r18_odd_tanh in sliding windows (roi 32, overlap 0.5): the same shape, finite, close to one pass away from window edges', async ({ device }) => {
+  const f = fixture('r18_odd_tanh', `${DIR}/r18_odd_tanh/model.safetensors`);
+  const model = await loadModel(device, `${DIR}/r18_odd_tanh`);
+  const whole = await model.run(f.input);
+  const tiled = await model.run(f.input, { tile: { roi: 32, overlap: 0.5, blend: 'gaussian' } });
+  assert.equal(tiled.shape, whole.shape);
+  assert.ok(tiled.tiling && tiled.tiling.windows > 1, JSON.stringify(tiled.tiling));
+  let mean = 0;
+  for (let i = 0; i < whole.data.length; i++) {
+    assert.ok(Number.isFinite(tiled.data[i]));
+    mean += Math.abs(tiled.data[i] - whole.data[i]) / whole.data.length;
+  }
+  // a ResNet-34 encoder sees far more than 32 pixels: windows are an approximation (see README)
+  console.log(`  r18_odd_tanh tiled: ${tiled.tiling!.windows} windows, mean |tiled - one pass| ${mean.toExponential(2)}`);
+  assert.ok(mean < 0.5, `mean ${mean}`);
+  model.dispose();
+});
+
 Smp.run();
