@@ -1,0 +1,20 @@
+// Runs a graph once on the GPU as a model would (passes, packing, plan), for the op tests.
+import type { Graph, Shape } from '../../src/graph/ir.js';
+import { uploadParams } from '../../src/graph/params.js';
+import { optimize } from '../../src/graph/passes/index.js';
+import { compilePlan } from '../../src/graph/plan.js';
+import { tuningFor } from '../../src/graph/tuning.js';
+import { adapterOf } from '../../src/gpu/device.js';
+
+export async function runGraph(device: GPUDevice, g: Graph, input: Float32Array, shape: Shape, f16 = false): Promise<Float32Array> {
+  const tuning = tuningFor(device, adapterOf(device));
+  const opt = optimize(g);
+  const params = uploadParams(device, opt, tuning, f16);
+  const plan = compilePlan(device, opt, params, tuning, shape, undefined, f16);
+  try {
+    return await plan.run(input);
+  } finally {
+    plan.dispose();
+    params.destroy();
+  }
+}
