@@ -1,6 +1,5 @@
 // max_pool2d (padding counts as -inf, floor mode): the brain U-Net's 2x2 pools and ResNet's k3 s2 p1.
 import { maxPool2dOutSize, maxPool2dStep } from '../kernels/maxPool2d.js';
-import { maxPool2x2Step } from '../kernels/maxPool2x2.js';
 import { storageC4 } from '../graph/ir.js';
 import type { OpDef } from './registry.js';
 
@@ -16,10 +15,7 @@ export const maxPool2d: OpDef<'maxPool2d'> = {
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x] = node.inputs;
     const [n, , h, w] = shapeOf(x);
-    const base = { N: n, H: h, W: w, c4: storageC4(g.values[x]), input: view(x), output: view(node.output), workgroupSize, f16 };
-    const io = { input: range(x), output: range(node.output) };
-    // the 2x2 kernel reads its four pixels without loops
-    if (op.kernel === 2 && op.stride === 2 && op.padding === 0) return [maxPool2x2Step(device, base, io, node.name)];
-    return [maxPool2dStep(device, { ...base, kernel: op.kernel, stride: op.stride, padding: op.padding }, io, node.name)];
+    const spec = { N: n, H: h, W: w, c4: storageC4(g.values[x]), kernel: op.kernel, stride: op.stride, padding: op.padding, input: view(x), output: view(node.output), workgroupSize, f16 };
+    return [maxPool2dStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
 };
