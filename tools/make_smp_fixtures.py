@@ -100,6 +100,12 @@ BIG_CONFIGS = {
     f"{enc}_default": dict(kwargs=dict(encoder_name=enc, classes=1, activation="sigmoid"), N=1, H=128, W=128, seed=6000 + i)
     for i, enc in enumerate(["resnet101", "resnet152", "resnext101_32x4d", "resnext101_32x8d"])
 }
+# every encoder with smp's default decoder at 256x256, plus `input_odd` / `output_odd` at 200x152 (not
+# multiples of 32): the per-encoder parity table of the README (bench/parity-smp.ts)
+ENCODER_CONFIGS = {
+    f"{enc}_256": dict(kwargs=dict(encoder_name=enc, classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=8000 + i, odd=(200, 152))
+    for i, enc in enumerate(["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d"])
+}
 FULL_CONFIGS = {
     "r34_full256": dict(kwargs=dict(encoder_name="resnet34", classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=7001),
 }
@@ -250,6 +256,10 @@ def build(name, spec, image=None):
         files[f"{name}/model.safetensors"] = wbytes
         model_path = f"{name}/model.safetensors"
     io = {"input": x.numpy(), "output": y.numpy()}
+    if "odd" in spec:
+        h2, w2 = spec["odd"]
+        x2 = make_input(spec["N"], model.config["in_channels"], h2, w2)
+        io["input_odd"], io["output_odd"] = x2.numpy(), forward64(model, x2).float().numpy()
     io_meta = dict(meta, model=model_path, model_sha256=hashlib.sha256(wbytes).hexdigest(),
                    model_config=json.dumps(model.config, sort_keys=True))
     if image is not None:
@@ -307,6 +317,7 @@ def main():
     ap.add_argument("--weights", action="store_true", help="write only missing or stale weights files (checked against the io files)")
     ap.add_argument("--big", metavar="DIR", help="resnet101/152 and resnext101 Unets (default decoder) into DIR")
     ap.add_argument("--full", metavar="DIR", help="full-size resnet34 Unet (256x256) into DIR")
+    ap.add_argument("--encoders", metavar="DIR", help="every ResNet/ResNeXt encoder, default decoder, 256x256 and 200x152, into DIR (~1 GB)")
     ap.add_argument("--image", metavar="PATH", help="with --full: RGB PNG for input_image/output_image")
     ap.add_argument("--only", metavar="NAME", action="append", help="only this config (repeatable)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
@@ -322,6 +333,8 @@ def main():
         configs, outdir = BIG_CONFIGS, args.big
     elif args.full:
         configs, outdir = FULL_CONFIGS, args.full
+    elif args.encoders:
+        configs, outdir = ENCODER_CONFIGS, args.encoders
     if args.only:
         unknown = set(args.only) - set(configs)
         if unknown:
