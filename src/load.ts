@@ -5,7 +5,7 @@ import { buildModel } from './arch/index.js';
 import { OUTPUT_ACTIVATIONS, type ModelConfig, type OutputActivation } from './arch/types.js';
 import { platform } from './gpu/platform.js';
 import { adapterOf } from './gpu/device.js';
-import type { Graph } from './graph/ir.js';
+import { type Graph, checkGraph } from './graph/ir.js';
 import { uploadParams } from './graph/params.js';
 import { optimize } from './graph/passes/index.js';
 import { cachedTuning } from './graph/tune.js';
@@ -138,6 +138,7 @@ export function modelFromGraph(
   if (precision === 'f16' && !device.features.has('shader-f16')) {
     throw new Error("precision 'f16' needs the adapter's shader-f16 feature, which this device does not have; use 'f32'");
   }
+  checkGraph(graph);
   const optimized = optimize(graph);
   if (precision === 'f16') {
     const missing = withoutF16(optimized);
