@@ -198,6 +198,19 @@ export function encodeSteps(pass: GPUComputePassEncoder, steps: readonly Step[])
   }
 }
 
+/**
+ * WGSL lines opening a kernel with one invocation per output vec4 of an NHWC4 tensor, dispatched with
+ * linearWorkgroups(TOTAL): `c` (the vec4 group), `pixel` and its (n, oy, ox). Needs C4, HO, WO, TOTAL and
+ * WG_X in scope (shape uniforms); invocations past TOTAL return.
+ */
+export const outputVec4Index = (workgroupSize: number): string => `  let i = ${linearIndex('WG_X', workgroupSize)};
+  if (i >= TOTAL) { return; }
+  let c = i % C4;
+  let pixel = i / C4;
+  let ox = pixel % WO;
+  let oy = (pixel / WO) % HO;
+  let n = pixel / (WO * HO);`;
+
 /** Repeats a code fragment per index and joins them. Register tiles are written out this way rather than
  *  kept in arrays indexed by loop counters, so every accumulator is a register even where the shader
  *  compiler would not unroll the loop. */

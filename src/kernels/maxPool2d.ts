@@ -1,7 +1,7 @@
 // max_pool2d with any kernel, stride and padding (floor mode, as nn.MaxPool2d; padding counts as -inf),
 // NHWC4. ResNet's stem pools k3 s2 p1. One invocation per output vec4 (4 channels of one output pixel);
 // sizes come from the shape uniform, kernel / stride / padding too, so one pipeline serves every pool.
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
 export interface MaxPool2dSpec {
   N: number;
@@ -40,13 +40,7 @@ ${POOL_SHAPE.declaration(2)}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${POOL_SHAPE.lets()}
-  let i = ${linearIndex('WG_X', s.workgroupSize)};
-  if (i >= TOTAL) { return; }
-  let c = i % C4;
-  let pixel = i / C4;
-  let ox = pixel % WO;
-  let oy = (pixel / WO) % HO;
-  let n = pixel / (WO * HO);
+${outputVec4Index(s.workgroupSize)}
   var m = vec4<f32>(-3.4028234e38);
   for (var ky = 0u; ky < K; ky++) {
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too

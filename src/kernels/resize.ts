@@ -4,7 +4,7 @@
 //   bilinear: src = max(scale * (dst + 0.5) - 0.5, 0); i0 = floor(src), i1 = min(i0 + 1, in - 1),
 //             weights (1 - (src - i0), src - i0)
 // One invocation per output vec4. The output may be a channel slice of a wider buffer (a concat).
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
 export interface ResizeSpec {
   N: number;
@@ -58,13 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 ${RESIZE_SHAPE.lets()}
   let SCALE_H = bitcast<f32>(SCALE_H_BITS);
   let SCALE_W = bitcast<f32>(SCALE_W_BITS);
-  let i = ${linearIndex('WG_X', s.workgroupSize)};
-  if (i >= TOTAL) { return; }
-  let c = i % C4;
-  let pixel = i / C4;
-  let ox = pixel % WO;
-  let oy = (pixel / WO) % HO;
-  let n = pixel / (WO * HO);
+${outputVec4Index(s.workgroupSize)}
 ${body}
   output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(v);
 }
