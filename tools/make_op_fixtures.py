@@ -51,7 +51,7 @@ def cases():
             r = rand(*y.shape)
             t["residual"] = r
             y = y + r.double()
-        y = {"none": y, "relu": F.relu(y), "sigmoid": torch.sigmoid(y), "tanh": torch.tanh(y)}[act]
+        y = {"none": y, "relu": F.relu(y), "sigmoid": torch.sigmoid(y), "tanh": torch.tanh(y), "silu": F.silu(y)}[act]
         t["output"] = y.float()
         spec = dict(op="conv2d", stride=stride, groups=groups, activation=act, residual=residual, kernel=k)
         spec["padding"] = list(pad) if isinstance(pad, tuple) else [pad] * 4
@@ -65,6 +65,10 @@ def cases():
     conv("conv_residual_relu", 2, 5, 6, 7, 6, 3, 1, 1, act="relu", residual=True)
     conv("conv_sigmoid_c3", 1, 4, 5, 5, 3, 3, 1, 1, act="sigmoid")
     conv("conv_tanh_c5", 1, 4, 5, 6, 5, 1, 1, 0, act="tanh")
+    # depthwise (groups = channels), as EfficientNet's MBConv: 3x3 and 5x5, stride 1 and 2, "same" padding
+    conv("dw3_s1_silu_c12", 2, 12, 9, 7, 12, 3, 1, 1, groups=12, act="silu")
+    conv("dw5_s2_same_c8", 1, 8, 13, 11, 8, 5, 2, (1, 2, 1, 2), groups=8)
+    conv("dw3_s2_same_c6", 1, 6, 10, 9, 6, 3, 2, (0, 1, 0, 1), groups=6, act="silu")
 
     for name, shape, k, s, p in [("maxpool_k3s2p1_7x9", (1, 5, 7, 9), 3, 2, 1), ("maxpool_k3s2p1_13x11", (2, 4, 13, 11), 3, 2, 1), ("maxpool_k2s2_odd", (1, 3, 7, 5), 2, 2, 0)]:
         x = rand(*shape) - 0.5  # mostly negative: -inf padding matters

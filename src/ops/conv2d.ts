@@ -1,6 +1,7 @@
 // conv2d: an implicit GEMM (src/kernels/conv2d.ts) with bias, optional residual input and activation in
 // the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
 import { checkConv2dGroups, conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
+import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../kernels/depthwiseConv2d.js';
 import type { ConvTile } from '../graph/tuning.js';
 import type { OpOf } from '../graph/ir.js';
 import { channelPos, storageC4 } from '../graph/ir.js';
@@ -30,6 +31,9 @@ function convTile(op: OpOf<'conv2d'>, tile: ConvTile): ConvTile {
   return tc === tile.tileC4 ? tile : { ...tile, tileC4: tc };
 }
 
+/** groups = channels, one input channel per output channel: a kernel of its own (depthwiseConv2d.ts). */
+export const isDepthwise = (op: OpOf<'conv2d'>): boolean => op.groups > 1 && op.params.shape[1] === 1 && op.params.shape[0] === op.groups;
+
 export const conv2d: OpDef<'conv2d'> = {
   shape(op, [x, r], { node, channels }) {
     const [, , kH, kW] = op.params.shape;
@@ -56,6 +60,11 @@ export const conv2d: OpDef<'conv2d'> = {
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
   pack(op, { g, node, f16, tile }) {
     const input = g.values[node.inputs[0]];
+    if (isDepthwise(op)) {
+      if (input.segments) throw new Error(`${node.name}: a depthwise conv cannot read a concatenation with channel gaps`);
+      const p = packDepthwiseConv2dWeights(op.params);
+      return [weightsFor(p.weight, f16), p.bias];
+    }
     const t = convTile(op, tile!);
     const cin = op.params.shape[1] * op.groups;
     checkConv2dGroups(cin, op.params.shape[0], op.groups, t.tileC4);
@@ -69,6 +78,14 @@ export const conv2d: OpDef<'conv2d'> = {
     const [, , ho, wo] = shapeOf(node.output);
     const [, , kH, kW] = op.params.shape;
     const [top, bottom, left, right] = op.padding;
+    if (isDepthwise(op)) {
+      if (op.residual || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new Error(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
+      const dw = {
+        N: n, H: h, W: w, channels: op.groups, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right,
+        input: view(x), output: view(node.output), activation: op.activation, f16, ...fillWorkgroups({ tilePixels: 2, workgroupSize: 64 }, n * ho, wo),
+      };
+      return [depthwiseConv2dStep(device, dw, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
+    }
     const spec = {
       N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
       strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right, dilationH: op.dilation[0], dilationW: op.dilation[1],

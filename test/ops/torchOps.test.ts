@@ -107,16 +107,20 @@ for (const [name, spec] of Object.entries(cases)) {
       let worst = -1;
       let worstExcess = 0;
       let maxAbs = 0;
-      // f16 storage holds |v| <= 65504: the elementwise cases' extreme inputs (1e5, 3e38) are f32-only
+      // f16 storage holds |v| <= 65504: the elementwise cases' extreme inputs (1e5, 3e38) are f32-only;
+      // and it rounds each stored value by up to 2^-11 of it: a case with inputs of 300 (the large
+      // logits) gets that much more absolute slack (two roundings of its largest input)
       const inF16 = (i: number) => precision === 'f32' || !(spec.op === 'activation' && Math.abs(input[i]) > 6e4);
+      const inputScale = input.reduce((m, v) => (Math.abs(v) <= 6e4 ? Math.max(m, Math.abs(v)) : m), 0);
+      const atol = ATOL[precision] + (precision === 'f16' ? 2 ** -10 * inputScale : 0);
       for (let i = 0; i < want.length; i++) {
         if (!inF16(i)) continue;
         const d = Math.abs(got[i] - want[i]);
         maxAbs = Math.max(maxAbs, d);
-        const excess = d - (ATOL[precision] + RTOL[precision] * Math.abs(want[i]));
+        const excess = d - (atol + RTOL[precision] * Math.abs(want[i]));
         if (!(excess <= worstExcess)) [worst, worstExcess] = [i, excess];
       }
-      assert.ok(worst < 0, `${name} ${precision}: |gpu - torch| at ${worst}: gpu ${got[worst]}, torch ${want[worst]} (atol ${ATOL[precision]}, rtol ${RTOL[precision]})`);
+      assert.ok(worst < 0, `${name} ${precision}: |gpu - torch| at ${worst}: gpu ${got[worst]}, torch ${want[worst]} (atol ${atol}, rtol ${RTOL[precision]})`);
     });
   }
 }

@@ -2,6 +2,7 @@
 // conv(x) with r added in its epilogue (before the activation, which fuseActivation then adds), as
 // ResNet's `out = bn2(conv2(...)); out += identity; relu(out)` wants, so the sum is never stored apart.
 // Legal when the conv's output is read only by the add, and `r` is computed before the conv runs.
+import { isDepthwise } from '../../ops/conv2d.js';
 import { type Graph, type Node, consumers } from '../ir.js';
 
 export function fuseResidual(g: Graph): Graph {
@@ -17,7 +18,7 @@ export function fuseResidual(g: Graph): Graph {
     for (const k of order) {
       const conv = nodes[index.get(add.inputs[k]) ?? -1];
       const r = add.inputs[1 - k];
-      if (!conv || removed.has(conv) || conv.op.kind !== 'conv2d' || conv.op.activation !== 'none' || conv.op.residual) continue;
+      if (!conv || removed.has(conv) || conv.op.kind !== 'conv2d' || conv.op.activation !== 'none' || conv.op.residual || isDepthwise(conv.op)) continue;
       if (readers.get(conv.output)?.length !== 1 || conv.output === g.output || r === conv.output) continue;
       if (r !== g.input && (index.get(r) ?? Infinity) > nodes.indexOf(conv)) continue;
       conv.op = { ...conv.op, residual: true };

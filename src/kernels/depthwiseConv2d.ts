@@ -1,0 +1,131 @@
+// Depthwise conv2d (groups = channels, one input channel per output channel), NHWC4: EfficientNet's
+// MBConv middle layer. Each output channel reads only its own input channel, so there is no reduction
+// over channels to share: a vec4 of 4 channels is computed lane-wise (x * w per tap), and a kernel of
+// its own avoids the GEMM kernel's loop over a group's zeros. Memory-bound: each input vec4 is read
+// k*k times (from cache). Work split: each invocation computes TP consecutive output pixels of one row for
+// one vec4 of channels; lanes walk pixels and workgroup_id.y picks the vec4, so the weights a workgroup
+// reads are the same for all its lanes. Per-side padding (TensorFlow "same" is often asymmetric).
+import type { ConvParams } from '../params.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { conv2dOutSize } from './conv2d.js';
+
+export interface DepthwiseConv2dSpec {
+  N: number;
+  H: number;
+  W: number;
+  channels: number;
+  kH: number;
+  kW: number;
+  strideH: number;
+  strideW: number;
+  /** top / left padding; bottom / right in padBottom / padRight (default: the same) */
+  padH: number;
+  padW: number;
+  padBottom?: number;
+  padRight?: number;
+  input: Nhwc4View;
+  output: Nhwc4View;
+  activation: Activation;
+  /** output pixels per invocation */
+  tilePixels: number;
+  workgroupSize: number;
+  f16?: boolean;
+}
+
+export function depthwiseConv2dOutShape(s: DepthwiseConv2dSpec): { HO: number; WO: number } {
+  return {
+    HO: conv2dOutSize(s.H, s.kH, s.strideH, s.padH, 1, s.padBottom),
+    WO: conv2dOutSize(s.W, s.kW, s.strideW, s.padW, 1, s.padRight),
+  };
+}
+
+export function depthwiseConv2dWorkgroups(s: DepthwiseConv2dSpec): [number, number, number] {
+  const { HO, WO } = depthwiseConv2dOutShape(s);
+  return linearWorkgroups(s.N * HO * Math.ceil(WO / s.tilePixels), s.workgroupSize, c4(s.channels));
+}
+
+export function depthwiseConv2dWgsl(s: DepthwiseConv2dSpec): string {
+  const TP = s.tilePixels;
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
+// depthwise conv2d ${s.kH}x${s.kW}, NHWC4, ${s.activation === 'none' ? 'no activation' : s.activation}; sizes from the shape uniform.
+const KH = ${s.kH}u;
+const KW = ${s.kW}u;
+const TP = ${TP}u;
+${DW_SHAPE.declaration(4)}
+
+@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
+// weight[(ky * KW + kx) * C4 + c4]: the 4 channels' taps at (ky, kx)
+@group(0) @binding(1) var<storage, read> weight: array<WCol>;
+// bias[c4], zero past the channel count
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> output: array<Act>;
+
+@compute @workgroup_size(${s.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+${DW_SHAPE.lets()}
+  // invocations past the last block compute a copy of it and store nothing
+  let index = ${linearIndex('WG_X', s.workgroupSize)};
+  let block = min(index, BLOCKS - 1u);
+  let xb = block % X_BLOCKS;
+  let oy = (block / X_BLOCKS) % HO;
+  let n = block / (X_BLOCKS * HO);
+  let ox0 = xb * TP;
+  let c = wid.y;
+${rep(TP, (p) => `  var acc_${p} = vec4<f32>(0.0);`)}
+  for (var ky = 0u; ky < KH; ky++) {
+    // unsigned wrap-around makes "iy < 0" fail the "< H" test too
+    let iy = oy * SH + ky - PH;
+    let row = (n * H + min(iy, H - 1u)) * W;
+    for (var kx = 0u; kx < KW; kx++) {
+      let w = vec4<f32>(weight[(ky * KW + kx) * C4 + c]);
+${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx - PW;
+      acc_${p} += w * select(vec4<f32>(0.0), vec4<f32>(input[(row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + c]), iy < H && ix_${p} < W);`)}
+    }
+  }
+  if (index < BLOCKS) {
+    let b = bias[c];
+${rep(TP, (p) => `    if (ox0 + ${p}u < WO) {
+      let v = acc_${p} + b;
+      output[((n * HO + oy) * WO + ox0 + ${p}u) * OUT_STRIDE + OUT_OFFSET + c] = Act(${maskLanes(activationWgsl(s.activation, 'v'), 'C - 4u * c')});
+    }`)}
+  }
+}
+`;
+}
+
+const DW_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C', 'C4', 'SH', 'SW', 'PH', 'PW', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X'] as const);
+
+export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
+  const { HO, WO } = depthwiseConv2dOutShape(s);
+  const X_BLOCKS = Math.ceil(WO / s.tilePixels);
+  return DW_SHAPE.data({
+    H: s.H, W: s.W, HO, WO, C: s.channels, C4: c4(s.channels), SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW,
+    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
+    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, WG_X: depthwiseConv2dWorkgroups(s)[0],
+  });
+}
+
+/** PyTorch's depthwise weight [C, 1, kH, kW] (and bias) in the kernel's layout (see depthwiseConv2dWgsl). */
+export function packDepthwiseConv2dWeights(p: ConvParams): { weight: Float32Array; bias: Float32Array } {
+  const [C, one, kH, kW] = p.shape;
+  if (one !== 1) throw new Error(`depthwiseConv2d: weight [${p.shape}] is not [channels, 1, kH, kW]`);
+  const C4 = c4(C);
+  const weight = new Float32Array(kH * kW * C4 * 4);
+  for (let c = 0; c < C; c++) for (let t = 0; t < kH * kW; t++) weight[(t * C4 + (c >> 2)) * 4 + (c & 3)] = p.weight[c * kH * kW + t];
+  const bias = new Float32Array(C4 * 4);
+  if (p.bias) bias.set(p.bias);
+  return { weight, bias };
+}
+
+export function depthwiseConv2dStep(
+  device: GPUDevice,
+  s: DepthwiseConv2dSpec,
+  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange },
+  label = 'depthwiseConv2d',
+): Step {
+  const { HO, WO } = depthwiseConv2dOutShape(s);
+  const flops = 2 * s.N * HO * WO * s.channels * s.kH * s.kW;
+  const detail = `[${s.N},${s.channels},${s.H},${s.W}] -> [${s.N},${s.channels},${HO},${WO}] depthwise k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
+  return makeStep(device, label, depthwiseConv2dWgsl(s), [b.input, b.weight, b.bias, b.output], depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s));
+}
