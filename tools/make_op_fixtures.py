@@ -108,6 +108,23 @@ def cases():
     t = {"input": x, "cse1.weight": w1, "cse1.bias": b1, "cse3.weight": w2, "cse3.bias": b2, "sse.weight": ws, "sse.bias": bs, "output": (d * cse + d * sse).float()}
     out["scse_c32"] = (dict(op="scse"), t)
 
+    # EfficientNet's squeeze-excite (avg pool -> 1x1 reduce + SiLU -> 1x1 expand + sigmoid -> x * gate),
+    # alone and followed by the MBConv's 1x1 project conv (the engine folds the scale into that conv)
+    for name, C, project in (("se_c16", 16, False), ("se_project_c24", 24, True)):
+        x = rand(2, C, 7, 9)
+        w1, b1 = rand(C // 4, C, 1, 1, scale=0.5), rand(C // 4, scale=0.2)
+        w2, b2 = rand(C, C // 4, 1, 1, scale=0.5), rand(C, scale=0.2)
+        d = x.double()
+        gate = torch.sigmoid(F.conv2d(F.silu(F.conv2d(F.adaptive_avg_pool2d(d, 1), w1.double(), b1.double())), w2.double(), b2.double()))
+        y = d * gate
+        t = {"input": x, "reduce.weight": w1, "reduce.bias": b1, "expand.weight": w2, "expand.bias": b2}
+        if project:
+            wp, bp = rand(8, C, 1, 1, scale=0.4), rand(8, scale=0.2)
+            t["project.weight"], t["project.bias"] = wp, bp
+            y = F.conv2d(y, wp.double(), bp.double())
+        t["output"] = y.float()
+        out[name] = (dict(op="se", project=project), t)
+
     x = rand(2, 6, 4, 5)
     y = rand(2, 6, 4, 5)
     out["add_relu"] = (dict(op="add", activation="relu"), {"input": x, "other": y, "output": F.relu(x.double() + y.double()).float()})

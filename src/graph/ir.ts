@@ -27,7 +27,8 @@ export interface Value {
 export type Padding4 = [number, number, number, number];
 
 export type Op =
-  /** inputs [x] or, with `residual`, [x, r]: act(conv(x) + bias + r) */
+  /** inputs [x], then r with `residual`, then s with `inputScale`: act(conv(x * s) + bias + r), where
+   *  s [N, Cin, 1, 1] scales each input channel per image (a squeeze-excite gate folded into its reader) */
   | {
       kind: 'conv2d';
       params: ConvParams;
@@ -37,6 +38,7 @@ export type Op =
       groups: number;
       activation: Activation;
       residual?: boolean;
+      inputScale?: boolean;
     }
   | { kind: 'convTranspose2x2'; params: ConvParams }
   | { kind: 'batchNorm'; params: BatchNormParams }
@@ -56,7 +58,9 @@ export type Op =
   /** softmax or log_softmax over channels */
   | { kind: 'softmax'; log: boolean }
   /** smp's SCSE combination: inputs [x, cse [N,C,1,1], sse [N,1,H,W]] -> x * cse + x * sse */
-  | { kind: 'scseGate' };
+  | { kind: 'scseGate' }
+  /** squeeze-excite's scale: inputs [x, gate [N,C,1,1]] -> x * gate */
+  | { kind: 'channelScale' };
 
 export type OpKind = Op['kind'];
 export type OpOf<K extends OpKind> = Extract<Op, { kind: K }>;
@@ -210,6 +214,11 @@ export class GraphBuilder {
   scseGate(name: string, x: ValueId, cse: ValueId, sse: ValueId): ValueId {
     if (this.channels(cse) !== this.channels(x) || this.channels(sse) !== 1) throw new Error(`${name}: gates of ${this.channels(cse)} and ${this.channels(sse)} channels for ${this.channels(x)}`);
     return this.add(name, { kind: 'scseGate' }, [x, cse, sse], this.channels(x));
+  }
+
+  channelScale(name: string, x: ValueId, gate: ValueId): ValueId {
+    if (this.channels(gate) !== this.channels(x)) throw new Error(`${name}: a gate of ${this.channels(gate)} channels for ${this.channels(x)}`);
+    return this.add(name, { kind: 'channelScale' }, [x, gate], this.channels(x));
   }
 
   finish(input: ValueId, output: ValueId): Graph {

@@ -30,6 +30,9 @@ export interface Conv2dSpec {
   groups?: number;
   /** add a residual (read through this view, same shape as the output) before the activation */
   residual?: Nhwc4View;
+  /** multiply each input channel by a per-image factor as it is read ([N, Cin, 1, 1], one pixel per
+   *  image): a squeeze-excite gate applied by its consumer, so the gated tensor is never written */
+  inputScale?: Nhwc4View;
   dilationH: number;
   dilationW: number;
   input: Nhwc4View;
@@ -111,6 +114,7 @@ ${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (m
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> output: array<Act>;
 ${s.residual ? '// added before the activation, same shape as the output\n@group(0) @binding(5) var<storage, read_write> residual: array<Act>; // read only; see ACTIVATION_ACCESS' : ''}
+${s.inputScale ? `// per image and input channel factor [N, Cin, 1, 1], applied to the input as it is read\n@group(0) @binding(${s.residual ? 6 : 5}) var<storage, read_write> inputScale: array<Act>; // read only` : ''}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
@@ -137,7 +141,8 @@ ${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
       let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + gin;`)}
       let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
       for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4]), inside_${p});`)}
+${s.inputScale ? '        let scale = vec4<f32>(inputScale[n * SCALE_STRIDE + SCALE_OFFSET + gin + ci4]);' : ''}
+${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4])${s.inputScale ? ' * scale' : ''}, inside_${p});`)}
 ${sub ? subgroupWeights(TP, TC, S, slots) : loadWeights(TP, TC)}
       }
     }
@@ -206,7 +211,7 @@ export function packConv2dWeights(
 /** The sizes conv2dWgsl reads from its shape uniform (binding 4). */
 const CONV_SHAPE = new ShapeUniforms([
   'H', 'W', 'HO', 'WO', 'CIN4', 'COUT', 'COUT4', 'COUT4_PAD', 'GROUP_COUT4', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
-  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
+  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'SCALE_STRIDE', 'SCALE_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
 ] as const);
 
 export function conv2dShape(s: Conv2dSpec): Uint32Array {
@@ -220,6 +225,7 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
     // ungrouped: one group wider than any tile index, so the group offset is 0
     GROUP_COUT4: groups === 1 ? cout4Pad : s.cout / groups / 4,
     RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0,
+    SCALE_STRIDE: s.inputScale?.c4Stride ?? 0, SCALE_OFFSET: s.inputScale?.c4Offset ?? 0,
     SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW, DH: s.dilationH, DW: s.dilationW,
     IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
     X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, WG_X: conv2dWorkgroups(s)[0],
@@ -229,14 +235,17 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
 export function conv2dStep(
   device: GPUDevice,
   s: Conv2dSpec,
-  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange; residual?: BufferRange },
+  b: { input: BufferRange; weight: BufferRange; bias: BufferRange; output: BufferRange; residual?: BufferRange; inputScale?: BufferRange },
   label = 'conv2d',
 ): Step {
   const { HO, WO } = conv2dOutShape(s);
   const groups = s.groups ?? 1;
   const flops = (2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW) / groups;
   if (!!s.residual !== !!b.residual) throw new Error(`${label}: a residual view needs a residual buffer, and the other way round`);
-  const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${groups > 1 ? ` g${groups}` : ''}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  // bindings 0-3, the shape uniform at 4, the residual at 5 (makeStep binds ranges in order, then uniforms)
-  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s), b.residual ? [b.residual] : []);
+  if (!!s.inputScale !== !!b.inputScale) throw new Error(`${label}: an input scale view needs its buffer, and the other way round`);
+  const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${groups > 1 ? ` g${groups}` : ''}${s.inputScale ? ' *scale' : ''}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
+  // bindings 0-3, the shape uniform at 4, then the residual and the input scale where present (makeStep
+  // binds the ranges in order, the uniforms, then `after`)
+  const after = [b.residual, b.inputScale].filter((r): r is BufferRange => r !== undefined);
+  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s), after);
 }

@@ -1,6 +1,7 @@
 // smp's SCSE combination x * cSE(x) + x * sSE(x) = x * (cse[n, c] + sse[n, y, x]), NHWC4: cse is the
 // channel gate ([N, C, 1, 1], one pixel per image), sse the spatial gate ([N, 1, H, W], lane 0 of each
-// pixel's vec4). One invocation per output vec4; padding lanes of x are 0, so they stay 0.
+// pixel's vec4). Without sse it is squeeze-excite's x * cse. One invocation per output vec4; padding
+// lanes of x are 0, so they stay 0.
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export interface ScseGateSpec {
@@ -10,7 +11,8 @@ export interface ScseGateSpec {
   c4: number;
   input: Nhwc4View;
   cse: Nhwc4View;
-  sse: Nhwc4View;
+  /** absent: x * cse alone (squeeze-excite) */
+  sse?: Nhwc4View;
   output: Nhwc4View;
   workgroupSize: number;
   f16?: boolean;
@@ -24,12 +26,12 @@ export function scseGateWgsl(s: ScseGateSpec): string {
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
 // scse gate, NHWC4, one invocation per output vec4.
-${SCSE_SHAPE.declaration(4)}
+${SCSE_SHAPE.declaration(s.sse ? 4 : 3)}
 
 @group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
 @group(0) @binding(1) var<storage, read_write> cse: array<Act>; // [N, C, 1, 1], read only
-@group(0) @binding(2) var<storage, read_write> sse: array<Act>; // [N, 1, H, W], lane 0, read only
-@group(0) @binding(3) var<storage, read_write> output: array<Act>;
+${s.sse ? '@group(0) @binding(3) var<storage, read_write> sse: array<Act>; // [N, 1, H, W], lane 0, read only' : ''}
+@group(0) @binding(2) var<storage, read_write> output: array<Act>;
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -40,7 +42,7 @@ ${SCSE_SHAPE.lets()}
   let pixel = i / C4;
   let n = pixel / PIXELS;
   let x = vec4<f32>(input[pixel * IN_STRIDE + IN_OFFSET + c]);
-  let gate = vec4<f32>(cse[n * CSE_STRIDE + CSE_OFFSET + c]) + f32(sse[pixel * SSE_STRIDE + SSE_OFFSET].x);
+  let gate = vec4<f32>(cse[n * CSE_STRIDE + CSE_OFFSET + c])${s.sse ? ' + f32(sse[pixel * SSE_STRIDE + SSE_OFFSET].x)' : ''};
   output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(x * gate);
 }
 `;
@@ -48,11 +50,15 @@ ${SCSE_SHAPE.lets()}
 
 const SCSE_SHAPE = new ShapeUniforms(['C4', 'PIXELS', 'TOTAL', 'IN_STRIDE', 'IN_OFFSET', 'CSE_STRIDE', 'CSE_OFFSET', 'SSE_STRIDE', 'SSE_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
 
-export function scseGateStep(device: GPUDevice, s: ScseGateSpec, b: { input: BufferRange; cse: BufferRange; sse: BufferRange; output: BufferRange }, label = 'scseGate'): Step {
+export function scseGateStep(device: GPUDevice, s: ScseGateSpec, b: { input: BufferRange; cse: BufferRange; sse?: BufferRange; output: BufferRange }, label = 'scseGate'): Step {
   const shape = SCSE_SHAPE.data({
     C4: s.c4, PIXELS: s.H * s.W, TOTAL: s.N * s.H * s.W * s.c4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset,
-    CSE_STRIDE: s.cse.c4Stride, CSE_OFFSET: s.cse.c4Offset, SSE_STRIDE: s.sse.c4Stride, SSE_OFFSET: s.sse.c4Offset,
+    CSE_STRIDE: s.cse.c4Stride, CSE_OFFSET: s.cse.c4Offset, SSE_STRIDE: s.sse?.c4Stride ?? 0, SSE_OFFSET: s.sse?.c4Offset ?? 0,
     OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, WG_X: scseGateWorkgroups(s)[0],
   });
-  return makeStep(device, label, scseGateWgsl(s), [b.input, b.cse, b.sse, b.output], scseGateWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}] scse`, shape);
+  // bindings: input 0, cse 1, output 2, sse 3 (when present; after the output so both forms share the
+  // first three), then the shape uniform
+  if (!!s.sse !== !!b.sse) throw new Error(`${label}: an sse view needs its buffer, and the other way round`);
+  const ranges = b.sse ? [b.input, b.cse, b.output, b.sse] : [b.input, b.cse, b.output];
+  return makeStep(device, label, scseGateWgsl(s), ranges, scseGateWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}] ${s.sse ? 'scse' : 'x * gate'}`, shape);
 }

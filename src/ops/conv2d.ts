@@ -35,7 +35,11 @@ function convTile(op: OpOf<'conv2d'>, tile: ConvTile): ConvTile {
 export const isDepthwise = (op: OpOf<'conv2d'>): boolean => op.groups > 1 && op.params.shape[1] === 1 && op.params.shape[0] === op.groups;
 
 export const conv2d: OpDef<'conv2d'> = {
-  shape(op, [x, r], { node, channels }) {
+  shape(op, inputs, { node, channels }) {
+    const [x] = inputs;
+    const r = op.residual ? inputs[1] : undefined;
+    const scale = op.inputScale ? inputs[inputs.length - 1] : undefined;
+    if (scale && (scale[0] !== x[0] || scale[1] !== x[1] || scale[2] !== 1 || scale[3] !== 1)) throw new Error(`${node.name}: input scale [${scale}] for input [${x}]`);
     const [, , kH, kW] = op.params.shape;
     const [t, b, l, rt] = op.padding;
     const size = (s: number, k: number, p: number, st: number, d: number) => Math.floor((s + p - d * (k - 1) - 1) / st) + 1;
@@ -73,13 +77,15 @@ export const conv2d: OpDef<'conv2d'> = {
     return [weightsFor(p.weight, f16), p.bias];
   },
   compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
-    const [x, r] = node.inputs;
+    const [x] = node.inputs;
+    const r = op.residual ? node.inputs[1] : -1;
+    const sc = op.inputScale ? node.inputs[node.inputs.length - 1] : -1;
     const [n, , h, w] = shapeOf(x);
     const [, , ho, wo] = shapeOf(node.output);
     const [, , kH, kW] = op.params.shape;
     const [top, bottom, left, right] = op.padding;
     if (isDepthwise(op)) {
-      if (op.residual || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new Error(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
+      if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new Error(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
       const dw = {
         N: n, H: h, W: w, channels: op.groups, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right,
         input: view(x), output: view(node.output), activation: op.activation, f16, ...fillWorkgroups({ tilePixels: 2, workgroupSize: 64 }, n * ho, wo),
@@ -89,10 +95,10 @@ export const conv2d: OpDef<'conv2d'> = {
     const spec = {
       N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
       strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right, dilationH: op.dilation[0], dilationW: op.dilation[1],
-      groups: op.groups, residual: op.residual ? view(r) : undefined,
+      groups: op.groups, residual: op.residual ? view(r) : undefined, inputScale: op.inputScale ? view(sc) : undefined,
       input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(convTile(op, tile!), n * ho, wo), f16,
     };
-    const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined };
+    const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined, inputScale: op.inputScale ? range(sc) : undefined };
     return [conv2dStep(device, spec, io, node.name)];
   },
 };

@@ -12,11 +12,11 @@ import { maxPool2d } from './maxPool2d.js';
 import { add } from './add.js';
 import { globalAvgPool } from './globalAvgPool.js';
 import { resize } from './resize.js';
-import { scseGate } from './scseGate.js';
+import { channelScale, scseGate } from './scseGate.js';
 import { softmax } from './softmax.js';
 import type { OpDef, OpTable } from './registry.js';
 
-export const OPS: OpTable = { conv2d, convTranspose2x2, batchNorm, activation, maxPool2d, resize, concat, add, globalAvgPool, softmax, scseGate };
+export const OPS: OpTable = { conv2d, convTranspose2x2, batchNorm, activation, maxPool2d, resize, concat, add, globalAvgPool, softmax, scseGate, channelScale };
 
 /** The registry entry of a node's op, typed to that op. */
 export function opDef<K extends OpKind>(op: OpOf<K>, where = 'graph'): OpDef<K> {

@@ -21,7 +21,7 @@ const R = suite('op registry');
 R('every op kind of the IR has an entry, and nothing else does', () => {
   // the kinds of the Op union, written out: a kind added to the IR without an entry is a type error in
   // src/ops/index.ts; this list keeps the test honest about which kinds exist
-  const kinds: Op['kind'][] = ['conv2d', 'convTranspose2x2', 'batchNorm', 'activation', 'maxPool2d', 'resize', 'concat', 'add', 'globalAvgPool', 'softmax', 'scseGate'];
+  const kinds: Op['kind'][] = ['conv2d', 'convTranspose2x2', 'batchNorm', 'activation', 'maxPool2d', 'resize', 'concat', 'add', 'globalAvgPool', 'softmax', 'scseGate', 'channelScale'];
   assert.equal(Object.keys(OPS).sort(), [...kinds].sort());
 });
 
@@ -124,6 +124,19 @@ F('a concat with vec4 gaps stays a copy when a reader cannot read gaps (scse gat
   const concatOf = (g: Graph) => g.nodes.find((n) => n.name === 'cat')!;
   assert.equal(concatOf(build(6)).op, { kind: 'concat' }, '6 + 6 channels: gapped storage, copied');
   assert.equal(concatOf(build(8)).op, { kind: 'concat', elided: true }, '8 + 8 channels: dense, elided');
+});
+
+F('squeeze-excite: the channel scale folds into the 1x1 project conv that reads it (the scaled tensor is never stored)', () => {
+  const b = new GraphBuilder();
+  const x = b.value('input', 8);
+  const dw = b.activation('dw.silu', b.conv2d('dw', x, { weight: new Float32Array(8 * 9), shape: [8, 1, 3, 3] }, { padding: 1, groups: 8 }), 'silu');
+  const gate = b.sigmoid('se.sig', b.conv2d('se.expand', b.activation('se.silu', b.conv2d('se.reduce', b.globalAvgPool('se.pool', dw), conv(2, 8, 1)), 'silu'), conv(8, 2, 1)));
+  const project = b.conv2d('project', b.channelScale('se.scale', dw, gate), conv(4, 8, 1));
+  const g = optimize(b.finish(x, project));
+  assert.not.ok(g.nodes.some((n) => n.op.kind === 'channelScale'));
+  const p = g.nodes.find((n) => n.name.startsWith('project'))!;
+  assert.ok(p.op.kind === 'conv2d' && p.op.inputScale === true);
+  assert.equal(p.inputs, [g.nodes.find((n) => n.name.startsWith('dw'))!.output, g.nodes.find((n) => n.name.startsWith('se.expand'))!.output]);
 });
 
 R.run();

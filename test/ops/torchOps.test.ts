@@ -86,6 +86,12 @@ function graphOf(name: string, spec: Spec, st: Safetensors): { g: Graph; input: 
       c = b.sigmoid('cSE.4', b.conv2d('cSE.3', c, convP('cse3.')));
       const s = b.sigmoid('sSE.1', b.conv2d('sSE.0', x, convP('sse.')));
       y = b.scseGate('scse', x, c, s);
+    } else if (spec.op === 'se') {
+      let gte = b.globalAvgPool('se.pool', x);
+      gte = b.activation('se.silu', b.conv2d('se.reduce', gte, convP('reduce.')), 'silu');
+      gte = b.sigmoid('se.sigmoid', b.conv2d('se.expand', gte, convP('expand.')));
+      y = b.channelScale('se.scale', x, gte);
+      if (spec.project) y = b.conv2d('project', y, convP('project.'));
     } else throw new Error(`${name}: unknown op ${spec.op} in the fixture`);
   }
   return { g: b.finish(x!, y), input, shape };

@@ -2,11 +2,12 @@
 import type { Graph } from '../ir.js';
 import { foldBatchNorm } from './foldBatchNorm.js';
 import { fuseActivation } from './fuseActivation.js';
+import { fuseChannelScale } from './fuseChannelScale.js';
 import { fuseResidual } from './fuseResidual.js';
 import { placeConcat } from './placeConcat.js';
 
-export { foldBatchNorm, fuseActivation, fuseResidual, placeConcat };
+export { foldBatchNorm, fuseActivation, fuseChannelScale, fuseResidual, placeConcat };
 
 export function optimize(g: Graph): Graph {
-  return placeConcat(fuseActivation(fuseResidual(foldBatchNorm(g))));
+  return placeConcat(fuseActivation(fuseChannelScale(fuseResidual(foldBatchNorm(g)))));
 }
