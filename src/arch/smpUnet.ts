@@ -9,11 +9,12 @@
 // attention2. Head: conv 3x3 pad 1 with bias, then the activation.
 import { GraphBuilder, type ValueId } from '../graph/ir.js';
 import type { TensorReader } from './reader.js';
+import { efficientnetEncoder } from './encoders/efficientnet.js';
 import { resnetEncoder } from './encoders/resnet.js';
 import type { SmpEncoder } from './encoders/types.js';
 import { type Architecture, type ModelConfig, type OutputActivation } from './types.js';
 
-const ENCODERS: readonly SmpEncoder[] = [resnetEncoder];
+const ENCODERS: readonly SmpEncoder[] = [resnetEncoder, efficientnetEncoder];
 const SUPPORTED_ENCODERS = ENCODERS.flatMap((e) => e.names);
 const BN_EPS = 1e-5;
 /** smp's SCSEModule default */
@@ -89,8 +90,9 @@ function fromTensors(r: TensorReader): Omit<SmpUnetSettings, 'activation'> {
   const decoderChannels = Array.from({ length: depth }, (_, i) => r.shape(`decoder.blocks.${i}.conv1.0.weight`)?.[0] ?? 0);
   if (decoderChannels.includes(0)) throw new Error(`${r.source}: decoder block ${decoderChannels.indexOf(0)} has no conv1.0.weight, so decoder_channels cannot be inferred`);
   const head = r.shape('segmentation_head.0.weight');
-  const first = r.shape('encoder.conv1.weight');
-  if (!head || !first) throw new Error(`${r.source}: no ${head ? '"encoder.conv1.weight"' : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`);
+  const stemKey = `encoder.${ENCODERS.find((e) => e.names.includes(encoderName))!.stemKey}`;
+  const first = r.shape(stemKey);
+  if (!head || !first) throw new Error(`${r.source}: no ${head ? `"${stemKey}"` : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`);
   return {
     encoderName,
     depth,
@@ -130,7 +132,7 @@ export const smpUnet: Architecture = {
     const s: SmpUnetSettings = config
       ? (() => {
           const c = fromConfig(config, r.source);
-          const first = r.shape('encoder.conv1.weight');
+          const first = r.shape(`encoder.${ENCODERS.find((e) => e.names.includes(c.encoderName))!.stemKey}`);
           const head = r.shape('segmentation_head.0.weight');
           const inferred: string[] = [];
           if (c.inChannels === undefined) inferred.push('in_channels');

@@ -61,6 +61,7 @@ function block(b: GraphBuilder, r: TensorReader, x: ValueId, spec: ResNetSpec, n
 export const resnetEncoder: SmpEncoder = {
   names: Object.keys(SPECS),
   maxDepth: 5,
+  stemKey: 'conv1.weight',
   preprocessing: { kind: 'imagenet' },
 
   outChannels(name, inChannels) {

@@ -16,6 +16,8 @@ export interface SmpEncoder {
   /** the features [x, f1, ..., f_depth]; tensors are read from `${prefix}...`; tensors of stages past the
    *  depth (which smp keeps in the state_dict) are marked as read */
   build(b: GraphBuilder, r: TensorReader, x: ValueId, name: string, depth: number, prefix: string): ValueId[];
+  /** the first conv's weight key after the prefix (its dim 1 is in_channels) */
+  stemKey: string;
   /** what the pretrained weights expect */
   preprocessing: Normalization;
 }
