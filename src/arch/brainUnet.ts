@@ -217,6 +217,7 @@ export const brainUnet: Architecture = {
         sizeMultiple: unetSizeMultiple(p),
         inferred: config ? [] : ['in_channels', 'classes', 'init_features', 'depth'],
         features: p.features,
+        unused: [],
       },
     };
   },

@@ -190,6 +190,7 @@ export const smpUnet: Architecture = {
         preprocessing: encoder.preprocessing,
         sizeMultiple: 1,
         inferred: options.activation ? s.inferred.filter((f) => f !== 'activation') : s.inferred,
+        unused: encoder.unused(s.encoderName, s.depth, 'encoder.'),
       },
     };
   },

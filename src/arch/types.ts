@@ -39,6 +39,9 @@ export interface ArchInfo {
   sizeMultiple: number;
   /** settings read from the tensors rather than a config, e.g. ['encoder', 'depth', 'classes'] */
   inferred: string[];
+  /** tensors in the state_dict that are accepted but never run, as key patterns with why, e.g.
+   *  'encoder._conv_head.*, encoder._bn1.* (smp keeps them; its encoder never runs them)' */
+  unused: string[];
   /** the brain U-Net's init_features */
   features?: number;
 }

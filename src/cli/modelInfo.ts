@@ -8,7 +8,7 @@ import type { Model, ModelInfo } from '../node.js';
 const FLOP_SIZE = 256;
 
 type Described = 'source' | 'architecture' | 'encoder' | 'depth' | 'decoderChannels' | 'attention' | 'upsampling' | 'inChannels' | 'classes'
-  | 'activation' | 'preprocessing' | 'parameters' | 'weightBytes' | 'sizeMultiple' | 'features' | 'inferred' | 'warnings';
+  | 'activation' | 'preprocessing' | 'parameters' | 'weightBytes' | 'sizeMultiple' | 'features' | 'inferred' | 'unused' | 'warnings';
 
 export type ModelDescription = Pick<ModelInfo, Described> & {
   /** true when segment reads the output as one class per pixel (src/io/classes.ts) */
@@ -53,6 +53,7 @@ export function describeModel(model: Model, config: boolean): ModelDescription {
     sizeMultiple: i.sizeMultiple,
     ...(i.features !== undefined ? { features: i.features } : {}),
     inferred: i.inferred,
+    unused: i.unused,
     config,
     warnings: i.warnings,
   };
@@ -78,6 +79,7 @@ export function formatModel(m: ModelDescription): string {
   ];
   if (m.features !== undefined) rows.push(['init_features', String(m.features)]);
   rows.push(['inferred', inferredText(m)]);
+  if (m.unused.length) rows.push(['unused tensors', m.unused.join('; ')]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
   return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`;
 }

@@ -91,6 +91,12 @@ export const efficientnetEncoder: SmpEncoder = {
   names: Object.keys(VARIANTS),
   maxDepth: 5,
   stemKey: '_conv_stem.weight',
+  unused(name, depth, prefix) {
+    const head = `${prefix}_conv_head.*, ${prefix}_bn1.* (smp keeps them; its encoder never runs them)`;
+    if (depth === 5) return [head];
+    const last = OUT_INDEXES[name][depth - 2];
+    return [`${prefix}_blocks.${last + 1}.* and later (past encoder_depth ${depth})`, head];
+  },
   preprocessing: { kind: 'imagenet' },
 
   outChannels(name, inChannels) {

@@ -62,6 +62,8 @@ export const resnetEncoder: SmpEncoder = {
   names: Object.keys(SPECS),
   maxDepth: 5,
   stemKey: 'conv1.weight',
+  unused: (_name, depth, prefix) =>
+    depth < 5 ? [`${prefix}layer${Math.max(depth, 1)}.* … ${prefix}layer4.* (stages past encoder_depth ${depth}: smp keeps them, never runs them)`] : [],
   preprocessing: { kind: 'imagenet' },
 
   outChannels(name, inChannels) {

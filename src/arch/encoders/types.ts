@@ -18,6 +18,8 @@ export interface SmpEncoder {
   build(b: GraphBuilder, r: TensorReader, x: ValueId, name: string, depth: number, prefix: string): ValueId[];
   /** the first conv's weight key after the prefix (its dim 1 is in_channels) */
   stemKey: string;
+  /** the state_dict tensors this encoder accepts but never runs at `depth`, as key patterns with why */
+  unused(name: string, depth: number, prefix: string): string[];
   /** what the pretrained weights expect */
   preprocessing: Normalization;
 }
