@@ -60,7 +60,7 @@ export interface RunResult {
   data: Float32Array;
   shape: Shape;
   /** how the input was cut, when it ran in windows */
-  tiling?: { roi: [number, number]; overlap: number; blend: Blend; batch: number; windows: number; batches: number };
+  tiling?: { roi: [number, number]; overlap: number; blend: Blend; batch: number; windows: number; batches: number; warning?: string };
 }
 
 /** GPU memory this model holds: buffers it created, as their sizes add up (pipelines not counted). */
@@ -185,8 +185,20 @@ export class Model {
     return {
       data: r.data,
       shape: r.shape,
-      tiling: { roi: r.roi, overlap: st.overlap, blend: st.blend, batch: st.batch, windows: r.windows, batches: r.batches },
+      tiling: { roi: r.roi, overlap: st.overlap, blend: st.blend, batch: st.batch, windows: r.windows, batches: r.batches, ...this.globalPoolingWarning() },
     };
+  }
+
+  /**
+   * Models that pool over the whole image (squeeze-excite, scse) see a window's average, not the image's,
+   * so their tiled outputs differ from one pass everywhere, not only near window edges. Said once per
+   * model (added to info.warnings the first time it runs in windows) and with every tiled result.
+   */
+  private globalPoolingWarning(): { warning?: string } {
+    if (!this.graph.nodes.some((n) => n.op.kind === 'globalAvgPool')) return {};
+    const warning = 'this model pools over the whole image (squeeze-excite or scse attention): in sliding windows its outputs differ from one pass everywhere, not only at window edges; use windows as large as memory allows';
+    if (!this.info.warnings.includes(warning)) this.info.warnings.push(warning);
+    return { warning };
   }
 
   /** One pass of a checked input through its (cached) plan, failing clearly if the device is lost. */

@@ -355,6 +355,9 @@ function finish(files: Map<string, Uint8Array>, nonFinite: NonFinite | undefined
   }
 }
 
+/** Models whose sliding-window caveat was already noted in this run. */
+const warnedTiling = new WeakSet<Model>();
+
 async function segmentImage(model: Model, img: Image, kind: string, name: string, s: Settings, progress: (f: number) => void, path = ''): Promise<Segmented> {
   const { planes, note } = channelPlanes(img, model.info.inChannels, s.gray);
   const input = normalize(planes, img.height, img.width, s.norm);
@@ -364,6 +367,10 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
   const n = img.width * img.height;
   const size = [img.height, img.width, img.channels];
   const notes = note ? [note] : [];
+  if (y.tiling?.warning && !warnedTiling.has(model)) {
+    warnedTiling.add(model);
+    notes.push(y.tiling.warning);
+  }
   if (s.multiClass) {
     const { files, classes } = classImageFiles(img, y.data, C, name, s);
     finish(files, nonFinite, s, path);
