@@ -86,6 +86,11 @@ Smp('bare_r18_d4_scse: a state_dict without config: encoder, depth, decoder, scs
   const y = await model.run(f.input);
   const d = compare('bare_r18_d4_scse', y.data, f.output.data, spread(f.output.data));
   console.log(`  bare_r18_d4_scse [${f.input.shape}]: max |gpu - torch| = ${d.toExponential(2)}`);
+  // scse pools over the whole image: a tiled run says so, once in info.warnings
+  const tiled = await model.run(f.input, { tile: { roi: 32, overlap: 0.25 } });
+  assert.match(tiled.tiling?.warning ?? '', /pools over the whole image/);
+  await model.run(f.input, { tile: { roi: 32, overlap: 0.25 } });
+  assert.is(model.info.warnings.filter((w) => /pools over the whole image/.test(w)).length, 1);
   // { activation } overrides: sigmoid of the same logits
   const sig = await loadModel(device, path, { activation: 'sigmoid' });
   assert.is(sig.info.activation, 'sigmoid');
@@ -120,6 +125,7 @@ Smp('r18_odd_tanh in sliding windows (roi 32, overlap 0.5): the same shape, fini
   const tiled = await model.run(f.input, { tile: { roi: 32, overlap: 0.5, blend: 'gaussian' } });
   assert.equal(tiled.shape, whole.shape);
   assert.ok(tiled.tiling && tiled.tiling.windows > 1, JSON.stringify(tiled.tiling));
+  assert.is(tiled.tiling!.warning, undefined, 'no global pooling in this model: no warning');
   let mean = 0;
   for (let i = 0; i < whole.data.length; i++) {
     assert.ok(Number.isFinite(tiled.data[i]));
