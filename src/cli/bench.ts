@@ -325,8 +325,8 @@ function formatTables(r: { engine: string; adapter: { description: string; vendo
     out.push('', `per layer at ${r.profile.config} (${r.profile.method}, median of 3): ${total.toFixed(0)} ms in all`);
     out.push(
       table(
-        ['step', 'shapes', 'ms', 'GFLOP/s', 'share'],
-        r.profile.times.map((t) => [t.label, t.detail, t.ms.toFixed(2), t.flops ? (t.flops / 1e6 / t.ms).toFixed(1) : '', `${((t.ms / total) * 100).toFixed(1)}%`]),
+        ['step', 'shapes', 'ms', 'GFLOP/s', 'GB/s', 'share'],
+        r.profile.times.map((t) => [t.label, t.detail, t.ms.toFixed(2), t.flops ? (t.flops / 1e6 / t.ms).toFixed(1) : '', t.bytes ? (t.bytes / 1e6 / t.ms).toFixed(1) : '', `${((t.ms / total) * 100).toFixed(1)}%`]),
       ),
     );
   }

@@ -8,6 +8,8 @@ export interface StepTime {
   label: string;
   detail: string;
   flops: number;
+  /** minimum bytes moved, for memory-bound steps (Step.bytes) */
+  bytes?: number;
   /** median over the repetitions */
   ms: number;
 }
@@ -57,6 +59,6 @@ export async function profileSteps(device: GPUDevice, steps: readonly Step[], re
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   return {
     method: device.features.has('timestamp-query') ? 'timestamp-query' : 'one submit per dispatch',
-    times: steps.map((s, i) => ({ label: s.label, detail: s.detail, flops: s.flops, ms: median(perStep[i]) })),
+    times: steps.map((s, i) => ({ label: s.label, detail: s.detail, flops: s.flops, ...(s.bytes ? { bytes: s.bytes } : {}), ms: median(perStep[i]) })),
   };
 }

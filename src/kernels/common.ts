@@ -32,6 +32,8 @@ export interface Step {
   workgroups: [number, number, number];
   /** multiply-adds x 2, for GFLOP/s figures */
   flops: number;
+  /** bytes a memory-bound kernel must move at least (activations read once and written), for GB/s figures */
+  bytes?: number;
   /** human-readable shapes, for describe() */
   detail: string;
   /** buffers this step owns (its shape uniforms), destroyed with the plan */
@@ -187,6 +189,11 @@ export function makeStep(
   }
   const all = [...ranges, ...owned.map((buffer) => ({ buffer })), ...after];
   return { label, pipeline, bindGroup: bindGroup(device, label, pipeline, all), workgroups, flops, detail, owned };
+}
+
+/** A step with its minimum memory traffic recorded (see Step.bytes). */
+export function withBytes(step: Step, bytes: number): Step {
+  return { ...step, bytes };
 }
 
 /** Records steps into one compute pass. Dispatches in a pass see each other's storage writes, in order. */

@@ -2,11 +2,13 @@
 // MBConv middle layer. Each output channel reads only its own input channel, so there is no reduction
 // over channels to share: a vec4 of 4 channels is computed lane-wise (x * w per tap), and a kernel of
 // its own avoids the GEMM kernel's loop over a group's zeros. Memory-bound: each input vec4 is read
-// k*k times (from cache). Work split: each invocation computes TP consecutive output pixels of one row for
-// one vec4 of channels; lanes walk pixels and workgroup_id.y picks the vec4, so the weights a workgroup
-// reads are the same for all its lanes. Per-side padding (TensorFlow "same" is often asymmetric).
+// k*k times. Work split: each invocation computes TP consecutive output pixels of one row for one vec4
+// of channels; lanes walk pixels and workgroup_id.y picks the vec4, so the weights a workgroup reads are
+// the same for all its lanes. Per kernel row, the invocation loads the (TP - 1) * stride + kW input vec4s
+// its pixels share once into registers (per-lane loads are what costs on llvmpipe) instead of TP * kW.
+// Per-side padding (TensorFlow "same" is often asymmetric).
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
 import { conv2dOutSize } from './conv2d.js';
 
 export interface DepthwiseConv2dSpec {
@@ -46,12 +48,16 @@ export function depthwiseConv2dWorkgroups(s: DepthwiseConv2dSpec): [number, numb
 
 export function depthwiseConv2dWgsl(s: DepthwiseConv2dSpec): string {
   const TP = s.tilePixels;
+  // input columns one kernel row of TP output pixels touches: column j sits at ox0 * SW - PW + j
+  const SPAN = (TP - 1) * s.strideW + s.kW;
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
 // depthwise conv2d ${s.kH}x${s.kW}, NHWC4, ${s.activation === 'none' ? 'no activation' : s.activation}; sizes from the shape uniform.
 const KH = ${s.kH}u;
 const KW = ${s.kW}u;
 const TP = ${TP}u;
+// the stride along x is baked in (it shapes which loaded column each tap uses)
+const SW_CONST = ${s.strideW}u;
 ${DW_SHAPE.declaration(4)}
 
 @group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
@@ -73,15 +79,14 @@ ${DW_SHAPE.lets()}
   let ox0 = xb * TP;
   let c = wid.y;
 ${rep(TP, (p) => `  var acc_${p} = vec4<f32>(0.0);`)}
+  let x0 = ox0 * SW_CONST - PW;
   for (var ky = 0u; ky < KH; ky++) {
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too
     let iy = oy * SH + ky - PH;
     let row = (n * H + min(iy, H - 1u)) * W;
-    for (var kx = 0u; kx < KW; kx++) {
-      let w = vec4<f32>(weight[(ky * KW + kx) * C4 + c]);
-${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx - PW;
-      acc_${p} += w * select(vec4<f32>(0.0), vec4<f32>(input[(row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + c]), iy < H && ix_${p} < W);`)}
-    }
+${rep(SPAN, (j) => `    let in_${j} = select(vec4<f32>(0.0), vec4<f32>(input[(row + min(x0 + ${j}u, W - 1u)) * IN_STRIDE + IN_OFFSET + c]), iy < H && x0 + ${j}u < W);`)}
+${rep(s.kW, (kx) => `    let w_${kx} = vec4<f32>(weight[(ky * KW + ${kx}u) * C4 + c]);
+` + rep(TP, (p) => `    acc_${p} += w_${kx} * in_${p * s.strideW + kx};`))}
   }
   if (index < BLOCKS) {
     let b = bias[c];
@@ -127,5 +132,8 @@ export function depthwiseConv2dStep(
   const { HO, WO } = depthwiseConv2dOutShape(s);
   const flops = 2 * s.N * HO * WO * s.channels * s.kH * s.kW;
   const detail = `[${s.N},${s.channels},${s.H},${s.W}] -> [${s.N},${s.channels},${HO},${WO}] depthwise k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  return makeStep(device, label, depthwiseConv2dWgsl(s), [b.input, b.weight, b.bias, b.output], depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s));
+  // memory-bound: each input and output vec4 moves once at least (plus the weights)
+  const vec4Bytes = s.f16 ? 8 : 16;
+  const bytes = (s.N * (s.H * s.W + HO * WO) * c4(s.channels) + s.kH * s.kW * c4(s.channels)) * vec4Bytes;
+  return withBytes(makeStep(device, label, depthwiseConv2dWgsl(s), [b.input, b.weight, b.bias, b.output], depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s)), bytes);
 }

@@ -88,7 +88,7 @@ export const conv2d: OpDef<'conv2d'> = {
       if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new Error(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
       const dw = {
         N: n, H: h, W: w, channels: op.groups, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right,
-        input: view(x), output: view(node.output), activation: op.activation, f16, ...fillWorkgroups({ tilePixels: 2, workgroupSize: 64 }, n * ho, wo),
+        input: view(x), output: view(node.output), activation: op.activation, f16, ...fillWorkgroups({ tilePixels: 4, workgroupSize: 64 }, n * ho, wo),
       };
       return [depthwiseConv2dStep(device, dw, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
     }
