@@ -1,0 +1,25 @@
+// EfficientNet's traps, each checked on its own: TensorFlow "same" padding computed from the variant's
+// nominal image size (asymmetric, more at the bottom / right), and fixed whatever the real input size.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { staticSamePadding } from '../../src/arch/encoders/efficientnet.js';
+
+const Pad = suite('efficientnet: Conv2dStaticSamePadding');
+
+Pad('from the nominal size: pad = max((ceil(i/s) - 1) * s + k - i, 0), split (pad // 2, pad - pad // 2)', () => {
+  // b0's stem at 224: out 112, pad (112 - 1) * 2 + 3 - 224 = 1 -> 0 top / left, 1 bottom / right
+  assert.equal(staticSamePadding(224, 3, 2), [0, 1, 0, 1]);
+  // b3's stem at 300: out 150, pad 149 * 2 + 3 - 300 = 1
+  assert.equal(staticSamePadding(300, 3, 2), [0, 1, 0, 1]);
+  // a 5x5 stride-2 depthwise at 56 (even): out 28, pad 27 * 2 + 5 - 56 = 3 -> 1 / 2
+  assert.equal(staticSamePadding(56, 5, 2), [1, 2, 1, 2]);
+  // at 75 (odd, b3's 300 after two strides): out 38, pad 37 * 2 + 5 - 75 = 4 -> 2 / 2
+  assert.equal(staticSamePadding(75, 5, 2), [2, 2, 2, 2]);
+  // stride 1 is symmetric: k - 1
+  assert.equal(staticSamePadding(28, 5, 1), [2, 2, 2, 2]);
+  assert.equal(staticSamePadding(14, 3, 1), [1, 1, 1, 1]);
+  // 1x1 convs pad nothing
+  assert.equal(staticSamePadding(7, 1, 1), [0, 0, 0, 0]);
+});
+
+Pad.run();
