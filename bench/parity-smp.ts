@@ -1,4 +1,5 @@
-// Per-encoder parity of smp Unets at full size: every ResNet / ResNeXt encoder with smp's default decoder
+// Per-encoder parity of smp Unets at full size: every ResNet / ResNeXt encoder and EfficientNet b0, b3, b5,
+// b7 with smp's default decoder
 // (256,128,64,32,16), 3 -> 1 sigmoid, random weights (BatchNorm far from identity), against our PyTorch
 // re-implementation's float64 output (tools/smp_unet.py, checked against smp itself by check_smp.py),
 // at 256x256 and at 200x152 (not multiples of 32: smp interpolates each decoder block to the skip's size).
@@ -10,11 +11,15 @@ import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu } fr
 
 const DIR = process.argv[2] ?? '.cache/smp-encoders';
 const BOUND = 1e-4;
-const ENCODERS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x4d', 'resnext101_32x8d'];
+const ENCODERS = [
+  'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x4d', 'resnext101_32x8d',
+  'efficientnet-b0', 'efficientnet-b3', 'efficientnet-b5', 'efficientnet-b7',
+];
 
 if (!ENCODERS.every((e) => existsSync(`${DIR}/${e}_256.io.safetensors`))) {
-  console.error(`making the models: /usr/bin/python3 tools/make_smp_fixtures.py --encoders ${DIR}`);
-  execFileSync('/usr/bin/python3', ['tools/make_smp_fixtures.py', '--encoders', DIR], { stdio: 'inherit' });
+  const missing = ENCODERS.filter((e) => !existsSync(`${DIR}/${e}_256.io.safetensors`));
+  console.error(`making the models: /usr/bin/python3 tools/make_smp_fixtures.py --encoders ${DIR} ${missing.map((e) => `--only ${e}_256`).join(' ')}`);
+  execFileSync('/usr/bin/python3', ['tools/make_smp_fixtures.py', '--encoders', DIR, ...missing.flatMap((e) => ['--only', `${e}_256`])], { stdio: 'inherit' });
 }
 
 const device = await getDevice();
