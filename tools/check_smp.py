@@ -115,6 +115,11 @@ def import_smp(src):
 
 # name: (kwargs, N, H, W, seed)
 CASES = [
+    ("efficientnet-b0 d5 sigmoid", dict(encoder_name="efficientnet-b0", decoder_channels=[16, 8, 8, 4, 4], activation="sigmoid"), 2, 64, 64),
+    ("efficientnet-b3 d4 scse odd 50x70", dict(encoder_name="efficientnet-b3", encoder_depth=4, decoder_channels=[32, 16, 16, 16], decoder_attention_type="scse", classes=2), 1, 50, 70),
+    ("efficientnet-b1 d3 in1 odd 37x53", dict(encoder_name="efficientnet-b1", encoder_depth=3, decoder_channels=[16, 8, 8], in_channels=1), 1, 37, 53),
+    ("efficientnet-b5 d5 odd 100x76", dict(encoder_name="efficientnet-b5", decoder_channels=[16, 8, 8, 4, 4]), 1, 100, 76),
+    ("efficientnet-b7 d5", dict(encoder_name="efficientnet-b7", decoder_channels=[16, 8, 8, 4, 4]), 1, 48, 48),
     ("resnet18 d5 nearest sigmoid", dict(encoder_name="resnet18", decoder_channels=[16, 8, 8, 4, 4], activation="sigmoid"), 2, 64, 64),
     ("resnet18 d5 odd 100x76", dict(encoder_name="resnet18", decoder_channels=[16, 8, 8, 4, 4]), 1, 100, 76),
     ("resnet18 d5 odd 50x70 tanh", dict(encoder_name="resnet18", decoder_channels=[16, 8, 8, 4, 4], activation="tanh"), 1, 50, 70),

@@ -90,6 +90,20 @@ CONFIGS = {
                     decoder_use_norm=True, decoder_interpolation="bilinear",
                     in_channels=3, classes=2, activation="softmax2d"),
         N=1, H=64, W=48, seed=5006, format="legacy"),
+    # EfficientNet (smp's own): depthwise convs, squeeze-excite, static same padding, BN eps 1e-3
+    "eb0_d5_sigmoid": dict(
+        kwargs=dict(encoder_name="efficientnet-b0", encoder_depth=5, decoder_channels=[16, 8, 8, 4, 4],
+                    in_channels=3, classes=1, activation="sigmoid"),
+        N=2, H=64, W=64, seed=5101),
+    "eb1_d3_scse_softmax": dict(
+        kwargs=dict(encoder_name="efficientnet-b1", encoder_depth=3, decoder_channels=[32, 16, 16],
+                    decoder_attention_type="scse", decoder_interpolation="bilinear",
+                    in_channels=1, classes=3, activation="softmax"),
+        N=1, H=48, W=80, seed=5102),
+    "eb3_odd_identity": dict(
+        kwargs=dict(encoder_name="efficientnet-b3", encoder_depth=4, decoder_channels=[16, 8, 8, 8],
+                    in_channels=3, classes=2, activation=None),
+        N=1, H=50, W=70, seed=5103),
     # bare state_dict (no config.json): only what the keys tell (activation None, nearest)
     "bare_r18_d4_scse": dict(
         kwargs=dict(encoder_name="resnet18", encoder_depth=4, decoder_channels=[32, 16, 16, 16],
@@ -104,7 +118,8 @@ BIG_CONFIGS = {
 # multiples of 32): the per-encoder parity table of the README (bench/parity-smp.ts)
 ENCODER_CONFIGS = {
     f"{enc}_256": dict(kwargs=dict(encoder_name=enc, classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=8000 + i, odd=(200, 152))
-    for i, enc in enumerate(["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d"])
+    for i, enc in enumerate(["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d",
+                             "efficientnet-b0", "efficientnet-b3", "efficientnet-b5", "efficientnet-b7"])
 }
 FULL_CONFIGS = {
     "r34_full256": dict(kwargs=dict(encoder_name="resnet34", classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=7001),
@@ -123,6 +138,8 @@ def randomize(model, x):
     # the last BatchNorm of each residual branch (BasicBlock bn2, Bottleneck bn3)
     branch_end = {f"{n}.bn3" if isinstance(b, Bottleneck) else f"{n}.bn2"
                   for n, b in model.named_modules() if isinstance(b, (BasicBlock, Bottleneck))}
+    # and EfficientNet's MBConv blocks with an identity skip (project conv's BatchNorm)
+    branch_end |= {f"{n}._bn2" for n, b in model.named_modules() if getattr(b, "skip", False) and hasattr(b, "_project_conv")}
     with torch.no_grad():
         for name, m in model.named_modules():
             if isinstance(m, nn.Conv2d):

@@ -235,7 +235,12 @@ class Unet(nn.Module):
         cfg = normalize_config(kwargs)
         self.config = cfg
         batchnorm = _norm_is_batchnorm(cfg["decoder_use_norm"])
-        self.encoder = ResNetEncoder(cfg["encoder_name"], cfg["in_channels"], cfg["encoder_depth"])
+        if cfg["encoder_name"].startswith("efficientnet-"):
+            from smp_efficientnet import EfficientNetEncoder  # noqa: E402
+
+            self.encoder = EfficientNetEncoder(cfg["encoder_name"], cfg["in_channels"], cfg["encoder_depth"])
+        else:
+            self.encoder = ResNetEncoder(cfg["encoder_name"], cfg["in_channels"], cfg["encoder_depth"])
         self.decoder = UnetDecoder(
             self.encoder.out_channels,
             cfg["decoder_channels"],

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadModel } from '../../src/load.js';
-import { parseSafetensors } from '../../src/weights/safetensors.js';
+import { parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 
 const DIR = 'test/fixtures/smp';
@@ -23,6 +23,9 @@ const CASES: Record<string, { encoder: string; depth: number; activation: string
   rx50_d5_identity: { encoder: 'resnext50_32x4d', depth: 5, activation: 'identity', classes: 1, attention: null, upsampling: 'nearest' },
   r18_odd_tanh: { encoder: 'resnet18', depth: 5, activation: 'tanh', classes: 1, attention: null, upsampling: 'nearest' },
   r18_d4_legacy_cfg: { encoder: 'resnet18', depth: 4, activation: 'softmax', classes: 2, attention: null, upsampling: 'bilinear' },
+  eb0_d5_sigmoid: { encoder: 'efficientnet-b0', depth: 5, activation: 'sigmoid', classes: 1, attention: null, upsampling: 'nearest' },
+  eb1_d3_scse_softmax: { encoder: 'efficientnet-b1', depth: 3, activation: 'softmax', classes: 3, attention: 'scse', upsampling: 'bilinear' },
+  eb3_odd_identity: { encoder: 'efficientnet-b3', depth: 4, activation: 'identity', classes: 2, attention: null, upsampling: 'nearest' },
 };
 /** f32 through up to 50 residual blocks against a float64 reference: outputs in [0, 1] or [-1, 1]
  *  within 1e-4 absolute; logits and log-probabilities within 1e-4 of their own scale. */
@@ -99,6 +102,25 @@ Smp('bare_r18_d4_scse: a state_dict without config: encoder, depth, decoder, scs
   compare('bare_r18_d4_scse sigmoid', s.data, f.output.data.map((v) => 1 / (1 + Math.exp(-v))), 1);
   model.dispose();
   sig.dispose();
+});
+
+Smp('EfficientNet: the variant inferred from a bare state_dict; unused head tensors accepted and named; other unexpected keys refused', async ({ device }) => {
+  const path = `${DIR}/eb0_d5_sigmoid/model.safetensors`;
+  const f = fixture('eb0_d5_sigmoid', path);
+  const model = await loadModel(device, readFileSync(path), { activation: 'sigmoid' });
+  assert.equal([model.info.encoder, model.info.depth, model.info.decoderChannels], ['efficientnet-b0', 5, [16, 8, 8, 4, 4]]);
+  assert.ok(model.info.unused.some((u) => u.includes('encoder._conv_head.*')), model.info.unused.join('; '));
+  compare('eb0 bare', (await model.run(f.input)).data, f.output.data, 1);
+  model.dispose();
+  // a key smp would not have is still an error, beside the accepted head
+  const st = parseSafetensors(readFileSync(path));
+  const keys = [...st.tensors.keys()];
+  const extra = { ...Object.fromEntries(keys.map((k) => [k, { shape: [...st.tensors.get(k)!.shape], data: new Float32Array(st.tensors.get(k)!.shape.reduce((a, b) => a * b, 1)) }])), 'encoder._fc.weight': { shape: [2], data: new Float32Array(2) } };
+  const bad = writeSafetensors(Object.fromEntries(Object.entries(extra).filter(([k]) => !k.endsWith('num_batches_tracked'))));
+  await loadModel(device, { weights: bad, config: readFileSync(`${DIR}/eb0_d5_sigmoid/config.json`, 'utf8'), name: 'extra.safetensors' }).then(
+    () => assert.unreachable('an unexpected key must be refused'),
+    (e: Error) => assert.match(e.message, /unexpected "encoder\._fc\.weight"/),
+  );
 });
 
 Smp('r18_d5_sigmoid precision f16: f16 storage, f32 sums, within 3e-2 of PyTorch, masks agree on >= 99%', async ({ device }) => {
