@@ -180,10 +180,11 @@ def run_case(smp, label, kwargs, n, h, w, seed):
         ref = y64[0] if isinstance(y64, tuple) else y64
     # negative control: a small change to smp's first conv must show up in the output
     with torch.no_grad():
-        w0 = theirs.encoder.conv1.weight.clone()
-        theirs.encoder.conv1.weight.mul_(1.01)
+        first = theirs.encoder._conv_stem if hasattr(theirs.encoder, "_conv_stem") else theirs.encoder.conv1
+        w0 = first.weight.clone()
+        first.weight.mul_(1.01)
         dctrl = max_diff(ours(x), theirs(x))
-        theirs.encoder.conv1.weight.copy_(w0)
+        first.weight.copy_(w0)
     ok = d64 <= TOL64 and d32 <= TOL32 and dctrl > 0
     note = ""
     if "decoder_interpolation_mode" in kwargs:

@@ -144,7 +144,7 @@ def randomize(model, x):
         for name, m in model.named_modules():
             if isinstance(m, nn.Conv2d):
                 fan_in = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
-                gain = 1.0 if name in ("encoder.conv1", "segmentation_head.0") else 2.0
+                gain = 1.0 if name in ("encoder.conv1", "encoder._conv_stem", "segmentation_head.0") else 2.0
                 m.weight.normal_(0.0, (gain / fan_in) ** 0.5)
                 if m.bias is not None:
                     m.bias.normal_(0.0, 0.1)

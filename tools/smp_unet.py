@@ -340,6 +340,18 @@ def infer_config(sd):
     """Unet kwargs from a bare state_dict (name -> array/tensor). Not inferable: activation (None) and
     decoder_interpolation ("nearest"), smp's defaults."""
     shape = {k: tuple(v.shape) for k, v in sd.items()}
+    if "encoder._conv_stem.weight" in shape:
+        from smp_efficientnet import VARIANTS, blocks_of, round_filters  # noqa: E402
+
+        n_blocks = 0
+        while f"encoder._blocks.{n_blocks}._project_conv.weight" in shape:
+            n_blocks += 1
+        last = shape[f"encoder._blocks.{n_blocks - 1}._project_conv.weight"][0]
+        name = next((v for v in VARIANTS if round_filters(32, VARIANTS[v][0]) == shape["encoder._conv_stem.weight"][0]
+                     and len(blocks_of(v)) == n_blocks and blocks_of(v)[-1][1] == last), None)
+        if name is None:
+            raise ValueError(f"no known EfficientNet with {n_blocks} blocks")
+        return _decoder_config(shape, name, shape["encoder._conv_stem.weight"][1])
     counts = []
     for layer in range(1, 5):
         n = 0
@@ -356,6 +368,11 @@ def infer_config(sd):
             break
     if name is None:
         raise ValueError(f"no known encoder with layers {counts}, bottleneck={bottleneck}, groups={groups}, width={width}")
+    return _decoder_config(shape, name, shape["encoder.conv1.weight"][1])
+
+
+def _decoder_config(shape, name, in_channels):
+    """The kwargs a bare state_dict's decoder and head keys tell, for encoder `name`."""
     depth = 0
     while f"decoder.blocks.{depth}.conv1.0.weight" in shape:
         depth += 1
@@ -365,7 +382,7 @@ def infer_config(sd):
         "decoder_use_norm": "decoder.blocks.0.conv1.1.running_mean" in shape,
         "decoder_channels": [shape[f"decoder.blocks.{i}.conv1.0.weight"][0] for i in range(depth)],
         "decoder_attention_type": "scse" if "decoder.blocks.0.attention1.attention.sSE.0.weight" in shape else None,
-        "in_channels": shape["encoder.conv1.weight"][1],
+        "in_channels": in_channels,
         "classes": shape["segmentation_head.0.weight"][0],
         "aux_params": {"classes": shape["classification_head.3.weight"][0]} if "classification_head.3.weight" in shape else None,
     }
