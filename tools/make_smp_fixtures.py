@@ -119,7 +119,7 @@ BIG_CONFIGS = {
 ENCODER_CONFIGS = {
     f"{enc}_256": dict(kwargs=dict(encoder_name=enc, classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=8000 + i, odd=(200, 152))
     for i, enc in enumerate(["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d",
-                             "efficientnet-b0", "efficientnet-b3", "efficientnet-b5", "efficientnet-b7"])
+                             "efficientnet-b0", "efficientnet-b3", "efficientnet-b5", "efficientnet-b7", "efficientnet-b4"])
 }
 FULL_CONFIGS = {
     "r34_full256": dict(kwargs=dict(encoder_name="resnet34", classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=7001),

@@ -22,4 +22,26 @@ Pad('from the nominal size: pad = max((ceil(i/s) - 1) * s + k - i, 0), split (pa
   assert.equal(staticSamePadding(7, 1, 1), [0, 0, 0, 0]);
 });
 
+Pad('the stride-2 convs of each variant at its nominal size (sizes tracked with ceil(size / 2) from the stem)', () => {
+  // [nominal size, kernel of the stride-2 stages after the stem (k3, k5, k3, k5)], and the expected
+  // [top, bottom] of the stem and of those four stages, from smp's Conv2dStaticSamePadding
+  const table: [string, number, [number, number][]][] = [
+    ['b0', 224, [[0, 1], [0, 1], [1, 2], [0, 1], [1, 2]]],
+    ['b2', 260, [[0, 1], [0, 1], [2, 2], [1, 1], [2, 2]]],
+    ['b4', 380, [[0, 1], [0, 1], [2, 2], [0, 1], [1, 2]]],
+    ['b5', 456, [[0, 1], [0, 1], [1, 2], [1, 1], [2, 2]]],
+    ['b7', 600, [[0, 1], [0, 1], [1, 2], [1, 1], [1, 2]]],
+  ];
+  for (const [variant, nominal, want] of table) {
+    let size = nominal;
+    const got: [number, number][] = [];
+    for (const k of [3, 3, 5, 3, 5]) {
+      const [top, bottom] = staticSamePadding(size, k, 2);
+      got.push([top, bottom]);
+      size = Math.ceil(size / 2);
+    }
+    assert.equal(got, want, variant);
+  }
+});
+
 Pad.run();
