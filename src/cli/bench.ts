@@ -94,11 +94,19 @@ const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 
 /** Seeded input with the statistics of a normalized image. */
 function input(n: number, c: number, s: number, seed: number): Float32Array {
+  // image-like: a smooth field (a few seeded waves per channel) plus a little noise, about unit scale.
+  // Pure noise is no image, and deep random-weight networks (EfficientNet's squeeze-excite stacks) can
+  // be so ill-conditioned on it that PyTorch's own f32 forward is 0.5 away from its f64 one.
   let a = seed >>> 0;
+  const rand = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const x = new Float32Array(n * c * s * s);
-  for (let i = 0; i < x.length; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    x[i] = (a / 2 ** 32 - 0.5) * 3.4;
+  for (let b = 0; b < n * c; b++) {
+    const [fy, fx, py, px] = [1 + 3 * rand(), 1 + 3 * rand(), 6.28 * rand(), 6.28 * rand()];
+    for (let y = 0; y < s; y++) {
+      for (let i = 0; i < s; i++) {
+        x[(b * s + y) * s + i] = Math.sin((fy * 6.28 * y) / s + py) * Math.cos((fx * 6.28 * i) / s + px) + 0.3 * (rand() - 0.5);
+      }
+    }
   }
   return x;
 }
