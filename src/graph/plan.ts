@@ -145,6 +145,7 @@ export function compilePlan(
   const steps: Step[] = [
     nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize, window, f16 }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
   ];
+  // exhaustive: withDef throws for an op with no registry entry ("unknown op"), so no node is skipped
   for (const { node } of runSteps(g)) {
     const ctx = { device, g, node, shapeOf, view, range, params: params.ranges.get(node.name) ?? [], tuning, tile: tileFor(tuning, g, node), f16, workgroupSize };
     steps.push(...withDef(node, (op, def) => def.compile(op, ctx)));
