@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { constants, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { unzipSync } from 'fflate';
 import { makeNifti } from './io/makeNifti.js';
+import { pngChunk } from '../src/io/palettePng.js';
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const u32be = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
@@ -19,22 +20,6 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
     o += p.length;
   }
   return out;
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) c = CRC_TABLE[(c ^ x) & 255] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const td = concat(ascii(type), data);
-  return concat(u32be(data.length), td, u32be(crc32(td)));
 }
 
 /**

@@ -16,6 +16,8 @@ import { type Architecture, type ModelConfig, type OutputActivation } from './ty
 
 const ENCODERS: readonly SmpEncoder[] = [resnetEncoder, efficientnetEncoder];
 const SUPPORTED_ENCODERS = ENCODERS.flatMap((e) => e.names);
+/** The encoder family that builds `name` (a supported encoder_name). */
+const encoderOf = (name: string): SmpEncoder => ENCODERS.find((e) => e.names.includes(name))!;
 const BN_EPS = 1e-5;
 /** smp's SCSEModule default */
 const SCSE_REDUCTION = 16;
@@ -90,7 +92,7 @@ function fromTensors(r: TensorReader): Omit<SmpUnetSettings, 'activation'> {
   const decoderChannels = Array.from({ length: depth }, (_, i) => r.shape(`decoder.blocks.${i}.conv1.0.weight`)?.[0] ?? 0);
   if (decoderChannels.includes(0)) throw new Error(`${r.source}: decoder block ${decoderChannels.indexOf(0)} has no conv1.0.weight, so decoder_channels cannot be inferred`);
   const head = r.shape('segmentation_head.0.weight');
-  const stemKey = `encoder.${ENCODERS.find((e) => e.names.includes(encoderName))!.stemKey}`;
+  const stemKey = `encoder.${encoderOf(encoderName).stemKey}`;
   const first = r.shape(stemKey);
   if (!head || !first) throw new Error(`${r.source}: no ${head ? `"${stemKey}"` : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`);
   return {
@@ -132,7 +134,7 @@ export const smpUnet: Architecture = {
     const s: SmpUnetSettings = config
       ? (() => {
           const c = fromConfig(config, r.source);
-          const first = r.shape(`encoder.${ENCODERS.find((e) => e.names.includes(c.encoderName))!.stemKey}`);
+          const first = r.shape(`encoder.${encoderOf(c.encoderName).stemKey}`);
           const head = r.shape('segmentation_head.0.weight');
           const inferred: string[] = [];
           if (c.inChannels === undefined) inferred.push('in_channels');
@@ -144,7 +146,7 @@ export const smpUnet: Architecture = {
     if (r.keys.some((k) => k.startsWith('classification_head.'))) throw unsupported(r.source, 'the auxiliary classification head (classification_head.*)');
     if (r.keys.some((k) => k.startsWith('decoder.center.'))) throw unsupported(r.source, 'a decoder center block (decoder.center.*)');
 
-    const encoder = ENCODERS.find((e) => e.names.includes(s.encoderName))!;
+    const encoder = encoderOf(s.encoderName);
     const b = new GraphBuilder();
     const input = b.value('input', s.inChannels);
     const features = encoder.build(b, r, input, s.encoderName, s.depth, 'encoder.');

@@ -88,5 +88,3 @@ export function sameSize(node: Node, inputs: Shape[]): Shape {
   }
   return first;
 }
-
-export const numElements = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

@@ -2,6 +2,7 @@
 // knows the exact pixels the page decodes.
 import { deflateSync } from 'node:zlib';
 import type { RgbaImage } from '../../web/preprocess.js';
+import { PNG_SIGNATURE, pngChunk } from '../../src/io/palettePng.js';
 
 /** A dark vertical gradient with three soft coloured blobs and a little deterministic noise; opaque. */
 export function sampleImage(width: number, height: number): RgbaImage {
@@ -32,27 +33,6 @@ export function sampleImage(width: number, height: number): RgbaImage {
 
 // --- PNG (RGBA, 8 bit, no filter) ------------------------------------------------------------------------
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, body: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.write(type, 4, 'ascii');
-  out.set(body, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-  return out;
-}
-
 export function encodePng(img: RgbaImage): Buffer {
   const { width, height } = img;
   const ihdr = Buffer.alloc(13);
@@ -64,7 +44,6 @@ export function encodePng(img: RgbaImage): Buffer {
     raw[y * (width * 4 + 1)] = 0; // filter: none
     raw.set(img.data.subarray(y * width * 4, (y + 1) * width * 4), y * (width * 4 + 1) + 1);
   }
-  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array())]);
+  return Buffer.concat([Uint8Array.from(PNG_SIGNATURE), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array())]);
 }
 
