@@ -117,12 +117,8 @@ export function unetParamsFrom(r: TensorReader): UNetParams {
   // num_batches_tracked is accepted in any dtype and shape: eval-mode BatchNorm never reads it.
   const optional = batchCounterNames(depth);
   r.skip((k) => optional.has(k));
-  const conv = (name: string, bias: boolean): ConvParams => {
-    const shape = expected.get(`${name}.weight`) as ConvParams['shape'];
-    const p: ConvParams = { weight: r.tensor(`${name}.weight`, shape), shape };
-    if (bias) p.bias = r.tensor(`${name}.bias`, expected.get(`${name}.bias`)!);
-    return p;
-  };
+  const conv = (name: string, bias: boolean): ConvParams =>
+    r.conv(name, expected.get(`${name}.weight`) as ConvParams['shape'], bias, expected.get(`${name}.bias`)?.[0]);
   const bn = (name: string): BatchNormParams => r.batchNorm(name, expected.get(`${name}.weight`)![0], BN_EPS);
   const block = (p: string): UNetBlockParams => ({
     conv1: conv(`${p}conv1`, false),

@@ -72,10 +72,11 @@ export class TensorReader {
     this.problems.push(text);
   }
 
-  /** Conv2d `name` with weight [cout, cin/groups, k, k]. */
-  conv(name: string, shape: [number, number, number, number], bias: boolean): ConvParams {
+  /** Conv2d `name` with weight [cout, cin/groups, k, k] (a ConvTranspose2d's is [cin, cout, k, k]: pass
+   *  its bias length, shape[1]). */
+  conv(name: string, shape: [number, number, number, number], bias: boolean, biasLength = shape[0]): ConvParams {
     const p: ConvParams = { weight: this.tensor(`${name}.weight`, shape), shape };
-    if (bias) p.bias = this.tensor(`${name}.bias`, [shape[0]]);
+    if (bias) p.bias = this.tensor(`${name}.bias`, [biasLength]);
     return p;
   }
 
