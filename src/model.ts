@@ -120,7 +120,7 @@ export class Model {
   estimate(shape: readonly number[], options: Pick<RunOptions, 'pad'> = {}): PlanEstimate {
     const s = this.checkShape(shape);
     const p = this.padding(s, options.pad ?? this.padMode);
-    return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment);
+    return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment, this.tuning);
   }
 
   /** GPU memory held by this model (0 once disposed). */

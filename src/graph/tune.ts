@@ -30,7 +30,7 @@ export interface TuneResult {
 }
 
 const sameTile = (a: ConvTile, b: ConvTile) =>
-  a.tilePixels === b.tilePixels && a.tileC4 === b.tileC4 && a.workgroupSize === b.workgroupSize && a.weights === b.weights;
+  a.tilePixels === b.tilePixels && a.tileC4 === b.tileC4 && a.workgroupSize === b.workgroupSize && a.weights === b.weights && (a.algo ?? 'direct') === (b.algo ?? 'direct');
 
 /**
  * Times every candidate of both conv kernels on `g` (optimized) at `inputShape`, starting from `base`.
@@ -66,7 +66,8 @@ export async function tuneGraph(
         for (const node of g.nodes) {
           const key = layerKey(g, node);
           if (!key || kernelOf(node) !== kernel) continue;
-          const ms = times.find((s) => s.label === node.name)?.ms ?? 0;
+          // a node's steps are labelled with its name, then a space and the part (winograd's three steps)
+          const ms = times.filter((s) => s.label === node.name || s.label.startsWith(node.name + ' ')).reduce((a, s) => a + s.ms, 0);
           const row = perKey.get(key) ?? new Array(cands.length).fill(0);
           row[i] += ms;
           perKey.set(key, row);
@@ -89,7 +90,7 @@ export async function tuneGraph(
   return { tuning, layers: results, inputShape };
 }
 
-export const describeTile = (t: ConvTile) => `${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
+export const describeTile = (t: ConvTile) => `${t.algo === 'winograd' ? 'winograd ' : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
 /** Cache entry name for an adapter: its identity, so another GPU or driver never reads this one's. */
 export function tuningCacheName(adapter: GPUAdapter | undefined): string {

@@ -10,8 +10,12 @@ export interface KernelTile {
   workgroupSize: number;
 }
 
-/** A conv kernel's configuration: its tile, and how weights reach the lanes (see Conv2dSpec.weights). */
-export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number };
+/** A conv kernel's configuration: its tile, how weights reach the lanes (see Conv2dSpec.weights), and the
+ *  algorithm: 'direct' (default) or 'winograd' (F(2x2,3x3), src/kernels/winograd.ts; layers it does not
+ *  apply to run direct, and the tile is then its GEMM's). */
+export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number; algo?: ConvAlgo };
+
+export type ConvAlgo = 'direct' | 'winograd';
 
 export type TunedKernel = 'conv2d' | 'convTranspose2x2';
 

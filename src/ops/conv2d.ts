@@ -2,6 +2,7 @@
 // the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
 import { checkConv2dGroups, conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
 import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../kernels/depthwiseConv2d.js';
+import { packWinogradWeights, winogradApplies, winogradLayout, winogradSteps } from '../kernels/winograd.js';
 import type { ConvTile } from '../graph/tuning.js';
 import type { OpOf } from '../graph/ir.js';
 import { channelPos, storageC4 } from '../graph/ir.js';
@@ -25,11 +26,23 @@ export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: nu
  *  output vec4s (a tile never spans two groups). Packing and compiling agree on it (the packing depends
  *  on the tile). */
 function convTile(op: OpOf<'conv2d'>, tile: ConvTile): ConvTile {
+  const winograd = usesWinograd(op, tile);
   const groupC4 = op.groups === 1 ? Math.ceil(op.params.shape[0] / 4) : op.params.shape[0] / op.groups / 4;
   let tc = Math.min(tile.tileC4, groupC4);
-  while (op.groups > 1 && groupC4 % tc !== 0) tc--;
-  return tc === tile.tileC4 ? tile : { ...tile, tileC4: tc };
+  // the Winograd GEMM is a grouped conv whose groups are c4(cout) vec4s wide
+  while ((op.groups > 1 || winograd) && groupC4 % tc !== 0) tc--;
+  const algo = winograd ? 'winograd' : undefined;
+  return tc === tile.tileC4 && algo === tile.algo ? tile : { ...tile, tileC4: tc, algo };
 }
+
+/** Fewer input channels than this and Winograd's two transforms cost more than its GEMMs save. */
+export const WINOGRAD_MIN_CIN = 8;
+
+/** Whether this conv runs as Winograd F(2x2,3x3): its tile asks for it and the conv is one it applies to
+ *  (3x3, stride 1, no dilation, no groups, no input scale, at least WINOGRAD_MIN_CIN input channels). */
+export const usesWinograd = (op: OpOf<'conv2d'>, tile: ConvTile | undefined): boolean =>
+  tile?.algo === 'winograd' && !op.inputScale && op.params.shape[1] >= WINOGRAD_MIN_CIN &&
+  winogradApplies(op.params.shape[2], op.params.shape[3], op.stride, op.dilation, op.groups);
 
 /** groups = channels, one input channel per output channel: a kernel of its own (depthwiseConv2d.ts). */
 export const isDepthwise = (op: OpOf<'conv2d'>): boolean => op.groups > 1 && op.params.shape[1] === 1 && op.params.shape[0] === op.groups;
@@ -70,13 +83,23 @@ export const conv2d: OpDef<'conv2d'> = {
       return [weightsFor(p.weight, f16), p.bias];
     }
     const t = convTile(op, tile!);
+    if (t.algo === 'winograd') {
+      const p = packWinogradWeights(op.params, storageC4(input), channelPos(input));
+      return [weightsFor(p.weight, f16), p.gemmBias, p.bias];
+    }
     const cin = op.params.shape[1] * op.groups;
     checkConv2dGroups(cin, op.params.shape[0], op.groups, t.tileC4);
     if (op.groups > 1 && input.segments) throw new Error(`${node.name}: a grouped conv cannot read a concatenation with channel gaps`);
     const p = op.groups > 1 ? packConv2dWeights(op.params, op.params.shape[1] / 4, t.tileC4) : packConv2dWeights(op.params, storageC4(input), t.tileC4, channelPos(input));
     return [weightsFor(p.weight, f16), p.bias];
   },
-  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
+  scratch(op, { g, node, shapeOf, tile, f16 }) {
+    if (!usesWinograd(op, tile)) return [];
+    const [n, , h, w] = shapeOf(node.inputs[0]);
+    const L = winogradLayout({ N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding }, f16 ? 8 : 16);
+    return [L.vBytes, L.mBytes];
+  },
+  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16, workgroupSize, scratch }) {
     const [x] = node.inputs;
     const r = op.residual ? node.inputs[1] : -1;
     const sc = op.inputScale ? node.inputs[node.inputs.length - 1] : -1;
@@ -92,11 +115,23 @@ export const conv2d: OpDef<'conv2d'> = {
       };
       return [depthwiseConv2dStep(device, dw, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
     }
+    const t = convTile(op, tile!);
+    if (t.algo === 'winograd') {
+      const [cout, cin] = op.params.shape;
+      const L = winogradLayout({ N: n, H: h, W: w, cin4: storageC4(g.values[x]), cout, padding: op.padding }, f16 ? 8 : 16);
+      const spec = {
+        N: n, H: h, W: w, cin, cin4: storageC4(g.values[x]), cout, padding: op.padding, input: view(x), output: view(node.output),
+        residual: op.residual ? view(r) : undefined, activation: op.activation, workgroupSize, f16,
+        tile: fillWorkgroups(t, L.bandRows, L.TW),
+      };
+      const io = { input: range(x), weight: params[0], gemmBias: params[1], bias: params[2], output: range(node.output), residual: op.residual ? range(r) : undefined, v: scratch[0], m: scratch[1] };
+      return winogradSteps(device, spec, io, node.name);
+    }
     const spec = {
       N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
       strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right, dilationH: op.dilation[0], dilationW: op.dilation[1],
       groups: op.groups, residual: op.residual ? view(r) : undefined, inputScale: op.inputScale ? view(sc) : undefined,
-      input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(convTile(op, tile!), n * ho, wo), f16,
+      input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(t, n * ho, wo), f16,
     };
     const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined, inputScale: op.inputScale ? range(sc) : undefined };
     return [conv2dStep(device, spec, io, node.name)];
