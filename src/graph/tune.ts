@@ -90,7 +90,7 @@ export async function tuneGraph(
   return { tuning, layers: results, inputShape };
 }
 
-export const describeTile = (t: ConvTile) => `${t.algo === 'winograd' ? 'winograd ' : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
+export const describeTile = (t: ConvTile) => `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
 /** Cache entry name for an adapter: its identity, so another GPU or driver never reads this one's. */
 export function tuningCacheName(adapter: GPUAdapter | undefined): string {

@@ -11,11 +11,11 @@ export interface KernelTile {
 }
 
 /** A conv kernel's configuration: its tile, how weights reach the lanes (see Conv2dSpec.weights), and the
- *  algorithm: 'direct' (default) or 'winograd' (F(2x2,3x3), src/kernels/winograd.ts; layers it does not
- *  apply to run direct, and the tile is then its GEMM's). */
+ *  algorithm: 'direct' (default), or 'winograd2' / 'winograd4' for Winograd F(2x2,3x3) / F(4x4,3x3)
+ *  (src/kernels/winograd.ts), where the tile is its GEMM's; layers Winograd does not apply to run direct. */
 export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number; algo?: ConvAlgo };
 
-export type ConvAlgo = 'direct' | 'winograd';
+export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4';
 
 export type TunedKernel = 'conv2d' | 'convTranspose2x2';
 

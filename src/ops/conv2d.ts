@@ -2,7 +2,7 @@
 // the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
 import { checkConv2dGroups, conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
 import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../kernels/depthwiseConv2d.js';
-import { packWinogradWeights, winogradApplies, winogradLayout, winogradSteps } from '../kernels/winograd.js';
+import { type WinogradTile, packWinogradWeights, winogradApplies, winogradLayout, winogradSteps } from '../kernels/winograd.js';
 import type { ConvTile } from '../graph/tuning.js';
 import type { OpOf } from '../graph/ir.js';
 import { channelPos, storageC4 } from '../graph/ir.js';
@@ -25,24 +25,29 @@ export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: nu
  *  compute 3 vec4s of zero weights for each real one), and for a grouped conv a divisor of a group's
  *  output vec4s (a tile never spans two groups). Packing and compiling agree on it (the packing depends
  *  on the tile). */
-function convTile(op: OpOf<'conv2d'>, tile: ConvTile): ConvTile {
-  const winograd = usesWinograd(op, tile);
+function convTile(op: OpOf<'conv2d'>, tile: ConvTile, f16: boolean): ConvTile {
+  const winograd = winogradTileOf(op, tile, f16);
   const groupC4 = op.groups === 1 ? Math.ceil(op.params.shape[0] / 4) : op.params.shape[0] / op.groups / 4;
   let tc = Math.min(tile.tileC4, groupC4);
   // the Winograd GEMM is a grouped conv whose groups are c4(cout) vec4s wide
   while ((op.groups > 1 || winograd) && groupC4 % tc !== 0) tc--;
-  const algo = winograd ? 'winograd' : undefined;
+  const algo = winograd ? tile.algo : undefined;
   return tc === tile.tileC4 && algo === tile.algo ? tile : { ...tile, tileC4: tc, algo };
 }
 
 /** Fewer input channels than this and Winograd's two transforms cost more than its GEMMs save. */
 export const WINOGRAD_MIN_CIN = 8;
 
-/** Whether this conv runs as Winograd F(2x2,3x3): its tile asks for it and the conv is one it applies to
- *  (3x3, stride 1, no dilation, no groups, no input scale, at least WINOGRAD_MIN_CIN input channels). */
-export const usesWinograd = (op: OpOf<'conv2d'>, tile: ConvTile | undefined): boolean =>
-  tile?.algo === 'winograd' && !op.inputScale && op.params.shape[1] >= WINOGRAD_MIN_CIN &&
-  winogradApplies(op.params.shape[2], op.params.shape[3], op.stride, op.dilation, op.groups);
+/** The m of Winograd F(m x m, 3x3) this conv runs as, or 0 for the direct kernel: its tile asks for it and
+ *  the conv is one it applies to (3x3, stride 1, no dilation, no groups, no input scale, at least
+ *  WINOGRAD_MIN_CIN input channels), in f32. With f16 storage the transformed values V and M would be
+ *  rounded to f16 too: measured on a 32 -> 32 conv, F(2x2) doubled the direct kernel's f16 error (4.8e-3 vs
+ *  2.7e-3) and F(4x4) made it 30x (7.7e-2), so f16 models run direct. */
+export function winogradTileOf(op: OpOf<'conv2d'>, tile: ConvTile | undefined, f16: boolean): 0 | WinogradTile {
+  const m = tile?.algo === 'winograd2' ? 2 : tile?.algo === 'winograd4' ? 4 : 0;
+  const applies = !f16 && !op.inputScale && op.params.shape[1] >= WINOGRAD_MIN_CIN && winogradApplies(op.params.shape[2], op.params.shape[3], op.stride, op.dilation, op.groups);
+  return applies ? m : 0;
+}
 
 /** groups = channels, one input channel per output channel: a kernel of its own (depthwiseConv2d.ts). */
 export const isDepthwise = (op: OpOf<'conv2d'>): boolean => op.groups > 1 && op.params.shape[1] === 1 && op.params.shape[0] === op.groups;
@@ -82,9 +87,10 @@ export const conv2d: OpDef<'conv2d'> = {
       const p = packDepthwiseConv2dWeights(op.params);
       return [weightsFor(p.weight, f16), p.bias];
     }
-    const t = convTile(op, tile!);
-    if (t.algo === 'winograd') {
-      const p = packWinogradWeights(op.params, storageC4(input), channelPos(input));
+    const t = convTile(op, tile!, f16);
+    const m = winogradTileOf(op, t, f16);
+    if (m) {
+      const p = packWinogradWeights(op.params, m, storageC4(input), channelPos(input));
       return [weightsFor(p.weight, f16), p.gemmBias, p.bias];
     }
     const cin = op.params.shape[1] * op.groups;
@@ -94,9 +100,10 @@ export const conv2d: OpDef<'conv2d'> = {
     return [weightsFor(p.weight, f16), p.bias];
   },
   scratch(op, { g, node, shapeOf, tile, f16 }) {
-    if (!usesWinograd(op, tile)) return [];
+    const m = winogradTileOf(op, tile, f16);
+    if (!m) return [];
     const [n, , h, w] = shapeOf(node.inputs[0]);
-    const L = winogradLayout({ N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding }, f16 ? 8 : 16);
+    const L = winogradLayout({ m, N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding }, f16 ? 8 : 16);
     return [L.vBytes, L.mBytes];
   },
   compile(op, { device, node, g, shapeOf, view, range, params, tile, f16, workgroupSize, scratch }) {
@@ -115,12 +122,13 @@ export const conv2d: OpDef<'conv2d'> = {
       };
       return [depthwiseConv2dStep(device, dw, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
     }
-    const t = convTile(op, tile!);
-    if (t.algo === 'winograd') {
+    const t = convTile(op, tile!, f16);
+    const m = winogradTileOf(op, t, f16);
+    if (m) {
       const [cout, cin] = op.params.shape;
-      const L = winogradLayout({ N: n, H: h, W: w, cin4: storageC4(g.values[x]), cout, padding: op.padding }, f16 ? 8 : 16);
+      const L = winogradLayout({ m, N: n, H: h, W: w, cin4: storageC4(g.values[x]), cout, padding: op.padding }, f16 ? 8 : 16);
       const spec = {
-        N: n, H: h, W: w, cin, cin4: storageC4(g.values[x]), cout, padding: op.padding, input: view(x), output: view(node.output),
+        m, N: n, H: h, W: w, cin, cin4: storageC4(g.values[x]), cout, padding: op.padding, input: view(x), output: view(node.output),
         residual: op.residual ? view(r) : undefined, activation: op.activation, workgroupSize, f16,
         tile: fillWorkgroups(t, L.bandRows, L.TW),
       };

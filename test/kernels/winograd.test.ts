@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { GraphBuilder, type Shape } from '../../src/graph/ir.js';
 import { optimize } from '../../src/graph/passes/index.js';
 import { memoryPlanOf } from '../../src/graph/plan.js';
-import { type ConvTile, type Tuning, fixedSubgroupSize, tuningFor } from '../../src/graph/tuning.js';
+import { type ConvAlgo, type ConvTile, type Tuning, fixedSubgroupSize, tuningFor } from '../../src/graph/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { concat } from '../../src/kernels/reference/concat.js';
@@ -26,10 +26,13 @@ const T = suite<{ device: GPUDevice; tunings: [string, Tuning][] }>('winograd co
 T.before(async (ctx) => {
   ctx.device = await testDevice();
   const base = tuningFor(ctx.device, adapterOf(ctx.device));
-  const win = (c: Partial<ConvTile>): Tuning => ({ ...base, conv2d: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load', ...c, algo: 'winograd' } });
-  ctx.tunings = [['load 2x2', win({})], ['load 4x4', win({ tilePixels: 4, tileC4: 4 })]];
+  const win = (algo: ConvAlgo, c: Partial<ConvTile>): Tuning => ({ ...base, conv2d: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load', ...c, algo } });
+  ctx.tunings = [];
   const size = fixedSubgroupSize(ctx.device, adapterOf(ctx.device));
-  if (size) ctx.tunings.push([`subgroup/${size} 2x4`, win({ tileC4: 4, weights: 'subgroup', subgroupSize: size })]);
+  for (const algo of ['winograd2', 'winograd4'] as const) {
+    ctx.tunings.push([`${algo} load 2x2`, win(algo, {})], [`${algo} load 4x4`, win(algo, { tilePixels: 4, tileC4: 4 })]);
+    if (size) ctx.tunings.push([`${algo} subgroup/${size} 2x4`, win(algo, { tileC4: 4, weights: 'subgroup', subgroupSize: size })]);
+  }
 });
 T.after((ctx) => ctx.device.destroy());
 
@@ -54,13 +57,18 @@ const one = (C: number, build: (b: GraphBuilder, x: number) => number) => {
   return b.finish(x, build(b, x));
 };
 
-T('filter transform: G g G^T matches its definition on a known filter', () => {
+T('filter transforms: G g G^T match their definition on a known filter', () => {
   // g = outer([1,2,3], [1,0,-1]); G [1,2,3] = [1, 3, 1, 3] and G [1,0,-1] = [1, 0, 0, -1]
   const w = new Float32Array([1, 0, -1, 2, 0, -2, 3, 0, -3]);
   const u = winogradFilters({ weight: w, shape: [1, 1, 3, 3] });
   const a = [1, 3, 1, 3];
   const b = [1, 0, 0, -1];
   for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) assert.is(u[4 * i + j], a[i] * b[j], `U[${i}][${j}]`);
+  // F(4,3): G [1,2,3] = [1/4, -1, -1/3, 17/24, 3/8, 3] and G [1,0,-1] = [1/4, 0, 0, -1/8, -1/8, -1]
+  const u4 = winogradFilters({ weight: w, shape: [1, 1, 3, 3] }, 4);
+  const a4 = [1 / 4, -1, -1 / 3, 17 / 24, 3 / 8, 3];
+  const b4 = [1 / 4, 0, 0, -1 / 8, -1 / 8, -1];
+  for (let i = 0; i < 6; i++) for (let j = 0; j < 6; j++) assert.ok(Math.abs(u4[6 * i + j] - a4[i] * b4[j]) < 1e-12, `U4[${i}][${j}] ${u4[6 * i + j]} vs ${a4[i] * b4[j]}`);
 });
 
 for (const [shape, cout, padding, act] of [
@@ -102,7 +110,7 @@ T('fused residual + relu, and an input that is a concat with vec4 gaps', async (
 
 T('several bands of tile rows', async ({ device, tunings }) => {
   const shape: [number, number, number, number] = [1, 64, 96, 200];
-  const L = winogradLayout({ N: 1, H: 96, W: 200, cin4: 16, cout: 32, padding: [1, 1, 1, 1] }, 16);
+  const L = winogradLayout({ m: 2, N: 1, H: 96, W: 200, cin4: 16, cout: 32, padding: [1, 1, 1, 1] }, 16);
   assert.ok(L.bands >= 3, `${L.bands} bands`);
   assert.ok(L.vBytes <= WINOGRAD_SCRATCH_BYTES && L.mBytes <= WINOGRAD_SCRATCH_BYTES);
   const rand = rng(9);
@@ -110,8 +118,10 @@ T('several bands of tile rows', async ({ device, tunings }) => {
   const p = params(rand, 32, 64);
   const g = one(64, (b, v) => b.conv2d('conv', v, p, { padding: 1 }));
   const want = conv2d(x, p, { padding: 1 });
-  const [name, t] = tunings[tunings.length - 1];
+  const [name, t] = tunings[0];
   assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, 1e-4, 1e-4, name);
+  const [name4, t4] = tunings[tunings.length - 1];
+  assertClose(await runGraph(device, g, x.data, x.shape, false, t4), want.data, 1e-4, 1e-4, name4);
   // the plan's arena holds the scratch of one band: V and M regions after the activations
   const { memory } = memoryPlanOf(optimize(g), shape, 256, false, t);
   assert.ok(memory.scratchBytes >= L.vBytes + L.mBytes && memory.scratchBytes < L.vBytes + L.mBytes + 1024, `scratch ${memory.scratchBytes}`);
@@ -119,15 +129,20 @@ T('several bands of tile rows', async ({ device, tunings }) => {
   assert.is(plain.memory.scratchBytes, 0);
 });
 
-T('f16 storage', async ({ device, tunings }) => {
+T('f16 models run direct under a winograd tuning (f16 V and M would cost accuracy), with the direct error', async ({ device, tunings }) => {
   if (!device.features.has('shader-f16')) return;
   const rand = rng(13);
   const x = randTensor(rand, [1, 32, 17, 15]);
   const p = params(rand, 32, 32);
   const g = one(32, (b, v) => b.relu('relu', b.conv2d('conv', v, p, { padding: 1 })));
   const want = conv2d(x, p, { padding: 1, activation: 'relu' });
-  // f16 activations, weights and transforms: values here are O(1), so ~2^-11 relative per rounding
-  for (const [name, t] of tunings) assertClose(await runGraph(device, g, x.data, x.shape, true, t), want.data, 2e-2, 1e-2, `f16 ${name}`);
+  const direct = await runGraph(device, g, x.data, x.shape, true, tuningFor(device, adapterOf(device)));
+  assertClose(direct, want.data, 1e-2, 1e-2, 'f16 direct');
+  for (const [name, t] of tunings) {
+    const same = await runGraph(device, g, x.data, x.shape, true, { ...t, conv2d: { ...t.conv2d, algo: 'direct' } });
+    assert.equal(await runGraph(device, g, x.data, x.shape, true, t), same, name);
+    assert.is(memoryPlanOf(optimize(g), x.shape, 256, true, t).memory.scratchBytes, 0);
+  }
 });
 
 T('convs Winograd does not apply to (strided, 1x1, grouped, few input channels) run direct under a winograd tuning', async ({ device, tunings }) => {
