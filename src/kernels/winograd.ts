@@ -15,8 +15,12 @@ import type { ConvParams } from '../params.js';
 import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
 import { conv2dStep } from './conv2d.js';
 
-/** Most bytes of V (and, separately, of M) held for one band of tile rows. */
+/** Most bytes of V (and, separately, of M) held for one band of tile rows; also at most half the larger of
+ *  the conv's input and output where that is more than WINOGRAD_SCRATCH_FLOOR (so the scratch area stays
+ *  below the activations it serves when a memory budget sizes the windows, while small deep layers, whose
+ *  weights are read once per band, keep one band), and always at least one tile row. */
 export const WINOGRAD_SCRATCH_BYTES = 8 * 2 ** 20;
+export const WINOGRAD_SCRATCH_FLOOR = 2 ** 20;
 
 /** Output tile size m of F(m x m, 3x3). */
 export type WinogradTile = 2 | 4;
@@ -105,7 +109,9 @@ export function winogradLayout(s: Pick<WinogradSpec, 'm' | 'N' | 'H' | 'W' | 'ci
   // bytes per tile row of V and of M; a band is as many rows as fit the scratch size (at least one)
   const vRow = TW * a2 * s.cin4 * vec4Bytes;
   const mRow = TW * a2 * mC4 * vec4Bytes;
-  const bandRows = Math.max(1, Math.min(rows, Math.floor(WINOGRAD_SCRATCH_BYTES / Math.max(vRow, mRow))));
+  const activation = Math.max(s.H * s.W * s.cin4, HO * WO * mC4) * s.N * vec4Bytes;
+  const cap = Math.min(WINOGRAD_SCRATCH_BYTES, Math.max(WINOGRAD_SCRATCH_FLOOR, activation / 2));
+  const bandRows = Math.max(1, Math.min(rows, Math.floor(cap / Math.max(vRow, mRow))));
   return { HO, WO, TH, TW, rows, mC4, bandRows, bands: Math.ceil(rows / bandRows), vBytes: bandRows * vRow, mBytes: bandRows * mRow };
 }
 

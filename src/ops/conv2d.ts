@@ -12,13 +12,19 @@ import { weightsFor } from './registry.js';
 /**
  * Fewer pixels per invocation on layers too small to fill the workgroups otherwise (the bottleneck of a
  * U-Net is 8x8 at a 128x128 input): lanes past the last block compute and discard, so a half-empty
- * workgroup costs as much as a full one. The pixel tile does not change the weight packing, so this is
- * decided per input shape. `rows` = N * output height.
+ * workgroup costs as much as a full one. Where even one pixel per invocation leaves most of a workgroup
+ * idle (a Winograd GEMM over 16 tiles), the workgroup shrinks too, to a power of two no smaller than a
+ * subgroup (8 lanes where the tile names none). Neither changes the weight packing, so this is decided
+ * per input shape. `rows` = N * output height.
  */
-export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: number }>(tile: T, rows: number, width: number): T {
+export function fillWorkgroups<T extends { tilePixels: number; workgroupSize: number; subgroupSize?: number }>(tile: T, rows: number, width: number): T {
   let tilePixels = tile.tilePixels;
   while (tilePixels > 1 && rows * Math.ceil(width / tilePixels) < 2 * tile.workgroupSize) tilePixels >>= 1;
-  return tilePixels === tile.tilePixels ? tile : { ...tile, tilePixels };
+  const blocks = rows * Math.ceil(width / tilePixels);
+  let workgroupSize = tile.workgroupSize;
+  const least = Math.max(tile.subgroupSize ?? 8, 8);
+  while (workgroupSize > least && workgroupSize % 2 === 0 && blocks <= workgroupSize / 2) workgroupSize /= 2;
+  return tilePixels === tile.tilePixels && workgroupSize === tile.workgroupSize ? tile : { ...tile, tilePixels, workgroupSize };
 }
 
 /** The tile a conv runs with: never more output vec4s than the layer has (a 1-class head would otherwise

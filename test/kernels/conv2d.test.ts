@@ -1,9 +1,12 @@
 import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import { c4, type Activation } from '../../src/kernels/common.js';
 import { conv2dOutSize, conv2dStep, packConv2dWeights } from '../../src/kernels/conv2d.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { adapterOf } from '../../src/gpu/device.js';
-import { candidates, tuningFor } from '../../src/graph/tuning.js';
+import { candidates, fixedSubgroupSize, tuningFor } from '../../src/graph/tuning.js';
+import { GraphBuilder } from '../../src/graph/ir.js';
+import { runGraph } from '../ops/runGraph.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
 
 // Sums of up to ~3*3*12 products of values in [-1, 1] in a different order than the reference:
@@ -72,26 +75,23 @@ for (const [i, c] of cases.entries()) for (const v of variants) {
 }
 
 // Every configuration `unet tune` may pick must be correct on every layer: each runs a layer whose
-// channel counts and size are not multiples of any tile.
-Conv2d('every tuning candidate: conv2d N=1 C=6->10 9x7 k3 s1 p1 relu', async ({ device }) => {
+// channel counts and size are not multiples of any tile, through the registry and a compiled plan as a
+// model runs it (so the Winograd candidates run as Winograd: 10 input channels are enough for it).
+Conv2d('every tuning candidate: conv2d N=1 C=10->10 9x7 k3 s1 p1 relu', async ({ device }) => {
   const rand = rng(1900);
-  const [C, CO, H, W] = [6, 10, 9, 7];
+  const [C, CO, H, W] = [10, 10, 9, 7];
   const x = randTensor(rand, [1, C, H, W]);
   const p = { weight: randArray(rand, CO * C * 9, -0.5, 0.5), shape: [CO, C, 3, 3] as [number, number, number, number], bias: randArray(rand, CO) };
   const want = conv2d(x, p, { padding: 1, activation: 'relu' });
-  const subgroupSize = tuningFor(device, adapterOf(device)).conv2d.subgroupSize;
-  const all = candidates('conv2d', subgroupSize);
+  const base = tuningFor(device, adapterOf(device));
+  const all = candidates('conv2d', fixedSubgroupSize(device, adapterOf(device)));
+  const b = new GraphBuilder();
+  const g = b.finish(b.value('input', C), b.relu('relu', b.conv2d('conv', 0, p, { padding: 1 })));
   for (const cand of all) {
-    const input = upload(device, x);
-    const packed = packConv2dWeights(p, c4(C), cand.tileC4);
-    const out = nhwc4Buffer(device, want.shape);
-    const step = conv2dStep(
-      device,
-      { N: 1, H, W, cin: C, cin4: c4(C), cout: CO, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, input: { c4Offset: 0, c4Stride: c4(C) }, output: { c4Offset: 0, c4Stride: c4(CO) }, activation: 'relu', ...cand },
-      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
-    );
-    assertClose(await runAndRead(device, [...input.steps, step], out, want.shape), want.data, ATOL, RTOL, `candidate ${JSON.stringify(cand)}`);
+    const got = await runGraph(device, g, x.data, x.shape, false, { ...base, conv2d: cand });
+    assertClose(got, want.data, ATOL, RTOL, `candidate ${JSON.stringify(cand)}`);
   }
+  assert.ok(all.some((c) => c.algo === 'winograd4') && all.some((c) => c.algo === 'winograd2'));
   console.log(`  ${all.length} conv2d candidates checked`);
 });
 
