@@ -97,7 +97,7 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
   let tuning = options.tuning;
   let tuningSource: ModelInfo['tuning'] = tuning ? 'given' : 'default';
   if (!tuning) {
-    const cached = await cachedTuning(adapterOf(device), architectureKey(info0));
+    const cached = await cachedTuning(adapterOf(device), architectureKey(info0, options.precision));
     if (cached && usable(device, cached)) {
       tuning = cached;
       tuningSource = 'measured';
@@ -113,9 +113,10 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
   });
 }
 
-/** What tuned layer keys depend on: the architecture and its sizes, not the weights. */
-export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>): string {
-  return `${i.architecture} ${i.encoder} in${i.inChannels} out${i.classes} d${i.depth} dec${i.decoderChannels.join(',')}`;
+/** What tuned layer keys depend on: the architecture and its sizes, not the weights; and the precision,
+ *  since f16 storage changes what is fast (f16 models are tuned in f16). */
+export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>, precision: 'f32' | 'f16' = 'f32'): string {
+  return `${i.architecture} ${i.encoder} in${i.inChannels} out${i.classes} d${i.depth} dec${i.decoderChannels.join(',')}${precision === 'f16' ? ' f16' : ''}`;
 }
 
 /** A cached tuning is only as good as the device it was measured on: subgroup kernels need the same size. */

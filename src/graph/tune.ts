@@ -10,7 +10,7 @@ import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroup
 import { layerKey, withDef } from '../ops/index.js';
 
 /** Bump when the candidates or the kernels they configure change meaning: older caches are then ignored. */
-export const TUNING_FORMAT = 2;
+export const TUNING_FORMAT = 3;
 
 export interface LayerResult {
   key: string;
@@ -46,6 +46,8 @@ export async function tuneGraph(
   reps = 3,
   progress: (message: string) => void = () => {},
   candidatesOf: (kernel: TunedKernel, subgroupSize?: number) => ConvTile[] = candidates,
+  /** measure with f16 storage, as an f16 model runs */
+  f16 = false,
 ): Promise<TuneResult> {
   const subgroupSize = fixedSubgroupSize(device, adapter);
   const tuning: Tuning = { ...base, layers: {} };
@@ -58,8 +60,8 @@ export async function tuneGraph(
     for (const [i, cand] of cands.entries()) {
       progress(`${kernel} ${i + 1}/${cands.length}: ${describeTile(cand)}`);
       const t: Tuning = { ...base, layers: undefined, [kernel]: cand };
-      const params = uploadParams(device, g, t);
-      const plan = compilePlan(device, g, params, t, inputShape);
+      const params = uploadParams(device, g, t, f16);
+      const plan = compilePlan(device, g, params, t, inputShape, undefined, f16);
       try {
         await plan.run(new Float32Array(inputShape.reduce((a, b) => a * b, 1))); // compiles
         const { times } = await profileSteps(device, plan.steps, reps);
