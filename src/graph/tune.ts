@@ -6,7 +6,7 @@ import { type Graph, type Shape } from './ir.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
-import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize } from './tuning.js';
+import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize, isSoftwareAdapter } from './tuning.js';
 import { layerKey, withDef } from '../ops/index.js';
 
 /** Bump when the candidates or the kernels they configure change meaning: older caches are then ignored. */
@@ -45,7 +45,7 @@ export async function tuneGraph(
   base: Tuning,
   reps = 3,
   progress: (message: string) => void = () => {},
-  candidatesOf: (kernel: TunedKernel, subgroupSize?: number) => ConvTile[] = candidates,
+  candidatesOf: (kernel: TunedKernel, subgroupSize?: number, software?: boolean) => ConvTile[] = candidates,
   /** measure with f16 storage, as an f16 model runs */
   f16 = false,
 ): Promise<TuneResult> {
@@ -55,7 +55,7 @@ export async function tuneGraph(
   const kernelOf = (node: Graph['nodes'][number]) => withDef(node, (_op, def) => def.tuning?.kernel);
   const kernels = [...new Set(g.nodes.map(kernelOf).filter((k): k is TunedKernel => k !== undefined))];
   for (const kernel of kernels) {
-    const cands = candidatesOf(kernel, subgroupSize);
+    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(adapter));
     const perKey = new Map<string, number[]>();
     for (const [i, cand] of cands.entries()) {
       progress(`${kernel} ${i + 1}/${cands.length}: ${describeTile(cand)}`);

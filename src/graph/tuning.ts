@@ -11,11 +11,13 @@ export interface KernelTile {
 }
 
 /** A conv kernel's configuration: its tile, how weights reach the lanes (see Conv2dSpec.weights), and the
- *  algorithm: 'direct' (default), or 'winograd2' / 'winograd4' for Winograd F(2x2,3x3) / F(4x4,3x3)
- *  (src/kernels/winograd.ts), where the tile is its GEMM's; layers Winograd does not apply to run direct. */
+ *  algorithm: 'direct' (default); 'winograd2' / 'winograd4' for Winograd F(2x2,3x3) / F(4x4,3x3)
+ *  (src/kernels/winograd.ts), where the tile is its GEMM's; 'tiled' for the workgroup-tiled GEMM
+ *  (src/kernels/conv2dTiled.ts: tilePixels = pixels per thread, tileC4 = output vec4s per workgroup,
+ *  workgroupSize unused). Layers an algorithm does not apply to run direct. */
 export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number; algo?: ConvAlgo };
 
-export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4';
+export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4' | 'tiled';
 
 export type TunedKernel = 'conv2d' | 'convTranspose2x2';
 
@@ -76,8 +78,9 @@ export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
 /** What `unet tune` tries per kernel: every tile here is valid for every layer (tests run them all).
  *  conv2d: direct tiles, with workgroups of 32 and 128 beside 64 for two of them, and the Winograd
  *  variants with the GEMM tiles that did well on their own; each with the subgroup variant where the
- *  adapter has a fixed subgroup size. */
-export function candidates(kernel: TunedKernel, subgroupSize?: number): ConvTile[] {
+ *  adapter has a fixed subgroup size. On hardware adapters (`software` false) also the tiled GEMM at
+ *  128 x 128, 128 x 64 and 64 x 64 (its shared-memory tiles are what llvmpipe is slowest at). */
+export function candidates(kernel: TunedKernel, subgroupSize?: number, software = false): ConvTile[] {
   const variants: Pick<ConvTile, 'weights' | 'subgroupSize'>[] = [{ weights: 'load' }];
   if (subgroupSize) variants.push({ weights: 'subgroup', subgroupSize });
   if (kernel === 'convTranspose2x2') {
@@ -86,9 +89,10 @@ export function candidates(kernel: TunedKernel, subgroupSize?: number): ConvTile
   }
   const direct: [number, number, number][] = [[1, 4, 64], [2, 2, 64], [2, 4, 64], [4, 1, 64], [4, 2, 64], [4, 4, 64], [8, 1, 64], [8, 2, 64], [2, 4, 32], [4, 2, 128]];
   const gemm: [number, number][] = [[2, 2], [2, 4], [4, 2], [4, 4]];
-  return variants.flatMap((v) => [
+  const tiled: ConvTile[] = software ? [] : [[8, 32], [8, 16], [4, 16]].map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, weights: 'load', algo: 'tiled' }));
+  return tiled.concat(...variants.map((v) => [
     // a subgroup-broadcast workgroup holds whole subgroups
     ...direct.filter(([, , wg]) => wg >= (v.subgroupSize ?? 0)).map(([tilePixels, tileC4, workgroupSize]): ConvTile => ({ tilePixels, tileC4, workgroupSize, ...v })),
     ...(['winograd2', 'winograd4'] as const).flatMap((algo) => gemm.map(([tilePixels, tileC4]): ConvTile => ({ tilePixels, tileC4, workgroupSize: 64, ...v, algo }))),
-  ]);
+  ]));
 }

@@ -1,6 +1,7 @@
 // conv2d: an implicit GEMM (src/kernels/conv2d.ts) with bias, optional residual input and activation in
 // the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
 import { checkConv2dGroups, conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
+import { conv2dTiledStep } from '../kernels/conv2dTiled.js';
 import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../kernels/depthwiseConv2d.js';
 import { type WinogradTile, packWinogradWeights, winogradApplies, winogradLayout, winogradSteps } from '../kernels/winograd.js';
 import type { ConvTile } from '../graph/tuning.js';
@@ -37,9 +38,13 @@ function convTile(op: OpOf<'conv2d'>, tile: ConvTile, f16: boolean): ConvTile {
   let tc = Math.min(tile.tileC4, groupC4);
   // the Winograd GEMM is a grouped conv whose groups are c4(cout) vec4s wide
   while ((op.groups > 1 || winograd) && groupC4 % tc !== 0) tc--;
-  const algo = winograd ? tile.algo : undefined;
+  const algo = winograd || usesTiled(op, tile) ? tile.algo : undefined;
   return tc === tile.tileC4 && algo === tile.algo ? tile : { ...tile, tileC4: tc, algo };
 }
+
+/** Whether this conv runs on the workgroup-tiled GEMM kernel: its tile asks for it, and it has no groups
+ *  and no input scale. */
+export const usesTiled = (op: OpOf<'conv2d'>, tile: ConvTile | undefined): boolean => tile?.algo === 'tiled' && op.groups === 1 && !op.inputScale;
 
 /** Fewer input channels than this and Winograd's two transforms cost more than its GEMMs save. */
 export const WINOGRAD_MIN_CIN = 8;
@@ -148,6 +153,7 @@ export const conv2d: OpDef<'conv2d'> = {
       input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(t, n * ho, wo), f16,
     };
     const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined, inputScale: op.inputScale ? range(sc) : undefined };
+    if (t.algo === 'tiled') return [conv2dTiledStep(device, { ...spec, ...t }, io, node.name)];
     return [conv2dStep(device, spec, io, node.name)];
   },
 };
