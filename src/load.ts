@@ -8,7 +8,7 @@ import { adapterOf } from './gpu/device.js';
 import { type Graph, checkGraph } from './graph/ir.js';
 import { uploadParams } from './graph/params.js';
 import { optimize } from './graph/passes/index.js';
-import { cachedTuning } from './graph/tune.js';
+import { cachedTuning, fitWinograd } from './graph/tune.js';
 import { type Tuning, fixedSubgroupSize, tuningFor } from './graph/tuning.js';
 import { type PadMode, checkPadMode } from './kernels/layout.js';
 import { Model, type ModelInfo } from './model.js';
@@ -132,7 +132,7 @@ export function modelFromGraph(
   archInfo: Omit<ModelInfo, 'outChannels' | 'weightBytes' | 'source' | 'metadata' | 'tuning' | 'precision' | 'warnings'>,
   options: LoadOptions & { source?: string; metadata?: Record<string, string>; tuningSource?: ModelInfo['tuning']; warnings?: string[] } = {},
 ): Model {
-  const tuning = options.tuning ?? tuningFor(device, adapterOf(device));
+  const tuning = options.tuning ?? fitWinograd(tuningFor(device, adapterOf(device)), graph);
   const precision = options.precision ?? 'f32';
   if (precision !== 'f32' && precision !== 'f16') throw new Error(`precision must be 'f32' or 'f16', found ${JSON.stringify(precision)}`);
   if (options.pad !== undefined) checkPadMode(options.pad, 'pad');

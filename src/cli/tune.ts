@@ -2,7 +2,7 @@
 // this adapter, keeps the fastest per layer, and caches the result for this adapter and architecture
 // (later `loadModel` calls pick it up; model.info.tuning says 'measured').
 import { adapterOf } from '../gpu/device.js';
-import { describeTile, storeTuning, tuneGraph } from '../graph/tune.js';
+import { describeTile, fitWinograd, storeTuning, tuneGraph } from '../graph/tune.js';
 import { tuningFor } from '../graph/tuning.js';
 import { randomUNetSafetensors } from '../weights/random.js';
 import { architectureKey } from '../load.js';
@@ -59,7 +59,7 @@ export async function tune(args: string[]): Promise<number> {
   const model = await openModel(device, source, { tuning: tuningFor(device, adapter), precision }, (line) => process.stderr.write(`${line}\n`));
   const shape: [number, number, number, number] = [1, model.info.inChannels, size, size];
   const t0 = performance.now();
-  const result = await tuneGraph(device, adapter, model.graph, shape, tuningFor(device, adapter), reps, (m) => process.stderr.write(`tune: ${m}\n`), undefined, precision === 'f16');
+  const result = await tuneGraph(device, adapter, model.graph, shape, fitWinograd(tuningFor(device, adapter), model.graph), reps, (m) => process.stderr.write(`tune: ${m}\n`), undefined, precision === 'f16');
   const seconds = (performance.now() - t0) / 1000;
   const arch = architectureKey(model.info, precision);
   const where = v['dry-run'] ? undefined : await storeTuning(adapter, arch, result.tuning);

@@ -8,6 +8,25 @@ import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
 import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize, isSoftwareAdapter } from './tuning.js';
 import { layerKey, withDef } from '../ops/index.js';
+import { winogradTileOf } from '../ops/conv2d.js';
+
+/** Most Winograd F(4x4,3x3) convs a model may chain. Its error grows with depth: on the smp parity models at
+ *  256x256 (bench/parity-smp.ts, bound 1e-4 vs float64) resnet101 (44 such convs) stayed at 6.3e-5 and
+ *  resnet152 (61) reached 1.1e-4, where F(2x2,3x3) gave 6.2e-5 and the direct kernel 6.4e-5. */
+export const WINOGRAD4_MAX_LAYERS = 48;
+
+/** The convs of `g` Winograd applies to (3x3, stride 1, ...; see winogradTileOf). */
+export function winogradLayers(g: Graph): number {
+  const probe: ConvTile = { tilePixels: 1, tileC4: 1, workgroupSize: 64, weights: 'load', algo: 'winograd4' };
+  return g.nodes.filter((n) => n.op.kind === 'conv2d' && winogradTileOf(n.op, probe, false) !== 0).length;
+}
+
+/** `t` with F(4x4,3x3) replaced by F(2x2,3x3) where `g` has more Winograd convs than WINOGRAD4_MAX_LAYERS. */
+export function fitWinograd(t: Tuning, g: Graph): Tuning {
+  if (winogradLayers(g) <= WINOGRAD4_MAX_LAYERS) return t;
+  const fit = (c: ConvTile): ConvTile => (c.algo === 'winograd4' ? { ...c, algo: 'winograd2' } : c);
+  return { ...t, conv2d: fit(t.conv2d), layers: t.layers && Object.fromEntries(Object.entries(t.layers).map(([k, c]) => [k, fit(c)])) };
+}
 
 /** Bump when the candidates or the kernels they configure change meaning: older caches are then ignored. */
 export const TUNING_FORMAT = 3;
@@ -55,7 +74,8 @@ export async function tuneGraph(
   const kernelOf = (node: Graph['nodes'][number]) => withDef(node, (_op, def) => def.tuning?.kernel);
   const kernels = [...new Set(g.nodes.map(kernelOf).filter((k): k is TunedKernel => k !== undefined))];
   for (const kernel of kernels) {
-    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(adapter));
+    const deep = winogradLayers(g) > WINOGRAD4_MAX_LAYERS;
+    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(adapter)).filter((c) => !(deep && c.algo === 'winograd4'));
     const perKey = new Map<string, number[]>();
     for (const [i, cand] of cands.entries()) {
       progress(`${kernel} ${i + 1}/${cands.length}: ${describeTile(cand)}`);

@@ -18,6 +18,7 @@ import { WINOGRAD_SCRATCH_BYTES, winogradFilters, winogradLayout } from '../../s
 import type { ConvParams } from '../../src/params.js';
 import { assertClose, randArray, randTensor, rng, testDevice } from '../helpers.js';
 import { runGraph } from '../ops/runGraph.js';
+import { WINOGRAD4_MAX_LAYERS, fitWinograd, winogradLayers } from '../../src/graph/tune.js';
 
 const ATOL = 3e-5;
 const RTOL = 3e-5;
@@ -155,6 +156,23 @@ T('convs Winograd does not apply to (strided, 1x1, grouped, few input channels) 
   const want = conv2d(conv2d(conv2d(x, p1, { padding: 1 }), p2, { padding: 1, stride: 2 }), p3);
   for (const [name, t] of tunings) assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, ATOL, RTOL, name);
   assert.is(memoryPlanOf(optimize(g), x.shape, 256, false, tunings[0][1]).memory.scratchBytes, 0);
+});
+
+T('F(4x4,3x3) gives way to F(2x2,3x3) in models with more than WINOGRAD4_MAX_LAYERS Winograd convs', ({ tunings }) => {
+  const chain = (n: number) => {
+    const b = new GraphBuilder();
+    let v = b.value('input', 8);
+    const p = params(rng(3), 8, 8);
+    for (let i = 0; i < n; i++) v = b.conv2d(`c${i}`, v, p, { padding: 1 });
+    // a strided conv and a 1x1 do not count
+    return b.finish(0, b.conv2d('s', b.conv2d('one', v, params(rng(4), 8, 8, 1)), p, { stride: 2 }));
+  };
+  const t4 = tunings.find(([n]) => n.startsWith('winograd4'))![1];
+  assert.is(winogradLayers(chain(WINOGRAD4_MAX_LAYERS)), WINOGRAD4_MAX_LAYERS);
+  assert.is(fitWinograd(t4, chain(WINOGRAD4_MAX_LAYERS)), t4);
+  const fitted = fitWinograd({ ...t4, layers: { k: t4.conv2d } }, chain(WINOGRAD4_MAX_LAYERS + 1));
+  assert.is(fitted.conv2d.algo, 'winograd2');
+  assert.is(fitted.layers!.k.algo, 'winograd2');
 });
 
 T.run();
