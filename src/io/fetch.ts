@@ -2,7 +2,7 @@
 // bounded by a limit checked against Content-Length before the body is read and again while it streams
 // (a server may send no length, or a false one). Browser-safe: no Node imports.
 import { UnetError, UnsupportedError, WeightsError, abortError, throwIfAborted } from '../errors.js';
-import { type LimitName, type Limits, exceeds, formatBytes } from '../limits.js';
+import { type LimitName, type Limits, exceeds } from '../limits.js';
 
 export interface DownloadProgress {
   /** bytes received so far */
@@ -42,7 +42,7 @@ export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Arr
   const total = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
   if (total !== undefined && total > maxBytes) {
     await res.body?.cancel().catch(() => undefined);
-    throw exceeds(`${url}: ${formatBytes(total)} (Content-Length)`, o.limit, o.limits);
+    throw exceeds(`${url}: ${total} bytes (Content-Length)`, o.limit, o.limits);
   }
   if (!res.body) return new Uint8Array(await res.arrayBuffer());
   const reader = res.body.getReader();
@@ -53,7 +53,7 @@ export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Arr
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.length;
-      if (loaded > maxBytes) throw exceeds(`${url}: more than ${formatBytes(maxBytes)} received`, o.limit, o.limits);
+      if (loaded > maxBytes) throw exceeds(`${url}: the download (${loaded} bytes so far)`, o.limit, o.limits);
       chunks.push(value);
       o.onProgress?.({ loaded, total });
     }
