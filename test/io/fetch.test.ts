@@ -1,14 +1,15 @@
-// loadModel from a URL, against a local HTTP server: progress, Content-Length and streamed size limits,
-// HTTP errors, an smp-style folder URL, abort mid-download.
+// loadModel and model.segment from URLs, against a local HTTP server: progress, Content-Length and
+// streamed size limits, HTTP errors, an smp-style folder URL, abort mid-download.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { AbortError, LimitError, WeightsError, getDevice, loadModel } from '../../src/node.js';
+import { AbortError, InputError, LimitError, WeightsError, getDevice, loadModel } from '../../src/node.js';
 import { randArray, rejectsWith, rng } from '../helpers.js';
 
 const DEMO = 'assets/demo/nuclei_unet.safetensors';
+const SAMPLE = 'assets/demo/samples/nuclei_01.png';
 const CHUNK = 16 * 1024;
 
 interface Ctx {
@@ -38,6 +39,7 @@ Url.before(async (ctx) => {
     };
     if (req.url === '/demo.safetensors' || req.url === '/folder/model.safetensors') send({ 'content-length': body.length });
     else if (req.url === '/folder/config.json') res.end('{}');
+    else if (req.url === '/sample.png') res.end(readFileSync(SAMPLE));
     else if (req.url === '/chunked.safetensors') send({}); // no Content-Length: chunked transfer
     else if (req.url === '/slow.safetensors') {
       res.writeHead(200, { 'content-length': body.length });
@@ -129,6 +131,18 @@ Url('abort mid-download: rejects with an AbortError while the server is still se
     'abort',
   );
   assert.ok(performance.now() - t0 < 5000, 'promptly');
+});
+
+Url('model.segment of an image URL equals the path; an HTTP error there is an InputError', async (ctx) => {
+  const model = await loadModel(ctx.device, DEMO);
+  try {
+    const [a, b] = [await model.segment(`${ctx.base}/sample.png`), await model.segment(new URL('/sample.png', ctx.base))];
+    const want = await model.segment(SAMPLE);
+    assert.ok(a.probabilities.every((v, i) => v === want.probabilities[i] && v === b.probabilities[i]), 'same probabilities');
+    await rejectsWith(model.segment(`${ctx.base}/missing.png`), (e) => e instanceof InputError && e.message === `${ctx.base}/missing.png: HTTP 404 Not Found`, '404');
+  } finally {
+    model.dispose();
+  }
 });
 
 Url.run();
