@@ -130,6 +130,20 @@ T('several bands of tile rows', async ({ device, tunings }) => {
   assert.is(plain.memory.scratchBytes, 0);
 });
 
+T('bands that start and end inside an image of a batch of 3', async ({ device, tunings }) => {
+  const shape: [number, number, number, number] = [3, 32, 40, 40];
+  for (const m of [2, 4] as const) {
+    const L = winogradLayout({ m, N: 3, H: 40, W: 40, cin4: 8, cout: 32, padding: [1, 1, 1, 1] }, 16);
+    assert.ok(L.bands >= 2 && L.bandRows % L.TH !== 0, `F(${m}): ${L.bands} bands of ${L.bandRows} rows, ${L.TH} per image`);
+  }
+  const rand = rng(21);
+  const x = randTensor(rand, shape);
+  const p = params(rand, 32, 32);
+  const g = one(32, (b, v) => b.relu('relu', b.conv2d('conv', v, p, { padding: 1 })));
+  const want = conv2d(x, p, { padding: 1, activation: 'relu' });
+  for (const [name, t] of tunings) assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, ATOL, RTOL, name);
+});
+
 T('f16 models run direct under a winograd tuning (f16 V and M would cost accuracy), with the direct error', async ({ device, tunings }) => {
   if (!device.features.has('shader-f16')) return;
   const rand = rng(13);
