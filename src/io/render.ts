@@ -5,6 +5,7 @@
 import { classColors, classOverlay, isForeground } from './classes.js';
 import { encodePng } from './png.js';
 import type { Pixels } from './preprocess.js';
+import type { SegmentResult } from '../segment.js';
 
 /** One color per output channel (the first is used for single-channel models). */
 export const PALETTE: [number, number, number][] = [
@@ -63,15 +64,7 @@ function rgbOf(img: Pixels): Uint8Array {
 // --- the API's pictures of a SegmentResult
 
 /** What the pictures read of a segmentation (model.segment's result). */
-export interface Segmentation {
-  width: number;
-  height: number;
-  classes: number;
-  kind: 'mask' | 'classes';
-  probabilities: Float32Array;
-  mask: Uint8Array;
-  masks?: Uint8Array[];
-}
+export type Segmentation = Pick<SegmentResult, 'width' | 'height' | 'classes' | 'kind' | 'probabilities' | 'mask' | 'masks'>;
 
 /** 8-bit RGBA pixels, row-major: what `new ImageData(data, width, height)` takes. */
 export interface RgbaImage {
