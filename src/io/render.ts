@@ -104,6 +104,9 @@ export function renderLabels(result: Segmentation): RgbaImage {
  * segmented image's pixels: raw { data, width, height, channels } or ImageData.
  */
 export function renderOverlay(image: Pixels | { width: number; height: number; data: Uint8ClampedArray }, result: Segmentation, options: { opacity?: number } = {}): RgbaImage {
+  if (typeof image !== 'object' || image === null || !('data' in image) || typeof image.data?.length !== 'number') {
+    throw new Error('renderOverlay: the image must be pixels { data, width, height, channels } or ImageData (readImage(image) gives them)');
+  }
   const px: Pixels = 'channels' in image ? image : { ...image, channels: 4 };
   if (px.width !== result.width || px.height !== result.height) throw new Error(`renderOverlay: the image is ${px.width}x${px.height}, the result ${result.width}x${result.height}`);
   const opacity = options.opacity ?? 0.4;
