@@ -10,7 +10,7 @@ import { channelPlanes, normalize } from '../src/io/preprocess.js';
 import { argmaxLabels, classProbabilities } from '../src/io/classes.js';
 import {
   InputError, LimitError, encodePng, getDevice, imageTensor, loadModel, luma, probabilitiesPng, renderLabels, renderMask, renderOverlay,
-  type Model, type RawImage, type SegmentResult,
+  type Model, type Normalization, type RawImage, type SegmentResult,
 } from '../src/node.js';
 import { segment } from '../src/segment.js';
 import { rejectsWith, rng } from './helpers.js';
@@ -275,6 +275,8 @@ Bad('bad images: InputError (code INPUT) naming the problem', async ({ model }) 
 
 Bad('unknown and bad options: refused with one line naming them', async ({ model }) => {
   await rejectsWith(model.segment(SAMPLE, { treshold: 0.3 } as object), (e) => e.code === 'UNSUPPORTED' && e.message === 'segment: unknown option "treshold"; did you mean threshold? (known: normalize, threshold, tile, onProgress, signal, limits, pad)', 'segment typo');
+  await rejectsWith(model.segment(SAMPLE, { normalize: { kind: 'fixed', mean: 0, std: 0 } }), (e) => e.code === 'INPUT' && /^segment: normalize must be .* with std > 0, found \{"kind":"fixed","mean":0,"std":0\}$/.test(e.message), 'std 0');
+  await rejectsWith(model.segment(SAMPLE, { normalize: { kind: 'minmax' } as unknown as Normalization }), (e) => e.code === 'INPUT' && /found \{"kind":"minmax"\}/.test(e.message), 'unknown kind');
   await rejectsWith(model.segment(SAMPLE, { threshold: 2 }), (e) => e.code === 'INPUT' && /threshold must be a number from 0 to 1, found 2/.test(e.message), 'threshold 2');
   await rejectsWith(model.run({ data: new Float32Array(16 * 16), shape: [1, 1, 16, 16] }, { tiles: false } as object), (e) => e.code === 'UNSUPPORTED' && /^run: unknown option "tiles"; did you mean tile\?/.test(e.message), 'run typo');
   await rejectsWith(model.run({ data: new Float32Array(4), shape: [1, 2, 1, 2] }), (e) => e.code === 'INPUT' && /has 2 channels, the model expects 1/.test(e.message), 'run: wrong channels');

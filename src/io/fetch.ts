@@ -2,6 +2,7 @@
 // bounded by a limit checked against Content-Length before the body is read and again while it streams
 // (a server may send no length, or a false one). Browser-safe: no Node imports.
 import { InputError, UnetError, UnsupportedError, WeightsError, abortError, throwIfAborted } from '../errors.js';
+import { concatBytes } from './bytes.js';
 import { type LimitName, type Limits, exceeds } from '../limits.js';
 
 export interface DownloadProgress {
@@ -68,13 +69,7 @@ export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Arr
     await reader.cancel().catch(() => undefined);
     throw failure(url, e, o);
   }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** A fetch or stream failure: our own errors as they are, an abort as an AbortError, else o.errorClass. */
