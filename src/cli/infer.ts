@@ -10,7 +10,7 @@ import { CliError, UsageError } from './errors.js';
 import { readInputFile, readModelArg, writeAtomically } from './files.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
-import { nonFiniteMessage, nonFiniteOutputs } from './outputs.js';
+import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite } from './outputs.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 import { STDIO, checkStdout, readStdin, writeStdout } from './stdio.js';
 
@@ -106,7 +106,7 @@ export async function infer(args: string[]): Promise<number> {
     const t3 = performance.now();
     const nonFinite = nonFiniteOutputs(result.data, result.shape);
     if (nonFinite) {
-      const message = nonFiniteMessage(`${printable(inputPath)}: tensor ${q(inputName)}`, nonFinite);
+      const message = nonFiniteMessage(`${printable(inputPath)}: tensor ${q(inputName)}`, nonFinite, weightsNonFinite(model.info.warnings));
       if (v.strict) throw new CliError(`${message} (--strict: no output written)`);
       process.stderr.write(`unet: warning: ${message}\n`);
     }

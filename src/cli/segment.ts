@@ -20,7 +20,7 @@ import { CliError, UsageError, cliText, fsError } from './errors.js';
 import { readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
 import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
-import { nonFiniteMessage, nonFiniteOutputs, writeOutputSet, type NonFinite } from './outputs.js';
+import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite, writeOutputSet, type NonFinite } from './outputs.js';
 import { Progress } from './progress.js';
 
 export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
@@ -117,6 +117,8 @@ export interface Settings {
   /** the model's output activation, and whether its channels are exclusive classes */
   activation: OutputActivation;
   multiClass: boolean;
+  /** the weights hold NaN or Inf (the cause given for non-finite outputs) */
+  nanWeights?: boolean;
   gray: boolean;
   axis: Axis;
   pad: PadMode;
@@ -201,14 +203,14 @@ export async function segment(args: string[]): Promise<number> {
     model = await openModel(device, modelArg, { activation }, (line) => progress.print(line));
     const multiClass = isMultiClass(model.info);
     if (multiClass && model.info.classes > MAX_CLASSES) throw new CliError(`${modelArg.name}: ${model.info.classes} classes: unet segment writes class maps of at most ${MAX_CLASSES}`);
-    const settings: Settings = { ...base, norm: norm ?? model.info.preprocessing, activation: model.info.activation, multiClass };
+    const settings: Settings = { ...base, norm: norm ?? model.info.preprocessing, activation: model.info.activation, multiClass, nanWeights: weightsNonFinite(model.info.warnings) };
     for (const [i, input] of inputs.entries()) {
       const label = printable(basename(input.path));
       progress.update(i, label);
       const start = performance.now();
       try {
         const r = await segmentOne(model, input.path, input.name, settings, (f) => progress.update(i + f, label));
-        if (r.nonFinite) progress.print(`unet: warning: ${nonFiniteMessage(printable(input.path), r.nonFinite)}`);
+        if (r.nonFinite) progress.print(`unet: warning: ${nonFiniteMessage(printable(input.path), r.nonFinite, settings.nanWeights)}`);
         done.push({ ...r, input: input.path, ms: performance.now() - start });
       } catch (e) {
         if (!(e instanceof CliError)) throw e; // a bug or a GPU failure: not the input's fault
@@ -346,7 +348,7 @@ function checkOutputs(names: string[], s: Settings, fail: (problem: string) => n
 
 /** Writes an input's outputs as one set; a non-finite output is an error with --strict (nothing written). */
 function finish(files: Map<string, Uint8Array>, nonFinite: NonFinite | undefined, s: Settings, path: string): void {
-  if (nonFinite && s.strict) throw new CliError(`${nonFiniteMessage(printable(path), nonFinite)} (--strict: no outputs written)`);
+  if (nonFinite && s.strict) throw new CliError(`${nonFiniteMessage(printable(path), nonFinite, s.nanWeights)} (--strict: no outputs written)`);
   const paths = new Map([...files].map(([f, data]) => [join(s.outDir, f), data]));
   try {
     writeOutputSet(paths, s.overwrite);

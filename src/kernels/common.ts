@@ -148,7 +148,9 @@ export function activationWgsl(act: Activation, v: string): string {
     case 'none':
       return v;
     case 'relu':
-      return `max(${v}, vec4<f32>(0.0))`;
+      // NaN stays NaN, as in PyTorch: max(NaN, 0) is 0 on some backends (llvmpipe), and comparisons may be
+      // folded away under WGSL's no-NaN assumption, so NaN is told by its bits
+      return `select(max(${v}, vec4<f32>(0.0)), ${v}, (bitcast<vec4<u32>>(${v}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
     case 'sigmoid':
       // 1 / (1 + e^-x): exp overflows to +inf for x < -88 and the quotient is then exactly 0, as in PyTorch.
       return `(vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-${v})))`;
