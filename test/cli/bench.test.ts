@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { interleaved, summarize } from '../../src/cli/benchTime.js';
 import { type BenchReport, formatBench } from '../../src/cli/benchTable.js';
 import { DEFAULT_TUNING } from '../../src/graph/tuning.js';
+import { formatPeers } from '../../bench/peers.js';
 
 const Stats = suite('bench statistics');
 
@@ -65,6 +66,24 @@ Tables('formatBench: says when warm-ups are fewer than recommended and when GPU 
   assert.match(text, /after 2 warm-ups \(fewer than the 10 recommended, by --warmup/);
   assert.match(text, /not measured: the adapter has no timestamp-query/);
   assert.match(text, /wall time \/ count/);
+});
+
+Tables('formatPeers: each engine over ours, checks against PyTorch, and why an engine did not run', () => {
+  const header = { adapter: 'llvmpipe', dawn: 'webgpu 0.6.2', ort: 'onnxruntime-node 1.30.0', torch: 'PyTorch 1.13 on cpu', model: 'brain-unet init_features 32, 3 -> 1 sigmoid', runs: 10, warmup: 10 };
+  const check = { maxAbs: 2e-7, maskAgreement: 1 };
+  const text = formatPeers(header, ['ours', 'ORT WebGPU', 'PyTorch CPU', 'PyTorch CUDA tf32'], [
+    {
+      size: 256,
+      batch: 1,
+      gflop: 24.3,
+      results: { ours: { stats: stats(1000, 900, 1100), check }, 'ORT WebGPU': { stats: stats(4500, 4000, 5000), check, vsOurs: 1e-7 }, 'PyTorch CPU': { stats: stats(450, 400, 500), vsOurs: 2e-7 }, 'PyTorch CUDA tf32': { missing: 'no PyTorch at python3' } },
+    },
+  ]);
+  const row = text.split('\n').find((l) => l.startsWith('256²'))!;
+  // ORT 4500 / 1000 = 4.50; PyTorch 450 / 1000 = 0.45; 24.3 GFLOP / 1 s = 24.3 GFLOP/s
+  assert.equal(row.trim().split(/\s{2,}/), ['256²', '1', '1000 (900–1100)', '24.3', '4500 (4000–5000)', '4.50', '450 (400–500)', '0.45', 'n/a']);
+  assert.match(text, /256²\s+1\s+2\.0e-7 \(100\.00%\)\s+2\.0e-7 \(100\.00%\) \/ 1\.0e-7\s+reference \/ 2\.0e-7\s+n\/a/);
+  assert.match(text, /PyTorch CUDA tf32: not run: no PyTorch at python3/);
 });
 
 Tables.run();
