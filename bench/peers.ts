@@ -5,7 +5,7 @@
 //
 //   node --import tsx bench/peers.ts [--weights PATH] [--sizes 256] [--batches 1] [--runs 10] [--warmup 10]
 //       [--onnx PATH] [--python /usr/bin/python3] [--torch-device cpu|cuda] [--torch-variants f32,tf32,fp16-cl]
-//       [--threads 2] [--f16] [--no-ort-cpu] [--json]
+//       [--threads 2] [--f16] [--no-ort-cpu] [--no-torch] [--json] [--json-file PATH]
 //
 // The ONNX model is exported from the same weights by tools/export_onnx.py (PyTorch's TorchScript
 // exporter, opset 17, dynamic N/H/W) unless --onnx names an existing file; --onnx with a new path keeps it.
@@ -25,10 +25,10 @@ import { benchInput, compare, type Contender, interleaved, type Stats, summarize
 import { RECOMMENDED_WARMUP, spread } from '../src/cli/benchTable.js';
 import { configKey } from '../src/cli/bench.js';
 import { exceeds } from '../src/tiling/budget.js';
-import { TorchPeer, type TorchVariant } from '../src/cli/torchPeer.js';
+import { TorchPeer, type TorchVariant, toolPath } from '../src/cli/torchPeer.js';
 import { type Ort, loadOrt, ortRun, ortSession } from './ort.js';
 
-const EXPORT_SCRIPT = fileURLToPath(new URL('../tools/export_onnx.py', import.meta.url));
+const EXPORT_SCRIPT = toolPath('export_onnx.py');
 
 /** One engine in the table: how it runs a configuration once (ms), and its output for the check. */
 interface Peer {
@@ -67,6 +67,7 @@ async function main(): Promise<void> {
       'no-ort-cpu': { type: 'boolean' },
       'no-torch': { type: 'boolean' },
       json: { type: 'boolean' },
+      'json-file': { type: 'string' },
     },
   });
   const ints = (s: string, min = 1) =>
@@ -95,13 +96,17 @@ async function main(): Promise<void> {
     // PyTorch first: it computes the reference outputs
     const torchDevice = v['torch-device'] === 'cuda' ? 'cuda' : 'cpu';
     const variants = v['torch-variants']!.split(',') as TorchVariant[];
-    const noTorch = v['no-torch'] ? '--no-torch' : TorchPeer.unavailable(v.python);
+    let noTorch = v['no-torch'] ? '--no-torch' : TorchPeer.unavailable(v.python);
     let torch: TorchPeer | undefined;
     if (!noTorch) {
       const forTorch = Object.fromEntries([...inputs].map(([k, x]) => [`input_${k}`, x]));
       log(`PyTorch (${torchDevice}${torchDevice === 'cpu' ? `, ${threads} threads` : ''}, ${variants.join(', ')}): reference outputs...`);
-      torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, smp, inputs: forTorch, threads, device: torchDevice, variants });
-      closers.push(() => torch!.close());
+      try {
+        torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, smp, inputs: forTorch, threads, device: torchDevice, variants });
+        closers.push(() => torch!.close());
+      } catch (e) {
+        noTorch = (e as Error).message; // its stderr above says more
+      }
     }
     const reference = (key: string) => torch?.outputs.getF32(`output_${key}`);
 
@@ -192,7 +197,9 @@ async function main(): Promise<void> {
       runs,
       warmup,
     };
-    if (v.json) process.stdout.write(`${JSON.stringify({ ...header, peers: peers.map((p) => ({ name: p.name, missing: p.missing })), rows }, null, 1)}\n`);
+    const json = `${JSON.stringify({ ...header, peers: peers.map((p) => ({ name: p.name, missing: p.missing })), rows }, null, 1)}\n`;
+    if (v['json-file']) writeFileSync(v['json-file'], json);
+    if (v.json) process.stdout.write(json);
     else process.stdout.write(formatPeers(header, peers.map((p) => p.name), rows));
   } finally {
     for (const close of closers.reverse()) await close();

@@ -9,7 +9,8 @@ an smp Unet of tools/smp_unet.py from a save_pretrained folder or a bare state_d
 [N, C, H, W] and one output `output` [N, classes, H, W] after the model's activation, float32, with N, H
 and W dynamic (the trace runs at --size; the brain U-Net needs H and W multiples of 16). Eval mode: the
 exporter folds each BatchNorm into its conv. The TorchScript exporter is used (torch 1.13 here; on
-torch >= 2.5 `dynamo=False` asks for it). Prints one JSON line: path, bytes, opset, torch version.
+torch >= 2.5 `dynamo=False` asks for it); where that fails (a torch without it), the dynamo exporter.
+Prints one JSON line: path, bytes, opset, exporter, torch version.
 """
 
 import argparse
@@ -36,20 +37,32 @@ def main():
     first = next(p for n, p in model.named_parameters() if p.dim() == 4)
     x = torch.zeros(1, first.shape[1], args.size, args.size)
     dims = {0: "N", 2: "H", 3: "W"}
-    extra = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    with torch.no_grad():
-        torch.onnx.export(
-            model,
-            (x,),
-            args.out,
-            opset_version=args.opset,
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes={"input": dims, "output": dims},
-            do_constant_folding=True,
-            **extra,
-        )
-    print(json.dumps({"path": args.out, "bytes": os.path.getsize(args.out), "opset": args.opset, "torch_version": torch.__version__}))
+    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+
+    def export(**extra):
+        with torch.no_grad():
+            torch.onnx.export(
+                model,
+                (x,),
+                args.out,
+                opset_version=args.opset,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": dims, "output": dims},
+                do_constant_folding=True,
+                **extra,
+            )
+
+    exporter = "torchscript"
+    try:
+        export(**({"dynamo": False} if has_dynamo else {}))
+    except Exception as e:  # noqa: BLE001 - any failure of the old exporter: try the new one
+        if not has_dynamo:
+            raise
+        print(f"tools/export_onnx.py: the TorchScript exporter failed ({e}); trying dynamo=True", file=sys.stderr)
+        exporter = "dynamo"
+        export(dynamo=True)
+    print(json.dumps({"path": args.out, "bytes": os.path.getsize(args.out), "opset": args.opset, "exporter": exporter, "torch_version": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ Options:
   --warmup N         untimed runs before them (default ${RECOMMENDED_WARMUP}; fewer for slow adapters: the output says so)
   --layers SIZExN    configuration profiled per layer (default 256x1; "none" to skip)
   --threads N        PyTorch CPU threads (default 2)
+  --python PATH      the Python with PyTorch (default /usr/bin/python3)
+  --torch-device D   cpu (default) or cuda: PyTorch f32 on the GPU (TF32 off, cudnn.benchmark), input
+                     resident there, each forward synchronized
   --f16              also time precision 'f16' end to end and report its error vs the f32 engine output
   --no-torch         skip PyTorch
   --reference PATH   PyTorch outputs to check against: written here when PyTorch runs, read from here
@@ -50,6 +53,7 @@ Options:
                      feature), subgroup (weights shared by subgroup broadcast), measured (what
                      \`unet tune\` stored for this adapter and architecture)
   --json             print one JSON object instead of the tables
+  --json-file PATH   also write that JSON object to PATH
   -h, --help         show this help
 `;
 
@@ -61,11 +65,14 @@ const OPTIONS = {
   warmup: { type: 'string', default: String(RECOMMENDED_WARMUP) },
   layers: { type: 'string', default: '256x1' },
   threads: { type: 'string', default: '2' },
+  python: { type: 'string', default: '/usr/bin/python3' },
+  'torch-device': { type: 'string', default: 'cpu' },
   'no-torch': { type: 'boolean' },
   f16: { type: 'boolean' },
   reference: { type: 'string' },
   tuning: { type: 'string', default: 'auto' },
   json: { type: 'boolean' },
+  'json-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -124,16 +131,18 @@ export async function bench(args: string[]): Promise<number> {
 
   // PyTorch: its outputs are the reference; its forwards are timed between ours. Its script lives in
   // tools/, which only a source checkout has (the npm package ships dist/ and bin/).
-  const whyNoTorch = v['no-torch'] ? 'PyTorch skipped (--no-torch)' : TorchPeer.unavailable();
+  if (v['torch-device'] !== 'cpu' && v['torch-device'] !== 'cuda') throw new UsageError(`bench: --torch-device is cpu or cuda, found ${JSON.stringify(v['torch-device'])}`);
+  const torchDevice = v['torch-device'] as 'cpu' | 'cuda';
+  const whyNoTorch = v['no-torch'] ? 'PyTorch skipped (--no-torch)' : TorchPeer.unavailable(v.python);
   let torch: TorchPeer | undefined;
   let reference: ReturnType<typeof parseSafetensors> | undefined;
   if (!whyNoTorch) {
     const forTorch: Record<string, { shape: number[]; data: Float32Array }> = {};
     // skipped ones too when saving a reference: another adapter may take them in one pass
     for (const c of configs) if (!c.skipped || v.reference) forTorch[`input_${configKey(c)}`] = inputs.get(configKey(c))!;
-    log(`PyTorch (CPU, ${threads} threads): computing the reference outputs of ${Object.keys(forTorch).length} configurations...`);
+    log(`PyTorch (${torchDevice === 'cpu' ? `CPU, ${threads} threads` : 'CUDA'}): computing the reference outputs of ${Object.keys(forTorch).length} configurations...`);
     const config = 'config' in source ? source.config : undefined;
-    torch = await TorchPeer.start({ weights: source.weights, config, smp: model.info.architecture === 'smp-unet', inputs: forTorch, threads });
+    torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, smp: model.info.architecture === 'smp-unet', inputs: forTorch, threads, device: torchDevice });
     reference = torch.outputs;
     if (v.reference) writeFileSync(v.reference, torch.outputBytes);
   } else if (v.reference) {
@@ -194,13 +203,14 @@ export async function bench(args: string[]): Promise<number> {
     adapter: { description: adapter.description, vendor: adapter.vendor, architecture: adapter.architecture, device: adapter.device, timestampQuery: device.features.has('timestamp-query') },
     dawn: { package: 'webgpu', version: webgpuPackageVersion() ?? 'unknown' },
     model: { ...model.info, metadata: undefined, loadMs },
-    torch: torch ? { version: torch.version, threads } : undefined,
+    torch: torch ? { version: torch.version, device: torch.device, threads } : undefined,
     tuning,
     runs,
     warmup,
     configs,
     profile,
   };
+  if (v['json-file']) writeFileSync(v['json-file'], `${JSON.stringify(report, null, 1)}\n`);
   if (v.json) process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
   else process.stdout.write(formatBench(report));
   model.dispose();

@@ -36,7 +36,8 @@ export interface BenchReport {
   adapter: { description: string; vendor: string; architecture: string; device: string; timestampQuery: boolean };
   dawn: { package: string; version: string };
   model: Omit<ModelInfo, 'metadata'> & { metadata?: undefined; loadMs: number };
-  torch?: { version: string; threads: number };
+  /** device: 'cpu' or the CUDA device's name */
+  torch?: { version: string; device: string; threads: number };
   tuning: Tuning;
   runs: number;
   warmup: number;
@@ -67,7 +68,8 @@ export function formatBench(r: BenchReport): string {
       'e2e = model.run (upload, forward, readback); GFLOP/s counts 2 per multiply-add',
   );
   out.push(`kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}`);
-  out.push(r.torch ? `PyTorch ${r.torch.version} CPU, ${r.torch.threads} threads, same weights and inputs, its runs interleaved with the e2e runs` : 'PyTorch: not run');
+  const torchOn = r.torch?.device === 'cpu' ? `CPU, ${r.torch.threads} threads` : `${r.torch?.device} (f32, TF32 off; input resident, synchronized)`;
+  out.push(r.torch ? `PyTorch ${r.torch.version} ${torchOn}, same weights and inputs, its runs interleaved with the e2e runs` : 'PyTorch: not run');
   out.push('');
   const name = (c: ConfigResult) => `${c.batch}x${i.inChannels}x${c.size}x${c.size}`;
   const head = ['input', 'first ms', 'GPU ms', 'throughput ms', 'e2e ms', 'GFLOP', 'GFLOP/s GPU', 'GFLOP/s e2e', 'torch ms', 'torch/e2e'];

@@ -11,8 +11,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors, writeSafetensors } from '../node.js';
 
-/** Only a source checkout has tools/ (src/cli/ or dist/cli/ -> tools/); the npm package does not ship it. */
-export const TORCH_SCRIPT = fileURLToPath(new URL('../../tools/torch_bench.py', import.meta.url));
+/** A script of tools/, which only a source checkout has (src/cli/, dist/cli/ or bench/gpu-run.sh's
+ *  .gpu/js/ -> tools/); the npm package does not ship it. */
+export const toolPath = (name: string) => fileURLToPath(new URL(`../../tools/${name}`, import.meta.url));
+const TORCH_SCRIPT = toolPath('torch_bench.py');
 
 export type TorchVariant = 'f32' | 'tf32' | 'fp16-cl';
 
