@@ -1,42 +1,51 @@
-// `unet bench`: end-to-end forward time of the U-Net at several sizes and batches, per-layer GPU times,
-// time to first result, memory, and the same forward in PyTorch on the CPU when /usr/bin/python3 has
-// torch, timed in the same run. Every output is checked against PyTorch's before it is timed.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// `unet bench`: the U-Net forward at several sizes and batches, three ways: GPU time (a timestamp pair
+// around the forward's compute pass), throughput (forwards back to back on an input already on the GPU)
+// and end to end (upload + forward + readback, what model.run costs); time to first result, memory,
+// per-layer GPU times, and the same forward in PyTorch on the CPU when /usr/bin/python3 has torch,
+// interleaved with ours run by run. Every output is checked against PyTorch's before it is timed.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { adapterOf } from '../gpu/device.js';
-import { profileSteps, type StepTime } from '../graph/profile.js';
-import { DEFAULT_TUNING, type Tuning, tuningFor } from '../graph/tuning.js';
+import { webgpuPackageVersion } from '../gpu/node.js';
+import { profileSteps } from '../graph/profile.js';
+import { DEFAULT_TUNING, tuningFor } from '../graph/tuning.js';
 import { cachedTuning } from '../graph/tune.js';
 import { buildModel } from '../arch/index.js';
 import { architectureKey, readModelSource } from '../load.js';
+import { exceeds } from '../tiling/budget.js';
 import { readModelArg } from './files.js';
 import { randomUNetSafetensors } from '../weights/random.js';
-import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
+import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, type Model, type TensorData } from '../node.js';
 import { parseCommandArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
+import { benchInput, compare, type Contender, interleaved, residentForwards, summarize, wallMs } from './benchTime.js';
+import { type BenchReport, type ConfigResult, RECOMMENDED_WARMUP, formatBench } from './benchTable.js';
+import { TorchPeer } from './torchPeer.js';
 
 export const BENCH_USAGE = `Usage: unet bench [options]
 
-Times the U-Net forward (upload, all kernels, readback) at each size and batch: median and p90 of
---runs after --warmup runs, the first run (pipeline compilation included) separately, GFLOP/s, memory,
-and per-layer GPU times at one configuration. With PyTorch at /usr/bin/python3 (and tools/ of a source
-checkout) the same forward runs on the CPU in the same session, its output is the reference every
-engine output is checked against, and the ratio is printed.
+Times the U-Net forward at each size and batch that fits the adapter in one pass, three ways:
+  GPU         a timestamp-query pair around the forward's compute pass (adapters with timestamp-query)
+  throughput  --runs forwards submitted back to back on an input already on the GPU, per forward
+  end to end  model.run: upload, forward, readback (what an application waits for)
+each as median, p10 and p90 of --runs after --warmup untimed runs; the first run (pipeline compilation
+included) separately; GFLOP/s (2 x multiply-adds); memory; per-layer GPU times at one configuration.
+With PyTorch at /usr/bin/python3 (and tools/ of a source checkout) the same forward runs on the CPU,
+run for run interleaved with ours; its output is the reference every engine output is checked against.
 
 Options:
   --weights PATH     model: a safetensors state_dict or an smp save_pretrained folder (config.json +
                      model.safetensors); default: brain U-Net, random weights, init_features 32, 3 -> 1
   --sizes LIST       square input sizes (default 128,256,512)
-  --batches LIST     batch sizes (default 1,4)
-  --runs N           timed runs per configuration (default 5)
-  --warmup N         untimed runs before them (default 2)
+  --batches LIST     batch sizes (default 1,4,16; those that do not fit one pass are skipped, saying why)
+  --runs N           timed runs per configuration and measure (default 10)
+  --warmup N         untimed runs before them (default ${RECOMMENDED_WARMUP}; fewer for slow adapters: the output says so)
   --layers SIZExN    configuration profiled per layer (default 256x1; "none" to skip)
   --threads N        PyTorch CPU threads (default 2)
-  --f16              also time precision 'f16' and report its error vs the f32 engine output
+  --python PATH      the Python with PyTorch (default /usr/bin/python3)
+  --torch-device D   cpu (default) or cuda: PyTorch f32 on the GPU (TF32 off, cudnn.benchmark), input
+                     resident there, each forward synchronized
+  --f16              also time precision 'f16' end to end and report its error vs the f32 engine output
   --no-torch         skip PyTorch
   --reference PATH   PyTorch outputs to check against: written here when PyTorch runs, read from here
                      when it does not (e.g. on a machine without PyTorch; same weights, sizes and batches)
@@ -44,81 +53,39 @@ Options:
                      feature), subgroup (weights shared by subgroup broadcast), measured (what
                      \`unet tune\` stored for this adapter and architecture)
   --json             print one JSON object instead of the tables
+  --json-file PATH   also write that JSON object to PATH
   -h, --help         show this help
 `;
 
 const OPTIONS = {
   weights: { type: 'string' },
   sizes: { type: 'string', default: '128,256,512' },
-  batches: { type: 'string', default: '1,4' },
-  runs: { type: 'string', default: '5' },
-  warmup: { type: 'string', default: '2' },
+  batches: { type: 'string', default: '1,4,16' },
+  runs: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: String(RECOMMENDED_WARMUP) },
   layers: { type: 'string', default: '256x1' },
   threads: { type: 'string', default: '2' },
+  python: { type: 'string', default: '/usr/bin/python3' },
+  'torch-device': { type: 'string', default: 'cpu' },
   'no-torch': { type: 'boolean' },
   f16: { type: 'boolean' },
   reference: { type: 'string' },
   tuning: { type: 'string', default: 'auto' },
   json: { type: 'boolean' },
+  'json-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Largest |engine - PyTorch| accepted on the sigmoid output before timing (PyTorch runs in f32 too). */
 const BOUND = 1e-4;
 
-interface ConfigResult {
-  size: number;
-  batch: number;
-  skipped?: string;
-  firstMs?: number;
-  medianMs?: number;
-  p90Ms?: number;
-  gflop?: number;
-  gflops?: number;
-  arenaBytes?: number;
-  unsharedBytes?: number;
-  check?: { maxAbs: number; maskAgreement: number } | string;
-  torch?: { medianMs: number; p90Ms: number };
-  speedupVsTorch?: number;
-  f16?: { medianMs: number; p90Ms: number; maxAbsVsF32: number; maskAgreementVsF32: number; speedupVsF32: number };
-}
-
-const intList = (flag: string, s: string) =>
+const intList = (flag: string, s: string, min = 1) =>
   s.split(',').map((v) => {
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`bench: --${flag} takes positive integers separated by commas, found ${JSON.stringify(s)}`);
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`bench: --${flag} takes ${min ? 'positive' : 'non-negative'} integers separated by commas, found ${JSON.stringify(s)}`);
     return Number(v);
   });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.9) - 1)];
-
-/** Seeded input with the statistics of a normalized image. */
-function input(n: number, c: number, s: number, seed: number): Float32Array {
-  // image-like: a smooth field (a few seeded waves per channel) plus a little noise, about unit scale.
-  // Pure noise is no image, and deep random-weight networks (EfficientNet's squeeze-excite stacks) can
-  // be so ill-conditioned on it that PyTorch's own f32 forward is 0.5 away from its f64 one.
-  let a = seed >>> 0;
-  const rand = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const x = new Float32Array(n * c * s * s);
-  for (let b = 0; b < n * c; b++) {
-    const [fy, fx, py, px] = [1 + 3 * rand(), 1 + 3 * rand(), 6.28 * rand(), 6.28 * rand()];
-    for (let y = 0; y < s; y++) {
-      for (let i = 0; i < s; i++) {
-        x[(b * s + y) * s + i] = Math.sin((fy * 6.28 * y) / s + py) * Math.cos((fx * 6.28 * i) / s + px) + 0.3 * (rand() - 0.5);
-      }
-    }
-  }
-  return x;
-}
-
-function hasTorch(): boolean {
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const configKey = (c: { size: number; batch: number }) => `${c.size}x${c.size}_b${c.batch}`;
 
 export async function bench(args: string[]): Promise<number> {
   const v = parseCommandArgs('bench', args, OPTIONS);
@@ -129,7 +96,7 @@ export async function bench(args: string[]): Promise<number> {
   const sizes = intList('sizes', v.sizes!);
   const batches = intList('batches', v.batches!);
   const [runs] = intList('runs', v.runs!);
-  const warmup = v.warmup === '0' ? 0 : intList('warmup', v.warmup!)[0];
+  const [warmup] = intList('warmup', v.warmup!, 0);
   const [threads] = intList('threads', v.threads!);
   const layers = v.layers === 'none' ? undefined : /^(\d+)x(\d+)$/.exec(v.layers!)?.slice(1).map(Number);
   if (v.layers !== 'none' && !layers) throw new UsageError(`bench: --layers takes SIZExBATCH (e.g. 256x1) or none, found ${JSON.stringify(v.layers)}`);
@@ -137,7 +104,6 @@ export async function bench(args: string[]): Promise<number> {
 
   if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
   const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors({ seed: 1 }), name: 'random weights' };
-  const weightBytes = source.weights;
   const device = await getDevice();
   const adapter = describeDevice(device);
   const auto = tuningFor(device, adapterOf(device));
@@ -157,110 +123,96 @@ export async function bench(args: string[]): Promise<number> {
   const { inChannels: C } = model.info;
   const configs: ConfigResult[] = [];
   for (const size of sizes) for (const batch of batches) configs.push({ size, batch });
-  const key = (c: ConfigResult) => `${c.size}x${c.size}_b${c.batch}`;
 
-  // Which configurations fit this adapter in one pass (the big ones need tiles, which come later).
-  for (const c of configs) {
-    try {
-      model.plan([c.batch, C, c.size, c.size]);
-    } catch (e) {
-      c.skipped = (e as Error).message;
-    }
-  }
+  // Which configurations fit this adapter in one pass (the big ones need tiles, which this bench does
+  // not time), decided from the memory plan without allocating anything.
+  for (const c of configs) c.skipped = exceeds(model.estimate([c.batch, C, c.size, c.size]), device.limits);
+  const inputs = new Map(configs.map((c, i) => [configKey(c), { data: benchInput(c.batch, C, c.size, 1000 + i), shape: [c.batch, C, c.size, c.size] }]));
 
-  // PyTorch first, so the two never compete for the CPU. Its script lives in tools/, which only a source
-  // checkout has (the npm package ships dist/ and bin/).
-  const script = fileURLToPath(new URL('../../tools/torch_bench.py', import.meta.url));
-  const haveScript = existsSync(script);
-  const useTorch = !v['no-torch'] && haveScript && hasTorch();
-  let torchOut: ReturnType<typeof parseSafetensors> | undefined;
-  let torchVersion: string | undefined;
-  if (useTorch) {
-    const dir = mkdtempSync(join(tmpdir(), 'unet-bench-'));
-    try {
-      const inputs: Record<string, { shape: number[]; data: Float32Array }> = {};
-      // skipped ones too when saving a reference: another adapter may take them in one pass
-      configs.forEach((c, i) => {
-        if (!c.skipped || v.reference) inputs[`input_${key(c)}`] = { shape: [c.batch, C, c.size, c.size], data: input(c.batch, C, c.size, 1000 + i) };
-      });
-      // the brain U-Net is rebuilt by tools/unet_model.py from a state_dict; smp models by
-      // tools/smp_unet.py from a save_pretrained folder (or a bare state_dict)
-      const smp = model.info.architecture === 'smp-unet';
-      writeFileSync(join(dir, smp ? 'model.safetensors' : 'w.safetensors'), weightBytes);
-      if (smp && 'config' in source && source.config !== undefined) writeFileSync(join(dir, 'config.json'), source.config);
-      const modelArgs = smp ? ['--smp', 'config' in source && source.config !== undefined ? dir : join(dir, 'model.safetensors')] : ['--weights', join(dir, 'w.safetensors')];
-      writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(inputs));
-      log(`PyTorch (CPU, ${threads} threads): ${Object.keys(inputs).length} configurations, ${warmup} warm-ups + ${runs} runs each...`);
-      const r = spawnSync('/usr/bin/python3', [script, ...modelArgs, '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--runs', String(runs), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
-      if (r.status !== 0) throw new Error(`tools/torch_bench.py failed (exit ${r.status})`);
-      const res = JSON.parse(r.stdout) as { torch_version: string; results: Record<string, { median_ms: number; p90_ms: number }> };
-      torchVersion = res.torch_version;
-      for (const c of configs) {
-        const t = res.results[`input_${key(c)}`];
-        if (t) c.torch = { medianMs: t.median_ms, p90Ms: t.p90_ms };
-      }
-      torchOut = parseSafetensors(readFileSync(join(dir, 'y.safetensors')), 'PyTorch outputs');
-      if (v.reference) writeFileSync(v.reference, readFileSync(join(dir, 'y.safetensors')));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  // PyTorch: its outputs are the reference; its forwards are timed between ours. Its script lives in
+  // tools/, which only a source checkout has (the npm package ships dist/ and bin/).
+  if (v['torch-device'] !== 'cpu' && v['torch-device'] !== 'cuda') throw new UsageError(`bench: --torch-device is cpu or cuda, found ${JSON.stringify(v['torch-device'])}`);
+  const torchDevice = v['torch-device'] as 'cpu' | 'cuda';
+  const whyNoTorch = v['no-torch'] ? 'PyTorch skipped (--no-torch)' : TorchPeer.unavailable(v.python);
+  let torch: TorchPeer | undefined;
+  let reference: ReturnType<typeof parseSafetensors> | undefined;
+  if (!whyNoTorch) {
+    const forTorch: Record<string, { shape: number[]; data: Float32Array }> = {};
+    // skipped ones too when saving a reference: another adapter may take them in one pass
+    for (const c of configs) if (!c.skipped || v.reference) forTorch[`input_${configKey(c)}`] = inputs.get(configKey(c))!;
+    log(`PyTorch (${torchDevice === 'cpu' ? `CPU, ${threads} threads` : 'CUDA'}): computing the reference outputs of ${Object.keys(forTorch).length} configurations...`);
+    const config = 'config' in source ? source.config : undefined;
+    torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, smp: model.info.architecture === 'smp-unet', inputs: forTorch, threads, device: torchDevice });
+    reference = torch.outputs;
+    if (v.reference) writeFileSync(v.reference, torch.outputBytes);
   } else if (v.reference) {
-    torchOut = parseSafetensors(readFileSync(v.reference), v.reference);
-    log(`PyTorch not run: outputs checked against ${v.reference}`);
+    reference = parseSafetensors(readFileSync(v.reference), v.reference);
+    log(`${whyNoTorch}: outputs checked against ${v.reference}`);
   } else {
-    let why = 'no PyTorch at /usr/bin/python3 (Debian: apt-get install python3-torch)';
-    if (v['no-torch']) why = 'PyTorch skipped (--no-torch)';
-    else if (!haveScript) why = 'the PyTorch comparison is only available from a source checkout of webgpu-unet (it runs tools/torch_bench.py)';
-    log(`${why}: outputs are not checked`);
+    log(`${whyNoTorch}: outputs are not checked`);
   }
 
-  for (const [i, c] of configs.entries()) {
-    if (c.skipped) continue;
-    const shape = [c.batch, C, c.size, c.size];
-    const x = { data: input(c.batch, C, c.size, 1000 + i), shape };
-    log(`engine ${key(c)}: first run, check, ${warmup} warm-ups + ${runs} runs...`);
-    const t0 = performance.now();
-    const y = await model.run(x);
-    c.firstMs = performance.now() - t0;
-    if (torchOut?.tensors.has(`output_${key(c)}`)) c.check = compare(y.data, torchOut.getF32(`output_${key(c)}`));
-    else c.check = 'not checked (no PyTorch)';
-    if (typeof c.check !== 'string' && !(c.check.maxAbs <= BOUND)) {
-      throw new Error(`bench: ${key(c)}: output differs from PyTorch by ${c.check.maxAbs} (> ${BOUND}); not timing a wrong result`);
+  try {
+    for (const c of configs) {
+      if (c.skipped) continue;
+      const key = configKey(c);
+      const x = inputs.get(key)!;
+      log(`engine ${key}: first run, check, ${warmup} warm-ups + ${runs} runs end to end${torch ? ' (PyTorch interleaved)' : ''}, ${runs} back to back...`);
+      const opts = { tile: false } as const;
+      let y!: Float32Array;
+      c.firstMs = await wallMs(async () => (y = (await model.run(x, opts)).data));
+      c.check = reference?.tensors.has(`output_${key}`) ? compare(y, reference.getF32(`output_${key}`)) : 'not checked (no PyTorch)';
+      if (typeof c.check !== 'string' && !(c.check.maxAbs <= BOUND)) {
+        throw new Error(`bench: ${key}: output differs from PyTorch by ${c.check.maxAbs} (> ${BOUND}); not timing a wrong result`);
+      }
+      const contenders: Contender[] = [{ name: 'engine', once: () => wallMs(() => model.run(x, opts)) }];
+      if (torch) contenders.push({ name: 'torch', once: () => torch!.time(`input_${key}`) });
+      const times = await interleaved(contenders, warmup, runs);
+      c.e2e = summarize(times.get('engine')!);
+      if (torch) c.torch = summarize(times.get('torch')!);
+
+      const plan = model.plan(x.shape);
+      plan.upload(x.data);
+      const resident = await residentForwards(device, plan, runs, c.e2e.median);
+      c.throughput = resident.period ?? { median: resident.msPerForward, p10: resident.msPerForward, p90: resident.msPerForward, n: 1 };
+      c.throughputMeanMs = resident.msPerForward;
+      if (resident.gpu) c.gpu = resident.gpu;
+      c.gflop = plan.steps.reduce((s, st) => s + st.flops, 0) / 1e9;
+      c.arenaBytes = plan.memory.arenaBytes;
+      c.unsharedBytes = plan.memory.unsharedBytes;
+      if (model16) c.f16 = await timeF16(model16, x, y, warmup, runs, c.e2e.median);
+      // one configuration's buffers at a time (16 x 512² would otherwise stay beside the next ones)
+      await model.releasePlans();
+      await model16?.releasePlans();
     }
-    const times = await timeRuns(model, x, warmup, runs);
-    const plan = model.plan(shape);
-    c.medianMs = median(times);
-    c.p90Ms = p90(times);
-    c.gflop = plan.steps.reduce((s, st) => s + st.flops, 0) / 1e9;
-    c.gflops = c.gflop / (c.medianMs / 1000);
-    c.arenaBytes = plan.memory.arenaBytes;
-    c.unsharedBytes = plan.memory.unsharedBytes;
-    if (c.torch) c.speedupVsTorch = c.torch.medianMs / c.medianMs;
-    if (model16) c.f16 = await timeF16(model16, x, y.data, warmup, runs, c.medianMs);
+  } finally {
+    torch?.close();
   }
 
-  let profile: { config: string; method: string; times: StepTime[] } | undefined;
+  let profile: BenchReport['profile'];
   if (layers) {
     const [s, n] = layers;
     log(`per-layer times at ${s}x${s} batch ${n}...`);
     const plan = model.plan([n, C, s, s]);
-    await model.run({ data: input(n, C, s, 7), shape: [n, C, s, s] });
+    await model.run({ data: benchInput(n, C, s, 7), shape: [n, C, s, s] });
     profile = { config: `${s}x${s}_b${n}`, ...(await profileSteps(device, plan.steps, 3)) };
   }
 
-  const result = {
+  const report: BenchReport = {
     engine: `${ENGINE_NAME} ${ENGINE_VERSION}`,
-    adapter: { description: adapter.description, vendor: adapter.vendor, architecture: adapter.architecture },
+    adapter: { description: adapter.description, vendor: adapter.vendor, architecture: adapter.architecture, device: adapter.device, timestampQuery: device.features.has('timestamp-query') },
+    dawn: { package: 'webgpu', version: webgpuPackageVersion() ?? 'unknown' },
     model: { ...model.info, metadata: undefined, loadMs },
-    torch: torchVersion ? { version: torchVersion, threads } : undefined,
+    torch: torch ? { version: torch.version, device: torch.device, threads } : undefined,
     tuning,
     runs,
     warmup,
     configs,
     profile,
   };
-  if (v.json) process.stdout.write(`${JSON.stringify(result, null, 1)}\n`);
-  else process.stdout.write(formatTables(result, model));
+  if (v['json-file']) writeFileSync(v['json-file'], `${JSON.stringify(report, null, 1)}\n`);
+  if (v.json) process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
+  else process.stdout.write(formatBench(report));
   model.dispose();
   model16?.dispose();
   device.destroy();
@@ -268,81 +220,9 @@ export async function bench(args: string[]): Promise<number> {
   return 0;
 }
 
-/** Wall times of `runs` forwards after `warmup` untimed ones. */
-async function timeRuns(model: Model, x: { data: Float32Array; shape: number[] }, warmup: number, runs: number): Promise<number[]> {
-  for (let k = 0; k < warmup; k++) await model.run(x);
-  const times: number[] = [];
-  for (let k = 0; k < runs; k++) {
-    const s = performance.now();
-    await model.run(x);
-    times.push(performance.now() - s);
-  }
-  return times;
-}
-
-async function timeF16(model: Model, x: { data: Float32Array; shape: number[] }, f32: Float32Array, warmup: number, runs: number, f32Ms: number) {
+async function timeF16(model: Model, x: TensorData, f32: Float32Array, warmup: number, runs: number, f32Ms: number): Promise<ConfigResult['f16']> {
   const y = await model.run(x);
   const { maxAbs, maskAgreement } = compare(y.data, f32);
-  const times = await timeRuns(model, x, warmup, runs);
-  return { medianMs: median(times), p90Ms: p90(times), maxAbsVsF32: maxAbs, maskAgreementVsF32: maskAgreement, speedupVsF32: f32Ms / median(times) };
-}
-
-function compare(got: Float32Array, want: Float32Array): { maxAbs: number; maskAgreement: number } {
-  let maxAbs = 0;
-  let agree = 0;
-  for (let i = 0; i < got.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
-    agree += Number(got[i] > 0.5 === want[i] > 0.5);
-  }
-  return { maxAbs, maskAgreement: agree / got.length };
-}
-
-const mib = (b?: number) => (b === undefined ? '' : `${(b / 2 ** 20).toFixed(1)}`);
-const fixed = (x: number | undefined, d: number) => (x === undefined ? '' : x.toFixed(d));
-
-function formatTables(r: { engine: string; adapter: { description: string; vendor: string }; tuning: Tuning; torch?: { version: string; threads: number }; runs: number; warmup: number; configs: ConfigResult[]; profile?: { config: string; method: string; times: StepTime[] } }, model: Model): string {
-  const out: string[] = [];
-  const i = model.info;
-  out.push(`${r.engine} on ${r.adapter.description || r.adapter.vendor}`);
-  const arch = i.architecture === 'brain-unet' ? `brain U-Net init_features ${i.features}` : `smp Unet ${i.encoder}, decoder ${i.decoderChannels.join(',')}${i.attention ? ` ${i.attention}` : ''}`;
-  out.push(`model: ${arch}, ${i.inChannels} -> ${i.classes} ${i.activation}, depth ${i.depth}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on GPU ${mib(i.weightBytes)} MiB`);
-  out.push(`timing: median and p90 of ${r.runs} runs after ${r.warmup} warm-ups, upload and readback included; first = first run incl. compilation`);
-  out.push(`kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}`);
-  out.push(r.torch ? `PyTorch ${r.torch.version} CPU, ${r.torch.threads} threads, same weights and inputs, timed in this run` : 'PyTorch: not run');
-  out.push('');
-  const head = ['input', 'first ms', 'median ms', 'p90 ms', 'GFLOP', 'GFLOP/s', 'arena MiB', 'no-reuse MiB', 'torch ms', 'torch/engine', 'max |Δ| vs torch', 'mask agree'];
-  const rows = r.configs.map((c) => {
-    const name = `${c.batch}x${c.size}x${c.size}`;
-    if (c.skipped) return [name, `skipped: ${c.skipped}`];
-    const chk = typeof c.check === 'object' ? c.check : undefined;
-    return [name, fixed(c.firstMs, 0), fixed(c.medianMs, 0), fixed(c.p90Ms, 0), fixed(c.gflop, 1), fixed(c.gflops, 1), mib(c.arenaBytes), mib(c.unsharedBytes), fixed(c.torch?.medianMs, 0), c.speedupVsTorch ? `${c.speedupVsTorch.toFixed(2)}x` : '', chk ? chk.maxAbs.toExponential(1) : String(c.check ?? ''), chk ? `${(chk.maskAgreement * 100).toFixed(3)}%` : ''];
-  });
-  out.push(table(head, rows));
-  const f16 = r.configs.filter((c) => c.f16);
-  if (f16.length) {
-    out.push('', "precision 'f16' (weights and activations stored as f16, sums in f32), vs the f32 engine output:");
-    out.push(
-      table(
-        ['input', 'median ms', 'p90 ms', 'f32/f16', 'max |Δ| vs f32', 'mask agree'],
-        f16.map((c) => [`${c.batch}x${c.size}x${c.size}`, c.f16!.medianMs.toFixed(0), c.f16!.p90Ms.toFixed(0), `${c.f16!.speedupVsF32.toFixed(2)}x`, c.f16!.maxAbsVsF32.toExponential(1), `${(c.f16!.maskAgreementVsF32 * 100).toFixed(3)}%`]),
-      ),
-    );
-  }
-  if (r.profile) {
-    const total = r.profile.times.reduce((s, t) => s + t.ms, 0);
-    out.push('', `per layer at ${r.profile.config} (${r.profile.method}, median of 3): ${total.toFixed(0)} ms in all`);
-    out.push(
-      table(
-        ['step', 'shapes', 'ms', 'GFLOP/s', 'GB/s', 'share'],
-        r.profile.times.map((t) => [t.label, t.detail, t.ms.toFixed(2), t.flops ? (t.flops / 1e6 / t.ms).toFixed(1) : '', t.bytes ? (t.bytes / 1e6 / t.ms).toFixed(1) : '', `${((t.ms / total) * 100).toFixed(1)}%`]),
-      ),
-    );
-  }
-  return `${out.join('\n')}\n`;
-}
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => (r.length === 2 && k > 0 ? 0 : (r[k] ?? '').length))));
-  const line = (cells: string[]) => (cells.length === 2 && head.length > 2 ? `${cells[0].padEnd(widths[0])}  ${cells[1]}` : cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  '));
-  return [line(head), ...rows.map(line)].join('\n');
+  const e2e = summarize((await interleaved([{ name: 'f16', once: () => wallMs(() => model.run(x)) }], warmup, runs)).get('f16')!);
+  return { e2e, maxAbsVsF32: maxAbs, maskAgreementVsF32: maskAgreement, speedupVsF32: f32Ms / e2e.median };
 }

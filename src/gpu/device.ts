@@ -91,6 +91,21 @@ export function describeDevice(device: GPUDevice): AdapterSummary {
   };
 }
 
+/**
+ * Whether the adapter behind `device` runs on the CPU (Mesa's llvmpipe / lavapipe, SwiftShader, WARP):
+ * there, waiting on the GPU by polling takes a core from the rasterizer's own threads, so the executor
+ * sleeps through most of a run before it waits (src/gpu/buffers.ts readBack). Dawn reports such an
+ * adapter with info.isFallbackAdapter and architecture 'software'; the names catch older Dawns.
+ */
+export function isSoftwareAdapter(device: GPUDevice): boolean {
+  const info = (adapters.get(device)?.info ?? (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo) as
+    | (GPUAdapterInfo & { isFallbackAdapter?: boolean })
+    | undefined;
+  if (!info) return false;
+  if (info.isFallbackAdapter || info.architecture === 'software') return true;
+  return /llvmpipe|lavapipe|swiftshader|microsoft basic render/i.test(`${info.vendor} ${info.device} ${info.description}`);
+}
+
 /** Lets go of the platform's GPU entry point so a Node process can exit once its devices are destroyed. */
 export function releaseGpu(): void {
   platform().release?.();

@@ -1,5 +1,6 @@
 // The Node platform: WebGPU through Dawn (the `webgpu` package). Imported only by the Node entry.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -17,13 +18,19 @@ const SETUP_SCRIPT = fileURLToPath(new URL('../../scripts/setup-system.sh', impo
 // crash if it is collected while a device is in use: hold it here until release().
 let instance: GPU | undefined;
 
+/** Dawn instance options. By default Dawn rounds timestamp-query values (steps of about 0.065 ms were seen
+ *  on an H200; multiples of 64 ns on llvmpipe, exact nanoseconds with this toggle) to blunt timing attacks
+ *  from web pages; a Node process serves no page, and the per-layer and whole-forward GPU times of
+ *  `unet bench` (src/graph/profile.ts) want the exact values. */
+const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 setPlatform({
   name: 'node (Dawn)',
   async gpu() {
     if (!instance) {
       // GPUBufferUsage, GPUShaderStage, ... as globals, like in a browser.
       Object.assign(globalThis, globals);
-      instance = quietDiscovery(create([]));
+      instance = quietDiscovery(create(DAWN_FLAGS));
     }
     return instance;
   },
@@ -65,6 +72,15 @@ setPlatform({
     },
   },
 });
+
+/** The version of the `webgpu` package (Dawn's Node bindings) in use, for benchmark reports. */
+export function webgpuPackageVersion(): string | undefined {
+  try {
+    return (createRequire(import.meta.url)('webgpu/package.json') as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The instance, whose first requestAdapter() (Dawn's adapter discovery) keeps Dawn's limit-clamping
  *  warnings off stderr (src/gpu/dawnLog.ts). */

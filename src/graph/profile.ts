@@ -2,6 +2,7 @@
 // with timestamps at its start and end, all in one submit; without it each step is submitted alone and
 // timed on the CPU (which adds the submit and wait overhead, ~50 us here, to every step).
 import { createBuffer, readBack, sleep } from '../gpu/buffers.js';
+import { isSoftwareAdapter } from '../gpu/device.js';
 import { type Step, encodeSteps } from '../kernels/common.js';
 
 export interface StepTime {
@@ -16,6 +17,8 @@ export interface StepTime {
 
 export async function profileSteps(device: GPUDevice, steps: readonly Step[], reps = 3): Promise<{ method: string; times: StepTime[] }> {
   const perStep: number[][] = steps.map(() => []);
+  // sleep before waiting only where polling would take a core from the adapter (src/gpu/buffers.ts readBack)
+  const software = isSoftwareAdapter(device);
   if (device.features.has('timestamp-query')) {
     const count = steps.length * 2;
     const querySet = device.createQuerySet({ type: 'timestamp', count });
@@ -33,7 +36,7 @@ export async function profileSteps(device: GPUDevice, steps: readonly Step[], re
       encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
       encoder.copyBufferToBuffer(resolve, 0, read, 0, count * 8);
       device.queue.submit([encoder.finish()]);
-      const ns = new BigUint64Array(await readBack(read, count * 8, lastMs));
+      const ns = new BigUint64Array(await readBack(read, count * 8, software ? lastMs : 0));
       lastMs = performance.now() - t0;
       steps.forEach((_, i) => perStep[i].push(Number(ns[2 * i + 1] - ns[2 * i]) / 1e6));
     }
@@ -50,7 +53,7 @@ export async function profileSteps(device: GPUDevice, steps: readonly Step[], re
         pass.end();
         device.queue.submit([encoder.finish()]);
         const last = perStep[i].length ? Math.min(...perStep[i]) : 0;
-        if (last > 2) await sleep(last * 0.9);
+        if (software && last > 2) await sleep(last * 0.9);
         await device.queue.onSubmittedWorkDone();
         perStep[i].push(performance.now() - t0);
       }

@@ -1,0 +1,134 @@
+// Timing helpers shared by `unet bench` and bench/peers.ts: inputs, statistics, interleaved runs of
+// several contenders, back-to-back forwards on a resident input, output checks, plain-text tables.
+import { createBuffer, readBack, sleep } from '../gpu/buffers.js';
+import { isSoftwareAdapter } from '../gpu/device.js';
+import type { Plan } from '../graph/plan.js';
+
+/** Median, 10th and 90th percentile (nearest rank) of n samples, in ms. */
+export interface Stats {
+  median: number;
+  p10: number;
+  p90: number;
+  n: number;
+}
+
+export function summarize(ms: readonly number[]): Stats {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.max(0, Math.min(s.length - 1, Math.ceil(s.length * q) - 1))];
+  return { median: at(0.5), p10: at(0.1), p90: at(0.9), n: s.length };
+}
+
+/** Seeded input with the statistics of a normalized image. */
+export function benchInput(n: number, c: number, s: number, seed: number): Float32Array {
+  // image-like: a smooth field (a few seeded waves per channel) plus a little noise, about unit scale.
+  // Pure noise is no image, and deep random-weight networks (EfficientNet's squeeze-excite stacks) can
+  // be so ill-conditioned on it that PyTorch's own f32 forward is 0.5 away from its f64 one.
+  let a = seed >>> 0;
+  const rand = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const x = new Float32Array(n * c * s * s);
+  for (let b = 0; b < n * c; b++) {
+    const [fy, fx, py, px] = [1 + 3 * rand(), 1 + 3 * rand(), 6.28 * rand(), 6.28 * rand()];
+    for (let y = 0; y < s; y++) {
+      for (let i = 0; i < s; i++) {
+        x[(b * s + y) * s + i] = Math.sin((fy * 6.28 * y) / s + py) * Math.cos((fx * 6.28 * i) / s + px) + 0.3 * (rand() - 0.5);
+      }
+    }
+  }
+  return x;
+}
+
+/** Largest |got - want| and the share of pixels on the same side of 0.5 (sigmoid masks). */
+export function compare(got: ArrayLike<number>, want: ArrayLike<number>): { maxAbs: number; maskAgreement: number } {
+  if (got.length !== want.length) throw new Error(`compare: ${got.length} values against ${want.length}`);
+  let maxAbs = 0;
+  let agree = 0;
+  for (let i = 0; i < got.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
+    agree += Number(got[i] > 0.5 === want[i] > 0.5);
+  }
+  return { maxAbs, maskAgreement: agree / got.length };
+}
+
+/** A contender: one call runs one forward and resolves to its milliseconds (measured as it sees fit). */
+export interface Contender {
+  name: string;
+  once(): Promise<number>;
+}
+
+/**
+ * `warmup` untimed rounds, then `runs` timed ones; each round runs every contender once, the order
+ * rotating from round to round, so all of them see the same load on a shared machine.
+ */
+export async function interleaved(contenders: readonly Contender[], warmup: number, runs: number): Promise<Map<string, number[]>> {
+  const times = new Map(contenders.map((c) => [c.name, [] as number[]]));
+  for (let r = 0; r < warmup + runs; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const c = contenders[(r + k) % contenders.length];
+      const ms = await c.once();
+      if (r >= warmup) times.get(c.name)!.push(ms);
+    }
+  }
+  return times;
+}
+
+/** Wall time of one async call, in ms. */
+export async function wallMs(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+export interface ResidentTimes {
+  /** wall time of all the forwards / their count: throughput without upload or readback */
+  msPerForward: number;
+  /** per forward: the timestamps at its compute pass's start and end (timestamp-query only) */
+  gpu?: Stats;
+  /** between the starts of consecutive forwards (timestamp-query only) */
+  period?: Stats;
+}
+
+/**
+ * `count` forwards submitted back to back, one command buffer each, on the input already in the plan's
+ * input buffer (Plan.upload), waited for once. With timestamp-query each forward's compute pass is
+ * bracketed by a timestamp pair. `expectedMs` (one forward) lets a software adapter sleep instead of
+ * polling while it works (src/gpu/buffers.ts).
+ */
+export async function residentForwards(device: GPUDevice, plan: Plan, count: number, expectedMs: number): Promise<ResidentTimes> {
+  const stamps = device.features.has('timestamp-query') ? 2 * count : 0;
+  const querySet = stamps ? device.createQuerySet({ type: 'timestamp', count: stamps, label: 'forward timestamps' }) : undefined;
+  const t0 = performance.now();
+  for (let k = 0; k < count; k++) {
+    const encoder = device.createCommandEncoder({ label: 'forward' });
+    plan.encode(encoder, querySet && { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 });
+    device.queue.submit([encoder.finish()]);
+  }
+  if (isSoftwareAdapter(device) && expectedMs * count > 2) await sleep(0.9 * expectedMs * count);
+  await device.queue.onSubmittedWorkDone();
+  const msPerForward = (performance.now() - t0) / count;
+  if (!querySet) return { msPerForward };
+  const resolve = createBuffer(device, 'timestamps', stamps * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
+  const read = createBuffer(device, 'timestamps readback', stamps * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  try {
+    const encoder = device.createCommandEncoder({ label: 'resolve timestamps' });
+    encoder.resolveQuerySet(querySet, 0, stamps, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, stamps * 8);
+    device.queue.submit([encoder.finish()]);
+    const ns = new BigUint64Array(await readBack(read, stamps * 8));
+    const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+    const gpu = Array.from({ length: count }, (_, k) => ms(ns[2 * k], ns[2 * k + 1]));
+    const period = Array.from({ length: count - 1 }, (_, k) => ms(ns[2 * k], ns[2 * k + 2]));
+    return { msPerForward, gpu: summarize(gpu), ...(period.length ? { period: summarize(period) } : {}) };
+  } finally {
+    querySet.destroy();
+    resolve.destroy();
+    read.destroy();
+  }
+}
+
+/** Columns padded to their widest cell, the first left-aligned, the others right-aligned; a row of two
+ *  cells under a wider head is a note (its second cell runs on). */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => (r.length === 2 && k > 0 ? 0 : (r[k] ?? '').length))));
+  const line = (cells: string[]) => (cells.length === 2 && head.length > 2 ? `${cells[0].padEnd(widths[0])}  ${cells[1]}` : cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  '));
+  return [line(head), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,97 @@
+// PyTorch as a benchmark peer: tools/torch_bench.py --serve in a child process, which loads the model
+// and the inputs, writes its outputs (the reference every engine is checked against), then times one
+// forward per request. The caller interleaves those requests with its own runs, so both see the same
+// load on a shared machine; the two never run at once.
+import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseSafetensors, writeSafetensors } from '../node.js';
+
+/** A script of tools/, which only a source checkout has (src/cli/, dist/cli/ or bench/gpu-run.sh's
+ *  .gpu/js/ -> tools/); the npm package does not ship it. */
+export const toolPath = (name: string) => fileURLToPath(new URL(`../../tools/${name}`, import.meta.url));
+const TORCH_SCRIPT = toolPath('torch_bench.py');
+
+export type TorchVariant = 'f32' | 'tf32' | 'fp16-cl';
+
+export interface TorchPeerOptions {
+  /** the Python with torch (default /usr/bin/python3, Debian's python3-torch) */
+  python?: string;
+  /** the model: a brain U-Net state_dict, or an smp Unet (save_pretrained folder bytes: weights + config) */
+  weights: Uint8Array;
+  config?: string;
+  smp: boolean;
+  /** input tensors by name (`input_*`), NCHW float32 */
+  inputs: Record<string, { shape: number[]; data: Float32Array }>;
+  threads: number;
+  device?: 'cpu' | 'cuda';
+  variants?: TorchVariant[];
+}
+
+export class TorchPeer {
+  private constructor(
+    private readonly child: ChildProcessByStdio<Writable, Readable, null>,
+    private readonly lines: AsyncIterator<string>,
+    private readonly dir: string,
+    /** outputs of every input and variant (`output_*`, `output_*@VARIANT`), float32 */
+    readonly outputs: ReturnType<typeof parseSafetensors>,
+    /** the outputs file's bytes, for --reference */
+    readonly outputBytes: Uint8Array,
+    readonly version: string,
+    /** 'cpu' or the CUDA device's name */
+    readonly device: string,
+  ) {}
+
+  /** Why PyTorch cannot run here, or undefined if it can (a source checkout with torch importable). */
+  static unavailable(python = '/usr/bin/python3'): string | undefined {
+    if (!existsSync(TORCH_SCRIPT)) return 'PyTorch comparisons need a source checkout of webgpu-unet (they run tools/torch_bench.py)';
+    try {
+      execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
+      return undefined;
+    } catch {
+      return `no PyTorch at ${python} (Debian: apt-get install python3-torch)`;
+    }
+  }
+
+  static async start(o: TorchPeerOptions): Promise<TorchPeer> {
+    const dir = mkdtempSync(join(tmpdir(), 'unet-torch-'));
+    try {
+      // the brain U-Net is rebuilt by tools/unet_model.py from a state_dict; smp models by
+      // tools/smp_unet.py from a save_pretrained folder (or a bare state_dict)
+      writeFileSync(join(dir, 'model.safetensors'), o.weights);
+      if (o.smp && o.config !== undefined) writeFileSync(join(dir, 'config.json'), o.config);
+      const model = o.smp ? ['--smp', o.config !== undefined ? dir : join(dir, 'model.safetensors')] : ['--weights', join(dir, 'model.safetensors')];
+      writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(o.inputs));
+      const args = [TORCH_SCRIPT, ...model, '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--threads', String(o.threads), '--device', o.device ?? 'cpu', '--variants', (o.variants ?? ['f32']).join(','), '--serve'];
+      const child = spawn(o.python ?? '/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+      const exited = new Promise<never>((_, reject) => child.on('close', (code) => reject(new Error(`tools/torch_bench.py exited (code ${code}) before it was ready`))));
+      exited.catch(() => undefined);
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const first = await Promise.race([lines.next(), exited]);
+      const head = JSON.parse(first.value ?? '{}') as { ready?: boolean; torch_version: string; device: string };
+      if (!head.ready) throw new Error(`tools/torch_bench.py: unexpected first line ${JSON.stringify(first.value)}`);
+      const bytes = new Uint8Array(readFileSync(join(dir, 'y.safetensors')));
+      return new TorchPeer(child, lines, dir, parseSafetensors(bytes, 'PyTorch outputs'), bytes, head.torch_version, head.device);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Milliseconds of one forward of input `name` (synchronized on CUDA). */
+  async time(name: string, variant: TorchVariant = 'f32'): Promise<number> {
+    this.child.stdin.write(`${name} ${variant}\n`);
+    const r = await this.lines.next();
+    if (r.done) throw new Error('tools/torch_bench.py ended during a timing request');
+    return (JSON.parse(r.value) as { ms: number }).ms;
+  }
+
+  close(): void {
+    this.child.stdin.end('\n');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
