@@ -6,7 +6,8 @@ import { type Graph, type Shape } from './ir.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
-import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize, isSoftwareAdapter } from './tuning.js';
+import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize } from './tuning.js';
+import { isSoftwareAdapter } from '../gpu/device.js';
 import { layerKey, withDef } from '../ops/index.js';
 import { winogradTileOf } from '../ops/conv2d.js';
 
@@ -75,7 +76,7 @@ export async function tuneGraph(
   const kernels = [...new Set(g.nodes.map(kernelOf).filter((k): k is TunedKernel => k !== undefined))];
   for (const kernel of kernels) {
     const deep = winogradLayers(g) > WINOGRAD4_MAX_LAYERS;
-    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(adapter)).filter((c) => !(deep && c.algo === 'winograd4'));
+    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(device)).filter((c) => !(deep && c.algo === 'winograd4'));
     const perKey = new Map<string, number[]>();
     for (const [i, cand] of cands.entries()) {
       progress(`${kernel} ${i + 1}/${cands.length}: ${describeTile(cand)}`);

@@ -3,6 +3,7 @@
 // weights across a subgroup (shared/LAVAPIPE.md; bench/conv.ts measures the choices). Discrete GPUs
 // want other shapes. `unet tune` (src/graph/tune.ts) measures the candidates below on the model's real
 // layers and stores per-layer winners (Tuning.layers), which a later load picks up from the cache.
+import { isSoftwareAdapter } from '../gpu/device.js';
 
 export interface KernelTile {
   tilePixels: number;
@@ -44,15 +45,6 @@ export function fixedSubgroupSize(device: GPUDevice, adapter?: GPUAdapter): numb
   return device.features.has('subgroups') && size && size === info?.subgroupMaxSize && size >= 4 && size <= 64 ? size : undefined;
 }
 
-/** Whether an adapter is a software rasterizer (llvmpipe / lavapipe, SwiftShader, WARP), where the kernels'
- *  costs are a CPU's: per-lane loads are separate gathers and arithmetic is what limits. */
-export function isSoftwareAdapter(adapter?: GPUAdapter): boolean {
-  const info = adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
-  if (!info) return false;
-  if (info.isFallbackAdapter) return true;
-  return /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|\bwarp\b/i.test([info.vendor, info.architecture, info.device, info.description].join(' '));
-}
-
 /**
  * Default tuning for a device, before any measurement.
  * Software adapters with a fixed subgroup size: the subgroup-broadcast kernels (they need the `subgroups`
@@ -66,7 +58,7 @@ export function isSoftwareAdapter(adapter?: GPUAdapter): boolean {
  */
 export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
   const size = fixedSubgroupSize(device, adapter);
-  if (!isSoftwareAdapter(adapter)) return DEFAULT_TUNING;
+  if (!isSoftwareAdapter(device)) return DEFAULT_TUNING;
   if (!size) return { ...DEFAULT_TUNING, conv2d: { ...DEFAULT_TUNING.conv2d, algo: 'winograd4' } };
   return {
     ...DEFAULT_TUNING,
