@@ -1,0 +1,118 @@
+// What the page and the worker (web/worker.ts) say to each other, method by method (web/rpc.ts carries it).
+import type { LegendEntry } from '../src/io/classes.js';
+
+export type FeatureLevel = 'core' | 'compatibility';
+
+/** The adapter the worker runs on, as the page shows it. */
+export interface AdapterLine {
+  /** vendor · architecture · description, or '' when the browser names none */
+  name: string;
+  featureLevel: FeatureLevel;
+  /** a software rasterizer (SwiftShader, llvmpipe / lavapipe, or the browser's fallback adapter): slow */
+  software: boolean;
+  /** the adapter's optional features the engine uses: shader-f16, subgroups, timestamp-query */
+  features: string[];
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
+/** A loaded model, for the model panel. */
+export interface ModelSummary {
+  name: string;
+  notes: string[];
+  architecture: string;
+  encoder: string;
+  depth: number;
+  decoderChannels: number[];
+  attention: string | null;
+  upsampling: string;
+  inChannels: number;
+  classes: number;
+  multiClass: boolean;
+  activation: string;
+  /** how an image becomes the model's input, in words */
+  preprocessing: string;
+  parameters: number;
+  weightBytes: number;
+  sizeMultiple: number;
+  /** the class colours of a multi-class model (class 0 is the background) */
+  classColors: { name: string; rgb: [number, number, number] }[];
+  inferred: string[];
+  warnings: string[];
+  /** metadata.description of the weights file, and whether it is a random-weight test fixture */
+  description?: string;
+  randomWeights: boolean;
+  /** whether the adapter can time each layer on the GPU (timestamp-query) */
+  canProfile: boolean;
+}
+
+/** What one image size costs with the loaded model. */
+export interface CostAt {
+  width: number;
+  height: number;
+  /** of one forward at this size (counted on a 256² plan, scaled by the pixels) */
+  gflop: number;
+  /** GPU memory one pass at this size would take (activations, input, output, readback) */
+  onePassBytes: number;
+  /** why one pass does not fit, so it runs in windows; undefined when it fits */
+  tiledBecause?: string;
+}
+
+export interface SegmentArgs {
+  /** the image file, read and decoded in the worker */
+  file: Blob;
+  name: string;
+  /** the page's key for the result (downloads and forget name it) */
+  key: string;
+}
+
+export type SegmentProgress =
+  | { phase: 'decoding' }
+  | { phase: 'running'; width: number; height: number; done: number; total: number };
+
+/** A result as the page shows it: previews at most PREVIEW_SIDE on a side; the full-size result stays
+ *  in the worker for downloads. */
+export interface SegmentSummary {
+  width: number;
+  height: number;
+  classes: number;
+  multiClass: boolean;
+  preview: {
+    width: number;
+    height: number;
+    /** RGBA of the image */
+    image: Uint8ClampedArray;
+    /** probabilities, [classes, height, width] */
+    probs: Float32Array;
+    /** multi-class: the class of each pixel */
+    labels?: Uint8Array;
+  };
+  /** multi-class: pixels of each class, at full size */
+  legend?: LegendEntry[];
+  decodeMs: number;
+  runMs: number;
+  /** the first run at this size also compiled the model for it */
+  firstOfSize: boolean;
+  tiling?: { roi: [number, number]; windows: number; batch: number; warning?: string };
+}
+
+export type DownloadKind = 'mask' | 'overlay' | 'probs';
+
+export interface DownloadArgs {
+  key: string;
+  kind: DownloadKind;
+  /** mask models: the threshold of the mask and overlay */
+  threshold: number;
+  opacity: number;
+  /** the output channel (class) of a mask or probability map */
+  channel: number;
+}
+
+export interface LayerTimes {
+  method: string;
+  width: number;
+  height: number;
+  layers: { label: string; detail: string; ms: number; gflop: number }[];
+}
+
+/** Previews are made by nearest sampling down to this many pixels on the long side. */
+export const PREVIEW_SIDE = 1024;

@@ -1,0 +1,256 @@
+// The demo page's worker (bundled by web/build.ts into dist/web/worker.js): it owns the GPU device and the
+// model, decodes the images (createImageBitmap + OffscreenCanvas), segments them at their full size, keeps
+// the full-size results for the downloads and sends the page previews. The page stays responsive whatever
+// the image size; every call can be cancelled (web/rpc.ts).
+import { type Model, NoAdapterError, describeDevice, getDevice, loadModel } from '../src/index.js';
+import { argmaxLabels, classColors, classProbabilities, isMultiClass, legend, maskProbabilities } from '../src/io/classes.js';
+import { describeNormalization } from '../src/io/preprocess.js';
+import { profileSteps } from '../src/graph/profile.js';
+import { exceeds } from '../src/tiling/budget.js';
+import { decodeImageFile } from './decode.js';
+import { type ModelFile, readModelFiles } from './modelFiles.js';
+import { type RgbaImage, imageToTensor } from './preprocess.js';
+import {
+  type AdapterLine, type CostAt, type DownloadArgs, type FeatureLevel, type LayerTimes, type ModelSummary, type SegmentArgs,
+  type SegmentProgress, type SegmentSummary, PREVIEW_SIDE,
+} from './protocol.js';
+import { type CallContext, Transfer, serve } from './rpc.js';
+import { downloadFile } from './downloads.js';
+
+/** A full-size result, kept for the downloads. */
+export interface Stored {
+  name: string;
+  image: RgbaImage;
+  /** probabilities, [classes, H, W] */
+  probs: Float32Array;
+  classes: number;
+  labels?: Uint8Array;
+}
+
+let device: GPUDevice | undefined;
+let model: Model | undefined;
+let modelName = '';
+const results = new Map<string, Stored>();
+const compiledSizes = new Set<string>();
+/** GPU work (loads, runs, profiles) one after another, so progress and cancellation mean something */
+let gpuQueue: Promise<unknown> = Promise.resolve();
+
+function onGpu<T>(signal: AbortSignal, f: () => Promise<T>): Promise<T> {
+  const run = gpuQueue.then(() => {
+    signal.throwIfAborted();
+    return f();
+  });
+  gpuQueue = run.catch(() => undefined);
+  return run;
+}
+
+const SOFTWARE = /swiftshader|llvmpipe|lavapipe|software|microsoft basic render/i;
+
+/** Core WebGPU unless ?featureLevel= says otherwise, or the core adapter is a software fallback and a
+ *  compatibility-mode one is not (Chromium on Linux with --use-webgpu-adapter=opengles offers both). */
+async function openDevice(asked: FeatureLevel | undefined): Promise<GPUDevice> {
+  if (asked) return getDevice({ featureLevel: asked });
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) throw new NoAdapterError('this browser does not expose WebGPU to workers (navigator.gpu is missing)');
+  const isFallback = (a: GPUAdapter | null) => a?.info.isFallbackAdapter ?? false;
+  const core = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (core && !isFallback(core)) return getDevice();
+  const compat = await gpu.requestAdapter({ powerPreference: 'high-performance', featureLevel: 'compatibility' } as GPURequestAdapterOptions);
+  if (compat && (!core || !isFallback(compat))) return getDevice({ featureLevel: 'compatibility' });
+  return getDevice();
+}
+
+async function init({ featureLevel }: { featureLevel?: FeatureLevel }): Promise<AdapterLine> {
+  device = await openDevice(featureLevel);
+  const a = describeDevice(device);
+  const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ');
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return {
+    name,
+    // Core devices have 'core-features-and-limits'; a compatibility-mode adapter lacks it.
+    featureLevel: a.features.includes('core-features-and-limits') ? 'core' : 'compatibility',
+    software: SOFTWARE.test(name) || (info as GPUAdapterInfo & { isFallbackAdapter?: boolean })?.isFallbackAdapter === true,
+    features: ['shader-f16', 'subgroups', 'timestamp-query'].filter((f) => device!.features.has(f)),
+    limits: { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize },
+  };
+}
+
+function needDevice(): GPUDevice {
+  if (!device) throw new Error('WebGPU is not available here: nothing can run');
+  return device;
+}
+
+function needModel(): Model {
+  if (!model) throw new Error('no model is loaded: load one first');
+  return model;
+}
+
+// --- model --------------------------------------------------------------------------------------------
+
+type ModelRequest = { url: string } | { files: { name: string; path: string; blob: Blob }[] };
+
+async function setModel(req: ModelRequest, ctx: CallContext): Promise<ModelSummary> {
+  const d = needDevice();
+  const files: ModelFile[] =
+    'url' in req
+      ? [{ name: req.url.split('/').pop()!, path: req.url, bytes: async () => fetchBytes(req.url, ctx.signal) }]
+      : req.files.map((f) => ({ name: f.name, path: f.path, bytes: async () => new Uint8Array(await f.blob.arrayBuffer()) }));
+  const read = await readModelFiles(files);
+  ctx.signal.throwIfAborted();
+  return onGpu(ctx.signal, async () => {
+    const next = await loadModel(d, { weights: read.weights, config: read.config, name: read.name });
+    model?.dispose();
+    model = next;
+    modelName = read.name;
+    compiledSizes.clear();
+    return summary(next, read.name, read.notes);
+  });
+}
+
+async function fetchBytes(url: string, signal: AbortSignal): Promise<Uint8Array> {
+  const r = await fetch(url, { signal });
+  if (!r.ok) throw new Error(`${url.split('/').pop()}: could not be fetched (HTTP ${r.status} ${r.statusText})`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+function summary(m: Model, name: string, notes: string[]): ModelSummary {
+  const i = m.info;
+  const multi = isMultiClass(i);
+  const gray = i.inChannels === 3 ? 'RGB as it is' : `gray (the mean of R, G and B)${i.inChannels > 1 ? ` repeated into ${i.inChannels} channels` : ''}`;
+  return {
+    name,
+    notes,
+    architecture: i.architecture,
+    encoder: i.encoder,
+    depth: i.depth,
+    decoderChannels: i.decoderChannels,
+    attention: i.attention,
+    upsampling: i.upsampling,
+    inChannels: i.inChannels,
+    classes: i.classes,
+    multiClass: multi,
+    activation: i.activation,
+    preprocessing: `${gray}; ${describeNormalization(i.preprocessing)}`,
+    parameters: i.parameters,
+    weightBytes: i.weightBytes,
+    sizeMultiple: i.sizeMultiple,
+    classColors: multi ? classColors(i.classes) : [],
+    inferred: i.inferred,
+    warnings: i.warnings,
+    ...(i.metadata.description ? { description: i.metadata.description } : {}),
+    // tools/make_fixtures.py signs its files: those are random-weight test models, not trained ones
+    randomWeights: /make_(smp_)?fixtures\.py|make_checkpoints\.py/.test(i.metadata.script ?? ''),
+    canProfile: m.device.features.has('timestamp-query'),
+  };
+}
+
+/** GFLOP are counted on a plan of this size and scaled by the pixels. */
+const FLOP_SIDE = 256;
+
+function costAt({ width, height }: { width: number; height: number }): CostAt {
+  const m = needModel();
+  const C = m.info.inChannels;
+  const perPixel = m.plan([1, C, FLOP_SIDE, FLOP_SIDE]).steps.reduce((s, st) => s + st.flops, 0) / FLOP_SIDE ** 2;
+  const e = m.estimate([1, C, height, width]);
+  const why = exceeds(e, m.device.limits);
+  return { width, height, gflop: (perPixel * width * height) / 1e9, onePassBytes: e.totalBytes, ...(why ? { tiledBecause: why } : {}) };
+}
+
+async function profile({ width, height }: { width: number; height: number }, ctx: CallContext): Promise<LayerTimes> {
+  const m = needModel();
+  return onGpu(ctx.signal, async () => {
+    const plan = m.plan([1, m.info.inChannels, height, width]);
+    const r = await profileSteps(m.device, plan.steps);
+    return { method: r.method, width, height, layers: r.times.map((t) => ({ label: t.label, detail: t.detail, ms: t.ms, gflop: t.flops / 1e9 })) };
+  });
+}
+
+// --- images -------------------------------------------------------------------------------------------
+
+async function segment({ file, name, key }: SegmentArgs, ctx: CallContext): Promise<Transfer<SegmentSummary>> {
+  needDevice();
+  ctx.progress({ phase: 'decoding' } satisfies SegmentProgress);
+  const t0 = performance.now();
+  const image = await decodeImageFile(file, name);
+  const decodeMs = performance.now() - t0;
+  ctx.signal.throwIfAborted();
+  const { width, height } = image;
+  return onGpu(ctx.signal, async () => {
+    const m = needModel();
+    const { inChannels, classes, activation, preprocessing } = m.info;
+    const report = (done: number, total: number) => ctx.progress({ phase: 'running', width, height, done, total } satisfies SegmentProgress);
+    report(0, 1);
+    const t1 = performance.now();
+    const y = await m.run(imageToTensor(image, { inChannels, normalization: preprocessing }), {
+      onProgress: ({ done, total }) => {
+        ctx.signal.throwIfAborted(); // ends the run between window batches
+        report(done, total);
+      },
+    });
+    ctx.signal.throwIfAborted();
+    const runMs = performance.now() - t1;
+    const sizeKey = `${width}x${height}`;
+    const firstOfSize = !compiledSizes.has(sizeKey);
+    compiledSizes.add(sizeKey);
+    const n = width * height;
+    const multi = isMultiClass(m.info);
+    let probs: Float32Array;
+    let labels: Uint8Array | undefined;
+    if (multi) {
+      probs = classProbabilities(y.data, classes, n, activation);
+      labels = argmaxLabels(y.data, classes, n);
+    } else probs = activation === 'sigmoid' ? y.data : maskProbabilities(y.data, activation);
+    results.set(key, { name, image, probs, classes, labels });
+    const preview = previewOf(image, probs, classes, labels);
+    const out: SegmentSummary = {
+      width,
+      height,
+      classes,
+      multiClass: multi,
+      preview,
+      ...(labels ? { legend: legend(labels, classes) } : {}),
+      decodeMs,
+      runMs,
+      firstOfSize,
+      ...(y.tiling ? { tiling: { roi: y.tiling.roi, windows: y.tiling.windows, batch: y.tiling.batch, warning: y.tiling.warning } } : {}),
+    };
+    return new Transfer(out, [preview.image.buffer, preview.probs.buffer, ...(preview.labels ? [preview.labels.buffer] : [])] as Transferable[]);
+  });
+}
+
+/** Every `step`-th pixel of the full-size arrays, so the page never holds more than PREVIEW_SIDE² of them. */
+function previewOf(image: RgbaImage, probs: Float32Array, classes: number, labels?: Uint8Array): SegmentSummary['preview'] {
+  const { width: W, height: H } = image;
+  const step = Math.max(1, Math.ceil(Math.max(W, H) / PREVIEW_SIDE));
+  const [w, h] = [Math.ceil(W / step), Math.ceil(H / step)];
+  const rgba = new Uint8ClampedArray(w * h * 4);
+  const p = new Float32Array(classes * w * h);
+  const l = labels ? new Uint8Array(w * h) : undefined;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const [i, j] = [y * w + x, y * step * W + x * step];
+      rgba.set(image.data.subarray(4 * j, 4 * j + 4), 4 * i);
+      for (let c = 0; c < classes; c++) p[c * w * h + i] = probs[c * W * H + j];
+      if (l && labels) l[i] = labels[j];
+    }
+  }
+  return { width: w, height: h, image: rgba, probs: p, ...(l ? { labels: l } : {}) };
+}
+
+async function download(args: DownloadArgs): Promise<Transfer<{ name: string; bytes: Uint8Array }>> {
+  const r = results.get(args.key);
+  if (!r) throw new Error('this result is gone (cleared, or the page was reloaded): run the image again');
+  const file = downloadFile(r, args);
+  return new Transfer(file, [file.bytes.buffer as ArrayBuffer]);
+}
+
+serve(self as unknown as Parameters<typeof serve>[0], {
+  init,
+  setModel,
+  costAt,
+  profile,
+  segment,
+  download,
+  forget: ({ keys }: { keys: string[] }) => void keys.forEach((k) => results.delete(k)),
+  modelName: () => modelName,
+});
