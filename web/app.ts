@@ -35,6 +35,7 @@ const ui = {
   channelLabel: $<HTMLElement>('channel-label'),
   channelName: $<HTMLElement>('channel-name'),
   channel: $<HTMLSelectElement>('channel'),
+  tile: $<HTMLSelectElement>('tile'),
   message: $<HTMLElement>('message'),
   results: $<HTMLElement>('results'),
 };
@@ -63,6 +64,9 @@ const demo = {
     return cards.map((c) => ({ name: c.name, state: c.state, error: c.error }));
   },
   cost: undefined as CostAt | undefined,
+  /** what the worker is doing: { running: the key of the result being computed or null, cancelled: runs
+   *  a cancel ended } */
+  workerStatus: () => client?.call<{ running: string | null; cancelled: number }>('status', {}),
   layers: undefined as LayerTimes | undefined,
   /** the last error shown in the status line, '' if none */
   error: '',
@@ -106,10 +110,10 @@ function say(text: string, kind: 'info' | 'error' = 'info'): void {
   if (kind === 'error') demo.error = text;
 }
 
-/** An error's message, starting with the file it is about. */
-function wording(e: unknown, name: string): string {
+/** An error's message, starting with the file it is about (`name`, unless it names one of `files`). */
+function wording(e: unknown, name: string, files: string[] = []): string {
   const m = e instanceof Error ? e.message : String(e);
-  return m.startsWith(`${name}:`) ? m : `${name}: ${m}`;
+  return [name, ...files].some((f) => m.startsWith(`${f}:`)) ? m : `${name}: ${m}`;
 }
 
 const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError';
@@ -181,8 +185,9 @@ function loadModel(req: { url: string } | { files: { name: string; path: string;
     },
     (e) => {
       if (isAbort(e)) return;
-      panel.error(wording(e, label), model?.name);
-      say(`${wording(e, label)}`, 'error');
+      const text = wording(e, label, 'files' in req ? req.files.flatMap((f) => [f.name, f.path]) : []);
+      panel.error(text, model?.name);
+      say(text, 'error');
     },
   );
   modelLoading = load;
@@ -228,7 +233,7 @@ async function keyOf(file: Blob): Promise<string> {
 }
 
 async function addFiles(files: PathFile[]): Promise<void> {
-  if (demo.state === 'unsupported') return say('WebGPU is not available here: nothing can run (see above).', 'error');
+  if (demo.state === 'unsupported') return say(`${files.map((f) => f.path).join(', ')}: not opened — WebGPU is not available here, so nothing can run (see above).`, 'error');
   const { model: modelFiles, images } = sortFiles(files);
   if (modelFiles.length) {
     const folder = modelFiles[0].path.includes('/') ? modelFiles[0].path.split('/')[0] + '/' : '';
@@ -270,7 +275,7 @@ async function runCard(card: Card): Promise<void> {
   if (!model) return card.fail(`${card.name}: no model is loaded (load one above)`);
   try {
     const r = await track(
-      client.call<SegmentSummary>('segment', { file: card.file, name: card.name, key: card.key }, { signal: abort.signal, onProgress: (p: SegmentProgress) => card.progress(p) }),
+      client.call<SegmentSummary>('segment', { file: card.file, name: card.name, key: card.key, tile: ui.tile.value === 'auto' ? 'auto' : Number(ui.tile.value) }, { signal: abort.signal, onProgress: (p: SegmentProgress) => card.progress(p) }),
     );
     card.done(r);
     card.draw(view());

@@ -62,8 +62,13 @@ export class Card {
     this.el = h(
       'article',
       { className: 'result' },
-      h('header', {}, h('h2', {}, h('span', { className: 'name', textContent: name }), ' ', h('span', { className: 'stats' })), button('Remove', 'remove', () => actions.remove(this), `Remove ${name}`)),
-      h('div', { className: 'status' }, h('progress', { max: 1 }), h('span', { className: 'progress-text' }), button('Cancel', 'cancel', () => actions.cancel(this), `Cancel ${name}`), button('Run again', 'retry', () => actions.retry(this), `Run ${name} again`)),
+      h(
+        'header',
+        {},
+        h('h2', {}, h('span', { className: 'name', textContent: name }), ' ', h('span', { className: 'stats' })),
+        h('span', { className: 'card-actions' }, button('Run again', 'retry', () => actions.retry(this), `Run ${name} again`), button('Remove', 'remove', () => actions.remove(this), `Remove ${name}`)),
+      ),
+      h('div', { className: 'status' }, h('progress', { max: 1 }), h('span', { className: 'progress-text' }), button('Cancel', 'cancel', () => actions.cancel(this), `Cancel ${name}`)),
       h('p', { className: 'error', role: 'alert' }),
       h('div', { className: 'panes' }, figure('image', 'Image'), figure('heatmap', h('span', {}, 'Probability ', scale)), figure('overlay', h('span', {}, 'Overlay ', h('span', { className: 'coverage' })))),
       h('ul', { className: 'classes', hidden: true }),
@@ -77,6 +82,7 @@ export class Card {
       ),
     );
     this.el.dataset.key = key;
+    this.el.dataset.name = name;
     this.setState('queued', 'waiting for the model…');
   }
 
@@ -85,11 +91,12 @@ export class Card {
     this.el.dataset.state = state;
     this.q<HTMLElement>('.progress-text').textContent = text;
     const busy = state === 'queued' || state === 'decoding' || state === 'running';
-    const retry = state === 'cancelled' || (state === 'error' && !this.badFile);
-    this.q<HTMLElement>('.status').hidden = !(busy || retry);
+    this.q<HTMLElement>('.status').hidden = !(busy || state === 'cancelled');
     this.q<HTMLElement>('progress').hidden = !busy;
     this.q<HTMLButtonElement>('button.cancel').hidden = !busy;
-    this.q<HTMLButtonElement>('button.retry').hidden = !retry;
+    // the file itself cannot get better; a cancelled run, a failed one or a done one (other windows, another
+    // model) can be run again
+    this.q<HTMLButtonElement>('button.retry').hidden = busy || (state === 'error' && this.badFile);
     this.q<HTMLElement>('.downloads').hidden = state !== 'done';
     if (state !== 'error') this.q<HTMLElement>('.error').textContent = '';
     if (busy) this.q<HTMLProgressElement>('progress').removeAttribute('value'); // indeterminate until windows are counted
@@ -119,7 +126,7 @@ export class Card {
     this.error = '';
     this.setState('done');
     this.q<HTMLElement>('.panes').hidden = false;
-    const t = r.tiling ? ` · ${r.tiling.windows} windows of ${r.tiling.roi.join('×')}` : '';
+    const t = r.tiling ? ` · ${r.tiling.windows} window${r.tiling.windows > 1 ? 's' : ''} of ${r.tiling.roi.join('×')}` : '';
     const shown = r.preview.width !== r.width ? ` · previews at ${r.preview.width}×${r.preview.height}` : '';
     this.q<HTMLElement>('.stats').textContent =
       `${r.width}×${r.height} · ${r.runMs.toFixed(0)} ms${r.firstOfSize ? ' (first run at this size: includes compiling)' : ''}${t}${shown}`;

@@ -63,7 +63,15 @@ export interface SegmentArgs {
   name: string;
   /** the page's key for the result (downloads and forget name it) */
   key: string;
+  /** 'auto': one pass when it fits GPU_BUDGET_BYTES, else the largest windows that do; a number:
+   *  always windows of that many pixels a side */
+  tile: 'auto' | number;
 }
+
+/** The most GPU memory one forward may take (activations, input, output; the weights come on top):
+ *  larger images run in windows, so a huge image neither exhausts the GPU nor runs minutes without a
+ *  progress report or a chance to cancel. */
+export const GPU_BUDGET_BYTES = 256 * 2 ** 20;
 
 export type SegmentProgress =
   | { phase: 'decoding' }

@@ -109,7 +109,12 @@ export class Client {
           fail(new WorkerError({ name: 'AbortError', message: 'cancelled' }));
           return;
         }
-        signal.addEventListener('abort', () => this.worker.postMessage({ cancel: id }), { once: true });
+        // the page moves on at once; the worker stops at its next check (between window batches)
+        const onAbort = () => {
+          this.worker.postMessage({ cancel: id });
+          if (this.pending.delete(id)) fail(new WorkerError({ name: 'AbortError', message: 'cancelled' }));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
       }
       this.worker.postMessage({ id, method, args }, options.transfer ?? []);
     });

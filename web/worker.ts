@@ -12,7 +12,7 @@ import { type ModelFile, readModelFiles } from './modelFiles.js';
 import { type RgbaImage, imageToTensor } from './preprocess.js';
 import {
   type AdapterLine, type CostAt, type DownloadArgs, type FeatureLevel, type LayerTimes, type ModelSummary, type SegmentArgs,
-  type SegmentProgress, type SegmentSummary, PREVIEW_SIDE,
+  type SegmentProgress, type SegmentSummary, GPU_BUDGET_BYTES, PREVIEW_SIDE,
 } from './protocol.js';
 import { type CallContext, Transfer, serve } from './rpc.js';
 import { downloadFile } from './downloads.js';
@@ -29,9 +29,10 @@ export interface Stored {
 
 let device: GPUDevice | undefined;
 let model: Model | undefined;
-let modelName = '';
 const results = new Map<string, Stored>();
 const compiledSizes = new Set<string>();
+/** what the worker is doing, for the page's tests: the result being computed, runs ended by a cancel */
+const status = { running: null as string | null, cancelled: 0 };
 /** GPU work (loads, runs, profiles) one after another, so progress and cancellation mean something */
 let gpuQueue: Promise<unknown> = Promise.resolve();
 
@@ -101,7 +102,6 @@ async function setModel(req: ModelRequest, ctx: CallContext): Promise<ModelSumma
     const next = await loadModel(d, { weights: read.weights, config: read.config, name: read.name });
     model?.dispose();
     model = next;
-    modelName = read.name;
     compiledSizes.clear();
     return summary(next, read.name, read.notes);
   });
@@ -152,7 +152,7 @@ function costAt({ width, height }: { width: number; height: number }): CostAt {
   const C = m.info.inChannels;
   const perPixel = m.plan([1, C, FLOP_SIDE, FLOP_SIDE]).steps.reduce((s, st) => s + st.flops, 0) / FLOP_SIDE ** 2;
   const e = m.estimate([1, C, height, width]);
-  const why = exceeds(e, m.device.limits);
+  const why = exceeds(e, m.device.limits, GPU_BUDGET_BYTES);
   return { width, height, gflop: (perPixel * width * height) / 1e9, onePassBytes: e.totalBytes, ...(why ? { tiledBecause: why } : {}) };
 }
 
@@ -167,68 +167,80 @@ async function profile({ width, height }: { width: number; height: number }, ctx
 
 // --- images -------------------------------------------------------------------------------------------
 
-async function segment({ file, name, key }: SegmentArgs, ctx: CallContext): Promise<Transfer<SegmentSummary>> {
+async function segment({ file, name, key, tile }: SegmentArgs, ctx: CallContext): Promise<Transfer<SegmentSummary>> {
   needDevice();
   ctx.progress({ phase: 'decoding' } satisfies SegmentProgress);
   const t0 = performance.now();
   const image = await decodeImageFile(file, name);
   const decodeMs = performance.now() - t0;
   ctx.signal.throwIfAborted();
-  const { width, height } = image;
   return onGpu(ctx.signal, async () => {
-    const m = needModel();
-    const { inChannels, classes, activation, preprocessing } = m.info;
-    const report = (done: number, total: number) => ctx.progress({ phase: 'running', width, height, done, total } satisfies SegmentProgress);
-    report(0, 1);
-    const t1 = performance.now();
-    const y = await m.run(imageToTensor(image, { inChannels, normalization: preprocessing }), {
-      onProgress: ({ done, total }) => {
-        ctx.signal.throwIfAborted(); // ends the run between window batches
-        report(done, total);
-      },
-    });
-    ctx.signal.throwIfAborted();
-    const runMs = performance.now() - t1;
-    const sizeKey = `${width}x${height}`;
-    const firstOfSize = !compiledSizes.has(sizeKey);
-    compiledSizes.add(sizeKey);
-    const n = width * height;
-    const multi = isMultiClass(m.info);
-    let probs: Float32Array;
-    let labels: Uint8Array | undefined;
-    if (multi) {
-      probs = classProbabilities(y.data, classes, n, activation);
-      labels = argmaxLabels(y.data, classes, n);
-    } else probs = activation === 'sigmoid' ? y.data : maskProbabilities(y.data, activation);
-    results.set(key, { name, image, probs, classes, labels });
-    const preview = previewOf(image, probs, classes, labels);
-    const out: SegmentSummary = {
-      width,
-      height,
-      classes,
-      multiClass: multi,
-      preview,
-      ...(labels ? { legend: legend(labels, classes) } : {}),
-      decodeMs,
-      runMs,
-      firstOfSize,
-      ...(y.tiling ? { tiling: { roi: y.tiling.roi, windows: y.tiling.windows, batch: y.tiling.batch, warning: y.tiling.warning } } : {}),
-    };
-    return new Transfer(out, [preview.image.buffer, preview.probs.buffer, ...(preview.labels ? [preview.labels.buffer] : [])] as Transferable[]);
+    status.running = key;
+    try {
+      const r = await segmentNow(image, tile, ctx);
+      results.set(key, { name, ...r.stored });
+      return new Transfer({ ...r.summary, decodeMs }, r.transfer);
+    } catch (e) {
+      if (ctx.signal.aborted) status.cancelled++;
+      throw e;
+    } finally {
+      status.running = null;
+    }
   });
 }
 
-/** Every `step`-th pixel of the full-size arrays, so the page never holds more than PREVIEW_SIDE² of them. */
+async function segmentNow(image: RgbaImage, tile: SegmentArgs['tile'], ctx: CallContext) {
+  const { width, height } = image;
+  const m = needModel();
+  const { inChannels, classes, activation, preprocessing } = m.info;
+  const report = (done: number, total: number) => ctx.progress({ phase: 'running', width, height, done, total } satisfies SegmentProgress);
+  report(0, 1);
+  const t1 = performance.now();
+  const y = await m.run(imageToTensor(image, { inChannels, normalization: preprocessing }), {
+    tile: tile === 'auto' ? { memoryBudgetBytes: GPU_BUDGET_BYTES } : { roi: tile },
+    onProgress: ({ done, total }) => {
+      ctx.signal.throwIfAborted(); // ends the run between window batches
+      report(done, total);
+    },
+  });
+  ctx.signal.throwIfAborted();
+  const runMs = performance.now() - t1;
+  const sizeKey = `${width}x${height}`;
+  const firstOfSize = !compiledSizes.has(sizeKey);
+  compiledSizes.add(sizeKey);
+  const n = width * height;
+  const multi = isMultiClass(m.info);
+  const probs = multi ? classProbabilities(y.data, classes, n, activation) : activation === 'sigmoid' ? y.data : maskProbabilities(y.data, activation);
+  const labels = multi ? argmaxLabels(y.data, classes, n) : undefined;
+  const preview = previewOf(image, probs, classes, labels);
+  const summary: Omit<SegmentSummary, 'decodeMs'> = {
+    width,
+    height,
+    classes,
+    multiClass: multi,
+    preview,
+    ...(labels ? { legend: legend(labels, classes) } : {}),
+    runMs,
+    firstOfSize,
+    ...(y.tiling ? { tiling: { roi: y.tiling.roi, windows: y.tiling.windows, batch: y.tiling.batch, warning: y.tiling.warning } } : {}),
+  };
+  const transfer = [preview.image.buffer, preview.probs.buffer, ...(preview.labels ? [preview.labels.buffer] : [])] as Transferable[];
+  return { summary, transfer, stored: { image, probs, classes, labels } };
+}
+
+/** The nearest full-size pixel of each preview pixel, so the page never holds more than PREVIEW_SIDE² of them. */
 function previewOf(image: RgbaImage, probs: Float32Array, classes: number, labels?: Uint8Array): SegmentSummary['preview'] {
   const { width: W, height: H } = image;
-  const step = Math.max(1, Math.ceil(Math.max(W, H) / PREVIEW_SIDE));
-  const [w, h] = [Math.ceil(W / step), Math.ceil(H / step)];
+  const scale = Math.min(1, PREVIEW_SIDE / Math.max(W, H));
+  const [w, h] = [Math.max(1, Math.round(W * scale)), Math.max(1, Math.round(H * scale))];
   const rgba = new Uint8ClampedArray(w * h * 4);
   const p = new Float32Array(classes * w * h);
   const l = labels ? new Uint8Array(w * h) : undefined;
   for (let y = 0; y < h; y++) {
+    const sy = Math.min(H - 1, Math.floor(((y + 0.5) * H) / h));
     for (let x = 0; x < w; x++) {
-      const [i, j] = [y * w + x, y * step * W + x * step];
+      const sx = Math.min(W - 1, Math.floor(((x + 0.5) * W) / w));
+      const [i, j] = [y * w + x, sy * W + sx];
       rgba.set(image.data.subarray(4 * j, 4 * j + 4), 4 * i);
       for (let c = 0; c < classes; c++) p[c * w * h + i] = probs[c * W * H + j];
       if (l && labels) l[i] = labels[j];
@@ -252,5 +264,5 @@ serve(self as unknown as Parameters<typeof serve>[0], {
   segment,
   download,
   forget: ({ keys }: { keys: string[] }) => void keys.forEach((k) => results.delete(k)),
-  modelName: () => modelName,
+  status: () => status,
 });
