@@ -4,6 +4,7 @@
 // suit a 2-core / 8 GB service: a legitimate file at a limit takes at most a few GB while it is read.
 // A refusal is a LimitError whose one-line message names the limit and how to raise it.
 // Browser-safe: no Node imports.
+import { InputError } from './errors.js';
 
 export interface Limits {
   /** width x height of a decoded PNG / JPEG (checked from the IHDR / SOF header) */
@@ -60,8 +61,8 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   return out;
 }
 
-/** A file refused because it declares more than a limit allows. */
-export class LimitError extends Error {
+/** A file refused because it declares more than a limit allows (code 'INPUT'). */
+export class LimitError extends InputError {
   constructor(message: string, readonly limit: LimitName) {
     super(message);
     this.name = 'LimitError';

@@ -15,13 +15,17 @@ import { Model, type ModelInfo } from './model.js';
 import { countGraphParameters, withoutF16 } from './ops/index.js';
 import { parseSafetensors } from './weights/safetensors.js';
 import { type Limits, resolveLimits } from './limits.js';
+import { InputError, UnetError, UnsupportedError, WeightsError, checkOptionNames, throwIfAborted } from './errors.js';
+import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
 
 /**
- * Where a model comes from: a safetensors file's bytes; a path (Node): a .safetensors file, or a folder
- * as smp's save_pretrained writes it (config.json + model.safetensors); or, anywhere, the weights' bytes
- * with an optional config (smp's config.json, parsed or as text).
+ * Where a model comes from: a safetensors file's bytes; a URL (a URL object, or a string starting with
+ * http: or https:), fetched, a URL ending in / standing for an smp folder (its config.json and
+ * model.safetensors); a path (Node): a .safetensors file, or a folder as smp's save_pretrained writes it
+ * (config.json + model.safetensors); or, anywhere, the weights' bytes with an optional config (smp's
+ * config.json, parsed or as text).
  */
-export type ModelSource = Uint8Array | ArrayBuffer | string | { weights: Uint8Array | ArrayBuffer; config?: ModelConfig | string; name?: string };
+export type ModelSource = Uint8Array | ArrayBuffer | string | URL | { weights: Uint8Array | ArrayBuffer; config?: ModelConfig | string; name?: string };
 /** @deprecated the name of ModelSource before models could come with a config */
 export type WeightsSource = ModelSource;
 
@@ -37,36 +41,56 @@ export interface LoadOptions {
   activation?: OutputActivation;
   /** bounds on what a file may make the loader read (maxWeightsBytes; see src/limits.ts) */
   limits?: Partial<Limits>;
+  /** aborting rejects the load with an AbortError (and stops a download) */
+  signal?: AbortSignal;
+  /** the weights' bytes read so far: while a URL downloads (total: its Content-Length, if any), and
+   *  once for bytes and files */
+  onProgress?: (p: DownloadProgress) => void;
 }
+
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress'];
 
 /** Config files are small: a bigger one is not smp's. */
 const MAX_CONFIG_BYTES = 1 << 20;
 
 function parseConfig(text: string, source: string): ModelConfig {
-  if (text.length > MAX_CONFIG_BYTES) throw new Error(`${source}: ${text.length} bytes is too large for a model config`);
+  if (text.length > MAX_CONFIG_BYTES) throw new WeightsError(`${source}: ${text.length} bytes is too large for a model config`);
   let c: unknown;
   try {
     c = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${source}: not valid JSON (${(e as Error).message})`);
+    throw new WeightsError(`${source}: not valid JSON (${(e as Error).message})`);
   }
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new Error(`${source}: expected a JSON object of model settings`);
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new WeightsError(`${source}: expected a JSON object of model settings`);
   return c as ModelConfig;
 }
 
 /** The weights' bytes, the config if any, and a name for messages. */
-export async function readModelSource(src: ModelSource, limits?: Partial<Limits>): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string }> {
-  const maxBytes = resolveLimits(limits).maxWeightsBytes;
+export async function readModelSource(
+  src: ModelSource,
+  limits?: Partial<Limits>,
+  options: Pick<LoadOptions, 'signal' | 'onProgress'> = {},
+): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string }> {
+  const resolved = resolveLimits(limits);
+  const maxBytes = resolved.maxWeightsBytes;
   const bytesOf = (b: Uint8Array | ArrayBuffer) => (b instanceof Uint8Array ? b : new Uint8Array(b));
+  if (isUrl(src)) {
+    const url = String(src as string | URL);
+    const get = (u: string, onProgress?: LoadOptions['onProgress']) => fetchBytes(u, { limits: resolved, limit: 'maxWeightsBytes', signal: options.signal, onProgress });
+    if (!url.endsWith('/')) return { bytes: await get(url, options.onProgress), source: url };
+    const config = parseConfig(new TextDecoder().decode(await get(`${url}config.json`)), `${url}config.json`);
+    return { bytes: await get(`${url}model.safetensors`, options.onProgress), config, source: `${url}model.safetensors` };
+  }
   if (typeof src === 'string') {
     const p = platform();
-    if (!p.readFile) throw new Error(`cannot read "${src}": file paths work in Node only; pass the file's bytes`);
+    if (!p.readFile) throw new UnsupportedError(`cannot read "${src}": file paths work in Node only; pass the file's bytes or its URL`);
     const read = async (path: string) => {
       try {
-        return await p.readFile!(path, maxBytes);
+        return await p.readFile!(path, maxBytes, 'maxWeightsBytes');
       } catch (e) {
+        if (e instanceof UnetError) throw e;
         const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(code ? `${path}: cannot read (${code})` : (e as Error).message);
+        throw new WeightsError(code ? `${path}: cannot read (${code})` : (e as Error).message, { cause: e });
       }
     };
     if (await p.isDirectory?.(src)) {
@@ -78,7 +102,7 @@ export async function readModelSource(src: ModelSource, limits?: Partial<Limits>
   }
   if (src instanceof Uint8Array || src instanceof ArrayBuffer) return { bytes: bytesOf(src), source: '<bytes>' };
   if (typeof src !== 'object' || src === null || !('weights' in src)) {
-    throw new Error('model source: expected safetensors bytes, a path, or { weights, config? }');
+    throw new InputError('model source: expected safetensors bytes, a URL, a path, or { weights, config? }');
   }
   const source = src.name ?? '<bytes>';
   const config = typeof src.config === 'string' ? parseConfig(src.config, `${source} config`) : src.config;
@@ -87,22 +111,27 @@ export async function readModelSource(src: ModelSource, limits?: Partial<Limits>
 
 /** Loads a model: see ModelSource for what it takes. */
 export async function loadModel(device: GPUDevice, src: ModelSource, options: LoadOptions = {}): Promise<Model> {
-  const { bytes, config, source } = await readModelSource(src, options.limits);
+  checkOptionNames(options, LOAD_OPTIONS, 'loadModel');
+  throwIfAborted(options.signal, 'loading the model');
+  const { bytes, config, source } = await readModelSource(src, options.limits, options);
+  if (!isUrl(src)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });
+  throwIfAborted(options.signal, 'loading the model');
   const st = parseSafetensors(bytes, source);
   if (options.activation !== undefined && !OUTPUT_ACTIVATIONS.includes(options.activation)) {
-    throw new Error(`activation must be one of ${OUTPUT_ACTIVATIONS.join(', ')}, found ${JSON.stringify(options.activation)}`);
+    throw new InputError(`activation must be one of ${OUTPUT_ACTIVATIONS.join(', ')}, found ${JSON.stringify(options.activation)}`);
   }
   const built = buildModel(st, config, { activation: options.activation });
   const info0 = { ...built.info, parameters: countGraphParameters(built.graph) };
   let tuning = options.tuning;
   let tuningSource: ModelInfo['tuning'] = tuning ? 'given' : 'default';
   if (!tuning) {
-    const cached = await cachedTuning(adapterOf(device), architectureKey(info0));
+    const cached = await cachedTuning(adapterOf(device), architectureKey(info0, options.precision));
     if (cached && usable(device, cached)) {
       tuning = cached;
       tuningSource = 'measured';
     }
   }
+  throwIfAborted(options.signal, 'loading the model');
   return modelFromGraph(device, built.graph, info0, {
     ...options,
     tuning,
@@ -113,9 +142,10 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
   });
 }
 
-/** What tuned layer keys depend on: the architecture and its sizes, not the weights. */
-export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>): string {
-  return `${i.architecture} ${i.encoder} in${i.inChannels} out${i.classes} d${i.depth} dec${i.decoderChannels.join(',')}`;
+/** What tuned layer keys depend on: the architecture and its sizes, not the weights; and the precision,
+ *  since f16 storage changes what is fast (f16 models are tuned in f16). */
+export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>, precision: 'f32' | 'f16' = 'f32'): string {
+  return `${i.architecture} ${i.encoder} in${i.inChannels} out${i.classes} d${i.depth} dec${i.decoderChannels.join(',')}${precision === 'f16' ? ' f16' : ''}`;
 }
 
 /** A cached tuning is only as good as the device it was measured on: subgroup kernels need the same size. */
@@ -133,23 +163,23 @@ export function modelFromGraph(
 ): Model {
   const tuning = options.tuning ?? tuningFor(device, adapterOf(device));
   const precision = options.precision ?? 'f32';
-  if (precision !== 'f32' && precision !== 'f16') throw new Error(`precision must be 'f32' or 'f16', found ${JSON.stringify(precision)}`);
+  if (precision !== 'f32' && precision !== 'f16') throw new InputError(`precision must be 'f32' or 'f16', found ${JSON.stringify(precision)}`);
   if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
   if (precision === 'f16' && !device.features.has('shader-f16')) {
-    throw new Error("precision 'f16' needs the adapter's shader-f16 feature, which this device does not have; use 'f32'");
+    throw new UnsupportedError("precision 'f16' needs the adapter's shader-f16 feature, which this device does not have; use 'f32'");
   }
   checkGraph(graph);
   const optimized = optimize(graph);
   if (precision === 'f16') {
     const missing = withoutF16(optimized);
-    if (missing.length) throw new Error(`precision 'f16': ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} have no f16 kernel; use 'f32'`);
+    if (missing.length) throw new UnsupportedError(`precision 'f16': ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} have no f16 kernel; use 'f32'`);
   }
   let store: ReturnType<typeof uploadParams>;
   try {
     store = uploadParams(device, optimized, tuning, precision === 'f16');
   } catch (e) {
     // e.g. a packed tensor larger than one binding: refused here, at load, naming the file
-    throw new Error(`${options.source ?? '<graph>'}: ${(e as Error).message}`);
+    throw new UnsupportedError(`${options.source ?? '<graph>'}: ${(e as Error).message}`, { cause: e });
   }
   const info: ModelInfo = {
     ...archInfo,

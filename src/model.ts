@@ -10,6 +10,8 @@ import type { Tuning } from './graph/tuning.js';
 import { type PlanEstimate, type TileSetting, decideTiling, estimatePlan } from './tiling/budget.js';
 import { type Progress, slidingWindow } from './tiling/sliding.js';
 import type { Blend } from './tiling/windows.js';
+import { DeviceLostError, InputError, abortable, checkOptionNames, throwIfAborted } from './errors.js';
+import { type ImageSource, type SegmentOptions, type SegmentResult, segment } from './segment.js';
 
 /** An NCHW float32 tensor. */
 export interface TensorData {
@@ -54,7 +56,12 @@ export interface RunOptions {
   /** 'error' (default): an input holding NaN or Inf is refused, naming the first such value;
    *  'propagate': it runs, and outputs whose receptive field reaches such a value are unspecified (NaN) */
   nonFinite?: 'error' | 'propagate';
+  /** aborting rejects the run with an AbortError at once; the work stops at its next check (between
+   *  window batches, before and after each GPU submission) and the model stays usable */
+  signal?: AbortSignal;
 }
+
+const RUN_OPTIONS: readonly (keyof RunOptions)[] = ['pad', 'tile', 'onProgress', 'nonFinite', 'signal'];
 
 export interface RunResult {
   data: Float32Array;
@@ -110,17 +117,33 @@ export class Model {
    * pass runs in sliding windows (options.tile). Calls are queued: one runs at a time.
    */
   run(input: TensorData, options: RunOptions = {}): Promise<RunResult> {
-    if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
+    try {
+      checkOptionNames(options, RUN_OPTIONS, 'run');
+      if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
+      throwIfAborted(options.signal, 'the run');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const result = this.queue.then(() => this.runNow(input, options));
+    // the next run waits for this one's GPU work even when an abort rejected it early
     this.queue = result.catch(() => undefined);
-    return result;
+    return abortable(result, options.signal, 'the run');
+  }
+
+  /**
+   * Segments an image at its full resolution (sliding windows when it does not fit one pass): decoded,
+   * converted to the model's channels, normalized (options.normalize, default info.preprocessing), run,
+   * and read as probabilities and a mask (see src/segment.ts).
+   */
+  segment(image: ImageSource, options?: SegmentOptions): Promise<SegmentResult> {
+    return segment(this, image, options);
   }
 
   /** What running `shape` in one pass would take on the GPU, computed without allocating anything. */
   estimate(shape: readonly number[], options: Pick<RunOptions, 'pad'> = {}): PlanEstimate {
     const s = this.checkShape(shape);
     const p = this.padding(s, options.pad ?? this.padMode);
-    return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment);
+    return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment, this.tuning);
   }
 
   /** GPU memory held by this model (0 once disposed). */
@@ -169,10 +192,11 @@ export class Model {
   }
 
   private async runNow(input: TensorData, options: RunOptions): Promise<RunResult> {
+    throwIfAborted(options.signal, 'the run');
     this.checkUsable();
     const s = this.checkInput(input);
     if ((options.nonFinite ?? 'error') === 'error') checkFinite(input.data, s);
-    else if (options.nonFinite !== 'propagate') throw new Error(`nonFinite must be 'error' or 'propagate', found ${JSON.stringify(options.nonFinite)}`);
+    else if (options.nonFinite !== 'propagate') throw new InputError(`nonFinite must be 'error' or 'propagate', found ${JSON.stringify(options.nonFinite)}`);
     const limits = this.device.limits;
     const decision = decideTiling(s, options.tile, (shape) => this.estimate(shape, options), limits, this.info.sizeMultiple);
     if (!decision.tiled) {
@@ -204,8 +228,11 @@ export class Model {
   /** One pass of a checked input through its (cached) plan, failing clearly if the device is lost. */
   private async runPlan(data: Float32Array, shape: Shape, options: RunOptions): Promise<RunResult> {
     return this.guard(async () => {
+      throwIfAborted(options.signal, 'the run');
       const plan = await this.checkedPlan(shape, options);
-      return { data: await plan.run(data), shape: plan.outputShape };
+      const out = await plan.run(data);
+      throwIfAborted(options.signal, 'the run');
+      return { data: out, shape: plan.outputShape };
     });
   }
 
@@ -229,9 +256,7 @@ export class Model {
 
   private lostError(info: GPUDeviceLostInfo, cause?: unknown): Error {
     const why = [info.reason, info.message].filter((s) => s && s !== 'undefined').join(': ') || 'unknown reason';
-    const err = new Error(`the GPU device was lost (${why}): get a new device with getDevice() and load the model again`);
-    if (cause !== undefined) (err as Error & { cause?: unknown }).cause = cause;
-    return err;
+    return new DeviceLostError(`the GPU device was lost (${why}): get a new device with getDevice() and load the model again`, cause === undefined ? undefined : { cause });
   }
 
   private checkUsable(): void {
@@ -241,14 +266,14 @@ export class Model {
 
   /** The input's shape, after checking it and its data. */
   private checkInput(input: TensorData): Shape {
-    if (typeof input !== 'object' || input === null) throw new Error(`input: expected { data: Float32Array, shape: [N, C, H, W] }, found ${input === null ? 'null' : typeof input}`);
+    if (typeof input !== 'object' || input === null) throw new InputError(`input: expected { data: Float32Array, shape: [N, C, H, W] }, found ${input === null ? 'null' : typeof input}`);
     const s = this.checkShape(input.shape);
     if (!(input.data instanceof Float32Array)) {
       const found = input.data === null ? 'null' : typeof input.data === 'object' ? (input.data as object).constructor?.name ?? 'an object' : typeof input.data;
-      throw new Error(`input: data must be a Float32Array, found ${found}`);
+      throw new InputError(`input: data must be a Float32Array, found ${found}`);
     }
     const n = s.reduce((a, b) => a * b, 1);
-    if (input.data.length !== n) throw new Error(`input: data has ${input.data.length} values, shape [${s}] needs ${n}`);
+    if (input.data.length !== n) throw new InputError(`input: data has ${input.data.length} values, shape [${s}] needs ${n}`);
     return s;
   }
 
@@ -288,14 +313,14 @@ export class Model {
   }
 
   private checkShape(shape: readonly number[]): Shape {
-    if (!Array.isArray(shape)) throw new Error(`input: shape must be an array [N, C, H, W], found ${shape === null ? 'null' : typeof shape}`);
-    if (shape.length !== 4) throw new Error(`input: shape [${shape}] has ${shape.length} dimensions, expected 4: [N, C, H, W]`);
+    if (!Array.isArray(shape)) throw new InputError(`input: shape must be an array [N, C, H, W], found ${shape === null ? 'null' : typeof shape}`);
+    if (shape.length !== 4) throw new InputError(`input: shape [${shape}] has ${shape.length} dimensions, expected 4: [N, C, H, W]`);
     if (!shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
       const zero = shape.some((d) => d === 0) ? ' (a zero-size input has nothing to segment)' : '';
-      throw new Error(`input: shape [${shape}] is not [N, C, H, W] with positive integer sizes${zero}`);
+      throw new InputError(`input: shape [${shape}] is not [N, C, H, W] with positive integer sizes${zero}`);
     }
     const C = shape[1];
-    if (C !== this.info.inChannels) throw new Error(`input: has ${C} channels, the model expects ${this.info.inChannels}`);
+    if (C !== this.info.inChannels) throw new InputError(`input: has ${C} channels, the model expects ${this.info.inChannels}`);
     return [...shape] as Shape;
   }
 
@@ -328,7 +353,7 @@ function checkFinite(data: Float32Array, [, C, H, W]: Shape): void {
     const y = Math.floor(i / W) % H;
     const c = Math.floor(i / (W * H)) % C;
     const n = Math.floor(i / (W * H * C));
-    throw new Error(
+    throw new InputError(
       `input: holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf'} at index ${i} (n ${n}, c ${c}, y ${y}, x ${x}); ` +
         `inputs must be finite (run with { nonFinite: 'propagate' } to pass them through)`,
     );

@@ -8,7 +8,8 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFi
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
-import { decodeImage, encodePng } from '../src/io/image.js';
+import { decodeImage } from '../src/io/image.js';
+import { encodePng } from '../src/io/png.js';
 import { readNifti } from '../src/io/nifti.js';
 import { Progress } from '../src/cli/progress.js';
 import { assertOneLineError, tempDirs, unet } from './cliRun.js';
@@ -45,7 +46,7 @@ Seg('a folder with good and bad inputs: outputs for the good, one line per bad o
   const crops = [1, 2].map((k) => gray(`${DEMO}/samples/nuclei_0${k}.png`)).map((img) =>
     Uint8Array.from({ length: 48 * 40 }, (_, i) => img.data[Math.floor(i / 48) * img.width + (i % 48)]));
   writeFileSync(join(inDir, 'vol.nii.gz'), gzipSync(makeNifti({ dims: [48, 40, 2], datatype: 2, values: [...crops[0], ...crops[1]] })));
-  writeFileSync(join(inDir, 'slice0.png'), encodePng(48, 40, 1, crops[0]));
+  writeFileSync(join(inDir, 'slice0.png'), encodePng({ width: 48, height: 40, channels: 1, data: crops[0] }));
 
   const r = unet('segment', inDir, join(d, 'missing.png'), `${DEMO}/samples/nuclei_01.png`, '--weights', WEIGHTS, '--out-dir', out, '--probs', '--json');
   assert.is(r.code, 1, r.stderr);
@@ -116,7 +117,7 @@ Seg('usage errors (exit 2): activation, normalize, bad threshold, no inputs', ()
 Seg('--out-dir = the input folder: a user\'s own cell_mask.png is neither replaced nor segmented without --overwrite', () => {
   const d = tmp.dir();
   copyFileSync(`${DEMO}/samples/nuclei_01.png`, join(d, 'cell.png'));
-  const mine = encodePng(4, 4, 1, new Uint8Array(16).fill(7));
+  const mine = encodePng({ width: 4, height: 4, channels: 1, data: new Uint8Array(16).fill(7) });
   writeFileSync(join(d, 'cell_mask.png'), mine);
   const r = unet('segment', d, '--weights', WEIGHTS, '--out-dir', d);
   assert.is(r.code, 1, r.stderr);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { constants, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { unzipSync } from 'fflate';
 import { makeNifti } from './io/makeNifti.js';
-import { pngChunk } from '../src/io/palettePng.js';
+import { pngChunk } from '../src/io/png.js';
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const u32be = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);

@@ -7,6 +7,7 @@ import type { BatchNormParams, ConvParams } from '../params.js';
 import { SafetensorsError, type Safetensors } from '../weights/safetensors.js';
 import { TensorReader } from './reader.js';
 import type { Architecture } from './types.js';
+import { UnsupportedError } from '../errors.js';
 
 /** [conv3x3 (no bias) -> BN -> ReLU] x 2, as `UNet._block` of brain-segmentation-pytorch. */
 export interface UNetBlockParams {
@@ -194,7 +195,7 @@ export const brainUnet: Architecture = {
   detect: (keys) => keys.includes('encoder1.enc1conv1.weight') || keys.includes('conv.weight') && keys.some((k) => /^encoder\d+\.enc\d+conv/.test(k)),
   build(reader, config, options) {
     if (options.activation && options.activation !== 'sigmoid') {
-      throw new Error(`${reader.source}: the brain-segmentation U-Net ends in a sigmoid; activation ${JSON.stringify(options.activation)} is not supported for it`);
+      throw new UnsupportedError(`${reader.source}: the brain-segmentation U-Net ends in a sigmoid; activation ${JSON.stringify(options.activation)} is not supported for it`);
     }
     const p = unetParamsFrom(reader);
     return {

@@ -6,6 +6,7 @@ import { smpUnet } from './smpUnet.js';
 import type { Architecture, ArchInfo, BuildOptions, ModelConfig } from './types.js';
 import type { Graph } from '../graph/ir.js';
 import type { Safetensors } from '../weights/safetensors.js';
+import { UnsupportedError } from '../errors.js';
 
 export const ARCHITECTURES: readonly Architecture[] = [smpUnet, brainUnet];
 
@@ -24,7 +25,7 @@ export function buildModel(st: Safetensors, config: ModelConfig | undefined, opt
     const sample = reader.keys.slice(0, 3).map((k) => JSON.stringify(k)).join(', ');
     // the brain U-Net's reader explains what it misses best
     if (!config) return { ...brainUnet.build(reader, config, options), warning: reader.nonFiniteWarning() };
-    throw new Error(`${st.source}: not a model this engine runs (keys ${sample}…; supported: ${ARCHITECTURES.map((a) => a.name).join(', ')})`);
+    throw new UnsupportedError(`${st.source}: not a model this engine runs (keys ${sample}…; supported: ${ARCHITECTURES.map((a) => a.name).join(', ')})`);
   }
   const built = arch.build(reader, config, options);
   return { ...built, warning: reader.nonFiniteWarning() };

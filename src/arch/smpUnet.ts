@@ -13,6 +13,7 @@ import { efficientnetEncoder } from './encoders/efficientnet.js';
 import { resnetEncoder } from './encoders/resnet.js';
 import type { SmpEncoder } from './encoders/types.js';
 import { type Architecture, type ModelConfig, type OutputActivation } from './types.js';
+import { UnsupportedError, WeightsError } from '../errors.js';
 
 const ENCODERS: readonly SmpEncoder[] = [resnetEncoder, efficientnetEncoder];
 const SUPPORTED_ENCODERS = ENCODERS.flatMap((e) => e.names);
@@ -40,7 +41,7 @@ export interface SmpUnetSettings {
   inferred: string[];
 }
 
-const unsupported = (source: string, what: string): Error => new Error(`${source}: not supported: ${what}`);
+const unsupported = (source: string, what: string): Error => new UnsupportedError(`${source}: not supported: ${what}`);
 const json = (v: unknown) => JSON.stringify(v);
 
 /** Reads smp's config.json keys (both generations of the decoder keys), refusing what the engine cannot run. */
@@ -82,19 +83,19 @@ function fromConfig(c: ModelConfig, source: string): Omit<SmpUnetSettings, 'inCh
 /** Infers the settings of a bare state_dict from its keys and shapes. */
 function fromTensors(r: TensorReader): Omit<SmpUnetSettings, 'activation'> {
   const encoderName = ENCODERS.map((e) => e.infer(r, 'encoder.')).find((n) => n !== undefined);
-  if (!encoderName) throw new Error(`${r.source}: the "encoder.*" tensors are not those of an encoder this engine runs (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
+  if (!encoderName) throw new UnsupportedError(`${r.source}: the "encoder.*" tensors are not those of an encoder this engine runs (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
   let depth = 0;
   for (const k of r.keys) {
     const m = /^decoder\.blocks\.(\d+)\./.exec(k);
     if (m) depth = Math.max(depth, Number(m[1]) + 1);
   }
-  if (depth < 1 || depth > 5) throw new Error(`${r.source}: found ${depth} decoder blocks, expected 1 to 5`);
+  if (depth < 1 || depth > 5) throw new WeightsError(`${r.source}: found ${depth} decoder blocks, expected 1 to 5`);
   const decoderChannels = Array.from({ length: depth }, (_, i) => r.shape(`decoder.blocks.${i}.conv1.0.weight`)?.[0] ?? 0);
-  if (decoderChannels.includes(0)) throw new Error(`${r.source}: decoder block ${decoderChannels.indexOf(0)} has no conv1.0.weight, so decoder_channels cannot be inferred`);
+  if (decoderChannels.includes(0)) throw new WeightsError(`${r.source}: decoder block ${decoderChannels.indexOf(0)} has no conv1.0.weight, so decoder_channels cannot be inferred`);
   const head = r.shape('segmentation_head.0.weight');
   const stemKey = `encoder.${encoderOf(encoderName).stemKey}`;
   const first = r.shape(stemKey);
-  if (!head || !first) throw new Error(`${r.source}: no ${head ? `"${stemKey}"` : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`);
+  if (!head || !first) throw new WeightsError(`${r.source}: no ${head ? `"${stemKey}"` : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`);
   return {
     encoderName,
     depth,
@@ -111,7 +112,7 @@ function fromTensors(r: TensorReader): Omit<SmpUnetSettings, 'activation'> {
 function scse(b: GraphBuilder, r: TensorReader, x: ValueId, name: string): ValueId {
   const C = b.channels(x);
   const mid = Math.floor(C / SCSE_REDUCTION);
-  if (mid < 1) throw new Error(`${r.source}: ${name}: scse on ${C} channels (fewer than ${SCSE_REDUCTION}) has no squeeze channels`);
+  if (mid < 1) throw new WeightsError(`${r.source}: ${name}: scse on ${C} channels (fewer than ${SCSE_REDUCTION}) has no squeeze channels`);
   const p = `${name}.attention`;
   let c = b.globalAvgPool(`${p}.cSE.0`, x);
   c = b.relu(`${p}.cSE.2`, b.conv2d(`${p}.cSE.1`, c, r.conv(`${p}.cSE.1`, [mid, C, 1, 1], true)));

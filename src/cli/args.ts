@@ -1,6 +1,7 @@
 // Option parsing for the subcommands: node:util parseArgs in strict mode, with its errors turned into
 // one-line usage errors that name the offending argument.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { didYouMean } from '../errors.js';
 import { UsageError } from './errors.js';
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
@@ -50,39 +51,4 @@ export function required(command: string, name: string, value: string | boolean 
   if (typeof value !== 'string') throw new UsageError(`${command}: --${name} is required (see unet ${command} --help)`);
   if (value === '') throw new UsageError(`${command}: --${name} is empty`);
   return value;
-}
-
-/** `; did you mean --xyz?` when one of `candidates` is within a typo of `word`, else ''. */
-export function didYouMean(word: string, candidates: string[], prefix = ''): string {
-  const best = closest(word, candidates);
-  return best === undefined ? '' : `; did you mean ${prefix}${best}?`;
-}
-
-/** The candidate nearest to `word` by edit distance, if it is near enough to be a typo: at most a third
- *  of the word's length (1 for short words, 2 from 6 letters on, ...); an unambiguous prefix also counts. */
-export function closest(word: string, candidates: string[]): string | undefined {
-  const w = word.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Math.max(1, Math.floor(w.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(w, c.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  if (best !== undefined) return best;
-  const prefixed = candidates.filter((c) => w.length >= 3 && c.startsWith(w));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
-}
-
-/** Levenshtein distance, with a swap of two neighbouring letters counted as one edit. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }

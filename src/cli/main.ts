@@ -1,7 +1,7 @@
 // The `unet` command: dispatches to a subcommand, prints every error as one line on stderr
 // (`unet: ...`; UNET_DEBUG=1 adds the stack), and exits explicitly, since Dawn can otherwise keep the
 // process alive. The subcommands are imported on demand so `--help` and `--version` stay instant.
-import { closest, didYouMean } from './args.js';
+import { closest, didYouMean } from '../errors.js';
 import { UsageError, exitCodeOf, formatError } from './errors.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 

@@ -6,11 +6,11 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { OutputActivation } from '../arch/types.js';
 import { describeDevice, getDevice, releaseGpu, type Model, type RunOptions } from '../node.js';
-import { MAX_CLASSES, argmaxLabels, classColors, classOverlay, classProbabilities, isMultiClass, legend, maskProbabilities, type LegendEntry } from '../io/classes.js';
-import { ImageError, decodeImage, encodePng, sniff, type Image } from '../io/image.js';
+import { MAX_CLASSES, isForeground, argmaxLabels, classColors, classOverlay, classProbabilities, isMultiClass, legend, maskProbabilities, type LegendEntry } from '../io/classes.js';
+import { ImageError, decodeImage, sniff, type Image } from '../io/image.js';
+import { encodePalettePng, encodePng } from '../io/png.js';
 import { NiftiError, forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, type Axis } from '../io/nifti.js';
 import { ChannelError, channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
-import { encodePalettePng } from '../io/palettePng.js';
 import { overlay, probs16, thresholdMask } from '../io/render.js';
 import { checkPadMode, type PadMode } from '../kernels/layout.js';
 import { LimitError, printable, resolveLimits, type Limits } from '../limits.js';
@@ -383,12 +383,12 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
   for (let c = 0; c < C; c++) {
     const { mask, foreground: f } = thresholdMask(probs, c, n, s.threshold);
     const suffix = C > 1 ? `_c${c}` : '';
-    files.set(`${name}_mask${suffix}.png`, encodePng(img.width, img.height, 1, mask));
-    if (s.probs) files.set(`${name}_probs${suffix}.png`, encodePng(img.width, img.height, 1, probs16(probs, c, n)));
+    files.set(`${name}_mask${suffix}.png`, encodePng({ width: img.width, height: img.height, channels: 1, data: mask }));
+    if (s.probs) files.set(`${name}_probs${suffix}.png`, encodePng({ width: img.width, height: img.height, channels: 1, data: probs16(probs, c, n) }));
     masks.push(mask);
     foreground.push(f);
   }
-  files.set(`${name}_overlay.png`, encodePng(img.width, img.height, 3, overlay(img, masks)));
+  files.set(`${name}_overlay.png`, encodePng({ width: img.width, height: img.height, channels: 3, data: overlay(img, masks) }));
   // Everything is encoded before the first write, and written as a set: no partial set stays behind.
   finish(files, nonFinite, s, path);
   return { kind, size, outputs: [...files.keys()], foreground, notes, nonFinite };
@@ -402,10 +402,10 @@ export function classImageFiles(img: Image, y: Float32Array, C: number, name: st
   const colors = classColors(C);
   const files = new Map<string, Uint8Array>();
   files.set(`${name}_labels.png`, encodePalettePng(W, H, labels, colors.map((c) => c.rgb)));
-  files.set(`${name}_overlay.png`, encodePng(W, H, 3, classOverlay(img, labels, colors)));
+  files.set(`${name}_overlay.png`, encodePng({ width: W, height: H, channels: 3, data: classOverlay(img, labels, colors) }));
   if (s.probs) {
     const p = classProbabilities(y, C, n, s.activation);
-    for (let c = 0; c < C; c++) files.set(`${name}_probs_c${c}.png`, encodePng(W, H, 1, probs16(p, c, n)));
+    for (let c = 0; c < C; c++) files.set(`${name}_probs_c${c}.png`, encodePng({ width: W, height: H, channels: 1, data: probs16(p, c, n) }));
   }
   return { files, classes: legend(labels, C) };
 }
@@ -471,7 +471,7 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
     const suffix = C > 1 ? `_c${c}` : '';
     const mask = new Uint8Array(voxels);
     let on = 0;
-    for (let i = 0; i < voxels; i++) if (p[i] > s.threshold) [mask[i], on] = [1, on + 1];
+    for (let i = 0; i < voxels; i++) if (isForeground(p[i], s.threshold)) [mask[i], on] = [1, on + 1];
     foreground.push(on / voxels);
     files.set(`${name}_mask${suffix}${ext}`, writeNifti(vol, mask, gz));
     if (s.probs) files.set(`${name}_probs${suffix}${ext}`, writeNifti(vol, p, gz));

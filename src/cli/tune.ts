@@ -12,18 +12,20 @@ import { readModelArg } from './files.js';
 import { weightsHelp, openModel } from './model.js';
 import { UsageError } from './errors.js';
 
-export const TUNE_USAGE = `Usage: unet tune [--weights W] [--size 256] [--reps 3] [--json]
+export const TUNE_USAGE = `Usage: unet tune [--weights W] [--size 256] [--reps 3] [--precision f32|f16] [--json]
 
-Runs each candidate configuration of the conv kernels (tile shapes; weights by load or by subgroup
-broadcast where the adapter allows) on the U-Net's layers at SIZExSIZE, timed per layer on the GPU, and
-stores the fastest per layer in the cache (\$WEBGPU_UNET_CACHE, else ~/.cache/webgpu-unet), keyed by
-adapter and architecture. Models loaded later on this adapter use it.
+Runs each candidate configuration of the conv kernels (direct tile shapes and workgroup sizes, Winograd
+F(2x2,3x3) and F(4x4,3x3) with their GEMM tiles; weights by load or by subgroup broadcast where the
+adapter allows) on the U-Net's layers at SIZExSIZE, timed per layer on the GPU, and stores the fastest per
+layer in the cache (\$WEBGPU_UNET_CACHE, else ~/.cache/webgpu-unet), keyed by adapter, architecture and
+precision. Models loaded later on this adapter with that precision use it.
 
 Options:
   --weights PATH   ${weightsHelp(19)}:
                    the model whose architecture to tune (default: the brain-MRI U-Net's, 3 -> 1, 32)
   --size N         input size to measure at (default 256)
   --reps N         timed repetitions per candidate (default 3)
+  --precision P    f32 (default) or f16 (storage; needs shader-f16): tune as models of that precision run
   --dry-run        measure and print, but do not store
   --json           print the per-layer results as JSON
   -h, --help       show this help
@@ -33,6 +35,7 @@ const OPTIONS = {
   weights: { type: 'string' },
   size: { type: 'string', default: '256' },
   reps: { type: 'string', default: '3' },
+  precision: { type: 'string', default: 'f32' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -48,15 +51,17 @@ export async function tune(args: string[]): Promise<number> {
   const reps = Number(v.reps);
   if (!Number.isInteger(size) || size < 16) throw new UsageError(`tune: --size must be an integer >= 16, found ${JSON.stringify(v.size)}`);
   if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`tune: --reps must be a positive integer, found ${JSON.stringify(v.reps)}`);
+  const precision = v.precision;
+  if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`tune: --precision must be f32 or f16, found ${JSON.stringify(v.precision)}`);
   const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors(), name: 'random weights' };
   const device = await getDevice();
   const adapter = adapterOf(device);
-  const model = await openModel(device, source, { tuning: tuningFor(device, adapter) }, (line) => process.stderr.write(`${line}\n`));
+  const model = await openModel(device, source, { tuning: tuningFor(device, adapter), precision }, (line) => process.stderr.write(`${line}\n`));
   const shape: [number, number, number, number] = [1, model.info.inChannels, size, size];
   const t0 = performance.now();
-  const result = await tuneGraph(device, adapter, model.graph, shape, tuningFor(device, adapter), reps, (m) => process.stderr.write(`tune: ${m}\n`));
+  const result = await tuneGraph(device, adapter, model.graph, shape, tuningFor(device, adapter), reps, (m) => process.stderr.write(`tune: ${m}\n`), undefined, precision === 'f16');
   const seconds = (performance.now() - t0) / 1000;
-  const arch = architectureKey(model.info);
+  const arch = architectureKey(model.info, precision);
   const where = v['dry-run'] ? undefined : await storeTuning(adapter, arch, result.tuning);
 
   if (v.json) {

@@ -1,4 +1,5 @@
 // Getting a GPUDevice with the limits and features the kernels need.
+import { UnsupportedError } from '../errors.js';
 import { platform } from './platform.js';
 
 export interface DeviceOptions {
@@ -24,7 +25,8 @@ const RAISED_LIMITS = [
 /** Optional features the engine uses when present (f16 path, GPU timing). */
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
 
-export class NoAdapterError extends Error {
+/** No WebGPU here, or no adapter (code 'UNSUPPORTED'); the message says what to install. */
+export class NoAdapterError extends UnsupportedError {
   override name = 'NoAdapterError';
 }
 

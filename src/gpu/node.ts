@@ -5,7 +5,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
+import { decodeImage } from '../io/image.js';
 import { withoutDawnLimitWarnings } from './dawnLog.js';
+import { LimitError } from '../limits.js';
 import { setPlatform } from './platform.js';
 
 /** Only a source checkout has it (src/gpu/ or dist/gpu/ -> scripts/); the npm package does not ship it. */
@@ -33,13 +35,14 @@ setPlatform({
   async isDirectory(path: string) {
     return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
   },
-  async readFile(path: string, maxBytes = Infinity) {
+  async readFile(path: string, maxBytes = Infinity, limit = 'maxWeightsBytes') {
     const s = await stat(path);
     if (!s.isFile()) throw new Error(`${path}: not a regular file`);
-    if (s.size > maxBytes) throw new Error(`${path}: a file of ${s.size} bytes is more than the ${maxBytes} allowed (raise limits.maxWeightsBytes)`);
+    if (s.size > maxBytes) throw new LimitError(`${path}: a file of ${s.size} bytes is more than the ${maxBytes} allowed (raise limits.${limit})`, limit);
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },
+  decodeImage: (bytes, limits) => decodeImage(bytes, { limits }),
   release() {
     instance = undefined;
   },

@@ -1,6 +1,8 @@
 // Where a GPU comes from. This file and src/gpu/node.ts are the only code that knows Node from a browser:
 // the default platform is the browser's `navigator.gpu`; importing the package's Node entry
 // (src/node.ts) installs the Dawn-backed one from src/gpu/node.ts.
+import type { Image } from '../io/image.js';
+import type { Limits } from '../limits.js';
 
 export interface Platform {
   /** A short name for messages: "browser" or "node (Dawn)". */
@@ -9,10 +11,11 @@ export interface Platform {
   gpu(): Promise<GPU | undefined>;
   /** What to tell a user when no adapter is found. */
   noAdapterHint: string;
-  /** Reads a file by path (Node only). */
   /** Reads a regular file of at most `maxBytes` (Node only): anything else (a FIFO, a device, a larger
-   *  file) is refused before it is read, with an error naming the path. */
-  readFile?(path: string, maxBytes?: number): Promise<Uint8Array>;
+   *  file) is refused before it is read, with an error naming the path and the limit that raises it. */
+  readFile?(path: string, maxBytes?: number, limit?: 'maxWeightsBytes' | 'maxInputBytes'): Promise<Uint8Array>;
+  /** Decodes PNG / JPEG bytes (Node: pngjs and jpeg-js; browsers decode with createImageBitmap instead). */
+  decodeImage?(bytes: Uint8Array, limits: Partial<Limits>): Image;
   /** Whether a path is a folder (Node only; model folders hold config.json + model.safetensors). */
   isDirectory?(path: string): Promise<boolean>;
   /** Lets go of the GPU entry point so the process can exit (Node: Dawn keeps it alive). */

@@ -22,9 +22,15 @@ export interface MemoryPlan {
   allocations: Map<ValueId, Allocation>;
   /** for every value: its root and the vec4 offset of its channels inside the root's pixels */
   location: Map<ValueId, { root: ValueId; c4Offset: number }>;
+  /** bytes of the arena buffer: the activations, then the scratch area */
   arenaBytes: number;
   /** what the roots would take without reuse, for comparison */
   unsharedBytes: number;
+  /** bytes of the scratch area at the arena's end (0 when no node needs one) */
+  scratchBytes: number;
+  /** each node's scratch regions (OpDef.scratch) as arena byte ranges, by node name; nodes run one after
+   *  another, so they all share the one area */
+  scratch: Map<string, { offset: number; size: number }[]>;
 }
 
 /**
@@ -90,5 +96,7 @@ export function planMemory(
     location,
     arenaBytes,
     unsharedBytes: roots.reduce((s, r) => s + r.sizeBytes, 0),
+    scratchBytes: 0,
+    scratch: new Map(),
   };
 }

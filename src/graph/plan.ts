@@ -56,7 +56,7 @@ export class Plan {
     const gflop = this.steps.reduce((a, s) => a + s.flops, 0) / 1e9;
     lines.push(
       `input [${this.inputShape}] -> output [${this.outputShape}], ${this.steps.length} dispatches, ${gflop.toFixed(2)} GFLOP`,
-      `activation arena ${mib(this.memory.arenaBytes)} (${mib(this.memory.unsharedBytes)} without reuse)`,
+      `activation arena ${mib(this.memory.arenaBytes)} (${mib(this.memory.unsharedBytes)} without reuse${this.memory.scratchBytes ? `; ${mib(this.memory.scratchBytes)} of it scratch` : ''})`,
     );
     return lines.join('\n');
   }
@@ -80,11 +80,35 @@ export interface Padding {
   mode: PadMode;
 }
 
-/** The memory plan of `g` at `shape` (the graph's own input size, after padding), as compilePlan makes it. */
-export function memoryPlanOf(g: Graph, shape: Shape, alignment: number, f16: boolean): { shapes: Map<ValueId, Shape>; memory: MemoryPlan } {
+/** The memory plan of `g` at `shape` (the graph's own input size, after padding), as compilePlan makes it
+ *  with `tuning` (which decides the nodes' scratch needs; without it, none is counted). */
+export function memoryPlanOf(g: Graph, shape: Shape, alignment: number, f16: boolean, tuning?: Tuning): { shapes: Map<ValueId, Shape>; memory: MemoryPlan } {
   const shapes = inferShapes(g, shape);
-  const access = [{ reads: [], writes: [g.input] }, ...runSteps(g).map(({ reads, writes }) => ({ reads, writes })), { reads: [g.output], writes: [] }];
-  return { shapes, memory: planMemory(g, shapes, access, alignment, f16 ? 8 : 16) };
+  const steps = runSteps(g);
+  const access = [{ reads: [], writes: [g.input] }, ...steps.map(({ reads, writes }) => ({ reads, writes })), { reads: [g.output], writes: [] }];
+  const memory = planMemory(g, shapes, access, alignment, f16 ? 8 : 16);
+  if (!tuning) return { shapes, memory };
+  const align = (n: number) => Math.ceil(n / alignment) * alignment;
+  const start = align(memory.arenaBytes);
+  let scratchBytes = 0;
+  for (const { node } of steps) {
+    const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tile: tileFor(tuning, g, node), f16 };
+    const sizes = withDef(node, (op, def) => def.scratch?.(op, ctx) ?? []);
+    if (!sizes.length) continue;
+    let end = start;
+    const regions = sizes.map((size) => {
+      const r = { offset: end, size };
+      end = align(end + size);
+      return r;
+    });
+    memory.scratch.set(node.name, regions);
+    scratchBytes = Math.max(scratchBytes, end - start);
+  }
+  if (scratchBytes > 0) {
+    memory.scratchBytes = scratchBytes;
+    memory.arenaBytes = start + scratchBytes;
+  }
+  return { shapes, memory };
 }
 
 export function compilePlan(
@@ -103,7 +127,7 @@ export function compilePlan(
     const missing = withoutF16(g);
     if (missing.length) throw new Error(`${missing.join(', ')}: no f16 kernel; run this model with precision 'f32'`);
   }
-  const { shapes, memory } = memoryPlanOf(g, [N, C, pad.H, pad.W], device.limits.minStorageBufferOffsetAlignment, f16);
+  const { shapes, memory } = memoryPlanOf(g, [N, C, pad.H, pad.W], device.limits.minStorageBufferOffsetAlignment, f16, tuning);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   for (const a of memory.allocations.values()) {
     if (a.sizeBytes > maxBinding) {
@@ -111,6 +135,11 @@ export function compilePlan(
         `input [${inputShape}]: activation "${g.values[a.root].name}" needs ${a.sizeBytes} bytes, more than this ` +
           `adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`,
       );
+    }
+  }
+  for (const [name, regions] of memory.scratch) {
+    for (const r of regions) {
+      if (r.size > maxBinding) throw new Error(`input [${inputShape}]: ${name} needs ${r.size} bytes of scratch, more than this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`);
     }
   }
   if (memory.arenaBytes > device.limits.maxBufferSize) {
@@ -147,7 +176,8 @@ export function compilePlan(
   ];
   // exhaustive: withDef throws for an op with no registry entry ("unknown op"), so no node is skipped
   for (const { node } of runSteps(g)) {
-    const ctx = { device, g, node, shapeOf, view, range, params: params.ranges.get(node.name) ?? [], tuning, tile: tileFor(tuning, g, node), f16, workgroupSize };
+    const scratch = (memory.scratch.get(node.name) ?? []).map((r) => ({ buffer: buffers.arena, offset: r.offset, size: r.size }));
+    const ctx = { device, g, node, shapeOf, view, range, params: params.ranges.get(node.name) ?? [], tuning, tile: tileFor(tuning, g, node), f16, workgroupSize, scratch };
     steps.push(...withDef(node, (op, def) => def.compile(op, ctx)));
   }
   steps.push(

@@ -6,11 +6,11 @@ import { type Graph, type Shape } from './ir.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
-import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize } from './tuning.js';
+import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize, isSoftwareAdapter } from './tuning.js';
 import { layerKey, withDef } from '../ops/index.js';
 
 /** Bump when the candidates or the kernels they configure change meaning: older caches are then ignored. */
-export const TUNING_FORMAT = 2;
+export const TUNING_FORMAT = 3;
 
 export interface LayerResult {
   key: string;
@@ -30,7 +30,7 @@ export interface TuneResult {
 }
 
 const sameTile = (a: ConvTile, b: ConvTile) =>
-  a.tilePixels === b.tilePixels && a.tileC4 === b.tileC4 && a.workgroupSize === b.workgroupSize && a.weights === b.weights;
+  a.tilePixels === b.tilePixels && a.tileC4 === b.tileC4 && a.workgroupSize === b.workgroupSize && a.weights === b.weights && (a.algo ?? 'direct') === (b.algo ?? 'direct');
 
 /**
  * Times every candidate of both conv kernels on `g` (optimized) at `inputShape`, starting from `base`.
@@ -45,7 +45,9 @@ export async function tuneGraph(
   base: Tuning,
   reps = 3,
   progress: (message: string) => void = () => {},
-  candidatesOf: (kernel: TunedKernel, subgroupSize?: number) => ConvTile[] = candidates,
+  candidatesOf: (kernel: TunedKernel, subgroupSize?: number, software?: boolean) => ConvTile[] = candidates,
+  /** measure with f16 storage, as an f16 model runs */
+  f16 = false,
 ): Promise<TuneResult> {
   const subgroupSize = fixedSubgroupSize(device, adapter);
   const tuning: Tuning = { ...base, layers: {} };
@@ -53,20 +55,21 @@ export async function tuneGraph(
   const kernelOf = (node: Graph['nodes'][number]) => withDef(node, (_op, def) => def.tuning?.kernel);
   const kernels = [...new Set(g.nodes.map(kernelOf).filter((k): k is TunedKernel => k !== undefined))];
   for (const kernel of kernels) {
-    const cands = candidatesOf(kernel, subgroupSize);
+    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(adapter));
     const perKey = new Map<string, number[]>();
     for (const [i, cand] of cands.entries()) {
       progress(`${kernel} ${i + 1}/${cands.length}: ${describeTile(cand)}`);
       const t: Tuning = { ...base, layers: undefined, [kernel]: cand };
-      const params = uploadParams(device, g, t);
-      const plan = compilePlan(device, g, params, t, inputShape);
+      const params = uploadParams(device, g, t, f16);
+      const plan = compilePlan(device, g, params, t, inputShape, undefined, f16);
       try {
         await plan.run(new Float32Array(inputShape.reduce((a, b) => a * b, 1))); // compiles
         const { times } = await profileSteps(device, plan.steps, reps);
         for (const node of g.nodes) {
           const key = layerKey(g, node);
           if (!key || kernelOf(node) !== kernel) continue;
-          const ms = times.find((s) => s.label === node.name)?.ms ?? 0;
+          // a node's steps are labelled with its name, then a space and the part (winograd's three steps)
+          const ms = times.filter((s) => s.label === node.name || s.label.startsWith(node.name + ' ')).reduce((a, s) => a + s.ms, 0);
           const row = perKey.get(key) ?? new Array(cands.length).fill(0);
           row[i] += ms;
           perKey.set(key, row);
@@ -89,7 +92,7 @@ export async function tuneGraph(
   return { tuning, layers: results, inputShape };
 }
 
-export const describeTile = (t: ConvTile) => `${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
+export const describeTile = (t: ConvTile) => `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
 /** Cache entry name for an adapter: its identity, so another GPU or driver never reads this one's. */
 export function tuningCacheName(adapter: GPUAdapter | undefined): string {

@@ -10,8 +10,14 @@ export interface KernelTile {
   workgroupSize: number;
 }
 
-/** A conv kernel's configuration: its tile, and how weights reach the lanes (see Conv2dSpec.weights). */
-export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number };
+/** A conv kernel's configuration: its tile, how weights reach the lanes (see Conv2dSpec.weights), and the
+ *  algorithm: 'direct' (default); 'winograd2' / 'winograd4' for Winograd F(2x2,3x3) / F(4x4,3x3)
+ *  (src/kernels/winograd.ts), where the tile is its GEMM's; 'tiled' for the workgroup-tiled GEMM
+ *  (src/kernels/conv2dTiled.ts: tilePixels = pixels per thread, tileC4 = output vec4s per workgroup,
+ *  workgroupSize unused). Layers an algorithm does not apply to run direct. */
+export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number; algo?: ConvAlgo };
+
+export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4' | 'tiled';
 
 export type TunedKernel = 'conv2d' | 'convTranspose2x2';
 
@@ -38,29 +44,55 @@ export function fixedSubgroupSize(device: GPUDevice, adapter?: GPUAdapter): numb
   return device.features.has('subgroups') && size && size === info?.subgroupMaxSize && size >= 4 && size <= 64 ? size : undefined;
 }
 
+/** Whether an adapter is a software rasterizer (llvmpipe / lavapipe, SwiftShader, WARP), where the kernels'
+ *  costs are a CPU's: per-lane loads are separate gathers and arithmetic is what limits. */
+export function isSoftwareAdapter(adapter?: GPUAdapter): boolean {
+  const info = adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
+  if (!info) return false;
+  if (info.isFallbackAdapter) return true;
+  return /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|\bwarp\b/i.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+}
+
 /**
- * Default tuning for a device, before any measurement. The subgroup-broadcast kernels need the
- * `subgroups` feature and one fixed subgroup size (the generated code names lanes by constant index).
- * Measured on llvmpipe: conv2d (bench/conv.ts, s1 = 128^2 64->64) 'load' 4x2 4.0 GFLOP/s, 'subgroup' 2x4
- * 12.2; conv_transpose2d in the 256^2 U-Net 2.1 GFLOP/s ('load' 2x2) -> 7-12 ('subgroup' 2x2).
+ * Default tuning for a device, before any measurement.
+ * Software adapters with a fixed subgroup size: the subgroup-broadcast kernels (they need the `subgroups`
+ * feature and one fixed subgroup size: the generated code names lanes by constant index) and Winograd
+ * F(4x4,3x3) for the 3x3 convs, whose GEMMs multiply 4x less. Measured on llvmpipe: conv2d (bench/conv.ts,
+ * s1 = 128^2 64->64) 'load' 4x2 4.0 GFLOP/s, 'subgroup' 2x4 12.2; conv_transpose2d in the 256^2 U-Net 2.1
+ * GFLOP/s ('load' 2x2) -> 7-12 ('subgroup' 2x2); the classic U-Net 3->1 at 256^2, per-layer GPU time summed,
+ * direct 'subgroup' 2x4 1119 ms -> F(4x4,3x3) 650 ms.
+ * Hardware adapters: the 'load' variant, direct (subgroup broadcast was slower on an NVIDIA H200: 10.0 vs
+ * 8.1 ms at 4x128^2); `unet tune` measures the rest, Winograd included.
  */
 export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
   const size = fixedSubgroupSize(device, adapter);
-  if (!size) return DEFAULT_TUNING;
+  if (!isSoftwareAdapter(adapter)) return DEFAULT_TUNING;
+  if (!size) return { ...DEFAULT_TUNING, conv2d: { ...DEFAULT_TUNING.conv2d, algo: 'winograd4' } };
   return {
     ...DEFAULT_TUNING,
-    conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
+    conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size, algo: 'winograd4' },
     convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
   };
 }
 
-/** What `unet tune` tries per kernel: every tile here is valid for every layer (tests run them all). */
-export function candidates(kernel: TunedKernel, subgroupSize?: number): ConvTile[] {
-  const tiles: [number, number][] =
-    kernel === 'conv2d'
-      ? [[1, 4], [2, 2], [2, 4], [4, 1], [4, 2], [4, 4], [8, 1], [8, 2]]
-      : [[1, 2], [1, 4], [2, 1], [2, 2], [4, 1]];
+/** What `unet tune` tries per kernel: every tile here is valid for every layer (tests run them all).
+ *  conv2d: direct tiles, with workgroups of 32 and 128 beside 64 for two of them, and the Winograd
+ *  variants with the GEMM tiles that did well on their own; each with the subgroup variant where the
+ *  adapter has a fixed subgroup size. On hardware adapters (`software` false) also the tiled GEMM at
+ *  128 x 128, 128 x 64 and 64 x 64 (its shared-memory tiles are what llvmpipe is slowest at). */
+export function candidates(kernel: TunedKernel, subgroupSize?: number, software = false): ConvTile[] {
   const variants: Pick<ConvTile, 'weights' | 'subgroupSize'>[] = [{ weights: 'load' }];
   if (subgroupSize) variants.push({ weights: 'subgroup', subgroupSize });
-  return variants.flatMap((v) => tiles.map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, ...v })));
+  if (kernel === 'convTranspose2x2') {
+    const tiles: [number, number][] = [[1, 2], [1, 4], [2, 1], [2, 2], [4, 1]];
+    return variants.flatMap((v) => tiles.map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, ...v })));
+  }
+  const direct: [number, number, number][] = [[1, 4, 64], [2, 2, 64], [2, 4, 64], [4, 1, 64], [4, 2, 64], [4, 4, 64], [8, 1, 64], [8, 2, 64], [2, 4, 32], [4, 2, 128]];
+  const gemm: [number, number][] = [[2, 2], [2, 4], [4, 2], [4, 4]];
+  const tiled: ConvTile[] = software ? [] : [[8, 32], [8, 16], [4, 16]].map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, weights: 'load', algo: 'tiled' }));
+  return tiled.concat(...variants.map((v) => [
+    // a subgroup-broadcast workgroup holds whole subgroups
+    ...direct.filter(([, , wg]) => wg >= (v.subgroupSize ?? 0)).map(([tilePixels, tileC4, workgroupSize]): ConvTile => ({ tilePixels, tileC4, workgroupSize, ...v })),
+    ...(['winograd2', 'winograd4'] as const).flatMap((algo) => gemm.map(([tilePixels, tileC4]): ConvTile => ({ tilePixels, tileC4, workgroupSize: 64, ...v, algo }))),
+  ]));
 }

@@ -18,6 +18,14 @@ export function isMultiClass(k: OutputKind): boolean {
   return k.classes > 1 && (k.activation === 'softmax' || k.activation === 'logsoftmax' || k.activation === 'identity');
 }
 
+/**
+ * The mask rule, the same in the CLI, the API and the demo page: a pixel is foreground when its
+ * probability is strictly above the threshold (so 0.5 is a logit > 0, a tanh output > 0; NaN never is).
+ */
+export function isForeground(probability: number, threshold: number): boolean {
+  return probability > threshold;
+}
+
 /** A palette PNG has at most 256 entries, and the labels are stored as one byte. */
 export const MAX_CLASSES = 256;
 

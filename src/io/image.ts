@@ -1,8 +1,10 @@
-// 8-bit images in and out: PNG (pngjs) and JPEG (jpeg-js), both pure JavaScript, so nothing native has
-// to install. Decoded images are gray (1 channel) or RGB (3, interleaved); alpha is dropped.
+// 8-bit images in: PNG (pngjs) and JPEG (jpeg-js), both pure JavaScript, so nothing native has to
+// install. Decoded images are gray (1 channel) or RGB (3, interleaved); alpha is dropped. Node only
+// (node:zlib); PNGs are written by src/io/png.ts.
 import jpeg from 'jpeg-js';
 import { inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
+import { ImageError } from '../errors.js';
 import { LimitError, exceeds, formatCount, resolveLimits, type Limits } from '../limits.js';
 
 export interface Image {
@@ -13,12 +15,8 @@ export interface Image {
   data: Uint8Array;
 }
 
-export class ImageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImageError';
-  }
-}
+/** Decoding failures (code 'INPUT'); defined in src/errors.ts so browser code can throw it too. */
+export { ImageError };
 
 export type FileKind = 'png' | 'jpeg' | 'nifti' | 'nifti-gz';
 
@@ -166,15 +164,6 @@ function fromRgba(rgba: Uint8Array, width: number, height: number, gray: boolean
     }
   }
   return { width, height, channels, data };
-}
-
-/** PNG bytes of an 8-bit gray or RGB image, or a 16-bit gray one (`data` a Uint16Array). */
-export function encodePng(width: number, height: number, channels: 1 | 3, data: Uint8Array | Uint16Array): Uint8Array {
-  const sixteen = data instanceof Uint16Array;
-  const colorType = channels === 1 ? 0 : 2;
-  const png = new PNG({ width, height, colorType, inputColorType: colorType, bitDepth: sixteen ? 16 : 8, inputHasAlpha: false });
-  png.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return PNG.sync.write(png, { colorType, inputColorType: colorType, bitDepth: sixteen ? 16 : 8, inputHasAlpha: false });
 }
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];

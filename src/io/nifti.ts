@@ -5,9 +5,16 @@
 import { Gunzip } from 'fflate';
 import * as nifti from 'nifti-reader-js';
 import { gzipSync } from 'node:zlib';
+import { InputError } from '../errors.js';
 import { LimitError, exceeds, formatBytes, formatCount, resolveLimits, type Limits } from '../limits.js';
 
-export class NiftiError extends Error {}
+/** A NIfTI volume that cannot be read (code 'INPUT'). */
+export class NiftiError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NiftiError';
+  }
+}
 
 export interface Volume {
   /** [nx, ny, nz]: x varies fastest in `data` */

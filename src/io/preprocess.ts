@@ -2,7 +2,7 @@
 // normalization. The default is the brain-MRI U-Net's own: per image and per channel, the z-score of the
 // 0..255 values, (v - mean) / std with the population std over the image's pixels (float64), as in
 // tools/make_fixtures.py (`mri_input`) and tools/train_demo.py. A constant channel becomes 0 (std 1).
-import type { Image } from './image.js';
+import { InputError } from '../errors.js';
 
 export type Normalization =
   | { kind: 'zscore' }
@@ -33,27 +33,51 @@ export function describeNormalization(n: Normalization): string {
   return `${n.mean},${n.std} ((v - ${n.mean}) / ${n.std} on the 0..255 values)`;
 }
 
-export class ChannelError extends Error {}
+/** An image whose channels the model cannot take (code 'INPUT'). */
+export class ChannelError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChannelError';
+  }
+}
+
+/** Pixels whose channels are interleaved, row-major: gray (1), RGB (3) or RGBA (4, alpha ignored). */
+export interface Pixels {
+  width: number;
+  height: number;
+  channels: number;
+  data: ArrayLike<number>;
+}
+
+/**
+ * ITU-R BT.601 luma, the one RGB-to-gray conversion of the CLI, the API and the demo page; a gray pixel
+ * (r = g = b) keeps its value exactly.
+ */
+export function luma(r: number, g: number, b: number): number {
+  return r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
+}
 
 /**
  * The planes (one Float64Array of 0..255 values per model input channel) for an image: gray is
- * repeated for a 3-channel model; RGB becomes gray (ITU-R 601 luma) for a 1-channel model only with
- * `toGray`; anything else is a ChannelError.
+ * repeated for a 3-channel model; RGB becomes gray (luma) for a 1-channel model only with `toGray`;
+ * RGBA is read as RGB; anything else is a ChannelError.
  */
-export function channelPlanes(img: Image, modelChannels: number, toGray: boolean): { planes: Float64Array[]; note?: string } {
+export function channelPlanes(img: Pixels, modelChannels: number, toGray: boolean): { planes: Float64Array[]; note?: string } {
   const n = img.width * img.height;
-  const plane = (c: number) => Float64Array.from({ length: n }, (_, i) => img.data[i * img.channels + c]);
-  if (img.channels === modelChannels) return { planes: Array.from({ length: modelChannels }, (_, c) => plane(c)) };
-  if (img.channels === 1 && modelChannels === 3) {
+  const stride = img.channels;
+  const color = stride === 3 || stride === 4 ? 3 : stride;
+  const plane = (c: number) => Float64Array.from({ length: n }, (_, i) => img.data[i * stride + c]);
+  if (color === modelChannels) return { planes: Array.from({ length: modelChannels }, (_, c) => plane(c)) };
+  if (color === 1 && modelChannels === 3) {
     const g = plane(0);
     return { planes: [g, g, g], note: 'gray image repeated into 3 channels' };
   }
-  if (img.channels === 3 && modelChannels === 1) {
+  if (color === 3 && modelChannels === 1) {
     if (!toGray) throw new ChannelError('is RGB and the model takes 1 channel: pass --gray to convert it to grayscale');
-    const [r, g, b] = [plane(0), plane(1), plane(2)];
-    return { planes: [Float64Array.from({ length: n }, (_, i) => 0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i])], note: 'RGB converted to gray' };
+    const d = img.data;
+    return { planes: [Float64Array.from({ length: n }, (_, i) => luma(d[i * stride], d[i * stride + 1], d[i * stride + 2]))], note: 'RGB converted to gray' };
   }
-  const has = img.channels === 1 ? 'gray (1 channel)' : 'RGB (3 channels)';
+  const has = color === 1 ? 'gray (1 channel)' : color === 3 ? 'RGB (3 channels)' : `${color} channels`;
   throw new ChannelError(`is ${has}, the model takes ${modelChannels} channels`);
 }
 

@@ -1,18 +1,22 @@
-// What `unet segment` draws from the model's probabilities: binary masks, a 16-bit probability map, and
-// an overlay of the masks (tinted, with a solid outline) on the input image.
-import type { Image } from './image.js';
+// Pictures of a segmentation: binary masks, 16-bit probability maps, class maps and overlays of the masks
+// (tinted, with a solid outline) on the input image. The same functions draw `unet segment`'s files and,
+// through renderMask / renderOverlay / renderLabels / probabilitiesPng, the API's pictures (RGBA, usable
+// as ImageData in a browser, or encodePng'd to a file). Browser-safe: no Node imports.
+import { classColors, classOverlay, isForeground } from './classes.js';
+import { encodePng } from './png.js';
+import type { Pixels } from './preprocess.js';
 
 /** One color per output channel (the first is used for single-channel models). */
 export const PALETTE: [number, number, number][] = [
   [255, 48, 48], [48, 220, 48], [64, 128, 255], [255, 200, 0], [230, 64, 230], [0, 220, 220],
 ];
 
-/** Channel `c` of an NCHW [1, C, H, W] output as 0 / 255 (probability > threshold) and its foreground fraction. */
+/** Channel `c` of an NCHW [1, C, H, W] output as 0 / 255 (isForeground) and its foreground fraction. */
 export function thresholdMask(probs: Float32Array, c: number, n: number, threshold: number): { mask: Uint8Array; foreground: number } {
   const mask = new Uint8Array(n);
   let on = 0;
   for (let i = 0; i < n; i++) {
-    if (probs[c * n + i] > threshold) {
+    if (isForeground(probs[c * n + i], threshold)) {
       mask[i] = 255;
       on++;
     }
@@ -27,14 +31,11 @@ export function probs16(probs: Float32Array, c: number, n: number): Uint16Array 
   return out;
 }
 
-/** The image as RGB with each mask tinted in its palette color (40%) and outlined in it. */
-export function overlay(img: Image, masks: Uint8Array[]): Uint8Array {
+/** The image (gray, RGB or RGBA; values clamped to 0..255) as RGB with each mask tinted in its palette
+ *  color (by `opacity`) and outlined in it. */
+export function overlay(img: Pixels, masks: Uint8Array[], opacity = 0.4): Uint8Array {
   const { width: W, height: H } = img;
-  const n = W * H;
-  const out = new Uint8Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 3; k++) out[3 * i + k] = img.data[img.channels === 1 ? i : 3 * i + k];
-  }
+  const out = rgbOf(img);
   masks.forEach((m, c) => {
     const color = PALETTE[c % PALETTE.length];
     for (let y = 0; y < H; y++) {
@@ -43,9 +44,92 @@ export function overlay(img: Image, masks: Uint8Array[]): Uint8Array {
         if (!m[i]) continue;
         // an edge pixel: inside, with a 4-neighbour inside the image that is outside the mask
         const edge = (x > 0 && !m[i - 1]) || (x < W - 1 && !m[i + 1]) || (y > 0 && !m[i - W]) || (y < H - 1 && !m[i + W]);
-        for (let k = 0; k < 3; k++) out[3 * i + k] = edge ? color[k] : Math.round(0.6 * out[3 * i + k] + 0.4 * color[k]);
+        for (let k = 0; k < 3; k++) out[3 * i + k] = edge ? color[k] : Math.round((1 - opacity) * out[3 * i + k] + opacity * color[k]);
       }
     }
   });
   return out;
+}
+
+/** Gray, RGB or RGBA pixels as RGB bytes (clamped to 0..255, rounded). */
+function rgbOf(img: Pixels): Uint8Array {
+  const n = img.width * img.height;
+  const out = new Uint8ClampedArray(3 * n);
+  const s = img.channels;
+  for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) out[3 * i + k] = img.data[s === 1 ? i : s * i + k];
+  return new Uint8Array(out.buffer);
+}
+
+// --- the API's pictures of a SegmentResult
+
+/** What the pictures read of a segmentation (model.segment's result). */
+export interface Segmentation {
+  width: number;
+  height: number;
+  classes: number;
+  kind: 'mask' | 'classes';
+  probabilities: Float32Array;
+  mask: Uint8Array;
+  masks?: Uint8Array[];
+}
+
+/** 8-bit RGBA pixels, row-major: what `new ImageData(data, width, height)` takes. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
+/** RGBA of `colors[index[i]]` per pixel. */
+function paletted(width: number, height: number, index: Uint8Array, colors: readonly (readonly number[])[]): RgbaImage {
+  const data = new Uint8ClampedArray(4 * width * height);
+  for (let i = 0; i < width * height; i++) {
+    const rgb = colors[index[i]] ?? colors[0];
+    data[4 * i] = rgb[0];
+    data[4 * i + 1] = rgb[1];
+    data[4 * i + 2] = rgb[2];
+    data[4 * i + 3] = 255;
+  }
+  return { width, height, data };
+}
+
+/** The mask in white on black: foreground (mask models) or any class but 0 (multi-class models). */
+export function renderMask(result: Segmentation): RgbaImage {
+  const colors = Array.from({ length: 256 }, (_, k) => (k ? [255, 255, 255] : [0, 0, 0]));
+  return paletted(result.width, result.height, result.mask, colors);
+}
+
+/** Each pixel in its class's colour (class 0 black, then red, green, blue, ...: the CLI's label colours);
+ *  a mask model's foreground is class 1. */
+export function renderLabels(result: Segmentation): RgbaImage {
+  return paletted(result.width, result.height, result.mask, classColors(Math.max(2, result.classes)).map((c) => c.rgb));
+}
+
+/**
+ * The image with the segmentation over it, as `unet segment` draws NAME_overlay.png: each mask (each
+ * class but 0) blended towards its colour by `opacity` (default 0.4) and outlined in it. `image` is the
+ * segmented image's pixels: raw { data, width, height, channels } or ImageData.
+ */
+export function renderOverlay(image: Pixels | { width: number; height: number; data: Uint8ClampedArray }, result: Segmentation, options: { opacity?: number } = {}): RgbaImage {
+  const px: Pixels = 'channels' in image ? image : { ...image, channels: 4 };
+  if (px.width !== result.width || px.height !== result.height) throw new Error(`renderOverlay: the image is ${px.width}x${px.height}, the result ${result.width}x${result.height}`);
+  const opacity = options.opacity ?? 0.4;
+  if (!(opacity >= 0 && opacity <= 1)) throw new Error(`renderOverlay: opacity must be from 0 to 1, found ${opacity}`);
+  const rgb =
+    result.kind === 'classes'
+      ? classOverlay({ ...px, data: rgbOf(px), channels: 3 }, result.mask, classColors(result.classes), opacity)
+      : overlay(px, result.masks ?? [result.mask], opacity);
+  const data = new Uint8ClampedArray(4 * px.width * px.height);
+  for (let i = 0; i < px.width * px.height; i++) {
+    for (let k = 0; k < 3; k++) data[4 * i + k] = rgb[3 * i + k];
+    data[4 * i + 3] = 255;
+  }
+  return { width: px.width, height: px.height, data };
+}
+
+/** Class (or channel) `c`'s probability as a 16-bit gray PNG (0..65535 for 0..1), as `unet segment --probs`. */
+export function probabilitiesPng(result: Segmentation, c = 0): Uint8Array {
+  if (!(Number.isInteger(c) && c >= 0 && c < result.classes)) throw new Error(`probabilitiesPng: class ${c} is not one of the result's ${result.classes}`);
+  const n = result.width * result.height;
+  return encodePng({ width: result.width, height: result.height, channels: 1, data: probs16(result.probabilities, c, n) });
 }

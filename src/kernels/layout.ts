@@ -3,6 +3,7 @@
 // The conversions also pad and crop, so an input of any size runs without an extra pass: NCHW -> NHWC4
 // writes an H x W image from a smaller srcH x srcW one placed at (top, left), filling the border with zeros
 // or a mirror image; NHWC4 -> NCHW reads the srcH x srcW window at (top, left) of the H x W result.
+import { InputError } from '../errors.js';
 import { type BufferRange, type Nhwc4View, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export type PadMode = 'zero' | 'reflect';
@@ -11,7 +12,7 @@ export type PadMode = 'zero' | 'reflect';
 export function checkPadMode(v: unknown, what = 'pad'): PadMode {
   if (v === 'reflect' || v === 'zero') return v;
   const found = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? JSON.stringify(v) ?? String(v) : String(v);
-  throw new Error(`${what} must be 'reflect' or 'zero', found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
+  throw new InputError(`${what} must be 'reflect' or 'zero', found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
 }
 
 export interface LayoutSpec {

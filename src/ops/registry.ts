@@ -27,6 +27,14 @@ export interface PackContext {
   tile?: ConvTile;
 }
 
+export interface ScratchContext {
+  g: Graph;
+  node: Node;
+  shapeOf(v: ValueId): Shape;
+  tile?: ConvTile;
+  f16: boolean;
+}
+
 export interface CompileContext {
   device: GPUDevice;
   g: Graph;
@@ -43,6 +51,8 @@ export interface CompileContext {
   f16: boolean;
   /** workgroup size of elementwise kernels */
   workgroupSize: number;
+  /** this node's scratch regions (OpDef.scratch), in the order it asked for them */
+  scratch: BufferRange[];
 }
 
 export interface OpDef<K extends OpKind> {
@@ -64,6 +74,9 @@ export interface OpDef<K extends OpKind> {
   parameters?(op: OpOf<K>): number;
   /** parameter arrays to upload once at load, in binding order */
   pack?(op: OpOf<K>, ctx: PackContext): ParamArray[];
+  /** bytes of temporary storage the node's steps need while it runs (regions, in order); the plan keeps one
+   *  scratch area, after the activations, as large as the largest node's need */
+  scratch?(op: OpOf<K>, ctx: ScratchContext): number[];
   /** the dispatches of this node in a compiled plan */
   compile(op: OpOf<K>, ctx: CompileContext): Step[];
 }

@@ -5,6 +5,7 @@
 // Browser-safe: no Node imports.
 import type { Graph, Shape } from '../graph/ir.js';
 import { memoryPlanOf } from '../graph/plan.js';
+import type { Tuning } from '../graph/tuning.js';
 import type { SlidingWindowSettings } from './sliding.js';
 import { type Blend, windowStarts } from './windows.js';
 
@@ -51,9 +52,9 @@ export interface PlanEstimate {
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** What compilePlan would allocate for `shape` run at `padded` (its memory plan, reproduced). */
-export function estimatePlan(g: Graph, shape: Shape, padded: [number, number], f16: boolean, alignment: number): PlanEstimate {
+export function estimatePlan(g: Graph, shape: Shape, padded: [number, number], f16: boolean, alignment: number, tuning?: Tuning): PlanEstimate {
   const [N, C, H, W] = shape;
-  const { shapes, memory } = memoryPlanOf(g, [N, C, padded[0], padded[1]], alignment, f16);
+  const { shapes, memory } = memoryPlanOf(g, [N, C, padded[0], padded[1]], alignment, f16, tuning);
   const OC = shapes.get(g.output)![1];
   const inputBytes = N * C * H * W * 4;
   const outputBytes = N * OC * H * W * 4;

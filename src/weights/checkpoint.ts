@@ -6,11 +6,12 @@
 // Tensors come out contiguous, little-endian, in their own dtype, ready for a safetensors file.
 // Browser-safe: no Node imports (fflate is plain JS).
 import { unzipSync } from 'fflate';
+import { WeightsError } from '../errors.js';
 import { exceeds, formatBytes, printable, quoted, resolveLimits, type Limits } from '../limits.js';
 import { type RawTensorToWrite, writeSafetensorsBytes } from './safetensors.js';
 import { PickleError, PyDict, PyStorage, PyTensor, STORAGE_DTYPES, describe, unpickle, type PyValue } from './pickle.js';
 
-export class CheckpointError extends Error {
+export class CheckpointError extends WeightsError {
   constructor(message: string) {
     super(message);
     this.name = 'CheckpointError';

@@ -6,6 +6,7 @@
 // Every size a pickle declares or builds is bounded (Limits: opcodes, memo, container items, nesting,
 // integer bytes), and nothing here recurses over a value a file built, so a hostile pickle ends in a
 // one-line error, never a hang or a stack overflow. Browser-safe: no Node imports.
+import { WeightsError } from '../errors.js';
 import { exceeds, formatCount, printable, resolveLimits, type Limits } from '../limits.js';
 
 /** A class or function named by a pickle: only allow-listed ones are ever created. */
@@ -53,7 +54,7 @@ export class PyStorage {
   ) {}
 }
 
-export class PickleError extends Error {
+export class PickleError extends WeightsError {
   constructor(message: string) {
     super(message);
     this.name = 'PickleError';

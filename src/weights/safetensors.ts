@@ -1,6 +1,7 @@
 // Reader and writer for the safetensors format (https://github.com/huggingface/safetensors):
 //   u64 LE header length N | N bytes of UTF-8 JSON header | data section.
 // Browser-safe on purpose: no Node imports, only Uint8Array / DataView / TextDecoder.
+import { WeightsError } from '../errors.js';
 import { printable, quoted } from '../limits.js';
 
 export type DType =
@@ -25,7 +26,7 @@ export interface TensorInfo {
   byteLength: number;
 }
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends WeightsError {
   constructor(message: string) {
     super(message);
     this.name = 'SafetensorsError';

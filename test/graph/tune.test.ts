@@ -55,6 +55,12 @@ Tune('tuneGraph times each candidate per layer, stores the result, and loadModel
   const maxAbs = y.data.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
   assert.ok(maxAbs <= 2e-5, `tuned model: max |diff| ${maxAbs}`);
   tuned.dispose();
+  // f16 models are tuned in f16 (`unet tune --precision f16`): an f32 tuning is not theirs
+  if (device.features.has('shader-f16')) {
+    const half = await loadModel(device, weights, { precision: 'f16' });
+    assert.is(half.info.tuning, 'default');
+    half.dispose();
+  }
 });
 
 Tune.run();

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { PNG } from 'pngjs';
 import { inflateSync } from 'node:zlib';
 import { argmaxLabels, classColors, classCounts, classOverlay, classProbabilities, isMultiClass, legend, maskProbabilities } from '../../src/io/classes.js';
-import { encodePalettePng } from '../../src/io/palettePng.js';
+import { encodePalettePng } from '../../src/io/png.js';
 import { decodeImage } from '../../src/io/image.js';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, atol = 1e-6) => {

@@ -3,7 +3,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { decodeImage, encodePng, sniff, ImageError } from '../../src/io/image.js';
+import { decodeImage, sniff, ImageError } from '../../src/io/image.js';
+import { encodePng } from '../../src/io/png.js';
 import { ChannelError, channelPlanes, normalize, parseNormalization } from '../../src/io/preprocess.js';
 import { overlay, probs16, thresholdMask } from '../../src/io/render.js';
 import { LimitError } from '../../src/limits.js';
@@ -41,7 +42,7 @@ Img('PNG gray, gray+alpha, RGB, RGBA decode to 1 or 3 channels with the exact va
 
 Img('16-bit gray PNG round trip (the probability map format)', () => {
   const v = Uint16Array.from({ length: W * H }, (_, i) => i * 4000 + 7);
-  const bytes = encodePng(W, H, 1, v);
+  const bytes = encodePng({ width: W, height: H, channels: 1, data: v });
   const back = PNG.sync.read(Buffer.from(bytes), { skipRescale: true });
   assert.is(back.depth, 16);
   const got = Array.from({ length: W * H }, (_, i) => (back.data as unknown as Uint16Array)[4 * i]);
@@ -52,9 +53,9 @@ Img('16-bit gray PNG round trip (the probability map format)', () => {
 
 Img('8-bit gray and RGB PNG written and read back', () => {
   const g = ramp(W * H);
-  assert.equal([...decodeImage(encodePng(W, H, 1, g)).data], [...g]);
+  assert.equal([...decodeImage(encodePng({ width: W, height: H, channels: 1, data: g })).data], [...g]);
   const c = ramp(3 * W * H, 5);
-  const img = decodeImage(encodePng(W, H, 3, c));
+  const img = decodeImage(encodePng({ width: W, height: H, channels: 3, data: c }));
   assert.equal([img.channels, ...img.data], [3, ...c]);
 });
 
@@ -69,7 +70,7 @@ Img('JPEG (RGB) decodes to 3 channels, close to the encoded values', () => {
 });
 
 Img('bad input: truncated PNG, truncated JPEG, unknown bytes', () => {
-  const good = encodePng(W, H, 1, ramp(W * H));
+  const good = encodePng({ width: W, height: H, channels: 1, data: ramp(W * H) });
   assert.throws(() => decodeImage(good.subarray(0, 40)), (e: Error) => e instanceof ImageError && /^not a readable PNG/.test(e.message));
   const j = jpeg.encode({ width: 8, height: 8, data: new Uint8Array(256).fill(128) }, 90).data;
   assert.throws(() => decodeImage(j.subarray(0, 12)), /JPEG/);
@@ -82,7 +83,7 @@ Img('limits: sizes from the PNG / JPEG headers, scans counted, before decoding; 
   refused(pngDeclaredHuge(), 'maxPixels');
   refused(jpegDeclared(65000, 65000), 'maxPixels');
   refused(jpegManyScans(101), 'maxJpegScans');
-  const small = encodePng(20, 10, 1, new Uint8Array(200));
+  const small = encodePng({ width: 20, height: 10, channels: 1, data: new Uint8Array(200) });
   refused(small, 'maxPixels', { limits: { maxPixels: 199 } });
   assert.is(decodeImage(small, { limits: { maxPixels: 200 } }).width, 20);
 });

@@ -1,9 +1,14 @@
 import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import { c4, type Activation } from '../../src/kernels/common.js';
 import { conv2dOutSize, conv2dStep, packConv2dWeights } from '../../src/kernels/conv2d.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { adapterOf } from '../../src/gpu/device.js';
-import { candidates, tuningFor } from '../../src/graph/tuning.js';
+import { candidates, fixedSubgroupSize, tuningFor } from '../../src/graph/tuning.js';
+import { GraphBuilder } from '../../src/graph/ir.js';
+import { runGraph } from '../ops/runGraph.js';
+import { concat } from '../../src/kernels/reference/concat.js';
+import { add } from '../../src/kernels/reference/add.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
 
 // Sums of up to ~3*3*12 products of values in [-1, 1] in a different order than the reference:
@@ -72,27 +77,46 @@ for (const [i, c] of cases.entries()) for (const v of variants) {
 }
 
 // Every configuration `unet tune` may pick must be correct on every layer: each runs a layer whose
-// channel counts and size are not multiples of any tile.
-Conv2d('every tuning candidate: conv2d N=1 C=6->10 9x7 k3 s1 p1 relu', async ({ device }) => {
+// channel counts and size are not multiples of any tile, through the registry and a compiled plan as a
+// model runs it (so the Winograd candidates run as Winograd: 10 input channels are enough for it).
+Conv2d('every tuning candidate: conv2d N=1 C=10->10 9x7 k3 s1 p1 relu', async ({ device }) => {
   const rand = rng(1900);
-  const [C, CO, H, W] = [6, 10, 9, 7];
+  const [C, CO, H, W] = [10, 10, 9, 7];
   const x = randTensor(rand, [1, C, H, W]);
   const p = { weight: randArray(rand, CO * C * 9, -0.5, 0.5), shape: [CO, C, 3, 3] as [number, number, number, number], bias: randArray(rand, CO) };
   const want = conv2d(x, p, { padding: 1, activation: 'relu' });
-  const subgroupSize = tuningFor(device, adapterOf(device)).conv2d.subgroupSize;
-  const all = candidates('conv2d', subgroupSize);
+  const base = tuningFor(device, adapterOf(device));
+  const all = candidates('conv2d', fixedSubgroupSize(device, adapterOf(device)));
+  const b = new GraphBuilder();
+  const g = b.finish(b.value('input', C), b.relu('relu', b.conv2d('conv', 0, p, { padding: 1 })));
   for (const cand of all) {
-    const input = upload(device, x);
-    const packed = packConv2dWeights(p, c4(C), cand.tileC4);
-    const out = nhwc4Buffer(device, want.shape);
-    const step = conv2dStep(
-      device,
-      { N: 1, H, W, cin: C, cin4: c4(C), cout: CO, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, input: { c4Offset: 0, c4Stride: c4(C) }, output: { c4Offset: 0, c4Stride: c4(CO) }, activation: 'relu', ...cand },
-      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
-    );
-    assertClose(await runAndRead(device, [...input.steps, step], out, want.shape), want.data, ATOL, RTOL, `candidate ${JSON.stringify(cand)}`);
+    const got = await runGraph(device, g, x.data, x.shape, false, { ...base, conv2d: cand });
+    assertClose(got, want.data, ATOL, RTOL, `candidate ${JSON.stringify(cand)}`);
   }
+  assert.ok(all.some((c) => c.algo === 'winograd4') && all.some((c) => c.algo === 'winograd2') && all.some((c) => c.algo === 'tiled'));
   console.log(`  ${all.length} conv2d candidates checked`);
+});
+
+// The workgroup-tiled GEMM (offered on hardware adapters) on what models give it: a concat with vec4 gaps
+// as input, a fused residual, stride 2 with a 7x7 kernel, batch 2, and a 1-channel head.
+Conv2d('tiled GEMM: concat input, residual, 7x7 stride 2, 1-channel head', async ({ device }) => {
+  const rand = rng(1950);
+  const x = randTensor(rand, [2, 8, 19, 13]);
+  const P = (co: number, ci: number, k: number) => ({ weight: randArray(rand, co * ci * k * k, -0.3, 0.3), shape: [co, ci, k, k] as [number, number, number, number], bias: randArray(rand, co) });
+  const [pa, pb, pc, pr, ph] = [P(6, 8, 1), P(10, 8, 1), P(20, 16, 7), P(20, 20, 3), P(1, 20, 3)];
+  const b = new GraphBuilder();
+  const v = b.value('input', 8);
+  const cat = b.concat('cat', [b.conv2d('a', v, pa), b.conv2d('b', v, pb)]);
+  const c = b.conv2d('c', cat, pc, { padding: 3, stride: 2 });
+  const res = b.add2('res', b.conv2d('r', c, pr, { padding: 1 }), c, 'relu');
+  const g = b.finish(v, b.conv2d('head', res, ph, { padding: 1 }));
+  const cref = conv2d(concat(conv2d(x, pa), conv2d(x, pb)), pc, { padding: 3, stride: 2 });
+  const want = conv2d(add(conv2d(cref, pr, { padding: 1 }), cref, 'relu'), ph, { padding: 1 });
+  const base = tuningFor(device, adapterOf(device));
+  for (const cand of candidates('conv2d', undefined, false).filter((c) => c.algo === 'tiled')) {
+    assertClose(await runGraph(device, g, x.data, x.shape, false, { ...base, conv2d: cand }), want.data, ATOL, RTOL, `tiled ${cand.tilePixels}x${cand.tileC4}`);
+    if (device.features.has('shader-f16')) assertClose(await runGraph(device, g, x.data, x.shape, true, { ...base, conv2d: cand }), want.data, 2e-2, 2e-2, `tiled f16 ${cand.tilePixels}x${cand.tileC4}`);
+  }
 });
 
 Conv2d.run();

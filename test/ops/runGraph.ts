@@ -3,11 +3,10 @@ import type { Graph, Shape } from '../../src/graph/ir.js';
 import { uploadParams } from '../../src/graph/params.js';
 import { optimize } from '../../src/graph/passes/index.js';
 import { compilePlan } from '../../src/graph/plan.js';
-import { tuningFor } from '../../src/graph/tuning.js';
+import { type Tuning, tuningFor } from '../../src/graph/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 
-export async function runGraph(device: GPUDevice, g: Graph, input: Float32Array, shape: Shape, f16 = false): Promise<Float32Array> {
-  const tuning = tuningFor(device, adapterOf(device));
+export async function runGraph(device: GPUDevice, g: Graph, input: Float32Array, shape: Shape, f16 = false, tuning: Tuning = tuningFor(device, adapterOf(device))): Promise<Float32Array> {
   const opt = optimize(g);
   const params = uploadParams(device, opt, tuning, f16);
   const plan = compilePlan(device, opt, params, tuning, shape, undefined, f16);

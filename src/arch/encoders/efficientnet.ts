@@ -11,6 +11,7 @@
 import type { GraphBuilder, Padding4, ValueId } from '../../graph/ir.js';
 import type { TensorReader } from '../reader.js';
 import type { SmpEncoder } from './types.js';
+import { UnsupportedError } from '../../errors.js';
 
 const BN_EPS = 1e-3;
 
@@ -121,7 +122,7 @@ export const efficientnetEncoder: SmpEncoder = {
   },
 
   build(b: GraphBuilder, r: TensorReader, x: ValueId, name: string, depth: number, prefix: string): ValueId[] {
-    if (depth < 2) throw new Error(`${r.source}: ${name} needs encoder_depth 2 to 5 (smp refuses ${depth})`);
+    if (depth < 2) throw new UnsupportedError(`${r.source}: ${name} needs encoder_depth 2 to 5 (smp refuses ${depth})`);
     const [width, , nominal] = VARIANTS[name];
     const blocks = blocksOf(name);
     const outIndexes = OUT_INDEXES[name];

@@ -1,0 +1,115 @@
+// Image in, mask out: model.segment. The image is read as pixels (src/io/pixels.ts), converted to the
+// model's channels (src/io/preprocess.ts channelPlanes: gray repeated, RGB to luma), normalized as the
+// model was trained (info.preprocessing unless options.normalize says otherwise), run at its full size
+// (sliding windows when it does not fit one pass: run's tile 'auto'; never a downscale), and read as
+// probabilities and a mask the way `unet segment` reads them (src/io/classes.ts). Browser-safe.
+import { InputError, checkOptionNames, throwIfAborted } from './errors.js';
+import { argmaxLabels, classCounts, classProbabilities, isForeground, isMultiClass, maskProbabilities } from './io/classes.js';
+import { type ImageSource, type RawImage, readImage } from './io/pixels.js';
+import { type Normalization, channelPlanes, normalize } from './io/preprocess.js';
+import type { PadMode } from './kernels/layout.js';
+import type { Limits } from './limits.js';
+import type { Model, RunResult, TensorData } from './model.js';
+import type { Progress, TileSetting } from './tiling/index.js';
+
+export type { ImageSource, RawImage };
+
+export interface SegmentOptions {
+  /** how pixel values are normalized; default the model's own (model.info.preprocessing) */
+  normalize?: Normalization;
+  /** mask models: a pixel is foreground when its probability is > threshold (default 0.5) */
+  threshold?: number;
+  /** sliding windows, as model.run's (default 'auto': windows only when the image does not fit one pass) */
+  tile?: TileSetting;
+  /** called after each batch of windows (once for one pass) */
+  onProgress?: (p: Progress) => void;
+  /** aborting rejects with an AbortError; the model stays usable */
+  signal?: AbortSignal;
+  /** bounds on the image read (maxPixels, maxInputBytes, maxJpegScans) */
+  limits?: Partial<Limits>;
+  /** padding to the model's size multiple (brain U-Net), as model.run's */
+  pad?: PadMode;
+}
+
+const SEGMENT_OPTIONS: readonly (keyof SegmentOptions)[] = ['normalize', 'threshold', 'tile', 'onProgress', 'signal', 'limits', 'pad'];
+
+export interface SegmentResult {
+  width: number;
+  height: number;
+  /** output channels: classes of a multi-class model, masks of a mask model */
+  classes: number;
+  /** 'classes': one class per pixel (several classes under softmax, log-softmax or logits; mask is the
+   *  argmax); 'mask': one probability per output channel and pixel (sigmoid, tanh, one class) */
+  kind: 'mask' | 'classes';
+  /** [classes, height, width] in [0, 1]: the sigmoid output as it is, (y + 1) / 2 for tanh, the sigmoid
+   *  of a one-class logit; for multi-class models the softmax (exp of a log-softmax, softmax of logits) */
+  probabilities: Float32Array;
+  /** [height, width]: 0 / 1 (probability of channel 0 > threshold) for mask models; the class index
+   *  (argmax, the lowest class on ties) for multi-class ones */
+  mask: Uint8Array;
+  /** mask models: one 0 / 1 mask per output channel (masks[0] is mask) */
+  masks?: Uint8Array[];
+  /** per channel (mask models) or per class (multi-class): the fraction of pixels it covers */
+  foreground: number[];
+  /** the threshold used (mask models) */
+  threshold?: number;
+  /** how the image was cut, when it ran in sliding windows (as RunResult.tiling) */
+  tiling?: RunResult['tiling'];
+  /** what was done to the image's channels ('gray image repeated into 3 channels', 'RGB converted to gray') */
+  notes: string[];
+}
+
+/** model.segment: see SegmentOptions and SegmentResult. */
+export async function segment(model: Model, image: ImageSource, options: SegmentOptions = {}): Promise<SegmentResult> {
+  checkOptionNames(options, SEGMENT_OPTIONS, 'segment');
+  const threshold = options.threshold ?? 0.5;
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw new InputError(`segment: threshold must be a number from 0 to 1, found ${JSON.stringify(threshold)}`);
+  throwIfAborted(options.signal, 'segment');
+  const pixels = await readImage(image, { limits: options.limits, signal: options.signal });
+  const { input, notes } = imageTensor(pixels, model.info.inChannels, options.normalize ?? model.info.preprocessing);
+  const y = await model.run(input, { tile: options.tile, onProgress: options.onProgress, signal: options.signal, pad: options.pad });
+  return { ...readOutput(y.data, pixels.width, pixels.height, model.info, threshold), tiling: y.tiling, notes };
+}
+
+/**
+ * The model's input for an image, NCHW [1, inChannels, H, W]: its channels adapted (gray repeated for a
+ * 3-channel model, RGB to gray by luma for a 1-channel one, alpha dropped), then normalized. What
+ * model.segment runs; the demo page and the CLI prepare images the same way.
+ */
+export function imageTensor(image: RawImage, inChannels: number, normalization: Normalization): { input: TensorData; notes: string[] } {
+  let planes: Float64Array[];
+  let note: string | undefined;
+  try {
+    ({ planes, note } = channelPlanes(image, inChannels, true));
+  } catch (e) {
+    if (e instanceof InputError) e.message = `image: ${e.message}`;
+    throw e;
+  }
+  const { data, shape } = normalize(planes, image.height, image.width, normalization);
+  return { input: { data, shape }, notes: note ? [note] : [] };
+}
+
+/** An NCHW [1, C, H, W] output read as probabilities and a mask (see SegmentResult). */
+export function readOutput(
+  y: Float32Array,
+  width: number,
+  height: number,
+  info: Pick<Model['info'], 'classes' | 'activation'>,
+  threshold = 0.5,
+): Omit<SegmentResult, 'notes' | 'tiling'> {
+  const C = info.classes;
+  const n = width * height;
+  if (isMultiClass(info)) {
+    const mask = argmaxLabels(y, C, n);
+    const foreground = classCounts(mask, C).map((k) => k / n);
+    return { width, height, classes: C, kind: 'classes', probabilities: classProbabilities(y, C, n, info.activation), mask, foreground };
+  }
+  const probabilities = maskProbabilities(y, info.activation);
+  const masks = Array.from({ length: C }, (_, c) => {
+    const m = new Uint8Array(n);
+    for (let i = 0; i < n; i++) m[i] = isForeground(probabilities[c * n + i], threshold) ? 1 : 0;
+    return m;
+  });
+  const foreground = masks.map((m) => m.reduce((a, v) => a + v, 0) / n);
+  return { width, height, classes: C, kind: 'mask', probabilities, mask: masks[0], masks, foreground, threshold };
+}
