@@ -5,7 +5,6 @@ import { Card } from './cards.js';
 import { type PathFile, filesFromDrop, filesFromInput, sortFiles } from './drop.js';
 import { ModelPanel } from './modelPanel.js';
 import type { AdapterLine, CostAt, DownloadKind, LayerTimes, ModelSummary, SegmentProgress, SegmentSummary } from './protocol.js';
-import { VIRIDIS_CSS } from './render.js';
 import { Client, WorkerError } from './rpc.js';
 
 /**
@@ -64,9 +63,8 @@ const demo = {
     return cards.map((c) => ({ name: c.name, state: c.state, error: c.error }));
   },
   cost: undefined as CostAt | undefined,
-  /** what the worker is doing: { running: the key of the result being computed or null, cancelled: runs
-   *  a cancel ended } */
-  workerStatus: () => client?.call<{ running: string | null; cancelled: number }>('status', {}),
+  /** what the worker is doing (web/worker.ts status) */
+  workerStatus: () => client?.call<{ running: string | null; cancelled: number; windowsAfterCancel: number }>('status', {}),
   layers: undefined as LayerTimes | undefined,
   /** the last error shown in the status line, '' if none */
   error: '',
@@ -80,8 +78,8 @@ function resultView(c: Card, r: SegmentSummary) {
     width: r.width,
     height: r.height,
     preview: [r.preview.width, r.preview.height],
-    probs: Array.from({ length: r.classes }, (_, k) => r.preview.probs.subarray(k * n, (k + 1) * n)),
-    labels: r.preview.labels,
+    probs: Array.from({ length: r.classes }, (_, k) => r.preview.probabilities.subarray(k * n, (k + 1) * n)),
+    labels: r.kind === 'classes' ? r.preview.mask : undefined,
     classes: r.legend,
     runMs: r.runMs,
     tiling: r.tiling,
@@ -397,7 +395,6 @@ function wire(): void {
   });
 }
 
-$('legend').style.background = VIRIDIS_CSS;
 redrawAll();
 wire();
 void start();

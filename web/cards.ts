@@ -2,11 +2,11 @@
 // while it runs, then the image, the probability heatmap and the overlay (previews), the class legend of
 // a multi-class model, and the downloads; or the file's error in plain words. DOM only: the worker
 // (web/worker.ts) does the work.
-import { type LegendEntry, classColors, classOverlay } from '../src/io/classes.js';
+import { type RgbaImage, renderOverlay } from '../src/io/render.js';
+import type { LegendEntry } from '../src/io/classes.js';
 import type { DownloadKind, SegmentProgress, SegmentSummary } from './protocol.js';
-import { maskFromProbabilities } from './preprocess.js';
-import { VIRIDIS_CSS, heatmap, overlay, rgbToRgba } from './render.js';
-import type { RgbaImage } from './preprocess.js';
+import { VIRIDIS_CSS, heatmap } from './render.js';
+import { atThreshold } from './segmentation.js';
 
 export type CardState = 'queued' | 'decoding' | 'running' | 'done' | 'error' | 'cancelled';
 
@@ -29,13 +29,6 @@ const h = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLEle
   el.append(...children);
   return el;
 };
-
-/** The file name without its extension: scan.png -> scan (downloads are named scan_mask.png, ...). */
-export function stemOf(name: string): string {
-  const base = name.split('/').pop()!;
-  const dot = base.lastIndexOf('.');
-  return dot > 0 ? base.slice(0, dot) : base;
-}
 
 export class Card {
   readonly el: HTMLElement;
@@ -105,7 +98,8 @@ export class Card {
   progress(p: SegmentProgress): void {
     if (p.phase === 'decoding') return this.setState('decoding', 'decoding…');
     const bar = this.q<HTMLProgressElement>('progress');
-    this.setState('running', p.total > 1 ? `${p.width}×${p.height}: window batch ${p.done} of ${p.total}` : `${p.width}×${p.height}: running…`);
+    this.setState('running', p.total > 1 ? `${p.width}×${p.height}: ${p.done} of ${p.total} windows` : `${p.width}×${p.height}: running…`);
+    [this.el.dataset.done, this.el.dataset.total] = [String(p.done), String(p.total)];
     if (p.done > 0 || p.total > 1) {
       bar.max = p.total;
       bar.value = p.done;
@@ -126,12 +120,12 @@ export class Card {
     this.error = '';
     this.setState('done');
     this.q<HTMLElement>('.panes').hidden = false;
-    const t = r.tiling ? ` · ${r.tiling.windows} window${r.tiling.windows > 1 ? 's' : ''} of ${r.tiling.roi.join('×')}` : '';
+    const t = r.tiling ? ` · ${r.tiling.windows} window${r.tiling.windows > 1 ? 's' : ''} of ${r.tiling.roi[1]}×${r.tiling.roi[0]}` : '';
     const shown = r.preview.width !== r.width ? ` · previews at ${r.preview.width}×${r.preview.height}` : '';
     this.q<HTMLElement>('.stats').textContent =
       `${r.width}×${r.height} · ${r.runMs.toFixed(0)} ms${r.firstOfSize ? ' (first run at this size: includes compiling)' : ''}${t}${shown}`;
     const dlMask = this.q<HTMLButtonElement>('button.dl-mask');
-    dlMask.textContent = r.multiClass ? 'Label map PNG' : 'Mask PNG';
+    dlMask.textContent = r.kind === 'classes' ? 'Label map PNG' : 'Mask PNG';
   }
 
   /** Redraws the previews for the sliders' values. */
@@ -143,23 +137,20 @@ export class Card {
     paint(this.q('canvas.image'), image);
     const n = p.width * p.height;
     const c = Math.min(v.channel, r.classes - 1);
-    const probs = p.probs.subarray(c * n, (c + 1) * n);
-    paint(this.q('canvas.heatmap'), heatmap(probs, p.width, p.height));
+    paint(this.q('canvas.heatmap'), heatmap(p.probabilities.subarray(c * n, (c + 1) * n), p.width, p.height));
+    const seg = atThreshold({ width: p.width, height: p.height, classes: r.classes, kind: r.kind, probabilities: p.probabilities, mask: p.mask }, v.threshold);
+    paint(this.q('canvas.overlay'), renderOverlay(image, seg, { opacity: v.opacity }));
     const list = this.q<HTMLUListElement>('ul.classes');
     list.hidden = !r.legend;
-    if (p.labels && r.legend) {
-      const rgb = classOverlay({ ...image, channels: 4 }, p.labels, classColors(r.classes), v.opacity);
-      paint(this.q('canvas.overlay'), rgbToRgba(rgb, p.width, p.height));
+    if (r.legend) {
       this.q<HTMLElement>('.coverage').textContent = `(${r.classes} classes)`;
       list.replaceChildren(...r.legend.map(legendItem));
       this.el.dataset.classPixels = r.legend.map((k) => k.pixels).join(',');
       return;
     }
-    const mask = maskFromProbabilities(probs, v.threshold);
     let on = 0;
-    for (const m of mask) on += m;
-    paint(this.q('canvas.overlay'), overlay(image, mask, v.opacity));
-    this.q<HTMLElement>('.coverage').textContent = `(${((100 * on) / n).toFixed(1)}% ≥ ${v.threshold.toFixed(2)})`;
+    for (const m of seg.masks![c]) on += m;
+    this.q<HTMLElement>('.coverage').textContent = `(${((100 * on) / n).toFixed(1)}% > ${v.threshold.toFixed(2)})`;
     this.el.dataset.maskPixels = String(on);
   }
 }

@@ -1,10 +1,7 @@
-// Decoding an image file in the worker with the browser's own decoders (createImageBitmap, then an
-// OffscreenCanvas to read the pixels), at its full size, with a plain-words error when it is not one.
-import type { RgbaImage } from './preprocess.js';
-
-export class ImageFileError extends Error {
-  override name = 'ImageFileError';
-}
+// Reading an image file in the worker: the library's reader (the browser's decoders, createImageBitmap and
+// an OffscreenCanvas, at the full size, within DEFAULT_LIMITS), with its refusals put in plain words that
+// name the file.
+import { ImageError, type RawImage, UnetError, readImage } from '../src/index.js';
 
 /** What the first bytes say the file is, for the error message. */
 function sniff(b: Uint8Array): string | undefined {
@@ -15,29 +12,17 @@ function sniff(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** The decoded RGBA pixels of `blob`, named `name` in errors. */
-export async function decodeImageFile(blob: Blob, name: string): Promise<RgbaImage> {
-  if (blob.size === 0) throw new ImageFileError(`${name}: empty file (0 bytes)`);
-  let bitmap: ImageBitmap;
+/** The pixels of `blob` (RGBA, or gray when R = G = B), named `name` in errors. */
+export async function readImageFile(blob: Blob, name: string, signal: AbortSignal): Promise<RawImage> {
+  if (blob.size === 0) throw new ImageError(`${name}: empty file (0 bytes)`);
   try {
-    // No colour management and no premultiplication, so a PNG's pixel values come through unchanged.
-    bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  } catch {
-    const kind = sniff(new Uint8Array(await blob.slice(0, 16).arrayBuffer()));
-    throw new ImageFileError(
-      kind ? `${name}: a damaged ${kind} file (truncated or corrupt): the browser cannot decode it` : `${name}: not an image (expected PNG or JPEG)`,
-    );
-  }
-  const { width, height } = bitmap;
-  try {
-    const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
-    if (!ctx) throw new ImageFileError(`${name}: ${width}×${height} is too large for this browser's canvas`);
-    ctx.drawImage(bitmap, 0, 0);
-    return { data: ctx.getImageData(0, 0, width, height).data, width, height };
+    return await readImage(blob, { signal });
   } catch (e) {
-    if (e instanceof ImageFileError) throw e;
-    throw new ImageFileError(`${name}: ${width}×${height} is too large for this browser to read its pixels (${(e as Error).message})`);
-  } finally {
-    bitmap.close();
+    if (e instanceof ImageError) {
+      const kind = sniff(new Uint8Array(await blob.slice(0, 16).arrayBuffer()));
+      throw new ImageError(kind ? `${name}: a damaged ${kind} file (truncated or corrupt): the browser cannot decode it` : `${name}: not an image (expected PNG or JPEG)`);
+    }
+    if (e instanceof UnetError && e.name !== 'AbortError') e.message = `${name}: ${e.message}`;
+    throw e;
   }
 }

@@ -78,24 +78,20 @@ export type SegmentProgress =
   | { phase: 'running'; width: number; height: number; done: number; total: number };
 
 /** A result as the page shows it: previews at most PREVIEW_SIDE on a side; the full-size result stays
- *  in the worker for downloads. */
+ *  in the worker for the downloads. */
 export interface SegmentSummary {
   width: number;
   height: number;
   classes: number;
-  multiClass: boolean;
-  preview: {
-    width: number;
-    height: number;
-    /** RGBA of the image */
-    image: Uint8ClampedArray;
-    /** probabilities, [classes, height, width] */
-    probs: Float32Array;
-    /** multi-class: the class of each pixel */
-    labels?: Uint8Array;
-  };
+  /** 'classes': one class per pixel (multi-class); 'mask': a probability per output channel */
+  kind: 'mask' | 'classes';
+  /** model.segment's preview-size result: the image's RGBA, the probabilities [classes, height, width]
+   *  and the mask (at 0.5) or class of each pixel */
+  preview: { width: number; height: number; image: Uint8ClampedArray; probabilities: Float32Array; mask: Uint8Array };
   /** multi-class: pixels of each class, at full size */
   legend?: LegendEntry[];
+  /** what was done to the image's channels ('RGB converted to gray', ...) */
+  notes: string[];
   decodeMs: number;
   runMs: number;
   /** the first run at this size also compiled the model for it */

@@ -2,37 +2,27 @@
 // model, decodes the images (createImageBitmap + OffscreenCanvas), segments them at their full size, keeps
 // the full-size results for the downloads and sends the page previews. The page stays responsive whatever
 // the image size; every call can be cancelled (web/rpc.ts).
-import { type Model, NoAdapterError, describeDevice, getDevice, loadModel } from '../src/index.js';
-import { argmaxLabels, classColors, classProbabilities, isMultiClass, legend, maskProbabilities } from '../src/io/classes.js';
+import { type Model, NoAdapterError, type RawImage, type SegmentResult, describeDevice, getDevice, loadModel } from '../src/index.js';
+import { classColors, isMultiClass, legend } from '../src/io/classes.js';
 import { describeNormalization } from '../src/io/preprocess.js';
 import { profileSteps } from '../src/graph/profile.js';
 import { exceeds } from '../src/tiling/budget.js';
-import { decodeImageFile } from './decode.js';
+import { readImageFile } from './decode.js';
 import { type ModelFile, readModelFiles } from './modelFiles.js';
-import { type RgbaImage, imageToTensor } from './preprocess.js';
 import {
   type AdapterLine, type CostAt, type DownloadArgs, type FeatureLevel, type LayerTimes, type ModelSummary, type SegmentArgs,
   type SegmentProgress, type SegmentSummary, GPU_BUDGET_BYTES, PREVIEW_SIDE,
 } from './protocol.js';
 import { type CallContext, Transfer, serve } from './rpc.js';
-import { downloadFile } from './downloads.js';
-
-/** A full-size result, kept for the downloads. */
-export interface Stored {
-  name: string;
-  image: RgbaImage;
-  /** probabilities, [classes, H, W] */
-  probs: Float32Array;
-  classes: number;
-  labels?: Uint8Array;
-}
+import { type Stored, downloadFile } from './downloads.js';
 
 let device: GPUDevice | undefined;
 let model: Model | undefined;
 const results = new Map<string, Stored>();
 const compiledSizes = new Set<string>();
-/** what the worker is doing, for the page's tests: the result being computed, runs ended by a cancel */
-const status = { running: null as string | null, cancelled: 0 };
+/** what the worker is doing, for the page's tests: the result being computed, runs ended by a cancel, and
+ *  the most windows a cancelled run reported after its cancel (the run stops at its next window batch) */
+const status = { running: null as string | null, cancelled: 0, windowsAfterCancel: 0 };
 /** GPU work (loads, runs, profiles) one after another, so progress and cancellation mean something */
 let gpuQueue: Promise<unknown> = Promise.resolve();
 
@@ -116,7 +106,11 @@ async function fetchBytes(url: string, signal: AbortSignal): Promise<Uint8Array>
 function summary(m: Model, name: string, notes: string[]): ModelSummary {
   const i = m.info;
   const multi = isMultiClass(i);
-  const gray = i.inChannels === 3 ? 'RGB as it is' : `gray (the mean of R, G and B)${i.inChannels > 1 ? ` repeated into ${i.inChannels} channels` : ''}`;
+  // as model.segment converts them (src/io/preprocess.ts channelPlanes)
+  const gray =
+    i.inChannels === 3 ? 'RGB (a gray image repeated into 3 channels)'
+    : i.inChannels === 1 ? 'gray (an RGB image becomes its luma, 0.299 R + 0.587 G + 0.114 B)'
+    : `${i.inChannels} channels (images with other channel counts are refused)`;
   return {
     name,
     notes,
@@ -171,15 +165,15 @@ async function segment({ file, name, key, tile }: SegmentArgs, ctx: CallContext)
   needDevice();
   ctx.progress({ phase: 'decoding' } satisfies SegmentProgress);
   const t0 = performance.now();
-  const image = await decodeImageFile(file, name);
+  const pixels = await readImageFile(file, name, ctx.signal);
   const decodeMs = performance.now() - t0;
-  ctx.signal.throwIfAborted();
   return onGpu(ctx.signal, async () => {
     status.running = key;
     try {
-      const r = await segmentNow(image, tile, ctx);
-      results.set(key, { name, ...r.stored });
-      return new Transfer({ ...r.summary, decodeMs }, r.transfer);
+      const { summary, result } = await segmentNow(pixels, tile, ctx);
+      results.set(key, { name, pixels, result });
+      const p = summary.preview;
+      return new Transfer({ ...summary, decodeMs }, [p.image.buffer, p.probabilities.buffer, p.mask.buffer] as Transferable[]);
     } catch (e) {
       if (ctx.signal.aborted) status.cancelled++;
       throw e;
@@ -189,64 +183,63 @@ async function segment({ file, name, key, tile }: SegmentArgs, ctx: CallContext)
   });
 }
 
-async function segmentNow(image: RgbaImage, tile: SegmentArgs['tile'], ctx: CallContext) {
-  const { width, height } = image;
+async function segmentNow(pixels: RawImage, tile: SegmentArgs['tile'], ctx: CallContext) {
+  const { width, height } = pixels;
   const m = needModel();
-  const { inChannels, classes, activation, preprocessing } = m.info;
   const report = (done: number, total: number) => ctx.progress({ phase: 'running', width, height, done, total } satisfies SegmentProgress);
   report(0, 1);
+  let [done, doneAtCancel] = [0, 0];
+  ctx.signal.addEventListener('abort', () => (doneAtCancel = done), { once: true });
   const t1 = performance.now();
-  const y = await m.run(imageToTensor(image, { inChannels, normalization: preprocessing }), {
+  const result = await m.segment(pixels, {
     tile: tile === 'auto' ? { memoryBudgetBytes: GPU_BUDGET_BYTES } : { roi: tile },
-    onProgress: ({ done, total }) => {
-      ctx.signal.throwIfAborted(); // ends the run between window batches
-      report(done, total);
+    onProgress: (p) => {
+      done = p.done;
+      if (ctx.signal.aborted) status.windowsAfterCancel = Math.max(status.windowsAfterCancel, done - doneAtCancel);
+      report(p.done, p.total);
     },
+    signal: ctx.signal, // the run stops at its next window batch; the model's queue waits for it
   });
-  ctx.signal.throwIfAborted();
   const runMs = performance.now() - t1;
   const sizeKey = `${width}x${height}`;
   const firstOfSize = !compiledSizes.has(sizeKey);
   compiledSizes.add(sizeKey);
-  const n = width * height;
-  const multi = isMultiClass(m.info);
-  const probs = multi ? classProbabilities(y.data, classes, n, activation) : activation === 'sigmoid' ? y.data : maskProbabilities(y.data, activation);
-  const labels = multi ? argmaxLabels(y.data, classes, n) : undefined;
-  const preview = previewOf(image, probs, classes, labels);
+  const t = result.tiling;
   const summary: Omit<SegmentSummary, 'decodeMs'> = {
     width,
     height,
-    classes,
-    multiClass: multi,
-    preview,
-    ...(labels ? { legend: legend(labels, classes) } : {}),
+    classes: result.classes,
+    kind: result.kind,
+    preview: previewOf(pixels, result),
+    ...(result.kind === 'classes' ? { legend: legend(result.mask, result.classes) } : {}),
+    notes: result.notes,
     runMs,
     firstOfSize,
-    ...(y.tiling ? { tiling: { roi: y.tiling.roi, windows: y.tiling.windows, batch: y.tiling.batch, warning: y.tiling.warning } } : {}),
+    ...(t ? { tiling: { roi: t.roi, windows: t.windows, batch: t.batch, warning: t.warning } } : {}),
   };
-  const transfer = [preview.image.buffer, preview.probs.buffer, ...(preview.labels ? [preview.labels.buffer] : [])] as Transferable[];
-  return { summary, transfer, stored: { image, probs, classes, labels } };
+  return { summary, result };
 }
 
 /** The nearest full-size pixel of each preview pixel, so the page never holds more than PREVIEW_SIDE² of them. */
-function previewOf(image: RgbaImage, probs: Float32Array, classes: number, labels?: Uint8Array): SegmentSummary['preview'] {
-  const { width: W, height: H } = image;
+function previewOf(pixels: RawImage, r: SegmentResult): SegmentSummary['preview'] {
+  const { width: W, height: H, channels } = pixels;
   const scale = Math.min(1, PREVIEW_SIDE / Math.max(W, H));
   const [w, h] = [Math.max(1, Math.round(W * scale)), Math.max(1, Math.round(H * scale))];
-  const rgba = new Uint8ClampedArray(w * h * 4);
-  const p = new Float32Array(classes * w * h);
-  const l = labels ? new Uint8Array(w * h) : undefined;
+  const image = new Uint8ClampedArray(w * h * 4);
+  const probabilities = new Float32Array(r.classes * w * h);
+  const mask = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
     const sy = Math.min(H - 1, Math.floor(((y + 0.5) * H) / h));
     for (let x = 0; x < w; x++) {
       const sx = Math.min(W - 1, Math.floor(((x + 0.5) * W) / w));
       const [i, j] = [y * w + x, sy * W + sx];
-      rgba.set(image.data.subarray(4 * j, 4 * j + 4), 4 * i);
-      for (let c = 0; c < classes; c++) p[c * w * h + i] = probs[c * W * H + j];
-      if (l && labels) l[i] = labels[j];
+      for (let k = 0; k < 3; k++) image[4 * i + k] = pixels.data[channels === 1 ? j : channels * j + k];
+      image[4 * i + 3] = 255;
+      for (let c = 0; c < r.classes; c++) probabilities[c * w * h + i] = r.probabilities[c * W * H + j];
+      mask[i] = r.mask[j];
     }
   }
-  return { width: w, height: h, image: rgba, probs: p, ...(l ? { labels: l } : {}) };
+  return { width: w, height: h, image, probabilities, mask };
 }
 
 async function download(args: DownloadArgs): Promise<Transfer<{ name: string; bytes: Uint8Array }>> {
