@@ -124,9 +124,32 @@ for (const mode of MODES) {
     console.log(`  ${mode.name} app: adapter line "${adapter}"`);
   });
 
+  S(`${mode.name}: per-layer GPU times where the adapter has timestamp queries (keyboard)`, async (ctx) => {
+    const page = ctx.page;
+    await page.focus('#layers summary');
+    await page.keyboard.press('Enter');
+    assert.ok(await page.evaluate(`document.getElementById('layers').open`), 'Enter opens the section');
+    await page.keyboard.press('Tab');
+    assert.is(await page.evaluate('document.activeElement.id'), 'profile', 'Tab reaches the button');
+    if (!mode.timestamps) {
+      assert.ok(await page.isDisabled('#profile'));
+      assert.match((await page.textContent('#profile-note')) ?? '', /no timestamp queries/);
+      return;
+    }
+    await page.keyboard.press('Enter');
+    await waitFor(ctx, `unetDemo.layers !== undefined && document.body.dataset.state === 'ready'`, 60_000, 'layer times');
+    const t = (await page.evaluate('unetDemo.layers')) as { method: string; layers: { label: string; ms: number }[] };
+    assert.is(t.method, 'timestamp-query');
+    assert.ok(t.layers.length > 10 && t.layers.every((l) => l.ms >= 0), `${t.layers.length} layers`);
+    assert.is(await page.locator('#profile-table tr').count(), t.layers.length + 1, 'one row a layer, and the header');
+    const slowest = [...t.layers].sort((a, b) => b.ms - a.ms)[0];
+    console.log(`  ${mode.name} app: ${t.layers.length} layers timed; slowest ${slowest.label} ${slowest.ms.toFixed(2)} ms; screenshot ${await shot(ctx, mode.name, 'layer-times', '#layers')}`);
+  });
+
   S(`${mode.name}: Tab reaches "Open images…", Enter opens the chooser; a broken file's error sits on its own card beside the good results`, async (ctx) => {
     const page = ctx.page;
-    await page.evaluate('document.activeElement?.blur(); window.scrollTo(0, 0)');
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.click('h1'); // the keyboard starts from the top of the page
     await page.keyboard.press('Tab');
     assert.is(await page.evaluate('document.activeElement.id'), 'open-images', 'the first Tab stop');
     const outline = await page.evaluate(`getComputedStyle(document.activeElement).outlineStyle`);

@@ -15,15 +15,18 @@ export interface Mode {
   featureLevel: 'core' | 'compatibility';
   /** what the adapter must look like, so a test never passes on the wrong adapter */
   expectAdapter: RegExp;
+  /** whether the adapter has timestamp queries (per-layer GPU times) */
+  timestamps: boolean;
 }
 
 const ALL_MODES: Mode[] = [
-  { name: 'swiftshader', args: ['--enable-unsafe-webgpu'], featureLevel: 'core', expectAdapter: /swiftshader/i },
+  { name: 'swiftshader', args: ['--enable-unsafe-webgpu'], featureLevel: 'core', expectAdapter: /swiftshader/i, timestamps: true },
   {
     name: 'compat',
     args: ['--enable-unsafe-webgpu', '--use-angle=vulkan', '--use-webgpu-adapter=opengles'],
     featureLevel: 'compatibility',
     expectAdapter: /.*/, // Chromium reports no vendor/architecture for the OpenGL ES adapter
+    timestamps: false,
   },
 ];
 
