@@ -151,6 +151,7 @@ async function start(): Promise<void> {
     demo.featureLevel = a.featureLevel;
     ui.adapter.textContent = adapterText(a);
     setState('ready');
+    void client.call<string>('lost', {}).then((why) => showUnsupported(`The GPU device was lost (${why}): reload the page to start again.`));
   } catch (e) {
     const m = (e as Error).message;
     return showUnsupported(e instanceof WorkerError && e.name === 'NoAdapterError' ? `The browser has WebGPU but offers no adapter (GPU blocklisted or WebGPU disabled): ${m}` : `Could not open a WebGPU device: ${m}`);
@@ -169,6 +170,7 @@ function loadModel(req: { url: string } | { files: { name: string; path: string;
     async (m) => {
       model = m;
       demo.modelInfo = m;
+      cost = undefined;
       const multi = m.multiClass;
       ui.channel.replaceChildren(...m.classColors.map((c, i) => new Option(`${i} (${c.name})`, `${i}`)));
       if (!multi) ui.channel.replaceChildren(...Array.from({ length: m.classes }, (_, i) => new Option(`${i}`, `${i}`)));
@@ -197,7 +199,7 @@ async function updateCost(): Promise<void> {
   if (!client || !model) return;
   const r = cards.find((c) => c.result)?.result;
   const size = { width: r?.width ?? 256, height: r?.height ?? 256 };
-  if (cost && cost.width === size.width && cost.height === size.height && demo.modelInfo === model) return;
+  if (cost && cost.width === size.width && cost.height === size.height) return;
   try {
     cost = await client.call<CostAt>('costAt', size);
     demo.cost = cost;

@@ -4,7 +4,7 @@
 // (web/worker.ts) does the work.
 import { type RgbaImage, renderOverlay } from '../src/io/render.js';
 import type { LegendEntry } from '../src/io/classes.js';
-import type { DownloadKind, SegmentProgress, SegmentSummary } from './protocol.js';
+import type { DownloadKind, Preview, SegmentProgress, SegmentSummary } from './protocol.js';
 import { VIRIDIS_CSS, heatmap } from './render.js';
 import { atThreshold } from './segmentation.js';
 
@@ -76,6 +76,7 @@ export class Card {
     );
     this.el.dataset.key = key;
     this.el.dataset.name = name;
+    this.q<HTMLElement>('.panes').hidden = true; // until the image is decoded
     this.setState('queued', 'waiting for the model…');
   }
 
@@ -97,6 +98,7 @@ export class Card {
 
   progress(p: SegmentProgress): void {
     if (p.phase === 'decoding') return this.setState('decoding', 'decoding…');
+    if (p.phase === 'decoded') return this.showImage(p.preview);
     const bar = this.q<HTMLProgressElement>('progress');
     this.setState('running', p.total > 1 ? `${p.width}×${p.height}: ${p.done} of ${p.total} windows` : `${p.width}×${p.height}: running…`);
     [this.el.dataset.done, this.el.dataset.total] = [String(p.done), String(p.total)];
@@ -104,6 +106,13 @@ export class Card {
       bar.max = p.total;
       bar.value = p.done;
     }
+  }
+
+  /** The image alone, while it runs: the result panes wait for the result. */
+  private showImage(p: Preview): void {
+    paint(this.q('canvas.image'), { data: p.image, width: p.width, height: p.height });
+    this.q<HTMLElement>('.panes').hidden = false;
+    for (const f of this.el.querySelectorAll<HTMLElement>('.panes figure:not(:first-child)')) f.hidden = true;
   }
 
   fail(message: string, badFile = false): void {
@@ -120,6 +129,7 @@ export class Card {
     this.error = '';
     this.setState('done');
     this.q<HTMLElement>('.panes').hidden = false;
+    for (const f of this.el.querySelectorAll<HTMLElement>('.panes figure')) f.hidden = false;
     const t = r.tiling ? ` · ${r.tiling.windows} window${r.tiling.windows > 1 ? 's' : ''} of ${r.tiling.roi[1]}×${r.tiling.roi[0]}` : '';
     const shown = r.preview.width !== r.width ? ` · previews at ${r.preview.width}×${r.preview.height}` : '';
     this.q<HTMLElement>('.stats').textContent =

@@ -48,11 +48,12 @@ export class ModelPanel {
     this.q<HTMLElement>('#model').textContent = m.name;
     this.q<HTMLElement>('#model-error').textContent = '';
     this.q<HTMLElement>('#model-arch').replaceChildren(...modelRows(m, cost).flatMap(([k, v]) => row(k, v)));
-    this.q<HTMLElement>('#model-preprocessing').textContent = m.preprocessing;
+    this.q<HTMLElement>('#model-preprocessing').textContent = m.preprocessingText;
     const notes = [...m.notes, ...m.warnings.map((w) => `warning: ${w}`)];
     this.q<HTMLElement>('#model-notes').replaceChildren(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
-    this.q<HTMLElement>('#model-description').textContent = m.description ?? '';
-    this.q<HTMLElement>('#model-description').hidden = !m.description;
+    const description = m.metadata.description ?? '';
+    this.q<HTMLElement>('#model-description').textContent = description;
+    this.q<HTMLElement>('#model-description').hidden = !description;
     this.q<HTMLElement>('#model-note').hidden = !m.randomWeights;
     const legend = this.q<HTMLElement>('#model-classes');
     legend.hidden = !m.multiClass;

@@ -1,4 +1,5 @@
 // What the page and the worker (web/worker.ts) say to each other, method by method (web/rpc.ts carries it).
+import type { ModelInfo } from '../src/index.js';
 import type { LegendEntry } from '../src/io/classes.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
@@ -15,31 +16,19 @@ export interface AdapterLine {
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
 }
 
-/** A loaded model, for the model panel. */
-export interface ModelSummary {
+/** A loaded model, for the model panel: its model.info and what the page says about it. */
+export interface ModelSummary extends ModelInfo {
+  /** the file, or the folder ('runs/unet/'), it came from */
   name: string;
+  /** how the files were read (web/modelFiles.ts), one line each */
   notes: string[];
-  architecture: string;
-  encoder: string;
-  depth: number;
-  decoderChannels: number[];
-  attention: string | null;
-  upsampling: string;
-  inChannels: number;
-  classes: number;
+  /** one class per pixel (src/io/classes.ts isMultiClass) */
   multiClass: boolean;
-  activation: string;
   /** how an image becomes the model's input, in words */
-  preprocessing: string;
-  parameters: number;
-  weightBytes: number;
-  sizeMultiple: number;
+  preprocessingText: string;
   /** the class colours of a multi-class model (class 0 is the background) */
   classColors: { name: string; rgb: [number, number, number] }[];
-  inferred: string[];
-  warnings: string[];
-  /** metadata.description of the weights file, and whether it is a random-weight test fixture */
-  description?: string;
+  /** a random-weight test fixture of this project (its masks mean nothing) */
   randomWeights: boolean;
   /** whether the adapter can time each layer on the GPU (timestamp-query) */
   canProfile: boolean;
@@ -75,7 +64,16 @@ export const GPU_BUDGET_BYTES = 256 * 2 ** 20;
 
 export type SegmentProgress =
   | { phase: 'decoding' }
+  /** decoded: the image's preview, shown while it runs */
+  | { phase: 'decoded'; preview: Preview }
   | { phase: 'running'; width: number; height: number; done: number; total: number };
+
+/** An image at most PREVIEW_SIDE on a side, RGBA. */
+export interface Preview {
+  width: number;
+  height: number;
+  image: Uint8ClampedArray;
+}
 
 /** A result as the page shows it: previews at most PREVIEW_SIDE on a side; the full-size result stays
  *  in the worker for the downloads. */
@@ -87,7 +85,7 @@ export interface SegmentSummary {
   kind: 'mask' | 'classes';
   /** model.segment's preview-size result: the image's RGBA, the probabilities [classes, height, width]
    *  and the mask (at 0.5) or class of each pixel */
-  preview: { width: number; height: number; image: Uint8ClampedArray; probabilities: Float32Array; mask: Uint8Array };
+  preview: Preview & { probabilities: Float32Array; mask: Uint8Array };
   /** multi-class: pixels of each class, at full size */
   legend?: LegendEntry[];
   /** what was done to the image's channels ('RGB converted to gray', ...) */

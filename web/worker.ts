@@ -11,7 +11,7 @@ import { readImageFile } from './decode.js';
 import { type ModelFile, readModelFiles } from './modelFiles.js';
 import {
   type AdapterLine, type CostAt, type DownloadArgs, type FeatureLevel, type LayerTimes, type ModelSummary, type SegmentArgs,
-  type SegmentProgress, type SegmentSummary, GPU_BUDGET_BYTES, PREVIEW_SIDE,
+  type Preview, type SegmentProgress, type SegmentSummary, GPU_BUDGET_BYTES, PREVIEW_SIDE,
 } from './protocol.js';
 import { type CallContext, Transfer, serve } from './rpc.js';
 import { type Stored, downloadFile } from './downloads.js';
@@ -107,33 +107,19 @@ function summary(m: Model, name: string, notes: string[]): ModelSummary {
   const i = m.info;
   const multi = isMultiClass(i);
   // as model.segment converts them (src/io/preprocess.ts channelPlanes)
-  const gray =
+  const channels =
     i.inChannels === 3 ? 'RGB (a gray image repeated into 3 channels)'
     : i.inChannels === 1 ? 'gray (an RGB image becomes its luma, 0.299 R + 0.587 G + 0.114 B)'
     : `${i.inChannels} channels (images with other channel counts are refused)`;
   return {
+    ...i,
     name,
     notes,
-    architecture: i.architecture,
-    encoder: i.encoder,
-    depth: i.depth,
-    decoderChannels: i.decoderChannels,
-    attention: i.attention,
-    upsampling: i.upsampling,
-    inChannels: i.inChannels,
-    classes: i.classes,
     multiClass: multi,
-    activation: i.activation,
-    preprocessing: `${gray}; ${describeNormalization(i.preprocessing)}`,
-    parameters: i.parameters,
-    weightBytes: i.weightBytes,
-    sizeMultiple: i.sizeMultiple,
+    preprocessingText: `${channels}; ${describeNormalization(i.preprocessing)}`,
     classColors: multi ? classColors(i.classes) : [],
-    inferred: i.inferred,
-    warnings: i.warnings,
-    ...(i.metadata.description ? { description: i.metadata.description } : {}),
-    // tools/make_fixtures.py signs its files: those are random-weight test models, not trained ones
-    randomWeights: /make_(smp_)?fixtures\.py|make_checkpoints\.py/.test(i.metadata.script ?? ''),
+    // tools/make_fixtures.py and make_smp_fixtures.py sign their files: random-weight test models
+    randomWeights: /make_(smp_)?fixtures\.py/.test(i.metadata.script ?? ''),
     canProfile: m.device.features.has('timestamp-query'),
   };
 }
@@ -167,6 +153,7 @@ async function segment({ file, name, key, tile }: SegmentArgs, ctx: CallContext)
   const t0 = performance.now();
   const pixels = await readImageFile(file, name, ctx.signal);
   const decodeMs = performance.now() - t0;
+  ctx.progress({ phase: 'decoded', preview: previewOf(pixels) } satisfies SegmentProgress);
   return onGpu(ctx.signal, async () => {
     status.running = key;
     try {
@@ -220,14 +207,18 @@ async function segmentNow(pixels: RawImage, tile: SegmentArgs['tile'], ctx: Call
   return { summary, result };
 }
 
-/** The nearest full-size pixel of each preview pixel, so the page never holds more than PREVIEW_SIDE² of them. */
-function previewOf(pixels: RawImage, r: SegmentResult): SegmentSummary['preview'] {
+/** The nearest full-size pixel of each preview pixel, so the page never holds more than PREVIEW_SIDE² of
+ *  them: of the image, and of the result when there is one. */
+function previewOf(pixels: RawImage): Preview;
+function previewOf(pixels: RawImage, r: SegmentResult): SegmentSummary['preview'];
+function previewOf(pixels: RawImage, r?: SegmentResult): Preview | SegmentSummary['preview'] {
   const { width: W, height: H, channels } = pixels;
   const scale = Math.min(1, PREVIEW_SIDE / Math.max(W, H));
   const [w, h] = [Math.max(1, Math.round(W * scale)), Math.max(1, Math.round(H * scale))];
   const image = new Uint8ClampedArray(w * h * 4);
-  const probabilities = new Float32Array(r.classes * w * h);
-  const mask = new Uint8Array(w * h);
+  const classes = r?.classes ?? 0;
+  const probabilities = new Float32Array(classes * w * h);
+  const mask = new Uint8Array(r ? w * h : 0);
   for (let y = 0; y < h; y++) {
     const sy = Math.min(H - 1, Math.floor(((y + 0.5) * H) / h));
     for (let x = 0; x < w; x++) {
@@ -235,11 +226,12 @@ function previewOf(pixels: RawImage, r: SegmentResult): SegmentSummary['preview'
       const [i, j] = [y * w + x, sy * W + sx];
       for (let k = 0; k < 3; k++) image[4 * i + k] = pixels.data[channels === 1 ? j : channels * j + k];
       image[4 * i + 3] = 255;
-      for (let c = 0; c < r.classes; c++) probabilities[c * w * h + i] = r.probabilities[c * W * H + j];
+      if (!r) continue;
+      for (let c = 0; c < classes; c++) probabilities[c * w * h + i] = r.probabilities[c * W * H + j];
       mask[i] = r.mask[j];
     }
   }
-  return { width: w, height: h, image, probabilities, mask };
+  return r ? { width: w, height: h, image, probabilities, mask } : { width: w, height: h, image };
 }
 
 async function download(args: DownloadArgs): Promise<Transfer<{ name: string; bytes: Uint8Array }>> {
@@ -258,4 +250,9 @@ serve(self as unknown as Parameters<typeof serve>[0], {
   download,
   forget: ({ keys }: { keys: string[] }) => void keys.forEach((k) => results.delete(k)),
   status: () => status,
+  // answers when the device is lost (a driver reset, a GPU process crash), so the page can say so
+  lost: async () => {
+    const info = await needDevice().lost;
+    return `${info.reason}${info.message ? `: ${info.message}` : ''}`;
+  },
 });

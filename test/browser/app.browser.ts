@@ -2,13 +2,12 @@
 // driven as a person would: keyboard to the pickers (playwright's filechooser), drops, sliders, Cancel,
 // downloads. Results are checked against the Node engine on the same pixels (test/browser/reference.ts);
 // screenshots of each bad input and of a good run go to test-output/screenshots/.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { startServer } from '../../web/server.js';
 import type { RgbaImage } from '../../src/index.js';
-import { type Ctx, MODES, launch, waitFor, withLog } from './browsers.js';
+import { type Ctx, MODES, browserSuite, launch, waitFor, withLog } from './browsers.js';
 import { maxAbsDiff, nodeReference } from './reference.js';
 import { encodePng, sampleImage } from './sample-image.js';
 
@@ -96,16 +95,7 @@ async function resetToDemo(ctx: Ctx): Promise<void> {
 // ---
 
 for (const mode of MODES) {
-  const S = suite<Ctx>(`app (${mode.name})`);
-  let t0 = 0;
-  S.before(async (ctx) => {
-    t0 = performance.now();
-    await launch(ctx, mode.args);
-  });
-  S.after(async (ctx) => {
-    await ctx.browser?.close();
-    console.log(`  app ${mode.name}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  });
+  const S = browserSuite(`app (${mode.name})`, (ctx) => launch(ctx, mode.args));
 
   S(`${mode.name}: the page finds the adapter, says what it is, loads the default model; no console errors`, async (ctx) => {
     // No ?featureLevel=: the worker asks for core WebGPU and falls back to compatibility mode by itself.
@@ -229,6 +219,10 @@ for (const mode of MODES) {
       assert.ok(a.agree >= MIN_AGREEMENT, `${a.name}: mask agrees with PyTorch's on ${(100 * a.agree).toFixed(3)}% of pixels`);
     }
     console.log(`  ${mode.name} app: ${agreement.length} samples, mask vs PyTorch agreement >= ${(100 * Math.min(...agreement.map((a) => a.agree))).toFixed(3)}%`);
+    // the toolbar stays in view at the bottom of a long page
+    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
+    const top = (await page.evaluate(`document.getElementById('open-images').getBoundingClientRect().top`)) as number;
+    assert.ok(top >= 0 && top < 100, `the pickers are in view after scrolling down (top ${top})`);
     await page.evaluate('window.scrollTo(0, 0)');
     console.log(`  ${mode.name} app: screenshots ${await shot(ctx, mode.name, 'good-run')}`);
     await page.screenshot({ path: `${SHOTS}/${mode.name}-good-run-full.png`, fullPage: true });

@@ -2,6 +2,7 @@
 // two ways Chromium offers WebGPU on a machine without a GPU:
 //   swiftshader: core WebGPU on SwiftShader (slow, ~0.3 GFLOP/s; subgroups, no f16), `--enable-unsafe-webgpu`
 //   compat:      compatibility mode on ANGLE's OpenGL ES over Vulkan (Mesa lavapipe), no f16/subgroups
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
@@ -72,4 +73,19 @@ export async function waitFor(ctx: Ctx, condition: string, timeoutMs: number, wh
     const state = await ctx.page.evaluate(`document.body.dataset.state + '; message "' + document.getElementById('message')?.textContent + '"'`).catch(() => '?');
     assert.unreachable(withLog(ctx, `${what}: waited ${timeoutMs} ms for ${condition}; state ${state}`));
   }
+}
+
+/** A suite with its own Chromium: started by `start` before the tests, closed after them, its time printed. */
+export function browserSuite(title: string, start: (ctx: Ctx) => Promise<void>) {
+  const S = suite<Ctx>(title);
+  let t0 = 0;
+  S.before(async (ctx) => {
+    t0 = performance.now();
+    await start(ctx);
+  });
+  S.after(async (ctx) => {
+    await ctx.browser?.close();
+    console.log(`  ${title}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  });
+  return S;
 }

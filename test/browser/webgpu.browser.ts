@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { startServer } from '../../web/server.js';
-import { type Ctx, MODES, launch, withLog } from './browsers.js';
+import { type Ctx, MODES, browserSuite, launch, withLog } from './browsers.js';
 import type { FixtureResult } from './in-page.js';
 
 const OUT_DIR = 'test-output/browser';
@@ -77,16 +77,7 @@ Static.run();
 // ---
 
 for (const mode of MODES) {
-  const S = suite<Ctx>(`browser (${mode.name})`);
-  let t0 = 0;
-  S.before(async (ctx) => {
-    t0 = performance.now();
-    await launchWithHarness(ctx, mode.args);
-  });
-  S.after(async (ctx) => {
-    await ctx.browser?.close();
-    console.log(`  ${mode.name}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  });
+  const S = browserSuite(`browser (${mode.name})`, (ctx) => launchWithHarness(ctx, mode.args));
 
   S(`${mode.name}: bundle loads and finds the adapter`, async (ctx) => {
     await ctx.page.goto(`${server.url}/__harness.html`);
@@ -125,9 +116,7 @@ for (const mode of MODES) {
 
 // ---
 
-const NoGpu = suite<Ctx>('browser without WebGPU');
-NoGpu.before(async (ctx) => launch(ctx, []));
-NoGpu.after(async (ctx) => ctx.browser?.close());
+const NoGpu = browserSuite('browser without WebGPU', (ctx) => launch(ctx, []));
 
 NoGpu('demo page says WebGPU is unavailable and how to enable it, and a drop runs nothing', async (ctx) => {
   // Whatever this Chromium offers by default, hide navigator.gpu as a browser without WebGPU would.
