@@ -283,7 +283,7 @@ async function runCard(card: Card): Promise<void> {
   } catch (e) {
     if (isAbort(e)) {
       if (cards.includes(card)) card.setState('cancelled', 'cancelled');
-    } else card.fail(wording(e, card.name), (e as Error).name === 'ImageFileError');
+    } else card.fail(wording(e, card.name), ['ImageError', 'LimitError'].includes((e as Error).name)); // the file itself: another model cannot help
   }
 }
 

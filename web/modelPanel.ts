@@ -49,6 +49,8 @@ export class ModelPanel {
     this.q<HTMLElement>('#model-error').textContent = '';
     this.q<HTMLElement>('#model-arch').replaceChildren(...modelRows(m, cost).flatMap(([k, v]) => row(k, v)));
     this.q<HTMLElement>('#model-preprocessing').textContent = m.preprocessingText;
+    this.q<HTMLElement>('#model-input').hidden = false;
+    this.q<HTMLElement>('#layers').hidden = false;
     const notes = [...m.notes, ...m.warnings.map((w) => `warning: ${w}`)];
     this.q<HTMLElement>('#model-notes').replaceChildren(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
     const description = m.metadata.description ?? '';

@@ -153,6 +153,7 @@ for (const mode of MODES) {
     ]);
     await waitFor(ctx, settled(3), 120_000, 'three cards');
     assert.is(await cardText(ctx, 'broken_scan.png').then((t) => /broken_scan\.png: not an image \(expected PNG or JPEG\)/.test(t ?? '')), true, 'the broken file says what it is on its card');
+    assert.not.ok(await page.isVisible('.result[data-name="broken_scan.png"] button.retry'), 'no Run again for a file that is not an image');
     const states = (await page.evaluate('unetDemo.cards.map((c) => c.name + " " + c.state).sort()')) as string[];
     assert.equal(states, ['broken_scan.png error', 'nuclei_05.png done', 'test-60x44.png done']);
 
