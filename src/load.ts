@@ -74,7 +74,7 @@ export async function readModelSource(
   const resolved = resolveLimits(limits);
   const maxBytes = resolved.maxWeightsBytes;
   const bytesOf = (b: Uint8Array | ArrayBuffer) => (b instanceof Uint8Array ? b : new Uint8Array(b));
-  if (isUrl(src)) {
+  if (isUrl(src, platform().readFile !== undefined)) {
     const url = String(src as string | URL);
     const get = (u: string, onProgress?: LoadOptions['onProgress']) => fetchBytes(u, { limits: resolved, limit: 'maxWeightsBytes', signal: options.signal, onProgress });
     if (!url.endsWith('/')) return { bytes: await get(url, options.onProgress), source: url };
@@ -83,7 +83,6 @@ export async function readModelSource(
   }
   if (typeof src === 'string') {
     const p = platform();
-    if (!p.readFile) throw new UnsupportedError(`cannot read "${src}": file paths work in Node only; pass the file's bytes or its URL`);
     const read = async (path: string) => {
       try {
         return await p.readFile!(path, maxBytes, 'maxWeightsBytes');
@@ -114,7 +113,7 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
   checkOptionNames(options, LOAD_OPTIONS, 'loadModel');
   throwIfAborted(options.signal, 'loading the model');
   const { bytes, config, source } = await readModelSource(src, options.limits, options);
-  if (!isUrl(src)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });
+  if (!isUrl(src, platform().readFile !== undefined)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });
   throwIfAborted(options.signal, 'loading the model');
   const st = parseSafetensors(bytes, source);
   if (options.activation !== undefined && !OUTPUT_ACTIVATIONS.includes(options.activation)) {

@@ -1,4 +1,5 @@
-// The package's Node entry: the public API with WebGPU from Dawn (the `webgpu` package) and file paths
-// accepted where the API takes bytes. Browsers use src/index.ts, which has no Node imports.
+// The package's Node entry: the public API with WebGPU from Dawn (the `webgpu` package), file paths
+// accepted where the API takes bytes, and PNG / JPEG bytes decoded for model.segment (pngjs, jpeg-js).
+// Browsers use src/index.ts, which has no Node imports.
 import './gpu/node.js';
 export * from './index.js';

@@ -6,7 +6,7 @@
 import { InputError, checkOptionNames, throwIfAborted } from './errors.js';
 import { argmaxLabels, classCounts, classProbabilities, isForeground, isMultiClass, maskProbabilities } from './io/classes.js';
 import { type ImageSource, type RawImage, readImage } from './io/pixels.js';
-import { type Normalization, channelPlanes, normalize } from './io/preprocess.js';
+import { type Normalization, channelPlanes, checkNormalization, normalize } from './io/preprocess.js';
 import type { PadMode } from './kernels/layout.js';
 import type { Limits } from './limits.js';
 import type { Model, RunResult, TensorData } from './model.js';
@@ -64,9 +64,10 @@ export async function segment(model: Model, image: ImageSource, options: Segment
   checkOptionNames(options, SEGMENT_OPTIONS, 'segment');
   const threshold = options.threshold ?? 0.5;
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw new InputError(`segment: threshold must be a number from 0 to 1, found ${JSON.stringify(threshold)}`);
+  const normalization = checkNormalization(options.normalize ?? model.info.preprocessing, 'segment: normalize');
   throwIfAborted(options.signal, 'segment');
   const pixels = await readImage(image, { limits: options.limits, signal: options.signal });
-  const { input, notes } = imageTensor(pixels, model.info.inChannels, options.normalize ?? model.info.preprocessing);
+  const { input, notes } = imageTensor(pixels, model.info.inChannels, normalization);
   const y = await model.run(input, { tile: options.tile, onProgress: options.onProgress, signal: options.signal, pad: options.pad });
   return { ...readOutput(y.data, pixels.width, pixels.height, model.info, threshold), tiling: y.tiling, notes };
 }
@@ -85,7 +86,7 @@ export function imageTensor(image: RawImage, inChannels: number, normalization: 
     if (e instanceof InputError) e.message = `image: ${e.message}`;
     throw e;
   }
-  const { data, shape } = normalize(planes, image.height, image.width, normalization);
+  const { data, shape } = normalize(planes, image.height, image.width, checkNormalization(normalization, 'imageTensor: normalization'));
   return { input: { data, shape }, notes: note ? [note] : [] };
 }
 

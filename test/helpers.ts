@@ -107,3 +107,14 @@ export async function runAndRead(
   read.destroy();
   return data;
 }
+
+/** Awaits `p`, which must reject with an error `check` accepts; returns that error. */
+export async function rejectsWith(p: Promise<unknown>, check: (e: Error & { code?: string }) => boolean, what: string): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(check(e as Error), `${what}: ${(e as Error).name} ${(e as { code?: string }).code}: ${(e as Error).message}`);
+    return e as Error;
+  }
+  return assert.unreachable(`${what}: did not reject`) as never;
+}

@@ -7,19 +7,14 @@ import { constants, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { unzipSync } from 'fflate';
 import { makeNifti } from './io/makeNifti.js';
 import { pngChunk } from '../src/io/png.js';
+import { concatBytes } from '../src/io/bytes.js';
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const u32be = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
 const u32le = (n: number) => Uint8Array.of(n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24);
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**

@@ -10,10 +10,10 @@ import { channelPlanes, normalize } from '../src/io/preprocess.js';
 import { argmaxLabels, classProbabilities } from '../src/io/classes.js';
 import {
   InputError, LimitError, encodePng, getDevice, imageTensor, loadModel, luma, probabilitiesPng, renderLabels, renderMask, renderOverlay,
-  type Model, type RawImage, type SegmentResult,
+  type Model, type Normalization, type RawImage, type SegmentResult,
 } from '../src/node.js';
 import { segment } from '../src/segment.js';
-import { rng } from './helpers.js';
+import { rejectsWith, rng } from './helpers.js';
 
 const DEMO = 'assets/demo/nuclei_unet.safetensors'; // brain U-Net layout, 1 -> 1 sigmoid, zscore
 const SAMPLE = 'assets/demo/samples/nuclei_01.png'; // 128 x 128 gray
@@ -261,33 +261,25 @@ Bad.after((ctx) => {
   ctx.device.destroy();
 });
 
-async function rejects(p: Promise<unknown>, check: (e: Error & { code?: string }) => boolean, what: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(check(e as Error), `${what}: ${(e as Error).name} ${(e as { code?: string }).code}: ${(e as Error).message}`);
-    return;
-  }
-  assert.unreachable(`${what}: did not reject`);
-}
-
 Bad('bad images: InputError (code INPUT) naming the problem', async ({ model }) => {
-  await rejects(model.segment(Uint8Array.from([1, 2, 3, 4])), (e) => e instanceof InputError && e.code === 'INPUT' && e.name === 'ImageError' && /unsupported format/.test(e.message), 'not an image');
-  await rejects(model.segment('test/fixtures/nope.png'), (e) => e.code === 'INPUT' && /nope\.png: cannot read \(ENOENT\)/.test(e.message), 'missing file');
+  await rejectsWith(model.segment(Uint8Array.from([1, 2, 3, 4])), (e) => e instanceof InputError && e.code === 'INPUT' && e.name === 'ImageError' && /unsupported format/.test(e.message), 'not an image');
+  await rejectsWith(model.segment('test/fixtures/nope.png'), (e) => e.code === 'INPUT' && /nope\.png: cannot read \(ENOENT\)/.test(e.message), 'missing file');
   const png = encodePng({ width: 4, height: 4, data: new Uint8Array(16) });
-  await rejects(model.segment(png.subarray(0, 40)), (e) => e.code === 'INPUT' && /not a readable PNG/.test(e.message), 'truncated PNG');
-  await rejects(model.segment({ data: new Uint8Array(10), width: 4, height: 4, channels: 1 }), (e) => e.code === 'INPUT' && /data has 10 values, 4x4 with 1 channels needs 16/.test(e.message), 'short data');
-  await rejects(model.segment({ data: new Uint8Array(32), width: 4, height: 4, channels: 2 as 1 }), (e) => e.code === 'INPUT' && /channels must be 1 \(gray\), 3 \(RGB\) or 4/.test(e.message), '2 channels');
-  await rejects(model.segment({ data: new Int16Array(16), width: 4, height: 4, channels: 1 } as unknown as RawImage), (e) => e.code === 'INPUT' && /found Int16Array/.test(e.message), 'Int16Array');
-  await rejects(model.segment({ data: new Uint8Array(16), width: 4, height: 4, channels: 1 }, { limits: { maxPixels: 15 } }), (e) => e instanceof LimitError && e.code === 'INPUT' && /exceeds maxPixels 15/.test(e.message), 'maxPixels');
-  await rejects(model.segment(42 as unknown as string), (e) => e.code === 'INPUT' && /found number/.test(e.message), 'a number');
+  await rejectsWith(model.segment(png.subarray(0, 40)), (e) => e.code === 'INPUT' && /not a readable PNG/.test(e.message), 'truncated PNG');
+  await rejectsWith(model.segment({ data: new Uint8Array(10), width: 4, height: 4, channels: 1 }), (e) => e.code === 'INPUT' && /data has 10 values, 4x4 with 1 channels needs 16/.test(e.message), 'short data');
+  await rejectsWith(model.segment({ data: new Uint8Array(32), width: 4, height: 4, channels: 2 as 1 }), (e) => e.code === 'INPUT' && /channels must be 1 \(gray\), 3 \(RGB\) or 4/.test(e.message), '2 channels');
+  await rejectsWith(model.segment({ data: new Int16Array(16), width: 4, height: 4, channels: 1 } as unknown as RawImage), (e) => e.code === 'INPUT' && /found Int16Array/.test(e.message), 'Int16Array');
+  await rejectsWith(model.segment({ data: new Uint8Array(16), width: 4, height: 4, channels: 1 }, { limits: { maxPixels: 15 } }), (e) => e instanceof LimitError && e.code === 'INPUT' && /exceeds maxPixels 15/.test(e.message), 'maxPixels');
+  await rejectsWith(model.segment(42 as unknown as string), (e) => e.code === 'INPUT' && /found number/.test(e.message), 'a number');
 });
 
 Bad('unknown and bad options: refused with one line naming them', async ({ model }) => {
-  await rejects(model.segment(SAMPLE, { treshold: 0.3 } as object), (e) => e.code === 'UNSUPPORTED' && e.message === 'segment: unknown option "treshold"; did you mean threshold? (known: normalize, threshold, tile, onProgress, signal, limits, pad)', 'segment typo');
-  await rejects(model.segment(SAMPLE, { threshold: 2 }), (e) => e.code === 'INPUT' && /threshold must be a number from 0 to 1, found 2/.test(e.message), 'threshold 2');
-  await rejects(model.run({ data: new Float32Array(16 * 16), shape: [1, 1, 16, 16] }, { tiles: false } as object), (e) => e.code === 'UNSUPPORTED' && /^run: unknown option "tiles"; did you mean tile\?/.test(e.message), 'run typo');
-  await rejects(model.run({ data: new Float32Array(4), shape: [1, 2, 1, 2] }), (e) => e.code === 'INPUT' && /has 2 channels, the model expects 1/.test(e.message), 'run: wrong channels');
+  await rejectsWith(model.segment(SAMPLE, { treshold: 0.3 } as object), (e) => e.code === 'UNSUPPORTED' && e.message === 'segment: unknown option "treshold"; did you mean threshold? (known: normalize, threshold, tile, onProgress, signal, limits, pad)', 'segment typo');
+  await rejectsWith(model.segment(SAMPLE, { normalize: { kind: 'fixed', mean: 0, std: 0 } }), (e) => e.code === 'INPUT' && /^segment: normalize must be .* with std > 0, found \{"kind":"fixed","mean":0,"std":0\}$/.test(e.message), 'std 0');
+  await rejectsWith(model.segment(SAMPLE, { normalize: { kind: 'minmax' } as unknown as Normalization }), (e) => e.code === 'INPUT' && /found \{"kind":"minmax"\}/.test(e.message), 'unknown kind');
+  await rejectsWith(model.segment(SAMPLE, { threshold: 2 }), (e) => e.code === 'INPUT' && /threshold must be a number from 0 to 1, found 2/.test(e.message), 'threshold 2');
+  await rejectsWith(model.run({ data: new Float32Array(16 * 16), shape: [1, 1, 16, 16] }, { tiles: false } as object), (e) => e.code === 'UNSUPPORTED' && /^run: unknown option "tiles"; did you mean tile\?/.test(e.message), 'run typo');
+  await rejectsWith(model.run({ data: new Float32Array(4), shape: [1, 2, 1, 2] }), (e) => e.code === 'INPUT' && /has 2 channels, the model expects 1/.test(e.message), 'run: wrong channels');
 });
 
 Bad.run();

@@ -7,13 +7,14 @@ import { basename, join } from 'node:path';
 import type { OutputActivation } from '../arch/types.js';
 import { describeDevice, getDevice, releaseGpu, type Model, type RunOptions } from '../node.js';
 import { MAX_CLASSES, isForeground, argmaxLabels, classColors, classOverlay, classProbabilities, isMultiClass, legend, maskProbabilities, type LegendEntry } from '../io/classes.js';
-import { ImageError, decodeImage, sniff, type Image } from '../io/image.js';
+import { decodeImage, sniff, type Image } from '../io/image.js';
 import { encodePalettePng, encodePng } from '../io/png.js';
 import { NiftiError, forEachSliceVoxel, readNifti, sliceGeometry, writeNifti, type Axis } from '../io/nifti.js';
-import { ChannelError, channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
+import { channelPlanes, normalize, parseNormalization, type Normalization } from '../io/preprocess.js';
 import { overlay, probs16, thresholdMask } from '../io/render.js';
 import { checkPadMode, type PadMode } from '../kernels/layout.js';
-import { LimitError, printable, resolveLimits, type Limits } from '../limits.js';
+import { printable, resolveLimits, type Limits } from '../limits.js';
+import { InputError } from '../errors.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError, cliText, fsError } from './errors.js';
 import { readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
@@ -306,9 +307,9 @@ export async function segmentOne(model: Model, path: string, name: string, s: Se
     checkOutputs(outputNames(name, '.png', model.info.outChannels, s, true), s, fail);
     return await segmentImage(model, decodeImage(bytes, { limits: s.limits }), kind, name, s, progress, path);
   } catch (e) {
-    if (e instanceof ImageError || e instanceof NiftiError || e instanceof ChannelError || e instanceof LimitError) return fail(e.message);
-    // the engine's refusal of this input (its size, its values), not a failure of the run
-    if (e instanceof Error && /^(input|tile): /.test(e.message)) return fail(e.message.replace(/^input: /, ''));
+    // the input's fault (unreadable, too large, wrong channels, NaN values, no window fits), not the run's:
+    // ImageError, NiftiError, ChannelError, LimitError and model.run's input checks are InputErrors
+    if (e instanceof InputError || (e instanceof Error && /^tile: /.test(e.message))) return fail((e as Error).message.replace(/^input: /, ''));
     throw e;
   }
 }

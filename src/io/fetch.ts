@@ -1,8 +1,9 @@
 // Downloading a model file with `fetch` (Node >= 18 and browsers alike): streamed, with progress, and
 // bounded by a limit checked against Content-Length before the body is read and again while it streams
 // (a server may send no length, or a false one). Browser-safe: no Node imports.
-import { UnetError, UnsupportedError, WeightsError, abortError, throwIfAborted } from '../errors.js';
-import { type LimitName, type Limits, exceeds, formatBytes } from '../limits.js';
+import { InputError, UnetError, UnsupportedError, WeightsError, abortError, throwIfAborted } from '../errors.js';
+import { concatBytes } from './bytes.js';
+import { type LimitName, type Limits, exceeds } from '../limits.js';
 
 export interface DownloadProgress {
   /** bytes received so far */
@@ -14,16 +15,23 @@ export interface DownloadProgress {
 export interface FetchOptions {
   limits: Limits;
   limit: LimitName;
+  /** the class of HTTP and network errors (default WeightsError) */
+  errorClass?: typeof WeightsError | typeof InputError;
   onProgress?: (p: DownloadProgress) => void;
   signal?: AbortSignal;
 }
 
-/** Whether a model source names a URL: a URL object, or a string starting with http: or https:. */
-export function isUrl(src: unknown): boolean {
-  return (typeof URL === 'function' && src instanceof URL) || (typeof src === 'string' && /^https?:\/\//i.test(src));
+/**
+ * Whether a source names a URL: a URL object, a string starting with http: or https:, or, where there
+ * are no file paths (browsers, workers), any string (relative ones resolve against the page, as fetch does).
+ */
+export function isUrl(src: unknown, hasPaths: boolean): boolean {
+  if (typeof URL === 'function' && src instanceof URL) return true;
+  return typeof src === 'string' && (!hasPaths || /^https?:\/\//i.test(src));
 }
 
-/** The body of `url`, at most limits[limit] bytes; HTTP errors and network failures are WeightsErrors. */
+/** The body of `url`, at most limits[limit] bytes; HTTP errors and network failures are WeightsErrors
+ *  (or o.errorClass). */
 export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Array> {
   if (typeof fetch !== 'function') throw new UnsupportedError(`${url}: this environment has no fetch(); pass the file's bytes`);
   throwIfAborted(o.signal, `loading ${url}`);
@@ -32,17 +40,17 @@ export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Arr
   try {
     res = await fetch(url, { signal: o.signal });
   } catch (e) {
-    throw failure(url, e, o.signal);
+    throw failure(url, e, o);
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);
-    throw new WeightsError(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+    throw new (o.errorClass ?? WeightsError)(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
   }
   const length = res.headers.get('content-length');
   const total = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
   if (total !== undefined && total > maxBytes) {
     await res.body?.cancel().catch(() => undefined);
-    throw exceeds(`${url}: ${formatBytes(total)} (Content-Length)`, o.limit, o.limits);
+    throw exceeds(`${url}: ${total} bytes (Content-Length)`, o.limit, o.limits);
   }
   if (!res.body) return new Uint8Array(await res.arrayBuffer());
   const reader = res.body.getReader();
@@ -53,27 +61,21 @@ export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Arr
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.length;
-      if (loaded > maxBytes) throw exceeds(`${url}: more than ${formatBytes(maxBytes)} received`, o.limit, o.limits);
+      if (loaded > maxBytes) throw exceeds(`${url}: the download (${loaded} bytes so far)`, o.limit, o.limits);
       chunks.push(value);
       o.onProgress?.({ loaded, total });
     }
   } catch (e) {
     await reader.cancel().catch(() => undefined);
-    throw failure(url, e, o.signal);
+    throw failure(url, e, o);
   }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
-/** A fetch or stream failure: our own errors as they are, an abort as an AbortError, else a WeightsError. */
-function failure(url: string, e: unknown, signal: AbortSignal | undefined): Error {
-  if (signal?.aborted) return abortError(signal, `loading ${url}`);
+/** A fetch or stream failure: our own errors as they are, an abort as an AbortError, else o.errorClass. */
+function failure(url: string, e: unknown, o: FetchOptions): Error {
+  if (o.signal?.aborted) return abortError(o.signal, `loading ${url}`);
   if (e instanceof UnetError) return e;
   const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : '';
-  return new WeightsError(`${url}: cannot fetch (${e instanceof Error ? e.message : String(e)}${cause})`, { cause: e });
+  return new (o.errorClass ?? WeightsError)(`${url}: cannot fetch (${e instanceof Error ? e.message : String(e)}${cause})`, { cause: e });
 }

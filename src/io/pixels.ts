@@ -1,10 +1,11 @@
 // Whatever an app holds as an image, as pixels: raw arrays and ImageData as they are; in browsers and
 // workers, ImageBitmap, <img>, <canvas>, OffscreenCanvas and Blob / File decoded by the browser
-// (createImageBitmap, then a 2-D canvas); PNG / JPEG bytes and file paths by the platform's decoder
-// (Node: src/io/image.ts). Every browser API is feature-detected at run time, so this module loads in
+// (createImageBitmap, then a 2-D canvas); PNG / JPEG bytes, file paths and URLs (fetched) by the
+// platform's decoder (Node: src/io/image.ts), or the browser's where there is none. Every browser API is feature-detected at run time, so this module loads in
 // Node and in a worker alike. Browser-safe: no Node imports.
 import { ImageError, InputError, throwIfAborted } from '../errors.js';
 import { platform } from '../gpu/platform.js';
+import { fetchBytes, isUrl } from './fetch.js';
 import { type Limits, LimitError, exceeds, formatCount, resolveLimits } from '../limits.js';
 
 /** Interleaved pixels, row-major: 1 gray, 3 RGB, 4 RGBA (alpha ignored). Float32Array values are on the
@@ -19,7 +20,8 @@ export interface RawImage {
 /**
  * An image for model.segment: raw pixels (RawImage, or ImageData, which is RGBA); in browsers and
  * workers an ImageBitmap, HTMLImageElement, HTMLCanvasElement, OffscreenCanvas, or a Blob / File holding
- * an image; PNG or JPEG bytes (Node; browsers decode them as a Blob); a file path (Node).
+ * an image; PNG or JPEG bytes (browsers decode them as a Blob); a URL (fetched: a URL object, an http(s)
+ * string, in browsers any string); a file path (Node).
  */
 export type ImageSource =
   | RawImage
@@ -31,6 +33,7 @@ export type ImageSource =
   | Blob
   | Uint8Array
   | ArrayBuffer
+  | URL
   | string;
 
 export interface ReadImageOptions {
@@ -43,12 +46,17 @@ export interface ReadImageOptions {
 export async function readImage(image: ImageSource, options: ReadImageOptions = {}): Promise<RawImage> {
   const limits = resolveLimits(options.limits);
   throwIfAborted(options.signal, 'reading the image');
-  const px = await pixelsOf(image, limits);
+  const px = await pixelsOf(image, limits, options.signal);
   throwIfAborted(options.signal, 'reading the image');
   return px;
 }
 
-async function pixelsOf(image: ImageSource, limits: Limits): Promise<RawImage> {
+async function pixelsOf(image: ImageSource, limits: Limits, signal: AbortSignal | undefined): Promise<RawImage> {
+  const hasPaths = platform().readFile !== undefined;
+  if (isUrl(image, hasPaths)) {
+    const url = String(image as string | URL);
+    return decodeBytes(await fetchBytes(url, { limits, limit: 'maxInputBytes', errorClass: InputError, signal }), limits, url);
+  }
   if (typeof image === 'string') return decodeBytes(await readPath(image, limits), limits, image);
   if (image instanceof ArrayBuffer) return decodeBytes(new Uint8Array(image), limits);
   if (image instanceof Uint8Array && !isRaw(image)) return decodeBytes(image, limits);
@@ -96,10 +104,8 @@ function checkRaw(img: RawImage | ImageData, limits: Limits): RawImage {
 }
 
 async function readPath(path: string, limits: Limits): Promise<Uint8Array> {
-  const p = platform();
-  if (!p.readFile) throw new InputError(`cannot read "${path}": file paths work in Node only; pass the image (a Blob, an ImageBitmap, bytes, pixels)`);
   try {
-    return await p.readFile(path, limits.maxInputBytes, 'maxInputBytes');
+    return await platform().readFile!(path, limits.maxInputBytes, 'maxInputBytes');
   } catch (e) {
     if (e instanceof LimitError) throw e;
     const code = (e as { code?: unknown }).code;

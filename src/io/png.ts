@@ -5,6 +5,7 @@
 // class indices. PNG spec: https://www.w3.org/TR/png-3/ (IHDR 11.2.1, PLTE 11.2.2, IDAT 11.2.3,
 // filtering 7.3 and 9). Browser-safe: no Node imports.
 import { zlibSync } from 'fflate';
+import { concatBytes } from './bytes.js';
 
 /** The 8 bytes every PNG starts with. */
 export const PNG_SIGNATURE: readonly number[] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -95,14 +96,7 @@ function header(width: number, height: number, bitDepth: number, colorType: numb
 
 /** The signature, the chunks given, IEND. */
 function pngFile(chunks: Uint8Array[]): Uint8Array {
-  const parts = [Uint8Array.from(PNG_SIGNATURE), ...chunks, pngChunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([Uint8Array.from(PNG_SIGNATURE), ...chunks, pngChunk('IEND', new Uint8Array(0))]);
 }
 
 /**

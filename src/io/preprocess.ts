@@ -25,6 +25,16 @@ export function parseNormalization(s: string): Normalization | undefined {
   return Number.isFinite(mean) && Number.isFinite(std) && std > 0 ? { kind: 'fixed', mean, std } : undefined;
 }
 
+/** `n` if it is a Normalization (a fixed one with finite mean and std > 0), else an InputError naming `what`. */
+export function checkNormalization(n: unknown, what = 'normalize'): Normalization {
+  const v = n as Partial<{ kind: string; mean: number; std: number }> | null;
+  const kind = typeof v === 'object' && v !== null ? v.kind : undefined;
+  if (kind === 'zscore' || kind === 'none' || kind === 'imagenet') return n as Normalization;
+  if (kind === 'fixed' && Number.isFinite(v!.mean) && Number.isFinite(v!.std) && v!.std! > 0) return n as Normalization;
+  const found = JSON.stringify(n) ?? String(n);
+  throw new InputError(`${what} must be { kind: 'zscore' | 'none' | 'imagenet' } or { kind: 'fixed', mean, std } with std > 0, found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
+}
+
 /** A normalization as --normalize spells it, with what it does. */
 export function describeNormalization(n: Normalization): string {
   if (n.kind === 'zscore') return 'zscore (per image and channel, (v - mean) / std of the 0..255 values)';

@@ -5,6 +5,7 @@
 import { classColors, classOverlay, isForeground } from './classes.js';
 import { encodePng } from './png.js';
 import type { Pixels } from './preprocess.js';
+import type { SegmentResult } from '../segment.js';
 
 /** One color per output channel (the first is used for single-channel models). */
 export const PALETTE: [number, number, number][] = [
@@ -63,15 +64,7 @@ function rgbOf(img: Pixels): Uint8Array {
 // --- the API's pictures of a SegmentResult
 
 /** What the pictures read of a segmentation (model.segment's result). */
-export interface Segmentation {
-  width: number;
-  height: number;
-  classes: number;
-  kind: 'mask' | 'classes';
-  probabilities: Float32Array;
-  mask: Uint8Array;
-  masks?: Uint8Array[];
-}
+export type Segmentation = Pick<SegmentResult, 'width' | 'height' | 'classes' | 'kind' | 'probabilities' | 'mask' | 'masks'>;
 
 /** 8-bit RGBA pixels, row-major: what `new ImageData(data, width, height)` takes. */
 export interface RgbaImage {
@@ -111,6 +104,9 @@ export function renderLabels(result: Segmentation): RgbaImage {
  * segmented image's pixels: raw { data, width, height, channels } or ImageData.
  */
 export function renderOverlay(image: Pixels | { width: number; height: number; data: Uint8ClampedArray }, result: Segmentation, options: { opacity?: number } = {}): RgbaImage {
+  if (typeof image !== 'object' || image === null || !('data' in image) || typeof image.data?.length !== 'number') {
+    throw new Error('renderOverlay: the image must be pixels { data, width, height, channels } or ImageData (readImage(image) gives them)');
+  }
   const px: Pixels = 'channels' in image ? image : { ...image, channels: 4 };
   if (px.width !== result.width || px.height !== result.height) throw new Error(`renderOverlay: the image is ${px.width}x${px.height}, the result ${result.width}x${result.height}`);
   const opacity = options.opacity ?? 0.4;

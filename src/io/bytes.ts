@@ -1,0 +1,12 @@
+// Byte arrays put end to end: PNG chunks, download chunks. Browser-safe.
+
+/** One Uint8Array holding `parts` in order. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
