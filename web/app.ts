@@ -1,9 +1,11 @@
-// The demo page: load a U-Net, drop images, see probability heatmap and mask. Bundled by web/build.ts into
-// dist/web/app.js. Everything runs in the page: images never leave the machine.
-import { type AdapterSummary, type Model, NoAdapterError, describeDevice, getDevice, loadModel } from '../src/index.js';
-import { type LegendEntry, classColors, classOverlay, classProbabilities, isMultiClass, legend, argmaxLabels, maskProbabilities } from '../src/io/classes.js';
-import { type RgbaImage, channelOf, imageToTensor, maskFromProbabilities } from './preprocess.js';
-import { VIRIDIS_CSS, heatmap, overlay, rgbToRgba } from './render.js';
+// The demo page (bundled by web/build.ts into dist/web/app.js): load a U-Net, drop images, see and download
+// their masks. The work happens in a module worker (web/worker.ts, dist/web/worker.js) that owns the GPU
+// device and the model; this script keeps the page: the toolbar, the model panel and one card per image.
+import { Card } from './cards.js';
+import { type PathFile, filesFromDrop, filesFromInput, sortFiles } from './drop.js';
+import { ModelPanel } from './modelPanel.js';
+import type { AdapterLine, CostAt, DownloadKind, LayerTimes, ModelSummary, SegmentProgress, SegmentSummary } from './protocol.js';
+import { Client, WorkerError } from './rpc.js';
 
 /**
  * The model loaded at start, relative to the page (web/server.ts serves assets/ and test/fixtures/ too).
@@ -14,78 +16,90 @@ export const DEFAULT_MODEL_URL = 'assets/demo/nuclei_unet.safetensors';
 /** Images for the "Try the samples" button: held-out images of the demo model (assets/demo/README.md). */
 const SAMPLE_URLS = Array.from({ length: 8 }, (_, i) => `assets/demo/samples/nuclei_0${i + 1}.png`);
 
-/** Larger images are scaled down (by the browser) so their long side is this many pixels. */
-const MAX_SIDE = 512;
-
-interface Result {
-  name: string;
-  width: number;
-  height: number;
-  /** probabilities, one Float32Array per output channel (multi-class models: per class) */
-  probs: Float32Array[];
-  /** multi-class models: the class of each pixel (argmax) and the pixels of each class */
-  labels?: Uint8Array;
-  classes?: LegendEntry[];
-  /** model.run in ms (GPU work and readback); the first run of a size also compiles that size's plan */
-  runMs: number;
-  firstOfSize: boolean;
-}
-
-interface Entry {
-  name: string;
-  image: RgbaImage;
-  result?: Result;
-  card: HTMLElement;
-}
-
-type State = 'starting' | 'ready' | 'busy' | 'error' | 'unsupported';
+type State = 'starting' | 'ready' | 'busy' | 'unsupported';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   unsupported: $<HTMLDivElement>('unsupported'),
   adapter: $<HTMLElement>('adapter'),
-  model: $<HTMLElement>('model'),
-  modelNote: $<HTMLElement>('model-note'),
-  modelDescription: $<HTMLElement>('model-description'),
-  modelFile: $<HTMLInputElement>('model-file'),
   modelDefault: $<HTMLButtonElement>('model-default'),
   imageFiles: $<HTMLInputElement>('image-files'),
-  sample: $<HTMLButtonElement>('sample'),
+  modelFiles: $<HTMLInputElement>('model-files'),
+  modelFolder: $<HTMLInputElement>('model-folder'),
   drop: $<HTMLElement>('drop'),
   threshold: $<HTMLInputElement>('threshold'),
   thresholdValue: $<HTMLOutputElement>('threshold-value'),
   opacity: $<HTMLInputElement>('opacity'),
   opacityValue: $<HTMLOutputElement>('opacity-value'),
   channelLabel: $<HTMLElement>('channel-label'),
+  channelName: $<HTMLElement>('channel-name'),
   channel: $<HTMLSelectElement>('channel'),
+  tile: $<HTMLSelectElement>('tile'),
   message: $<HTMLElement>('message'),
   results: $<HTMLElement>('results'),
-  legend: $<HTMLElement>('legend'),
 };
+const panel = new ModelPanel($('model-panel'));
 
-let device: GPUDevice | undefined;
-let model: Model | undefined;
-let modelName = '';
-const entries: Entry[] = [];
-const compiledSizes = new Set<string>();
-/** work (model loads, runs) one after another */
-let queue: Promise<unknown> = Promise.resolve();
+let client: Client | undefined;
+let model: ModelSummary | undefined;
+/** the model being loaded, if any: images wait for it */
+let modelLoading: Promise<unknown> = Promise.resolve();
+let cost: CostAt | undefined;
+/** newest first, as shown */
+const cards: Card[] = [];
+let inFlight = 0;
 
 /** What the browser tests read (and a person can poke at in the console). */
 const demo = {
   state: 'starting' as State,
-  adapter: undefined as AdapterSummary | undefined,
+  adapter: undefined as AdapterLine | undefined,
   featureLevel: '',
-  modelInfo: undefined as Model['info'] | undefined,
-  results: [] as Result[],
-  /** the last error shown, '' if none */
+  modelInfo: undefined as ModelSummary | undefined,
+  /** the finished results; probs are the previews' (the full size when it is at most PREVIEW_SIDE) */
+  get results() {
+    return cards.filter((c) => c.result).map((c) => resultView(c, c.result!));
+  },
+  get cards() {
+    return cards.map((c) => ({ name: c.name, state: c.state, error: c.error }));
+  },
+  cost: undefined as CostAt | undefined,
+  /** what the worker is doing (web/worker.ts status) */
+  workerStatus: () => client?.call<{ running: string | null; cancelled: number; windowsAfterCancel: number }>('status', {}),
+  layers: undefined as LayerTimes | undefined,
+  /** the last error shown in the status line, '' if none */
   error: '',
 };
 (globalThis as unknown as { unetDemo: typeof demo }).unetDemo = demo;
 
+function resultView(c: Card, r: SegmentSummary) {
+  const n = r.preview.width * r.preview.height;
+  return {
+    name: c.name,
+    width: r.width,
+    height: r.height,
+    preview: [r.preview.width, r.preview.height],
+    probs: Array.from({ length: r.classes }, (_, k) => r.preview.probabilities.subarray(k * n, (k + 1) * n)),
+    labels: r.kind === 'classes' ? r.preview.mask : undefined,
+    classes: r.legend,
+    runMs: r.runMs,
+    tiling: r.tiling,
+  };
+}
+
 function setState(s: State): void {
   demo.state = s;
   document.body.dataset.state = s;
+}
+
+/** Counts the calls in flight: the page is 'busy' while there are any. */
+async function track<T>(p: Promise<T>): Promise<T> {
+  inFlight++;
+  if (demo.state !== 'unsupported') setState('busy');
+  try {
+    return await p;
+  } finally {
+    if (--inFlight === 0 && demo.state !== 'unsupported') setState('ready');
+  }
 }
 
 function say(text: string, kind: 'info' | 'error' = 'info'): void {
@@ -94,39 +108,15 @@ function say(text: string, kind: 'info' | 'error' = 'info'): void {
   if (kind === 'error') demo.error = text;
 }
 
-function enqueue(what: string, fn: () => Promise<void>): Promise<void> {
-  const run = queue.then(async () => {
-    setState('busy');
-    try {
-      await fn();
-      setState('ready');
-    } catch (e) {
-      console.error(e);
-      say(`${what}: ${(e as Error).message}`, 'error');
-      setState(model ? 'ready' : 'error');
-    }
-  });
-  queue = run;
-  return run;
+/** An error's message, starting with the file it is about (`name`, unless it names one of `files`). */
+function wording(e: unknown, name: string, files: string[] = []): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return [name, ...files].some((f) => m.startsWith(`${f}:`)) ? m : `${name}: ${m}`;
 }
+
+const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError';
 
 // --- WebGPU -------------------------------------------------------------------------------------------
-
-/**
- * ?featureLevel=core|compatibility decides. Otherwise core WebGPU, unless the core adapter is a software
- * fallback (SwiftShader) and a compatibility-mode adapter that is not one exists (Chromium on Linux with
- * --use-webgpu-adapter=opengles offers both: OpenGL ES on the real driver, or on Mesa's lavapipe, is faster).
- */
-async function openDevice(gpu: GPU): Promise<GPUDevice> {
-  const asked = new URLSearchParams(location.search).get('featureLevel');
-  if (asked === 'core' || asked === 'compatibility') return getDevice({ featureLevel: asked });
-  const isFallback = (a: GPUAdapter | null) => a?.info.isFallbackAdapter ?? false;
-  const core = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (core && !isFallback(core)) return getDevice();
-  const compat = await gpu.requestAdapter({ powerPreference: 'high-performance', featureLevel: 'compatibility' } as GPURequestAdapterOptions);
-  if (compat && (!core || !isFallback(compat))) return getDevice({ featureLevel: 'compatibility' });
-  return getDevice();
-}
 
 function showUnsupported(reason: string): void {
   setState('unsupported');
@@ -134,209 +124,227 @@ function showUnsupported(reason: string): void {
   ui.unsupported.querySelector('.reason')!.textContent = reason;
   ui.adapter.textContent = 'none';
   for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button, select')) el.disabled = true;
+  say('WebGPU is not available here: nothing can run (see above).', 'error');
 }
 
-function showAdapter(d: GPUDevice): void {
-  const a = describeDevice(d);
-  demo.adapter = a;
-  // Core devices have 'core-features-and-limits'; a compatibility-mode adapter lacks it.
-  demo.featureLevel = a.features.includes('core-features-and-limits') ? 'core' : 'compatibility';
-  const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'an adapter the browser does not name';
-  const notable = ['subgroups', 'shader-f16', 'timestamp-query'].filter((f) => a.features.includes(f));
-  ui.adapter.textContent = `${name} — ${demo.featureLevel} WebGPU` + (notable.length ? `, ${notable.join(', ')}` : '');
-  d.lost.then((info) => {
-    if (info.reason !== 'destroyed') showUnsupported(`the GPU device was lost (${info.message || info.reason}); reload the page`);
-  });
+function adapterText(a: AdapterLine): string {
+  const name = a.name || 'an adapter the browser does not name';
+  const kind = a.software ? ' — a software adapter (the CPU draws for it): slow' : a.name ? '' : ' (the browser does not say whether it is a GPU or software)';
+  const level = a.featureLevel === 'core' ? 'core WebGPU' : 'compatibility WebGPU (the OpenGL ES subset)';
+  const features = a.features.length ? `with ${a.features.join(', ')}` : 'without shader-f16, subgroups or timestamp queries';
+  return `${name}${kind}; ${level}, ${features}`;
+}
+
+async function start(): Promise<void> {
+  if (!isSecureContext) return showUnsupported('WebGPU needs a secure context: open the page from http://127.0.0.1, http://localhost or https://.');
+  if (!('gpu' in navigator) || !navigator.gpu) return showUnsupported('This browser does not expose WebGPU (navigator.gpu is missing).');
+  const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module', name: 'webgpu-unet' });
+  client = new Client(worker);
+  worker.onerror = (ev) => {
+    client?.failAll(new Error(`the worker stopped: ${ev.message || 'unknown error'}`));
+    showUnsupported(`The page's worker failed to start or crashed (${ev.message || 'unknown error'}): reload the page.`);
+  };
+  const asked = new URLSearchParams(location.search).get('featureLevel');
+  try {
+    const a = await client.call<AdapterLine>('init', { featureLevel: asked === 'core' || asked === 'compatibility' ? asked : undefined });
+    demo.adapter = a;
+    demo.featureLevel = a.featureLevel;
+    ui.adapter.textContent = adapterText(a);
+    setState('ready');
+    void client.call<string>('lost', {}).then((why) => showUnsupported(`The GPU device was lost (${why}): reload the page to start again.`));
+  } catch (e) {
+    const m = (e as Error).message;
+    return showUnsupported(e instanceof WorkerError && e.name === 'NoAdapterError' ? `The browser has WebGPU but offers no adapter (GPU blocklisted or WebGPU disabled): ${m}` : `Could not open a WebGPU device: ${m}`);
+  }
+  await loadModel({ url: DEFAULT_MODEL_URL }, DEFAULT_MODEL_URL.split('/').pop()!);
 }
 
 // --- model --------------------------------------------------------------------------------------------
 
-async function setModel(bytes: ArrayBuffer, name: string): Promise<void> {
-  const next = await loadModel(device!, bytes);
-  model?.dispose();
-  model = next;
-  modelName = name;
-  compiledSizes.clear();
-  const i = next.info;
-  demo.modelInfo = i;
-  const multi = isMultiClass(i);
-  const what =
-    i.architecture === 'brain-unet'
-      ? `U-Net ${i.inChannels}→${i.outChannels} channels, ${i.features} features, depth ${i.depth}`
-      : `${i.architecture} (${i.encoder}, depth ${i.depth}) ${i.inChannels}→${i.classes} ${multi ? 'classes' : 'channels'}, ${i.activation}`;
-  ui.model.textContent =
-    `${name}: ${what}, ${(i.parameters / 1e6).toFixed(2)} M parameters, input ${i.preprocessing.kind}; ` +
-    (i.sizeMultiple > 1 ? `runs at multiples of ${i.sizeMultiple} px (mirror-padded)` : 'runs at any size');
-  // tools/make_fixtures.py signs its files: those are random-weight test models, not trained ones.
-  const isFixture = i.metadata.script === 'tools/make_fixtures.py';
-  ui.modelNote.hidden = !isFixture;
-  ui.modelDescription.textContent = i.metadata.description ?? '';
-  ui.modelDescription.hidden = !i.metadata.description;
-  const colors = classColors(i.outChannels);
-  ui.channel.replaceChildren(...Array.from({ length: i.outChannels }, (_, c) => new Option(multi ? `${c} (${colors[c].name})` : `${c}`, `${c}`)));
-  ui.channelLabel.hidden = i.outChannels < 2;
-  ui.channelLabel.firstChild!.textContent = multi ? 'Class ' : 'Output channel ';
-  // multi-class models have no threshold: each pixel is its most likely class
-  ui.threshold.disabled = multi;
-  say(`Loaded ${name}.` + (entries.length ? ' Running it on the images…' : ' Drop images, or pick some.'));
-  for (const e of entries) await segment(e);
-  if (entries.length) say(`Loaded ${name}; ran it on ${entries.length} image${entries.length > 1 ? 's' : ''}.`);
+function loadModel(req: { url: string } | { files: { name: string; path: string; blob: Blob }[] }, label: string): Promise<unknown> {
+  if (!client) return Promise.resolve(say('WebGPU is not available here: nothing can run (see above).', 'error'));
+  say(`Loading ${label}…`);
+  // the worker resolves URLs against its own (dist/web/worker.js): make them absolute here
+  if ('url' in req) req = { url: new URL(req.url, location.href).href };
+  const load = track(client.call<ModelSummary>('setModel', req)).then(
+    async (m) => {
+      model = m;
+      demo.modelInfo = m;
+      cost = undefined;
+      const multi = m.multiClass;
+      ui.channel.replaceChildren(...m.classColors.map((c, i) => new Option(`${i} (${c.name})`, `${i}`)));
+      if (!multi) ui.channel.replaceChildren(...Array.from({ length: m.classes }, (_, i) => new Option(`${i}`, `${i}`)));
+      ui.channelLabel.hidden = m.classes < 2;
+      ui.channelName.textContent = multi ? 'Class' : 'Output channel';
+      ui.threshold.disabled = multi; // each pixel is its most likely class: no threshold
+      panel.show(m);
+      const rerun = cards.filter((c) => !c.badFile);
+      say(`Loaded ${m.name}.` + (rerun.length ? ` Running it on ${rerun.length} image${rerun.length > 1 ? 's' : ''}…` : ' Drop images, or open some.'));
+      await updateCost();
+      for (const c of rerun) void runCard(c);
+    },
+    (e) => {
+      if (isAbort(e)) return;
+      const text = wording(e, label, 'files' in req ? req.files.flatMap((f) => [f.name, f.path]) : []);
+      panel.error(text, model?.name);
+      say(text, 'error');
+    },
+  );
+  modelLoading = load;
+  return load;
 }
 
-function loadModelFromUrl(url: string): Promise<void> {
-  return enqueue(`loading ${url}`, async () => {
-    say(`Loading ${url}…`);
-    const r = await fetch(url);
-    if (!r.ok) throw new Error(`HTTP ${r.status} ${r.statusText}`);
-    await setModel(await r.arrayBuffer(), url.split('/').pop()!);
-  });
+/** The cost figures at the newest image's size (256×256 before any). */
+async function updateCost(): Promise<void> {
+  if (!client || !model) return;
+  const r = cards.find((c) => c.result)?.result;
+  const size = { width: r?.width ?? 256, height: r?.height ?? 256 };
+  if (cost && cost.width === size.width && cost.height === size.height) return;
+  try {
+    cost = await client.call<CostAt>('costAt', size);
+    demo.cost = cost;
+    panel.show(model, cost);
+  } catch (e) {
+    console.warn(`cost at ${size.width}×${size.height}: ${(e as Error).message}`);
+  }
 }
 
-function loadModelFromFile(file: File): Promise<void> {
-  return enqueue(`loading ${file.name}`, async () => setModel(await file.arrayBuffer(), file.name));
+async function profileLayers(): Promise<void> {
+  if (!client || !model) return;
+  const r = cards.find((c) => c.result)?.result;
+  // at most 512 × 512: a software adapter takes seconds a layer beyond that
+  const size = { width: Math.min(r?.width ?? 256, 512), height: Math.min(r?.height ?? 256, 512) };
+  say(`Timing each layer at ${size.width}×${size.height}…`);
+  try {
+    const t = await track(client.call<LayerTimes>('profile', size));
+    demo.layers = t;
+    panel.layers(t);
+    say(`Timed ${t.layers.length} layers at ${t.width}×${t.height}.`);
+  } catch (e) {
+    say(`timing the layers: ${(e as Error).message}`, 'error');
+  }
 }
 
 // --- images -------------------------------------------------------------------------------------------
 
-/** Decodes with the browser's own decoder; images larger than MAX_SIDE are scaled down. */
-async function decode(blob: Blob): Promise<RgbaImage> {
-  const probe = await createImageBitmap(blob);
-  const scale = Math.min(1, MAX_SIDE / Math.max(probe.width, probe.height));
-  const width = Math.max(1, Math.round(probe.width * scale));
-  const height = Math.max(1, Math.round(probe.height * scale));
-  probe.close();
-  // No colour management and no premultiplication, so a PNG's pixel values come through unchanged.
-  const bitmap = await createImageBitmap(blob, {
-    colorSpaceConversion: 'none',
-    premultiplyAlpha: 'none',
-    ...(scale < 1 ? { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' as const } : {}),
-  });
-  const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  const { data } = ctx.getImageData(0, 0, width, height);
-  return { data, width, height };
+async function keyOf(file: Blob): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+  return [...new Uint8Array(digest).subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function addImages(files: Iterable<File>): Promise<void> {
-  const images = [...files].filter((f) => f.type.startsWith('image/') || /\.(png|jpe?g|gif|bmp|webp|avif)$/i.test(f.name));
-  if (!images.length) {
-    say('No image among the dropped files (PNG, JPEG, WebP, GIF, BMP, AVIF).', 'error');
-    return Promise.resolve();
+async function addFiles(files: PathFile[]): Promise<void> {
+  if (demo.state === 'unsupported') return say(`${files.map((f) => f.path).join(', ')}: not opened — WebGPU is not available here, so nothing can run (see above).`, 'error');
+  const { model: modelFiles, images } = sortFiles(files);
+  if (modelFiles.length) {
+    const folder = modelFiles[0].path.includes('/') ? modelFiles[0].path.split('/')[0] + '/' : '';
+    void loadModel({ files: modelFiles.map((f) => ({ name: f.file.name, path: f.path, blob: f.file })) }, folder || modelFiles.map((f) => f.file.name).join(' + '));
   }
-  return enqueue('segmenting', async () => {
-    for (const file of images) {
-      let image: RgbaImage;
-      try {
-        image = await decode(file);
-      } catch {
-        say(`${file.name}: this browser cannot decode it as an image`, 'error');
-        continue;
-      }
-      const entry: Entry = { name: file.name, image, card: makeCard(file.name) };
-      entries.push(entry);
-      ui.results.prepend(entry.card);
-      await segment(entry);
+  const added: Card[] = [];
+  const same: string[] = [];
+  for (const { file, path } of images) {
+    const key = await keyOf(file);
+    const existing = cards.find((c) => c.key === key);
+    if (existing) {
+      same.push(`${path} is the same image as ${existing.name}`);
+      existing.el.classList.add('flash');
+      setTimeout(() => existing.el.classList.remove('flash'), 1500);
+      continue;
     }
-    say(`${entries.length} image${entries.length > 1 ? 's' : ''} segmented with ${modelName}.`);
-  });
+    const card = new Card(key, path, file, { cancel, remove, retry: (c) => void runCard(c), download });
+    cards.unshift(card);
+    ui.results.prepend(card.el);
+    added.push(card);
+  }
+  if (same.length) say(`${same.join('; ')}: already shown, not added again.`);
+  await Promise.all(added.map(runCard));
+  if (added.length) {
+    const ok = added.filter((c) => c.state === 'done').length;
+    const bad = added.filter((c) => c.state === 'error').length;
+    say(`${ok} of ${added.length} image${added.length > 1 ? 's' : ''} segmented${bad ? `; ${bad} could not be (see ${bad > 1 ? 'their cards' : 'its card'})` : ''}` + (model ? ` with ${model.name}.` : '.'), bad && !ok ? 'error' : 'info');
+  }
 }
 
-async function segment(e: Entry): Promise<void> {
-  if (!model) throw new Error('no model loaded');
-  const { inChannels, outChannels, activation, preprocessing } = model.info;
-  const x = imageToTensor(e.image, { inChannels, normalization: preprocessing });
-  const key = x.shape.join('x');
-  say(`Running ${modelName} on ${e.name}…` + (compiledSizes.has(key) ? '' : ' (first run at this size: compiling the shaders, slow on a software adapter)'));
-  const t0 = performance.now();
-  const y = await model.run(x);
-  const runMs = performance.now() - t0;
-  const firstOfSize = !compiledSizes.has(key);
-  compiledSizes.add(key);
-  const n = e.image.width * e.image.height;
-  const result: Result = { name: e.name, width: e.image.width, height: e.image.height, probs: [], runMs, firstOfSize };
-  if (isMultiClass(model.info)) {
-    const p = classProbabilities(y.data, outChannels, n, activation);
-    result.probs = Array.from({ length: outChannels }, (_, c) => p.subarray(c * n, (c + 1) * n));
-    result.labels = argmaxLabels(y.data, outChannels, n);
-    result.classes = legend(result.labels, outChannels);
-  } else {
-    // sigmoid outputs are probabilities already; tanh and logits are mapped to [0, 1] as unet segment does
-    result.probs = Array.from({ length: outChannels }, (_, c) => (activation === 'sigmoid' ? channelOf(y, c) : maskProbabilities(channelOf(y, c), activation)));
+async function runCard(card: Card): Promise<void> {
+  if (!client) return;
+  card.abort?.abort();
+  const abort = new AbortController();
+  card.abort = abort;
+  card.setState('queued', 'waiting for the model…');
+  await track(modelLoading.catch(() => undefined));
+  if (abort.signal.aborted) return;
+  if (!model) return card.fail(`${card.name}: no model is loaded (load one above)`);
+  try {
+    const r = await track(
+      client.call<SegmentSummary>('segment', { file: card.file, name: card.name, key: card.key, tile: ui.tile.value === 'auto' ? 'auto' : Number(ui.tile.value) }, { signal: abort.signal, onProgress: (p: SegmentProgress) => card.progress(p) }),
+    );
+    card.done(r);
+    card.draw(view());
+    await updateCost();
+  } catch (e) {
+    if (isAbort(e)) {
+      if (cards.includes(card)) card.setState('cancelled', 'cancelled');
+    } else card.fail(wording(e, card.name), ['ImageError', 'LimitError'].includes((e as Error).name)); // the file itself: another model cannot help
   }
-  e.result = result;
-  demo.results = entries.filter((v) => v.result).map((v) => v.result!);
-  draw(e);
+}
+
+function cancel(card: Card): void {
+  card.abort?.abort();
+}
+
+function remove(card: Card): void {
+  card.abort?.abort();
+  const i = cards.indexOf(card);
+  if (i >= 0) cards.splice(i, 1);
+  const next = cards[i] ?? cards[i - 1];
+  card.el.remove();
+  void client?.call('forget', { keys: [card.key] });
+  (next?.el.querySelector<HTMLButtonElement>('button.remove') ?? $('open-images')).focus();
+}
+
+function clearAll(): void {
+  for (const c of [...cards]) {
+    c.abort?.abort();
+    c.el.remove();
+  }
+  void client?.call('forget', { keys: cards.map((c) => c.key) });
+  cards.length = 0;
+  say('Results cleared.');
+}
+
+async function download(card: Card, kind: DownloadKind): Promise<void> {
+  if (!client) return;
+  try {
+    const f = await track(client.call<{ name: string; bytes: Uint8Array }>('download', { key: card.key, kind, ...view() }));
+    const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type: 'image/png' }));
+    const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    say(`Saved ${f.name}.`);
+  } catch (e) {
+    say(wording(e, card.name), 'error');
+  }
 }
 
 // --- drawing ------------------------------------------------------------------------------------------
 
-function makeCard(name: string): HTMLElement {
-  const card = document.createElement('article');
-  card.className = 'result';
-  const figure = (cls: string, caption: string) =>
-    `<figure><canvas class="${cls}"></canvas><figcaption>${caption}</figcaption></figure>`;
-  card.innerHTML =
-    `<h2><span class="name"></span> <span class="stats"></span></h2><div class="panes">` +
-    figure('image', 'Image') +
-    figure('heatmap', 'Probability <span class="scale"><span>0</span><i></i><span>1</span></span>') +
-    figure('overlay', 'Mask overlay <span class="coverage"></span>') +
-    `</div><ul class="classes" hidden></ul>`;
-  card.querySelector('.name')!.textContent = name;
-  (card.querySelector('.scale i') as HTMLElement).style.background = VIRIDIS_CSS;
-  return card;
+function view() {
+  return { threshold: Number(ui.threshold.value), opacity: Number(ui.opacity.value), channel: Number(ui.channel.value) || 0 };
 }
 
-function paint(canvas: HTMLCanvasElement, img: RgbaImage): void {
-  canvas.width = img.width;
-  canvas.height = img.height;
-  canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(img.data), img.width, img.height), 0, 0);
-}
-
-function draw(e: Entry): void {
-  const r = e.result;
-  const q = <T extends Element>(s: string) => e.card.querySelector(s) as T;
-  paint(q('canvas.image'), e.image);
-  if (!r) return;
-  const c = Math.min(Number(ui.channel.value) || 0, r.probs.length - 1);
-  paint(q('canvas.heatmap'), heatmap(r.probs[c], r.width, r.height));
-  q<HTMLElement>('.stats').textContent =
-    `${r.width}×${r.height} · ${r.runMs.toFixed(1)} ms` + (r.firstOfSize ? ' (first run of this size: includes compiling)' : '');
-  const list = q<HTMLUListElement>('ul.classes');
-  list.hidden = !r.labels;
-  if (r.labels && r.classes) {
-    const colors = classColors(r.classes.length);
-    const image = { width: r.width, height: r.height, channels: 4, data: e.image.data };
-    paint(q('canvas.overlay'), rgbToRgba(classOverlay(image, r.labels, colors, Number(ui.opacity.value)), r.width, r.height));
-    q<HTMLElement>('.coverage').textContent = `(${r.classes.length} classes)`;
-    list.replaceChildren(...r.classes.map((k) => legendItem(k)));
-    e.card.dataset.classPixels = r.classes.map((k) => k.pixels).join(',');
-    return;
-  }
-  const threshold = Number(ui.threshold.value);
-  const mask = maskFromProbabilities(r.probs[c], threshold);
-  let on = 0;
-  for (const m of mask) on += m;
-  paint(q('canvas.overlay'), overlay(e.image, mask, Number(ui.opacity.value)));
-  q<HTMLElement>('.coverage').textContent = `(${((100 * on) / mask.length).toFixed(1)}% ≥ ${threshold.toFixed(2)})`;
-  e.card.dataset.maskPixels = String(on);
-}
-
-/** One legend line: class index, colour swatch (class 0, the background, is not drawn), share of the pixels. */
-function legendItem(k: LegendEntry): HTMLLIElement {
-  const li = document.createElement('li');
-  const swatch = document.createElement('i');
-  swatch.className = k.class === 0 ? 'swatch background' : 'swatch';
-  swatch.style.background = `rgb(${k.rgb.join(',')})`;
-  li.append(swatch, `${k.class} ${k.color}: ${(100 * k.fraction).toFixed(1)}%`);
-  return li;
-}
-
+let redrawQueued = false;
+/** Redraws every card once per frame at most, however fast the sliders move. */
 function redrawAll(): void {
   ui.thresholdValue.value = Number(ui.threshold.value).toFixed(2);
   ui.opacityValue.value = Number(ui.opacity.value).toFixed(2);
-  for (const e of entries) draw(e);
+  if (redrawQueued) return;
+  redrawQueued = true;
+  requestAnimationFrame(() => {
+    redrawQueued = false;
+    const v = view();
+    for (const c of cards) c.draw(v);
+  });
 }
 
 // --- wiring -------------------------------------------------------------------------------------------
@@ -345,24 +353,31 @@ function wire(): void {
   ui.threshold.addEventListener('input', redrawAll);
   ui.opacity.addEventListener('input', redrawAll);
   ui.channel.addEventListener('change', redrawAll);
-  ui.imageFiles.addEventListener('change', () => {
-    void addImages(ui.imageFiles.files ?? []).then(() => (ui.imageFiles.value = ''));
-  });
-  ui.modelFile.addEventListener('change', () => {
-    const f = ui.modelFile.files?.[0];
-    if (f) void loadModelFromFile(f).then(() => (ui.modelFile.value = ''));
-  });
-  ui.modelDefault.addEventListener('click', () => void loadModelFromUrl(DEFAULT_MODEL_URL));
-  ui.sample.addEventListener('click', async () => {
+  const picker = (button: string, input: HTMLInputElement) => {
+    $(button).addEventListener('click', () => input.click());
+    input.addEventListener('change', () => {
+      const files = filesFromInput(input);
+      input.value = '';
+      void addFiles(files);
+    });
+  };
+  picker('open-images', ui.imageFiles);
+  picker('open-model', ui.modelFiles);
+  picker('open-folder', ui.modelFolder);
+  $('clear').addEventListener('click', clearAll);
+  $('profile').addEventListener('click', () => void profileLayers());
+  ui.modelDefault.addEventListener('click', () => void loadModel({ url: DEFAULT_MODEL_URL }, DEFAULT_MODEL_URL.split('/').pop()!));
+  $('sample').addEventListener('click', async () => {
     try {
       const files = await Promise.all(
         SAMPLE_URLS.map(async (url) => {
           const r = await fetch(url);
           if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-          return new File([await r.blob()], url.split('/').pop()!, { type: 'image/png' });
+          const name = url.split('/').pop()!;
+          return { file: new File([await r.blob()], name, { type: 'image/png' }), path: name };
         }),
       );
-      await addImages(files);
+      await addFiles(files);
     } catch (e) {
       say(`samples: ${(e as Error).message}`, 'error');
     }
@@ -378,34 +393,10 @@ function wire(): void {
   window.addEventListener('drop', (ev) => {
     ev.preventDefault();
     ui.drop.classList.remove('over');
-    const files = [...(ev.dataTransfer?.files ?? [])];
-    const weights = files.find((f) => f.name.endsWith('.safetensors'));
-    if (weights) void loadModelFromFile(weights);
-    const images = files.filter((f) => f !== weights);
-    if (images.length) void addImages(images);
+    if (ev.dataTransfer) void filesFromDrop(ev.dataTransfer).then(addFiles);
   });
 }
 
-async function main(): Promise<void> {
-  ui.legend.style.background = VIRIDIS_CSS;
-  redrawAll();
-  wire();
-  if (!isSecureContext) {
-    showUnsupported('WebGPU needs a secure context: open the page from http://127.0.0.1, http://localhost or https://.');
-    return;
-  }
-  if (!navigator.gpu) {
-    showUnsupported('This browser does not expose WebGPU (navigator.gpu is missing).');
-    return;
-  }
-  try {
-    device = await openDevice(navigator.gpu);
-  } catch (e) {
-    showUnsupported(e instanceof NoAdapterError ? 'The browser has WebGPU but offers no adapter (GPU blocklisted or WebGPU disabled).' : `Could not open a WebGPU device: ${(e as Error).message}`);
-    return;
-  }
-  showAdapter(device);
-  await loadModelFromUrl(DEFAULT_MODEL_URL);
-}
-
-void main();
+redrawAll();
+wire();
+void start();

@@ -1,6 +1,7 @@
 // The browser builds (`npm run build` runs this after tsc):
 //   dist/webgpu-unet.js   the public API (src/index.ts) as one ESM file, types in dist/webgpu-unet.d.ts
-//   dist/web/app.js       the demo page's script (web/app.ts with the engine inside)
+//   dist/web/app.js       the demo page's script (web/app.ts: the page, no engine)
+//   dist/web/worker.js    the demo page's worker (web/worker.ts with the engine inside)
 // and checks that neither pulls in Node: no `node:` module, no `webgpu` package (Dawn), no Node entry.
 import { build, type Metafile } from 'esbuild';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 const BUNDLES = [
   { entry: 'src/index.ts', outfile: 'dist/webgpu-unet.js' },
   { entry: 'web/app.ts', outfile: 'dist/web/app.js' },
+  { entry: 'web/worker.ts', outfile: 'dist/web/worker.js' },
 ];
 
 /** Inputs that must never reach a browser bundle. */

@@ -1,5 +1,5 @@
-// Pictures of a result: the probability heatmap and the mask overlay, as RGBA pixel arrays for putImageData.
-import type { RgbaImage } from './preprocess.js';
+// The probability heatmap of the demo page's cards (the overlays are the library's renderOverlay).
+import type { RgbaImage } from '../src/io/render.js';
 
 /** Viridis at 9 evenly spaced stops (matplotlib's values, rounded): dark blue = 0, yellow = 1. */
 export const VIRIDIS: readonly [number, number, number][] = [
@@ -23,31 +23,6 @@ export function heatmap(probs: Float32Array, width: number, height: number): Rgb
     data[4 * i] = a[0] + (b[0] - a[0]) * f;
     data[4 * i + 1] = a[1] + (b[1] - a[1]) * f;
     data[4 * i + 2] = a[2] + (b[2] - a[2]) * f;
-    data[4 * i + 3] = 255;
-  }
-  return { data, width, height };
-}
-
-/** The mask's colour in the overlay. */
-export const MASK_RGB: readonly [number, number, number] = [255, 40, 90];
-
-/** The image with the mask's pixels blended towards MASK_RGB by `opacity` (0 = image only, 1 = solid mask). */
-export function overlay(img: RgbaImage, mask: Uint8Array, opacity: number): RgbaImage {
-  const n = img.width * img.height;
-  const data = new Uint8ClampedArray(n * 4);
-  for (let i = 0; i < n; i++) {
-    const a = mask[i] ? opacity : 0;
-    for (let c = 0; c < 3; c++) data[4 * i + c] = img.data[4 * i + c] * (1 - a) + MASK_RGB[c] * a;
-    data[4 * i + 3] = 255;
-  }
-  return { data, width: img.width, height: img.height };
-}
-
-/** Interleaved RGB (3 bytes a pixel) as opaque RGBA. */
-export function rgbToRgba(rgb: Uint8Array, width: number, height: number): RgbaImage {
-  const data = new Uint8ClampedArray(width * height * 4);
-  for (let i = 0; i < width * height; i++) {
-    data.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
     data[4 * i + 3] = 255;
   }
   return { data, width, height };

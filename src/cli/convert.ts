@@ -2,7 +2,7 @@
 // in TypeScript, reading the pickle without executing it (src/weights/pickle.ts refuses anything that is
 // not tensors, storages, OrderedDict or plain values).
 import { basename } from 'node:path';
-import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../weights/checkpoint.js';
+import { CheckpointError, convertCheckpoint } from '../weights/checkpoint.js';
 import { parseSafetensors } from '../weights/safetensors.js';
 import { buildModel } from '../arch/index.js';
 import { countGraphParameters } from '../ops/index.js';
@@ -55,23 +55,15 @@ export async function convert(args: string[]): Promise<number> {
 
   const bytes = readInputFile(input, 'maxWeightsBytes', limits);
   const source = printable(input);
+  const metadata = { format: 'pt', source: basename(input), converted_by: `${ENGINE_NAME} ${ENGINE_VERSION} unet convert` };
   let result;
-  let format;
   try {
-    const ckpt = readCheckpoint(bytes, source, { limits });
-    format = ckpt.format;
-    result = extractStateDict(ckpt, source, v.key);
+    result = convertCheckpoint(bytes, source, metadata, { limits, key: v.key });
   } catch (e) {
     if (e instanceof CheckpointError) throw new CliError(e.message);
     throw e;
   }
-  const metadata: Record<string, string> = {
-    format: 'pt',
-    source: basename(input),
-    converted_by: `${ENGINE_NAME} ${ENGINE_VERSION} unet convert`,
-  };
-  if (result.key) metadata.state_dict_key = result.key;
-  const file = encodeSafetensors(result.tensors, metadata);
+  const { file, format } = result;
 
   // Say whether the engine can run it; a state_dict of another network is still converted.
   let model: string;

@@ -327,3 +327,17 @@ function f64ToF32(b: Uint8Array): Uint8Array {
 export function encodeSafetensors(tensors: CheckpointTensor[], metadata: Record<string, string>): Uint8Array {
   return writeSafetensorsBytes(tensors as RawTensorToWrite[], metadata);
 }
+
+export interface ConvertedCheckpoint extends StateDict {
+  format: Checkpoint['format'];
+  /** the state_dict as a safetensors file */
+  file: Uint8Array;
+}
+
+/** A checkpoint's state_dict as safetensors bytes (what `unet convert` writes and the demo page loads). */
+export function convertCheckpoint(bytes: Uint8Array, source: string, metadata: Record<string, string>, options: ReadCheckpointOptions & { key?: string } = {}): ConvertedCheckpoint {
+  const ckpt = readCheckpoint(bytes, source, options);
+  const result = extractStateDict(ckpt, source, options.key);
+  const file = encodeSafetensors(result.tensors, result.key ? { ...metadata, state_dict_key: result.key } : metadata);
+  return { ...result, format: ckpt.format, file };
+}

@@ -1,7 +1,7 @@
 // A synthetic test image (no image files needed to make it) and a minimal PNG encoder, so the browser test
 // knows the exact pixels the page decodes.
 import { deflateSync } from 'node:zlib';
-import type { RgbaImage } from '../../web/preprocess.js';
+import type { RgbaImage } from '../../src/index.js';
 import { PNG_SIGNATURE, pngChunk } from '../../src/io/palettePng.js';
 
 /** A dark vertical gradient with three soft coloured blobs and a little deterministic noise; opaque. */

@@ -1,0 +1,120 @@
+// What the page and the worker (web/worker.ts) say to each other, method by method (web/rpc.ts carries it).
+import type { ModelInfo } from '../src/index.js';
+import type { LegendEntry } from '../src/io/classes.js';
+
+export type FeatureLevel = 'core' | 'compatibility';
+
+/** The adapter the worker runs on, as the page shows it. */
+export interface AdapterLine {
+  /** vendor · architecture · description, or '' when the browser names none */
+  name: string;
+  featureLevel: FeatureLevel;
+  /** a software rasterizer (SwiftShader, llvmpipe / lavapipe, or the browser's fallback adapter): slow */
+  software: boolean;
+  /** the adapter's optional features the engine uses: shader-f16, subgroups, timestamp-query */
+  features: string[];
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
+/** A loaded model, for the model panel: its model.info and what the page says about it. */
+export interface ModelSummary extends ModelInfo {
+  /** the file, or the folder ('runs/unet/'), it came from */
+  name: string;
+  /** how the files were read (web/modelFiles.ts), one line each */
+  notes: string[];
+  /** one class per pixel (src/io/classes.ts isMultiClass) */
+  multiClass: boolean;
+  /** how an image becomes the model's input, in words */
+  preprocessingText: string;
+  /** the class colours of a multi-class model (class 0 is the background) */
+  classColors: { name: string; rgb: [number, number, number] }[];
+  /** a random-weight test fixture of this project (its masks mean nothing) */
+  randomWeights: boolean;
+  /** whether the adapter can time each layer on the GPU (timestamp-query) */
+  canProfile: boolean;
+}
+
+/** What one image size costs with the loaded model. */
+export interface CostAt {
+  width: number;
+  height: number;
+  /** of one forward at this size (counted on a 256² plan, scaled by the pixels) */
+  gflop: number;
+  /** GPU memory one pass at this size would take (activations, input, output, readback) */
+  onePassBytes: number;
+  /** why one pass does not fit, so it runs in windows; undefined when it fits */
+  tiledBecause?: string;
+}
+
+export interface SegmentArgs {
+  /** the image file, read and decoded in the worker */
+  file: Blob;
+  name: string;
+  /** the page's key for the result (downloads and forget name it) */
+  key: string;
+  /** 'auto': one pass when it fits GPU_BUDGET_BYTES, else the largest windows that do; a number:
+   *  always windows of that many pixels a side */
+  tile: 'auto' | number;
+}
+
+/** The most GPU memory one forward may take (activations, input, output; the weights come on top):
+ *  larger images run in windows, so a huge image neither exhausts the GPU nor runs minutes without a
+ *  progress report or a chance to cancel. */
+export const GPU_BUDGET_BYTES = 256 * 2 ** 20;
+
+export type SegmentProgress =
+  | { phase: 'decoding' }
+  /** decoded: the image's preview, shown while it runs */
+  | { phase: 'decoded'; preview: Preview }
+  | { phase: 'running'; width: number; height: number; done: number; total: number };
+
+/** An image at most PREVIEW_SIDE on a side, RGBA. */
+export interface Preview {
+  width: number;
+  height: number;
+  image: Uint8ClampedArray;
+}
+
+/** A result as the page shows it: previews at most PREVIEW_SIDE on a side; the full-size result stays
+ *  in the worker for the downloads. */
+export interface SegmentSummary {
+  width: number;
+  height: number;
+  classes: number;
+  /** 'classes': one class per pixel (multi-class); 'mask': a probability per output channel */
+  kind: 'mask' | 'classes';
+  /** model.segment's preview-size result: the image's RGBA, the probabilities [classes, height, width]
+   *  and the mask (at 0.5) or class of each pixel */
+  preview: Preview & { probabilities: Float32Array; mask: Uint8Array };
+  /** multi-class: pixels of each class, at full size */
+  legend?: LegendEntry[];
+  /** what was done to the image's channels ('RGB converted to gray', ...) */
+  notes: string[];
+  decodeMs: number;
+  runMs: number;
+  /** the first run at this size also compiled the model for it */
+  firstOfSize: boolean;
+  tiling?: { roi: [number, number]; windows: number; batch: number; warning?: string };
+}
+
+export type DownloadKind = 'mask' | 'overlay' | 'probs';
+
+export interface DownloadArgs {
+  key: string;
+  kind: DownloadKind;
+  /** mask models: the threshold of the mask and overlay */
+  threshold: number;
+  opacity: number;
+  /** the output channel (class) of a mask or probability map */
+  channel: number;
+}
+
+export interface LayerTimes {
+  method: string;
+  width: number;
+  height: number;
+  layers: { label: string; detail: string; ms: number; gflop: number }[];
+}
+
+/** Previews are made by nearest sampling down to this many pixels on the long side. */
+export const PREVIEW_SIDE = 1024;
