@@ -1,7 +1,8 @@
 // Our engine beside other engines on the same model, inputs and machine, in one process and interleaved
 // run by run: ONNX Runtime's WebGPU EP (its own Dawn, on the same adapter) and CPU EP, and PyTorch (on
-// the CPU, or CUDA with TF32 off / on and fp16 channels_last on a GPU machine). Every output is checked
-// against PyTorch's f32 output before anything is timed; one table at the end.
+// the CPU, or CUDA with TF32 off / on and fp16 channels_last on a GPU machine). Each engine's first
+// output is compared with PyTorch's f32 output and with ours before the timed runs; one table at the end
+// gives the times and those differences.
 //
 //   node --import tsx bench/peers.ts [--weights PATH] [--sizes 256] [--batches 1] [--runs 10] [--warmup 10]
 //       [--onnx PATH] [--python /usr/bin/python3] [--torch-device cpu|cuda] [--torch-variants f32,tf32,fp16-cl]

@@ -174,7 +174,7 @@ export async function bench(args: string[]): Promise<number> {
       const plan = model.plan(x.shape);
       plan.upload(x.data);
       const resident = await residentForwards(device, plan, runs, c.e2e.median);
-      c.throughput = resident.period ?? { median: resident.msPerForward, p10: resident.msPerForward, p90: resident.msPerForward, n: 1 };
+      c.throughput = resident.period;
       c.throughputMeanMs = resident.msPerForward;
       if (resident.gpu) c.gpu = resident.gpu;
       c.gflop = plan.steps.reduce((s, st) => s + st.flops, 0) / 1e9;

@@ -18,7 +18,8 @@ export interface ConfigResult {
   e2e?: Stats;
   /** one forward's compute pass, between its timestamps (adapters with timestamp-query) */
   gpu?: Stats;
-  /** forwards back to back on a resident input: between consecutive starts (timestamps), else the mean */
+  /** forwards back to back on a resident input: between consecutive starts (timestamps), else between
+   *  consecutive ends as the CPU sees them */
   throughput?: Stats;
   throughputMeanMs?: number;
   /** 2 x multiply-adds of one forward */
@@ -64,7 +65,7 @@ export function formatBench(r: BenchReport): string {
   out.push(`timing: median (p10–p90) of ${r.runs} runs after ${r.warmup} warm-ups${few}; first = first run incl. compilation`);
   out.push(
     `  GPU = timestamps around the forward's compute pass${a.timestampQuery ? '' : ' (not measured: the adapter has no timestamp-query)'}; ` +
-      `throughput = ${r.runs} forwards back to back, input on the GPU${a.timestampQuery ? ', between consecutive starts' : ', wall time / count'}; ` +
+      `throughput = ${r.runs} forwards back to back, input on the GPU, between consecutive ${a.timestampQuery ? 'starts' : 'ends (seen on the CPU)'}; ` +
       'e2e = model.run (upload, forward, readback); GFLOP/s counts 2 per multiply-add',
   );
   out.push(`kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}`);

@@ -79,36 +79,48 @@ export async function wallMs(f: () => Promise<unknown>): Promise<number> {
 }
 
 export interface ResidentTimes {
-  /** wall time of all the forwards / their count: throughput without upload or readback */
+  /** from the first submit to the last forward's end, / count: throughput without upload or readback */
   msPerForward: number;
   /** per forward: the timestamps at its compute pass's start and end (timestamp-query only) */
   gpu?: Stats;
-  /** between the starts of consecutive forwards (timestamp-query only) */
-  period?: Stats;
+  /** between the starts of consecutive forwards (timestamps), else between their ends as seen on the CPU */
+  period: Stats;
 }
 
 /**
  * `count` forwards submitted back to back, one command buffer each, on the input already in the plan's
- * input buffer (Plan.upload), waited for once. With timestamp-query each forward's compute pass is
- * bracketed by a timestamp pair. `expectedMs` (one forward) lets a software adapter sleep instead of
- * polling while it works (src/gpu/buffers.ts).
+ * input buffer (Plan.upload). With timestamp-query each forward's compute pass is bracketed by a
+ * timestamp pair. Each command buffer also clears a 4-byte marker buffer of its own; mapping marker k
+ * resolves when forward k is done. On a software adapter the wait for each marker starts after sleeping
+ * through 90% of a forward (`expectedMs` at first, then the last one's), as Plan.run does: Dawn polls a
+ * core while any map is pending, which there slows the forwards themselves (src/gpu/buffers.ts).
  */
 export async function residentForwards(device: GPUDevice, plan: Plan, count: number, expectedMs: number): Promise<ResidentTimes> {
   const stamps = device.features.has('timestamp-query') ? 2 * count : 0;
   const querySet = stamps ? device.createQuerySet({ type: 'timestamp', count: stamps, label: 'forward timestamps' }) : undefined;
-  const t0 = performance.now();
-  for (let k = 0; k < count; k++) {
-    const encoder = device.createCommandEncoder({ label: 'forward' });
-    plan.encode(encoder, querySet && { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 });
-    device.queue.submit([encoder.finish()]);
-  }
-  if (isSoftwareAdapter(device) && expectedMs * count > 2) await sleep(0.9 * expectedMs * count);
-  await device.queue.onSubmittedWorkDone();
-  const msPerForward = (performance.now() - t0) / count;
-  if (!querySet) return { msPerForward };
-  const resolve = createBuffer(device, 'timestamps', stamps * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
-  const read = createBuffer(device, 'timestamps readback', stamps * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const markers = Array.from({ length: count }, (_, k) => createBuffer(device, `forward ${k} done`, 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+  const resolve = stamps ? createBuffer(device, 'timestamps', stamps * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC) : undefined;
+  const read = stamps ? createBuffer(device, 'timestamps readback', stamps * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST) : undefined;
   try {
+    const t0 = performance.now();
+    for (let k = 0; k < count; k++) {
+      const encoder = device.createCommandEncoder({ label: 'forward' });
+      plan.encode(encoder, querySet && { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 });
+      encoder.clearBuffer(markers[k]);
+      device.queue.submit([encoder.finish()]);
+    }
+    const software = isSoftwareAdapter(device);
+    const ends: number[] = [];
+    let forwardMs = expectedMs;
+    for (const [k, marker] of markers.entries()) {
+      if (software && forwardMs > 2) await sleep(0.9 * forwardMs);
+      await marker.mapAsync(GPUMapMode.READ);
+      ends.push(performance.now());
+      forwardMs = ends[k] - (k ? ends[k - 1] : t0);
+    }
+    const msPerForward = (ends[count - 1] - t0) / count;
+    const cpuPeriods = ends.slice(1).map((e, k) => e - ends[k]);
+    if (!querySet || !resolve || !read) return { msPerForward, period: summarize(cpuPeriods.length ? cpuPeriods : [msPerForward]) };
     const encoder = device.createCommandEncoder({ label: 'resolve timestamps' });
     encoder.resolveQuerySet(querySet, 0, stamps, resolve, 0);
     encoder.copyBufferToBuffer(resolve, 0, read, 0, stamps * 8);
@@ -117,11 +129,10 @@ export async function residentForwards(device: GPUDevice, plan: Plan, count: num
     const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
     const gpu = Array.from({ length: count }, (_, k) => ms(ns[2 * k], ns[2 * k + 1]));
     const period = Array.from({ length: count - 1 }, (_, k) => ms(ns[2 * k], ns[2 * k + 2]));
-    return { msPerForward, gpu: summarize(gpu), ...(period.length ? { period: summarize(period) } : {}) };
+    return { msPerForward, gpu: summarize(gpu), period: summarize(period.length ? period : gpu) };
   } finally {
-    querySet.destroy();
-    resolve.destroy();
-    read.destroy();
+    querySet?.destroy();
+    for (const b of [...markers, resolve, read]) b?.destroy();
   }
 }
 

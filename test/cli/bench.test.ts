@@ -65,7 +65,7 @@ Tables('formatBench: says when warm-ups are fewer than recommended and when GPU 
   const text = formatBench(report({ warmup: 2, adapter: { ...report().adapter, timestampQuery: false } }));
   assert.match(text, /after 2 warm-ups \(fewer than the 10 recommended, by --warmup/);
   assert.match(text, /not measured: the adapter has no timestamp-query/);
-  assert.match(text, /wall time \/ count/);
+  assert.match(text, /between consecutive ends \(seen on the CPU\)/);
 });
 
 Tables('formatPeers: each engine over ours, checks against PyTorch, and why an engine did not run', () => {
