@@ -101,6 +101,8 @@ export async function bench(args: string[]): Promise<number> {
   const layers = v.layers === 'none' ? undefined : /^(\d+)x(\d+)$/.exec(v.layers!)?.slice(1).map(Number);
   if (v.layers !== 'none' && !layers) throw new UsageError(`bench: --layers takes SIZExBATCH (e.g. 256x1) or none, found ${JSON.stringify(v.layers)}`);
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  if (v['torch-device'] !== 'cpu' && v['torch-device'] !== 'cuda') throw new UsageError(`bench: --torch-device is cpu or cuda, found ${JSON.stringify(v['torch-device'])}`);
+  const torchDevice = v['torch-device'] as 'cpu' | 'cuda';
 
   if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
   const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors({ seed: 1 }), name: 'random weights' };
@@ -131,8 +133,6 @@ export async function bench(args: string[]): Promise<number> {
 
   // PyTorch: its outputs are the reference; its forwards are timed between ours. Its script lives in
   // tools/, which only a source checkout has (the npm package ships dist/ and bin/).
-  if (v['torch-device'] !== 'cpu' && v['torch-device'] !== 'cuda') throw new UsageError(`bench: --torch-device is cpu or cuda, found ${JSON.stringify(v['torch-device'])}`);
-  const torchDevice = v['torch-device'] as 'cpu' | 'cuda';
   const whyNoTorch = v['no-torch'] ? 'PyTorch skipped (--no-torch)' : TorchPeer.unavailable(v.python);
   let torch: TorchPeer | undefined;
   let reference: ReturnType<typeof parseSafetensors> | undefined;

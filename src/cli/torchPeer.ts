@@ -59,6 +59,7 @@ export class TorchPeer {
 
   static async start(o: TorchPeerOptions): Promise<TorchPeer> {
     const dir = mkdtempSync(join(tmpdir(), 'unet-torch-'));
+    let child: ChildProcessByStdio<Writable, Readable, null> | undefined;
     try {
       // the brain U-Net is rebuilt by tools/unet_model.py from a state_dict; smp models by
       // tools/smp_unet.py from a save_pretrained folder (or a bare state_dict)
@@ -67,16 +68,22 @@ export class TorchPeer {
       const model = o.smp ? ['--smp', o.config !== undefined ? dir : join(dir, 'model.safetensors')] : ['--weights', join(dir, 'model.safetensors')];
       writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(o.inputs));
       const args = [TORCH_SCRIPT, ...model, '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--threads', String(o.threads), '--device', o.device ?? 'cpu', '--variants', (o.variants ?? ['f32']).join(','), '--serve'];
-      const child = spawn(o.python ?? '/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
-      const exited = new Promise<never>((_, reject) => child.on('close', (code) => reject(new Error(`tools/torch_bench.py exited (code ${code}) before it was ready`))));
+      const proc = spawn(o.python ?? '/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+      child = proc;
+      const exited = new Promise<never>((_, reject) => {
+        proc.on('error', (e) => reject(new Error(`tools/torch_bench.py could not start: ${e.message}`)));
+        proc.on('close', (code) => reject(new Error(`tools/torch_bench.py exited (code ${code}) before it was ready`)));
+      });
       exited.catch(() => undefined);
-      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
       const first = await Promise.race([lines.next(), exited]);
       const head = JSON.parse(first.value ?? '{}') as { ready?: boolean; torch_version: string; device: string };
+      if (first.done) throw new Error('tools/torch_bench.py ended before it was ready (its error is above)');
       if (!head.ready) throw new Error(`tools/torch_bench.py: unexpected first line ${JSON.stringify(first.value)}`);
       const bytes = new Uint8Array(readFileSync(join(dir, 'y.safetensors')));
-      return new TorchPeer(child, lines, dir, parseSafetensors(bytes, 'PyTorch outputs'), bytes, head.torch_version, head.device);
+      return new TorchPeer(proc, lines, dir, parseSafetensors(bytes, 'PyTorch outputs'), bytes, head.torch_version, head.device);
     } catch (e) {
+      child?.kill();
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
