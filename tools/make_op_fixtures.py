@@ -65,6 +65,11 @@ def cases():
     conv("conv_residual_relu", 2, 5, 6, 7, 6, 3, 1, 1, act="relu", residual=True)
     conv("conv_sigmoid_c3", 1, 4, 5, 5, 3, 3, 1, 1, act="sigmoid")
     conv("conv_tanh_c5", 1, 4, 5, 6, 5, 1, 1, 0, act="tanh")
+    # 3x3 stride 1 on >= 8 input channels: what the Winograd variants take (the test runs every conv case
+    # with each algorithm the tuner may pick)
+    conv("conv3_c16_winograd", 2, 16, 11, 13, 24, 3, 1, 1, act="relu")
+    conv("conv3_c12_residual", 1, 12, 9, 10, 12, 3, 1, 1, act="relu", residual=True)
+    conv("conv3_c10_asym", 1, 10, 8, 9, 7, 3, 1, (0, 2, 1, 0))
     # depthwise (groups = channels), as EfficientNet's MBConv: 3x3 and 5x5, stride 1 and 2, "same" padding
     conv("dw3_s1_silu_c12", 2, 12, 9, 7, 12, 3, 1, 1, groups=12, act="silu")
     conv("dw5_s2_same_c8", 1, 8, 13, 11, 8, 5, 2, (1, 2, 1, 2), groups=8)

@@ -10,6 +10,8 @@ import type { ConvParams } from '../../src/params.js';
 import { parseSafetensors, type Safetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 import { runGraph } from './runGraph.js';
+import { type ConvAlgo, tuningFor } from '../../src/graph/tuning.js';
+import { adapterOf } from '../../src/gpu/device.js';
 
 const PATH = 'test/fixtures/ops/ops.safetensors';
 const HINT = 'run `/usr/bin/python3 tools/make_op_fixtures.py`';
@@ -102,13 +104,17 @@ Ops.before(async (ctx) => { ctx.device = await testDevice(); });
 Ops.after((ctx) => ctx.device.destroy());
 
 const { st, cases } = load();
+// convs also run with each algorithm the tuner may pick (where it applies; the rest run direct), in f32
+const ALGOS: (ConvAlgo | 'default')[] = ['default', 'direct', 'winograd2', 'winograd4', 'tiled'];
 for (const [name, spec] of Object.entries(cases)) {
-  for (const precision of ['f32', 'f16'] as const) {
-    Ops(`${name} ${JSON.stringify(spec)} ${precision}`, async ({ device }) => {
+  for (const [precision, algo] of [['f32', 'default'], ['f16', 'default'], ...(spec.op === 'conv2d' ? ALGOS.slice(1).map((a) => ['f32', a]) : [])] as ['f32' | 'f16', ConvAlgo | 'default'][]) {
+    Ops(`${name} ${JSON.stringify(spec)} ${precision}${algo === 'default' ? '' : ` ${algo}`}`, async ({ device }) => {
       if (precision === 'f16' && !device.features.has('shader-f16')) return console.log(`  skipped ${name} f16: no shader-f16`);
       const { g, input, shape } = graphOf(name, spec, st);
       const want = st.getF32(`${name}.output`);
-      const got = await runGraph(device, g, input, shape, precision === 'f16');
+      const base = tuningFor(device, adapterOf(device));
+      const tuning = algo === 'default' ? base : { ...base, conv2d: algo === 'tiled' ? { tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load' as const, algo } : { ...base.conv2d, algo } };
+      const got = await runGraph(device, g, input, shape, precision === 'f16', tuning);
       assert.is(got.length, want.length, `${name}: ${got.length} outputs, torch has ${want.length}`);
       let worst = -1;
       let worstExcess = 0;
