@@ -189,6 +189,18 @@ function linear(coef: number[], term: (k: number) => string): string {
   return out;
 }
 
+/** WGSL opening both transforms: one invocation per (tile, vec4) of a band, vec4s fastest: `vec` (the vec4
+ *  index, of `count` per tile), `tile` (counted from the band's first), its (n, ty, tx). Needs TOTAL, WG_X,
+ *  TW, TH and ROW0 in scope; invocations past TOTAL return. */
+const bandTile = (vec: string, count: string, workgroupSize: number): string => `  let i = ${linearIndex('WG_X', workgroupSize)};
+  if (i >= TOTAL) { return; }
+  let ${vec} = i % ${count};
+  let tile = i / ${count};
+  let tx = tile % TW;
+  let row = ROW0 + tile / TW;
+  let ty = row % TH;
+  let n = row / TH;`;
+
 const INPUT_SHAPE = new ShapeUniforms(['H', 'W', 'CIN4', 'IN_STRIDE', 'IN_OFFSET', 'PT', 'PL', 'TH', 'TW', 'ROW0', 'TOTAL', 'WG_X'] as const);
 
 /** Input transform: one invocation per (tile, input vec4); consecutive invocations walk the channels. */
@@ -207,14 +219,7 @@ ${INPUT_SHAPE.declaration(2)}
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${INPUT_SHAPE.lets()}
-  let i = ${linearIndex('WG_X', workgroupSize)};
-  if (i >= TOTAL) { return; }
-  let ci4 = i % CIN4;
-  let tile = i / CIN4;
-  let tx = tile % TW;
-  let row = ROW0 + tile / TW;
-  let ty = row % TH;
-  let n = row / TH;
+${bandTile('ci4', 'CIN4', workgroupSize)}
   // unsigned wrap-around makes coordinates above the image fail the "< H" test too
   let y0 = ${m}u * ty - PT;
   let x0 = ${m}u * tx - PL;
@@ -250,14 +255,7 @@ ${residual ? '@group(0) @binding(4) var<storage, read_write> residual: array<Act
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${OUTPUT_SHAPE.lets()}
-  let i = ${linearIndex('WG_X', workgroupSize)};
-  if (i >= TOTAL) { return; }
-  let co4 = i % C4;
-  let tile = i / C4;
-  let tx = tile % TW;
-  let row = ROW0 + tile / TW;
-  let ty = row % TH;
-  let n = row / TH;
+${bandTile('co4', 'C4', workgroupSize)}
   let base = tile * ${a * a}u * C4 + co4;
 ${rep(a * a, (xi) => `  let m_${Math.floor(xi / a)}_${xi % a} = vec4<f32>(m[base + ${xi}u * C4]);`)}
   // A^T M, by columns
