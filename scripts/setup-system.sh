@@ -2,7 +2,9 @@
 # Installs the system packages webgpu-unet needs on a machine without a GPU driver:
 #   - the software Vulkan driver (Mesa lavapipe) that Dawn runs on when there is no GPU.
 #     Debian 12's own Mesa 22 is too old for Dawn, so on bookworm it comes from bookworm-backports.
-#   - with --torch: Debian's python3-torch, used only by tools/ to make reference outputs.
+#   - with --torch: the Python modules that tools/*.py import (PyTorch, torchvision, numpy, PIL), from
+#     Debian, used only by tools/ to make reference outputs. TOOLS_PYTHON_PACKAGES below maps each module
+#     to its package; test/scripts/toolImports.test.ts fails when a tools/ import has no entry there.
 #   - with --chromium: Debian's chromium, for the browser tests.
 # Safe to run again: it installs only what is missing and says what it does. Needs root (or sudo).
 set -euo pipefail
@@ -51,8 +53,20 @@ else
   log "Vulkan loader and Mesa $m drivers already installed"
 fi
 
-if [ $want_torch = 1 ] && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  apt_update; apt_install python3-torch
+# module=package, one per import that tools/*.py make beyond Python's standard library and tools/ itself
+TOOLS_PYTHON_PACKAGES=(
+  torch=python3-torch
+  torchvision=python3-torchvision
+  numpy=python3-numpy
+  PIL=python3-pil
+)
+if [ $want_torch = 1 ]; then
+  missing=()
+  for entry in "${TOOLS_PYTHON_PACKAGES[@]}"; do
+    module=${entry%%=*}; package=${entry#*=}
+    if ! have_pkg "$package" && ! /usr/bin/python3 -c "import $module" 2>/dev/null; then missing+=("$package"); fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then apt_update; apt_install "${missing[@]}"; fi
 fi
 if [ $want_chromium = 1 ] && ! command -v chromium >/dev/null; then
   apt_update; apt_install chromium
