@@ -29,7 +29,7 @@ tarball=$(node -e '
     if (!files.includes(want)) problems.push(`missing ${want}`);
   for (const f of files) {
     if (f.startsWith("dist/web/") || f.endsWith(".mjs")) problems.push(`ships ${f}`);
-    if (f.endsWith(".map") && f !== "dist/webgpu-unet.js.map") problems.push(`ships the source map ${f}`);
+    if (f.endsWith(".map")) problems.push(`ships the source map ${f}`);
   }
   if (problems.length) { console.error("consumer-test: package contents: " + problems.join("; ")); process.exit(1); }
   console.error(`consumer-test: ${r.filename}: ${files.length} files, ${(r.size / 1024).toFixed(0)} KiB packed, ${(r.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
