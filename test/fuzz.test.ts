@@ -26,6 +26,7 @@ import { makeNifti } from './io/makeNifti.js';
 import { assertOneLineError, ROOT, tempDirs, unet } from './cliRun.js';
 import * as H from './hostile.js';
 import { rng, testDevice } from './helpers.js';
+import { skip } from './skip.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const BUDGET_MS = Number(process.env.FUZZ_MS ?? 6000);
@@ -427,7 +428,7 @@ function timed(args: string[]): { code: number | null; lines: string[]; stderr: 
 const HAVE_TIME = existsSync('/usr/bin/time');
 
 Hostile(`each hostile file: exit 1, one line naming the file, < ${MAX_SECONDS} s, < ${MAX_RSS_MB} MB RSS`, ({ tmp }) => {
-  if (!HAVE_TIME) return console.log('  skipped: /usr/bin/time is not installed (Debian package "time")');
+  if (!HAVE_TIME) return skip('/usr/bin/time is not installed (Debian package "time")');
   const dir = tmp.dir();
   const rows: string[] = [];
   for (const [i, c] of CASES.entries()) {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadModel } from '../src/load.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { testDevice } from './helpers.js';
+import { skip } from './skip.js';
 
 // The issue's bound on the sigmoid output. f32 accumulation over up to 3*3*64 terms per conv through
 // 23 layers stays around 1e-6 on these small models.
@@ -53,7 +54,7 @@ const F16_MAX_ABS = 1e-2;
 const F16_MIN_AGREEMENT = 0.995;
 for (const name of ['b2_rgb', 'nonsquare_f6', 'f5_odd']) {
   Parity(`${name} precision f16: max |gpu - torch| <= ${F16_MAX_ABS}, masks agree >= ${F16_MIN_AGREEMENT * 100}%`, async ({ device }) => {
-    if (!device.features.has('shader-f16')) return console.log(`  skipped "${name} f16": the adapter has no shader-f16`);
+    if (!device.features.has('shader-f16')) return skip(`"${name} f16": the adapter has no shader-f16`);
     const f = readFixture(name);
     const model = await loadModel(device, `test/fixtures/${name}.weights.safetensors`, { precision: 'f16' });
     assert.is(model.info.precision, 'f16');

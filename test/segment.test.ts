@@ -14,6 +14,7 @@ import {
 } from '../src/node.js';
 import { segment } from '../src/segment.js';
 import { rejectsWith, rng } from './helpers.js';
+import { skip } from './skip.js';
 
 const DEMO = 'assets/demo/nuclei_unet.safetensors'; // brain U-Net layout, 1 -> 1 sigmoid, zscore
 const SAMPLE = 'assets/demo/samples/nuclei_01.png'; // 128 x 128 gray
@@ -227,7 +228,7 @@ Smp.before(async (ctx) => { ctx.device = await getDevice(); });
 Smp.after((ctx) => ctx.device.destroy());
 
 Smp('48x80 gray image: mask = argmax of model.run on imageTensor, probabilities the softmax output', async ({ device }) => {
-  if (!existsSync(`${SMP}/model.safetensors`)) return console.log(`  skipped: ${SMP}/model.safetensors is missing (bash scripts/smp-weights.sh makes it)`);
+  if (!existsSync(`${SMP}/model.safetensors`)) return skip(`${SMP}/model.safetensors is missing (bash scripts/smp-weights.sh makes it)`);
   const model = await loadModel(device, `${SMP}/`);
   try {
     assert.is(model.info.classes, 3);

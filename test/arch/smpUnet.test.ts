@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadModel } from '../../src/load.js';
 import { parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
+import { skip } from '../skip.js';
 
 const DIR = 'test/fixtures/smp';
 const HINT = 'run `/usr/bin/python3 tools/make_smp_fixtures.py --weights` (npm test does it when PyTorch is installed)';
@@ -124,7 +125,7 @@ Smp('EfficientNet: the variant inferred from a bare state_dict; unused head tens
 });
 
 Smp('r18_d5_sigmoid precision f16: f16 storage, f32 sums, within 3e-2 of PyTorch, masks agree on >= 99%', async ({ device }) => {
-  if (!device.features.has('shader-f16')) return console.log('  skipped: the adapter has no shader-f16');
+  if (!device.features.has('shader-f16')) return skip('the adapter has no shader-f16');
   const f = fixture('r18_d5_sigmoid', `${DIR}/r18_d5_sigmoid/model.safetensors`);
   const model = await loadModel(device, `${DIR}/r18_d5_sigmoid`, { precision: 'f16' });
   const y = await model.run(f.input);

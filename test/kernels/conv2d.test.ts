@@ -10,6 +10,7 @@ import { runGraph } from '../ops/runGraph.js';
 import { concat } from '../../src/kernels/reference/concat.js';
 import { add } from '../../src/kernels/reference/add.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
+import { skip } from '../skip.js';
 
 // Sums of up to ~3*3*12 products of values in [-1, 1] in a different order than the reference:
 // f32 rounding stays well below 1e-5 absolute.
@@ -45,7 +46,7 @@ for (const [i, c] of cases.entries()) for (const v of variants) {
   const name = `conv2d N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} k${c.k} s${c.stride} p${c.pad} d${c.dilation} ${c.act} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
   Conv2d(name, async ({ device }) => {
     const subgroupSize = tuningFor(device, adapterOf(device)).conv2d.subgroupSize;
-    if (v.weights === 'subgroup' && !subgroupSize) return console.log(`  skipped "${name}": the adapter has no fixed subgroup size`);
+    if (v.weights === 'subgroup' && !subgroupSize) return skip(`"${name}": the adapter has no fixed subgroup size`);
     const rand = rng(1000 + i);
     const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
     const p = {

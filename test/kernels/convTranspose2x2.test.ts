@@ -5,6 +5,7 @@ import { convTranspose2x2 } from '../../src/kernels/reference/convTranspose2x2.j
 import { adapterOf } from '../../src/gpu/device.js';
 import { candidates, tuningFor } from '../../src/graph/tuning.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
+import { skip } from '../skip.js';
 
 // Each output is a sum of Cin (<= 13) products of values in [-1, 1] plus a bias.
 const ATOL = 1e-5;
@@ -26,7 +27,7 @@ for (const [i, c] of cases.entries()) for (const v of variants) {
   const name = `convTranspose2x2 N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
   ConvT(name, async ({ device }) => {
     const subgroupSize = tuningFor(device, adapterOf(device)).convTranspose2x2.subgroupSize;
-    if (v.weights === 'subgroup' && !subgroupSize) return console.log(`  skipped "${name}": the adapter has no fixed subgroup size`);
+    if (v.weights === 'subgroup' && !subgroupSize) return skip(`"${name}": the adapter has no fixed subgroup size`);
     const rand = rng(2000 + i);
     const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
     const p = { weight: randArray(rand, c.C * c.CO * 4), shape: [c.C, c.CO, 2, 2] as [number, number, number, number], bias: randArray(rand, c.CO) };

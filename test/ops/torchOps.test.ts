@@ -12,6 +12,7 @@ import { testDevice } from '../helpers.js';
 import { runGraph } from './runGraph.js';
 import { type ConvAlgo, tuningFor } from '../../src/graph/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
+import { skip } from '../skip.js';
 
 const PATH = 'test/fixtures/ops/ops.safetensors';
 const HINT = 'run `/usr/bin/python3 tools/make_op_fixtures.py`';
@@ -109,7 +110,7 @@ const ALGOS: (ConvAlgo | 'default')[] = ['default', 'direct', 'winograd2', 'wino
 for (const [name, spec] of Object.entries(cases)) {
   for (const [precision, algo] of [['f32', 'default'], ['f16', 'default'], ...(spec.op === 'conv2d' ? ALGOS.slice(1).map((a) => ['f32', a]) : [])] as ['f32' | 'f16', ConvAlgo | 'default'][]) {
     Ops(`${name} ${JSON.stringify(spec)} ${precision}${algo === 'default' ? '' : ` ${algo}`}`, async ({ device }) => {
-      if (precision === 'f16' && !device.features.has('shader-f16')) return console.log(`  skipped ${name} f16: no shader-f16`);
+      if (precision === 'f16' && !device.features.has('shader-f16')) return skip(`${name} f16: the adapter has no shader-f16`);
       const { g, input, shape } = graphOf(name, spec, st);
       const want = st.getF32(`${name}.output`);
       const base = tuningFor(device, adapterOf(device));

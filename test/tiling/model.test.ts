@@ -10,6 +10,7 @@ import { decodeImage } from '../../src/io/image.js';
 import { channelPlanes, normalize } from '../../src/io/preprocess.js';
 import { windowGeometry } from '../../src/tiling/sliding.js';
 import { testDevice } from '../helpers.js';
+import { skip } from '../skip.js';
 
 const DEMO = 'assets/demo/nuclei_unet.safetensors';
 const [H, W] = [96, 80];
@@ -164,7 +165,7 @@ Tiled('too large for one pass: tile false is a clear error before any allocation
   // the smallest square image whose largest activation exceeds the binding limit
   let side = 256;
   while (model.estimate([1, 1, side, side]).largestActivationBytes <= limit) side += 256;
-  if (side * side > 3e7) return console.log(`  skipped: this adapter binds ${limit} bytes, one pass fits up to ${side}^2`);
+  if (side * side > 3e7) return skip(`this adapter binds ${limit} bytes, one pass fits up to ${side}^2`);
   const x = { data: new Float32Array(side * side), shape: [1, 1, side, side] };
   const before = model.gpuBytes();
   try {

@@ -11,6 +11,7 @@ import { TorchPeer } from '../../src/cli/torchPeer.js';
 import { compare } from '../../src/cli/benchTime.js';
 import { randomUNetSafetensors } from '../../src/weights/random.js';
 import { type Ort, type OrtSession, loadOrt, ortRun, ortSession } from '../../bench/ort.js';
+import { skip } from '../skip.js';
 
 const BOUND = 1e-4; // on the sigmoid output, f32 everywhere
 const SHAPES = [[2, 3, 32, 48], [1, 3, 64, 64]];
@@ -25,7 +26,7 @@ const inputs = Object.fromEntries(SHAPES.map((s, i) => [`input_${i}`, input(s, i
 const Export = suite<{ dir: string; onnx: string; reference: Map<string, Float32Array> }>('tools/export_onnx.py');
 
 if (why) {
-  Export('ONNX export vs PyTorch', () => console.log(`  skipped: ${why}`));
+  Export('ONNX export vs PyTorch', () => skip(why));
 } else {
   Export.before(async (ctx) => {
     ctx.dir = mkdtempSync(join(tmpdir(), 'unet-onnx-test-'));
@@ -46,7 +47,7 @@ if (why) {
         session = await ortSession(ort as Ort, ctx.onnx, ep);
       } catch (e) {
         if (ep === 'cpu') throw e;
-        return console.log(`  skipped: ${(e as Error).message} (no adapter for ORT's own Dawn)`);
+        return skip(`${(e as Error).message} (no adapter for ORT's own Dawn)`);
       }
       for (const [i, s] of SHAPES.entries()) {
         const y = await ortRun(ort as Ort, session, inputs[`input_${i}`]);
