@@ -3,12 +3,12 @@
 // model was trained (info.preprocessing unless options.normalize says otherwise), run at its full size
 // (sliding windows when it does not fit one pass: run's tile 'auto'; never a downscale), and read as
 // probabilities and a mask the way `unet segment` reads them (src/io/classes.ts). Browser-safe.
-import { InputError, checkOptionNames, throwIfAborted } from './errors.js';
-import { argmaxLabels, classCounts, classProbabilities, isForeground, isMultiClass, maskProbabilities } from './io/classes.js';
+import { InputError, UnsupportedError, checkOptionNames, throwIfAborted } from './errors.js';
+import { MAX_CLASSES, argmaxLabels, classCounts, classProbabilities, isForeground, isMultiClass, maskProbabilities } from './io/classes.js';
 import { type ImageSource, type RawImage, readImage } from './io/pixels.js';
 import { type Normalization, channelPlanes, checkNormalization, normalize } from './io/preprocess.js';
 import type { PadMode } from './kernels/layout.js';
-import type { Limits } from './limits.js';
+import { type Limits, shownValue } from './limits.js';
 import type { Model, RunResult, TensorData } from './model.js';
 import type { Progress, TileSetting } from './tiling/index.js';
 
@@ -62,9 +62,16 @@ export interface SegmentResult {
 /** model.segment: see SegmentOptions and SegmentResult. */
 export async function segment(model: Model, image: ImageSource, options: SegmentOptions = {}): Promise<SegmentResult> {
   checkOptionNames(options, SEGMENT_OPTIONS, 'segment');
-  const threshold = options.threshold ?? 0.5;
-  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw new InputError(`segment: threshold must be a number from 0 to 1, found ${JSON.stringify(threshold)}`);
-  const normalization = checkNormalization(options.normalize ?? model.info.preprocessing, 'segment: normalize');
+  // undefined is "the default"; null is a value, and refused
+  const threshold = options.threshold === undefined ? 0.5 : options.threshold;
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw new InputError(`segment: threshold must be a number from 0 to 1, found ${shownValue(threshold)}`);
+  const normalization = checkNormalization(options.normalize === undefined ? model.info.preprocessing : options.normalize, 'segment: normalize');
+  // known from the model alone: refused before the image is read or the model runs
+  if (isMultiClass(model.info) && model.info.classes > MAX_CLASSES) {
+    throw new UnsupportedError(
+      `segment: the model has ${model.info.classes} classes (${model.info.activation}) and the mask holds one class index a byte, at most ${MAX_CLASSES} classes; model.run gives the raw output`,
+    );
+  }
   throwIfAborted(options.signal, 'segment');
   const pixels = await readImage(image, { limits: options.limits, signal: options.signal });
   const { input, notes } = imageTensor(pixels, model.info.inChannels, normalization);

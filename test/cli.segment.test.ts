@@ -194,10 +194,10 @@ Seg('out2 (sigmoid, 2 channels) stays a mask model: a mask per channel; --normal
   const d = tmp.dir();
   const img = join(d, 'p.png');
   copyFileSync(`${DEMO}/samples/nuclei_03.png`, img);
-  const a = unet('segment', img, '--gray', '--weights', OUT2, '--out-dir', join(d, 'a'), '--json');
+  const a = unet('segment', img, '--weights', OUT2, '--out-dir', join(d, 'a'), '--json');
   assert.is(a.code, 0, a.stderr);
   assert.equal(readdirSync(join(d, 'a')).sort(), ['p_mask_c0.png', 'p_mask_c1.png', 'p_overlay.png']);
-  const b = unet('segment', img, '--gray', '--weights', OUT2, '--out-dir', join(d, 'b'), '--normalize', 'zscore');
+  const b = unet('segment', img, '--weights', OUT2, '--out-dir', join(d, 'b'), '--normalize', 'zscore');
   assert.is(b.code, 0, b.stderr);
   for (const f of ['p_mask_c0.png', 'p_mask_c1.png']) assert.ok(readFileSync(join(d, 'a', f)).equals(readFileSync(join(d, 'b', f))), f);
   assert.equal(JSON.parse(a.stdout).model.multiClass, false);

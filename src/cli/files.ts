@@ -1,10 +1,11 @@
 // File helpers shared by `unet convert` and `unet segment`: reads whose errors name the file, and
 // atomic writes (a temporary file next to the target, renamed over it), so an interrupted or failed
 // run never leaves a half-written output behind.
-import { closeSync, constants, fstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULT_LIMITS, exceeds, formatBytes, printable, type Limits } from '../limits.js';
 import { CliError, fsError } from './errors.js';
+import { removeQuietly, settle, track } from './pending.js';
 
 export function statOrUndefined(path: string): Stats | undefined {
   try {
@@ -64,18 +65,22 @@ export function readInputFile(path: string, limit: 'maxInputBytes' | 'maxWeights
 
 let counter = 0;
 
-/** Writes `.NAME.tmp-PID-N` next to `out`, then renames it over `out`; on failure removes the temporary file. */
+/** `.NAME.tmp-PID-N` next to `out`: hidden, and unique within this process. */
+export function tempName(out: string): string {
+  return join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${counter++}`);
+}
+
+/** Writes `.NAME.tmp-PID-N` next to `out`, then renames it over `out`; on failure or a signal (src/cli/pending.ts)
+ *  the temporary file is removed. */
 export function writeAtomically(out: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${counter++}`);
+  const tmp = tempName(out);
+  track(tmp);
   try {
     writeFileSync(tmp, bytes);
     renameSync(tmp, out);
+    settle(tmp);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created, or already gone
-    }
+    removeQuietly(tmp);
     throw fsError(out, 'write', e);
   }
 }
@@ -95,6 +100,33 @@ export function checkOutputPath(out: string): void {
   if (!d) throw new CliError(`${name}: the output directory ${printable(JSON.stringify(dir))} does not exist`);
   if (!d.isDirectory()) throw new CliError(`${name}: ${printable(JSON.stringify(dir))} is not a directory`);
   if (statOrUndefined(out)?.isDirectory()) throw new CliError(`${name}: is a directory, expected a file path for the output`);
+}
+
+/**
+ * Creates `dir` and its missing parents (mkdir -p), then checks it can be written to. One directory at a
+ * time, so an error names the directory that failed and its own errno: Node's recursive mkdir reports
+ * ENOENT for a parent it could not create on a read-only file system, not EROFS. Checked before any work,
+ * so a read-only --out-dir is one error, not one per input.
+ */
+export function makeOutputDir(dir: string, option: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !statOrUndefined(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(d, 'create the directory', e);
+    }
+  }
+  if (!statOrUndefined(dir)?.isDirectory()) throw new CliError(`${printable(dir)}: ${option} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw fsError(dir, `write to ${option}`, e);
+  }
 }
 
 /**

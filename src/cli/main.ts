@@ -55,7 +55,8 @@ Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`).join('\n')}
 
 Errors are one line on stderr; exit code 1, or 2 for a bad command line.
-Environment: UNET_DEBUG=1 prints stack traces with errors.
+Environment: UNET_DEBUG=1 prints stack traces with errors; UNET_WRITE_PAUSE_MS=N makes segment wait
+N ms after each temporary output file (to test an interrupted write).
 `;
 
 async function main(argv: string[]): Promise<number> {

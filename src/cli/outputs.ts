@@ -1,11 +1,12 @@
 // What the CLI checks on the way out: outputs that are NaN or Inf although the input was finite (a
 // value past f32's range, 3e38, overflows inside the network and the mask there silently becomes 0), and
 // `unet segment`'s output sets, written all or nothing and never over a file the run did not create.
-import { linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, linkSync, openSync, renameSync, unlinkSync, writeFile } from 'node:fs';
+import { promisify } from 'node:util';
 import { printable } from '../limits.js';
 import { CliError, fsError } from './errors.js';
-import { statOrUndefined } from './files.js';
+import { statOrUndefined, tempName } from './files.js';
+import { removeQuietly, settle, track } from './pending.js';
 
 export interface NonFinite {
   count: number;
@@ -41,37 +42,66 @@ export function nonFiniteMessage(what: string, nf: NonFinite, weights = false): 
 /** Whether a model's load warnings say its weights hold NaN or Inf. */
 export const weightsNonFinite = (warnings: readonly string[]): boolean => warnings.some((w) => w.includes('weights hold NaN or Inf'));
 
-let counter = 0;
-
 /**
  * Writes one input's outputs as a set: every file to a temporary name first, then each moved into place;
  * if any step fails, the temporaries and the files already placed are removed, so no partial set stays
- * behind. Without `overwrite` a file is placed with link() (which fails if the name exists: no race with
- * another writer) instead of rename(), which would replace it.
+ * behind; a signal meanwhile removes them too (src/cli/pending.ts). Without `overwrite` a file is placed
+ * with link() (which fails if the name exists: no race with another writer) instead of rename(), which
+ * would replace it. The writes are asynchronous so that a signal is handled between them.
+ * UNET_WRITE_PAUSE_MS=N waits N ms after each temporary file, to test an interrupted write.
  */
-export function writeOutputSet(files: ReadonlyMap<string, Uint8Array>, overwrite: boolean): void {
+export async function writeOutputSet(files: ReadonlyMap<string, Uint8Array>, overwrite: boolean): Promise<void> {
   const temps: [tmp: string, out: string][] = [];
   const placed: string[] = [];
   try {
     for (const [out, bytes] of files) {
       if (statOrUndefined(out)?.isDirectory()) throw new CliError(`${printable(out)}: is a directory, expected a file path for the output`);
-      const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${counter++}`);
+      const tmp = tempName(out);
+      let fd: number | undefined;
       try {
-        writeFileSync(tmp, bytes, { flag: 'wx' });
+        // created and made pending in one synchronous step, so a signal handler always finds it; 'wx':
+        // a name that exists is someone else's file, never ours to write or remove
+        fd = openSync(tmp, 'wx');
+        track(tmp);
+        temps.push([tmp, out]);
+        await writeFd(fd, bytes);
+        const done = fd;
+        fd = undefined; // closed once, even if close() fails (a failed close still frees the descriptor)
+        closeSync(done);
       } catch (e) {
+        if (fd !== undefined) closeQuietly(fd);
         throw fsError(out, 'write', e);
       }
-      temps.push([tmp, out]);
+      await writePause();
     }
     for (const [tmp, out] of temps) {
       place(tmp, out, overwrite);
+      track(out);
       placed.push(out);
+      settle(tmp);
     }
+    for (const out of placed) settle(out);
   } catch (e) {
     for (const [tmp] of temps) removeQuietly(tmp);
     for (const out of placed) removeQuietly(out);
     throw e;
   }
+}
+
+const writeFd = promisify(writeFile) as (fd: number, data: Uint8Array) => Promise<void>;
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // the write's own error is the one reported
+  }
+}
+
+/** The UNET_WRITE_PAUSE_MS hook of writeOutputSet. */
+function writePause(): Promise<void> | undefined {
+  const ms = Number(process.env.UNET_WRITE_PAUSE_MS);
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
 }
 
 function place(tmp: string, out: string, overwrite: boolean): void {
@@ -93,13 +123,5 @@ function place(tmp: string, out: string, overwrite: boolean): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${printable(out)}: already exists (pass --overwrite to replace it)`);
     throw fsError(out, 'write', e);
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // never created, or already gone
   }
 }

@@ -2,7 +2,7 @@
 // run through the U-Net (any size: the model pads and crops), thresholded, and its outputs written
 // as a set (all or nothing, never over a file this run did not create unless --overwrite); a failing
 // input is reported on one line and the others still run (exit 1 at the end).
-import { mkdirSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { OutputActivation } from '../arch/types.js';
 import { describeDevice, getDevice, releaseGpu, type Model, type RunOptions } from '../node.js';
@@ -16,8 +16,8 @@ import { checkPadMode, type PadMode } from '../kernels/layout.js';
 import { printable, resolveLimits, type Limits } from '../limits.js';
 import { InputError } from '../errors.js';
 import { parseCommandLine, required } from './args.js';
-import { CliError, UsageError, cliText, fsError } from './errors.js';
-import { readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
+import { CliError, UsageError, cliText } from './errors.js';
+import { makeOutputDir, readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
 import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite, writeOutputSet, type NonFinite } from './outputs.js';
@@ -25,8 +25,9 @@ import { Progress } from './progress.js';
 
 export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
 
-Segments PNG and JPEG images (gray or RGB; alpha is dropped) and NIfTI volumes (.nii, .nii.gz; slice
-by slice) of any size. A folder stands for the .png, .jpg, .jpeg, .nii and .nii.gz files in it.
+Segments PNG and JPEG images (gray or RGB; an alpha channel is ignored, noted per image) and NIfTI
+volumes (.nii, .nii.gz; slice by slice) of any size. A folder stands for the .png, .jpg, .jpeg, .nii
+and .nii.gz files in it, except hidden ones (named .*: counted in a note; name one to segment it).
 
 Mask models (one output channel, or sigmoid / tanh outputs): for an image NAME.png it writes to DIR
   NAME_mask.png      the mask (0 / 255; probability > --threshold); NAME_mask_c<k>.png per output
@@ -58,8 +59,8 @@ Options:
                         imagenet (v / 255, then ImageNet's mean and std per channel), or MEAN,STD
                         ((v - MEAN) / STD on 0..255). Volumes: zscore per slice of the raw values;
                         the other modes first scale the volume's min..max to 0..255
-  --gray                convert RGB images to gray for a 1-channel model (gray images are repeated
-                        into 3 channels for a 3-channel model without asking)
+  --gray                convert RGB images to gray for a 1-channel model (refused for other models;
+                        gray images are repeated into 3 channels for a 3-channel model unasked)
   --axis AXIS           volumes: slice along axial (default, the third axis), coronal (second),
                         sagittal (first), or 0, 1, 2
   --activation F        ${ACTIVATION_HELP}
@@ -76,6 +77,8 @@ Options:
                         outputs exist fails with an error, and nothing is replaced)
   --strict              an output holding NaN / Inf although the input is finite is an error for
                         that input (by default a warning)
+  --max-class-files N   most files one input may get one per output channel (masks, --probs;
+                        default 256): a model with more channels is refused before it runs
   --json                one JSON object on stdout instead of the text summary
   -h, --help            show this help
 
@@ -83,8 +86,11 @@ ${LIMITS_USAGE}
 Outputs are written as a set per input: to temporary files, renamed into place only when all of them
 were written. Inputs are never written over; in a folder that is also --out-dir, files named like the
 outputs of another input there (NAME_mask*, NAME_overlay, NAME_probs*) are skipped, not segmented.
-A progress bar goes to stderr on a terminal. Inputs that fail are reported as "unet: FILE: problem"
-and the rest still run; the exit code is then 1 ("unet: 2 of 9 inputs failed").
+A failure (a full disk, say) or SIGINT / SIGTERM while a set is written removes its temporary files
+and the files of the set already in place. A progress bar goes to stderr on a terminal. Inputs that
+fail are reported as "unet: FILE: problem" and the rest still run; the exit code is then 1 ("unet: 2
+of 9 inputs failed"). Environment: UNET_WRITE_PAUSE_MS=N waits N ms after each temporary file (to
+test an interrupted write).
 `;
 
 const OPTIONS = {
@@ -103,6 +109,7 @@ const OPTIONS = {
   probs: { type: 'boolean' },
   overwrite: { type: 'boolean' },
   strict: { type: 'boolean' },
+  'max-class-files': { type: 'string', default: '256' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...LIMIT_OPTIONS,
@@ -173,18 +180,16 @@ export async function segment(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('segment: no input images or folders given (see unet segment --help)');
   const tile = tileOption(v.tile ?? 'auto', v['tile-overlap'] ?? '0.25', v['tile-blend'] ?? 'gaussian', v['gpu-budget']);
   const limits = resolveLimits(limitsFromArgs('segment', v));
+  const maxClassFiles = v['max-class-files'] ?? '256';
+  if (!/^\d+$/.test(maxClassFiles)) throw new UsageError(`segment: --max-class-files must be a whole number >= 0, found ${JSON.stringify(maxClassFiles)}`);
 
   if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${printable(outDir)}: --out-dir is a file, expected a directory`);
-  const { inputs, failures, skipped } = expandInputs(positionals, outDir);
+  const { inputs, failures, skipped, hidden } = expandInputs(positionals, outDir);
   const base = {
     threshold, gray: Boolean(v.gray), axis, pad, tile, probs: Boolean(v.probs), outDir,
     overwrite: Boolean(v.overwrite), strict: Boolean(v.strict), limits, protectedFiles: [...inputs.map((i) => i.path), ...modelFiles(weights)],
   };
-  try {
-    mkdirSync(outDir, { recursive: true });
-  } catch (e) {
-    throw fsError(outDir, 'create', e);
-  }
+  makeOutputDir(outDir, '--out-dir');
   const modelArg = readModelArg(weights, limits);
 
   const total = inputs.length + failures.length;
@@ -192,6 +197,13 @@ export async function segment(args: string[]): Promise<number> {
   if (skipped.length) {
     const names = skipped.slice(0, 3).map((f) => printable(basename(f))).join(', ');
     progress.print(`unet: note: skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'} in --out-dir named like the outputs of another input (${names}${skipped.length > 3 ? ', ...' : ''})`);
+  }
+  if (hidden.length) {
+    const names = hidden.slice(0, 3).map((f) => printable(basename(f))).join(', ');
+    progress.print(
+      `unet: note: skipped ${hidden.length} hidden file${hidden.length === 1 ? '' : 's'} (named .*) in the input folders (${names}${hidden.length > 3 ? ', ...' : ''}): ` +
+        'name a file as an argument to segment it',
+    );
   }
   for (const f of failures) progress.print(`unet: ${printable(f.input)}: ${cliText(f.error)}`);
   const done: Done[] = [];
@@ -202,8 +214,8 @@ export async function segment(args: string[]): Promise<number> {
     device = await getDevice();
     model = await openModel(device, modelArg, { activation }, (line) => progress.print(line));
     const multiClass = isMultiClass(model.info);
-    if (multiClass && model.info.classes > MAX_CLASSES) throw new CliError(`${modelArg.name}: ${model.info.classes} classes: unet segment writes class maps of at most ${MAX_CLASSES}`);
     const settings: Settings = { ...base, norm: norm ?? model.info.preprocessing, activation: model.info.activation, multiClass, nanWeights: weightsNonFinite(model.info.warnings) };
+    checkModelFits(model, modelArg.name, settings, Number(maxClassFiles));
     for (const [i, input] of inputs.entries()) {
       const label = printable(basename(input.path));
       progress.update(i, label);
@@ -221,8 +233,14 @@ export async function segment(args: string[]): Promise<number> {
     }
     progress.update(inputs.length, 'done');
     progress.clear();
+    const alpha = done.filter((d) => d.notes.includes(ALPHA_NOTE)).length;
+    if (alpha) process.stderr.write(`unet: note: ${alpha} of the images ${alpha === 1 ? 'has' : 'have'} an alpha channel; it was ${ALPHA_NOTE.replace(/^alpha channel /, '')}\n`);
     const seconds = (performance.now() - t0) / 1000;
-    report(v.json === true, { weights, model, adapter: adapterName(device), done, failures, seconds, settings });
+    const skips = [
+      ...skipped.map((input) => ({ input, reason: 'named like the outputs of another input in --out-dir' })),
+      ...hidden.map((input) => ({ input, reason: 'hidden file in an input folder' })),
+    ];
+    report(v.json === true, { weights, model, adapter: adapterName(device), done, failures, skipped: skips, seconds, settings });
   } finally {
     model?.dispose();
     device?.destroy();
@@ -233,6 +251,25 @@ export async function segment(args: string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * What the model's output needs, checked once it is loaded and before any input runs: a label map holds
+ * at most MAX_CLASSES classes; the files written one per output channel stay within --max-class-files
+ * (a 25,000-channel model read as masks would write 25,000 files an image); --gray is for 1-channel models.
+ */
+function checkModelFits(model: Model, name: string, s: Settings, maxClassFiles: number): void {
+  const { classes, outChannels: C, inChannels, activation } = model.info;
+  if (s.gray && inChannels !== 1) {
+    throw new UsageError(`segment: --gray converts RGB images for 1-channel models, and ${name} takes ${inChannels} channels (RGB images go in as they are${inChannels === 3 ? ', gray ones repeated into 3 channels' : ''}): drop --gray`);
+  }
+  if (s.multiClass && classes > MAX_CLASSES) throw new CliError(`${name}: ${classes} classes: unet segment writes class maps of at most ${MAX_CLASSES}`);
+  const files = s.multiClass ? (s.probs ? C : 0) : s.probs ? 2 * C : C;
+  if (files > maxClassFiles) {
+    const what = s.multiClass ? `${C} classes with --probs make ${files} probability files` : `${C} output channels read as masks (${activation}) make ${files} files (a mask${s.probs ? ' and a probability' : ''} each)`;
+    const remedy = s.multiClass ? 'drop --probs or raise --max-class-files' : `raise --max-class-files${C > 1 ? ', or pass --activation softmax if the channels are classes (one label map)' : ''}`;
+    throw new CliError(`${name}: ${what} per input, more than --max-class-files ${maxClassFiles}: ${remedy}`);
+  }
 }
 
 interface Input {
@@ -249,11 +286,14 @@ const stemOf = (path: string) => basename(path).replace(/\.nii\.gz$/i, '').repla
  * Files as given, folders as their image / volume files (sorted); each output stem used once. In a
  * folder that is also the output folder, a file named like the outputs of another input there
  * (`cell_mask.png` beside `cell.png`) is skipped: it is a mask of an earlier run, not an image to segment.
+ * Hidden files in a folder (names starting with '.') are skipped and listed in `hidden`; named as
+ * arguments, they are inputs like any other.
  */
-function expandInputs(args: string[], outDir: string): { inputs: Input[]; failures: { input: string; error: string }[]; skipped: string[] } {
+function expandInputs(args: string[], outDir: string): { inputs: Input[]; failures: { input: string; error: string }[]; skipped: string[]; hidden: string[] } {
   const inputs: Input[] = [];
   const failures: { input: string; error: string }[] = [];
   const skipped: string[] = [];
+  const hidden: string[] = [];
   const stems = new Map<string, string>();
   const add = (path: string) => {
     const name = stemOf(path);
@@ -270,12 +310,19 @@ function expandInputs(args: string[], outDir: string): { inputs: Input[]; failur
     else if (s.isDirectory()) {
       let names: string[];
       try {
-        names = readdirSync(arg).filter((n) => INPUT_EXT.test(n) && !n.startsWith('.')).sort();
+        names = readdirSync(arg).filter((n) => INPUT_EXT.test(n)).sort();
       } catch (e) {
         failures.push({ input: arg, error: `cannot read the folder (${(e as NodeJS.ErrnoException).code ?? e})` });
         continue;
       }
-      if (names.length === 0) failures.push({ input: arg, error: 'no .png, .jpg, .jpeg, .nii or .nii.gz files in this folder' });
+      // hidden files (macOS's ._NAME.png resource forks, editors' backups) are not inputs; they are counted
+      const dot = names.filter((n) => n.startsWith('.'));
+      hidden.push(...dot.map((n) => join(arg, n)));
+      names = names.filter((n) => !n.startsWith('.'));
+      if (names.length === 0) {
+        const also = dot.length ? ` (${dot.length} hidden file${dot.length === 1 ? '' : 's'}, named .*, skipped)` : '';
+        failures.push({ input: arg, error: `no .png, .jpg, .jpeg, .nii or .nii.gz files in this folder${also}` });
+      }
       const isOutDir = sameFile(arg, outDir);
       const folderStems = new Set(names.map(stemOf));
       for (const n of names) {
@@ -286,7 +333,7 @@ function expandInputs(args: string[], outDir: string): { inputs: Input[]; failur
       }
     } else add(arg);
   }
-  return { inputs, failures, skipped };
+  return { inputs, failures, skipped, hidden };
 }
 
 type Segmented = Omit<Done, 'input' | 'ms'>;
@@ -307,13 +354,31 @@ export async function segmentOne(model: Model, path: string, name: string, s: Se
       return fail(bytes.length === 0 ? 'empty file' : 'unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
     }
     checkOutputs(outputNames(name, '.png', model.info.outChannels, s, true), s, fail);
-    return await segmentImage(model, decodeImage(bytes, { limits: s.limits }), kind, name, s, progress, path);
+    const r = await segmentImage(model, decodeImage(bytes, { limits: s.limits }), kind, name, s, progress, path);
+    if (kind === 'png' && pngHasAlpha(bytes)) r.notes.unshift(ALPHA_NOTE);
+    return r;
   } catch (e) {
     // the input's fault (unreadable, too large, wrong channels, NaN values, no window fits), not the run's:
     // ImageError, NiftiError, ChannelError, LimitError and model.run's input checks are InputErrors
     if (e instanceof InputError || (e instanceof Error && /^tile: /.test(e.message))) return fail((e as Error).message.replace(/^input: /, ''));
     throw e;
   }
+}
+
+/** What happens to an image's alpha (src/io/image.ts drops it when decoding). */
+export const ALPHA_NOTE = 'alpha channel ignored: colours read as stored, not composited over a background';
+
+/** A PNG with an alpha channel (colour type 4 or 6) or transparency (a tRNS chunk before the image data). */
+export function pngHasAlpha(png: Uint8Array): boolean {
+  if (png.length < 33) return false;
+  if (png[25] === 4 || png[25] === 6) return true;
+  const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  for (let at = 8; at + 8 <= png.length; at += 12 + dv.getUint32(at)) {
+    const type = String.fromCharCode(...png.subarray(at + 4, at + 8));
+    if (type === 'tRNS') return true;
+    if (type === 'IDAT' || type === 'IEND') return false;
+  }
+  return false;
 }
 
 /** The files an input's outputs go to, in the order they are written. */
@@ -347,11 +412,11 @@ function checkOutputs(names: string[], s: Settings, fail: (problem: string) => n
 }
 
 /** Writes an input's outputs as one set; a non-finite output is an error with --strict (nothing written). */
-function finish(files: Map<string, Uint8Array>, nonFinite: NonFinite | undefined, s: Settings, path: string): void {
+async function finish(files: Map<string, Uint8Array>, nonFinite: NonFinite | undefined, s: Settings, path: string): Promise<void> {
   if (nonFinite && s.strict) throw new CliError(`${nonFiniteMessage(printable(path), nonFinite, s.nanWeights)} (--strict: no outputs written)`);
   const paths = new Map([...files].map(([f, data]) => [join(s.outDir, f), data]));
   try {
-    writeOutputSet(paths, s.overwrite);
+    await writeOutputSet(paths, s.overwrite);
   } catch (e) {
     if (e instanceof CliError) throw new CliError(`${printable(path)}: ${e.message}`);
     throw e;
@@ -376,7 +441,7 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
   }
   if (s.multiClass) {
     const { files, classes } = classImageFiles(img, y.data, C, name, s);
-    finish(files, nonFinite, s, path);
+    await finish(files, nonFinite, s, path);
     return { kind, size, outputs: [...files.keys()], foreground: classes.map((e) => e.fraction), classes, notes, nonFinite };
   }
   const probs = s.activation === 'sigmoid' ? y.data : maskProbabilities(y.data, s.activation);
@@ -393,7 +458,7 @@ async function segmentImage(model: Model, img: Image, kind: string, name: string
   }
   files.set(`${name}_overlay.png`, encodePng({ width: img.width, height: img.height, channels: 3, data: overlay(img, masks) }));
   // Everything is encoded before the first write, and written as a set: no partial set stays behind.
-  finish(files, nonFinite, s, path);
+  await finish(files, nonFinite, s, path);
   return { kind, size, outputs: [...files.keys()], foreground, notes, nonFinite };
 }
 
@@ -465,7 +530,7 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
       const p = classProbabilities(all, C, voxels, s.activation);
       for (let c = 0; c < C; c++) files.set(`${name}_probs_c${c}${ext}`, writeNifti(vol, p.subarray(c * voxels, (c + 1) * voxels), gz));
     }
-    finish(files, nonFinite, s, path);
+    await finish(files, nonFinite, s, path);
     const classes = legend(labels, C);
     return { ...result, outputs: [...files.keys()], foreground: classes.map((e) => e.fraction), classes };
   }
@@ -479,7 +544,7 @@ async function segmentVolume(model: Model, bytes: Uint8Array, name: string, gz: 
     files.set(`${name}_mask${suffix}${ext}`, writeNifti(vol, mask, gz));
     if (s.probs) files.set(`${name}_probs${suffix}${ext}`, writeNifti(vol, p, gz));
   });
-  finish(files, nonFinite, s, path);
+  await finish(files, nonFinite, s, path);
   return { ...result, outputs: [...files.keys()], foreground };
 }
 
@@ -515,6 +580,8 @@ interface Report {
   adapter: string;
   done: Done[];
   failures: { input: string; error: string }[];
+  /** inputs of the folders given that were not segmented, and why */
+  skipped: { input: string; reason: string }[];
   seconds: number;
   settings: Settings;
 }
@@ -534,6 +601,7 @@ function report(json: boolean, r: Report): void {
       ...(multiClass ? { legend: classColors(classes).map((c, k) => ({ class: k, color: c.name, rgb: c.rgb })) } : {}),
       inputs: r.done.map((d) => ({ ...d, outputs: d.outputs.map((o) => join(r.settings.outDir, o)), ms: Math.round(d.ms * 10) / 10 })),
       failed: r.failures,
+      skipped: r.skipped,
       seconds: Math.round(r.seconds * 1000) / 1000,
       imagesPerSecond: Math.round(rate * 100) / 100,
     };
