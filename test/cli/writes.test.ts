@@ -1,6 +1,6 @@
 // `unet segment` leaves nothing half-written: a full disk (a 300 KB tmpfs), SIGTERM / SIGINT while a set
 // is written (UNET_WRITE_PAUSE_MS holds the write phase open), and a read-only --out-dir that is reported
-// with its real errno. The tmpfs cases need `mount` (root); where it fails they print "skipped: <reason>".
+// with its real errno. The tmpfs cases need `mount` (root); where it fails they are skipped (test/skip.ts).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
@@ -8,12 +8,12 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng } from '../../src/io/png.js';
 import { ROOT, assertOneLineError, tempDirs, unet } from '../cliRun.js';
+import { skip } from '../skip.js';
 
 const WEIGHTS = 'assets/demo/nuclei_unet.safetensors'; // 1 -> 1 channels
 const SAMPLE = 'assets/demo/samples/nuclei_01.png';
 const tmp = tempDirs('unet-writes-');
 const mounted: string[] = [];
-const skips: string[] = [];
 
 /** Mounts a tmpfs with `options` on a new directory; a string is why it could not (the test is skipped). */
 function tmpfs(options: string): { dir: string } | string {
@@ -25,14 +25,16 @@ function tmpfs(options: string): { dir: string } | string {
   return { dir };
 }
 
+/** skip() on a line of its own: uvu prints the suite name and its marks without a line break, and the
+ *  CI summary counts only lines that start with SKIP. */
+function skipTest(reason: string): void {
+  process.stdout.write('\n');
+  skip(reason);
+}
+
 function unmount(dir: string): void {
   spawnSync('umount', [dir]);
   mounted.splice(mounted.indexOf(dir), 1);
-}
-
-function skip(name: string, reason: string): void {
-  skips.push(name);
-  console.log(`skipped: ${name}: ${reason}`);
 }
 
 /** A gray PNG of xorshift noise: it does not compress, so its outputs are large. */
@@ -51,12 +53,11 @@ const Writes = suite('cli: segment writes all or nothing');
 Writes.after(() => {
   for (const d of [...mounted]) unmount(d);
   tmp.cleanup();
-  if (skips.length) console.log(`skipped ${skips.length}: ${skips.join('; ')}`);
 });
 
 Writes('disk full (a 300 KB tmpfs): one error line, no .tmp- file, no partial set', () => {
   const m = tmpfs('size=300k');
-  if (typeof m === 'string') return skip('disk full', m);
+  if (typeof m === 'string') return skipTest(`disk full: ${m}`);
   try {
     const input = join(tmp.dir(), 'noise.png');
     // 400 x 400: the 16-bit probabilities alone are about 300 KB once the mask is in
@@ -115,7 +116,7 @@ Writes('SIGINT during the second input: its set removed, the first input\'s comp
 
 Writes('a read-only --out-dir (ro tmpfs) is EROFS, named, before the model runs; so is a folder to create in it', () => {
   const m = tmpfs('ro,size=64k');
-  if (typeof m === 'string') return skip('read-only --out-dir', m);
+  if (typeof m === 'string') return skipTest(`read-only --out-dir: ${m}`);
   try {
     assertOneLineError(unet('segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', m.dir), new RegExp(`^unet: ${m.dir}: cannot write to --out-dir \\(EROFS\\)$`));
     // Node's recursive mkdir says ENOENT here
