@@ -267,7 +267,7 @@ function checkModelFits(model: Model, name: string, s: Settings, maxClassFiles: 
   const files = s.multiClass ? (s.probs ? C : 0) : s.probs ? 2 * C : C;
   if (files > maxClassFiles) {
     const what = s.multiClass ? `${C} classes with --probs make ${files} probability files` : `${C} output channels read as masks (${activation}) make ${files} files (a mask${s.probs ? ' and a probability' : ''} each)`;
-    const remedy = s.multiClass ? 'drop --probs or raise --max-class-files' : `raise --max-class-files${C > 1 ? ', or pass --activation softmax if the channels are classes (one label map)' : ''}`;
+    const remedy = s.multiClass || s.probs ? 'drop --probs or raise --max-class-files' : 'raise --max-class-files';
     throw new CliError(`${name}: ${what} per input, more than --max-class-files ${maxClassFiles}: ${remedy}`);
   }
 }
