@@ -25,13 +25,6 @@ function tmpfs(options: string): { dir: string } | string {
   return { dir };
 }
 
-/** skip() on a line of its own: uvu prints the suite name and its marks without a line break, and the
- *  CI summary counts only lines that start with SKIP. */
-function skipTest(reason: string): void {
-  process.stdout.write('\n');
-  skip(reason);
-}
-
 function unmount(dir: string): void {
   spawnSync('umount', [dir]);
   mounted.splice(mounted.indexOf(dir), 1);
@@ -57,7 +50,7 @@ Writes.after(() => {
 
 Writes('disk full (a 300 KB tmpfs): one error line, no .tmp- file, no partial set', () => {
   const m = tmpfs('size=300k');
-  if (typeof m === 'string') return skipTest(`disk full: ${m}`);
+  if (typeof m === 'string') return skip(`disk full: ${m}`);
   try {
     const input = join(tmp.dir(), 'noise.png');
     // 400 x 400: the 16-bit probabilities alone are about 300 KB once the mask is in
@@ -116,7 +109,7 @@ Writes('SIGINT during the second input: its set removed, the first input\'s comp
 
 Writes('a read-only --out-dir (ro tmpfs) is EROFS, named, before the model runs; so is a folder to create in it', () => {
   const m = tmpfs('ro,size=64k');
-  if (typeof m === 'string') return skipTest(`read-only --out-dir: ${m}`);
+  if (typeof m === 'string') return skip(`read-only --out-dir: ${m}`);
   try {
     assertOneLineError(unet('segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', m.dir), new RegExp(`^unet: ${m.dir}: cannot write to --out-dir \\(EROFS\\)$`));
     // Node's recursive mkdir says ENOENT here
