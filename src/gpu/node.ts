@@ -1,7 +1,7 @@
 // The Node platform: WebGPU through Dawn (the `webgpu` package). Imported only by the Node entry.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,9 +65,16 @@ setPlatform({
       const dir = cacheDir();
       await mkdir(dir, { recursive: true });
       const path = join(dir, name);
-      // write then rename: a reader never sees half a file
-      await writeFile(`${path}.tmp-${process.pid}`, text);
-      await rename(`${path}.tmp-${process.pid}`, path);
+      // write then rename: a reader never sees half a file; a failed write (a full disk) or rename
+      // removes its temporary file, which is hidden and named for this process
+      const tmp = join(dir, `.${name}.tmp-${process.pid}-${Date.now()}`);
+      try {
+        await writeFile(tmp, text);
+        await rename(tmp, path);
+      } catch (e) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw e;
+      }
       return path;
     },
   },
