@@ -11,6 +11,7 @@ import { globalAvgPool } from '../../src/kernels/reference/globalAvgPool.js';
 import { maxPool2d } from '../../src/kernels/reference/maxPool2d.js';
 import { resize } from '../../src/kernels/reference/resize.js';
 import { scseGate } from '../../src/kernels/reference/scseGate.js';
+import { unary } from '../../src/kernels/reference/unary.js';
 import type { Tensor } from '../../src/kernels/reference/tensor.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { assertClose, randArray, randTensor, rng, testDevice } from '../helpers.js';
@@ -26,26 +27,68 @@ const st = parseSafetensors(readFileSync('test/fixtures/ops/ops.safetensors'), '
 const cases = JSON.parse(st.metadata.cases) as Record<string, Record<string, unknown>>;
 const tensor = (k: string): Tensor => ({ data: st.getF32(k), shape: st.tensors.get(k)!.shape as Shape });
 
-for (const [name, spec] of Object.entries(cases)) {
-  const x = () => tensor(`${name}.input`);
-  let run: (() => Tensor) | undefined;
-  if (spec.op === 'maxPool2d') run = () => maxPool2d(x(), spec.kernel as number, spec.stride as number, spec.padding as number);
-  else if (spec.op === 'resize') run = () => resize(x(), ...(spec.size as [number, number]), spec.mode as 'nearest');
-  else if (spec.op === 'globalAvgPool') run = () => globalAvgPool(x());
-  else if (spec.op === 'softmax') run = () => channelSoftmax(x(), spec.log as boolean);
-  else if (spec.op === 'add') run = () => add(x(), tensor(`${name}.other`), spec.activation as 'relu');
-  else if (spec.op === 'conv2d' && (spec.padding as number[]).every((p, _, a) => p === a[0])) {
-    run = () => {
+/** x zero-padded by [top, bottom, left, right] (F.pad's order is left, right, top, bottom). */
+function zeroPad(x: Tensor, [top, bottom, left, right]: number[]): Tensor {
+  const [N, C, H, W] = x.shape;
+  const [HP, WP] = [H + top + bottom, W + left + right];
+  const y: Tensor = { data: new Float32Array(N * C * HP * WP), shape: [N, C, HP, WP] };
+  for (let nc = 0; nc < N * C; nc++)
+    for (let h = 0; h < H; h++) y.data.set(x.data.subarray((nc * H + h) * W, (nc * H + h + 1) * W), (nc * HP + h + top) * WP + left);
+  return y;
+}
+
+/** x * gate, gate [N, C, 1, 1] broadcast over H x W. */
+function scaleChannels(x: Tensor, gate: Tensor): Tensor {
+  const [N, C, H, W] = x.shape;
+  return { data: x.data.map((v, i) => v * gate.data[Math.floor(i / (H * W)) % C + Math.floor(i / (C * H * W)) * C]), shape: [N, C, H, W] };
+}
+
+/** The CPU reference computation of one fixture case, composed of src/kernels/reference ops. */
+function reference(name: string, spec: Record<string, unknown>): Tensor {
+  const x = tensor(`${name}.input`);
+  const param = (p: string) => {
+    const w = tensor(`${name}.${p}.weight`);
+    return { weight: w.data, shape: w.shape, bias: st.getF32(`${name}.${p}.bias`) };
+  };
+  switch (spec.op) {
+    case 'maxPool2d':
+      return maxPool2d(x, spec.kernel as number, spec.stride as number, spec.padding as number);
+    case 'resize':
+      return resize(x, ...(spec.size as [number, number]), spec.mode as 'nearest');
+    case 'globalAvgPool':
+      return globalAvgPool(x);
+    case 'softmax':
+      return channelSoftmax(x, spec.log as boolean);
+    case 'add':
+      return add(x, tensor(`${name}.other`), spec.activation as 'relu');
+    case 'activation':
+      return unary(spec.fn as 'relu', x);
+    case 'conv2d': {
       const w = tensor(`${name}.weight`);
       const p = { weight: w.data, shape: w.shape, bias: st.getF32(`${name}.bias`) };
       const residual = spec.residual ? tensor(`${name}.residual`) : undefined;
-      return conv2d(x(), p, { stride: spec.stride as number, padding: (spec.padding as number[])[0], groups: spec.groups as number, activation: spec.activation as 'relu', residual });
-    };
+      const padding = spec.padding as number[];
+      const symmetric = padding.every((v) => v === padding[0]);
+      const input = symmetric ? x : zeroPad(x, padding);
+      return conv2d(input, p, { stride: spec.stride as number, padding: symmetric ? padding[0] : 0, groups: spec.groups as number, activation: spec.activation as 'relu', residual });
+    }
+    case 'scse': {
+      const cse = conv2d(conv2d(globalAvgPool(x), param('cse1'), { activation: 'relu' }), param('cse3'), { activation: 'sigmoid' });
+      return scseGate(x, cse, conv2d(x, param('sse'), { activation: 'sigmoid' }));
+    }
+    case 'se': {
+      const gate = conv2d(conv2d(globalAvgPool(x), param('reduce'), { activation: 'silu' }), param('expand'), { activation: 'sigmoid' });
+      const y = scaleChannels(x, gate);
+      return spec.project ? conv2d(y, param('project')) : y;
+    }
+    default:
+      throw new Error(`${name}: no CPU reference for op ${JSON.stringify(spec.op)}: add it to reference() in test/ops/references.test.ts`);
   }
-  if (run) {
-    const r = run;
-    Ref(`${name}: reference = torch`, () => void assertClose(r().data, st.getF32(`${name}.output`), ATOL, RTOL, name));
-  }
+}
+
+// every case, so a fixture op without a reference fails here instead of going unchecked
+for (const [name, spec] of Object.entries(cases)) {
+  Ref(`${name}: reference = torch`, () => void assertClose(reference(name, spec).data, st.getF32(`${name}.output`), ATOL, RTOL, name));
 }
 
 // ---
