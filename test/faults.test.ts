@@ -203,7 +203,7 @@ const BROKEN_WEIGHTS: [string, () => Uint8Array, RegExp][] = [
   ['truncated in the length field', () => readFileSync(GRAY).subarray(0, 5), /file is 5 bytes/],
   ['truncated in the header', () => readFileSync(GRAY).subarray(0, 200), /header length \d+ is larger than the 192 bytes that follow the length field/],
   ['truncated in the data', () => readFileSync(GRAY).subarray(0, 100_000), /run past the end of the \d+-byte data section/],
-  ['header length larger than the file', () => edited((h, d) => build(h, d, 2 ** 31)), /header length 2147483648 exceeds the 100000000-byte limit/],
+  ['header length larger than the file', () => edited((h, d) => build(h, d, 2 ** 31)), /header length 2147483648 exceeds the 16 MiB \(16777216-byte\) header limit/],
   ['header not JSON', () => edited((h, d) => { const b = build(h, d); b[9] = 0x7b; b[10] = 0x7b; return b; }), /header is not valid JSON/],
   ['unknown dtype', () => edited((h) => void (h[FIRST].dtype = 'F8_E4M3')), /tensor "encoder1.enc1conv1.weight": unknown dtype "F8_E4M3"/],
   ['offsets out of range', () => edited((h) => { const o = h['conv.bias'].data_offsets; h['conv.bias'].data_offsets = [o[0] + 2 ** 30, o[1] + 2 ** 30]; }), /tensor "conv.bias": data_offsets .* run past the end/],

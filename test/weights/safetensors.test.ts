@@ -254,9 +254,11 @@ errors('header length larger than the file (1000 vs 12)', () => {
   rejects(rawFile('{}', [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 1000), /header length 1000 is larger than the 12 bytes/);
 });
 
-errors('header length beyond the 100 MB bound (2^40, 200_000_000)', () => {
-  rejects(rawFile('{}', [], 2n ** 40n), /header length 256 \* 2\^32 \+ 0 exceeds the 100000000-byte limit \(the file is 10 bytes\)/);
-  rejects(rawFile('{}', [], 200_000_000), /header length 200000000 exceeds the 100000000-byte limit/);
+errors('header length beyond the 16 MiB bound (2^40, 200_000_000, 2^24 + 1)', () => {
+  rejects(rawFile('{}', [], 2n ** 40n), /header length 256 \* 2\^32 \+ 0 exceeds the 16 MiB \(16777216-byte\) header limit \(the file is 10 bytes/);
+  rejects(rawFile('{}', [], 200_000_000), /header length 200000000 exceeds the 16 MiB \(16777216-byte\) header limit/);
+  // the README's number: one byte over 16 MiB is refused from the length field, before anything is decoded
+  rejects(rawFile('{}', [], 2 ** 24 + 1), /header length 16777217 exceeds the 16 MiB/);
 });
 
 errors('header not UTF-8, not JSON, not an object', () => {
