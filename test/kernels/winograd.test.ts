@@ -14,6 +14,7 @@ import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { concat } from '../../src/kernels/reference/concat.js';
 import { add } from '../../src/kernels/reference/add.js';
 import type { Tensor } from '../../src/kernels/reference/tensor.js';
+import { skip } from '../skip.js';
 import { WINOGRAD_SCRATCH_BYTES, setWinogradScratchBytes, winogradFilters, winogradLayout } from '../../src/kernels/winograd.js';
 import type { ConvParams } from '../../src/params.js';
 import { assertClose, randArray, randTensor, rng, testDevice } from '../helpers.js';
@@ -111,46 +112,52 @@ T('fused residual + relu, and an input that is a concat with vec4 gaps', async (
 
 T('several bands of tile rows', async ({ device, tunings }) => {
   const old = setWinogradScratchBytes(4 * 2 ** 20);
-  const shape: [number, number, number, number] = [1, 64, 96, 200];
-  const L = winogradLayout({ m: 2, N: 1, H: 96, W: 200, cin4: 16, cout: 32, padding: [1, 1, 1, 1] }, 16);
-  assert.ok(L.bands >= 3, `${L.bands} bands`);
-  assert.ok(L.vBytes <= 4 * 2 ** 20 && L.mBytes <= 4 * 2 ** 20);
-  const rand = rng(9);
-  const x = randTensor(rand, shape);
-  const p = params(rand, 32, 64);
-  const g = one(64, (b, v) => b.conv2d('conv', v, p, { padding: 1 }));
-  const want = conv2d(x, p, { padding: 1 });
-  const [name, t] = tunings[0];
-  assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, 1e-4, 1e-4, name);
-  const [name4, t4] = tunings[tunings.length - 1];
-  assertClose(await runGraph(device, g, x.data, x.shape, false, t4), want.data, 1e-4, 1e-4, name4);
-  // the plan's arena holds the scratch of one band: V and M regions after the activations
-  const { memory } = memoryPlanOf(optimize(g), shape, 256, false, t);
-  assert.ok(memory.scratchBytes >= L.vBytes + L.mBytes && memory.scratchBytes < L.vBytes + L.mBytes + 1024, `scratch ${memory.scratchBytes}`);
-  const plain = memoryPlanOf(optimize(g), shape, 256, false);
-  assert.is(plain.memory.scratchBytes, 0);
-  setWinogradScratchBytes(old);
+  try {
+    const shape: [number, number, number, number] = [1, 64, 96, 200];
+    const L = winogradLayout({ m: 2, N: 1, H: 96, W: 200, cin4: 16, cout: 32, padding: [1, 1, 1, 1] }, 16);
+    assert.ok(L.bands >= 3, `${L.bands} bands`);
+    assert.ok(L.vBytes <= 4 * 2 ** 20 && L.mBytes <= 4 * 2 ** 20);
+    const rand = rng(9);
+    const x = randTensor(rand, shape);
+    const p = params(rand, 32, 64);
+    const g = one(64, (b, v) => b.conv2d('conv', v, p, { padding: 1 }));
+    const want = conv2d(x, p, { padding: 1 });
+    const [name, t] = tunings[0];
+    assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, 1e-4, 1e-4, name);
+    const [name4, t4] = tunings[tunings.length - 1];
+    assertClose(await runGraph(device, g, x.data, x.shape, false, t4), want.data, 1e-4, 1e-4, name4);
+    // the plan's arena holds the scratch of one band: V and M regions after the activations
+    const { memory } = memoryPlanOf(optimize(g), shape, 256, false, t);
+    assert.ok(memory.scratchBytes >= L.vBytes + L.mBytes && memory.scratchBytes < L.vBytes + L.mBytes + 1024, `scratch ${memory.scratchBytes}`);
+    const plain = memoryPlanOf(optimize(g), shape, 256, false);
+    assert.is(plain.memory.scratchBytes, 0);
+  } finally {
+    setWinogradScratchBytes(old);
+  }
   assert.is(winogradLayout({ m: 2, N: 1, H: 96, W: 200, cin4: 16, cout: 32, padding: [1, 1, 1, 1] }, 16).vBytes <= WINOGRAD_SCRATCH_BYTES, true);
 });
 
 T('bands that start and end inside an image of a batch of 3', async ({ device, tunings }) => {
   const old = setWinogradScratchBytes(2 ** 20);
-  const shape: [number, number, number, number] = [3, 32, 40, 40];
-  for (const m of [2, 4] as const) {
-    const L = winogradLayout({ m, N: 3, H: 40, W: 40, cin4: 8, cout: 32, padding: [1, 1, 1, 1] }, 16);
-    assert.ok(L.bands >= 2 && L.bandRows % L.TH !== 0, `F(${m}): ${L.bands} bands of ${L.bandRows} rows, ${L.TH} per image`);
+  try {
+    const shape: [number, number, number, number] = [3, 32, 40, 40];
+    for (const m of [2, 4] as const) {
+      const L = winogradLayout({ m, N: 3, H: 40, W: 40, cin4: 8, cout: 32, padding: [1, 1, 1, 1] }, 16);
+      assert.ok(L.bands >= 2 && L.bandRows % L.TH !== 0, `F(${m}): ${L.bands} bands of ${L.bandRows} rows, ${L.TH} per image`);
+    }
+    const rand = rng(21);
+    const x = randTensor(rand, shape);
+    const p = params(rand, 32, 32);
+    const g = one(32, (b, v) => b.relu('relu', b.conv2d('conv', v, p, { padding: 1 })));
+    const want = conv2d(x, p, { padding: 1, activation: 'relu' });
+    for (const [name, t] of tunings) assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, ATOL, RTOL, name);
+  } finally {
+    setWinogradScratchBytes(old);
   }
-  const rand = rng(21);
-  const x = randTensor(rand, shape);
-  const p = params(rand, 32, 32);
-  const g = one(32, (b, v) => b.relu('relu', b.conv2d('conv', v, p, { padding: 1 })));
-  const want = conv2d(x, p, { padding: 1, activation: 'relu' });
-  for (const [name, t] of tunings) assertClose(await runGraph(device, g, x.data, x.shape, false, t), want.data, ATOL, RTOL, name);
-  setWinogradScratchBytes(old);
 });
 
 T('f16 models run direct under a winograd tuning (f16 V and M would cost accuracy), with the direct error', async ({ device, tunings }) => {
-  if (!device.features.has('shader-f16')) return;
+  if (!device.features.has('shader-f16')) return skip('f16 under a winograd tuning: the adapter has no shader-f16');
   const rand = rng(13);
   const x = randTensor(rand, [1, 32, 17, 15]);
   const p = params(rand, 32, 32);
