@@ -65,9 +65,25 @@ export class ImageError extends InputError {
   }
 }
 
-/** Throws an AbortError when `signal` has fired (its reason as the cause). */
+/** Throws an AbortError when `signal` has fired (its reason as the cause), and an InputError when it is
+ *  not an AbortSignal at all (a `{ signal: {} }` would otherwise fail later as a TypeError). */
 export function throwIfAborted(signal: AbortSignal | undefined, what = 'the run'): void {
+  checkSignal(signal, what);
   if (signal?.aborted) throw abortError(signal, what);
+}
+
+/** `signal` is undefined or AbortSignal-like (checked by shape: a signal from another realm, an iframe or
+ *  a polyfill, is not `instanceof` this realm's AbortSignal). */
+export function checkSignal(signal: unknown, what: string): void {
+  if (signal === undefined) return;
+  const s = signal as Partial<AbortSignal> | null;
+  let ok = false;
+  try {
+    ok = typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function';
+  } catch {
+    // a getter that throws: not a signal
+  }
+  if (!ok) throw new InputError(`${what}: signal must be an AbortSignal, found ${s === null ? 'null' : Array.isArray(s) ? 'an array' : typeof s}`);
 }
 
 export function abortError(signal: AbortSignal, what: string): AbortError {

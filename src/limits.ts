@@ -4,7 +4,7 @@
 // suit a 2-core / 8 GB service: a legitimate file at a limit takes at most a few GB while it is read.
 // A refusal is a LimitError whose one-line message names the limit and how to raise it.
 // Browser-safe: no Node imports.
-import { InputError } from './errors.js';
+import { InputError, UnsupportedError } from './errors.js';
 
 export interface Limits {
   /** width x height of a decoded PNG / JPEG (checked from the IHDR / SOF header) */
@@ -52,10 +52,19 @@ export type LimitName = keyof Limits;
 /** The limits to use: the defaults with `overrides` applied; a bad override is an error naming it. */
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const out: Limits = { ...DEFAULT_LIMITS };
-  for (const [name, value] of Object.entries(overrides)) {
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+    throw new InputError(`limits: expected an object of limits, found ${shownValue(overrides)}`);
+  }
+  let entries: [string, unknown][];
+  try {
+    entries = Object.entries(overrides); // runs each getter once
+  } catch (e) {
+    throw new InputError('limits: its fields cannot be read (a getter threw)', { cause: e });
+  }
+  for (const [name, value] of entries) {
     if (value === undefined) continue;
-    if (!Object.hasOwn(DEFAULT_LIMITS, name)) throw new Error(`limits: unknown limit ${JSON.stringify(name)} (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
-    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw new Error(`limits: ${name} must be a number >= 0, found ${JSON.stringify(value)}`);
+    if (!Object.hasOwn(DEFAULT_LIMITS, name)) throw new UnsupportedError(`limits: unknown limit ${quoted(name, 100)} (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw new InputError(`limits: ${name} must be a number >= 0, found ${shownValue(value)}`);
     out[name as LimitName] = value;
   }
   return out;
@@ -109,4 +118,22 @@ export function printable(name: string, maxChars = 300): string {
 /** `"name"`, escaped as printable() does (a JSON string, so quotes and backslashes are escaped too). */
 export function quoted(name: string, maxChars = 300): string {
   return printable(JSON.stringify(name), maxChars);
+}
+
+/**
+ * Any value as a message shows it, on one short line, without ever throwing: numbers as they print (NaN,
+ * Infinity), strings quoted and escaped, other values as JSON where that works, else their kind (a value
+ * nested deeper than the stack, a cycle, a BigInt, a getter that throws, a symbol, a function).
+ */
+export function shownValue(v: unknown, maxChars = 100): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'string') return quoted(v, maxChars);
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'symbol' || typeof v === 'function') return `a ${typeof v}`;
+  const kind = Array.isArray(v) ? `an array of ${v.length}` : 'an object';
+  try {
+    return printable(JSON.stringify(v) ?? kind, maxChars);
+  } catch {
+    return kind;
+  }
 }

@@ -12,9 +12,9 @@ import { cachedTuning, fitWinograd } from './graph/tune.js';
 import { type Tuning, fixedSubgroupSize, tuningFor } from './graph/tuning.js';
 import { type PadMode, checkPadMode } from './kernels/layout.js';
 import { Model, type ModelInfo } from './model.js';
-import { countGraphParameters, withoutF16 } from './ops/index.js';
+import { withoutF16 } from './ops/index.js';
 import { parseSafetensors } from './weights/safetensors.js';
-import { type Limits, resolveLimits } from './limits.js';
+import { type Limits, LimitError, quoted, resolveLimits, shownValue } from './limits.js';
 import { InputError, UnetError, UnsupportedError, WeightsError, checkOptionNames, throwIfAborted } from './errors.js';
 import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
 
@@ -50,42 +50,80 @@ export interface LoadOptions {
 
 const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress'];
 
-/** Config files are small: a bigger one is not smp's. */
-const MAX_CONFIG_BYTES = 1 << 20;
+/** Config files are small (smp's: under 1 KB): a bigger one is not smp's, and is refused before it is read. */
+export const MAX_CONFIG_BYTES = 1 << 20;
 
+/** A config's text as a JSON object. A parse error names the file and the position, never the text: a
+ *  path that is a link to another file must not print that file's first bytes. */
 function parseConfig(text: string, source: string): ModelConfig {
-  if (text.length > MAX_CONFIG_BYTES) throw new WeightsError(`${source}: ${text.length} bytes is too large for a model config`);
+  if (text.length > MAX_CONFIG_BYTES) throw new WeightsError(`${source}: ${text.length} characters is more than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
   let c: unknown;
   try {
     c = JSON.parse(text);
   } catch (e) {
-    throw new WeightsError(`${source}: not valid JSON (${(e as Error).message})`);
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new WeightsError(`${source}: not valid JSON${at !== undefined ? ` (at character ${at})` : ''}`);
   }
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new WeightsError(`${source}: expected a JSON object of model settings`);
-  return c as ModelConfig;
+  return configObject(c, source);
 }
 
-/** The weights' bytes, the config if any, and a name for messages. */
+/**
+ * A config given as an object, made plain JSON data once (a copy), so that what smp's reader looks at
+ * cannot change or throw under it: getters run here, once, and a cycle, a BigInt or nesting deeper than
+ * the stack is one WeightsError naming the config. A config too large as JSON is refused like a file.
+ */
+function configObject(c: unknown, source: string): ModelConfig {
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+    throw new WeightsError(`${source}: expected a JSON object of model settings, found ${c === null ? 'null' : Array.isArray(c) ? 'an array' : typeof c}`);
+  }
+  let text: string;
+  let notJson: string | undefined;
+  try {
+    // what JSON would drop or turn into null (a function, a symbol, NaN) is refused, not read as absent
+    text = JSON.stringify(c, (key, v: unknown) => {
+      if (typeof v === 'function' || typeof v === 'symbol' || (typeof v === 'number' && !Number.isFinite(v))) {
+        notJson = `${quoted(key, 100)} is ${typeof v === 'number' ? v : `a ${typeof v}`}`;
+        throw new WeightsError(notJson);
+      }
+      return v;
+    });
+  } catch (e) {
+    const why = notJson ?? (e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'not JSON data (a cycle or a BigInt)' : 'a property getter threw');
+    throw new WeightsError(`${source}: cannot be read as JSON settings (${why})`, { cause: e });
+  }
+  if (text.length > MAX_CONFIG_BYTES) throw new WeightsError(`${source}: ${text.length} characters as JSON is more than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
+  return JSON.parse(text) as ModelConfig;
+}
+
+/** The weights' bytes, the config if any, and names for messages (`configSource`: the config's). */
 export async function readModelSource(
   src: ModelSource,
   limits?: Partial<Limits>,
   options: Pick<LoadOptions, 'signal' | 'onProgress'> = {},
-): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string }> {
+): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string; configSource?: string }> {
   const resolved = resolveLimits(limits);
   const maxBytes = resolved.maxWeightsBytes;
   const bytesOf = (b: Uint8Array | ArrayBuffer) => (b instanceof Uint8Array ? b : new Uint8Array(b));
+  // a config over MAX_CONFIG_BYTES is not smp's: refused before its bytes are read (or downloaded), in
+  // words about configs rather than limits.maxWeightsBytes
+  const configTooLarge = (e: unknown, path: string): never => {
+    if (e instanceof LimitError) throw new WeightsError(`${path}: larger than the ${MAX_CONFIG_BYTES} bytes a model config may have`, { cause: e });
+    throw e;
+  };
   if (isUrl(src, platform().readFile !== undefined)) {
     const url = String(src as string | URL);
-    const get = (u: string, onProgress?: LoadOptions['onProgress']) => fetchBytes(u, { limits: resolved, limit: 'maxWeightsBytes', signal: options.signal, onProgress });
+    const get = (u: string, onProgress?: LoadOptions['onProgress'], l: Limits = resolved) => fetchBytes(u, { limits: l, limit: 'maxWeightsBytes', signal: options.signal, onProgress });
     if (!url.endsWith('/')) return { bytes: await get(url, options.onProgress), source: url };
-    const config = parseConfig(new TextDecoder().decode(await get(`${url}config.json`)), `${url}config.json`);
-    return { bytes: await get(`${url}model.safetensors`, options.onProgress), config, source: `${url}model.safetensors` };
+    const configSource = `${url}config.json`;
+    const text = new TextDecoder().decode(await get(configSource, undefined, { ...resolved, maxWeightsBytes: MAX_CONFIG_BYTES }).catch((e) => configTooLarge(e, configSource)));
+    const config = parseConfig(text, configSource);
+    return { bytes: await get(`${url}model.safetensors`, options.onProgress), config, source: `${url}model.safetensors`, configSource };
   }
   if (typeof src === 'string') {
     const p = platform();
-    const read = async (path: string) => {
+    const read = async (path: string, max = maxBytes) => {
       try {
-        return await p.readFile!(path, maxBytes, 'maxWeightsBytes');
+        return await p.readFile!(path, max, 'maxWeightsBytes');
       } catch (e) {
         if (e instanceof UnetError) throw e;
         const code = (e as NodeJS.ErrnoException).code;
@@ -94,8 +132,9 @@ export async function readModelSource(
     };
     if (await p.isDirectory?.(src)) {
       const dir = src.replace(/\/+$/, '');
-      const config = parseConfig(new TextDecoder().decode(await read(`${dir}/config.json`)), `${dir}/config.json`);
-      return { bytes: await read(`${dir}/model.safetensors`), config, source: `${dir}/model.safetensors` };
+      const configSource = `${dir}/config.json`;
+      const config = parseConfig(new TextDecoder().decode(await read(configSource, MAX_CONFIG_BYTES).catch((e) => configTooLarge(e, configSource))), configSource);
+      return { bytes: await read(`${dir}/model.safetensors`), config, source: `${dir}/model.safetensors`, configSource };
     }
     return { bytes: await read(src), source: src };
   }
@@ -103,25 +142,39 @@ export async function readModelSource(
   if (typeof src !== 'object' || src === null || !('weights' in src)) {
     throw new InputError('model source: expected safetensors bytes, a URL, a path, or { weights, config? }');
   }
+  if (!(src.weights instanceof Uint8Array || src.weights instanceof ArrayBuffer)) {
+    throw new InputError(`model source: weights must be a Uint8Array or an ArrayBuffer, found ${src.weights === null ? 'null' : typeof src.weights}`);
+  }
+  if (src.name !== undefined && typeof src.name !== 'string') throw new InputError(`model source: name must be a string, found ${typeof src.name}`);
   const source = src.name ?? '<bytes>';
-  const config = typeof src.config === 'string' ? parseConfig(src.config, `${source} config`) : src.config;
-  return { bytes: bytesOf(src.weights), config, source };
+  const configSource = `${source} config`;
+  const config = src.config === undefined ? undefined : typeof src.config === 'string' ? parseConfig(src.config, configSource) : configObject(src.config, configSource);
+  return { bytes: bytesOf(src.weights), config, source, configSource };
 }
 
 /** Loads a model: see ModelSource for what it takes. */
 export async function loadModel(device: GPUDevice, src: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptionNames(options, LOAD_OPTIONS, 'loadModel');
+  try {
+    options = { ...options }; // getters run once, here
+  } catch (e) {
+    throw new InputError(`loadModel: its options cannot be read (${e instanceof Error ? e.message.split('\n')[0] : typeof e})`, { cause: e });
+  }
+  // every option is checked before a byte is read
   throwIfAborted(options.signal, 'loading the model');
-  const { bytes, config, source } = await readModelSource(src, options.limits, options);
+  if (options.activation !== undefined && !(typeof options.activation === 'string' && OUTPUT_ACTIVATIONS.includes(options.activation))) {
+    throw new InputError(`activation must be one of ${OUTPUT_ACTIVATIONS.join(', ')}, found ${shownValue(options.activation)}`);
+  }
+  checkPrecision(options.precision);
+  if (options.pad !== undefined && options.pad !== 'reflect' && options.pad !== 'zero') throw new InputError(`pad must be 'reflect' or 'zero', found ${shownValue(options.pad)}`);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InputError(`onProgress must be a function, found ${shownValue(options.onProgress)}`);
+  let tuning = options.tuning === undefined ? undefined : checkTuning(options.tuning, device);
+  const { bytes, config, source, configSource } = await readModelSource(src, options.limits, options);
   if (!isUrl(src, platform().readFile !== undefined)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });
   throwIfAborted(options.signal, 'loading the model');
   const st = parseSafetensors(bytes, source);
-  if (options.activation !== undefined && !OUTPUT_ACTIVATIONS.includes(options.activation)) {
-    throw new InputError(`activation must be one of ${OUTPUT_ACTIVATIONS.join(', ')}, found ${JSON.stringify(options.activation)}`);
-  }
-  const built = buildModel(st, config, { activation: options.activation });
-  const info0 = { ...built.info, parameters: countGraphParameters(built.graph) };
-  let tuning = options.tuning;
+  const built = buildModel(st, config, { activation: options.activation, configSource });
+  const info0 = built.info;
   let tuningSource: ModelInfo['tuning'] = tuning ? 'given' : 'default';
   if (!tuning) {
     const cached = await cachedTuning(adapterOf(device), architectureKey(info0, options.precision));
@@ -141,14 +194,66 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
   });
 }
 
+function checkPrecision(precision: unknown): void {
+  if (precision !== undefined && precision !== 'f32' && precision !== 'f16') {
+    throw new InputError(`precision must be 'f32' or 'f16', found ${shownValue(precision)}`);
+  }
+}
+
 /** What tuned layer keys depend on: the architecture and its sizes, not the weights; and the precision,
  *  since f16 storage changes what is fast (f16 models are tuned in f16). */
 export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>, precision: 'f32' | 'f16' = 'f32'): string {
   return `${i.architecture} ${i.encoder} in${i.inChannels} out${i.classes} d${i.depth} dec${i.decoderChannels.join(',')}${precision === 'f16' ? ' f16' : ''}`;
 }
 
+const CONV_ALGOS: readonly string[] = ['direct', 'winograd2', 'winograd4', 'tiled'];
+/** Tile sides past any candidate of src/graph/tuning.ts: bounds that keep the generated WGSL small. */
+const MAX_TILE = 64;
+
+/** Why `t` is not a Tuning the kernels can be generated from (undefined when it is one). Checked by value:
+ *  LoadOptions.tuning comes from the caller and a cached one from a file. */
+export function tuningProblem(t: unknown, maxWorkgroup: number): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const int = (v: unknown, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max;
+  const tile = (v: unknown, what: string): string | undefined => {
+    if (!isObject(v)) return `${what} must be an object`;
+    if (!int(v.tilePixels, MAX_TILE) || !int(v.tileC4, MAX_TILE)) return `${what}: tilePixels and tileC4 must be integers from 1 to ${MAX_TILE}`;
+    if (!int(v.workgroupSize, maxWorkgroup)) return `${what}: workgroupSize must be an integer from 1 to ${maxWorkgroup}`;
+    if (v.weights !== 'load' && v.weights !== 'subgroup') return `${what}: weights must be 'load' or 'subgroup'`;
+    if (v.subgroupSize !== undefined && !int(v.subgroupSize, 128)) return `${what}: subgroupSize must be an integer from 1 to 128`;
+    if (v.algo !== undefined && !(typeof v.algo === 'string' && CONV_ALGOS.includes(v.algo))) return `${what}: algo must be one of ${CONV_ALGOS.join(', ')}`;
+    return undefined;
+  };
+  if (!isObject(t)) return 'must be an object';
+  const problem = tile(t.conv2d, 'conv2d') ?? tile(t.convTranspose2x2, 'convTranspose2x2');
+  if (problem) return problem;
+  if (!int(t.elementwiseWorkgroupSize, maxWorkgroup)) return `elementwiseWorkgroupSize must be an integer from 1 to ${maxWorkgroup}`;
+  if (t.layers !== undefined) {
+    if (!isObject(t.layers)) return 'layers must be an object';
+    for (const [key, v] of Object.entries(t.layers)) {
+      const p = tile(v, `layers[${JSON.stringify(key).slice(0, 100)}]`);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
+/** LoadOptions.tuning, checked, as a copy of plain data (a getter runs once, here). */
+function checkTuning(t: unknown, device: GPUDevice): Tuning {
+  let copy: unknown;
+  try {
+    copy = JSON.parse(JSON.stringify(t) ?? 'null');
+  } catch (e) {
+    throw new InputError(`tuning: cannot be read as plain data (${e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'a cycle or a BigInt' : 'a property getter threw'})`, { cause: e });
+  }
+  const problem = tuningProblem(copy, device.limits.maxComputeInvocationsPerWorkgroup);
+  if (problem) throw new InputError(`tuning: ${problem}`);
+  return copy as Tuning;
+}
+
 /** A cached tuning is only as good as the device it was measured on: subgroup kernels need the same size. */
 function usable(device: GPUDevice, t: Tuning): boolean {
+  if (tuningProblem(t, device.limits.maxComputeInvocationsPerWorkgroup)) return false; // a damaged cache file
   const size = fixedSubgroupSize(device, adapterOf(device));
   return [t.conv2d, t.convTranspose2x2, ...Object.values(t.layers ?? {})].every((k) => k.weights !== 'subgroup' || k.subgroupSize === size);
 }
@@ -161,8 +266,8 @@ export function modelFromGraph(
   options: LoadOptions & { source?: string; metadata?: Record<string, string>; tuningSource?: ModelInfo['tuning']; warnings?: string[] } = {},
 ): Model {
   const tuning = options.tuning ?? fitWinograd(tuningFor(device, adapterOf(device)), graph);
+  checkPrecision(options.precision);
   const precision = options.precision ?? 'f32';
-  if (precision !== 'f32' && precision !== 'f16') throw new InputError(`precision must be 'f32' or 'f16', found ${JSON.stringify(precision)}`);
   if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
   if (precision === 'f16' && !device.features.has('shader-f16')) {
     throw new UnsupportedError("precision 'f16' needs the adapter's shader-f16 feature, which this device does not have; use 'f32'");

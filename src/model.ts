@@ -25,8 +25,12 @@ export interface TensorData {
 export interface ModelInfo extends ArchInfo {
   /** = classes: channels of the output */
   outChannels: number;
-  /** learned parameters (conv weights and biases, BatchNorm affine and running statistics) */
+  /** elements of the model's parameters, as PyTorch's sum(p.numel() for p in model.parameters()): conv
+   *  weights and biases, BatchNorm weight and bias (its running statistics are buffers) */
   parameters: number;
+  /** elements of its buffers, as sum(b.numel() for b in model.buffers()): BatchNorm running_mean,
+   *  running_var and num_batches_tracked */
+  buffers: number;
   /** bytes of the packed weights on the GPU (BatchNorm folded in, channels padded to vec4) */
   weightBytes: number;
   /** where the weights came from (file or folder name, or '<bytes>') */

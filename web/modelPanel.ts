@@ -3,8 +3,8 @@
 // the preprocessing it gets, and per-layer GPU times. DOM only.
 import { legendItem } from './cards.js';
 import type { CostAt, LayerTimes, ModelSummary } from './protocol.js';
+import { WEIGHTS_LABEL, describeWeightBytes } from '../src/cli/modelInfo.js';
 
-const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 function row(term: string, value: string): HTMLElement[] {
@@ -26,7 +26,7 @@ export function modelRows(m: ModelSummary, cost?: CostAt): [string, string][] {
     ['classes', `${m.classes}${m.multiClass ? ' (one class per pixel)' : m.classes > 1 ? ' (independent masks)' : ' (a mask)'}`],
     ['activation', m.activation],
     ['parameters', m.parameters.toLocaleString('en-US')],
-    ['weights on the GPU', MB(m.weightBytes)],
+    [WEIGHTS_LABEL, describeWeightBytes(m)],
   );
   if (cost) {
     rows.push(['GFLOP', `${cost.gflop.toFixed(2)} at ${cost.width}×${cost.height}`]);

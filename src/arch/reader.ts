@@ -45,6 +45,11 @@ export class TensorReader {
   tensor(name: string, shape: readonly number[]): Float32Array {
     const t = this.st.tensors.get(this.prefix + name);
     const n = shape.reduce((a, b) => a * b, 1);
+    // Settings inferred from one tensor (or read from a config) can ask for a shape no file this size
+    // holds, 2 bytes an element at the least: say so now, before zeros of that size are allocated.
+    if (!(2 * n <= this.st.bytes.length) && !(t && t.shape.length === shape.length && t.shape.every((d, j) => d === shape[j]))) {
+      throw new SafetensorsError(`${this.st.source}: ${q(name)} would have shape ${fmtShape(shape)}, more than this ${this.st.bytes.length}-byte file can hold: the settings it follows from are not this file's`);
+    }
     if (!t) {
       this.problems.push(`missing ${q(name)} ${fmtShape(shape)}`);
       return new Float32Array(n);
@@ -83,13 +88,19 @@ export class TensorReader {
   /** BatchNorm2d `name` of `channels` (its num_batches_tracked, never read in eval mode, is accepted). */
   batchNorm(name: string, channels: number, eps: number): BatchNormParams {
     this.skip((k) => k === `${name}.num_batches_tracked`);
-    return {
+    // read in state_dict order, so problems are listed as PyTorch lists the keys
+    const p = {
       weight: this.tensor(`${name}.weight`, [channels]),
       bias: this.tensor(`${name}.bias`, [channels]),
       runningMean: this.tensor(`${name}.running_mean`, [channels]),
       runningVar: this.tensor(`${name}.running_var`, [channels]),
       eps,
     };
+    // a variance is a mean of squares: a negative one is a corrupt file, and sqrt(var + eps) would be NaN
+    // for every pixel of that channel
+    const negative = p.runningVar.findIndex((v) => v < 0);
+    if (negative >= 0) this.problems.push(`${q(`${name}.running_var`)} holds a negative variance (${p.runningVar[negative]} at index ${negative})`);
+    return p;
   }
 
   /** Throws one error listing every problem and every key nobody asked for. */

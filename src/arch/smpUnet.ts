@@ -14,6 +14,7 @@ import { resnetEncoder } from './encoders/resnet.js';
 import type { SmpEncoder } from './encoders/types.js';
 import { type Architecture, type ModelConfig, type OutputActivation } from './types.js';
 import { UnsupportedError, WeightsError } from '../errors.js';
+import { shownValue } from '../limits.js';
 
 const ENCODERS: readonly SmpEncoder[] = [resnetEncoder, efficientnetEncoder];
 const SUPPORTED_ENCODERS = ENCODERS.flatMap((e) => e.names);
@@ -23,10 +24,13 @@ const BN_EPS = 1e-5;
 /** smp's SCSEModule default */
 const SCSE_REDUCTION = 16;
 
-/** smp Activation names -> ours. */
-const ACTIVATIONS: Record<string, OutputActivation> = {
-  identity: 'identity', sigmoid: 'sigmoid', softmax: 'softmax', softmax2d: 'softmax', logsoftmax: 'logsoftmax', tanh: 'tanh',
-};
+/** smp Activation names -> ours. A Map, so a config's "constructor" or "__proto__" finds nothing. */
+const ACTIVATIONS: ReadonlyMap<string, OutputActivation> = new Map([
+  ['identity', 'identity'], ['sigmoid', 'sigmoid'], ['softmax', 'softmax'], ['softmax2d', 'softmax'], ['logsoftmax', 'logsoftmax'], ['tanh', 'tanh'],
+]);
+/** Channel counts a config may declare (in_channels, classes, each decoder block's): far above any real
+ *  model's, low enough that a tensor of [MAX, MAX, 3, 3] is still an array JavaScript can make. */
+export const MAX_CONFIG_CHANNELS = 4096;
 
 export interface SmpUnetSettings {
   encoderName: string;
@@ -42,41 +46,64 @@ export interface SmpUnetSettings {
 }
 
 const unsupported = (source: string, what: string): Error => new UnsupportedError(`${source}: not supported: ${what}`);
-const json = (v: unknown) => JSON.stringify(v);
+/** A config value for a message, one short line (a value nested a million deep is only named). */
+const json = (v: unknown): string => shownValue(v);
 
-/** Reads smp's config.json keys (both generations of the decoder keys), refusing what the engine cannot run. */
+/**
+ * Reads smp's config.json keys (both generations of the decoder keys), refusing what the engine cannot run.
+ * Every value is type-checked: a JSON file can hold anything, and `["sigmoid"]` or "constructor" must be
+ * refused, not looked up. `source` names the config (config.json), not the weights.
+ */
 function fromConfig(c: ModelConfig, source: string): Omit<SmpUnetSettings, 'inChannels' | 'classes' | 'inferred'> & { inChannels?: number; classes?: number } {
-  const cls = c._model_class;
-  if (cls !== undefined && cls !== 'Unet') throw unsupported(source, `model class ${json(cls)} (only smp's "Unet" is)`);
-  const encoderName = c.encoder_name ?? 'resnet34';
-  if (typeof encoderName !== 'string' || !SUPPORTED_ENCODERS.includes(encoderName)) {
-    throw unsupported(source, `encoder ${json(encoderName)} (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
-  }
-  const depth = c.encoder_depth ?? 5;
-  if (!Number.isInteger(depth) || (depth as number) < 1 || (depth as number) > 5) throw unsupported(source, `encoder_depth ${json(depth)} (1 to 5)`);
-  const dc = c.decoder_channels ?? [256, 128, 64, 32, 16];
-  if (!Array.isArray(dc) || dc.length !== depth || !dc.every((n) => Number.isInteger(n) && n > 0)) {
-    throw unsupported(source, `decoder_channels ${json(dc)} (a list of ${depth} positive integers, one per decoder block)`);
-  }
-  const norm = c.decoder_use_norm ?? c.decoder_use_batchnorm ?? 'batchnorm';
-  if (norm !== 'batchnorm' && norm !== true && norm !== false) throw unsupported(source, `decoder norm ${json(norm)} (batchnorm, true or false)`);
-  const interp = c.decoder_interpolation ?? c.decoder_interpolation_mode ?? 'nearest';
-  if (interp !== 'nearest' && interp !== 'bilinear') throw unsupported(source, `decoder interpolation ${json(interp)} (nearest or bilinear)`);
-  const att = c.decoder_attention_type ?? null;
-  if (att !== null && att !== 'scse') throw unsupported(source, `decoder_attention_type ${json(att)} (null or "scse")`);
-  if (c.aux_params !== undefined && c.aux_params !== null) throw unsupported(source, 'aux_params (the auxiliary classification head)');
-  if (c.add_center_block === true) throw unsupported(source, 'a decoder center block');
-  const act = c.activation ?? null;
-  const activation = act === null ? 'identity' : ACTIVATIONS[act as string];
-  if (!activation) throw unsupported(source, `activation ${json(act)} (${['null', ...Object.keys(ACTIVATIONS)].join(', ')})`);
-  const int = (v: unknown, what: string) => {
-    if (v === undefined) return undefined;
-    if (!Number.isInteger(v) || (v as number) < 1) throw unsupported(source, `${what} ${json(v)}`);
-    return v as number;
+  // own keys only: a config's missing "constructor" must not find Object.prototype's
+  const get = (key: string): unknown => (Object.hasOwn(c, key) ? c[key] : undefined);
+  /** the value, or `dflt` when the key is absent (null is a value: refused where it is not smp's) */
+  const or = (key: string, dflt: unknown): unknown => (Object.hasOwn(c, key) ? c[key] : dflt);
+  const bad = (key: string, v: unknown, expected: string): Error => new WeightsError(`${source}: ${key} is ${json(v)}, expected ${expected}`);
+  const str = (key: string): string | undefined => {
+    const v = get(key);
+    if (v !== undefined && typeof v !== 'string') throw bad(key, v, 'a string');
+    return v;
   };
+  const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_CONFIG_CHANNELS;
+  const count = (key: string): number | undefined => {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    if (!isCount(v)) throw bad(key, v, `an integer from 1 to ${MAX_CONFIG_CHANNELS}`);
+    return v;
+  };
+  const cls = get('_model_class');
+  if (cls !== undefined && cls !== 'Unet') throw unsupported(source, `model class ${json(cls)} (only smp's "Unet" is)`);
+  const encoderName = str('encoder_name') ?? 'resnet34';
+  if (!SUPPORTED_ENCODERS.includes(encoderName)) throw unsupported(source, `encoder ${json(encoderName)} (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
+  const depth = or('encoder_depth', 5);
+  if (typeof depth !== 'number' || !Number.isInteger(depth)) throw bad('encoder_depth', depth, 'an integer');
+  if (depth < 1 || depth > 5) throw unsupported(source, `encoder_depth ${json(depth)} (1 to 5)`);
+  const dc = or('decoder_channels', [256, 128, 64, 32, 16]);
+  if (!Array.isArray(dc) || dc.length !== depth || !dc.every(isCount)) {
+    throw bad('decoder_channels', dc, `a list of ${depth} integers from 1 to ${MAX_CONFIG_CHANNELS} (one per decoder block, encoder_depth ${depth})`);
+  }
+  const norm = or('decoder_use_norm', or('decoder_use_batchnorm', 'batchnorm'));
+  if (norm !== 'batchnorm' && norm !== true && norm !== false) throw unsupported(source, `decoder norm ${json(norm)} (batchnorm, true or false)`);
+  const interp = str('decoder_interpolation') ?? str('decoder_interpolation_mode') ?? 'nearest';
+  if (interp !== 'nearest' && interp !== 'bilinear') throw unsupported(source, `decoder interpolation ${json(interp)} (nearest or bilinear)`);
+  const att = or('decoder_attention_type', null);
+  if (att !== null && att !== 'scse') throw unsupported(source, `decoder_attention_type ${json(att)} (null or "scse")`);
+  const aux = get('aux_params');
+  if (aux !== undefined && aux !== null) {
+    if (typeof aux !== 'object' || Array.isArray(aux)) throw bad('aux_params', aux, 'null or an object');
+    throw unsupported(source, 'aux_params (the auxiliary classification head)');
+  }
+  const center = get('add_center_block');
+  if (center !== undefined && typeof center !== 'boolean') throw bad('add_center_block', center, 'true or false');
+  if (center === true) throw unsupported(source, 'a decoder center block');
+  const act = or('activation', null); // null: smp's "no activation"
+  if (act !== null && typeof act !== 'string') throw bad('activation', act, `null or a string (${[...ACTIVATIONS.keys()].join(', ')})`);
+  const activation = act === null ? 'identity' : ACTIVATIONS.get(act);
+  if (!activation) throw unsupported(source, `activation ${json(act)} (${['null', ...ACTIVATIONS.keys()].join(', ')})`);
   return {
-    encoderName, depth: depth as number, decoderChannels: dc as number[], useNorm: norm !== false, attention: att,
-    interpolation: interp, activation, inChannels: int(c.in_channels, 'in_channels'), classes: int(c.classes, 'classes'),
+    encoderName, depth, decoderChannels: dc as number[], useNorm: norm !== false, attention: att,
+    interpolation: interp, activation, inChannels: count('in_channels'), classes: count('classes'),
   };
 }
 
@@ -129,12 +156,12 @@ function conv2dReLU(b: GraphBuilder, r: TensorReader, x: ValueId, name: string, 
 
 export const smpUnet: Architecture = {
   name: 'smp-unet',
-  detect: (keys, config) => config?._model_class !== undefined || config?.encoder_name !== undefined || keys.some((k) => k.startsWith('segmentation_head.')),
+  detect: (keys, config) => (config !== undefined && (Object.hasOwn(config, '_model_class') || Object.hasOwn(config, 'encoder_name'))) || keys.some((k) => k.startsWith('segmentation_head.')),
 
   build(r, config, options) {
     const s: SmpUnetSettings = config
       ? (() => {
-          const c = fromConfig(config, r.source);
+          const c = fromConfig(config, options.configSource ?? `${r.source} config`);
           const first = r.shape(`encoder.${encoderOf(c.encoderName).stemKey}`);
           const head = r.shape('segmentation_head.0.weight');
           const inferred: string[] = [];

@@ -15,6 +15,8 @@ export type ModelConfig = Record<string, unknown>;
 export interface BuildOptions {
   /** overrides the config's (or the architecture's default) output activation */
   activation?: OutputActivation;
+  /** the config's name for messages (a folder's config.json); default: the weights' name + ' config' */
+  configSource?: string;
 }
 
 /** The architecture's description of the model it built (model.info is made from it). */

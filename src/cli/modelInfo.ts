@@ -8,7 +8,7 @@ import type { Model, ModelInfo } from '../node.js';
 const FLOP_SIZE = 256;
 
 type Described = 'source' | 'architecture' | 'encoder' | 'depth' | 'decoderChannels' | 'attention' | 'upsampling' | 'inChannels' | 'classes'
-  | 'activation' | 'preprocessing' | 'parameters' | 'weightBytes' | 'sizeMultiple' | 'features' | 'inferred' | 'unused' | 'warnings';
+  | 'activation' | 'preprocessing' | 'parameters' | 'buffers' | 'weightBytes' | 'precision' | 'sizeMultiple' | 'features' | 'inferred' | 'unused' | 'warnings';
 
 export type ModelDescription = Pick<ModelInfo, Described> & {
   /** true when segment reads the output as one class per pixel (src/io/classes.ts) */
@@ -20,6 +20,21 @@ export type ModelDescription = Pick<ModelInfo, Described> & {
   /** whether a config.json was read for the settings not in `inferred` */
   config: boolean;
 };
+
+/** What info.weightBytes is called wherever it is shown (`unet info`, the web page's model panel). */
+export const WEIGHTS_LABEL = 'weights on the GPU';
+
+/**
+ * info.weightBytes in words, the one way the CLI and the web page say it: the packed weights the model holds
+ * on the GPU, in MB of 10^6 bytes. They depend on the device's kernels (a Winograd F(4x4) conv holds its 3x3
+ * weights as 6x6 tiles, 4x the tensor; BatchNorm is folded in; channels are padded to vec4), so the same
+ * file takes more on lavapipe (Winograd by default) than on a GPU; the parameters as plain tensors, the
+ * same everywhere, follow for comparison.
+ */
+export function describeWeightBytes(i: Pick<ModelInfo, 'weightBytes' | 'parameters' | 'precision'>): string {
+  const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+  return `${mb(i.weightBytes)} packed for this device's kernels (the parameters as ${i.precision} tensors: ${mb(i.parameters * (i.precision === 'f16' ? 2 : 4))})`;
+}
 
 /** `config`: whether a config.json came with the weights. */
 export function describeModel(model: Model, config: boolean): ModelDescription {
@@ -46,7 +61,9 @@ export function describeModel(model: Model, config: boolean): ModelDescription {
     multiClass: isMultiClass(i),
     preprocessing: i.preprocessing,
     parameters: i.parameters,
+    buffers: i.buffers,
     weightBytes: i.weightBytes,
+    precision: i.precision,
     gflop,
     ...(gflopError !== undefined ? { gflopError } : {}),
     flopShape,
@@ -73,7 +90,8 @@ export function formatModel(m: ModelDescription): string {
     ['activation', m.activation],
     ['preprocessing', describeNormalization(m.preprocessing)],
     ['parameters', m.parameters.toLocaleString('en-US')],
-    ['weights', `${(m.weightBytes / 1e6).toFixed(2)} MB (packed on the GPU)`],
+    ['buffers', `${m.buffers.toLocaleString('en-US')} (BatchNorm running statistics: not parameters, as in PyTorch)`],
+    [WEIGHTS_LABEL, describeWeightBytes(m)],
     ['GFLOP', m.gflop !== null ? `${m.gflop.toFixed(2)} at ${m.flopShape.join('x')}` : `not counted (${m.gflopError})`],
     ['size multiple', m.sizeMultiple === 1 ? '1 (any size)' : `${m.sizeMultiple} (other sizes are padded)`],
   ];

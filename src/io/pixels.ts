@@ -3,7 +3,7 @@
 // (createImageBitmap, then a 2-D canvas); PNG / JPEG bytes, file paths and URLs (fetched) by the
 // platform's decoder (Node: src/io/image.ts), or the browser's where there is none. Every browser API is feature-detected at run time, so this module loads in
 // Node and in a worker alike. Browser-safe: no Node imports.
-import { ImageError, InputError, throwIfAborted } from '../errors.js';
+import { ImageError, InputError, checkOptionNames, throwIfAborted } from '../errors.js';
 import { platform } from '../gpu/platform.js';
 import { fetchBytes, isUrl } from './fetch.js';
 import { type Limits, LimitError, exceeds, formatCount, resolveLimits } from '../limits.js';
@@ -44,6 +44,7 @@ export interface ReadImageOptions {
 
 /** The image's pixels. Browser-decoded images come as RGBA, or as gray when R = G = B everywhere. */
 export async function readImage(image: ImageSource, options: ReadImageOptions = {}): Promise<RawImage> {
+  checkOptionNames(options, ['limits', 'signal'], 'readImage');
   const limits = resolveLimits(options.limits);
   throwIfAborted(options.signal, 'reading the image');
   const px = await pixelsOf(image, limits, options.signal);

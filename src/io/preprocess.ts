@@ -3,6 +3,7 @@
 // 0..255 values, (v - mean) / std with the population std over the image's pixels (float64), as in
 // tools/make_fixtures.py (`mri_input`) and tools/train_demo.py. A constant channel becomes 0 (std 1).
 import { InputError } from '../errors.js';
+import { printable } from '../limits.js';
 
 export type Normalization =
   | { kind: 'zscore' }
@@ -27,12 +28,26 @@ export function parseNormalization(s: string): Normalization | undefined {
 
 /** `n` if it is a Normalization (a fixed one with finite mean and std > 0), else an InputError naming `what`. */
 export function checkNormalization(n: unknown, what = 'normalize'): Normalization {
-  const v = n as Partial<{ kind: string; mean: number; std: number }> | null;
-  const kind = typeof v === 'object' && v !== null ? v.kind : undefined;
-  if (kind === 'zscore' || kind === 'none' || kind === 'imagenet') return n as Normalization;
-  if (kind === 'fixed' && Number.isFinite(v!.mean) && Number.isFinite(v!.std) && v!.std! > 0) return n as Normalization;
-  const found = JSON.stringify(n) ?? String(n);
-  throw new InputError(`${what} must be { kind: 'zscore' | 'none' | 'imagenet' } or { kind: 'fixed', mean, std } with std > 0, found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
+  const expected = `${what} must be { kind: 'zscore' | 'none' | 'imagenet' } or { kind: 'fixed', mean, std } with std > 0`;
+  let v: Partial<{ kind: unknown; mean: unknown; std: unknown }> | undefined;
+  try {
+    // a copy of the fields read, so a getter runs once, here
+    if (typeof n === 'object' && n !== null) v = { kind: (n as { kind?: unknown }).kind, mean: (n as { mean?: unknown }).mean, std: (n as { std?: unknown }).std };
+  } catch (e) {
+    throw new InputError(`${expected}; its fields cannot be read`, { cause: e });
+  }
+  const kind = v?.kind;
+  if (kind === 'zscore' || kind === 'none' || kind === 'imagenet') return { kind };
+  if (kind === 'fixed' && typeof v!.mean === 'number' && typeof v!.std === 'number' && Number.isFinite(v!.mean) && Number.isFinite(v!.std) && v!.std > 0) {
+    return { kind, mean: v!.mean, std: v!.std };
+  }
+  let found: string;
+  try {
+    found = typeof n === 'number' ? String(n) : JSON.stringify(n) ?? typeof n;
+  } catch {
+    found = Array.isArray(n) ? 'an array' : typeof n; // nested deeper than the stack, a cycle, a BigInt
+  }
+  throw new InputError(`${expected}, found ${printable(found, 80)}`);
 }
 
 /** A normalization as --normalize spells it, with what it does. */

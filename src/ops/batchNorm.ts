@@ -8,7 +8,8 @@ export const batchNorm: OpDef<'batchNorm'> = {
   writesSlice: true,
   readsSegments: false,
   f16: false,
-  parameters: (op) => 4 * op.params.weight.length,
+  // weight and bias; running_mean and running_var are buffers, not parameters, in PyTorch
+  parameters: (op) => 2 * op.params.weight.length,
   pack: (op, { g, node }) => [packBatchNormParams(op.params, storageC4(g.values[node.inputs[0]]))],
   compile(op, { device, node, g, shapeOf, view, range, params, workgroupSize }) {
     const [x] = node.inputs;

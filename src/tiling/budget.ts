@@ -8,6 +8,8 @@ import { memoryPlanOf } from '../graph/plan.js';
 import type { Tuning } from '../graph/tuning.js';
 import type { SlidingWindowSettings } from './sliding.js';
 import { type Blend, windowStarts } from './windows.js';
+import { InputError, UnsupportedError, didYouMean } from '../errors.js';
+import { shownValue } from '../limits.js';
 
 export interface TileOptions {
   /** window size (H and W, or one number for both); default: the largest of 512, 384, 256, ... that
@@ -91,24 +93,35 @@ export type TilingDecision =
 const ROI_CANDIDATES = [1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16, 8, 4, 2, 1];
 const DEFAULT_BATCH = 4;
 
+/** A tile option the caller got wrong. */
 function fail(msg: string): never {
-  throw new Error(`tile: ${msg}`);
+  throw new InputError(`tile: ${msg}`);
 }
 
-function checkOptions(t: TileOptions): void {
-  if (typeof t !== 'object' || t === null) fail(`must be 'auto', false or an object of options, found ${JSON.stringify(t)}`);
+const shown = (v: unknown) => shownValue(v);
+
+/** The tile options, checked, as a copy: a getter runs once, here (one that throws is an InputError). */
+function checkOptions(tile: TileOptions): TileOptions {
+  if (typeof tile !== 'object' || tile === null || Array.isArray(tile)) fail(`must be 'auto', false or an object of options, found ${shown(tile)}`);
+  let t: TileOptions;
+  try {
+    t = { ...tile };
+  } catch (e) {
+    throw new InputError(`tile: its options cannot be read (${e instanceof Error ? e.message.split('\n')[0] : typeof e})`, { cause: e });
+  }
   const known = ['roi', 'overlap', 'blend', 'sigmaScale', 'batch', 'memoryBudgetBytes', 'mode'];
-  for (const k of Object.keys(t)) if (!known.includes(k)) fail(`unknown option ${JSON.stringify(k)} (known: ${known.join(', ')})`);
+  for (const k of Object.keys(t)) if (!known.includes(k)) throw new UnsupportedError(`tile: unknown option ${shown(k)}${didYouMean(k, known)} (known: ${known.join(', ')})`);
   const posInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
   if (t.roi !== undefined && !(posInt(t.roi) || (Array.isArray(t.roi) && t.roi.length === 2 && t.roi.every(posInt)))) {
-    fail(`roi must be a positive integer or [h, w] of them, found ${JSON.stringify(t.roi)}`);
+    fail(`roi must be a positive integer or [h, w] of them, found ${shown(t.roi)}`);
   }
-  if (t.overlap !== undefined && !(typeof t.overlap === 'number' && t.overlap >= 0 && t.overlap < 1)) fail(`overlap must be a number with 0 <= overlap < 1, found ${JSON.stringify(t.overlap)}`);
-  if (t.blend !== undefined && t.blend !== 'constant' && t.blend !== 'gaussian') fail(`blend must be 'constant' or 'gaussian', found ${JSON.stringify(t.blend)}`);
-  if (t.sigmaScale !== undefined && !(typeof t.sigmaScale === 'number' && t.sigmaScale > 0 && Number.isFinite(t.sigmaScale))) fail(`sigmaScale must be a positive number, found ${JSON.stringify(t.sigmaScale)}`);
-  if (t.batch !== undefined && !posInt(t.batch)) fail(`batch must be a positive integer, found ${JSON.stringify(t.batch)}`);
-  if (t.memoryBudgetBytes !== undefined && !(typeof t.memoryBudgetBytes === 'number' && t.memoryBudgetBytes > 0)) fail(`memoryBudgetBytes must be a positive number, found ${JSON.stringify(t.memoryBudgetBytes)}`);
-  if (t.mode !== undefined && t.mode !== 'auto' && t.mode !== 'always') fail(`mode must be 'auto' or 'always', found ${JSON.stringify(t.mode)}`);
+  if (t.overlap !== undefined && !(typeof t.overlap === 'number' && t.overlap >= 0 && t.overlap < 1)) fail(`overlap must be a number with 0 <= overlap < 1, found ${shown(t.overlap)}`);
+  if (t.blend !== undefined && t.blend !== 'constant' && t.blend !== 'gaussian') fail(`blend must be 'constant' or 'gaussian', found ${shown(t.blend)}`);
+  if (t.sigmaScale !== undefined && !(typeof t.sigmaScale === 'number' && t.sigmaScale > 0 && Number.isFinite(t.sigmaScale))) fail(`sigmaScale must be a positive number, found ${shown(t.sigmaScale)}`);
+  if (t.batch !== undefined && !posInt(t.batch)) fail(`batch must be a positive integer, found ${shown(t.batch)}`);
+  if (t.memoryBudgetBytes !== undefined && !(typeof t.memoryBudgetBytes === 'number' && t.memoryBudgetBytes > 0 && !Number.isNaN(t.memoryBudgetBytes))) fail(`memoryBudgetBytes must be a positive number, found ${shown(t.memoryBudgetBytes)}`);
+  if (t.mode !== undefined && t.mode !== 'auto' && t.mode !== 'always') fail(`mode must be 'auto' or 'always', found ${shown(t.mode)}`);
+  return t;
 }
 
 /**
@@ -125,11 +138,10 @@ export function decideTiling(
   const whole = estimate(shape);
   if (tile === false) {
     const why = exceeds(whole, limits);
-    if (why) throw new Error(`input [${shape}] does not fit one pass: ${why}; run it in tiles (tile: 'auto')`);
+    if (why) throw new UnsupportedError(`input [${shape}] does not fit one pass: ${why}; run it in tiles (tile: 'auto')`);
     return { tiled: false, estimate: whole };
   }
-  const t: TileOptions = tile === undefined || tile === 'auto' ? {} : tile;
-  checkOptions(t);
+  const t = checkOptions(tile === undefined || tile === 'auto' ? {} : tile);
   const budget = t.memoryBudgetBytes;
   const mode = t.mode ?? (t.roi !== undefined ? 'always' : 'auto');
   const why = exceeds(whole, limits, budget);
@@ -161,7 +173,7 @@ export function decideTiling(
     }
   }
   const s = smallest!;
-  return fail(`input [${shape}] does not fit one pass (${why ?? 'tiles requested'}), and windows of ${s.roi.join('x')} in batches of ${s.batch} do not fit either: ${s.why}`);
+  throw new UnsupportedError(`tile: input [${shape}] does not fit one pass (${why ?? 'tiles requested'}), and windows of ${s.roi.join('x')} in batches of ${s.batch} do not fit either: ${s.why}`);
 }
 
 const windowCount = (size: number, roi: number, overlap: number) => windowStarts(size, roi, overlap).length;
