@@ -63,14 +63,14 @@ CHECK_OUTPUT_TOL = 1e-6
 # safetensors (own writer/reader: 8-byte LE header length, JSON header padded with spaces to a
 # multiple of 8, then the raw little-endian tensor bytes in order, contiguous)
 
-DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
+DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "U8": np.dtype("u1")}
 
 
 def safetensors_bytes(tensors, metadata):
     header = {"__metadata__": dict(metadata)}
     blobs, off = [], 0
     for name, arr in tensors.items():
-        dt = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}[arr.dtype]
+        dt = {np.dtype("float32"): "F32", np.dtype("int64"): "I64", np.dtype("uint8"): "U8"}[arr.dtype]
         b = np.ascontiguousarray(arr, dtype=DTYPES[dt]).tobytes()
         header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)

@@ -14,7 +14,7 @@ export interface Platform {
   /** Reads a regular file of at most `maxBytes` (Node only): anything else (a FIFO, a device, a larger
    *  file) is refused before it is read, with an error naming the path and the limit that raises it. */
   readFile?(path: string, maxBytes?: number, limit?: 'maxWeightsBytes' | 'maxInputBytes'): Promise<Uint8Array>;
-  /** Decodes PNG / JPEG bytes (Node: pngjs and jpeg-js; browsers decode with createImageBitmap instead). */
+  /** Decodes PNG / JPEG bytes (Node: pngjs and src/io/jpeg.ts; browsers decode with createImageBitmap instead). */
   decodeImage?(bytes: Uint8Array, limits: Partial<Limits>): Image;
   /** Whether a path is a folder (Node only; model folders hold config.json + model.safetensors). */
   isDirectory?(path: string): Promise<boolean>;

@@ -1,11 +1,12 @@
-// 8-bit images in: PNG (pngjs) and JPEG (jpeg-js), both pure JavaScript, so nothing native has to
-// install. Decoded images are gray (1 channel) or RGB (3, interleaved); alpha is dropped. Node only
-// (node:zlib); PNGs are written by src/io/png.ts.
-import jpeg from 'jpeg-js';
+// 8-bit images in: PNG (pngjs) and JPEG (src/io/jpeg.ts, which gives libjpeg-turbo's pixels, as PIL and
+// browsers do), both pure JavaScript, so nothing native has to install. Decoded images are gray
+// (1 channel) or RGB (3, interleaved); alpha is dropped. Node only (node:zlib); PNGs are written by
+// src/io/png.ts.
 import { inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { ImageError } from '../errors.js';
-import { LimitError, exceeds, formatCount, resolveLimits, type Limits } from '../limits.js';
+import { exceeds, formatCount, resolveLimits, type Limits } from '../limits.js';
+import { decodeJpeg } from './jpeg.js';
 
 export interface Image {
   width: number;
@@ -104,50 +105,6 @@ function decodePng(bytes: Uint8Array, limits: Limits): Image {
   // pngjs gives 8-bit RGBA whatever the file holds (16-bit samples are scaled to 8 bits).
   const gray = !png.color;
   return fromRgba(png.data, png.width, png.height, gray);
-}
-
-function decodeJpeg(bytes: Uint8Array, limits: Limits): Image {
-  const frame = jpegFrame(bytes);
-  if (frame) checkPixels(frame.width, frame.height, limits);
-  // Every scan of a progressive JPEG walks all of the image's blocks: thousands of empty scans take
-  // minutes. Inside entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so every
-  // FF DA in the file is a start-of-scan marker.
-  let scans = 0;
-  for (let i = bytes.indexOf(0xff); i >= 0 && i + 1 < bytes.length; i = bytes.indexOf(0xff, i + 1)) if (bytes[i + 1] === 0xda) scans++;
-  if (scans > limits.maxJpegScans) throw exceeds(`JPEG of ${scans} scans`, 'maxJpegScans', limits);
-  const components = frame?.components ?? 0;
-  if (components !== 1 && components !== 3) throw new ImageError(`JPEG with ${components} color components (CMYK?): only gray and RGB are read`);
-  let img: { width: number; height: number; data: Uint8Array };
-  try {
-    // jpeg-js's own bounds as well: its component buffers, the RGBA output (4 bytes a pixel) and ours (3)
-    const maxMemoryUsageInMB = Math.ceil((limits.maxPixels * 16) / 2 ** 20) + 64;
-    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB, maxResolutionInMP: limits.maxPixels / 1e6 });
-  } catch (e) {
-    if (/^(maxResolutionInMP|maxMemoryUsageInMB) limit exceeded/.test(oneLine(e))) throw new LimitError(`JPEG too large to decode (${oneLine(e)}; raise limits.maxPixels)`, 'maxPixels');
-    throw new ImageError(`not a readable JPEG (${oneLine(e)})`);
-  }
-  return fromRgba(img.data, img.width, img.height, components === 1);
-}
-
-/** The JPEG's frame header (SOFn): size and component count; undefined when a scan comes first. */
-function jpegFrame(b: Uint8Array): { width: number; height: number; components: number } | undefined {
-  let i = 2;
-  while (i + 9 < b.length) {
-    if (b[i] !== 0xff) return undefined;
-    const marker = b[i + 1];
-    if (marker === 0xff) {
-      i++;
-      continue;
-    }
-    const len = (b[i + 2] << 8) | b[i + 3];
-    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): length, precision, height, width, components
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8], components: b[i + 9] };
-    }
-    if (marker === 0xda) return undefined; // start of scan before any frame header
-    i += 2 + len;
-  }
-  throw new ImageError('truncated JPEG: no frame header');
 }
 
 function fromRgba(rgba: Uint8Array, width: number, height: number, gray: boolean): Image {
