@@ -18,6 +18,9 @@ const NATURAL_ORDER = Uint8Array.from([
   54, 47, 55, 62, 63,
 ]);
 
+/** DCT coefficients allowed per pixel of maxPixels (see readFrame). */
+const COEFS_PER_PIXEL = 4;
+
 /** T.81 limits a scan's MCU to 10 blocks (libjpeg's D_MAX_BLOCKS_IN_MCU). */
 const MAX_BLOCKS_IN_MCU = 10;
 
@@ -178,7 +181,14 @@ function readFrame(seg: Uint8Array, progressive: boolean, limits: Limits): Frame
   }
   const mcusPerLine = Math.ceil(width / (8 * maxH));
   const mcusPerColumn = Math.ceil(height / (8 * maxV));
-  // maxPixels bounds this: at most 16 times the pixels in blocks (4x4 sampling factors, partial MCUs aside)
+  // The coefficients fill whole MCUs: a 1-pixel-wide image with 4x4 sampling holds 32 columns of them.
+  // COEFS_PER_PIXEL per pixel of maxPixels (three full-size components plus MCU padding) are allowed, so
+  // they take at most 8 bytes a pixel: 800 MB at maxPixels 1e8.
+  const coefficients = raw.reduce((s, c) => s + mcusPerLine * c.h * mcusPerColumn * c.v * 64, 0);
+  if (coefficients > COEFS_PER_PIXEL * limits.maxPixels) {
+    const sampling = raw.map((c) => `${c.h}x${c.v}`).join(',');
+    throw exceeds(`${width}x${height} JPEG sampled ${sampling}: ${formatCount(coefficients)} DCT coefficients (${COEFS_PER_PIXEL} a pixel)`, 'maxPixels', limits);
+  }
   const components = raw.map((c) => {
     const blocksPerLine = mcusPerLine * c.h;
     const blocksPerColumn = mcusPerColumn * c.v;

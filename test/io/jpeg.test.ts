@@ -179,6 +179,13 @@ Bad('maxPixels is checked from the frame header before anything is allocated; ma
   assert.is(decodeJpeg(good, resolveLimits({ maxPixels: 1665 })).width, 45);
   assert.throws(() => decodeJpeg(good, resolveLimits({ maxJpegScans: 9 })), (e: Error) => e instanceof LimitError && e.limit === 'maxJpegScans' && /^JPEG of 10 scans exceeds/.test(e.message));
   assert.is(decodeJpeg(good, resolveLimits({ maxJpegScans: 10 })).height, 37);
+  // 1 pixel wide, 4x4 sampling: whole 32x32 MCUs hold 32 columns of Y coefficients for its 1 column of pixels
+  const thin = patchFrame(good, (b, i) => {
+    b.set([0xff, 0xff, 0, 1], i + 5); // height 65535, width 1
+    b[i + 11] = 0x44;
+  });
+  const thinLimits = resolveLimits({ maxPixels: 65535 });
+  assert.throws(() => decodeJpeg(thin, thinLimits), (e: Error) => e instanceof LimitError && e.limit === 'maxPixels' && /^1x65535 JPEG sampled 4x4,1x1,1x1: 2\.4e6 DCT coefficients \(4 a pixel\) exceeds maxPixels 65535/.test(e.message));
 });
 
 Bad.run();
