@@ -25,10 +25,9 @@ const COEFS_PER_PIXEL = 4;
 const MAX_BLOCKS_IN_MCU = 10;
 
 const SOF_UNSUPPORTED: Record<number, string> = {
-  0xc3: 'lossless', 0xc5: 'hierarchical (differential sequential)', 0xc6: 'hierarchical (differential progressive)',
-  0xc7: 'hierarchical (differential lossless)', 0xc9: 'arithmetic-coded', 0xca: 'arithmetic-coded progressive',
-  0xcb: 'arithmetic-coded lossless', 0xcd: 'arithmetic-coded hierarchical', 0xce: 'arithmetic-coded hierarchical',
-  0xcf: 'arithmetic-coded hierarchical',
+  0xc3: 'lossless coding', 0xc5: 'hierarchical coding', 0xc6: 'hierarchical progressive coding', 0xc7: 'hierarchical lossless coding',
+  0xc9: 'arithmetic coding', 0xca: 'arithmetic-coded progressive coding', 0xcb: 'arithmetic-coded lossless coding',
+  0xcd: 'arithmetic-coded hierarchical coding', 0xce: 'arithmetic-coded hierarchical progressive coding', 0xcf: 'arithmetic-coded hierarchical lossless coding',
 };
 
 interface Component {
@@ -118,7 +117,7 @@ export function decodeJpeg(bytes: Uint8Array, limits: Limits): Image {
       if (frame) throw corrupt('more than one frame header');
       frame = readFrame(seg, marker === 0xc2, limits);
     } else if (marker in SOF_UNSUPPORTED) {
-      throw new ImageError(`unsupported JPEG: ${SOF_UNSUPPORTED[marker]} coding (only baseline, extended and progressive Huffman-coded JPEGs are read)`);
+      throw new ImageError(`unsupported JPEG: ${SOF_UNSUPPORTED[marker]} (only baseline, extended and progressive Huffman-coded JPEGs are read)`);
     } else if (marker === 0xc4) readHuffmanTables(seg, dcTables, acTables);
     else if (marker === 0xdb) readQuantTables(seg, quantTables);
     else if (marker === 0xdd) {
