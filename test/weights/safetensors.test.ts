@@ -269,6 +269,24 @@ errors('header not UTF-8, not JSON, not an object', () => {
   rejects(rawFile('3'), /found number/);
 });
 
+errors('a header that is not JSON is reported by position, without quoting its bytes (another file may be behind the path)', () => {
+  const bytes = rawFile('root:x:0:0:root:/root:/bin/bash');
+  try {
+    parseSafetensors(bytes, 'model.safetensors');
+    assert.unreachable('accepted');
+  } catch (e) {
+    assert.instance(e, SafetensorsError);
+    // V8's own message would be: Unexpected token 'r', "root:x:0:0"... is not valid JSON
+    assert.is((e as Error).message, 'model.safetensors: header is not valid JSON');
+  }
+  try {
+    parseSafetensors(rawFile('{"a": 1 "secret"}'), 'model.safetensors');
+    assert.unreachable('accepted');
+  } catch (e) {
+    assert.is((e as Error).message, 'model.safetensors: header is not valid JSON (at character 8 of the header)');
+  }
+});
+
 errors('metadata not an object of strings', () => {
   rejects(rawFile({ __metadata__: { format: 'pt', epoch: 3 } }), /__metadata__ value "epoch" is number, not a string/);
   rejects(rawFile({ __metadata__: ['x'] }), /__metadata__ must be an object/);
