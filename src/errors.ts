@@ -7,9 +7,11 @@
 //                f16 without shader-f16, no WebGPU adapter (NoAdapterError), an unknown option name
 //   DEVICE_LOST  the GPU device was lost: get a new one and load the model again
 //   ABORT        the caller's AbortSignal fired (name 'AbortError', as fetch's own)
+//   TIMEOUT      a server sent no response headers, or no byte of the body, within a time limit
+//                (TimeoutError; limits.headersTimeoutMs / idleTimeoutMs): try again, or raise the limit
 // Browser-safe: no Node imports.
 
-export type ErrorCode = 'INPUT' | 'WEIGHTS' | 'UNSUPPORTED' | 'DEVICE_LOST' | 'ABORT';
+export type ErrorCode = 'INPUT' | 'WEIGHTS' | 'UNSUPPORTED' | 'DEVICE_LOST' | 'ABORT' | 'TIMEOUT';
 
 export class UnetError extends Error {
   constructor(
@@ -47,6 +49,18 @@ export class DeviceLostError extends UnetError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'DEVICE_LOST', options);
     this.name = 'DeviceLostError';
+  }
+}
+
+/** A download that stalled: `limit` names the time limit (in src/limits.ts) it ran past. */
+export class TimeoutError extends UnetError {
+  constructor(
+    message: string,
+    readonly limit: 'headersTimeoutMs' | 'idleTimeoutMs',
+    options?: { cause?: unknown },
+  ) {
+    super(message, 'TIMEOUT', options);
+    this.name = 'TimeoutError';
   }
 }
 

@@ -2,7 +2,8 @@
 // (image dimensions, volume dims, zip entry sizes, pickle lengths) against these limits *before* it
 // allocates, so a small hostile file is refused in milliseconds instead of taking gigabytes. The defaults
 // suit a 2-core / 8 GB service: a legitimate file at a limit takes at most a few GB while it is read.
-// A refusal is a LimitError whose one-line message names the limit and how to raise it.
+// A refusal is a LimitError whose one-line message names the limit and how to raise it; the two time
+// limits bound how long a download (a model or image URL) may stall, and running past one is a TimeoutError.
 // Browser-safe: no Node imports.
 import { InputError, UnsupportedError } from './errors.js';
 
@@ -29,6 +30,11 @@ export interface Limits {
   maxPickleDepth: number;
   /** bytes of one pickled integer (LONG1 / LONG4 / text LONG digits / 2.4) */
   maxPickleIntBytes: number;
+  /** ms a server (a model or image URL) may take to send its response headers; 0: no limit of ours */
+  headersTimeoutMs: number;
+  /** ms a download may go without receiving a byte of the body; 0: no limit of ours. A total deadline
+   *  is the AbortSignal's (AbortSignal.timeout), which this combines with. */
+  idleTimeoutMs: number;
 }
 
 const MiB = 2 ** 20;
@@ -45,6 +51,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPickleItems: 1_000_000,
   maxPickleDepth: 100,
   maxPickleIntBytes: 64,
+  // A working server answers in well under a second and a live connection is never silent this long
+  // (TCP's retransmissions give up on a lost segment far sooner); a slow but steady one is not bounded.
+  headersTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
 });
 
 export type LimitName = keyof Limits;
