@@ -6,12 +6,13 @@
 //   UNSUPPORTED  valid, but not something this engine or device does: another architecture or encoder,
 //                f16 without shader-f16, no WebGPU adapter (NoAdapterError), an unknown option name
 //   DEVICE_LOST  the GPU device was lost: get a new one and load the model again
+//   GPU          the GPU refused or could not do the work it was given (GpuError): a WebGPU validation error
+//                (a device limit exceeded) or out of memory (kind 'out-of-memory': free plans or use tiles)
+//   DISPOSED     the model was disposed (DisposedError): load it again
 //   ABORT        the caller's AbortSignal fired (name 'AbortError', as fetch's own)
-//   TIMEOUT      a server sent no response headers, or no byte of the body, within a time limit
-//                (TimeoutError; limits.headersTimeoutMs / idleTimeoutMs): try again, or raise the limit
 // Browser-safe: no Node imports.
 
-export type ErrorCode = 'INPUT' | 'WEIGHTS' | 'UNSUPPORTED' | 'DEVICE_LOST' | 'ABORT' | 'TIMEOUT';
+export type ErrorCode = 'INPUT' | 'WEIGHTS' | 'UNSUPPORTED' | 'DEVICE_LOST' | 'GPU' | 'DISPOSED' | 'ABORT';
 
 export class UnetError extends Error {
   constructor(
@@ -52,17 +53,27 @@ export class DeviceLostError extends UnetError {
   }
 }
 
-/** A download that stalled: `limit` names the time limit (in src/limits.ts) it ran past. */
-export class TimeoutError extends UnetError {
+/** A WebGPU error scope or the device's uncapturederror event reported an error for work of ours: `what`
+ *  failed, with `kind` the WebGPU error class and `gpuMessage` the first line of the implementation's text. */
+export class GpuError extends UnetError {
   constructor(
-    message: string,
-    readonly limit: 'headersTimeoutMs' | 'idleTimeoutMs',
+    readonly what: string,
+    readonly kind: 'validation' | 'out-of-memory' | 'internal',
+    readonly gpuMessage: string,
     options?: { cause?: unknown },
   ) {
-    super(message, 'TIMEOUT', options);
-    this.name = 'TimeoutError';
+    super(`${what} failed on the GPU (${kind === 'out-of-memory' ? 'out of memory' : `${kind} error`}): ${gpuMessage}`, 'GPU', options);
+    this.name = 'GpuError';
   }
 }
+
+export class DisposedError extends UnetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'DISPOSED', options);
+    this.name = 'DisposedError';
+  }
+}
+
 
 export class AbortError extends UnetError {
   constructor(message = 'aborted', options?: { cause?: unknown }) {

@@ -46,9 +46,12 @@ export interface LoadOptions {
   /** the weights' bytes read so far: while a URL downloads (total: its Content-Length, if any), and
    *  once for bytes and files */
   onProgress?: (p: DownloadProgress) => void;
+  /** bound in bytes on the compiled plans the model keeps (one per input shape; least recently used freed
+   *  first); default 4 x the adapter's maxStorageBufferBindingSize, at most maxBufferSize (see model.info.planCache) */
+  planCacheBytes?: number;
 }
 
-const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress'];
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes'];
 
 /** Config files are small (smp's: under 1 KB): a bigger one is not smp's, and is refused before it is read. */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -295,5 +298,5 @@ export function modelFromGraph(
     precision,
     warnings: options.warnings ?? [],
   };
-  return new Model(device, info, optimized, store, tuning, options.pad);
+  return new Model(device, info, optimized, store, tuning, options.pad, options.planCacheBytes);
 }

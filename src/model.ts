@@ -10,7 +10,9 @@ import type { Tuning } from './graph/tuning.js';
 import { type PlanEstimate, type TileSetting, decideTiling, estimatePlan } from './tiling/budget.js';
 import { type Progress, slidingWindow } from './tiling/sliding.js';
 import type { Blend } from './tiling/windows.js';
-import { DeviceLostError, InputError, abortable, checkOptionNames, throwIfAborted } from './errors.js';
+import { DeviceLostError, DisposedError, GpuError, InputError, abortable, checkOptionNames, throwIfAborted } from './errors.js';
+import { onUncapturedError } from './gpu/device.js';
+import { withGpuErrors } from './gpu/buffers.js';
 import { type ImageSource, type SegmentOptions, type SegmentResult, segment } from './segment.js';
 
 /** An NCHW float32 tensor. */
@@ -43,6 +45,19 @@ export interface ModelInfo extends ArchInfo {
   precision: 'f32' | 'f16';
   /** problems that do not stop the model from loading (NaN or Inf in the weights), one line each */
   warnings: string[];
+  /** the compiled-plan cache, read live: its bound (LoadOptions.planCacheBytes), plans and bytes held,
+   *  plans evicted so far (set by Model) */
+  readonly planCache?: PlanCacheInfo;
+}
+
+/** The compiled plans a model keeps, one per input shape, least recently used evicted first. */
+export interface PlanCacheInfo {
+  /** the bound on bytes held (one plan larger than it is still kept, alone) */
+  maxBytes: number;
+  plans: number;
+  bytes: number;
+  /** plans freed to stay within maxBytes, since load */
+  evictions: number;
 }
 
 export interface RunOptions {
@@ -84,10 +99,29 @@ export interface GpuMemory {
   /** the most totalBytes has been since load (or resetPeak) */
   peakBytes: number;
   plans: number;
+  /** the plan cache's bound and its evictions so far (see PlanCacheInfo) */
+  planCacheBytes: number;
+  evictions: number;
+}
+
+/**
+ * The default bound of the plan cache: 4 x maxStorageBufferBindingSize, at most maxBufferSize. A plan that
+ * runs in one pass has no activation over maxStorageBufferBindingSize (larger inputs run in windows), and
+ * its arena holds the few activations alive at once (a U-Net's skips plus one layer's input and output),
+ * so this keeps at least the largest plan one pass can compile, or many small ones: 512 MiB on lavapipe
+ * (128 MiB bindings), where sizes 400^2 to 1096^2 of a resnet U-Net took 2.4 GB unbounded.
+ */
+export function defaultPlanCacheBytes(limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>): number {
+  return Math.min(4 * limits.maxStorageBufferBindingSize, limits.maxBufferSize);
 }
 
 export class Model {
+  /** compiled plans by planKey, least recently used first (Map order; a use moves a plan to the end) */
   private readonly plans = new Map<string, Plan>();
+  /** plans a run is using now: never evicted */
+  private readonly running = new Set<Plan>();
+  private readonly planCacheBytes: number;
+  private evictions = 0;
   /** runs are chained so concurrent calls reuse a plan's buffers one after another */
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
@@ -104,8 +138,15 @@ export class Model {
     private readonly params: ParamStore,
     private readonly tuning: Tuning,
     private readonly padMode: PadMode = 'reflect',
+    /** bound on the compiled plans' bytes (default defaultPlanCacheBytes(device.limits)) */
+    planCacheBytes?: number,
   ) {
     checkPadMode(padMode, 'pad');
+    if (planCacheBytes !== undefined && !(typeof planCacheBytes === 'number' && planCacheBytes >= 0 && Number.isFinite(planCacheBytes))) {
+      throw new InputError(`planCacheBytes must be a number of bytes >= 0, found ${JSON.stringify(planCacheBytes)}`);
+    }
+    this.planCacheBytes = planCacheBytes ?? defaultPlanCacheBytes(device.limits);
+    Object.defineProperty(info, 'planCache', { get: () => this.planCacheInfo(), enumerable: true, configurable: true });
     this.peakBytes = params.sizeBytes;
     device.lost.then((info) => {
       this.lostInfo = info;
@@ -128,10 +169,20 @@ export class Model {
     } catch (e) {
       return Promise.reject(e);
     }
-    const result = this.queue.then(() => this.runNow(input, options));
-    // the next run waits for this one's GPU work even when an abort rejected it early
-    this.queue = result.catch(() => undefined);
-    return abortable(result, options.signal, 'the run');
+    // an error the device reports outside our error scopes (uncapturederror) while this run is the one
+    // in flight fails it, as a GpuError
+    let failRun!: (e: Error) => void;
+    const failed = new Promise<never>((_, reject) => (failRun = reject));
+    let unwatch: (() => void) | undefined;
+    const work = this.queue.then(() => {
+      unwatch = onUncapturedError(this.device, failRun);
+      return this.runNow(input, options);
+    });
+    const done = () => unwatch?.();
+    work.then(done, done);
+    // the next run waits for this one's GPU work even when an abort or an error rejected it early
+    this.queue = work.catch(() => undefined);
+    return abortable(Promise.race([work, failed]), options.signal, 'the run');
   }
 
   /**
@@ -155,7 +206,15 @@ export class Model {
     const weightBytes = this.disposed ? 0 : this.params.sizeBytes;
     let planBytes = 0;
     for (const b of this.planBytes.values()) planBytes += b;
-    return { weightBytes, planBytes, totalBytes: weightBytes + planBytes, peakBytes: this.peakBytes, plans: this.plans.size };
+    return {
+      weightBytes, planBytes, totalBytes: weightBytes + planBytes, peakBytes: this.peakBytes, plans: this.plans.size,
+      planCacheBytes: this.planCacheBytes, evictions: this.evictions,
+    };
+  }
+
+  private planCacheInfo(): PlanCacheInfo {
+    const m = this.gpuMemory();
+    return { maxBytes: this.planCacheBytes, plans: m.plans, bytes: m.planBytes, evictions: this.evictions };
   }
 
   /** gpuMemory().totalBytes */
@@ -171,28 +230,56 @@ export class Model {
   /** Frees the compiled plans (after the runs already queued); later runs compile again. */
   releasePlans(): Promise<void> {
     const done = this.queue.then(() => {
-      for (const p of this.plans.values()) p.dispose();
-      this.plans.clear();
-      this.planBytes.clear();
+      for (const key of [...this.plans.keys()]) this.dropPlan(key);
     });
     this.queue = done.catch(() => undefined);
     return done;
   }
 
-  /** The compiled plan for an input shape (compiled on first use, then cached). */
+  /**
+   * The compiled plan for an input shape (compiled on first use, then cached). The cache keeps at most
+   * LoadOptions.planCacheBytes of plans: compiling one evicts (and frees) the least recently used others,
+   * except plans a run is using, so a plan returned here stays valid until a later plan() of another shape
+   * or releasePlans().
+   */
   plan(shape: readonly number[], options: RunOptions = {}): Plan {
     this.checkUsable();
     const s = this.checkShape(shape);
     const padding = this.padding(s, options.pad ?? this.padMode);
     const key = this.planKey(s, padding);
     let plan = this.plans.get(key);
-    if (!plan) {
-      plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
+    if (plan) {
+      // most recently used goes last
+      this.plans.delete(key);
       this.plans.set(key, plan);
-      this.planBytes.set(key, gpuBytesOf(plan));
-      this.peakBytes = Math.max(this.peakBytes, this.gpuBytes());
+      return plan;
     }
+    // make room first, so the peak stays near the bound: the estimate is what compilePlan allocates
+    this.evictFor(this.estimate(s, options).totalBytes);
+    plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
+    this.plans.set(key, plan);
+    this.planBytes.set(key, gpuBytesOf(plan));
+    this.evictFor(0, plan);
+    this.peakBytes = Math.max(this.peakBytes, this.gpuBytes());
     return plan;
+  }
+
+  /** Frees least recently used plans until `incomingBytes` more fit the bound; never `keep` or a running plan. */
+  private evictFor(incomingBytes: number, keep?: Plan): void {
+    let held = this.gpuMemory().planBytes;
+    for (const [key, p] of this.plans) {
+      if (held + incomingBytes <= this.planCacheBytes) return;
+      if (p === keep || this.running.has(p)) continue;
+      held -= this.planBytes.get(key) ?? 0;
+      this.dropPlan(key);
+      this.evictions++;
+    }
+  }
+
+  private dropPlan(key: string): void {
+    this.plans.get(key)?.dispose();
+    this.plans.delete(key);
+    this.planBytes.delete(key);
   }
 
   private async runNow(input: TensorData, options: RunOptions): Promise<RunResult> {
@@ -234,9 +321,14 @@ export class Model {
     return this.guard(async () => {
       throwIfAborted(options.signal, 'the run');
       const plan = await this.checkedPlan(shape, options);
-      const out = await plan.run(data);
-      throwIfAborted(options.signal, 'the run');
-      return { data: out, shape: plan.outputShape };
+      this.running.add(plan);
+      try {
+        const out = await plan.run(data);
+        throwIfAborted(options.signal, 'the run');
+        return { data: out, shape: plan.outputShape };
+      } finally {
+        this.running.delete(plan);
+      }
     });
   }
 
@@ -251,7 +343,7 @@ export class Model {
       // the loss may be reported just after the failure it caused
       if (!this.lostInfo) await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 20))]);
       if (this.lostInfo) throw this.lostError(this.lostInfo, e);
-      if (this.disposed) throw new Error('this model was disposed during the run: load it again to run it');
+      if (this.disposed) throw new DisposedError('this model was disposed during the run: load it again to run it', { cause: e });
       throw e;
     } finally {
       this.onLost.delete(reject);
@@ -264,7 +356,7 @@ export class Model {
   }
 
   private checkUsable(): void {
-    if (this.disposed) throw new Error('this model was disposed: load it again to run it');
+    if (this.disposed) throw new DisposedError('this model was disposed: load it again to run it');
     if (this.lostInfo) throw this.lostError(this.lostInfo);
   }
 
@@ -292,26 +384,17 @@ export class Model {
     return { H: PH, W: PW, top: (PH - H) >> 1, left: (PW - W) >> 1, mode };
   }
 
-  /** plan(), with the WebGPU validation errors of a first compile turned into an exception. */
+  /** plan(), with the WebGPU validation and out-of-memory errors of a first compile as a GpuError. */
   private async checkedPlan(shape: readonly number[], options: RunOptions): Promise<Plan> {
     const s = this.checkShape(shape);
     const key = this.planKey(s, this.padding(s, options.pad ?? this.padMode));
     const compiled = this.plans.has(key);
     if (compiled) return this.plan(shape, options);
-    this.device.pushErrorScope('validation');
-    let plan: Plan;
-    try {
-      plan = this.plan(shape, options);
-    } catch (e) {
-      await this.device.popErrorScope().catch(() => null);
-      throw e;
-    }
-    const err = await this.device.popErrorScope();
+    const { result: plan, errors } = withGpuErrors(this.device, `compiling the model for input [${shape}]`, () => this.plan(shape, options));
+    const err: GpuError | undefined = await errors;
     if (err) {
-      this.plans.delete(key);
-      this.planBytes.delete(key);
-      plan.dispose();
-      throw new Error(`compiling the model for input [${shape}] failed: ${err.message.split('\n')[0]}`);
+      this.dropPlan(key);
+      throw err;
     }
     return plan;
   }
@@ -331,9 +414,7 @@ export class Model {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.plans.values()) p.dispose();
-    this.plans.clear();
-    this.planBytes.clear();
+    for (const key of [...this.plans.keys()]) this.dropPlan(key);
     this.params.destroy();
   }
 }

@@ -53,7 +53,7 @@ Load.after((ctx) => ctx.device.destroy());
 Load('unknown loadModel options are refused (UNSUPPORTED), naming the option and the nearest known one', async ({ device }) => {
   await rejectsWith(
     loadModel(device, DEMO, { precison: 'f16' } as object),
-    (e) => e instanceof UnsupportedError && e.message === 'loadModel: unknown option "precison"; did you mean precision? (known: tuning, pad, precision, activation, limits, signal, onProgress)',
+    (e) => e instanceof UnsupportedError && e.message === 'loadModel: unknown option "precison"; did you mean precision? (known: tuning, pad, precision, activation, limits, signal, onProgress, planCacheBytes)',
     'precison',
   );
   await rejectsWith(loadModel(device, DEMO, { xyz: 1 } as object), (e) => e.code === 'UNSUPPORTED' && /^loadModel: unknown option "xyz" \(known:/.test(e.message), 'xyz');

@@ -125,8 +125,10 @@ Runtime('dispose frees the GPU memory the model held; a disposed model is a clea
   assert.is(model.gpuMemory().peakBytes, used.peakBytes, 'the peak is kept');
   const pending = model.run(image(32, [1, 1, 96, 96]));
   model.dispose();
-  assert.equal(model.gpuMemory(), { weightBytes: 0, planBytes: 0, totalBytes: 0, peakBytes: used.peakBytes, plans: 0 });
-  assert.match((await rejection(pending, 'run queued before dispose')).message, /^this model was disposed/);
+  assert.equal(model.gpuMemory(), { weightBytes: 0, planBytes: 0, totalBytes: 0, peakBytes: used.peakBytes, plans: 0, planCacheBytes: used.planCacheBytes, evictions: 0 });
+  const disposed = await rejection(pending, 'run queued before dispose');
+  assert.match(disposed.message, /^this model was disposed/);
+  assert.is((disposed as Error & { code?: string }).code, 'DISPOSED');
   assert.match((await rejection(model.run(image(33, [1, 1, 16, 16])), 'run after dispose')).message, /^this model was disposed: load it again to run it$/);
   model.dispose(); // twice is fine
   device.destroy();

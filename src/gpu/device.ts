@@ -1,5 +1,5 @@
 // Getting a GPUDevice with the limits and features the kernels need.
-import { UnsupportedError } from '../errors.js';
+import { GpuError, UnsupportedError } from '../errors.js';
 import { platform } from './platform.js';
 
 export interface DeviceOptions {
@@ -53,7 +53,48 @@ export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice>
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-unet' });
   // Keep the adapter reachable as long as the device (Dawn can crash when it is collected early).
   adapters.set(device, adapter);
+  watchUncapturedErrors(device, true);
   return device;
+}
+
+/** Who hears a device's uncaptured errors: the runs in flight (onUncapturedError). */
+const uncaptured = new WeakMap<GPUDevice, Set<(e: GpuError) => void>>();
+
+/**
+ * Listens to `device`'s uncapturederror event: errors that no error scope caught (our submissions run
+ * inside scopes, see src/gpu/buffers.ts withGpuErrors; this catches the rest, e.g. work another library
+ * recorded on a shared device) fail every run in flight that subscribed through onUncapturedError, or,
+ * with none in flight, are written to stderr. `silence` (devices getDevice created) prevents the event's
+ * default: the `webgpu` package prints an uncaptured error with printf() to *stdout* unless a listener
+ * calls preventDefault() (dawn.node GPUDevice::handleUncapturedError, src/dawn/node/binding/GPUDevice.cpp),
+ * which corrupts `unet infer --out -`. A device the caller made keeps its default (their console).
+ */
+function watchUncapturedErrors(device: GPUDevice, silence: boolean): Set<(e: GpuError) => void> {
+  let runs = uncaptured.get(device);
+  if (runs) return runs;
+  const subscribers = (runs = new Set());
+  uncaptured.set(device, subscribers);
+  device.addEventListener('uncapturederror', (event) => {
+    if (silence) event.preventDefault();
+    const e = gpuErrorOf(event.error, 'GPU work outside an error scope');
+    if (subscribers.size) for (const fail of subscribers) fail(e);
+    else if (silence) console.error(`webgpu-unet: ${e.message}`);
+  });
+  return runs;
+}
+
+/** Calls `fail` with each uncaptured error of `device` until the returned function is called. */
+export function onUncapturedError(device: GPUDevice, fail: (e: GpuError) => void): () => void {
+  const runs = watchUncapturedErrors(device, false);
+  runs.add(fail);
+  return () => void runs.delete(fail);
+}
+
+/** A WebGPU GPUError as a GpuError: its class, and the first line of its message (Dawn adds context lines). */
+export function gpuErrorOf(error: GPUError, what: string): GpuError {
+  const kind = typeof GPUOutOfMemoryError !== 'undefined' && error instanceof GPUOutOfMemoryError ? 'out-of-memory'
+    : typeof GPUValidationError !== 'undefined' && error instanceof GPUValidationError ? 'validation' : 'internal';
+  return new GpuError(what, kind, error.message.split('\n')[0]);
 }
 
 export function adapterOf(device: GPUDevice): GPUAdapter | undefined {

@@ -2,7 +2,8 @@
 // compilePlan() does all the work once: shapes, memory plan, pipelines, bind groups, dispatch sizes.
 // Plan.run() then uploads the input, records every step into one compute pass of one command buffer,
 // submits once and reads the output back once.
-import { createBuffer, readBack } from '../gpu/buffers.js';
+import { DisposedError, InputError, UnsupportedError } from '../errors.js';
+import { createBuffer, readBack, withGpuErrors } from '../gpu/buffers.js';
 import { isSoftwareAdapter } from '../gpu/device.js';
 import { type BufferRange, type Nhwc4View, type Step, encodeSteps } from '../kernels/common.js';
 import { type PadMode, nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
@@ -32,33 +33,41 @@ export class Plan {
     readonly software = false,
   ) {}
 
+  /** Runs the forward on `input`; a validation or out-of-memory error of this run rejects with a GpuError
+   *  (never a silently stale output). */
   async run(input: Float32Array): Promise<Float32Array> {
     const t0 = performance.now();
     const { device, buffers } = this;
-    this.upload(input);
-    const encoder = device.createCommandEncoder({ label: 'forward' });
-    this.encode(encoder);
     const outBytes = numElements(this.outputShape) * 4;
-    encoder.copyBufferToBuffer(buffers.output, 0, buffers.readback, 0, outBytes);
-    device.queue.submit([encoder.finish()]);
+    const { errors } = withGpuErrors(device, `the forward pass on input [${this.inputShape}]`, () => {
+      this.upload(input);
+      const encoder = device.createCommandEncoder({ label: 'forward' });
+      this.encode(encoder);
+      encoder.copyBufferToBuffer(buffers.output, 0, buffers.readback, 0, outBytes);
+      device.queue.submit([encoder.finish()]);
+    });
     // Only a software adapter sleeps first: there polling takes a core from the rasterizer, while on a GPU
     // it costs nothing and a timer (1 ms granularity at best) would only add latency to a few-ms forward.
     const expectedMs = this.software && this.recentMs.length ? Math.min(...this.recentMs) : 0;
-    const out = new Float32Array(await readBack(buffers.readback, outBytes, expectedMs));
+    const read = readBack(buffers.readback, outBytes, expectedMs);
+    // a failed submit leaves the readback buffer as it was: the scopes' error wins over what was read
+    const [error, data] = await Promise.all([errors, read.catch((e: unknown) => e)]);
+    if (error) throw error;
+    if (!(data instanceof ArrayBuffer)) throw data;
     if (this.runs++ > 0) this.recentMs = [...this.recentMs.slice(-2), performance.now() - t0];
-    return out;
+    return new Float32Array(data);
   }
 
   /** Writes an NCHW input of inputShape into the plan's input buffer (queued: ordered with submits). */
   upload(input: Float32Array): void {
-    if (this.disposed) throw new Error('this plan was disposed');
+    if (this.disposed) throw new DisposedError('this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()');
     this.device.queue.writeBuffer(this.buffers.input, 0, input.buffer, input.byteOffset, input.byteLength);
   }
 
   /** Records the forward, input buffer to output buffer, as one compute pass into `encoder`; with
    *  `timestampWrites` the pass's start and end are written to a timestamp query set (GPU time). */
   encode(encoder: GPUCommandEncoder, timestampWrites?: GPUComputePassTimestampWrites): void {
-    if (this.disposed) throw new Error('this plan was disposed');
+    if (this.disposed) throw new DisposedError('this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()');
     const pass = encoder.beginComputePass({ label: 'forward', ...(timestampWrites ? { timestampWrites } : {}) });
     encodeSteps(pass, this.steps);
     pass.end();
@@ -142,13 +151,13 @@ export function compilePlan(
   const pad = padding ?? { H, W, top: 0, left: 0, mode: 'zero' as const };
   if (f16) {
     const missing = withoutF16(g);
-    if (missing.length) throw new Error(`${missing.join(', ')}: no f16 kernel; run this model with precision 'f32'`);
+    if (missing.length) throw new UnsupportedError(`${missing.join(', ')}: no f16 kernel; run this model with precision 'f32'`);
   }
   const { shapes, memory } = memoryPlanOf(g, [N, C, pad.H, pad.W], device.limits.minStorageBufferOffsetAlignment, f16, tuning);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   for (const a of memory.allocations.values()) {
     if (a.sizeBytes > maxBinding) {
-      throw new Error(
+      throw new InputError(
         `input [${inputShape}]: activation "${g.values[a.root].name}" needs ${a.sizeBytes} bytes, more than this ` +
           `adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`,
       );
@@ -156,16 +165,16 @@ export function compilePlan(
   }
   for (const [name, regions] of memory.scratch) {
     for (const r of regions) {
-      if (r.size > maxBinding) throw new Error(`input [${inputShape}]: ${name} needs ${r.size} bytes of scratch, more than this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`);
+      if (r.size > maxBinding) throw new InputError(`input [${inputShape}]: ${name} needs ${r.size} bytes of scratch, more than this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`);
     }
   }
   if (memory.arenaBytes > device.limits.maxBufferSize) {
-    throw new Error(`input [${inputShape}]: activations need ${memory.arenaBytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
+    throw new InputError(`input [${inputShape}]: activations need ${memory.arenaBytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
   }
 
   const usage = GPUBufferUsage.STORAGE;
   const [, OC, OH, OW] = shapes.get(g.output)!;
-  if (padding && (OH !== pad.H || OW !== pad.W)) throw new Error(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
+  if (padding && (OH !== pad.H || OW !== pad.W)) throw new UnsupportedError(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
   // with padding, the output is cropped back to the input's window; without, it is the graph's output
   const outputShape: Shape = padding ? [N, OC, H, W] : [N, OC, OH, OW];
   const window = { srcH: H, srcW: W, top: pad.top, left: pad.left, mode: pad.mode };
@@ -200,5 +209,24 @@ export function compilePlan(
   steps.push(
     nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window: outWindow, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
   );
-  return new Plan(device, inputShape, outputShape, steps, memory, buffers, isSoftwareAdapter(device));
+  const plan = new Plan(device, inputShape, outputShape, steps, memory, buffers, isSoftwareAdapter(device));
+  const tooLarge = dispatchOverLimit(steps, device.limits.maxComputeWorkgroupsPerDimension);
+  if (tooLarge) {
+    plan.dispose();
+    throw new UnsupportedError(`input [${inputShape}]: ${tooLarge}`);
+  }
+  return plan;
+}
+
+/**
+ * Why one of `steps` cannot be dispatched on a device allowing `maxPerDimension` workgroups per dimension
+ * (undefined when all can). Kernels fold large grids (kernels/common.ts foldGrid), so this only refuses a
+ * grid too large even folded; WebGPU would otherwise reject the command buffer and leave the output stale.
+ */
+export function dispatchOverLimit(steps: readonly Step[], maxPerDimension: number): string | undefined {
+  for (const s of steps) {
+    const axis = s.workgroups.findIndex((n) => n > maxPerDimension);
+    if (axis >= 0) return `${s.label} (${s.detail}) needs ${s.workgroups[axis]} workgroups along ${'xyz'[axis]}, more than this device's maxComputeWorkgroupsPerDimension (${maxPerDimension})`;
+  }
+  return undefined;
 }

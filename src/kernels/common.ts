@@ -1,4 +1,5 @@
 // What every kernel shares: the activation layout, pipeline caching, and dispatch-size math.
+import { UnsupportedError } from '../errors.js';
 
 /**
  * Activations live in storage buffers as NHWC with channels grouped in vec4s ("NHWC4"): element
@@ -40,22 +41,58 @@ export interface Step {
   owned: GPUBuffer[];
 }
 
-// WebGPU's default maxComputeWorkgroupsPerDimension (https://www.w3.org/TR/webgpu/#limits).
+// WebGPU's default maxComputeWorkgroupsPerDimension (https://www.w3.org/TR/webgpu/#limits): every device
+// allows at least this many, so grids folded to it fit any device (compilePlan checks the steps against the
+// device's own limit).
 export const MAX_WORKGROUPS_PER_DIM = 65535;
 
 /**
- * Workgroups for `count` independent invocations in groups of `workgroupSize`, spread over x and z when
- * one dimension is not enough. Kernels rebuild the linear index as `wid.x + wid.z * WG_X` (see linearIndex).
+ * A grid of `groupsX` x `groupsY` workgroups as a dispatch that fits `max` per dimension: x and y stay where
+ * they fit, and what does not is folded into z, z = zx * zy. A kernel recovers its grid position as
+ *   x = wid.x + (wid.z % WG_ZX) * WG_X,  y = wid.y + (wid.z / WG_ZX) * WG_Y
+ * (gridIndex), with WG_X, WG_Y = the dispatch's x and y and WG_ZX = zx; positions past the grid (when a
+ * count does not split evenly) must store nothing. A 25000-class head's Winograd GEMM needs 112500 channel
+ * blocks along y: dispatched as [x, 56250, 2].
  */
-export function linearWorkgroups(count: number, workgroupSize: number, y = 1): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(count / workgroupSize));
-  if (groups <= MAX_WORKGROUPS_PER_DIM) return [groups, y, 1];
-  const z = Math.ceil(groups / MAX_WORKGROUPS_PER_DIM);
-  return [Math.ceil(groups / z), y, z];
+export function foldGrid(groupsX: number, groupsY = 1, max = MAX_WORKGROUPS_PER_DIM): { workgroups: [number, number, number]; zx: number } {
+  const [gx, gy] = [Math.max(1, groupsX), Math.max(1, groupsY)];
+  const zx = Math.ceil(gx / max);
+  const zy = Math.ceil(gy / max);
+  if (zx * zy > max) throw new UnsupportedError(`a grid of ${gx} x ${gy} workgroups does not fit ${max} per dimension even folded`);
+  return { workgroups: [Math.ceil(gx / zx), Math.ceil(gy / zy), zx * zy], zx };
 }
 
-/** WGSL expression for the linear invocation index of a dispatch made with linearWorkgroups(); the x
- *  count is a constant, or the name of a value in scope (a shape uniform, see shapeUniforms). */
+/**
+ * Workgroups for `count` independent invocations in groups of `workgroupSize` (times `y` rows), folded
+ * with foldGrid. With y = 1, z only continues x: kernels rebuild the linear index as `wid.x + wid.z * WG_X`
+ * (linearIndex); kernels with rows (y > 1) use gridIndex and gridUniforms.
+ */
+export function linearWorkgroups(count: number, workgroupSize: number, y = 1): [number, number, number] {
+  return foldGrid(Math.ceil(count / workgroupSize), y).workgroups;
+}
+
+/** The shape-uniform values gridIndex reads, for the dispatch linearWorkgroups(count, workgroupSize, y) makes. */
+export function gridUniforms(count: number, workgroupSize: number, y: number): { WG_X: number; WG_Y: number; WG_ZX: number } {
+  const { workgroups, zx } = foldGrid(Math.ceil(count / workgroupSize), y);
+  return { WG_X: workgroups[0], WG_Y: workgroups[1], WG_ZX: zx };
+}
+
+/** The shape-uniform fields gridUniforms fills (put them in a kernel's ShapeUniforms). */
+export const GRID_FIELDS = ['WG_X', 'WG_Y', 'WG_ZX'] as const;
+
+/**
+ * WGSL opening a kernel dispatched with linearWorkgroups(count, workgroupSize, rows): `index` (the linear
+ * invocation index along x), `row` (the workgroup row, < `rows` unless the fold overshot), `wgy` (row
+ * clamped to the last real one, for loads) and `rowLive` (false past the grid: store nothing). Needs
+ * GRID_FIELDS in scope.
+ */
+export const gridIndex = (workgroupSize: number, rows: string): string => `  let index = (wid.x + (wid.z % WG_ZX) * WG_X) * ${workgroupSize}u + lid.x;
+  let row = wid.y + (wid.z / WG_ZX) * WG_Y;
+  let rowLive = row < ${rows};
+  let wgy = min(row, ${rows} - 1u);`;
+
+/** WGSL expression for the linear invocation index of a dispatch made with linearWorkgroups() and y = 1;
+ *  the x count is a constant, or the name of a value in scope (a shape uniform, see shapeUniforms). */
 export function linearIndex(workgroups: [number, number, number] | string, workgroupSize: number): string {
   const x = typeof workgroups === 'string' ? workgroups : `${workgroups[0]}u`;
   return `(wid.x + wid.z * ${x}) * ${workgroupSize}u + lid.x`;

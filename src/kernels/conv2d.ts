@@ -2,7 +2,7 @@
 // General in kernel size, stride, padding (per side) and dilation, grouped or not, with bias, an optional
 // residual input and an activation in the epilogue.
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -76,10 +76,15 @@ export function checkConv2dGroups(cin: number, cout: number, groups: number, til
 /** Output vec4 groups padded to a multiple of the tile, so weight reads never run past the buffer. */
 export const conv2dCout4Padded = (cout: number, tileC4: number): number => Math.ceil(c4(cout) / tileC4) * tileC4;
 
-export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
+/** Invocations along x (pixel blocks) and workgroup rows (channel blocks) of the grid. */
+function conv2dGrid(s: Conv2dSpec): [number, number] {
   const { HO, WO } = conv2dOutShape(s);
-  const blocks = s.N * HO * Math.ceil(WO / s.tilePixels);
-  return linearWorkgroups(blocks, s.workgroupSize, Math.ceil(c4(s.cout) / s.tileC4));
+  return [s.N * HO * Math.ceil(WO / s.tilePixels), Math.ceil(c4(s.cout) / s.tileC4)];
+}
+
+export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
+  const [blocks, rows] = conv2dGrid(s);
+  return linearWorkgroups(blocks, s.workgroupSize, rows);
 }
 
 export function conv2dWgsl(s: Conv2dSpec): string {
@@ -95,8 +100,8 @@ export function conv2dWgsl(s: Conv2dSpec): string {
 // Sizes, strides, padding and channel counts come from the shape uniform, so layers share this code.
 // Lanes of channels >= COUT are stored as 0 whatever the activation makes of them.
 // Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
-// output channels. Lanes walk output pixels (x fastest), workgroup_id.y picks the channel block, so all
-// lanes of a workgroup need the same weights. Control flow stays uniform (masks, no early return), as
+// output channels. Lanes walk output pixels (x fastest), the workgroup row picks the channel block, so all
+// lanes of a workgroup need the same weights (rows past 65535 fold into z: gridIndex). Control flow stays uniform (masks, no early return), as
 // subgroupBroadcast requires; zero padding is a masked load.
 ${storageAliases(s.f16)}
 const KH = ${s.kH}u;
@@ -120,13 +125,13 @@ ${s.inputScale ? `// per image and input channel factor [N, Cin, 1, 1], applied 
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
 ${CONV_SHAPE.lets()}
   // invocations past the last block compute a copy of it and store nothing
-  let index = ${linearIndex('WG_X', s.workgroupSize)};
+${gridIndex(s.workgroupSize, 'COUT4_PAD / TC')}
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let oy = (block / X_BLOCKS) % HO;
   let n = block / (X_BLOCKS * HO);
   let ox0 = xb * TP;
-  let co0 = wid.y * TC;
+  let co0 = wgy * TC;
   // grouped convs: this tile's group starts GROUP_CIN4 * group vec4s into each input pixel (0 ungrouped)
   let gin = (co0 / GROUP_COUT4) * CIN4;
 
@@ -148,7 +153,7 @@ ${sub ? subgroupWeights(TP, TC, S, slots) : loadWeights(TP, TC)}
     }
   }
 
-  if (index < BLOCKS) {
+  if (index < BLOCKS && rowLive) {
 ${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
       let b_${t} = bias[co0 + ${t}u];
 ${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
@@ -211,7 +216,7 @@ export function packConv2dWeights(
 /** The sizes conv2dWgsl reads from its shape uniform (binding 4). */
 const CONV_SHAPE = new ShapeUniforms([
   'H', 'W', 'HO', 'WO', 'CIN4', 'COUT', 'COUT4', 'COUT4_PAD', 'GROUP_COUT4', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
-  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'SCALE_STRIDE', 'SCALE_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
+  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'SCALE_STRIDE', 'SCALE_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS,
 ] as const);
 
 export function conv2dShape(s: Conv2dSpec): Uint32Array {
@@ -228,7 +233,7 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
     SCALE_STRIDE: s.inputScale?.c4Stride ?? 0, SCALE_OFFSET: s.inputScale?.c4Offset ?? 0,
     SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW, DH: s.dilationH, DW: s.dilationW,
     IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, WG_X: conv2dWorkgroups(s)[0],
+    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, ...gridUniforms(conv2dGrid(s)[0], s.workgroupSize, conv2dGrid(s)[1]),
   });
 }
 

@@ -6,7 +6,8 @@
 // loads). Threads are laid out 16 (pixels) x BN4 / TN4 (channels). This is the usual GPU shape (shared
 // memory reuse, many threads per tile) and the opposite of what suits llvmpipe (shared/LAVAPIPE.md), so the
 // tuner only offers it on hardware adapters. Weights use conv2d.ts's packing with tileC4 = BN4.
-import { type Activation, type BufferRange, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
+import { UnsupportedError } from '../errors.js';
+import { type Activation, type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
 import { type Conv2dSpec, conv2dCout4Padded, conv2dOutShape } from './conv2d.js';
 
 /** Rows of threads (along pixels) and input vec4s per K step. */
@@ -138,7 +139,7 @@ export function conv2dTiledStep(
     RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0,
   });
   const workgroups: [number, number, number] = [Math.ceil(M / G.BM), cout4Pad / G.BN4, 1];
-  if (workgroups[0] > 65535) throw new Error(`${label}: ${M} output pixels need ${workgroups[0]} workgroups of ${G.BM}, more than 65535`);
+  if (workgroups[0] > MAX_WORKGROUPS_PER_DIM) throw new UnsupportedError(`${label}: ${M} output pixels need ${workgroups[0]} workgroups of ${G.BM}, more than ${MAX_WORKGROUPS_PER_DIM}: use a smaller input or tiles`);
   const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH} tiled ${G.BM}x${G.BN4 * 4}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   const code = conv2dTiledWgsl({ kW: s.kW, tilePixels: s.tilePixels, tileC4: s.tileC4, f16: s.f16, activation: s.activation, residual: !!s.residual });

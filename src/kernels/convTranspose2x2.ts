@@ -3,7 +3,7 @@
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../params.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
 
 export interface ConvTranspose2x2Spec {
   /** batch and input spatial size; the output is 2H x 2W */
@@ -30,9 +30,14 @@ export interface ConvTranspose2x2Spec {
 
 const cout4Padded = (cout: number, tileC4: number) => Math.ceil(c4(cout) / tileC4) * tileC4;
 
+/** Invocations along x (pixel blocks) and workgroup rows (channel blocks) of the grid. */
+function convTranspose2x2Grid(s: ConvTranspose2x2Spec): [number, number] {
+  return [s.N * s.H * Math.ceil(s.W / s.tilePixels), Math.ceil(c4(s.cout) / s.tileC4)];
+}
+
 export function convTranspose2x2Workgroups(s: ConvTranspose2x2Spec): [number, number, number] {
-  const blocks = s.N * s.H * Math.ceil(s.W / s.tilePixels);
-  return linearWorkgroups(blocks, s.workgroupSize, Math.ceil(c4(s.cout) / s.tileC4));
+  const [blocks, rows] = convTranspose2x2Grid(s);
+  return linearWorkgroups(blocks, s.workgroupSize, rows);
 }
 
 export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
@@ -59,7 +64,7 @@ export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
   return /* wgsl */ `${enables(sub, s.f16)}
 // conv_transpose2d k2 s2, NHWC4 (sizes from the shape uniform, so layers share this code), weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Work split: each invocation takes TP consecutive input pixels of one row and TC output vec4 groups, and
-// writes the 2x2 output pixels of each input pixel. Lanes walk pixels; workgroup_id.y picks the channels.
+// writes the 2x2 output pixels of each input pixel. Lanes walk pixels; the workgroup row picks the channels (gridIndex).
 // Control flow stays uniform (no early return), as subgroupBroadcast requires.
 ${storageAliases(s.f16)}
 const TP = ${TP}u;
@@ -78,13 +83,13 @@ ${CONVT_SHAPE.declaration(4)}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   // invocations past the last block compute a copy of it and store nothing
 ${CONVT_SHAPE.lets()}
-  let index = ${linearIndex('WG_X', s.workgroupSize)};
+${gridIndex(s.workgroupSize, 'COUT4_PAD / TC')}
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let y = (block / X_BLOCKS) % H;
   let n = block / (X_BLOCKS * H);
   let x0 = xb * TP;
-  let co0 = wid.y * TC;
+  let co0 = wgy * TC;
 
   // acc_p_k_t: input pixel p, output position k = dy * 2 + dx, channel group t
 ${rep(TP, (p) => rep(4, (k) => rep(TC, (t) => `  var acc_${p}_${k}_${t} = vec4<f32>(0.0);`)))}
@@ -94,7 +99,7 @@ ${rep(TP, (p) => `        let x_${p} = vec4<f32>(input[base_${p} + ci4]);`)}
 ${inner}
   }
 
-  if (index < BLOCKS) {
+  if (index < BLOCKS && rowLive) {
 ${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
       let b_${t} = bias[co0 + ${t}u];
 ${rep(TP, (p) => `      if (x0 + ${p}u < W) {
@@ -134,7 +139,7 @@ export function packConvTranspose2x2Weights(
 
 /** The sizes convTranspose2x2Wgsl reads from its shape uniform (binding 4). */
 const CONVT_SHAPE = new ShapeUniforms([
-  'H', 'W', 'CIN4', 'COUT4', 'COUT4_PAD', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X',
+  'H', 'W', 'CIN4', 'COUT4', 'COUT4_PAD', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS,
 ] as const);
 
 export function convTranspose2x2Shape(s: ConvTranspose2x2Spec): Uint32Array {
@@ -142,7 +147,7 @@ export function convTranspose2x2Shape(s: ConvTranspose2x2Spec): Uint32Array {
   return CONVT_SHAPE.data({
     H: s.H, W: s.W, CIN4: s.cin4, COUT4: c4(s.cout), COUT4_PAD: cout4Padded(s.cout, s.tileC4),
     IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    X_BLOCKS, BLOCKS: s.N * s.H * X_BLOCKS, WG_X: convTranspose2x2Workgroups(s)[0],
+    X_BLOCKS, BLOCKS: s.N * s.H * X_BLOCKS, ...gridUniforms(convTranspose2x2Grid(s)[0], s.workgroupSize, convTranspose2x2Grid(s)[1]),
   });
 }
 

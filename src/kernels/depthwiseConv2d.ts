@@ -3,12 +3,12 @@
 // over channels to share: a vec4 of 4 channels is computed lane-wise (x * w per tap), and a kernel of
 // its own avoids the GEMM kernel's loop over a group's zeros. Memory-bound: each input vec4 is read
 // k*k times. Work split: each invocation computes TP consecutive output pixels of one row for one vec4
-// of channels; lanes walk pixels and workgroup_id.y picks the vec4, so the weights a workgroup reads are
+// of channels; lanes walk pixels and the workgroup row (gridIndex) picks the vec4, so the weights a workgroup reads are
 // the same for all its lanes. Per kernel row, the invocation loads the (TP - 1) * stride + kW input vec4s
 // its pixels share once into registers (per-lane loads are what costs on llvmpipe) instead of TP * kW.
 // Per-side padding (TensorFlow "same" is often asymmetric).
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
 import { conv2dOutSize } from './conv2d.js';
 
 export interface DepthwiseConv2dSpec {
@@ -41,9 +41,15 @@ export function depthwiseConv2dOutShape(s: DepthwiseConv2dSpec): { HO: number; W
   };
 }
 
-export function depthwiseConv2dWorkgroups(s: DepthwiseConv2dSpec): [number, number, number] {
+/** Invocations along x (pixel blocks) and workgroup rows (one per channel vec4) of the grid. */
+function depthwiseConv2dGrid(s: DepthwiseConv2dSpec): [number, number] {
   const { HO, WO } = depthwiseConv2dOutShape(s);
-  return linearWorkgroups(s.N * HO * Math.ceil(WO / s.tilePixels), s.workgroupSize, c4(s.channels));
+  return [s.N * HO * Math.ceil(WO / s.tilePixels), c4(s.channels)];
+}
+
+export function depthwiseConv2dWorkgroups(s: DepthwiseConv2dSpec): [number, number, number] {
+  const [blocks, rows] = depthwiseConv2dGrid(s);
+  return linearWorkgroups(blocks, s.workgroupSize, rows);
 }
 
 export function depthwiseConv2dWgsl(s: DepthwiseConv2dSpec): string {
@@ -71,13 +77,13 @@ ${DW_SHAPE.declaration(4)}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${DW_SHAPE.lets()}
   // invocations past the last block compute a copy of it and store nothing
-  let index = ${linearIndex('WG_X', s.workgroupSize)};
+${gridIndex(s.workgroupSize, 'C4')}
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let oy = (block / X_BLOCKS) % HO;
   let n = block / (X_BLOCKS * HO);
   let ox0 = xb * TP;
-  let c = wid.y;
+  let c = wgy;
 ${rep(TP, (p) => `  var acc_${p} = vec4<f32>(0.0);`)}
   let x0 = ox0 * SW_CONST - PW;
   for (var ky = 0u; ky < KH; ky++) {
@@ -88,7 +94,7 @@ ${rep(SPAN, (j) => `    let in_${j} = select(vec4<f32>(0.0), vec4<f32>(input[(ro
 ${rep(s.kW, (kx) => `    let w_${kx} = vec4<f32>(weight[(ky * KW + ${kx}u) * C4 + c]);
 ` + rep(TP, (p) => `    acc_${p} += w_${kx} * in_${p * s.strideW + kx};`))}
   }
-  if (index < BLOCKS) {
+  if (index < BLOCKS && rowLive) {
     let b = bias[c];
 ${rep(TP, (p) => `    if (ox0 + ${p}u < WO) {
       let v = acc_${p} + b;
@@ -99,7 +105,7 @@ ${rep(TP, (p) => `    if (ox0 + ${p}u < WO) {
 `;
 }
 
-const DW_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C', 'C4', 'SH', 'SW', 'PH', 'PW', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', 'WG_X'] as const);
+const DW_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C', 'C4', 'SH', 'SW', 'PH', 'PW', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS] as const);
 
 export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
   const { HO, WO } = depthwiseConv2dOutShape(s);
@@ -107,7 +113,7 @@ export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
   return DW_SHAPE.data({
     H: s.H, W: s.W, HO, WO, C: s.channels, C4: c4(s.channels), SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW,
     IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, WG_X: depthwiseConv2dWorkgroups(s)[0],
+    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, ...gridUniforms(depthwiseConv2dGrid(s)[0], s.workgroupSize, depthwiseConv2dGrid(s)[1]),
   });
 }
 
