@@ -2,6 +2,7 @@
 import { unaryStep } from '../kernels/unary.js';
 import { storageC4 } from '../graph/ir.js';
 import type { OpDef } from './registry.js';
+import { UnsupportedError } from '../errors.js';
 
 export const activation: OpDef<'activation'> = {
   shape: (_op, [x]) => x,
@@ -12,7 +13,7 @@ export const activation: OpDef<'activation'> = {
     const [x] = node.inputs;
     const [n, c, h, w] = shapeOf(x);
     if (op.fn === 'none') throw new Error(`${node.name}: an identity activation should have been removed`);
-    if (g.values[x].segments) throw new Error(`${node.name}: ${op.fn} of a concatenation with channel gaps is not supported`);
+    if (g.values[x].segments) throw new UnsupportedError(`${node.name}: ${op.fn} of a concatenation with channel gaps is not supported`);
     const spec = { op: op.fn, pixels: n * h * w, c4: storageC4(g.values[x]), channels: c, input: view(x), output: view(node.output), workgroupSize, f16 };
     return [unaryStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },

@@ -2,6 +2,7 @@
 import { addStep } from '../kernels/add.js';
 import type { OpDef } from './registry.js';
 import { sameSize } from './registry.js';
+import { UnsupportedError } from '../errors.js';
 
 export const add: OpDef<'add'> = {
   shape: (_op, inputs, { node }) => sameSize(node, inputs),
@@ -11,7 +12,7 @@ export const add: OpDef<'add'> = {
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [a, b] = node.inputs;
     const [n, c, h, w] = shapeOf(node.output);
-    if (g.values[a].segments || g.values[b].segments) throw new Error(`${node.name}: add of concatenations with channel gaps is not supported`);
+    if (g.values[a].segments || g.values[b].segments) throw new UnsupportedError(`${node.name}: add of concatenations with channel gaps is not supported`);
     const spec = { pixels: n * h * w, channels: c, activation: op.activation, a: view(a), b: view(b), output: view(node.output), workgroupSize, f16 };
     return [addStep(device, spec, { a: range(a), b: range(b), output: range(node.output) }, node.name)];
   },

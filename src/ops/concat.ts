@@ -3,6 +3,7 @@
 import { concatStep } from '../kernels/concat.js';
 import { sameSize } from './registry.js';
 import type { OpDef } from './registry.js';
+import { UnsupportedError } from '../errors.js';
 
 export const concat: OpDef<'concat'> = {
   shape(_op, inputs, { node, channels }) {
@@ -17,7 +18,7 @@ export const concat: OpDef<'concat'> = {
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize }) {
     if (op.elided) return [];
     const [a, b] = node.inputs.map((v) => g.values[v]);
-    if (node.inputs.length !== 2 || a.segments || b.segments) throw new Error(`${node.name}: only two-input concat of plain values is supported`);
+    if (node.inputs.length !== 2 || a.segments || b.segments) throw new UnsupportedError(`${node.name}: only two-input concat of plain values is supported`);
     const [n, , h, w] = shapeOf(a.id);
     const spec = { pixels: n * h * w, ca: a.channels, cb: b.channels, a: view(a.id), b: view(b.id), output: view(node.output), workgroupSize };
     return [concatStep(device, spec, { a: range(a.id), b: range(b.id), output: range(node.output) }, node.name)];

@@ -9,6 +9,7 @@ import type { OpOf } from '../graph/ir.js';
 import { channelPos, storageC4 } from '../graph/ir.js';
 import type { OpDef } from './registry.js';
 import { weightsFor } from './registry.js';
+import { UnsupportedError } from '../errors.js';
 
 /**
  * Fewer pixels per invocation on layers too small to fill the workgroups otherwise (the bottleneck of a
@@ -94,7 +95,7 @@ export const conv2d: OpDef<'conv2d'> = {
   pack(op, { g, node, f16, tile }) {
     const input = g.values[node.inputs[0]];
     if (isDepthwise(op)) {
-      if (input.segments) throw new Error(`${node.name}: a depthwise conv cannot read a concatenation with channel gaps`);
+      if (input.segments) throw new UnsupportedError(`${node.name}: a depthwise conv cannot read a concatenation with channel gaps`);
       const p = packDepthwiseConv2dWeights(op.params);
       return [weightsFor(p.weight, f16), p.bias];
     }
@@ -106,7 +107,7 @@ export const conv2d: OpDef<'conv2d'> = {
     }
     const cin = op.params.shape[1] * op.groups;
     checkConv2dGroups(cin, op.params.shape[0], op.groups, t.tileC4);
-    if (op.groups > 1 && input.segments) throw new Error(`${node.name}: a grouped conv cannot read a concatenation with channel gaps`);
+    if (op.groups > 1 && input.segments) throw new UnsupportedError(`${node.name}: a grouped conv cannot read a concatenation with channel gaps`);
     const p = op.groups > 1 ? packConv2dWeights(op.params, op.params.shape[1] / 4, t.tileC4) : packConv2dWeights(op.params, storageC4(input), t.tileC4, channelPos(input));
     return [weightsFor(p.weight, f16), p.bias];
   },
@@ -126,7 +127,7 @@ export const conv2d: OpDef<'conv2d'> = {
     const [, , kH, kW] = op.params.shape;
     const [top, bottom, left, right] = op.padding;
     if (isDepthwise(op)) {
-      if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new Error(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
+      if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new UnsupportedError(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
       const dw = {
         N: n, H: h, W: w, channels: op.groups, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right,
         input: view(x), output: view(node.output), activation: op.activation, f16, ...fillWorkgroups({ tilePixels: 4, workgroupSize: 64 }, n * ho, wo),

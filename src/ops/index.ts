@@ -15,13 +15,14 @@ import { resize } from './resize.js';
 import { channelScale, scseGate } from './scseGate.js';
 import { softmax } from './softmax.js';
 import type { OpDef, OpTable } from './registry.js';
+import { InputError, UnsupportedError } from '../errors.js';
 
 export const OPS: OpTable = { conv2d, convTranspose2x2, batchNorm, activation, maxPool2d, resize, concat, add, globalAvgPool, softmax, scseGate, channelScale };
 
 /** The registry entry of a node's op, typed to that op. */
 export function opDef<K extends OpKind>(op: OpOf<K>, where = 'graph'): OpDef<K> {
   const def = (OPS as unknown as Record<string, OpDef<K> | undefined>)[op.kind];
-  if (!def || !Object.hasOwn(OPS, op.kind)) throw new Error(`${where}: unknown op ${JSON.stringify(op.kind)}: no registry entry handles it`);
+  if (!def || !Object.hasOwn(OPS, op.kind)) throw new UnsupportedError(`${where}: unknown op ${JSON.stringify(op.kind)}: no registry entry handles it`);
   return def;
 }
 
@@ -41,7 +42,7 @@ export function inferShapes(g: Graph, input: Shape): Map<ValueId, Shape> {
   for (const node of g.nodes) {
     const out = withDef(node, (op, def) => def.shape(op, node.inputs.map(shapeOf), { node, channels: g.values[node.output].channels, shapeOf }));
     if (out[1] !== g.values[node.output].channels) throw new Error(`${node.name}: shape rule gave ${out[1]} channels, the value has ${g.values[node.output].channels}`);
-    if (!out.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new Error(`${node.name}: output would be [${out}] for input [${input}]: the input is too small for this network`);
+    if (!out.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new InputError(`${node.name}: output would be [${out}] for input [${input}]: the input is too small for this network`);
     shapes.set(node.output, out);
   }
   return shapes;

@@ -8,6 +8,7 @@ import type { BufferRange, Nhwc4View, Step } from '../kernels/common.js';
 import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../graph/ir.js';
 import type { ConvTile, TunedKernel, Tuning } from '../graph/tuning.js';
 import { f32ToF16Bits } from '../weights/safetensors.js';
+import { InputError } from '../errors.js';
 
 export type ParamArray = Float32Array | Uint16Array;
 
@@ -96,7 +97,7 @@ export function sameSize(node: Node, inputs: Shape[]): Shape {
   const [first] = inputs;
   for (const s of inputs) {
     if (s[0] !== first[0] || s[2] !== first[2] || s[3] !== first[3]) {
-      throw new Error(`${node.name}: inputs differ in size ([${first}] vs [${s}])`);
+      throw new InputError(`${node.name}: inputs differ in size ([${first}] vs [${s}]): this input size does not fit the network`);
     }
   }
   return first;

@@ -1,6 +1,7 @@
 // softmax / log_softmax over channels (smp's head activations 'softmax', 'softmax2d', 'logsoftmax').
 import { channelSoftmaxStep } from '../kernels/channelSoftmax.js';
 import type { OpDef } from './registry.js';
+import { UnsupportedError } from '../errors.js';
 
 export const softmax: OpDef<'softmax'> = {
   shape: (_op, [x]) => x,
@@ -10,7 +11,7 @@ export const softmax: OpDef<'softmax'> = {
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x] = node.inputs;
     const [n, c, h, w] = shapeOf(x);
-    if (g.values[x].segments) throw new Error(`${node.name}: softmax of a concatenation with channel gaps is not supported`);
+    if (g.values[x].segments) throw new UnsupportedError(`${node.name}: softmax of a concatenation with channel gaps is not supported`);
     const spec = { pixels: n * h * w, channels: c, log: op.log, input: view(x), output: view(node.output), workgroupSize, f16 };
     return [channelSoftmaxStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
