@@ -1,6 +1,6 @@
 // Timing helpers shared by `unet bench` and bench/peers.ts: inputs, statistics, interleaved runs of
 // several contenders, back-to-back forwards on a resident input, output checks, plain-text tables.
-import { createBuffer, readBack, sleep } from '../gpu/buffers.js';
+import { createBuffer, readBack, sleep, withGpuErrors } from '../gpu/buffers.js';
 import { isSoftwareAdapter } from '../gpu/device.js';
 import type { Plan } from '../graph/plan.js';
 
@@ -103,12 +103,17 @@ export async function residentForwards(device: GPUDevice, plan: Plan, count: num
   const read = stamps ? createBuffer(device, 'timestamps readback', stamps * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST) : undefined;
   try {
     const t0 = performance.now();
-    for (let k = 0; k < count; k++) {
-      const encoder = device.createCommandEncoder({ label: 'forward' });
-      plan.encode(encoder, querySet && { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 });
-      encoder.clearBuffer(markers[k]);
-      device.queue.submit([encoder.finish()]);
-    }
+    // a rejected submission must fail the measure (GpuError), not time nothing
+    const { errors } = withGpuErrors(device, `timing ${count} forwards`, () => {
+      for (let k = 0; k < count; k++) {
+        const encoder = device.createCommandEncoder({ label: 'forward' });
+        plan.encode(encoder, querySet && { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 });
+        encoder.clearBuffer(markers[k]);
+        device.queue.submit([encoder.finish()]);
+      }
+    });
+    const error = await errors;
+    if (error) throw error;
     const software = isSoftwareAdapter(device);
     const ends: number[] = [];
     let forwardMs = expectedMs;

@@ -14,6 +14,8 @@ import { GpuError } from '../../src/errors.js';
 import { loadModel } from '../../src/load.js';
 import type { Model } from '../../src/model.js';
 import { randomUNetSafetensors } from '../../src/weights/random.js';
+import { profileSteps } from '../../src/graph/profile.js';
+import { residentForwards } from '../../src/cli/benchTime.js';
 import { rejectsWith, testDevice } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -60,6 +62,18 @@ Errors('an error reported outside our error scopes fails the run in flight', asy
   assert.match(e.message, /^GPU work outside an error scope failed on the GPU \(validation error\): .*usage/i);
   // the model stays usable
   assert.is((await model.run(input())).data.length, 16 * 16);
+  model.dispose();
+});
+
+Errors('per-step profiling and resident forward timing (unet bench) reject a failed submission too', async ({ device }) => {
+  const model = await loadModel(device, randomUNetSafetensors({ features: 4, depth: 2 }));
+  const plan = model.plan(SHAPE);
+  breakPlan(model);
+  const gpu = (e: Error & { code?: string }) => e instanceof GpuError && e.code === 'GPU';
+  const profiled = await rejectsWith(profileSteps(device, plan.steps, 1), gpu, 'profileSteps');
+  assert.match(profiled.message, /^profiling .* failed on the GPU \(validation error\)/);
+  const timed = await rejectsWith(residentForwards(device, plan, 2, 0), gpu, 'residentForwards');
+  assert.match(timed.message, /^timing 2 forwards failed on the GPU \(validation error\)/);
   model.dispose();
 });
 
