@@ -12,7 +12,7 @@ import { cachedTuning } from '../graph/tune.js';
 import { buildModel } from '../arch/index.js';
 import { architectureKey, readModelSource } from '../load.js';
 import { exceeds } from '../tiling/budget.js';
-import { readModelArg } from './files.js';
+import { readWeightsArg } from './model.js';
 import { randomUNetSafetensors } from '../weights/random.js';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, type Model, type TensorData } from '../node.js';
 import { parseCommandArgs } from './args.js';
@@ -35,7 +35,8 @@ run for run interleaved with ours; its output is the reference every engine outp
 
 Options:
   --weights PATH     model: a safetensors state_dict or an smp save_pretrained folder (config.json +
-                     model.safetensors); default: brain U-Net, random weights, init_features 32, 3 -> 1
+                     model.safetensors), as a path or an http(s) URL; default: brain U-Net, random
+                     weights, init_features 32, 3 -> 1
   --sizes LIST       square input sizes (default 128,256,512)
   --batches LIST     batch sizes (default 1,4,16; those that do not fit one pass are skipped, saying why)
   --runs N           timed runs per configuration and measure (default 10)
@@ -105,7 +106,7 @@ export async function bench(args: string[]): Promise<number> {
   const torchDevice = v['torch-device'] as 'cpu' | 'cuda';
 
   if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
-  const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors({ seed: 1 }), name: 'random weights' };
+  const source = v.weights ? await readWeightsArg(v.weights) : { weights: randomUNetSafetensors({ seed: 1 }), name: 'random weights' };
   const device = await getDevice();
   const adapter = describeDevice(device);
   const auto = tuningFor(device, adapterOf(device));

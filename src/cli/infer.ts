@@ -7,9 +7,9 @@ import { checkPadMode, type PadMode } from '../kernels/layout.js';
 import { printable, quoted, resolveLimits, type Limits } from '../limits.js';
 import { parseCommandArgs, required } from './args.js';
 import { CliError, UsageError } from './errors.js';
-import { readInputFile, readModelArg, writeAtomically } from './files.js';
+import { readInputFile, writeAtomically } from './files.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
-import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
+import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation, readWeightsArg } from './model.js';
 import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite } from './outputs.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 import { STDIO, checkStdout, readStdin, writeStdout } from './stdio.js';
@@ -86,7 +86,7 @@ export async function infer(args: string[]): Promise<number> {
   // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
   if (out === STDIO) checkStdout('infer', '--out');
   else checkOutput(out, [['--input', inputPath], ...modelFiles(weights).map((f): [string, string] => ['--weights', f])]);
-  const modelArg = readModelArg(weights, limits);
+  const modelArg = await readWeightsArg(weights, limits);
   const input = readInput(inputPath, inputName, limits);
 
   let device: GPUDevice | undefined;

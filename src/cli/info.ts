@@ -2,9 +2,8 @@
 // features and limits; with --weights, the model's architecture instead. As text or as one JSON object.
 import { describeDevice, getDevice, releaseGpu, type AdapterSummary } from '../node.js';
 import { parseCommandArgs } from './args.js';
-import { readModelArg } from './files.js';
 import { describeModel, formatModel } from './modelInfo.js';
-import { weightsHelp, openModel } from './model.js';
+import { weightsHelp, openModel, readWeightsArg } from './model.js';
 
 export const INFO_USAGE = `Usage: unet info [--json]
        unet info --weights W [--json]
@@ -36,7 +35,7 @@ export async function info(args: string[]): Promise<number> {
     process.stdout.write(INFO_USAGE);
     return 0;
   }
-  const modelArg = v.weights !== undefined ? readModelArg(v.weights) : undefined;
+  const modelArg = v.weights !== undefined ? await readWeightsArg(v.weights) : undefined;
   try {
     const device = await getDevice(); // NoAdapterError: one line, printed by main
     try {

@@ -17,8 +17,8 @@ import { printable, resolveLimits, type Limits } from '../limits.js';
 import { InputError } from '../errors.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError, cliText } from './errors.js';
-import { makeOutputDir, readInputFile, readModelArg, sameFile, statOrUndefined } from './files.js';
-import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation } from './model.js';
+import { makeOutputDir, readInputFile, sameFile, statOrUndefined } from './files.js';
+import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation, readWeightsArg } from './model.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite, writeOutputSet, type NonFinite } from './outputs.js';
 import { Progress } from './progress.js';
@@ -190,7 +190,7 @@ export async function segment(args: string[]): Promise<number> {
     overwrite: Boolean(v.overwrite), strict: Boolean(v.strict), limits, protectedFiles: [...inputs.map((i) => i.path), ...modelFiles(weights)],
   };
   makeOutputDir(outDir, '--out-dir');
-  const modelArg = readModelArg(weights, limits);
+  const modelArg = await readWeightsArg(weights, limits);
 
   const total = inputs.length + failures.length;
   const progress = new Progress(inputs.length);

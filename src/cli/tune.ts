@@ -8,8 +8,7 @@ import { randomUNetSafetensors } from '../weights/random.js';
 import { architectureKey } from '../load.js';
 import { describeDevice, getDevice, releaseGpu } from '../node.js';
 import { parseCommandArgs } from './args.js';
-import { readModelArg } from './files.js';
-import { weightsHelp, openModel } from './model.js';
+import { weightsHelp, openModel, readWeightsArg } from './model.js';
 import { UsageError } from './errors.js';
 
 export const TUNE_USAGE = `Usage: unet tune [--weights W] [--size 256] [--reps 3] [--precision f32|f16] [--json]
@@ -53,7 +52,7 @@ export async function tune(args: string[]): Promise<number> {
   if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`tune: --reps must be a positive integer, found ${JSON.stringify(v.reps)}`);
   const precision = v.precision;
   if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`tune: --precision must be f32 or f16, found ${JSON.stringify(v.precision)}`);
-  const source = v.weights ? readModelArg(v.weights) : { weights: randomUNetSafetensors(), name: 'random weights' };
+  const source = v.weights ? await readWeightsArg(v.weights) : { weights: randomUNetSafetensors(), name: 'random weights' };
   const device = await getDevice();
   const adapter = adapterOf(device);
   const model = await openModel(device, source, { tuning: tuningFor(device, adapter), precision }, (line) => process.stderr.write(`${line}\n`));
