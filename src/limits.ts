@@ -59,6 +59,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 
 export type LimitName = keyof Limits;
 
+/** Model config files are small (smp's config.json: under 1 KB): a bigger one is not smp's, and is refused
+ *  from its size before it is read. A constant, not a limit: no real config comes near it. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 /** The limits to use: the defaults with `overrides` applied; a bad override is an error naming it. */
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const out: Limits = { ...DEFAULT_LIMITS };

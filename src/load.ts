@@ -14,7 +14,7 @@ import { type PadMode, checkPadMode } from './kernels/layout.js';
 import { Model, type ModelInfo } from './model.js';
 import { withoutF16 } from './ops/index.js';
 import { parseSafetensors } from './weights/safetensors.js';
-import { type Limits, LimitError, quoted, resolveLimits, shownValue } from './limits.js';
+import { type Limits, LimitError, MAX_CONFIG_BYTES, quoted, resolveLimits, shownValue } from './limits.js';
 import { InputError, UnetError, UnsupportedError, WeightsError, checkOptionNames, throwIfAborted } from './errors.js';
 import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
 
@@ -23,9 +23,9 @@ import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
  * http: or https:), fetched, a URL ending in / standing for an smp folder (its config.json and
  * model.safetensors); a path (Node): a .safetensors file, or a folder as smp's save_pretrained writes it
  * (config.json + model.safetensors); or, anywhere, the weights' bytes with an optional config (smp's
- * config.json, parsed or as text).
+ * config.json, parsed or as text; configName names it in errors).
  */
-export type ModelSource = Uint8Array | ArrayBuffer | string | URL | { weights: Uint8Array | ArrayBuffer; config?: ModelConfig | string; name?: string };
+export type ModelSource = Uint8Array | ArrayBuffer | string | URL | { weights: Uint8Array | ArrayBuffer; config?: ModelConfig | string; name?: string; configName?: string };
 /** @deprecated the name of ModelSource before models could come with a config */
 export type WeightsSource = ModelSource;
 
@@ -53,8 +53,6 @@ export interface LoadOptions {
 
 const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes'];
 
-/** Config files are small (smp's: under 1 KB): a bigger one is not smp's, and is refused before it is read. */
-export const MAX_CONFIG_BYTES = 1 << 20;
 
 /** A config's text as a JSON object. A parse error names the file and the position, never the text: a
  *  path that is a link to another file must not print that file's first bytes. */
@@ -149,8 +147,10 @@ export async function readModelSource(
     throw new InputError(`model source: weights must be a Uint8Array or an ArrayBuffer, found ${src.weights === null ? 'null' : typeof src.weights}`);
   }
   if (src.name !== undefined && typeof src.name !== 'string') throw new InputError(`model source: name must be a string, found ${typeof src.name}`);
+  if (src.configName !== undefined && typeof src.configName !== 'string') throw new InputError(`model source: configName must be a string, found ${typeof src.configName}`);
   const source = src.name ?? '<bytes>';
-  const configSource = `${source} config`;
+  // the config's own name (a file's path) for its errors, else the weights' name + ' config'
+  const configSource = src.configName ?? `${source} config`;
   const config = src.config === undefined ? undefined : typeof src.config === 'string' ? parseConfig(src.config, configSource) : configObject(src.config, configSource);
   return { bytes: bytesOf(src.weights), config, source, configSource };
 }

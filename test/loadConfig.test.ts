@@ -13,6 +13,7 @@ import { buildModel } from '../src/arch/index.js';
 import { readModelSource } from '../src/load.js';
 import { testDevice } from './helpers.js';
 import { skip } from './skip.js';
+import { assertOneLineError, unet } from './cliRun.js';
 
 const GRAY = 'test/fixtures/gray.weights.safetensors'; // brain U-Net, 1 -> 1, init_features 4
 const R18 = 'test/fixtures/smp/r18_d5_sigmoid'; // smp Unet resnet18, depth 5, save_pretrained folder
@@ -98,6 +99,23 @@ Files('a 500 MB config.json is refused from its size, before it is read', async 
   assert.match(e.message, new RegExp(`^${d}/config\\.json: larger than the 1048576 bytes a model config may have`));
   // reading it would have held 500 MB of bytes (and 1 GB as a string)
   assert.ok(grew < 50e6, `array buffers grew by ${grew} bytes`);
+});
+
+Files('unet info --weights FOLDER: the same refusals, naming config.json (the CLI reads the folder itself)', ({ dir }) => {
+  const huge = folder(dir, 'cli-huge', (p) => {
+    writeFileSync(p, '{');
+    truncateSync(p, 500e6);
+  });
+  // it used to read all 500 MB (1 GB of RSS) and then call it "model.safetensors config"
+  assertOneLineError(unet('info', '--weights', huge), new RegExp(`^unet: ${huge}/config\\.json: a file of 477 MiB is larger than the 1048576 bytes a model config may have$`));
+  const secret = join(dir, 'cli-passwd');
+  writeFileSync(secret, 'root:x:0:0:root:/root:/bin/bash\n');
+  const linked = folder(dir, 'cli-linked', (p) => symlinkSync(secret, p));
+  const r = unet('info', '--weights', linked);
+  assertOneLineError(r, new RegExp(`${linked}/config\\.json: not valid JSON$`));
+  assert.not.match(r.stderr, /root/);
+  const bad = folder(dir, 'cli-bad', (p) => writeFileSync(p, JSON.stringify({ encoder_name: 'resnet18', activation: ['sigmoid'] })));
+  assertOneLineError(unet('info', '--weights', bad), new RegExp(`${bad}/config\\.json: activation is \\["sigmoid"\\], expected null or a string`));
 });
 
 // ---

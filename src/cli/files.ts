@@ -3,7 +3,7 @@
 // run never leaves a half-written output behind.
 import { accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DEFAULT_LIMITS, exceeds, formatBytes, printable, type Limits } from '../limits.js';
+import { DEFAULT_LIMITS, MAX_CONFIG_BYTES, exceeds, formatBytes, printable, type Limits } from '../limits.js';
 import { CliError, fsError } from './errors.js';
 import { removeQuietly, settle, track } from './pending.js';
 
@@ -133,14 +133,17 @@ export function makeOutputDir(dir: string, option: string): void {
  * The model behind a --weights argument: a safetensors file, or a folder as smp's save_pretrained writes
  * it (config.json + model.safetensors), read with the same checks as any input file.
  */
-export function readModelArg(path: string, limits: Limits = DEFAULT_LIMITS): { weights: Uint8Array; config?: string; name: string } {
+export function readModelArg(path: string, limits: Limits = DEFAULT_LIMITS): { weights: Uint8Array; config?: string; name: string; configName?: string } {
   const s = statOrUndefined(path);
   if (s?.isDirectory()) {
     const configPath = join(path, 'config.json');
     const weightsPath = join(path, 'model.safetensors');
     if (!statOrUndefined(weightsPath)) throw new CliError(`${printable(path)}: a model folder holds model.safetensors (and config.json), this one has no model.safetensors`);
-    const config = statOrUndefined(configPath) ? new TextDecoder().decode(readInputFile(configPath, 'maxInputBytes', limits)) : undefined;
-    return { weights: readInputFile(weightsPath, 'maxWeightsBytes', limits), config, name: printable(weightsPath) };
+    // a config is small (smp's: under 1 KB): a larger one is refused from its size, before it is read
+    const configSize = statOrUndefined(configPath);
+    if (configSize?.isFile() && configSize.size > MAX_CONFIG_BYTES) throw new CliError(`${printable(configPath)}: a file of ${formatBytes(configSize.size)} is larger than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
+    const config = configSize ? new TextDecoder().decode(readInputFile(configPath, 'maxInputBytes', limits)) : undefined;
+    return { weights: readInputFile(weightsPath, 'maxWeightsBytes', limits), config, name: printable(weightsPath), configName: printable(configPath) };
   }
   return { weights: readInputFile(path, 'maxWeightsBytes', limits), name: printable(path) };
 }
