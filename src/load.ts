@@ -39,7 +39,8 @@ export interface LoadOptions {
   precision?: 'f32' | 'f16';
   /** the output activation, overriding the config's (a bare smp state_dict defaults to 'identity', as smp) */
   activation?: OutputActivation;
-  /** bounds on what a file may make the loader read (maxWeightsBytes; see src/limits.ts) */
+  /** bounds on what a file may make the loader read (maxWeightsBytes; see src/limits.ts), and on how
+   *  long a URL's server may stall (headersTimeoutMs, idleTimeoutMs: a TimeoutError, code 'TIMEOUT') */
   limits?: Partial<Limits>;
   /** aborting rejects the load with an AbortError (and stops a download) */
   signal?: AbortSignal;
