@@ -10,9 +10,11 @@
 //                (a device limit exceeded) or out of memory (kind 'out-of-memory': free plans or use tiles)
 //   DISPOSED     the model was disposed (DisposedError): load it again
 //   ABORT        the caller's AbortSignal fired (name 'AbortError', as fetch's own)
+//   TIMEOUT      a server sent no response headers, or no byte of the body, within a time limit
+//                (TimeoutError; limits.headersTimeoutMs / idleTimeoutMs): try again, or raise the limit
 // Browser-safe: no Node imports.
 
-export type ErrorCode = 'INPUT' | 'WEIGHTS' | 'UNSUPPORTED' | 'DEVICE_LOST' | 'GPU' | 'DISPOSED' | 'ABORT';
+export type ErrorCode = 'INPUT' | 'WEIGHTS' | 'UNSUPPORTED' | 'DEVICE_LOST' | 'GPU' | 'DISPOSED' | 'ABORT' | 'TIMEOUT';
 
 export class UnetError extends Error {
   constructor(
@@ -74,6 +76,17 @@ export class DisposedError extends UnetError {
   }
 }
 
+/** A download that stalled: `limit` names the time limit (in src/limits.ts) it ran past. */
+export class TimeoutError extends UnetError {
+  constructor(
+    message: string,
+    readonly limit: 'headersTimeoutMs' | 'idleTimeoutMs',
+    options?: { cause?: unknown },
+  ) {
+    super(message, 'TIMEOUT', options);
+    this.name = 'TimeoutError';
+  }
+}
 
 export class AbortError extends UnetError {
   constructor(message = 'aborted', options?: { cause?: unknown }) {
