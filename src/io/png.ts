@@ -5,6 +5,7 @@
 // class indices. PNG spec: https://www.w3.org/TR/png-3/ (IHDR 11.2.1, PLTE 11.2.2, IDAT 11.2.3,
 // filtering 7.3 and 9). Browser-safe: no Node imports.
 import { zlibSync } from 'fflate';
+import { InputError } from '../errors.js';
 import { concatBytes } from './bytes.js';
 
 /** The 8 bytes every PNG starts with. */
@@ -43,23 +44,33 @@ export interface PngImage {
   channels?: 1 | 2 | 3 | 4;
 }
 
-// samples a pixel -> PNG colour type: gray, gray + alpha, RGB, RGBA
-const COLOR_TYPE: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6 };
+// samples a pixel -> PNG colour type: gray, gray + alpha, RGB, RGBA (a Map: a caller's value never
+// finds an Object.prototype name)
+const COLOR_TYPE = new Map<unknown, number>([[1, 0], [2, 4], [3, 2], [4, 6]]);
+/** PNG's largest width or height (spec 11.2.1: 2^31 - 1). */
+const PNG_MAX_SIDE = 2 ** 31 - 1;
 
 /** PNG bytes of an image: 8-bit gray / gray + alpha / RGB / RGBA, or 16 bits a sample for a Uint16Array. */
 export function encodePng(image: PngImage): Uint8Array {
+  if (typeof image !== 'object' || image === null) throw new InputError(`encodePng: expected an image { width, height, data }, found ${image === null ? 'null' : typeof image}`);
   const { width, height, data } = image;
   checkSize(width, height, 'PNG');
-  const channels = image.channels ?? data.length / (width * height);
-  if (!(channels in COLOR_TYPE)) throw new Error(`PNG: ${data.length} samples for ${width}x${height} pixels is not 1, 2, 3 or 4 a pixel`);
-  if (data.length !== width * height * channels) throw new Error(`PNG: ${data.length} samples for ${width}x${height} pixels of ${channels} channels`);
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Uint16Array)) {
+    throw new InputError(`PNG: data must be a Uint8Array, Uint8ClampedArray or Uint16Array, found ${describe(data)}`);
+  }
+  const channels = image.channels === undefined ? data.length / (width * height) : image.channels;
+  const colorType = COLOR_TYPE.get(channels);
+  if (colorType === undefined) {
+    throw new InputError(image.channels === undefined ? `PNG: ${data.length} samples for ${width}x${height} pixels is not 1, 2, 3 or 4 a pixel` : `PNG: channels must be 1, 2, 3 or 4, found ${describe(channels)}`);
+  }
+  if (data.length !== width * height * channels) throw new InputError(`PNG: ${data.length} samples for ${width}x${height} pixels of ${channels} channels`);
   const sampleBytes = data instanceof Uint16Array ? 2 : 1;
   const rowBytes = width * channels * sampleBytes;
   // samples as bytes, big-endian for 16 bits (PNG spec 7.1)
   const bytes = new Uint8Array(height * rowBytes);
   if (sampleBytes === 1) bytes.set(data);
   else for (let i = 0; i < data.length; i++) [bytes[2 * i], bytes[2 * i + 1]] = [data[i] >> 8, data[i] & 0xff];
-  const ihdr = header(width, height, 8 * sampleBytes, COLOR_TYPE[channels]);
+  const ihdr = header(width, height, 8 * sampleBytes, colorType);
   return pngFile([pngChunk('IHDR', ihdr), pngChunk('IDAT', zlibSync(filtered(bytes, height, rowBytes, channels * sampleBytes)))]);
 }
 
@@ -69,9 +80,9 @@ export function encodePng(image: PngImage): Uint8Array {
  */
 export function encodePalettePng(width: number, height: number, indices: Uint8Array, palette: readonly (readonly [number, number, number])[]): Uint8Array {
   checkSize(width, height, 'palette PNG');
-  if (indices.length !== width * height) throw new Error(`palette PNG: ${indices.length} indices for ${width}x${height} pixels`);
-  if (palette.length < 1 || palette.length > 256) throw new Error(`palette PNG: ${palette.length} colours, expected 1 to 256`);
-  for (const v of indices) if (v >= palette.length) throw new Error(`palette PNG: index ${v} is past the palette's ${palette.length} colours`);
+  if (!(indices instanceof Uint8Array) || indices.length !== width * height) throw new InputError(`palette PNG: ${describe(indices)} indices for ${width}x${height} pixels`);
+  if (!Array.isArray(palette) || palette.length < 1 || palette.length > 256) throw new InputError(`palette PNG: ${describe(palette)} colours, expected 1 to 256`);
+  for (const v of indices) if (v >= palette.length) throw new InputError(`palette PNG: index ${v} is past the palette's ${palette.length} colours`);
   const plte = new Uint8Array(3 * palette.length);
   palette.forEach((rgb, i) => plte.set(rgb, 3 * i));
   // indices are labels, not intensities: no filter (type 0) on each row
@@ -80,8 +91,19 @@ export function encodePalettePng(width: number, height: number, indices: Uint8Ar
   return pngFile([pngChunk('IHDR', header(width, height, 8, 3)), pngChunk('PLTE', plte), pngChunk('IDAT', zlibSync(raw))]);
 }
 
-function checkSize(width: number, height: number, what: string): void {
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`${what}: size ${width}x${height} must be positive integers`);
+function checkSize(width: unknown, height: unknown, what: string): void {
+  const side = (v: unknown) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= PNG_MAX_SIDE;
+  if (!(side(width) && side(height))) throw new InputError(`${what}: size ${describe(width)}x${describe(height)} must be positive integers up to ${PNG_MAX_SIDE}`);
+}
+
+/** A caller's value in a message: numbers as they are, arrays by their length, else the type's name
+ *  (never String(v) of an object, which may throw or be huge). */
+function describe(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${(v as Uint8Array).length}`;
+  if (Array.isArray(v)) return `${v.length}`;
+  return typeof v === 'object' ? 'an object' : typeof v;
 }
 
 /** IHDR data: size, bit depth, colour type, then deflate, filter method 0, no interlace. */
