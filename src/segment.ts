@@ -25,7 +25,8 @@ export interface SegmentOptions {
   onProgress?: (p: Progress) => void;
   /** aborting rejects with an AbortError; the model stays usable */
   signal?: AbortSignal;
-  /** bounds on the image read (maxPixels, maxInputBytes, maxJpegScans) */
+  /** bounds on the image read (maxPixels, maxInputBytes, maxJpegScans; for a URL also headersTimeoutMs and
+   *  idleTimeoutMs: a TimeoutError, code 'TIMEOUT', when its server stalls) */
   limits?: Partial<Limits>;
   /** padding to the model's size multiple (brain U-Net), as model.run's */
   pad?: PadMode;

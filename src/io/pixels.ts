@@ -37,7 +37,8 @@ export type ImageSource =
   | string;
 
 export interface ReadImageOptions {
-  /** maxPixels, maxInputBytes and maxJpegScans apply (defaults: DEFAULT_LIMITS) */
+  /** maxPixels, maxInputBytes and maxJpegScans apply (defaults: DEFAULT_LIMITS); for a URL also headersTimeoutMs
+   *  and idleTimeoutMs (a TimeoutError, code 'TIMEOUT', when its server stalls) */
   limits?: Partial<Limits>;
   signal?: AbortSignal;
 }
