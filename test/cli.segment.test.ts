@@ -112,6 +112,10 @@ Seg('usage errors (exit 2): activation, normalize, bad threshold, no inputs', ()
   assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--normalize', 'imagenet1k'), /--normalize must be model, zscore, none, imagenet or MEAN,STD \(STD > 0\), found "imagenet1k"$/, 2);
   assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--threshold', '2'), /--threshold must be a number from 0 to 1, found "2"/, 2);
   assertOneLineError(unet('segment', '--weights', WEIGHTS, '--out-dir', 'o'), /segment: no input images or folders given/, 2);
+  // names of Object's own properties are no axis
+  for (const axis of ['constructor', 'toString', '__proto__']) {
+    assertOneLineError(unet('segment', 'x.nii', '--weights', WEIGHTS, '--out-dir', 'o', '--axis', axis), new RegExp(`--axis must be axial, coronal, sagittal, 0, 1 or 2, found "${axis}"$`), 2);
+  }
 });
 
 Seg('--out-dir = the input folder: a user\'s own cell_mask.png is neither replaced nor segmented without --overwrite', () => {

@@ -115,7 +115,8 @@ const OPTIONS = {
   ...LIMIT_OPTIONS,
 } as const;
 
-const AXES: Record<string, Axis> = { axial: 2, coronal: 1, sagittal: 0, '0': 0, '1': 1, '2': 2 };
+// a Map: `--axis constructor` must find nothing, not Object's own property
+const AXES = new Map<string, Axis>([['axial', 2], ['coronal', 1], ['sagittal', 0], ['0', 0], ['1', 1], ['2', 2]]);
 const INPUT_EXT = /\.(png|jpe?g|nii|nii\.gz)$/i;
 
 export interface Settings {
@@ -168,7 +169,7 @@ export async function segment(args: string[]): Promise<number> {
   }
   const norm = v.normalize === 'model' ? undefined : parseNormalization(v.normalize ?? '');
   if (!norm && v.normalize !== 'model') throw new UsageError(`segment: --normalize must be model, zscore, none, imagenet or MEAN,STD (STD > 0), found ${JSON.stringify(v.normalize)}`);
-  const axis = AXES[(v.axis ?? '').toLowerCase()];
+  const axis = AXES.get((v.axis ?? '').toLowerCase());
   if (axis === undefined) throw new UsageError(`segment: --axis must be axial, coronal, sagittal, 0, 1 or 2, found ${JSON.stringify(v.axis)}`);
   const activation = parseActivation('segment', v.activation);
   let pad: PadMode;
