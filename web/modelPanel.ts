@@ -3,7 +3,7 @@
 // the preprocessing it gets, and per-layer GPU times. DOM only.
 import { legendItem } from './cards.js';
 import type { CostAt, LayerTimes, ModelSummary } from './protocol.js';
-import { WEIGHTS_LABEL, describeWeightBytes } from '../src/cli/modelInfo.js';
+import { WEIGHTS_LABEL, describeWeightBytes } from '../src/infoText.js';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 

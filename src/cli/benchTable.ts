@@ -3,7 +3,7 @@ import type { StepTime } from '../graph/profile.js';
 import type { Tuning } from '../graph/tuning.js';
 import type { ModelInfo } from '../model.js';
 import { type Stats, table } from './benchTime.js';
-import { describeWeightBytes } from './modelInfo.js';
+import { describeWeightBytes } from '../infoText.js';
 
 /** Warm-ups below this are allowed (slow adapters) but the report says so. */
 export const RECOMMENDED_WARMUP = 10;

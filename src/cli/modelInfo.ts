@@ -3,6 +3,7 @@
 import { isMultiClass } from '../io/classes.js';
 import { describeNormalization } from '../io/preprocess.js';
 import type { Model, ModelInfo } from '../node.js';
+import { WEIGHTS_LABEL, describeWeightBytes } from '../infoText.js';
 
 /** GFLOP are counted on a forward of this size (1 x inChannels x 256 x 256). */
 const FLOP_SIZE = 256;
@@ -22,20 +23,6 @@ export type ModelDescription = Pick<ModelInfo, Described> & {
 };
 
 /** What info.weightBytes is called wherever it is shown (`unet info`, the web page's model panel). */
-export const WEIGHTS_LABEL = 'weights on the GPU';
-
-/**
- * info.weightBytes in words, the one way the CLI and the web page say it: the packed weights the model holds
- * on the GPU, in MB of 10^6 bytes. They depend on the device's kernels (a Winograd F(4x4) conv holds its 3x3
- * weights as 6x6 tiles, 4x the tensor; BatchNorm is folded in; channels are padded to vec4), so the same
- * file takes more on lavapipe (Winograd by default) than on a GPU; the parameters as plain tensors, the
- * same everywhere, follow for comparison.
- */
-export function describeWeightBytes(i: Pick<ModelInfo, 'weightBytes' | 'parameters' | 'precision'>): string {
-  const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
-  return `${mb(i.weightBytes)} packed for this device's kernels (the parameters as ${i.precision} tensors: ${mb(i.parameters * (i.precision === 'f16' ? 2 : 4))})`;
-}
-
 /** `config`: whether a config.json came with the weights. */
 export function describeModel(model: Model, config: boolean): ModelDescription {
   const i = model.info;
