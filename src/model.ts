@@ -14,6 +14,7 @@ import { DeviceLostError, DisposedError, GpuError, InputError, abortable, checkO
 import { onUncapturedError } from './gpu/device.js';
 import { withGpuErrors } from './gpu/buffers.js';
 import { type ImageSource, type SegmentOptions, type SegmentResult, segment } from './segment.js';
+import { shownValue } from './limits.js';
 
 /** An NCHW float32 tensor. */
 export interface TensorData {
@@ -164,7 +165,7 @@ export class Model {
   run(input: TensorData, options: RunOptions = {}): Promise<RunResult> {
     try {
       checkOptionNames(options, RUN_OPTIONS, 'run');
-      if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
+      checkRunOptions(options);
       throwIfAborted(options.signal, 'the run');
     } catch (e) {
       return Promise.reject(e);
@@ -196,6 +197,8 @@ export class Model {
 
   /** What running `shape` in one pass would take on the GPU, computed without allocating anything. */
   estimate(shape: readonly number[], options: Pick<RunOptions, 'pad'> = {}): PlanEstimate {
+    checkOptionNames(options, ['pad'], 'estimate');
+    if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
     const s = this.checkShape(shape);
     const p = this.padding(s, options.pad ?? this.padMode);
     return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment, this.tuning);
@@ -255,7 +258,7 @@ export class Model {
       return plan;
     }
     // make room first, so the peak stays near the bound: the estimate is what compilePlan allocates
-    this.evictFor(this.estimate(s, options).totalBytes);
+    this.evictFor(this.estimate(s, { pad: options.pad }).totalBytes);
     plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
     this.plans.set(key, plan);
     this.planBytes.set(key, gpuBytesOf(plan));
@@ -287,9 +290,9 @@ export class Model {
     this.checkUsable();
     const s = this.checkInput(input);
     if ((options.nonFinite ?? 'error') === 'error') checkFinite(input.data, s);
-    else if (options.nonFinite !== 'propagate') throw new InputError(`nonFinite must be 'error' or 'propagate', found ${JSON.stringify(options.nonFinite)}`);
+    else if (options.nonFinite !== 'propagate') throw new InputError(`nonFinite must be 'error' or 'propagate', found ${shownValue(options.nonFinite)}`);
     const limits = this.device.limits;
-    const decision = decideTiling(s, options.tile, (shape) => this.estimate(shape, options), limits, this.info.sizeMultiple);
+    const decision = decideTiling(s, options.tile, (shape) => this.estimate(shape, { pad: options.pad }), limits, this.info.sizeMultiple);
     if (!decision.tiled) {
       const out = await this.runPlan(input.data, s, options);
       options.onProgress?.({ done: 1, total: 1 });
@@ -401,10 +404,10 @@ export class Model {
 
   private checkShape(shape: readonly number[]): Shape {
     if (!Array.isArray(shape)) throw new InputError(`input: shape must be an array [N, C, H, W], found ${shape === null ? 'null' : typeof shape}`);
-    if (shape.length !== 4) throw new InputError(`input: shape [${shape}] has ${shape.length} dimensions, expected 4: [N, C, H, W]`);
+    if (shape.length !== 4) throw new InputError(`input: shape ${shownValue(shape)} has ${shape.length} dimensions, expected 4: [N, C, H, W]`);
     if (!shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
       const zero = shape.some((d) => d === 0) ? ' (a zero-size input has nothing to segment)' : '';
-      throw new InputError(`input: shape [${shape}] is not [N, C, H, W] with positive integer sizes${zero}`);
+      throw new InputError(`input: shape ${shownValue(shape)} is not [N, C, H, W] with positive integer sizes${zero}`);
     }
     const C = shape[1];
     if (C !== this.info.inChannels) throw new InputError(`input: has ${C} channels, the model expects ${this.info.inChannels}`);
@@ -427,6 +430,16 @@ function gpuBytesOf(plan: Plan): number {
   let bytes = b(numel(plan.inputShape) * 4) + b(plan.memory.arenaBytes) + 2 * b(numel(plan.outputShape) * 4);
   for (const s of plan.steps) for (const u of s.owned) bytes += u.size;
   return bytes;
+}
+
+/** The types of run()'s options, checked before the run is queued (the tile settings are checked where
+ *  they are decided, src/tiling/budget.ts). */
+function checkRunOptions(o: RunOptions): void {
+  if (o.pad !== undefined) checkPadMode(o.pad, 'pad');
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InputError(`run: onProgress must be a function, found ${shownValue(o.onProgress)}`);
+  if (o.nonFinite !== undefined && o.nonFinite !== 'error' && o.nonFinite !== 'propagate') {
+    throw new InputError(`run: nonFinite must be 'error' or 'propagate', found ${shownValue(o.nonFinite)}`);
+  }
 }
 
 /** Index of the first NaN or Inf in `data`, or -1. v * 0 is 0 for a finite v and NaN otherwise, so a

@@ -11,7 +11,13 @@ export type PadMode = 'zero' | 'reflect';
 /** `v` as a PadMode, or an error naming `what` and the value found (never a silent default). */
 export function checkPadMode(v: unknown, what = 'pad'): PadMode {
   if (v === 'reflect' || v === 'zero') return v;
-  const found = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? JSON.stringify(v) ?? String(v) : String(v);
+  let found: string;
+  try {
+    found = typeof v === 'string' || (typeof v === 'object' && v !== null) ? JSON.stringify(v) ?? typeof v : String(v);
+  } catch {
+    // a cycle, a getter that throws, or nesting too deep for JSON.stringify
+    found = Array.isArray(v) ? `an array of ${v.length}` : 'an object';
+  }
   throw new InputError(`${what} must be 'reflect' or 'zero', found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
 }
 
