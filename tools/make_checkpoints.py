@@ -20,9 +20,7 @@ in both of its formats, under test/fixtures/checkpoints/:
 Usage: /usr/bin/python3 tools/make_checkpoints.py
 """
 
-import json
 import os
-import struct
 import sys
 import zipfile
 from collections import OrderedDict
@@ -32,34 +30,11 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import build  # noqa: E402
+from make_fixtures import build, safetensors_bytes  # noqa: E402
 from unet_model import UNet  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "test", "fixtures", "checkpoints")
-
-ST_DTYPES = {
-    torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64",
-    torch.bool: "BOOL",
-}
-
-
-def safetensors_bytes(tensors, metadata):
-    """Writes torch tensors as they are (BF16 through its bits); contiguous, header padded to 8."""
-    header = {"__metadata__": dict(metadata)}
-    blobs, off = [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        dt = ST_DTYPES[t.dtype]
-        raw = t.view(torch.int16) if t.dtype == torch.bfloat16 else t
-        b = raw.numpy().tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
-
 
 def save(obj, name, legacy=False):
     path = os.path.join(OUT, name)

@@ -64,15 +64,31 @@ CHECK_OUTPUT_TOL = 1e-6
 # multiple of 8, then the raw little-endian tensor bytes in order, contiguous)
 
 DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "U8": np.dtype("u1")}
+# numpy dtypes of the arrays written, and torch dtypes of the tensors written, as safetensors names them
+NP_ST_DTYPES = {np.dtype("float32"): "F32", np.dtype("int64"): "I64", np.dtype("uint8"): "U8"}
+TORCH_ST_DTYPES = {
+    torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64", torch.bool: "BOOL",
+}
+
+
+def _tensor_bytes(t):
+    """(safetensors dtype, little-endian contiguous bytes) of a numpy array or a torch tensor (BF16 through
+    its bits: numpy has no bfloat16)."""
+    if isinstance(t, torch.Tensor):
+        t = t.detach().contiguous()
+        dt = TORCH_ST_DTYPES[t.dtype]
+        return dt, (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+    dt = NP_ST_DTYPES[t.dtype]
+    return dt, np.ascontiguousarray(t, dtype=DTYPES[dt]).tobytes()
 
 
 def safetensors_bytes(tensors, metadata):
+    """A safetensors file of numpy arrays or torch tensors, in order; header padded to 8 bytes."""
     header = {"__metadata__": dict(metadata)}
     blobs, off = [], 0
-    for name, arr in tensors.items():
-        dt = {np.dtype("float32"): "F32", np.dtype("int64"): "I64", np.dtype("uint8"): "U8"}[arr.dtype]
-        b = np.ascontiguousarray(arr, dtype=DTYPES[dt]).tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+    for name, t in tensors.items():
+        dt, b = _tensor_bytes(t)
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode("utf-8")
