@@ -2,21 +2,16 @@
 import * as assert from 'uvu/assert';
 import '../src/gpu/node.js';
 import { getDevice } from '../src/gpu/device.js';
+import { mulberry32 } from '../src/weights/random.js';
 import { createBuffer, readBack } from '../src/gpu/buffers.js';
 import { type Nhwc4View, type Step, c4, dense, encodeSteps } from '../src/kernels/common.js';
 import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../src/kernels/layout.js';
 import { type Tensor, numElements } from '../src/kernels/reference/tensor.js';
 
-/** mulberry32: a tiny seeded PRNG so every test input is reproducible. */
+/** Uniform values in [0, 1) from mulberry32 (src/weights/random.ts), so every test input is reproducible. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Uniform values in [lo, hi). */

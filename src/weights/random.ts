@@ -4,16 +4,23 @@
 import { writeSafetensors, type TensorToWrite } from './safetensors.js';
 import { unetTensorNames } from '../arch/brainUnet.js';
 
-/** mulberry32 + Box-Muller: small, seeded, good enough for weights. */
-function normals(seed: number): () => number {
+/** mulberry32: a tiny seeded generator of uint32 values (the tests' seeded inputs use it too). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const uniform = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/** mulberry32 + Box-Muller: small, seeded, good enough for weights. */
+function normals(seed: number): () => number {
+  const next = mulberry32(seed);
+  // in (0, 1): log() of it is finite
+  const uniform = () => (next() + 0.5) / 4294967296;
   return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
