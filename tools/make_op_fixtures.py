@@ -25,6 +25,8 @@ from make_fixtures import compare, safetensors_bytes  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "test", "fixtures", "ops", "ops.safetensors")
 SCRIPT = "tools/make_op_fixtures.py"
+# the engine's activations (src/kernels/common.ts Activation) as PyTorch computes them
+ACTIVATIONS = {"none": lambda y: y, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": F.silu}
 
 
 def cases():
@@ -35,10 +37,11 @@ def cases():
 
     out = {}
 
-    def conv(name, N, C, H, W, CO, k, stride, pad, groups=1, act="none", residual=False):
-        """pad: symmetric int, or (top, bottom, left, right) applied with F.pad first."""
+    def conv(name, N, C, H, W, CO, k, stride, pad, groups=1, act="none", residual=False, gain=1.0):
+        """pad: symmetric int, or (top, bottom, left, right) applied with F.pad first. gain scales the
+        weights (outputs of std ~gain)."""
         x = rand(N, C, H, W)
-        w = rand(CO, C // groups, k, k, scale=(3.0 / (C // groups * k * k)) ** 0.5)
+        w = rand(CO, C // groups, k, k, scale=gain * (3.0 / (C // groups * k * k)) ** 0.5)
         b = rand(CO, scale=0.2)
         t = {"input": x, "weight": w, "bias": b}
         x64 = x.double()
@@ -51,7 +54,7 @@ def cases():
             r = rand(*y.shape)
             t["residual"] = r
             y = y + r.double()
-        y = {"none": y, "relu": F.relu(y), "sigmoid": torch.sigmoid(y), "tanh": torch.tanh(y), "silu": F.silu(y)}[act]
+        y = ACTIVATIONS[act](y)
         t["output"] = y.float()
         spec = dict(op="conv2d", stride=stride, groups=groups, activation=act, residual=residual, kernel=k)
         spec["padding"] = list(pad) if isinstance(pad, tuple) else [pad] * 4
@@ -98,7 +101,7 @@ def cases():
 
     big = torch.tensor([-3e38, -1e5, -100.0, -20.0, -1.0, 0.0, 0.5, 1.0, 20.0, 100.0, 1e5, 3e38], dtype=torch.float32)
     x = torch.cat([big, rand(1 * 4 * 3 * 4 - big.numel(), scale=6.0)]).reshape(1, 4, 3, 4)
-    for act, f in (("relu", F.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh), ("silu", F.silu)):
+    for act, f in ((a, ACTIVATIONS[a]) for a in ("relu", "sigmoid", "tanh", "silu")):
         out[f"activation_{act}"] = (dict(op="activation", fn=act), {"input": x, "output": f(x.double()).float()})
 
     # smp's SCSE module (reduction 16): x * cSE(x) + x * sSE(x)
@@ -133,6 +136,18 @@ def cases():
     x = rand(2, 6, 4, 5)
     y = rand(2, 6, 4, 5)
     out["add_relu"] = (dict(op="add", activation="relu"), {"input": x, "other": y, "output": F.relu(x.double() + y.double()).float()})
+
+    # ReLU6 (MobileNetV2), after the cases above so that their random inputs stay as they were: alone on the
+    # extreme values (+-3e38, +-1e5: clamped to 0 and 6), and in the epilogues of the convs MobileNetV2 has
+    # (1x1 expand, depthwise 3x3 stride 1 and 2, the 3x3 stride-2 stem, and a 3x3 the Winograd variants
+    # take), with weights scaled so that a good part of the outputs is past 6
+    x = torch.cat([big, rand(1 * 4 * 3 * 5 - big.numel(), scale=9.0)]).reshape(1, 4, 3, 5)
+    out["activation_relu6"] = (dict(op="activation", fn="relu6"), {"input": x, "output": F.relu6(x.double()).float()})
+    conv("conv1x1_relu6_c24", 2, 8, 6, 7, 24, 1, 1, 0, act="relu6", gain=12.0)
+    conv("conv3_s2_relu6_stem", 1, 3, 11, 10, 8, 3, 2, 1, act="relu6", gain=12.0)
+    conv("conv3_c12_relu6_winograd", 1, 12, 9, 8, 10, 3, 1, 1, act="relu6", gain=12.0)
+    conv("dw3_s1_relu6_c20", 2, 20, 7, 9, 20, 3, 1, 1, groups=20, act="relu6", gain=12.0)
+    conv("dw3_s2_relu6_c12", 1, 12, 9, 10, 12, 3, 2, 1, groups=12, act="relu6", gain=12.0)
     return out
 
 

@@ -178,16 +178,22 @@ export const storageAliases = (f16 = false): string => {
 };
 
 /** Epilogue activations that conv kernels can apply before storing, as WGSL on a vec4 `v`. */
-export type Activation = 'none' | 'relu' | 'sigmoid' | 'tanh' | 'silu';
+export type Activation = 'none' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'silu';
+
+/** WGSL: `expr` (a clamp of `v`), but NaN where `v` is NaN, as in PyTorch. max(NaN, 0) is 0 on some backends
+ *  (llvmpipe), and comparisons may be folded away under WGSL's no-NaN assumption, so NaN is told by its bits. */
+const keepNaN = (expr: string, v: string): string =>
+  `select(${expr}, ${v}, (bitcast<vec4<u32>>(${v}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
 
 export function activationWgsl(act: Activation, v: string): string {
   switch (act) {
     case 'none':
       return v;
     case 'relu':
-      // NaN stays NaN, as in PyTorch: max(NaN, 0) is 0 on some backends (llvmpipe), and comparisons may be
-      // folded away under WGSL's no-NaN assumption, so NaN is told by its bits
-      return `select(max(${v}, vec4<f32>(0.0)), ${v}, (bitcast<vec4<u32>>(${v}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
+      return keepNaN(`max(${v}, vec4<f32>(0.0))`, v);
+    case 'relu6':
+      // nn.ReLU6: min(max(x, 0), 6), +inf -> 6
+      return keepNaN(`clamp(${v}, vec4<f32>(0.0), vec4<f32>(6.0))`, v);
     case 'sigmoid':
       // 1 / (1 + e^-x): exp overflows to +inf for x < -88 and the quotient is then exactly 0, as in PyTorch.
       return `(vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-${v})))`;

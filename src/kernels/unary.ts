@@ -1,4 +1,4 @@
-// Elementwise activations (relu, sigmoid, tanh, silu) as standalone kernels, NHWC4. In the U-Net they run fused in the
+// Elementwise activations (relu, relu6, sigmoid, tanh, silu) as standalone kernels, NHWC4. In the U-Net they run fused in the
 // conv epilogue (the same WGSL, activationWgsl); these serve unfused graphs and the tests.
 import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
 

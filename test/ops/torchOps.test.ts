@@ -10,6 +10,7 @@ import type { ConvParams } from '../../src/params.js';
 import { parseSafetensors, type Safetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 import { runGraph } from './runGraph.js';
+import { optimize } from '../../src/graph/passes/index.js';
 import { type ConvAlgo, tuningFor } from '../../src/graph/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { skip } from '../skip.js';
@@ -112,6 +113,11 @@ for (const [name, spec] of Object.entries(cases)) {
     Ops(`${name} ${JSON.stringify(spec)} ${precision}${algo === 'default' ? '' : ` ${algo}`}`, async ({ device }) => {
       if (precision === 'f16' && !device.features.has('shader-f16')) return skip(`${name} f16: the adapter has no shader-f16`);
       const { g, input, shape } = graphOf(name, spec, st);
+      // a conv's activation runs in its epilogue (fuseActivation), not as a pass of its own
+      if (spec.op === 'conv2d' && spec.activation !== 'none') {
+        const left = optimize(g).nodes.filter((n) => n.op.kind === 'activation');
+        assert.is(left.length, 0, `${name}: ${spec.activation} not fused into the conv: ${left.map((n) => n.name)}`);
+      }
       const want = st.getF32(`${name}.output`);
       const base = tuningFor(device, adapterOf(device));
       const tuning = algo === 'default' ? base : { ...base, conv2d: algo === 'tiled' ? { tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load' as const, algo } : { ...base.conv2d, algo } };

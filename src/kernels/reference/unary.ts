@@ -4,6 +4,8 @@ import type { Tensor } from './tensor.js';
 
 export function applyActivation(act: Activation, v: number): number {
   if (act === 'relu') return Math.max(v, 0);
+  // Math.max / Math.min keep NaN, as PyTorch does
+  if (act === 'relu6') return Math.min(Math.max(v, 0), 6);
   if (act === 'sigmoid') return 1 / (1 + Math.exp(-v));
   if (act === 'tanh') return Math.tanh(v);
   if (act === 'silu') return v / (1 + Math.exp(-v));
