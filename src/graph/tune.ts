@@ -6,7 +6,9 @@ import { type Graph, type Shape } from './ir.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
-import { type ConvTile, type TunedKernel, type Tuning, candidates, fixedSubgroupSize } from './tuning.js';
+import { type ConvTile, type TunedKernel, type Tuning, candidates, describeTile, fixedSubgroupSize } from './tuning.js';
+
+export { describeTile };
 import { isSoftwareAdapter } from '../gpu/device.js';
 import { layerKey, withDef } from '../ops/index.js';
 import { winogradTileOf } from '../ops/conv2d.js';
@@ -113,7 +115,6 @@ export async function tuneGraph(
   return { tuning, layers: results, inputShape };
 }
 
-export const describeTile = (t: ConvTile) => `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
 /** Cache entry name for an adapter: its identity, so another GPU or driver never reads this one's. */
 export function tuningCacheName(adapter: GPUAdapter | undefined): string {

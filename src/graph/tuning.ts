@@ -15,10 +15,14 @@ export interface KernelTile {
  *  algorithm: 'direct' (default); 'winograd2' / 'winograd4' for Winograd F(2x2,3x3) / F(4x4,3x3)
  *  (src/kernels/winograd.ts), where the tile is its GEMM's; 'tiled' for the workgroup-tiled GEMM
  *  (src/kernels/conv2dTiled.ts: tilePixels = pixels per thread, tileC4 = output vec4s per workgroup,
- *  workgroupSize unused). Layers an algorithm does not apply to run direct. */
+ *  workgroupSize unused). Layers an algorithm does not apply to run direct: src/ops/convVariant.ts decides,
+ *  once per conv node, what each layer runs as. */
 export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize?: number; algo?: ConvAlgo };
 
 export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4' | 'tiled';
+
+/** A tile for reports: 'winograd4 subgroup/8 2px x 4c4 wg64' (the algorithm named unless direct). */
+export const describeTile = (t: ConvTile) => `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
 export type TunedKernel = 'conv2d' | 'convTranspose2x2';
 
