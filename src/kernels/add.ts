@@ -1,5 +1,6 @@
 // a + b (same shape), then an activation, NHWC4: the residual add where it cannot run in a conv's
 // epilogue (src/graph/passes/fuseResidual.ts). One invocation per output vec4.
+import { KernelBindings, activation, written } from './bindings.js';
 import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
 
 export interface AddSpec {
@@ -23,11 +24,7 @@ export function addWgsl(s: AddSpec): string {
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
 // add${s.activation === 'none' ? '' : ` + ${s.activation}`}, NHWC4, one invocation per output vec4.
-${ADD_SHAPE.declaration(3)}
-
-@group(0) @binding(0) var<storage, read_write> a: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> b: array<Act>; // read only
-@group(0) @binding(2) var<storage, read_write> output: array<Act>;
+${addBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -44,10 +41,12 @@ ${ADD_SHAPE.lets()}
 
 const ADD_SHAPE = new ShapeUniforms(['C', 'C4', 'TOTAL', 'A_STRIDE', 'A_OFFSET', 'B_STRIDE', 'B_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
 
+const addBindings = (s: AddSpec) => new KernelBindings('add', [activation('a'), activation('b'), written('output')], ADD_SHAPE, s.f16);
+
 export function addStep(device: GPUDevice, s: AddSpec, b: { a: BufferRange; b: BufferRange; output: BufferRange }, label = 'add'): Step {
   const shape = ADD_SHAPE.data({
     C: s.channels, C4: c4Of(s), TOTAL: s.pixels * c4Of(s), A_STRIDE: s.a.c4Stride, A_OFFSET: s.a.c4Offset, B_STRIDE: s.b.c4Stride, B_OFFSET: s.b.c4Offset,
     OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, WG_X: addWorkgroups(s)[0],
   });
-  return makeStep(device, label, addWgsl(s), [b.a, b.b, b.output], addWorkgroups(s), 0, `${s.pixels} px x ${s.channels} ch add${s.activation === 'none' ? '' : ' +' + s.activation}`, shape);
+  return makeStep(device, label, { code: addWgsl(s), bindings: addBindings(s) }, b, addWorkgroups(s), 0, `${s.pixels} px x ${s.channels} ch add${s.activation === 'none' ? '' : ' +' + s.activation}`, shape);
 }

@@ -2,6 +2,7 @@
 // The U-Net path folds BatchNorm into the conv before it (src/graph/passes); this kernel serves graphs
 // where a BatchNorm cannot be folded, and the tests.
 import type { BatchNormParams } from '../params.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, type Step, f32Literal, linearIndex, linearWorkgroups, makeStep } from './common.js';
 
 export interface BatchNormSpec {
@@ -31,10 +32,7 @@ const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
 const TOTAL = ${s.N * s.H * s.W * s.c4}u;
 
-@group(0) @binding(0) var<storage, read_write> input: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
-// params[4 * c4 + k], k = 0 weight, 1 bias, 2 running_mean, 3 running_var (padding channels: 0, 0, 0, 1)
-@group(0) @binding(1) var<storage, read> params: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;
+${BATCH_NORM_BINDINGS.wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -48,6 +46,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 `;
 }
+
+const BATCH_NORM_BINDINGS = new KernelBindings('batchNorm', [
+  activation('input', undefined, 'vec4<f32>'),
+  param('params', 'vec4<f32>', 'params[4 * c4 + k], k = 0 weight, 1 bias, 2 running_mean, 3 running_var (padding channels: 0, 0, 0, 1)'),
+  written('output', undefined, 'vec4<f32>'),
+]);
 
 /** Interleaves weight, bias, running_mean, running_var per vec4 group, as batchNormWgsl reads them. */
 export function packBatchNormParams(p: BatchNormParams, c4: number): Float32Array {
@@ -68,5 +72,5 @@ export function batchNormStep(
   b: { input: BufferRange; params: BufferRange; output: BufferRange },
   label = 'batchNorm',
 ): Step {
-  return makeStep(device, label, batchNormWgsl(s), [b.input, b.params, b.output], batchNormWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}]`);
+  return makeStep(device, label, { code: batchNormWgsl(s), bindings: BATCH_NORM_BINDINGS }, b, batchNormWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}]`);
 }

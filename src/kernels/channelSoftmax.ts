@@ -1,6 +1,7 @@
 // softmax or log_softmax over channels (dim 1), NHWC4: one invocation per pixel reads its C channels
 // (padding lanes of the last vec4 are ignored and written as 0), subtracts their max (no overflow), and
 // writes exp(v - max) / sum, or v - max - log(sum).
+import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
 
 export interface ChannelSoftmaxSpec {
@@ -22,10 +23,7 @@ export function channelSoftmaxWgsl(s: ChannelSoftmaxSpec): string {
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
 // ${s.log ? 'log_softmax' : 'softmax'} over channels, NHWC4, one invocation per pixel.
-${SOFTMAX_SHAPE.declaration(2)}
-
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<Act>;
+${softmaxBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -54,10 +52,12 @@ ${SOFTMAX_SHAPE.lets()}
 
 const SOFTMAX_SHAPE = new ShapeUniforms(['PIXELS', 'C', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
 
+const softmaxBindings = (s: ChannelSoftmaxSpec) => new KernelBindings('channelSoftmax', [activation('input'), written('output')], SOFTMAX_SHAPE, s.f16);
+
 export function channelSoftmaxStep(device: GPUDevice, s: ChannelSoftmaxSpec, b: { input: BufferRange; output: BufferRange }, label = 'softmax'): Step {
   const shape = SOFTMAX_SHAPE.data({
     PIXELS: s.pixels, C: s.channels, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
     WG_X: channelSoftmaxWorkgroups(s)[0],
   });
-  return makeStep(device, label, channelSoftmaxWgsl(s), [b.input, b.output], channelSoftmaxWorkgroups(s), 0, `${s.pixels} px x ${s.channels} ch ${s.log ? 'log_softmax' : 'softmax'}`, shape);
+  return makeStep(device, label, { code: channelSoftmaxWgsl(s), bindings: softmaxBindings(s) }, b, channelSoftmaxWorkgroups(s), 0, `${s.pixels} px x ${s.channels} ch ${s.log ? 'log_softmax' : 'softmax'}`, shape);
 }

@@ -1,5 +1,6 @@
 // What every kernel shares: the activation layout, pipeline caching, and dispatch-size math.
 import { UnsupportedError } from '../errors.js';
+import type { KernelBindings } from './bindings.js';
 
 /**
  * Activations live in storage buffers as NHWC with channels grouped in vec4s ("NHWC4"): element
@@ -108,11 +109,17 @@ export function linearIndex(workgroups: [number, number, number] | string, workg
 export class ShapeUniforms<F extends string> {
   constructor(readonly fields: readonly F[]) {}
 
-  /** The struct, its binding, and `let` lines that bring every field into scope under its own name. */
-  declaration(binding: number): string {
-    return `struct Shape {\n${this.fields.map((f) => `  ${f}: u32,`).join('\n')}\n}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${binding}) var<uniform> shape: Shape;`;
+  /** The WGSL struct (KernelBindings declares the uniform holding it). */
+  struct(): string {
+    return `struct Shape {\n${this.fields.map((f) => `  ${f}: u32,`).join('\n')}\n}`;
   }
 
+  /** The struct, its binding, and `let` lines that bring every field into scope under its own name. */
+  declaration(binding: number): string {
+    return `${this.struct()}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${binding}) var<uniform> shape: Shape;`;
+  }
+
+  /** `let` lines that bring every field into scope under its own name. */
   lets(): string {
     return this.fields.map((f) => `  let ${f} = shape.${f};`).join('\n');
   }
@@ -128,14 +135,21 @@ export class ShapeUniforms<F extends string> {
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-/** A compute pipeline for `code`, cached per device by its source (a lost device drops its cache). */
-export function getPipeline(device: GPUDevice, label: string, code: string): GPUComputePipeline {
+/**
+ * A compute pipeline for `code`, cached per device by its source (a lost device drops its cache). With
+ * `bindings` (the declarations `code` contains) its bind group layout is made from them, else WebGPU
+ * derives it from the code ('auto'). The source alone is a sound key: it holds the declarations.
+ */
+export function getPipeline(device: GPUDevice, label: string, code: string, bindings?: KernelBindings<string, string>): GPUComputePipeline {
   let cache = pipelineCache.get(device);
   if (!cache) pipelineCache.set(device, (cache = new Map()));
   let pipeline = cache.get(code);
   if (!pipeline) {
     const module = device.createShaderModule({ label, code });
-    pipeline = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const layout = bindings
+      ? device.createPipelineLayout({ label, bindGroupLayouts: [device.createBindGroupLayout({ label, entries: bindings.layoutEntries() })] })
+      : 'auto';
+    pipeline = device.createComputePipeline({ label, layout, compute: { module, entryPoint: 'main' } });
     cache.set(code, pipeline);
   }
   return pipeline;
@@ -210,9 +224,52 @@ export function activationWgsl(act: Activation, v: string): string {
 export const maskLanes = (v: string, count: string): string =>
   `select(vec4<f32>(0.0), ${v}, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(${count}))`;
 
-/** Builds (or reuses) the pipeline for `code` and binds `ranges` to bindings 0, 1, ... in order. */
+/** A kernel: its WGSL and the declaration of what it binds (the WGSL holds `bindings.wgsl()`). */
+export interface Kernel<N extends string, F extends string> {
+  code: string;
+  bindings: KernelBindings<N, F>;
+}
+
+/**
+ * Builds (or reuses) the pipeline of `kernel` and binds `buffers` by name, as its bindings declare them;
+ * with `uniforms` (the values of its ShapeUniforms), a uniform buffer holding them is created and bound.
+ */
+export function makeStep<N extends string, F extends string>(
+  device: GPUDevice,
+  label: string,
+  kernel: Kernel<N, F>,
+  buffers: Partial<Record<N, BufferRange>>,
+  workgroups: [number, number, number],
+  flops = 0,
+  detail = '',
+  uniforms?: Uint32Array,
+): Step {
+  const { code, bindings } = kernel;
+  // the WGSL must declare exactly what is bound: it is generated from the same declaration
+  if (!code.includes(bindings.wgsl())) throw new Error(`${bindings.kernel}: its WGSL does not hold the declarations of its bindings`);
+  bindings.checkShape(uniforms);
+  const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), code, bindings);
+  const owned: GPUBuffer[] = [];
+  if (uniforms) {
+    // uniform bindings are read in 16-byte units
+    const buffer = device.createBuffer({ label: `${label} shape`, size: Math.ceil(uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, uniforms);
+    owned.push(buffer);
+  }
+  let entries: GPUBindGroupEntry[];
+  try {
+    entries = bindings.entries(buffers, owned[0]);
+  } catch (e) {
+    for (const b of owned) b.destroy();
+    throw e;
+  }
+  const bindGroup = device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
+  return { label, pipeline, bindGroup, workgroups, flops, detail, owned };
+}
+
+/** Builds (or reuses) the pipeline for `code` and binds `ranges` to bindings 0, 1, ... in order (kernels not yet declaring their bindings). */
 /** With `uniforms`, a uniform buffer holding them is created and bound after the ranges. */
-export function makeStep(
+export function makeStepByPosition(
   device: GPUDevice,
   label: string,
   code: string,

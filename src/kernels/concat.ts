@@ -1,6 +1,7 @@
 // cat(dim=1) of two NHWC4 tensors into a dense one: output channel c comes from `a` if c < CA, else from
 // `b` at c - CA. The U-Net does not need it (producers write their slices of the concatenated buffer,
 // src/graph/passes/placeConcat.ts); it is the fallback for graphs where a producer cannot.
+import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
 
 export interface ConcatSpec {
@@ -32,9 +33,7 @@ const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
 const TOTAL = ${s.pixels * c4(s.ca + s.cb)}u;
 
-@group(0) @binding(0) var<storage, read_write> a: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> b: array<vec4<f32>>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;
+${CONCAT_BINDINGS.wgsl()}
 
 fn channel(pixel: u32, c: u32) -> f32 {
   if (c < CA) { return a[pixel * A_STRIDE + A_OFFSET + c / 4u][c % 4u]; }
@@ -54,6 +53,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 `;
 }
 
+const CONCAT_BINDINGS = new KernelBindings('concat', [activation('a', undefined, 'vec4<f32>'), activation('b', undefined, 'vec4<f32>'), written('output', undefined, 'vec4<f32>')]);
+
 export function concatStep(device: GPUDevice, s: ConcatSpec, b: { a: BufferRange; b: BufferRange; output: BufferRange }, label = 'concat'): Step {
-  return makeStep(device, label, concatWgsl(s), [b.a, b.b, b.output], concatWorkgroups(s), 0, `${s.ca} + ${s.cb} ch, ${s.pixels} px`);
+  return makeStep(device, label, { code: concatWgsl(s), bindings: CONCAT_BINDINGS }, b, concatWorkgroups(s), 0, `${s.ca} + ${s.cb} ch, ${s.pixels} px`);
 }

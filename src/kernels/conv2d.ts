@@ -2,7 +2,7 @@
 // General in kernel size, stride, padding (per side) and dilation, grouped or not, with bias, an optional
 // residual input and an activation in the epilogue.
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStepByPosition, maskLanes, rep, storageAliases } from './common.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -249,8 +249,8 @@ export function conv2dStep(
   if (!!s.residual !== !!b.residual) throw new Error(`${label}: a residual view needs a residual buffer, and the other way round`);
   if (!!s.inputScale !== !!b.inputScale) throw new Error(`${label}: an input scale view needs its buffer, and the other way round`);
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${groups > 1 ? ` g${groups}` : ''}${s.inputScale ? ' *scale' : ''}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  // bindings 0-3, the shape uniform at 4, then the residual and the input scale where present (makeStep
+  // bindings 0-3, the shape uniform at 4, then the residual and the input scale where present (makeStepByPosition
   // binds the ranges in order, the uniforms, then `after`)
   const after = [b.residual, b.inputScale].filter((r): r is BufferRange => r !== undefined);
-  return makeStep(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s), after);
+  return makeStepByPosition(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s), after);
 }

@@ -7,7 +7,7 @@
 // memory reuse, many threads per tile) and the opposite of what suits llvmpipe (shared/LAVAPIPE.md), so the
 // tuner only offers it on hardware adapters. Weights use conv2d.ts's packing with tileC4 = BN4.
 import { UnsupportedError } from '../errors.js';
-import { type Activation, type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
+import { type Activation, type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStepByPosition, maskLanes, storageAliases } from './common.js';
 import { type Conv2dSpec, conv2dCout4Padded, conv2dOutShape } from './conv2d.js';
 
 /** Rows of threads (along pixels) and input vec4s per K step. */
@@ -143,6 +143,6 @@ export function conv2dTiledStep(
   const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH} tiled ${G.BM}x${G.BN4 * 4}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   const code = conv2dTiledWgsl({ kW: s.kW, tilePixels: s.tilePixels, tileC4: s.tileC4, f16: s.f16, activation: s.activation, residual: !!s.residual });
-  return makeStep(device, label, code, [b.input, b.weight, b.bias, b.output], workgroups, flops, detail, shape, b.residual ? [b.residual] : []);
+  return makeStepByPosition(device, label, code, [b.input, b.weight, b.bias, b.output], workgroups, flops, detail, shape, b.residual ? [b.residual] : []);
 }
 

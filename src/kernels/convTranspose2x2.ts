@@ -3,7 +3,7 @@
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../params.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStepByPosition, rep, storageAliases } from './common.js';
 
 export interface ConvTranspose2x2Spec {
   /** batch and input spatial size; the output is 2H x 2W */
@@ -159,5 +159,5 @@ export function convTranspose2x2Step(
 ): Step {
   const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
-  return makeStep(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail, convTranspose2x2Shape(s));
+  return makeStepByPosition(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail, convTranspose2x2Shape(s));
 }

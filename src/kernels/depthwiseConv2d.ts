@@ -8,7 +8,7 @@
 // its pixels share once into registers (per-lane loads are what costs on llvmpipe) instead of TP * kW.
 // Per-side padding (TensorFlow "same" is often asymmetric).
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStepByPosition, maskLanes, rep, storageAliases, withBytes } from './common.js';
 import { conv2dOutSize } from './conv2d.js';
 
 export interface DepthwiseConv2dSpec {
@@ -141,5 +141,5 @@ export function depthwiseConv2dStep(
   // memory-bound: each input and output vec4 moves once at least (plus the weights)
   const vec4Bytes = s.f16 ? 8 : 16;
   const bytes = (s.N * (s.H * s.W + HO * WO) * c4(s.channels) + s.kH * s.kW * c4(s.channels)) * vec4Bytes;
-  return withBytes(makeStep(device, label, depthwiseConv2dWgsl(s), [b.input, b.weight, b.bias, b.output], depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s)), bytes);
+  return withBytes(makeStepByPosition(device, label, depthwiseConv2dWgsl(s), [b.input, b.weight, b.bias, b.output], depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s)), bytes);
 }

@@ -1,6 +1,7 @@
 // adaptive_avg_pool2d(x, 1): the mean over every pixel, per channel, NHWC4 -> [N, C, 1, 1].
 // One workgroup per (n, vec4 group): each lane sums a strided share of the pixels in f32, then the
 // workgroup adds the lanes' sums in a tree in workgroup memory (log2(size) barriers, once per pool).
+import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, makeStep, storageAliases } from './common.js';
 
 export interface GlobalAvgPoolSpec {
@@ -26,10 +27,7 @@ export function globalAvgPoolWgsl(s: GlobalAvgPoolSpec): string {
 ${storageAliases(s.f16)}
 // global average pool, NHWC4: workgroup (c4, n) reduces channel group c4 of image n.
 const WG = ${WG}u;
-${GAP_SHAPE.declaration(2)}
-
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<Act>;
+${gapBindings(s).wgsl()}
 var<workgroup> partial: array<vec4<f32>, WG>;
 
 @compute @workgroup_size(WG)
@@ -54,8 +52,10 @@ ${GAP_SHAPE.lets()}
 
 const GAP_SHAPE = new ShapeUniforms(['PIXELS', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET'] as const);
 
+const gapBindings = (s: GlobalAvgPoolSpec) => new KernelBindings('globalAvgPool', [activation('input'), written('output')], GAP_SHAPE, s.f16);
+
 export function globalAvgPoolStep(device: GPUDevice, s: GlobalAvgPoolSpec, b: { input: BufferRange; output: BufferRange }, label = 'globalAvgPool'): Step {
   const shape = GAP_SHAPE.data({ PIXELS: s.H * s.W, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset });
   const detail = `[${s.N},${s.c4 * 4},${s.H},${s.W}] -> [${s.N},${s.c4 * 4},1,1]`;
-  return makeStep(device, label, globalAvgPoolWgsl(s), [b.input, b.output], globalAvgPoolWorkgroups(s), 0, detail, shape);
+  return makeStep(device, label, { code: globalAvgPoolWgsl(s), bindings: gapBindings(s) }, b, globalAvgPoolWorkgroups(s), 0, detail, shape);
 }

@@ -4,6 +4,7 @@
 // writes an H x W image from a smaller srcH x srcW one placed at (top, left), filling the border with zeros
 // or a mirror image; NHWC4 -> NCHW reads the srcH x srcW window at (top, left) of the H x W result.
 import { InputError } from '../errors.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export type PadMode = 'zero' | 'reflect';
@@ -62,8 +63,7 @@ const OUT_STRIDE = ${s.view.c4Stride}u;
 const OUT_OFFSET = ${s.view.c4Offset}u;
 const TOTAL = ${s.N * s.H * s.W * c4(s.C)}u;
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read_write> output: array<Act>;
+${toNhwc4Bindings(s).wgsl()}
 
 // Mirror without repeating the edge (PyTorch's 'reflect': -1 -> 1, n -> n - 2), folded again for
 // borders wider than the image (where PyTorch would refuse).
@@ -117,8 +117,7 @@ const IN_STRIDE = ${s.view.c4Stride}u;
 const IN_OFFSET = ${s.view.c4Offset}u;
 const TOTAL = ${total}u;
 
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+${toNchwBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -138,6 +137,10 @@ export function nhwc4ToNchwWorkgroups(s: LayoutSpec): [number, number, number] {
   return linearWorkgroups(s.N * s.C * w.srcH * w.srcW, s.workgroupSize);
 }
 
+// the NCHW input is the caller's upload, outside the activation arena: bound read-only
+const toNhwc4Bindings = (s: LayoutSpec) => new KernelBindings('nchwToNhwc4', [param('input', 'f32'), written('output')], undefined, s.f16);
+const toNchwBindings = (s: LayoutSpec) => new KernelBindings('nhwc4ToNchw', [activation('input'), written('output', undefined, 'f32')], undefined, s.f16);
+
 const describe = (s: LayoutSpec) => {
   const w = windowOf(s);
   const padded = w.srcH !== s.H || w.srcW !== s.W;
@@ -145,9 +148,9 @@ const describe = (s: LayoutSpec) => {
 };
 
 export function nchwToNhwc4Step(device: GPUDevice, s: LayoutSpec, b: { input: BufferRange; output: BufferRange }, label = 'nchwToNhwc4'): Step {
-  return makeStep(device, label, nchwToNhwc4Wgsl(s), [b.input, b.output], nchwToNhwc4Workgroups(s), 0, describe(s));
+  return makeStep(device, label, { code: nchwToNhwc4Wgsl(s), bindings: toNhwc4Bindings(s) }, b, nchwToNhwc4Workgroups(s), 0, describe(s));
 }
 
 export function nhwc4ToNchwStep(device: GPUDevice, s: LayoutSpec, b: { input: BufferRange; output: BufferRange }, label = 'nhwc4ToNchw'): Step {
-  return makeStep(device, label, nhwc4ToNchwWgsl(s), [b.input, b.output], nhwc4ToNchwWorkgroups(s), 0, describe(s));
+  return makeStep(device, label, { code: nhwc4ToNchwWgsl(s), bindings: toNchwBindings(s) }, b, nhwc4ToNchwWorkgroups(s), 0, describe(s));
 }

@@ -1,6 +1,7 @@
 // max_pool2d with any kernel, stride and padding (floor mode, as nn.MaxPool2d; padding counts as -inf),
 // NHWC4. ResNet's stem pools k3 s2 p1. One invocation per output vec4 (4 channels of one output pixel);
 // sizes come from the shape uniform, kernel / stride / padding too, so one pipeline serves every pool.
+import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
 export interface MaxPool2dSpec {
@@ -32,10 +33,7 @@ export function maxPool2dWgsl(s: MaxPool2dSpec): string {
 ${storageAliases(s.f16)}
 // max_pool2d, NHWC4. Window positions outside the input are skipped (PyTorch pads with -inf); padding is
 // at most half the kernel, so every window holds at least one input pixel.
-${POOL_SHAPE.declaration(2)}
-
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<Act>;
+${maxPool2dBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -57,8 +55,10 @@ ${outputVec4Index(s.workgroupSize)}
 `;
 }
 
-/** The sizes maxPool2dWgsl reads from its shape uniform (binding 2). */
+/** The sizes maxPool2dWgsl reads from its shape uniform. */
 const POOL_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C4', 'K', 'S', 'P', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'TOTAL', 'WG_X'] as const);
+
+const maxPool2dBindings = (s: MaxPool2dSpec) => new KernelBindings('maxPool2d', [activation('input'), written('output')], POOL_SHAPE, s.f16);
 
 export function maxPool2dShape(s: MaxPool2dSpec): Uint32Array {
   const HO = maxPool2dOutSize(s.H, s.kernel, s.stride, s.padding);
@@ -74,5 +74,5 @@ export function maxPool2dStep(device: GPUDevice, s: MaxPool2dSpec, b: { input: B
   const HO = maxPool2dOutSize(s.H, s.kernel, s.stride, s.padding);
   const WO = maxPool2dOutSize(s.W, s.kernel, s.stride, s.padding);
   const detail = `[${s.N},${s.c4 * 4},${s.H},${s.W}] -> [${s.N},${s.c4 * 4},${HO},${WO}] k${s.kernel} s${s.stride} p${s.padding}`;
-  return makeStep(device, label, maxPool2dWgsl(s), [b.input, b.output], maxPool2dWorkgroups(s), 0, detail, maxPool2dShape(s));
+  return makeStep(device, label, { code: maxPool2dWgsl(s), bindings: maxPool2dBindings(s) }, b, maxPool2dWorkgroups(s), 0, detail, maxPool2dShape(s));
 }

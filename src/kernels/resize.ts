@@ -4,6 +4,7 @@
 //   bilinear: src = max(scale * (dst + 0.5) - 0.5, 0); i0 = floor(src), i1 = min(i0 + 1, in - 1),
 //             weights (1 - (src - i0), src - i0)
 // One invocation per output vec4. The output may be a channel slice of a wider buffer (a concat).
+import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
 export interface ResizeSpec {
@@ -48,10 +49,7 @@ export function resizeWgsl(s: ResizeSpec): string {
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
 // interpolate ${s.mode} (align_corners=False), NHWC4; sizes and scales from the shape uniform.
-${RESIZE_SHAPE.declaration(2)}
-
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<Act>;
+${resizeBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -65,8 +63,10 @@ ${body}
 `;
 }
 
-/** The sizes resizeWgsl reads from its shape uniform (binding 2); the scales as f32 bits. */
+/** The sizes resizeWgsl reads from its shape uniform; the scales as f32 bits. */
 const RESIZE_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C4', 'SCALE_H_BITS', 'SCALE_W_BITS', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'TOTAL', 'WG_X'] as const);
+
+const resizeBindings = (s: ResizeSpec) => new KernelBindings('resize', [activation('input'), written('output')], RESIZE_SHAPE, s.f16);
 
 const f32Bits = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0];
 
@@ -82,5 +82,5 @@ export function resizeShape(s: ResizeSpec): Uint32Array {
 
 export function resizeStep(device: GPUDevice, s: ResizeSpec, b: { input: BufferRange; output: BufferRange }, label = 'resize'): Step {
   const detail = `[${s.N},${s.c4 * 4},${s.H},${s.W}] -> [${s.N},${s.c4 * 4},${s.HO},${s.WO}] ${s.mode}`;
-  return makeStep(device, label, resizeWgsl(s), [b.input, b.output], resizeWorkgroups(s), 0, detail, resizeShape(s));
+  return makeStep(device, label, { code: resizeWgsl(s), bindings: resizeBindings(s) }, b, resizeWorkgroups(s), 0, detail, resizeShape(s));
 }

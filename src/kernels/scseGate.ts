@@ -2,6 +2,7 @@
 // channel gate ([N, C, 1, 1], one pixel per image), sse the spatial gate ([N, 1, H, W], lane 0 of each
 // pixel's vec4). Without sse it is squeeze-excite's x * cse. One invocation per output vec4; padding
 // lanes of x are 0, so they stay 0.
+import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export interface ScseGateSpec {
@@ -26,12 +27,7 @@ export function scseGateWgsl(s: ScseGateSpec): string {
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
 // scse gate, NHWC4, one invocation per output vec4.
-${SCSE_SHAPE.declaration(s.sse ? 4 : 3)}
-
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> cse: array<Act>; // [N, C, 1, 1], read only
-${s.sse ? '@group(0) @binding(3) var<storage, read_write> sse: array<Act>; // [N, 1, H, W], lane 0, read only' : ''}
-@group(0) @binding(2) var<storage, read_write> output: array<Act>;
+${scseBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -50,15 +46,14 @@ ${SCSE_SHAPE.lets()}
 
 const SCSE_SHAPE = new ShapeUniforms(['C4', 'PIXELS', 'TOTAL', 'IN_STRIDE', 'IN_OFFSET', 'CSE_STRIDE', 'CSE_OFFSET', 'SSE_STRIDE', 'SSE_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
 
+const scseBindings = (s: ScseGateSpec) =>
+  new KernelBindings('scseGate', [activation('input'), activation('cse', 'channel gate [N, C, 1, 1]'), s.sse && activation('sse', 'spatial gate [N, 1, H, W], lane 0'), written('output')], SCSE_SHAPE, s.f16);
+
 export function scseGateStep(device: GPUDevice, s: ScseGateSpec, b: { input: BufferRange; cse: BufferRange; sse?: BufferRange; output: BufferRange }, label = 'scseGate'): Step {
   const shape = SCSE_SHAPE.data({
     C4: s.c4, PIXELS: s.H * s.W, TOTAL: s.N * s.H * s.W * s.c4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset,
     CSE_STRIDE: s.cse.c4Stride, CSE_OFFSET: s.cse.c4Offset, SSE_STRIDE: s.sse?.c4Stride ?? 0, SSE_OFFSET: s.sse?.c4Offset ?? 0,
     OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, WG_X: scseGateWorkgroups(s)[0],
   });
-  // bindings: input 0, cse 1, output 2, sse 3 (when present; after the output so both forms share the
-  // first three), then the shape uniform
-  if (!!s.sse !== !!b.sse) throw new Error(`${label}: an sse view needs its buffer, and the other way round`);
-  const ranges = b.sse ? [b.input, b.cse, b.output, b.sse] : [b.input, b.cse, b.output];
-  return makeStep(device, label, scseGateWgsl(s), ranges, scseGateWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}] ${s.sse ? 'scse' : 'x * gate'}`, shape);
+  return makeStep(device, label, { code: scseGateWgsl(s), bindings: scseBindings(s) }, b, scseGateWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}] ${s.sse ? 'scse' : 'x * gate'}`, shape);
 }

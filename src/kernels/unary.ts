@@ -1,5 +1,6 @@
 // Elementwise activations (relu, relu6, sigmoid, tanh, silu) as standalone kernels, NHWC4. In the U-Net they run fused in the
 // conv epilogue (the same WGSL, activationWgsl); these serve unfused graphs and the tests.
+import { KernelBindings, activation, written } from './bindings.js';
 import { type Activation, type BufferRange, type Nhwc4View, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
 
 export interface UnarySpec {
@@ -32,8 +33,7 @@ const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
 const TOTAL = ${s.pixels * s.c4}u;
 
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-@group(0) @binding(1) var<storage, read_write> output: array<Act>;
+${unaryBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -47,6 +47,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 `;
 }
 
+const unaryBindings = (s: UnarySpec) => new KernelBindings('unary', [activation('input'), written('output')], undefined, s.f16);
+
 export function unaryStep(device: GPUDevice, s: UnarySpec, b: { input: BufferRange; output: BufferRange }, label: string = s.op): Step {
-  return makeStep(device, label, unaryWgsl(s), [b.input, b.output], unaryWorkgroups(s), 0, `${s.pixels} px x ${s.c4 * 4} ch`);
+  return makeStep(device, label, { code: unaryWgsl(s), bindings: unaryBindings(s) }, b, unaryWorkgroups(s), 0, `${s.pixels} px x ${s.c4 * 4} ch`);
 }

@@ -12,7 +12,7 @@
 // V and M live in a scratch region of the plan's arena, sized for one band of tile rows: bands bound that
 // memory whatever the input size (WINOGRAD_SCRATCH_BYTES per region).
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStepByPosition, maskLanes, rep, storageAliases } from './common.js';
 import { conv2dStep } from './conv2d.js';
 
 /** Most bytes of V (and, separately, of M) held for one band of tile rows (always at least one tile row).
@@ -308,7 +308,7 @@ export function winogradSteps(
       H: s.H, W: s.W, CIN4: s.cin4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, PT: s.padding[0], PL: s.padding[2],
       TH: L.TH, TW: L.TW, ROW0: row0, TOTAL: inTotal, WG_X: inWg[0],
     });
-    steps.push(makeStep(device, `${label} winograd-in${tag}`, inCode, [b.input, b.v], inWg, 0, `${name} input transform, ${tiles} tiles x ${s.cin4} vec4`, inShape));
+    steps.push(makeStepByPosition(device, `${label} winograd-in${tag}`, inCode, [b.input, b.v], inWg, 0, `${name} input transform, ${tiles} tiles x ${s.cin4} vec4`, inShape));
     const gemm = {
       N: 1, H: rows, W: L.TW, cin: a2 * s.cin4 * 4, cin4: s.cin4, cout: a2 * L.mC4 * 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0,
       dilationH: 1, dilationW: 1, groups: a2, input: { c4Stride: a2 * s.cin4, c4Offset: 0 }, output: { c4Stride: a2 * L.mC4, c4Offset: 0 },
@@ -322,7 +322,7 @@ export function winogradSteps(
       HO: L.HO, WO: L.WO, COUT: s.cout, C4: L.mC4, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
       RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0, TH: L.TH, TW: L.TW, ROW0: row0, TOTAL: outTotal, WG_X: outWg[0],
     });
-    steps.push(makeStep(device, `${label} winograd-out${tag}`, outCode, [b.m, b.bias, b.output], outWg, 0, `${name} output transform, ${tiles} tiles x ${L.mC4} vec4`, outShape, b.residual ? [b.residual] : []));
+    steps.push(makeStepByPosition(device, `${label} winograd-out${tag}`, outCode, [b.m, b.bias, b.output], outWg, 0, `${name} output transform, ${tiles} tiles x ${L.mC4} vec4`, outShape, b.residual ? [b.residual] : []));
   }
   return steps;
 }
