@@ -7,8 +7,8 @@
 PATH is a checked-out copy of smp's source (the folder holding `segmentation_models_pytorch/`),
 outside this repository; smp is not vendored here. Debian lacks smp's dependencies timm,
 huggingface_hub, safetensors and tqdm: importing them yields stub modules (installed as an import hook
-before smp is imported), which is enough because ResNet encoders with encoder_weights=None never call
-them.
+before smp is imported), which is enough because ResNet, EfficientNet and MobileNetV2 encoders with
+encoder_weights=None never call them (smp's mobilenet_v2 is Debian's torchvision MobileNetV2).
 
 For each config: our model gets random weights (tools/make_smp_fixtures.py's randomize: kaiming convs,
 calibrated BatchNorm stats), smp.Unet(**config) is built from the config.json text we would write
@@ -131,6 +131,13 @@ CASES = [
     ("resnext50_32x4d d3 scse nonorm 33x47", dict(encoder_name="resnext50_32x4d", encoder_depth=3, decoder_channels=[32, 16, 16], decoder_attention_type="scse", decoder_use_norm=False), 1, 33, 47),
     ("resnet34 default decoder 64x64", dict(encoder_name="resnet34"), 1, 64, 64),
     ("resnet18 d5 aux_params", dict(encoder_name="resnet18", decoder_channels=[16, 8, 8, 4, 4], aux_params=dict(classes=4, dropout=0.5)), 2, 64, 64),
+    ("mobilenet_v2 d5 sigmoid", dict(encoder_name="mobilenet_v2", decoder_channels=[16, 8, 8, 4, 4], activation="sigmoid"), 2, 64, 64),
+    ("mobilenet_v2 d5 in1 odd 200x152", dict(encoder_name="mobilenet_v2", decoder_channels=[16, 8, 8, 4, 4], in_channels=1), 1, 200, 152),
+    ("mobilenet_v2 d4 scse bilinear in4 odd 50x70", dict(encoder_name="mobilenet_v2", encoder_depth=4, decoder_channels=[32, 16, 16, 16], decoder_attention_type="scse", decoder_interpolation="bilinear", in_channels=4, classes=3, activation="softmax"), 1, 50, 70),
+    ("mobilenet_v2 d3 nonorm in2", dict(encoder_name="mobilenet_v2", encoder_depth=3, decoder_channels=[16, 8, 8], decoder_use_norm=False, in_channels=2, classes=2), 1, 40, 56),
+    ("mobilenet_v2 d2 tanh", dict(encoder_name="mobilenet_v2", encoder_depth=2, decoder_channels=[16, 8], activation="tanh"), 1, 36, 44),
+    ("mobilenet_v2 d1 odd 33x47", dict(encoder_name="mobilenet_v2", encoder_depth=1, decoder_channels=[8]), 1, 33, 47),
+    ("mobilenet_v2 default decoder 64x64", dict(encoder_name="mobilenet_v2"), 1, 64, 64),
 ]
 LEGACY_CASE = ("resnet18 d4 legacy config keys", dict(encoder_name="resnet18", encoder_depth=4, decoder_channels=[16, 16, 8, 8], decoder_use_batchnorm=True, decoder_interpolation_mode="bilinear", classes=2, activation="softmax2d"), 1, 64, 48)
 
@@ -180,7 +187,8 @@ def run_case(smp, label, kwargs, n, h, w, seed):
         ref = y64[0] if isinstance(y64, tuple) else y64
     # negative control: a small change to smp's first conv must show up in the output
     with torch.no_grad():
-        first = theirs.encoder._conv_stem if hasattr(theirs.encoder, "_conv_stem") else theirs.encoder.conv1
+        first = (theirs.encoder._conv_stem if hasattr(theirs.encoder, "_conv_stem")
+                 else theirs.encoder.features[0][0] if hasattr(theirs.encoder, "features") else theirs.encoder.conv1)
         w0 = first.weight.clone()
         first.weight.mul_(1.01)
         dctrl = max_diff(ours(x), theirs(x))

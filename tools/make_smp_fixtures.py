@@ -53,6 +53,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import compare, load_png_rgb, make_input, read_safetensors, safetensors_bytes  # noqa: E402
 from smp_unet import Unet, config_json, state_dict_arrays  # noqa: E402
+import smp_mobilenet  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE_DIR = os.path.join(ROOT, "test", "fixtures", "smp")
@@ -104,6 +105,26 @@ CONFIGS = {
         kwargs=dict(encoder_name="efficientnet-b3", encoder_depth=4, decoder_channels=[16, 8, 8, 8],
                     in_channels=3, classes=2, activation=None),
         N=1, H=50, W=70, seed=5103),
+    # smp's mobilenet_v2 (torchvision's MobileNetV2): inverted residuals, ReLU6. Depth 5 at 256x256 with
+    # an input_odd at 200x152 (not multiples of 32); depth 3 with 4 input channels; depth 1; a bare
+    # state_dict at depth 4
+    "mnv2_d5_256": dict(
+        kwargs=dict(encoder_name="mobilenet_v2", encoder_depth=5, decoder_channels=[16, 8, 8, 4, 4],
+                    in_channels=1, classes=1, activation="sigmoid"),
+        N=1, H=256, W=256, seed=5201, odd=(200, 152)),
+    "mnv2_d3_in4_scse": dict(
+        kwargs=dict(encoder_name="mobilenet_v2", encoder_depth=3, decoder_channels=[32, 16, 16],
+                    decoder_attention_type="scse", decoder_interpolation="bilinear",
+                    in_channels=4, classes=3, activation="softmax"),
+        N=1, H=48, W=80, seed=5202),
+    "mnv2_d1_tanh": dict(
+        kwargs=dict(encoder_name="mobilenet_v2", encoder_depth=1, decoder_channels=[8],
+                    in_channels=3, classes=1, activation="tanh"),
+        N=2, H=30, W=46, seed=5203),
+    "bare_mnv2_d4": dict(
+        kwargs=dict(encoder_name="mobilenet_v2", encoder_depth=4, decoder_channels=[16, 8, 8, 8],
+                    in_channels=3, classes=2, activation=None),
+        N=1, H=50, W=70, seed=5204, format="bare"),
     # bare state_dict (no config.json): only what the keys tell (activation None, nearest)
     "bare_r18_d4_scse": dict(
         kwargs=dict(encoder_name="resnet18", encoder_depth=4, decoder_channels=[32, 16, 16, 16],
@@ -126,6 +147,7 @@ FULL_CONFIGS = {
 }
 
 LOGIT_STD = {"tanh": 1.0}  # others 2.0
+RELU6_GAMMA = 2.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,11 +162,16 @@ def randomize(model, x):
                   for n, b in model.named_modules() if isinstance(b, (BasicBlock, Bottleneck))}
     # and EfficientNet's MBConv blocks with an identity skip (project conv's BatchNorm)
     branch_end |= {f"{n}._bn2" for n, b in model.named_modules() if getattr(b, "skip", False) and hasattr(b, "_project_conv")}
+    # and MobileNetV2's InvertedResidual blocks with an identity skip (project conv's BatchNorm)
+    branch_end |= smp_mobilenet.residual_branch_ends(model)
+    # BatchNorms before a ReLU6 get |gamma| x RELU6_GAMMA, so that the clamp at 6 is exercised (~1% of
+    # the outputs; at x 4, ~15%, f32 rounding grows tenfold through the 17 blocks)
+    relu6_in = smp_mobilenet.relu6_norms(model)
     with torch.no_grad():
         for name, m in model.named_modules():
             if isinstance(m, nn.Conv2d):
                 fan_in = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
-                gain = 1.0 if name in ("encoder.conv1", "encoder._conv_stem", "segmentation_head.0") else 2.0
+                gain = 1.0 if name in ("encoder.conv1", "encoder._conv_stem", "encoder.features.0.0", "segmentation_head.0") else 2.0
                 m.weight.normal_(0.0, (gain / fan_in) ** 0.5)
                 if m.bias is not None:
                     m.bias.normal_(0.0, 0.1)
@@ -157,7 +184,7 @@ def randomize(model, x):
                 sign = torch.where(torch.rand(c) < 0.2, -1.0, 1.0)
                 # residual branches end with |gamma| in [0.2, 0.6]: with |gamma| ~ 1 a deep random
                 # residual stack amplifies small perturbations (f32 rounding) ~15% per block
-                m.weight.copy_(gamma * sign * (0.4 if name in branch_end else 1.0))
+                m.weight.copy_(gamma * sign * (0.4 if name in branch_end else RELU6_GAMMA if name in relu6_in else 1.0))
                 m.bias.normal_(0.0, 0.3)
                 # defaults for BatchNorms the forward never reaches (layers past encoder_depth)
                 m.running_mean.normal_(0.0, 0.5)

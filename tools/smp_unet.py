@@ -40,6 +40,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+import smp_mobilenet
+
 # name: (block, blocks per layer, groups, width_per_group); out_channels follow from the block type
 ENCODERS = {
     "resnet18": (BasicBlock, [2, 2, 2, 2], 1, 64),
@@ -239,6 +241,8 @@ class Unet(nn.Module):
             from smp_efficientnet import EfficientNetEncoder  # noqa: E402
 
             self.encoder = EfficientNetEncoder(cfg["encoder_name"], cfg["in_channels"], cfg["encoder_depth"])
+        elif smp_mobilenet.is_mobilenet(cfg["encoder_name"]):
+            self.encoder = smp_mobilenet.MobileNetV2Encoder(cfg["in_channels"], cfg["encoder_depth"])
         else:
             self.encoder = ResNetEncoder(cfg["encoder_name"], cfg["in_channels"], cfg["encoder_depth"])
         self.decoder = UnetDecoder(
@@ -340,6 +344,8 @@ def infer_config(sd):
     """Unet kwargs from a bare state_dict (name -> array/tensor). Not inferable: activation (None) and
     decoder_interpolation ("nearest"), smp's defaults."""
     shape = {k: tuple(v.shape) for k, v in sd.items()}
+    if smp_mobilenet.infer_name(shape):
+        return _decoder_config(shape, smp_mobilenet.infer_name(shape), shape["encoder.features.0.0.weight"][1])
     if "encoder._conv_stem.weight" in shape:
         from smp_efficientnet import VARIANTS, blocks_of, round_filters  # noqa: E402
 
