@@ -9,7 +9,7 @@ import { type ImageSource, type RawImage, readImage } from './io/pixels.js';
 import { type Normalization, channelPlanes, checkNormalization, normalize } from './io/preprocess.js';
 import type { PadMode } from './kernels/layout.js';
 import { type Limits, shownValue } from './limits.js';
-import type { Model, RunResult, TensorData } from './model.js';
+import type { Model, RunOptions, RunResult, TensorData } from './model.js';
 import type { Progress, TileSetting } from './tiling/index.js';
 
 export type { ImageSource, RawImage };
@@ -75,21 +75,37 @@ export async function segment(model: Model, image: ImageSource, options: Segment
   }
   throwIfAborted(options.signal, 'segment');
   const pixels = await readImage(image, { limits: options.limits, signal: options.signal });
-  const { input, notes } = imageTensor(pixels, model.info.inChannels, normalization);
-  const y = await model.run(input, { tile: options.tile, onProgress: options.onProgress, signal: options.signal, pad: options.pad });
-  return { ...readOutput(y.data, pixels.width, pixels.height, model.info, threshold), tiling: y.tiling, notes };
+  const run = { tile: options.tile, onProgress: options.onProgress, signal: options.signal, pad: options.pad };
+  return (await segmentPixels(model, pixels, { normalization, threshold }, run)).result;
+}
+
+/**
+ * model.segment once the image is read and the options checked: the image's tensor (imageTensor), one
+ * run, its output read (readOutput). `output` is the run's raw result, for callers that check it (the
+ * CLI warns of NaN / Inf outputs). `toGray: false` refuses an RGB image for a 1-channel model (`unet
+ * segment` converts it only with --gray).
+ */
+export async function segmentPixels(
+  model: Pick<Model, 'info' | 'run'>,
+  pixels: RawImage,
+  how: { normalization: Normalization; threshold: number; toGray?: boolean },
+  run: RunOptions = {},
+): Promise<{ result: SegmentResult; output: RunResult }> {
+  const { input, notes } = imageTensor(pixels, model.info.inChannels, how.normalization, { toGray: how.toGray });
+  const output = await model.run(input, run);
+  return { result: { ...readOutput(output.data, pixels.width, pixels.height, model.info, how.threshold), tiling: output.tiling, notes }, output };
 }
 
 /**
  * The model's input for an image, NCHW [1, inChannels, H, W]: its channels adapted (gray repeated for a
- * 3-channel model, RGB to gray by luma for a 1-channel one, alpha dropped), then normalized. What
- * model.segment runs; the demo page and the CLI prepare images the same way.
+ * 3-channel model, RGB to gray by luma for a 1-channel one unless `toGray` is false, alpha dropped), then
+ * normalized. What model.segment and `unet segment` run; the demo page prepares images the same way.
  */
-export function imageTensor(image: RawImage, inChannels: number, normalization: Normalization): { input: TensorData; notes: string[] } {
+export function imageTensor(image: RawImage, inChannels: number, normalization: Normalization, options: { toGray?: boolean } = {}): { input: TensorData; notes: string[] } {
   let planes: Float64Array[];
   let note: string | undefined;
   try {
-    ({ planes, note } = channelPlanes(image, inChannels, true));
+    ({ planes, note } = channelPlanes(image, inChannels, options?.toGray ?? true));
   } catch (e) {
     if (e instanceof InputError) e.message = `image: ${e.message}`;
     throw e;
