@@ -26,7 +26,8 @@ import { benchInput, compare, type Contender, interleaved, type Stats, summarize
 import { RECOMMENDED_WARMUP, spread } from '../src/cli/benchTable.js';
 import { configKey } from '../src/cli/bench.js';
 import { exceeds } from '../src/tiling/budget.js';
-import { TorchPeer, type TorchVariant, toolPath } from '../src/cli/torchPeer.js';
+import { TorchPeer, type TorchVariant, toolPath, writeReferenceModel } from '../src/cli/torchPeer.js';
+import type { TorchReference } from '../src/arch/types.js';
 import { type Ort, loadOrt, ortRun, ortSession } from './ort.js';
 
 const EXPORT_SCRIPT = toolPath('export_onnx.py');
@@ -85,7 +86,6 @@ async function main(): Promise<void> {
   const adapter = describeDevice(device);
   const model = await loadModel(device, source);
   const model16 = v.f16 ? await loadModel(device, source, { precision: 'f16' }) : undefined;
-  const smp = model.info.architecture === 'smp-unet';
   const C = model.info.inChannels;
   const configs = ints(v.sizes!).flatMap((size) => ints(v.batches!).map((batch) => ({ size, batch })));
   const inputs = new Map(configs.map((c, i) => [configKey(c), { data: benchInput(c.batch, C, c.size, 1000 + i), shape: [c.batch, C, c.size, c.size] }]));
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       const forTorch = Object.fromEntries([...inputs].map(([k, x]) => [`input_${k}`, x]));
       log(`PyTorch (${torchDevice}${torchDevice === 'cpu' ? `, ${threads} threads` : ''}, ${variants.join(', ')}): reference outputs...`);
       try {
-        torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, smp, inputs: forTorch, threads, device: torchDevice, variants });
+        torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, reference: model.info.reference, inputs: forTorch, threads, device: torchDevice, variants });
         closers.push(() => torch!.close());
       } catch (e) {
         noTorch = (e as Error).message; // its stderr above says more
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     if (!whyNoOrt && !(onnx && existsSync(onnx))) {
       onnx ??= join(dir, 'model.onnx');
       try {
-        exportOnnx(v.python!, source.weights, config, smp, dir, onnx);
+        exportOnnx(v.python!, source.weights, config, model.info.reference, dir, onnx);
       } catch (e) {
         whyNoOrt = `the ONNX export failed: ${(e as Error).message.split('\n')[0]}`;
       }
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
       dawn: `webgpu ${webgpuPackageVersion() ?? '?'}`,
       ort: ortVersion ? `onnxruntime-node ${ortVersion}` : 'onnxruntime-node: not installed',
       torch: torch ? `PyTorch ${torch.version} on ${torch.device}` : `PyTorch: ${noTorch}`,
-      model: `${model.info.architecture} ${model.info.architecture === 'brain-unet' ? `init_features ${model.info.features}` : model.info.encoder}, ${model.info.inChannels} -> ${model.info.classes} ${model.info.activation}`,
+      model: `${model.info.title}, ${model.info.inChannels} -> ${model.info.classes} ${model.info.activation}`,
       runs,
       warmup,
     };
@@ -219,10 +219,8 @@ async function timed(forward: () => Promise<Float32Array>): Promise<{ ms: number
 }
 
 /** tools/export_onnx.py on the weights (and config) written into `dir`. */
-function exportOnnx(python: string, weights: Uint8Array, config: string | undefined, smp: boolean, dir: string, out: string): void {
-  writeFileSync(join(dir, 'model.safetensors'), weights);
-  if (config !== undefined) writeFileSync(join(dir, 'config.json'), config);
-  const model = smp ? ['--smp', config !== undefined ? dir : join(dir, 'model.safetensors')] : ['--weights', join(dir, 'model.safetensors')];
+function exportOnnx(python: string, weights: Uint8Array, config: string | undefined, reference: TorchReference, dir: string, out: string): void {
+  const model = writeReferenceModel(dir, reference, weights, config);
   execFileSync(python, [EXPORT_SCRIPT, ...model, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 

@@ -14,7 +14,7 @@ function row(term: string, value: string): HTMLElement[] {
 /** The rows of the architecture table. */
 export function modelRows(m: ModelSummary, cost?: CostAt): [string, string][] {
   const rows: [string, string][] = [
-    ['architecture', m.architecture === 'brain-unet' ? 'U-Net (brain-segmentation-pytorch layout)' : 'smp Unet'],
+    ['architecture', m.name],
     ['encoder', m.encoder],
     ['depth', String(m.depth)],
     ['decoder channels', m.decoderChannels.join(', ')],

@@ -202,6 +202,11 @@ export const brainUnet: Architecture = {
       graph: buildUNet(p),
       info: {
         architecture: 'brain-unet',
+        family: 'brain-unet',
+        name: 'brain U-Net',
+        variant: `init_features ${p.features}`,
+        title: `brain U-Net init_features ${p.features}`,
+        reference: { option: '--weights', config: false },
         encoder: 'unet',
         depth: p.depth,
         decoderChannels: Array.from({ length: p.depth }, (_, j) => p.features * 2 ** (p.depth - 1 - j)),

@@ -20,6 +20,8 @@ const ENCODERS: readonly SmpEncoder[] = [resnetEncoder, efficientnetEncoder];
 const SUPPORTED_ENCODERS = ENCODERS.flatMap((e) => e.names);
 /** The encoder family that builds `name` (a supported encoder_name). */
 const encoderOf = (name: string): SmpEncoder => ENCODERS.find((e) => e.names.includes(name))!;
+/** smp's `_model_class` values (config.json) this plug-in builds */
+const MODEL_CLASSES = ['Unet'];
 const BN_EPS = 1e-5;
 /** smp's SCSEModule default */
 const SCSE_REDUCTION = 16;
@@ -73,7 +75,7 @@ function fromConfig(c: ModelConfig, source: string): Omit<SmpUnetSettings, 'inCh
     return v;
   };
   const cls = get('_model_class');
-  if (cls !== undefined && cls !== 'Unet') throw unsupported(source, `model class ${json(cls)} (only smp's "Unet" is)`);
+  if (cls !== undefined && cls !== 'Unet') throw unsupported(source, `model class ${json(cls)} (supported: ${MODEL_CLASSES.join(', ')})`);
   const encoderName = str('encoder_name') ?? 'resnet34';
   if (!SUPPORTED_ENCODERS.includes(encoderName)) throw unsupported(source, `encoder ${json(encoderName)} (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
   const depth = or('encoder_depth', 5);
@@ -109,6 +111,8 @@ function fromConfig(c: ModelConfig, source: string): Omit<SmpUnetSettings, 'inCh
 
 /** Infers the settings of a bare state_dict from its keys and shapes. */
 function fromTensors(r: TensorReader): Omit<SmpUnetSettings, 'activation'> {
+  // smp's UnetPlusPlus names its decoder blocks by grid position, x_{depth}_{layer}
+  if (r.keys.some((k) => /^decoder\.blocks\.x_\d+_\d+\./.test(k))) throw unsupported(r.source, `an smp UnetPlusPlus state_dict (decoder.blocks.x_*_*; supported: ${MODEL_CLASSES.join(', ')})`);
   const encoderName = ENCODERS.map((e) => e.infer(r, 'encoder.')).find((n) => n !== undefined);
   if (!encoderName) throw new UnsupportedError(`${r.source}: the "encoder.*" tensors are not those of an encoder this engine runs (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
   let depth = 0;
@@ -204,11 +208,17 @@ export const smpUnet: Architecture = {
     if (s.activation === 'sigmoid' || s.activation === 'tanh') y = b.activation(`segmentation_head.2.${s.activation}`, y, s.activation);
     else if (s.activation === 'softmax' || s.activation === 'logsoftmax') y = b.softmax(`segmentation_head.2.${s.activation}`, y, s.activation === 'logsoftmax');
     r.finish(`not an smp Unet (${s.encoderName}, depth ${s.depth}) state_dict`);
+    const variant = `${s.encoderName}, decoder ${s.decoderChannels.join(',')}${s.attention ? ` ${s.attention}` : ''}`;
 
     return {
       graph: b.finish(input, y),
       info: {
         architecture: 'smp-unet',
+        family: 'smp',
+        name: 'smp Unet',
+        variant,
+        title: `smp Unet ${variant}`,
+        reference: { option: '--smp', config: true },
         encoder: s.encoderName,
         depth: s.depth,
         decoderChannels: s.decoderChannels,

@@ -19,10 +19,36 @@ export interface BuildOptions {
   configSource?: string;
 }
 
-/** The architecture's description of the model it built (model.info is made from it). */
+/** Families of architectures: one family shares its loader (smp: config.json, the encoder table) and how
+ *  PyTorch rebuilds it. */
+export type ArchFamily = 'smp' | 'brain-unet';
+
+/**
+ * How tools/torch_bench.py rebuilds the model in PyTorch (the bench's reference): the option that names
+ * the model, and whether that option reads a save_pretrained folder, so config.json goes beside the weights.
+ */
+export interface TorchReference {
+  /** '--weights': a brain U-Net state_dict (tools/unet_model.py); '--smp': an smp model (tools/smp_unet.py) */
+  option: '--weights' | '--smp';
+  /** the option takes a folder (config.json + model.safetensors) when the model came with a config */
+  config: boolean;
+}
+
+/** The architecture's description of the model it built (model.info is made from it). Everything that
+ *  names the model (the CLI, the bench, the page) reads these fields rather than branching on the
+ *  architecture. */
 export interface ArchInfo {
   /** e.g. 'brain-unet', 'smp-unet' */
   architecture: string;
+  family: ArchFamily;
+  /** the model's kind as people name it, e.g. 'brain U-Net', 'smp Unet' */
+  name: string;
+  /** its sizes in a few words, e.g. 'init_features 32', 'resnet34, decoder 256,128,64,32,16 scse' */
+  variant: string;
+  /** `${name} ${variant}`: one line naming the model, e.g. 'smp Unet resnet34, decoder 256,128,64,32,16 scse' */
+  title: string;
+  /** how the bench rebuilds it in PyTorch */
+  reference: TorchReference;
   /** the encoder (smp: its encoder_name); the brain U-Net's own encoder is 'unet' */
   encoder: string;
   depth: number;

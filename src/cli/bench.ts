@@ -143,7 +143,7 @@ export async function bench(args: string[]): Promise<number> {
     for (const c of configs) if (!c.skipped || v.reference) forTorch[`input_${configKey(c)}`] = inputs.get(configKey(c))!;
     log(`PyTorch (${torchDevice === 'cpu' ? `CPU, ${threads} threads` : 'CUDA'}): computing the reference outputs of ${Object.keys(forTorch).length} configurations...`);
     const config = 'config' in source ? source.config : undefined;
-    torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, smp: model.info.architecture === 'smp-unet', inputs: forTorch, threads, device: torchDevice });
+    torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, reference: model.info.reference, inputs: forTorch, threads, device: torchDevice });
     reference = torch.outputs;
     if (v.reference) writeFileSync(v.reference, torch.outputBytes);
   } else if (v.reference) {

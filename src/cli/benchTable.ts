@@ -60,8 +60,7 @@ export function formatBench(r: BenchReport): string {
   const a = r.adapter;
   out.push(`${r.engine} on ${a.description || a.vendor}`);
   out.push(`adapter: vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}, device ${a.device || '?'}; driver: ${a.description || '?'}; Dawn: ${r.dawn.package} ${r.dawn.version}`);
-  const arch = i.architecture === 'brain-unet' ? `brain U-Net init_features ${i.features}` : `smp Unet ${i.encoder}, decoder ${i.decoderChannels.join(',')}${i.attention ? ` ${i.attention}` : ''}`;
-  out.push(`model: ${arch}, ${i.inChannels} -> ${i.classes} ${i.activation}, depth ${i.depth}, ${i.precision}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on the GPU ${describeWeightBytes(i)}`);
+  out.push(`model: ${i.title}, ${i.inChannels} -> ${i.classes} ${i.activation}, depth ${i.depth}, ${i.precision}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on the GPU ${describeWeightBytes(i)}`);
   const few = r.warmup < RECOMMENDED_WARMUP ? ` (fewer than the ${RECOMMENDED_WARMUP} recommended, by --warmup: first runs may still be warming up)` : '';
   out.push(`timing: median (p10–p90) of ${r.runs} runs after ${r.warmup} warm-ups${few}; first = first run incl. compilation`);
   out.push(

@@ -70,10 +70,9 @@ export async function convert(args: string[]): Promise<number> {
   try {
     const { graph, info: i } = buildModel(parseSafetensors(file, printable(out)), undefined);
     const params = `${countGraphParameters(graph).toLocaleString('en-US')} parameters`;
-    model =
-      i.architecture === 'brain-unet'
-        ? `U-Net ${i.inChannels} -> ${i.classes} channels, init_features ${i.features}, depth ${i.depth}, ${params}`
-        : `smp Unet (${i.encoder}, depth ${i.depth}, decoder ${i.decoderChannels.join(',')}${i.attention ? `, ${i.attention}` : ''}) ${i.inChannels} -> ${i.classes} classes, ${params}; no config.json: activation ${i.activation} unless --activation says otherwise`;
+    // a state_dict alone says nothing of an smp model's activation: say which one it will get
+    const activation = i.inferred.includes('activation') ? `; no config.json: activation ${i.activation} unless --activation says otherwise` : '';
+    model = `${i.name} ${i.inChannels} -> ${i.classes} channels, ${i.variant}, depth ${i.depth}, ${params}${activation}`;
   } catch (e) {
     model = `not a model this engine runs, written anyway (${(e as Error).message.split('\n')[0].replace(/^[^:]*: /, '')})`;
   }

@@ -10,21 +10,36 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors, writeSafetensors } from '../node.js';
+import type { TorchReference } from '../arch/types.js';
 
 /** A script of tools/, which only a source checkout has (src/cli/, dist/cli/ or bench/gpu-run.sh's
  *  .gpu/js/ -> tools/); the npm package does not ship it. */
 export const toolPath = (name: string) => fileURLToPath(new URL(`../../tools/${name}`, import.meta.url));
 const TORCH_SCRIPT = toolPath('torch_bench.py');
 
+/**
+ * Writes a model into `dir` as its PyTorch reference reads it (model.safetensors, and config.json beside it
+ * when the reference takes a save_pretrained folder) and returns the options that name it to
+ * tools/torch_bench.py and tools/export_onnx.py.
+ */
+export function writeReferenceModel(dir: string, reference: TorchReference, weights: Uint8Array, config: string | undefined): string[] {
+  const file = join(dir, 'model.safetensors');
+  writeFileSync(file, weights);
+  const folder = reference.config && config !== undefined;
+  if (folder) writeFileSync(join(dir, 'config.json'), config);
+  return [reference.option, folder ? dir : file];
+}
+
 export type TorchVariant = 'f32' | 'tf32' | 'fp16-cl';
 
 export interface TorchPeerOptions {
   /** the Python with torch (default /usr/bin/python3, Debian's python3-torch) */
   python?: string;
-  /** the model: a brain U-Net state_dict, or an smp Unet (save_pretrained folder bytes: weights + config) */
+  /** the model: its state_dict, and its config.json where it came with one */
   weights: Uint8Array;
   config?: string;
-  smp: boolean;
+  /** how PyTorch rebuilds it: model.info.reference */
+  reference: TorchReference;
   /** input tensors by name (`input_*`), NCHW float32 */
   inputs: Record<string, { shape: number[]; data: Float32Array }>;
   threads: number;
@@ -61,11 +76,7 @@ export class TorchPeer {
     const dir = mkdtempSync(join(tmpdir(), 'unet-torch-'));
     let child: ChildProcessByStdio<Writable, Readable, null> | undefined;
     try {
-      // the brain U-Net is rebuilt by tools/unet_model.py from a state_dict; smp models by
-      // tools/smp_unet.py from a save_pretrained folder (or a bare state_dict)
-      writeFileSync(join(dir, 'model.safetensors'), o.weights);
-      if (o.smp && o.config !== undefined) writeFileSync(join(dir, 'config.json'), o.config);
-      const model = o.smp ? ['--smp', o.config !== undefined ? dir : join(dir, 'model.safetensors')] : ['--weights', join(dir, 'model.safetensors')];
+      const model = writeReferenceModel(dir, o.reference, o.weights, o.config);
       writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(o.inputs));
       const args = [TORCH_SCRIPT, ...model, '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--threads', String(o.threads), '--device', o.device ?? 'cpu', '--variants', (o.variants ?? ['f32']).join(','), '--serve'];
       const proc = spawn(o.python ?? '/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });

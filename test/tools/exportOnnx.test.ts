@@ -34,7 +34,7 @@ if (why) {
     writeFileSync(join(ctx.dir, 'w.safetensors'), weights);
     ctx.onnx = join(ctx.dir, 'unet.onnx');
     execFileSync('/usr/bin/python3', ['tools/export_onnx.py', '--weights', join(ctx.dir, 'w.safetensors'), '--out', ctx.onnx, '--size', '32'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const torch = await TorchPeer.start({ weights, smp: false, inputs, threads: 2 });
+    const torch = await TorchPeer.start({ weights, reference: { option: '--weights', config: false }, inputs, threads: 2 });
     ctx.reference = new Map(SHAPES.map((_, i) => [`${i}`, torch.outputs.getF32(`output_${i}`)]));
     torch.close();
   });
