@@ -5,15 +5,14 @@
 // test/fixtures/smp/README.md. This suite checks the sha256 the io file records before trusting them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { loadModel } from '../../src/load.js';
 import { parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 import { skip } from '../skip.js';
+import { SMP_DIR, smpFixture as fixture } from './smpFixture.js';
 
-const DIR = 'test/fixtures/smp';
-const HINT = 'run `/usr/bin/python3 tools/make_smp_fixtures.py --weights` (npm test does it when PyTorch is installed)';
+const DIR = SMP_DIR;
 
 /** name -> [expected info fields, max |gpu - torch|]. Logits (identity) and log-probabilities are
  *  unbounded, so their bound is relative to the output's spread (see check below). */
@@ -31,17 +30,6 @@ const CASES: Record<string, { encoder: string; depth: number; activation: string
 /** f32 through up to 50 residual blocks against a float64 reference: outputs in [0, 1] or [-1, 1]
  *  within 1e-4 absolute; logits and log-probabilities within 1e-4 of their own scale. */
 const MAX_ABS = 1e-4;
-
-function fixture(name: string, weightsPath: string) {
-  const path = `${DIR}/${name}.io.safetensors`;
-  if (!existsSync(path)) throw new Error(`${path} is missing: ${HINT}`);
-  const io = parseSafetensors(readFileSync(path), path);
-  if (!existsSync(weightsPath)) throw new Error(`${weightsPath} is missing: ${HINT}`);
-  const sha = createHash('sha256').update(readFileSync(weightsPath)).digest('hex');
-  if (sha !== io.metadata.model_sha256) throw new Error(`${weightsPath}: sha256 ${sha.slice(0, 12)}… is not the one ${path} was computed with: ${HINT}`);
-  const shape = (n: string) => io.tensors.get(n)!.shape;
-  return { input: { data: io.getF32('input'), shape: shape('input') }, output: { data: io.getF32('output'), shape: shape('output') } };
-}
 
 function compare(name: string, got: Float32Array, want: Float32Array, scale: number): number {
   let maxAbs = 0;
