@@ -140,7 +140,8 @@ BIG_CONFIGS = {
 ENCODER_CONFIGS = {
     f"{enc}_256": dict(kwargs=dict(encoder_name=enc, classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=8000 + i, odd=(200, 152))
     for i, enc in enumerate(["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d",
-                             "efficientnet-b0", "efficientnet-b3", "efficientnet-b5", "efficientnet-b7", "efficientnet-b4"])
+                             "efficientnet-b0", "efficientnet-b3", "efficientnet-b5", "efficientnet-b7", "efficientnet-b4",
+                             "mobilenet_v2"])
 }
 FULL_CONFIGS = {
     "r34_full256": dict(kwargs=dict(encoder_name="resnet34", classes=1, activation="sigmoid"), N=1, H=256, W=256, seed=7001),
@@ -361,7 +362,7 @@ def main():
     ap.add_argument("--weights", action="store_true", help="write only missing or stale weights files (checked against the io files)")
     ap.add_argument("--big", metavar="DIR", help="resnet101/152 and resnext101 Unets (default decoder) into DIR")
     ap.add_argument("--full", metavar="DIR", help="full-size resnet34 Unet (256x256) into DIR")
-    ap.add_argument("--encoders", metavar="DIR", help="every ResNet/ResNeXt encoder, default decoder, 256x256 and 200x152, into DIR (~1 GB)")
+    ap.add_argument("--encoders", metavar="DIR", help="every encoder (ResNet/ResNeXt, EfficientNet b0/b3/b4/b5/b7, mobilenet_v2), default decoder, 256x256 and 200x152, into DIR (~1 GB)")
     ap.add_argument("--image", metavar="PATH", help="with --full: RGB PNG for input_image/output_image")
     ap.add_argument("--only", metavar="NAME", action="append", help="only this config (repeatable)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
