@@ -17,6 +17,8 @@ export interface ModelFiles {
   weights: Uint8Array;
   /** config.json's text, when one came with the weights */
   config?: string;
+  /** the config file's name, for messages about its values ('config.json') */
+  configName?: string;
   /** the weights file's name, for messages: 'model.safetensors', or 'runs/unet/' for a folder */
   name: string;
   /** how the files were read, one line each ('converted from a PyTorch checkpoint (zip format), ...') */
@@ -81,5 +83,5 @@ export async function readModelFiles(files: readonly ModelFile[]): Promise<Model
   } else if (kind === undefined) {
     throw new ModelFileError(`${weights.name}: not a safetensors file — to use a PyTorch .pt/.pth, convert it with \`unet convert\` or drop the .pt here`);
   }
-  return { weights: out, ...(config ? { config: new TextDecoder().decode(await config.bytes()) } : {}), name, notes };
+  return { weights: out, ...(config ? { config: new TextDecoder().decode(await config.bytes()), configName: config.name } : {}), name, notes };
 }

@@ -89,7 +89,7 @@ async function setModel(req: ModelRequest, ctx: CallContext): Promise<ModelSumma
   const read = await readModelFiles(files);
   ctx.signal.throwIfAborted();
   return onGpu(ctx.signal, async () => {
-    const next = await loadModel(d, { weights: read.weights, config: read.config, name: read.name });
+    const next = await loadModel(d, { weights: read.weights, config: read.config, name: read.name, ...(read.configName ? { configName: read.configName } : {}) });
     model?.dispose();
     model = next;
     compiledSizes.clear();

@@ -370,7 +370,7 @@ for (const mode of MODES) {
       ['evil_reduce.pt', ['test/fixtures/checkpoints/evil_reduce.pt'], /^evil_reduce\.pt: .*(system|posix)/],
       ['config.json', [file('config.json', Buffer.from(vgg))], /^config\.json: a model config without its weights/],
     ];
-    if (HAVE_SMP) bad.push(['vgg-config', [file('config.json', Buffer.from(vgg)), file('model.safetensors', readFileSync(`${SMP_FOLDER}/model.safetensors`))], /^model\.safetensors: not supported: encoder "vgg16"/]);
+    if (HAVE_SMP) bad.push(['vgg-config', [file('config.json', Buffer.from(vgg)), file('model.safetensors', readFileSync(`${SMP_FOLDER}/model.safetensors`))], /^config\.json: not supported: encoder "vgg16"/]);
     for (const [what, files, re] of bad) {
       await page.evaluate(`document.getElementById('model-error').textContent = ''`);
       await pickWithKey(ctx, '#open-model', 'Enter', files);
