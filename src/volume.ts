@@ -6,7 +6,7 @@
 import { classCounts } from './io/classes.js';
 import { NiftiError, forEachSliceVoxel, sliceGeometry, type Axis, type Volume } from './io/nifti.js';
 import { type Normalization, checkNormalization, normalize } from './io/preprocess.js';
-import type { Model, RunOptions, RunResult, TensorData } from './model.js';
+import { firstNonFinite, type Model, type RunOptions, type RunResult, type TensorData } from './model.js';
 import { readOutput, type SegmentResult } from './segment.js';
 
 export interface VolumeSegmentOptions {
@@ -29,13 +29,10 @@ export interface VolumeSegmentResult extends Pick<SegmentResult, 'classes' | 'ki
 
 /** NaN or Inf voxels are refused (a NiftiError naming how many and the first), before anything runs. */
 export function checkFiniteVolume(vol: Volume): void {
+  const first = firstNonFinite(vol.data);
+  if (first < 0) return;
   let bad = 0;
-  let first = -1;
-  for (let i = 0; i < vol.data.length; i++) {
-    const x = vol.data[i];
-    if (x - x !== 0) [bad, first] = [bad + 1, first < 0 ? i : first];
-  }
-  if (bad === 0) return;
+  for (let i = first; i < vol.data.length; i++) if (vol.data[i] - vol.data[i] !== 0) bad++;
   const [nx, ny] = vol.dims;
   const at = `x ${first % nx}, y ${Math.floor(first / nx) % ny}, z ${Math.floor(first / (nx * ny))}`;
   throw new NiftiError(`holds ${bad} NaN or Inf voxel${bad === 1 ? '' : 's'} (the first at ${at}); replace them (with 0, say) before segmenting`);

@@ -4,6 +4,7 @@
 import { closeSync, linkSync, openSync, renameSync, unlinkSync, writeFile } from 'node:fs';
 import { promisify } from 'node:util';
 import { printable } from '../limits.js';
+import { firstNonFinite } from '../model.js';
 import { CliError, fsError } from './errors.js';
 import { statOrUndefined, tempName } from './files.js';
 import { removeQuietly, settle, track } from './pending.js';
@@ -17,16 +18,10 @@ export interface NonFinite {
 
 /** NaN / Inf values in an NCHW output, with the first one's position; undefined when all are finite. */
 export function nonFiniteOutputs(data: Float32Array, shape: readonly number[]): NonFinite | undefined {
+  const first = firstNonFinite(data);
+  if (first < 0) return undefined;
   let count = 0;
-  let first = -1;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (v - v !== 0) {
-      count++;
-      if (first < 0) first = i;
-    }
-  }
-  if (count === 0) return undefined;
+  for (let i = first; i < data.length; i++) if (data[i] - data[i] !== 0) count++;
   const [, C, H, W] = shape;
   const at = `n ${Math.floor(first / (C * H * W))}, c ${Math.floor(first / (H * W)) % C}, y ${Math.floor(first / W) % H}, x ${first % W}`;
   return { count, total: data.length, first: at };

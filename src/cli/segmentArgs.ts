@@ -164,23 +164,14 @@ export function parseSegmentArgs(args: string[]): SegmentArgs | undefined {
 }
 
 /** What running and writing read: the arguments resolved against the loaded model. */
-export interface Settings {
-  threshold: number;
+export interface Settings extends Pick<SegmentArgs, 'threshold' | 'gray' | 'axis' | 'pad' | 'tile' | 'probs' | 'outDir' | 'overwrite' | 'strict' | 'limits'> {
+  /** --normalize, or the model's own */
   norm: Normalization;
   /** the model's output activation, and whether its channels are exclusive classes */
   activation: OutputActivation;
   multiClass: boolean;
   /** the weights hold NaN or Inf (the cause given for non-finite outputs) */
   nanWeights?: boolean;
-  gray: boolean;
-  axis: Axis;
-  pad: PadMode;
-  tile: RunOptions['tile'];
-  probs: boolean;
-  outDir: string;
-  overwrite: boolean;
-  strict: boolean;
-  limits: Limits;
   /** every input of this run and the weights: never written over */
   protectedFiles: string[];
 }
@@ -194,10 +185,8 @@ export interface Settings {
 export function modelSettings(a: SegmentArgs, model: Model, name: string, nanWeights: boolean, protectedFiles: string[]): Settings {
   const { classes, outChannels: C, inChannels, activation } = model.info;
   const multiClass = isMultiClass(model.info);
-  const s: Settings = {
-    threshold: a.threshold, norm: a.norm ?? model.info.preprocessing, activation, multiClass, nanWeights, gray: a.gray, axis: a.axis, pad: a.pad, tile: a.tile,
-    probs: a.probs, outDir: a.outDir, overwrite: a.overwrite, strict: a.strict, limits: a.limits, protectedFiles,
-  };
+  const { threshold, gray, axis, pad, tile, probs, outDir, overwrite, strict, limits } = a;
+  const s: Settings = { threshold, gray, axis, pad, tile, probs, outDir, overwrite, strict, limits, norm: a.norm ?? model.info.preprocessing, activation, multiClass, nanWeights, protectedFiles };
   if (s.gray && inChannels !== 1) {
     throw new UsageError(`segment: --gray converts RGB images for 1-channel models, and ${name} takes ${inChannels} channels (RGB images go in as they are${inChannels === 3 ? ', gray ones repeated into 3 channels' : ''}): drop --gray`);
   }
