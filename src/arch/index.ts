@@ -2,13 +2,13 @@
 // state_dict (and config) builds the model.
 import { brainUnet } from './brainUnet.js';
 import { TensorReader } from './reader.js';
-import { smpUnet } from './smpUnet.js';
+import { smp } from './smp/index.js';
 import type { Architecture, ArchInfo, BuildOptions, ModelConfig } from './types.js';
 import type { Graph } from '../graph/ir.js';
 import type { Safetensors } from '../weights/safetensors.js';
 import { UnsupportedError } from '../errors.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [smpUnet, brainUnet];
+export const ARCHITECTURES: readonly Architecture[] = [smp, brainUnet];
 
 export interface BuiltModel {
   graph: Graph;

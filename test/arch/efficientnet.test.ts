@@ -2,7 +2,7 @@
 // nominal image size (asymmetric, more at the bottom / right), and fixed whatever the real input size.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { staticSamePadding } from '../../src/arch/encoders/efficientnet.js';
+import { staticSamePadding } from '../../src/arch/smp/encoders/efficientnet.js';
 
 const Pad = suite('efficientnet: Conv2dStaticSamePadding');
 
