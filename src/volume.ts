@@ -3,7 +3,7 @@
 // of the raw values; the other modes expect 0..255, so the volume's min..max is first mapped onto it),
 // and its output read as model.segment reads an image's (readOutput), into arrays over the volume's
 // voxels in its own order. Node only: src/io/nifti.ts writes .nii.gz with node:zlib.
-import { classCounts } from './io/classes.js';
+import { classCounts, isMultiClass } from './io/classes.js';
 import { NiftiError, forEachSliceVoxel, sliceGeometry, type Axis, type Volume } from './io/nifti.js';
 import { type Normalization, checkNormalization, normalize } from './io/preprocess.js';
 import { firstNonFinite, type Model, type RunOptions, type RunResult, type TensorData } from './model.js';
@@ -65,24 +65,23 @@ export async function segmentVolume(model: Pick<Model, 'info' | 'run'>, vol: Vol
   const slices = volumeSlices(vol, axis, inChannels, options.normalization);
   const voxels = vol.data.length;
   const probabilities = new Float32Array(C * voxels);
-  const mask = new Uint8Array(voxels);
-  let masks: Uint8Array[] | undefined;
-  let kind: SegmentResult['kind'] = 'mask';
+  // as readOutput: class indices for a multi-class model, else a 0 / 1 mask per channel (mask = masks[0])
+  const kind = isMultiClass(model.info) ? 'classes' : 'mask';
+  const masks = kind === 'mask' ? Array.from({ length: C }, () => new Uint8Array(voxels)) : undefined;
+  const mask = masks ? masks[0] : new Uint8Array(voxels);
   for (let k = 0; k < slices.count; k++) {
     const output = await model.run(slices.input(k), options.run);
     const r = readOutput(output.data, slices.width, slices.height, model.info, options.threshold);
-    kind = r.kind;
-    masks ??= r.masks?.map(() => new Uint8Array(voxels));
-    // the slice's pixel p is voxel v of the volume; class / channel c of it at c * n + p, of the volume at c * voxels + v
+    // the slice's pixel p is voxel v of the volume; channel c of it at c * n + p, of the volume at c * voxels + v
     const n = slices.width * slices.height;
     forEachSliceVoxel(vol.dims, axis, k, (p, v) => {
-      mask[v] = r.mask[p];
       for (let c = 0; c < C; c++) probabilities[c * voxels + v] = r.probabilities[c * n + p];
       if (masks) for (let c = 0; c < C; c++) masks[c][v] = r.masks![c][p];
+      else mask[v] = r.mask[p];
     });
     options.onSlice?.(k, slices.count, output);
   }
-  const foreground = kind === 'classes' ? classCounts(mask, C).map((m) => m / voxels) : masks!.map((m) => m.reduce((a, v) => a + v, 0) / voxels);
+  const foreground = masks ? masks.map((m) => m.reduce((a, v) => a + v, 0) / voxels) : classCounts(mask, C).map((m) => m / voxels);
   const notes = inChannels > 1 ? [`each slice repeated into ${inChannels} channels`] : [];
   return { dims: [...vol.dims], classes: C, kind, probabilities, mask, ...(masks ? { masks } : {}), foreground, notes };
 }
