@@ -73,7 +73,7 @@ export class KernelBindings<N extends string, F extends string = never> {
       const doc = b.doc ? b.doc.split('\n').map((l) => `// ${l}\n`).join('') : '';
       return `${doc}@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;${b.note ? ` // ${b.note}` : ''}`;
     });
-    if (this.shape) lines.push(`${this.shape.struct()}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${this.storage.length}) var<uniform> shape: Shape;`);
+    if (this.shape) lines.push(`${this.shape.struct()}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${this.shapeBinding}) var<uniform> shape: Shape;`);
     return lines.join('\n');
   }
 
@@ -84,7 +84,7 @@ export class KernelBindings<N extends string, F extends string = never> {
       visibility: GPUShaderStage.COMPUTE,
       buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
     }));
-    if (this.shape) entries.push({ binding: this.storage.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    if (this.shape) entries.push({ binding: this.shapeBinding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
     return entries;
   }
 
@@ -94,41 +94,40 @@ export class KernelBindings<N extends string, F extends string = never> {
   }
 
   /**
-   * The bind group entries for `buffers`, by name, and `shape` (the uniform buffer of checkShape's values).
-   * A declared buffer missing, a buffer given that is not declared, or a range past its buffer or smaller
-   * than one element is an error naming the kernel and the binding.
+   * The bind group entries of the storage buffers, by name (the shape uniform, when declared, follows at
+   * `shapeBinding`). A declared buffer missing, a buffer given that is not declared, or a range past its
+   * buffer or smaller than one element is an error naming `who` (the step; default the kernel) and the binding.
    */
-  entries(buffers: Partial<Record<N, BufferRange>>, shape?: GPUBuffer): GPUBindGroupEntry[] {
-    const given = Object.keys(buffers).filter((k) => buffers[k as N] !== undefined);
+  entries(buffers: Partial<Record<N, BufferRange>>, who = this.kernel): GPUBindGroupEntry[] {
     const declared = this.storage.map((b) => b.name as string);
-    for (const k of given) {
-      if (!declared.includes(k)) throw new Error(`${this.kernel}: buffer "${k}" is given but not declared (the kernel binds ${declared.join(', ')})`);
+    for (const k of Object.keys(buffers)) {
+      if (buffers[k as N] !== undefined && !declared.includes(k)) throw new Error(`${who}: buffer "${k}" is given but not declared (the kernel binds ${declared.join(', ')})`);
     }
-    const entries: GPUBindGroupEntry[] = this.storage.map((b, binding) => {
+    return this.storage.map((b, binding) => {
       const r = buffers[b.name];
-      if (!r) throw new Error(`${this.kernel}: binding "${b.name}" is declared but no buffer was given`);
+      if (!r) throw new Error(`${who}: binding "${b.name}" is declared but no buffer was given`);
       const offset = r.offset ?? 0;
       const size = r.size ?? r.buffer.size - offset;
-      if (offset + size > r.buffer.size) throw new Error(`${this.kernel}: binding "${b.name}": bytes ${offset}..${offset + size} run past its ${r.buffer.size}-byte buffer`);
+      if (offset + size > r.buffer.size) throw new Error(`${who}: binding "${b.name}": bytes ${offset}..${offset + size} run past its ${r.buffer.size}-byte buffer`);
       const unit = this.elementBytes(b);
-      if (size < unit) throw new Error(`${this.kernel}: binding "${b.name}" gets ${size} bytes, less than one ${b.type} (${unit} bytes)`);
+      if (size < unit) throw new Error(`${who}: binding "${b.name}" gets ${size} bytes, less than one ${b.type} (${unit} bytes)`);
       return { binding, resource: { buffer: r.buffer, offset, size: r.size } };
     });
-    if (this.shape) {
-      if (!shape) throw new Error(`${this.kernel}: binding "shape" is declared but no shape uniforms were given`);
-      entries.push({ binding: this.storage.length, resource: { buffer: shape } });
-    }
-    return entries;
   }
 
-  /** Checks shape uniform values against the declaration (before a buffer is made for them). */
-  checkShape(data: Uint32Array | undefined): void {
+  /** The binding number of the shape uniform (after the storage buffers). */
+  get shapeBinding(): number {
+    return this.storage.length;
+  }
+
+  /** Checks shape uniform values against the declaration: given exactly when declared, one u32 a field. */
+  checkShape(data: Uint32Array | undefined, who = this.kernel): void {
     if (!this.shape) {
-      if (data) throw new Error(`${this.kernel}: shape uniforms are given but the kernel declares none`);
+      if (data) throw new Error(`${who}: shape uniforms are given but the kernel declares none`);
       return;
     }
-    if (!data) throw new Error(`${this.kernel}: binding "shape" is declared but no shape uniforms were given`);
+    if (!data) throw new Error(`${who}: binding "shape" is declared but no shape uniforms were given`);
     const want = this.shape.fields.length * 4;
-    if (data.byteLength !== want) throw new Error(`${this.kernel}: binding "shape" gets ${data.byteLength} bytes, its struct holds ${want}`);
+    if (data.byteLength !== want) throw new Error(`${who}: binding "shape" gets ${data.byteLength} bytes, its struct holds ${want}`);
   }
 }

@@ -114,11 +114,6 @@ export class ShapeUniforms<F extends string> {
     return `struct Shape {\n${this.fields.map((f) => `  ${f}: u32,`).join('\n')}\n}`;
   }
 
-  /** The struct, its binding, and `let` lines that bring every field into scope under its own name. */
-  declaration(binding: number): string {
-    return `${this.struct()}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${binding}) var<uniform> shape: Shape;`;
-  }
-
   /** `let` lines that bring every field into scope under its own name. */
   lets(): string {
     return this.fields.map((f) => `  let ${f} = shape.${f};`).join('\n');
@@ -136,19 +131,17 @@ export class ShapeUniforms<F extends string> {
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /**
- * A compute pipeline for `code`, cached per device by its source (a lost device drops its cache). With
- * `bindings` (the declarations `code` contains) its bind group layout is made from them, else WebGPU
- * derives it from the code ('auto'). The source alone is a sound key: it holds the declarations.
+ * The compute pipeline of a kernel, cached per device by its source (a lost device drops its cache). Its bind
+ * group layout is made from the kernel's declared bindings, which the source holds, so the source alone is
+ * a sound key.
  */
-export function getPipeline(device: GPUDevice, label: string, code: string, bindings?: KernelBindings<string, string>): GPUComputePipeline {
+export function getPipeline(device: GPUDevice, label: string, { code, bindings }: Kernel<string, string>): GPUComputePipeline {
   let cache = pipelineCache.get(device);
   if (!cache) pipelineCache.set(device, (cache = new Map()));
   let pipeline = cache.get(code);
   if (!pipeline) {
     const module = device.createShaderModule({ label, code });
-    const layout = bindings
-      ? device.createPipelineLayout({ label, bindGroupLayouts: [device.createBindGroupLayout({ label, entries: bindings.layoutEntries() })] })
-      : 'auto';
+    const layout = device.createPipelineLayout({ label, bindGroupLayouts: [device.createBindGroupLayout({ label, entries: bindings.layoutEntries() })] });
     pipeline = device.createComputePipeline({ label, layout, compute: { module, entryPoint: 'main' } });
     cache.set(code, pipeline);
   }
@@ -160,14 +153,6 @@ export interface BufferRange {
   buffer: GPUBuffer;
   offset?: number;
   size?: number;
-}
-
-export function bindGroup(device: GPUDevice, label: string, pipeline: GPUComputePipeline, ranges: BufferRange[]): GPUBindGroup {
-  return device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: ranges.map((r, binding) => ({ binding, resource: { buffer: r.buffer, offset: r.offset ?? 0, size: r.size } })),
-  });
 }
 
 /** WGSL f32 literal that round-trips (avoids e.g. `1e-5` parsing as an abstract int issue and keeps precision). */
@@ -245,52 +230,22 @@ export function makeStep<N extends string, F extends string>(
   uniforms?: Uint32Array,
 ): Step {
   const { code, bindings } = kernel;
-  // the WGSL must declare exactly what is bound: it is generated from the same declaration
-  if (!code.includes(bindings.wgsl())) throw new Error(`${bindings.kernel}: its WGSL does not hold the declarations of its bindings`);
-  bindings.checkShape(uniforms);
-  const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), code, bindings);
+  const who = label === bindings.kernel ? label : `${label} (${bindings.kernel})`;
+  // the WGSL must declare exactly what is bound: both come from the same declaration
+  if (!code.includes(bindings.wgsl())) throw new Error(`${who}: its WGSL does not hold the declarations of its bindings`);
+  const entries = bindings.entries(buffers, who);
+  bindings.checkShape(uniforms, who);
+  const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), kernel);
   const owned: GPUBuffer[] = [];
   if (uniforms) {
     // uniform bindings are read in 16-byte units
     const buffer = device.createBuffer({ label: `${label} shape`, size: Math.ceil(uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(buffer, 0, uniforms);
     owned.push(buffer);
-  }
-  let entries: GPUBindGroupEntry[];
-  try {
-    entries = bindings.entries(buffers, owned[0]);
-  } catch (e) {
-    for (const b of owned) b.destroy();
-    throw e;
+    entries.push({ binding: bindings.shapeBinding, resource: { buffer } });
   }
   const bindGroup = device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
   return { label, pipeline, bindGroup, workgroups, flops, detail, owned };
-}
-
-/** Builds (or reuses) the pipeline for `code` and binds `ranges` to bindings 0, 1, ... in order (kernels not yet declaring their bindings). */
-/** With `uniforms`, a uniform buffer holding them is created and bound after the ranges. */
-export function makeStepByPosition(
-  device: GPUDevice,
-  label: string,
-  code: string,
-  ranges: BufferRange[],
-  workgroups: [number, number, number],
-  flops = 0,
-  detail = '',
-  uniforms?: Uint32Array,
-  /** ranges bound after the uniform buffer (optional bindings that come last) */
-  after: BufferRange[] = [],
-): Step {
-  const pipeline = getPipeline(device, label.replace(/\s.*$/, ''), code);
-  const owned: GPUBuffer[] = [];
-  if (uniforms) {
-    // uniform bindings are read in 16-byte units
-    const buffer = device.createBuffer({ label: `${label} shape`, size: Math.ceil(uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(buffer, 0, uniforms);
-    owned.push(buffer);
-  }
-  const all = [...ranges, ...owned.map((buffer) => ({ buffer })), ...after];
-  return { label, pipeline, bindGroup: bindGroup(device, label, pipeline, all), workgroups, flops, detail, owned };
 }
 
 /** A step with its minimum memory traffic recorded (see Step.bytes). */

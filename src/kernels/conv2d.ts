@@ -2,7 +2,9 @@
 // General in kernel size, stride, padding (per side) and dilation, grouped or not, with bias, an optional
 // residual input and an activation in the epilogue.
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStepByPosition, maskLanes, rep, storageAliases } from './common.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { laneParam, sharedLanes, weightTile } from './weightTile.js';
 
 export interface Conv2dSpec {
   /** batch and input spatial size */
@@ -87,14 +89,23 @@ export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
   return linearWorkgroups(blocks, s.workgroupSize, rows);
 }
 
+/** What conv2dWgsl binds: the residual and the input scale where the spec has them. */
+function conv2dBindings(s: Conv2dSpec) {
+  return new KernelBindings('conv2d', [
+    activation('input', 'activations, NHWC4 (see Nhwc4View)'),
+    param('weight', s.weights === 'subgroup' ? 'WCol' : 'WMat', `weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
+weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.${s.weights === 'subgroup' ? '\nRead here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].' : ''}`),
+    param('bias', 'vec4<f32>', 'bias[co4], zero past cout'),
+    written('output'),
+    s.residual && activation('residual', 'added before the activation, same shape as the output'),
+    s.inputScale && activation('inputScale', 'per image and input channel factor [N, Cin, 1, 1], applied to the input as it is read'),
+  ], CONV_SHAPE, s.f16);
+}
+
 export function conv2dWgsl(s: Conv2dSpec): string {
-  const sub = s.weights === 'subgroup';
-  const S = s.subgroupSize ?? 0;
-  if (sub && !(S > 0)) throw new Error('conv2d: the subgroup variant needs subgroupSize');
+  const S = sharedLanes(s, 'conv2d');
+  const sub = S > 0;
   const { tilePixels: TP, tileC4: TC } = s;
-  // subgroup variant: the TC*4 weight columns of one input vec4 group are spread over the lanes,
-  // column k sits in lane k % S of load slot k / S
-  const slots = sub ? Math.ceil((TC * 4) / S) : 0;
   return /* wgsl */ `${enables(sub, s.f16)}
 // conv2d ${s.kH}x${s.kW}, NHWC4, ${s.activation === 'none' ? 'no activation' : s.activation}, weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Sizes, strides, padding and channel counts come from the shape uniform, so layers share this code.
@@ -108,21 +119,10 @@ const KH = ${s.kH}u;
 const KW = ${s.kW}u;
 const TP = ${TP}u;
 const TC = ${TC}u;
-${CONV_SHAPE.declaration(4)}
-
-// activations, NHWC4 (see Nhwc4View)
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-// weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
-// weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.
-${sub ? '// Read here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].\n@group(0) @binding(1) var<storage, read> weight: array<WCol>;' : '@group(0) @binding(1) var<storage, read> weight: array<WMat>;'}
-// bias[co4], zero past cout
-@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> output: array<Act>;
-${s.residual ? '// added before the activation, same shape as the output\n@group(0) @binding(5) var<storage, read_write> residual: array<Act>; // read only; see ACTIVATION_ACCESS' : ''}
-${s.inputScale ? `// per image and input channel factor [N, Cin, 1, 1], applied to the input as it is read\n@group(0) @binding(${s.residual ? 6 : 5}) var<storage, read_write> inputScale: array<Act>; // read only` : ''}
+${conv2dBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneParam(S)}) {
 ${CONV_SHAPE.lets()}
   // invocations past the last block compute a copy of it and store nothing
 ${gridIndex(s.workgroupSize, 'COUT4_PAD / TC')}
@@ -148,7 +148,7 @@ ${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
       for (var ci4 = 0u; ci4 < CIN4; ci4++) {
 ${s.inputScale ? '        let scale = vec4<f32>(inputScale[n * SCALE_STRIDE + SCALE_OFFSET + gin + ci4]);' : ''}
 ${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4])${s.inputScale ? ' * scale' : ''}, inside_${p});`)}
-${sub ? subgroupWeights(TP, TC, S, slots) : loadWeights(TP, TC)}
+${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, S)}
       }
     }
   }
@@ -167,18 +167,6 @@ ${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
 `;
 }
 
-
-/** Inner step, 'load' variant: one mat4x4 per output vec4 group, multiplied into every pixel's sums. */
-const loadWeights = (TP: number, TC: number) =>
-  rep(TC, (t) => `        let w_${t} = mat4x4<f32>(weight[wbase + ci4 * COUT4_PAD + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${t} += w_${t} * x_${p};`));
-
-/** Inner step, 'subgroup' variant: lanes load consecutive columns, then every column is broadcast. */
-const subgroupWeights = (TP: number, TC: number, S: number, slots: number) =>
-  [
-    rep(slots, (l) => `        let col_${l} = vec4<f32>(weight[(wbase + ci4 * COUT4_PAD) * 4u + lane + ${l * S}u]);`),
-    rep(TC, (t) => rep(4, (j) => `        let w_${t}_${j} = subgroupBroadcast(col_${Math.floor((4 * t + j) / S)}, ${(4 * t + j) % S}u);`)),
-    rep(TC, (t) => rep(TP, (p) => `        acc_${p}_${t} += ${rep(4, (j) => `w_${t}_${j} * x_${p}.${'xyzw'[j]}`, ' + ')};`)),
-  ].join('\n');
 
 /**
  * Packs a PyTorch Conv2d weight [cout, cin, kH, kW] into the kernel's layout (see conv2dWgsl).
@@ -213,7 +201,7 @@ export function packConv2dWeights(
   return { weight, bias };
 }
 
-/** The sizes conv2dWgsl reads from its shape uniform (binding 4). */
+/** The sizes conv2dWgsl reads from its shape uniform. */
 const CONV_SHAPE = new ShapeUniforms([
   'H', 'W', 'HO', 'WO', 'CIN4', 'COUT', 'COUT4', 'COUT4_PAD', 'GROUP_COUT4', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
   'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'SCALE_STRIDE', 'SCALE_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS,
@@ -246,11 +234,7 @@ export function conv2dStep(
   const { HO, WO } = conv2dOutShape(s);
   const groups = s.groups ?? 1;
   const flops = (2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW) / groups;
-  if (!!s.residual !== !!b.residual) throw new Error(`${label}: a residual view needs a residual buffer, and the other way round`);
-  if (!!s.inputScale !== !!b.inputScale) throw new Error(`${label}: an input scale view needs its buffer, and the other way round`);
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${groups > 1 ? ` g${groups}` : ''}${s.inputScale ? ' *scale' : ''}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  // bindings 0-3, the shape uniform at 4, then the residual and the input scale where present (makeStepByPosition
-  // binds the ranges in order, the uniforms, then `after`)
-  const after = [b.residual, b.inputScale].filter((r): r is BufferRange => r !== undefined);
-  return makeStepByPosition(device, label, conv2dWgsl(s), [b.input, b.weight, b.bias, b.output], conv2dWorkgroups(s), flops, detail, conv2dShape(s), after);
+  // a residual or input scale buffer goes with its view in the spec: conv2dBindings declares one only then
+  return makeStep(device, label, { code: conv2dWgsl(s), bindings: conv2dBindings(s) }, b, conv2dWorkgroups(s), flops, detail, conv2dShape(s));
 }

@@ -7,7 +7,8 @@
 // memory reuse, many threads per tile) and the opposite of what suits llvmpipe (shared/LAVAPIPE.md), so the
 // tuner only offers it on hardware adapters. Weights use conv2d.ts's packing with tileC4 = BN4.
 import { UnsupportedError } from '../errors.js';
-import { type Activation, type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStepByPosition, maskLanes, storageAliases } from './common.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
+import { type Activation, type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
 import { type Conv2dSpec, conv2dCout4Padded, conv2dOutShape } from './conv2d.js';
 
 /** Rows of threads (along pixels) and input vec4s per K step. */
@@ -38,7 +39,18 @@ const SHAPE = new ShapeUniforms([
   'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET',
 ] as const);
 
-export function conv2dTiledWgsl(s: Pick<Conv2dSpec, 'kW' | 'tilePixels' | 'tileC4' | 'f16'> & { activation: Activation; residual: boolean }): string {
+type TiledCodeSpec = Pick<Conv2dSpec, 'kW' | 'tilePixels' | 'tileC4' | 'f16'> & { activation: Activation; residual: boolean };
+
+const tiledBindings = (s: TiledCodeSpec) =>
+  new KernelBindings('conv2dTiled', [
+    activation('input'),
+    param('weight', 'WCol', 'weight[k4 * COUT4_PAD + co4] as vec4 columns: column j of mat (k4, co4) = input channel 4 k4 + j\'s weights'),
+    param('bias', 'vec4<f32>'),
+    written('output'),
+    s.residual && activation('residual'),
+  ], SHAPE, s.f16);
+
+export function conv2dTiledWgsl(s: TiledCodeSpec): string {
   const G = tiledGeometry(s.tilePixels, s.tileC4);
   const { TM, TN4, BM, BN4, threads } = G;
   const A = BM * BK4; // vec4s of the activation tile
@@ -48,13 +60,7 @@ export function conv2dTiledWgsl(s: Pick<Conv2dSpec, 'kW' | 'tilePixels' | 'tileC
 // thread, K in steps of ${BK4 * 4} channels through workgroup memory; ${s.activation === 'none' ? 'no activation' : s.activation}${s.residual ? ', residual' : ''}.
 ${storageAliases(s.f16)}
 const KW = ${s.kW}u;
-${SHAPE.declaration(4)}
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; see ACTIVATION_ACCESS (common.ts)
-// weight[k4 * COUT4_PAD + co4] as vec4 columns: column j of mat (k4, co4) = input channel 4 k4 + j's weights
-@group(0) @binding(1) var<storage, read> weight: array<WCol>;
-@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> output: array<Act>;
-${s.residual ? '@group(0) @binding(5) var<storage, read_write> residual: array<Act>; // read only' : ''}
+${tiledBindings(s).wgsl()}
 
 var<workgroup> tileA: array<vec4<f32>, ${A}>; // [k4][pixel]
 var<workgroup> tileB: array<vec4<f32>, ${B}>; // [k4][co4][column]
@@ -127,7 +133,6 @@ export function conv2dTiledStep(
   label = 'conv2d',
 ): Step {
   if ((s.groups ?? 1) !== 1 || s.inputScale) throw new Error(`${label}: the tiled conv kernel takes no groups and no input scale`);
-  if (!!s.residual !== !!b.residual) throw new Error(`${label}: a residual view needs a residual buffer, and the other way round`);
   const { HO, WO } = conv2dOutShape(s);
   const G = tiledGeometry(s.tilePixels, s.tileC4);
   const M = s.N * HO * WO;
@@ -142,7 +147,7 @@ export function conv2dTiledStep(
   if (workgroups[0] > MAX_WORKGROUPS_PER_DIM) throw new UnsupportedError(`${label}: ${M} output pixels need ${workgroups[0]} workgroups of ${G.BM}, more than ${MAX_WORKGROUPS_PER_DIM}: use a smaller input or tiles`);
   const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH} tiled ${G.BM}x${G.BN4 * 4}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  const code = conv2dTiledWgsl({ kW: s.kW, tilePixels: s.tilePixels, tileC4: s.tileC4, f16: s.f16, activation: s.activation, residual: !!s.residual });
-  return makeStepByPosition(device, label, code, [b.input, b.weight, b.bias, b.output], workgroups, flops, detail, shape, b.residual ? [b.residual] : []);
+  const codeSpec = { kW: s.kW, tilePixels: s.tilePixels, tileC4: s.tileC4, f16: s.f16, activation: s.activation, residual: !!s.residual };
+  return makeStep(device, label, { code: conv2dTiledWgsl(codeSpec), bindings: tiledBindings(codeSpec) }, b, workgroups, flops, detail, shape);
 }
 

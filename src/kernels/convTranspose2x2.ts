@@ -3,7 +3,9 @@
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../params.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStepByPosition, rep, storageAliases } from './common.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
+import { laneParam, sharedLanes, weightTile } from './weightTile.js';
 
 export interface ConvTranspose2x2Spec {
   /** batch and input spatial size; the output is 2H x 2W */
@@ -40,27 +42,22 @@ export function convTranspose2x2Workgroups(s: ConvTranspose2x2Spec): [number, nu
   return linearWorkgroups(blocks, s.workgroupSize, rows);
 }
 
+/** What convTranspose2x2Wgsl binds. */
+const convTranspose2x2Bindings = (s: ConvTranspose2x2Spec) =>
+  new KernelBindings('convTranspose2x2', [
+    activation('input', 'activations, NHWC4'),
+    param('weight', s.weights === 'subgroup' ? 'WCol' : 'WMat', `weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], k = dy * 2 + dx: a mat4x4 whose column j = input
+channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${s.weights === 'subgroup' ? ' (read here as vec4 columns)' : ''}`),
+    param('bias', 'vec4<f32>'),
+    written('output'),
+  ], CONVT_SHAPE, s.f16);
+
 export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
-  const sub = s.weights === 'subgroup';
-  const S = s.subgroupSize ?? 0;
-  if (sub && !(S > 0)) throw new Error('convTranspose2x2: the subgroup variant needs subgroupSize');
+  const S = sharedLanes(s, 'convTranspose2x2');
+  const sub = S > 0;
   const { tilePixels: TP, tileC4: TC } = s;
-  const slots = Math.ceil((TC * 4) / (S || 1));
-  const inner = sub
-    ? [
-        rep(4, (k) => rep(slots, (l) => `        let col_${k}_${l} = vec4<f32>(weight[((${k}u * CIN4 + ci4) * COUT4_PAD + co0) * 4u + lane + ${l * S}u]);`)),
-        rep(4, (k) =>
-          rep(TC, (t) =>
-            [
-              rep(4, (j) => `        let w_${k}_${t}_${j} = subgroupBroadcast(col_${k}_${Math.floor((4 * t + j) / S)}, ${(4 * t + j) % S}u);`),
-              rep(TP, (p) => `        acc_${p}_${k}_${t} += ${rep(4, (j) => `w_${k}_${t}_${j} * x_${p}.${'xyzw'[j]}`, ' + ')};`),
-            ].join('\n'),
-          ),
-        ),
-      ].join('\n')
-    : rep(4, (k) =>
-        rep(TC, (t) => `        let w_${k}_${t} = mat4x4<f32>(weight[(${k}u * CIN4 + ci4) * COUT4_PAD + co0 + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${k}_${t} += w_${k}_${t} * x_${p};`)),
-      );
+  // the weight block of output position k: acc_p_k_t
+  const inner = rep(4, (k) => weightTile(`(${k}u * CIN4 + ci4) * COUT4_PAD + co0`, `${k}_`, TP, TC, S));
   return /* wgsl */ `${enables(sub, s.f16)}
 // conv_transpose2d k2 s2, NHWC4 (sizes from the shape uniform, so layers share this code), weights by ${sub ? `subgroup broadcast (${S} lanes)` : 'load'}.
 // Work split: each invocation takes TP consecutive input pixels of one row and TC output vec4 groups, and
@@ -69,18 +66,10 @@ export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
 ${storageAliases(s.f16)}
 const TP = ${TP}u;
 const TC = ${TC}u;
-${CONVT_SHAPE.declaration(4)}
-
-// activations, NHWC4
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-// weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], k = dy * 2 + dx: a mat4x4 whose column j = input
-// channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${sub ? ' (read here as vec4 columns)' : ''}
-@group(0) @binding(1) var<storage, read> weight: array<${sub ? 'WCol' : 'WMat'}>;
-@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> output: array<Act>;
+${convTranspose2x2Bindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sub ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneParam(S)}) {
   // invocations past the last block compute a copy of it and store nothing
 ${CONVT_SHAPE.lets()}
 ${gridIndex(s.workgroupSize, 'COUT4_PAD / TC')}
@@ -137,7 +126,7 @@ export function packConvTranspose2x2Weights(
   return { weight, bias };
 }
 
-/** The sizes convTranspose2x2Wgsl reads from its shape uniform (binding 4). */
+/** The sizes convTranspose2x2Wgsl reads from its shape uniform. */
 const CONVT_SHAPE = new ShapeUniforms([
   'H', 'W', 'CIN4', 'COUT4', 'COUT4_PAD', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS,
 ] as const);
@@ -159,5 +148,5 @@ export function convTranspose2x2Step(
 ): Step {
   const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
-  return makeStepByPosition(device, label, convTranspose2x2Wgsl(s), [b.input, b.weight, b.bias, b.output], convTranspose2x2Workgroups(s), flops, detail, convTranspose2x2Shape(s));
+  return makeStep(device, label, { code: convTranspose2x2Wgsl(s), bindings: convTranspose2x2Bindings(s) }, b, convTranspose2x2Workgroups(s), flops, detail, convTranspose2x2Shape(s));
 }

@@ -8,7 +8,8 @@
 // its pixels share once into registers (per-lane loads are what costs on llvmpipe) instead of TP * kW.
 // Per-side padding (TensorFlow "same" is often asymmetric).
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStepByPosition, maskLanes, rep, storageAliases, withBytes } from './common.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
 import { conv2dOutSize } from './conv2d.js';
 
 export interface DepthwiseConv2dSpec {
@@ -64,14 +65,7 @@ const KW = ${s.kW}u;
 const TP = ${TP}u;
 // the stride along x is baked in (it shapes which loaded column each tap uses)
 const SW_CONST = ${s.strideW}u;
-${DW_SHAPE.declaration(4)}
-
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; read_write: see ACTIVATION_ACCESS
-// weight[(ky * KW + kx) * C4 + c4]: the 4 channels' taps at (ky, kx)
-@group(0) @binding(1) var<storage, read> weight: array<WCol>;
-// bias[c4], zero past the channel count
-@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> output: array<Act>;
+${depthwiseBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -107,6 +101,14 @@ ${rep(TP, (p) => `    if (ox0 + ${p}u < WO) {
 
 const DW_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C', 'C4', 'SH', 'SW', 'PH', 'PW', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS] as const);
 
+const depthwiseBindings = (s: DepthwiseConv2dSpec) =>
+  new KernelBindings('depthwiseConv2d', [
+    activation('input'),
+    param('weight', 'WCol', "weight[(ky * KW + kx) * C4 + c4]: the 4 channels' taps at (ky, kx)"),
+    param('bias', 'vec4<f32>', 'bias[c4], zero past the channel count'),
+    written('output'),
+  ], DW_SHAPE, s.f16);
+
 export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
   const { HO, WO } = depthwiseConv2dOutShape(s);
   const X_BLOCKS = Math.ceil(WO / s.tilePixels);
@@ -141,5 +143,5 @@ export function depthwiseConv2dStep(
   // memory-bound: each input and output vec4 moves once at least (plus the weights)
   const vec4Bytes = s.f16 ? 8 : 16;
   const bytes = (s.N * (s.H * s.W + HO * WO) * c4(s.channels) + s.kH * s.kW * c4(s.channels)) * vec4Bytes;
-  return withBytes(makeStepByPosition(device, label, depthwiseConv2dWgsl(s), [b.input, b.weight, b.bias, b.output], depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s)), bytes);
+  return withBytes(makeStep(device, label, { code: depthwiseConv2dWgsl(s), bindings: depthwiseBindings(s) }, b, depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s)), bytes);
 }

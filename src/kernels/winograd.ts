@@ -12,7 +12,8 @@
 // V and M live in a scratch region of the plan's arena, sized for one band of tile rows: bands bound that
 // memory whatever the input size (WINOGRAD_SCRATCH_BYTES per region).
 import type { ConvParams } from '../params.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStepByPosition, maskLanes, rep, storageAliases } from './common.js';
+import { KernelBindings, activation, param, written } from './bindings.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
 import { conv2dStep } from './conv2d.js';
 
 /** Most bytes of V (and, separately, of M) held for one band of tile rows (always at least one tile row).
@@ -211,10 +212,7 @@ export function winogradInputWgsl(m: WinogradTile, workgroupSize: number, f16 = 
 // Winograd F(${m}x${m},3x3) input transform: V = B^T d B for the ${a}x${a} patch d of each tile of a band of tile
 // rows. Zero padding is a masked load.
 ${storageAliases(f16)}
-${INPUT_SHAPE.declaration(2)}
-@group(0) @binding(0) var<storage, read_write> input: array<Act>; // read only; see ACTIVATION_ACCESS (common.ts)
-// V[(tile * ${a * a} + xi) * CIN4 + ci4], tile counted from the band's first
-@group(0) @binding(1) var<storage, read_write> v: array<Act>;
+${inputTransformBindings(m, f16).wgsl()}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -235,6 +233,9 @@ ${rep(a, (i) => rep(a, (j) => `  v[out + ${a * i + j}u * CIN4] = Act(${linear(BT
 `;
 }
 
+const inputTransformBindings = (m: WinogradTile, f16: boolean) =>
+  new KernelBindings('winogradInput', [activation('input'), written('v', `V[(tile * ${(m + 2) ** 2} + xi) * CIN4 + ci4], tile counted from the band's first`)], INPUT_SHAPE, f16);
+
 const OUTPUT_SHAPE = new ShapeUniforms(['HO', 'WO', 'COUT', 'C4', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'TH', 'TW', 'ROW0', 'TOTAL', 'WG_X'] as const);
 
 /** Output transform and epilogue: one invocation per (tile, output vec4). */
@@ -245,12 +246,7 @@ export function winogradOutputWgsl(m: WinogradTile, activation: Activation, resi
 // Winograd F(${m}x${m},3x3) output transform: Y = A^T M A for each tile of a band, then bias${residual ? ', residual' : ''} and
 // ${activation === 'none' ? 'no activation' : activation}; lanes of channels >= COUT stored as 0.
 ${storageAliases(f16)}
-${OUTPUT_SHAPE.declaration(3)}
-// M[(tile * ${a * a} + xi) * C4 + co4], tile counted from the band's first
-@group(0) @binding(0) var<storage, read_write> m: array<Act>; // read only; see ACTIVATION_ACCESS (common.ts)
-@group(0) @binding(1) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> output: array<Act>;
-${residual ? '@group(0) @binding(4) var<storage, read_write> residual: array<Act>; // read only' : ''}
+${outputTransformBindings(m, residual, f16).wgsl()}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -274,6 +270,14 @@ ${rep(m, (r) => rep(m, (c) => `  {
 `;
 }
 
+const outputTransformBindings = (m: WinogradTile, residual: boolean, f16: boolean) =>
+  new KernelBindings('winogradOutput', [
+    activation('m', `M[(tile * ${(m + 2) ** 2} + xi) * C4 + co4], tile counted from the band's first`),
+    param('bias', 'vec4<f32>'),
+    written('output'),
+    residual && activation('residual'),
+  ], OUTPUT_SHAPE, f16);
+
 /**
  * The dispatches of one Winograd conv: per band, input transform, GEMM (the direct conv kernel as a
  * grouped 1x1 conv), output transform. `v` and `m` are scratch regions of winogradLayout's vBytes and
@@ -289,11 +293,10 @@ export function winogradSteps(
   const a2 = (s.m + 2) ** 2;
   if (L.HO < 1 || L.WO < 1) throw new Error(`${label}: a 3x3 conv of ${s.H}x${s.W} with padding [${s.padding}] has no output`);
   if (L.mC4 % s.tile.tileC4 !== 0) throw new Error(`${label}: tile of ${s.tile.tileC4} vec4s does not divide ${L.mC4} output vec4s`);
-  if (!!s.residual !== !!b.residual) throw new Error(`${label}: a residual view needs a residual buffer, and the other way round`);
   const directFlops = 2 * s.N * L.HO * L.WO * s.cout * s.cin * 9;
   const wg = s.workgroupSize;
-  const inCode = winogradInputWgsl(s.m, wg, s.f16);
-  const outCode = winogradOutputWgsl(s.m, s.activation, !!s.residual, wg, s.f16);
+  const inKernel = { code: winogradInputWgsl(s.m, wg, s.f16), bindings: inputTransformBindings(s.m, !!s.f16) };
+  const outKernel = { code: winogradOutputWgsl(s.m, s.activation, !!s.residual, wg, s.f16), bindings: outputTransformBindings(s.m, !!s.residual, !!s.f16) };
   const name = `F(${s.m}x${s.m},3x3)`;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${L.HO},${L.WO}] k3x3 s1 p${s.padding[0]} winograd ${name}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   const steps: Step[] = [];
@@ -308,7 +311,7 @@ export function winogradSteps(
       H: s.H, W: s.W, CIN4: s.cin4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, PT: s.padding[0], PL: s.padding[2],
       TH: L.TH, TW: L.TW, ROW0: row0, TOTAL: inTotal, WG_X: inWg[0],
     });
-    steps.push(makeStepByPosition(device, `${label} winograd-in${tag}`, inCode, [b.input, b.v], inWg, 0, `${name} input transform, ${tiles} tiles x ${s.cin4} vec4`, inShape));
+    steps.push(makeStep(device, `${label} winograd-in${tag}`, inKernel, { input: b.input, v: b.v }, inWg, 0, `${name} input transform, ${tiles} tiles x ${s.cin4} vec4`, inShape));
     const gemm = {
       N: 1, H: rows, W: L.TW, cin: a2 * s.cin4 * 4, cin4: s.cin4, cout: a2 * L.mC4 * 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0,
       dilationH: 1, dilationW: 1, groups: a2, input: { c4Stride: a2 * s.cin4, c4Offset: 0 }, output: { c4Stride: a2 * L.mC4, c4Offset: 0 },
@@ -322,7 +325,7 @@ export function winogradSteps(
       HO: L.HO, WO: L.WO, COUT: s.cout, C4: L.mC4, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
       RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0, TH: L.TH, TW: L.TW, ROW0: row0, TOTAL: outTotal, WG_X: outWg[0],
     });
-    steps.push(makeStepByPosition(device, `${label} winograd-out${tag}`, outCode, [b.m, b.bias, b.output], outWg, 0, `${name} output transform, ${tiles} tiles x ${L.mC4} vec4`, outShape, b.residual ? [b.residual] : []));
+    steps.push(makeStep(device, `${label} winograd-out${tag}`, outKernel, { m: b.m, bias: b.bias, output: b.output, residual: b.residual }, outWg, 0, `${name} output transform, ${tiles} tiles x ${L.mC4} vec4`, outShape));
   }
   return steps;
 }
