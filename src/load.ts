@@ -8,11 +8,12 @@ import { adapterOf } from './gpu/device.js';
 import { type Graph, checkGraph } from './graph/ir.js';
 import { uploadParams } from './graph/params.js';
 import { optimize } from './graph/passes/index.js';
-import { cachedTuning, fitWinograd } from './graph/tune.js';
+import { cachedTuning } from './graph/tune.js';
 import { type Tuning, fixedSubgroupSize, tuningFor } from './graph/tuning.js';
 import { type PadMode, checkPadMode } from './kernels/layout.js';
 import { Model, type ModelInfo } from './model.js';
 import { withoutF16 } from './ops/index.js';
+import { asGiven } from './ops/convVariant.js';
 import { parseSafetensors } from './weights/safetensors.js';
 import { type Limits, LimitError, MAX_CONFIG_BYTES, quoted, resolveLimits, shownValue } from './limits.js';
 import { InputError, UnetError, UnsupportedError, WeightsError, checkOptionNames, throwIfAborted } from './errors.js';
@@ -269,7 +270,9 @@ export function modelFromGraph(
   archInfo: Omit<ModelInfo, 'outChannels' | 'weightBytes' | 'source' | 'metadata' | 'tuning' | 'precision' | 'warnings'>,
   options: LoadOptions & { source?: string; metadata?: Record<string, string>; tuningSource?: ModelInfo['tuning']; warnings?: string[] } = {},
 ): Model {
-  const tuning = options.tuning ?? fitWinograd(tuningFor(device, adapterOf(device)), graph);
+  // which kernel each conv runs on is decided per compiled graph (src/ops/convVariant.ts); a given tuning
+  // is run as given, the default one with F(4x4,3x3) only where the model-wide rule lets it
+  const tuning = options.tuning ? asGiven(options.tuning) : tuningFor(device, adapterOf(device));
   checkPrecision(options.precision);
   const precision = options.precision ?? 'f32';
   if (options.pad !== undefined) checkPadMode(options.pad, 'pad');

@@ -69,7 +69,7 @@ export async function tune(args: string[]): Promise<number> {
     const lines = [`adapter: ${describeDevice(device).description}`, `architecture: ${arch}, measured at [${shape}], ${reps} reps, ${seconds.toFixed(0)} s`, ''];
     const w = Math.max(...result.layers.map((l) => l.key.length));
     lines.push(`${'layer'.padEnd(w)}  ${'default ms'.padStart(10)}  ${'best ms'.padStart(8)}  best configuration`);
-    for (const l of result.layers) lines.push(`${l.key.padEnd(w)}  ${l.baselineMs.toFixed(2).padStart(10)}  ${l.bestMs.toFixed(2).padStart(8)}  ${describeTile(l.best)}`);
+    for (const l of result.layers) lines.push(`${l.key.padEnd(w)}  ${l.baselineMs.toFixed(2).padStart(10)}  ${l.bestMs.toFixed(2).padStart(8)}  ${l.variant}`);
     const base = result.layers.reduce((s, l) => s + l.baselineMs, 0);
     const best = result.layers.reduce((s, l) => s + l.bestMs, 0);
     lines.push('', `conv layers: ${base.toFixed(1)} ms with the defaults, ${best.toFixed(1)} ms tuned (${(base / best).toFixed(2)}x)`);

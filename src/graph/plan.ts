@@ -118,7 +118,7 @@ export function memoryPlanOf(g: Graph, shape: Shape, alignment: number, f16: boo
   const start = align(memory.arenaBytes);
   let scratchBytes = 0;
   for (const { node } of steps) {
-    const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tile: tileFor(tuning, g, node), f16 };
+    const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tuning, tile: tileFor(tuning, g, node), f16 };
     const sizes = withDef(node, (op, def) => def.scratch?.(op, ctx) ?? []);
     if (!sizes.length) continue;
     let end = start;

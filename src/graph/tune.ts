@@ -7,27 +7,17 @@ import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';
 import { type ConvTile, type TunedKernel, type Tuning, candidates, describeTile, fixedSubgroupSize } from './tuning.js';
-
-export { describeTile };
 import { isSoftwareAdapter } from '../gpu/device.js';
 import { layerKey, withDef } from '../ops/index.js';
-import { winogradTileOf } from '../ops/conv2d.js';
+import { WINOGRAD4_MAX_LAYERS, convVariantOf, describeConvVariant, ruledTile, winograd4Fits, winogradLayers } from '../ops/convVariant.js';
 
-/** Most Winograd F(4x4,3x3) convs a model may chain. Its error grows with depth: on the smp parity models at
- *  256x256 (bench/parity-smp.ts, bound 1e-4 vs float64) resnet101 (44 such convs) stayed at 6.3e-5 and
- *  resnet152 (61) reached 1.1e-4, where F(2x2,3x3) gave 6.2e-5 and the direct kernel 6.4e-5. */
-export const WINOGRAD4_MAX_LAYERS = 48;
+export { WINOGRAD4_MAX_LAYERS, describeTile, winogradLayers };
 
-/** The convs of `g` Winograd applies to (3x3, stride 1, ...; see winogradTileOf). */
-export function winogradLayers(g: Graph): number {
-  const probe: ConvTile = { tilePixels: 1, tileC4: 1, workgroupSize: 64, weights: 'load', algo: 'winograd4' };
-  return g.nodes.filter((n) => n.op.kind === 'conv2d' && winogradTileOf(n.op, probe, false) !== 0).length;
-}
-
-/** `t` with F(4x4,3x3) replaced by F(2x2,3x3) where `g` has more Winograd convs than WINOGRAD4_MAX_LAYERS. */
+/** `t` with every conv tile as the model-wide F(4x4,3x3) rule lets it run in `g` (ruledTile): the base
+ *  `unet tune` measures from is then one of the candidates it offers. */
 export function fitWinograd(t: Tuning, g: Graph): Tuning {
-  if (winogradLayers(g) <= WINOGRAD4_MAX_LAYERS) return t;
-  const fit = (c: ConvTile): ConvTile => (c.algo === 'winograd4' ? { ...c, algo: 'winograd2' } : c);
+  if (winograd4Fits(g)) return t;
+  const fit = (c: ConvTile): ConvTile => ruledTile(c, false);
   return { ...t, conv2d: fit(t.conv2d), layers: t.layers && Object.fromEntries(Object.entries(t.layers).map(([k, c]) => [k, fit(c)])) };
 }
 
@@ -43,6 +33,8 @@ export interface LayerResult {
   bestMs: number;
   /** ms with the configuration the tuning started from */
   baselineMs: number;
+  /** what the layer runs as with `best` (src/ops/convVariant.ts): a Winograd tile runs a 1x1 conv direct */
+  variant: string;
 }
 
 export interface TuneResult {
@@ -77,12 +69,16 @@ export async function tuneGraph(
   const kernelOf = (node: Graph['nodes'][number]) => withDef(node, (_op, def) => def.tuning?.kernel);
   const kernels = [...new Set(g.nodes.map(kernelOf).filter((k): k is TunedKernel => k !== undefined))];
   for (const kernel of kernels) {
-    const deep = winogradLayers(g) > WINOGRAD4_MAX_LAYERS;
-    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(device)).filter((c) => !(deep && c.algo === 'winograd4'));
+    // only candidates the model-wide rule runs as they are (no F(4x4,3x3) in a model too deep for it)
+    const fits = winograd4Fits(g);
+    const cands = candidatesOf(kernel, subgroupSize, isSoftwareAdapter(device)).filter((c) => ruledTile(c, fits) === c);
     const perKey = new Map<string, number[]>();
+    const nodeOf = new Map<string, Graph['nodes'][number]>();
+    const runs: Tuning[] = [];
     for (const [i, cand] of cands.entries()) {
       progress(`${kernel} ${i + 1}/${cands.length}: ${describeTile(cand)}`);
       const t: Tuning = { ...base, layers: undefined, [kernel]: cand };
+      runs.push(t);
       const params = uploadParams(device, g, t, f16);
       const plan = compilePlan(device, g, params, t, inputShape, undefined, f16);
       try {
@@ -96,6 +92,7 @@ export async function tuneGraph(
           const row = perKey.get(key) ?? new Array(cands.length).fill(0);
           row[i] += ms;
           perKey.set(key, row);
+          if (!nodeOf.has(key)) nodeOf.set(key, node);
         }
       } finally {
         plan.dispose();
@@ -109,7 +106,9 @@ export async function tuneGraph(
     for (const [key, ms] of perKey) {
       const best = ms.indexOf(Math.min(...ms));
       if (best !== bestTotal) tuning.layers![key] = cands[best];
-      results.push({ key, kernel, ms, best: cands[best], bestMs: ms[best], baselineMs: baseIndex >= 0 ? ms[baseIndex] : NaN });
+      const node = nodeOf.get(key)!;
+      const variant = node.op.kind === 'conv2d' ? describeConvVariant(convVariantOf(g, node, runs[best], f16)) : describeTile(cands[best]);
+      results.push({ key, kernel, ms, best: cands[best], bestMs: ms[best], baselineMs: baseIndex >= 0 ? ms[baseIndex] : NaN, variant });
     }
   }
   return { tuning, layers: results, inputShape };

@@ -79,10 +79,22 @@ export function chooseConvVariant(op: OpOf<'conv2d'>, tile: ConvTile, f16: boole
   return { kind: tiled ? 'tiled' : 'direct', tile: t };
 }
 
+// Tunings a caller gave (LoadOptions.tuning, or a cached `unet tune` result) run as given: the model-wide
+// rule shapes what the engine picks by itself, and bench/parity-smp.ts --algos winograd4 measures F(4x4,3x3)
+// on a resnet152 this way. (The tuner never stores F(4x4,3x3) for a model the rule excludes.)
+const given = new WeakSet<Tuning>();
+
+/** Marks `t` as the caller's: its F(4x4,3x3) tiles run as F(4x4,3x3) however many Winograd convs the model has. */
+export function asGiven(t: Tuning): Tuning {
+  given.add(t);
+  return t;
+}
+
 // per graph, per tuning object, per precision: a graph and a tuning are not modified once compiled
 const tables = new WeakMap<Graph, WeakMap<Tuning, Map<boolean, ReadonlyMap<Node, ConvVariant>>>>();
 
-/** Every conv node's variant in `g` under `tuning` and the precision, computed once and then looked up. */
+/** Every conv node's variant in `g` under `tuning` and the precision, computed once and then looked up;
+ *  F(4x4,3x3) gives way to F(2x2,3x3) where it does not fit `g` unless `tuning` is the caller's (asGiven). */
 export function convVariants(g: Graph, tuning: Tuning, f16: boolean): ReadonlyMap<Node, ConvVariant> {
   let byTuning = tables.get(g);
   if (!byTuning) tables.set(g, (byTuning = new WeakMap()));
@@ -91,7 +103,7 @@ export function convVariants(g: Graph, tuning: Tuning, f16: boolean): ReadonlyMa
   const known = byPrecision.get(f16);
   if (known) return known;
   const table = new Map<Node, ConvVariant>();
-  const winograd4 = winograd4Fits(g);
+  const winograd4 = given.has(tuning) || winograd4Fits(g);
   for (const node of g.nodes) {
     if (node.op.kind !== 'conv2d') continue;
     const tile = tuning.layers?.[conv2dLayerKey(node.op, g, node)] ?? tuning.conv2d;

@@ -32,6 +32,7 @@ export interface ScratchContext {
   g: Graph;
   node: Node;
   shapeOf(v: ValueId): Shape;
+  tuning: Tuning;
   tile?: ConvTile;
   f16: boolean;
 }
