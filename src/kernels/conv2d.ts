@@ -3,10 +3,10 @@
 // residual input and an activation in the epilogue.
 import type { ConvParams } from '../params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
-import { laneParam, sharedLanes, weightTile } from './weightTile.js';
+import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';
 
-export interface Conv2dSpec {
+export interface Conv2dSpec extends WeightSharing {
   /** batch and input spatial size */
   N: number;
   H: number;
@@ -44,12 +44,7 @@ export interface Conv2dSpec {
   tilePixels: number;
   tileC4: number;
   workgroupSize: number;
-  /** tuning: how weights reach the lanes. 'load': every invocation loads its weights (all lanes of a workgroup
-   *  read the same addresses). 'subgroup': each lane loads a few columns and subgroupBroadcast hands them to
-   *  the others, so a subgroup pays for one copy instead of one per lane; needs the `subgroups` feature and
-   *  a fixed subgroup size. On llvmpipe, where every lane's load is a separate gather, this is ~3x faster. */
-  weights?: 'load' | 'subgroup';
-  subgroupSize?: number;
+  // tuning too: weights and subgroupSize (WeightSharing)
   /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
   f16?: boolean;
 }
@@ -124,14 +119,7 @@ ${conv2dBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneParam(S)}) {
 ${CONV_SHAPE.lets()}
-  // invocations past the last block compute a copy of it and store nothing
-${gridIndex(s.workgroupSize, 'COUT4_PAD / TC')}
-  let block = min(index, BLOCKS - 1u);
-  let xb = block % X_BLOCKS;
-  let oy = (block / X_BLOCKS) % HO;
-  let n = block / (X_BLOCKS * HO);
-  let ox0 = xb * TP;
-  let co0 = wgy * TC;
+${tileOrigin(s.workgroupSize, 'HO', 'oy', 'ox0')}
   // grouped convs: this tile's group starts GROUP_CIN4 * group vec4s into each input pixel (0 ungrouped)
   let gin = (co0 / GROUP_COUT4) * CIN4;
 
@@ -153,16 +141,9 @@ ${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, S)}
     }
   }
 
-  if (index < BLOCKS && rowLive) {
-${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
-      let b_${t} = bias[co0 + ${t}u];
-${rep(TP, (p) => `      if (ox0 + ${p}u < WO) {
-        let pixel = (n * HO + oy) * WO + ox0 + ${p}u;
+${storeTile(TP, TC, 'ox0', 'WO', (p, t) => `        let pixel = (n * HO + oy) * WO + ox0 + ${p}u;
         let v = acc_${p}_${t} + b_${t}${s.residual ? ` + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co0 + ${t}u])` : ''};
-        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(s.activation, 'v'), `COUT - 4u * (co0 + ${t}u)`)});
-      }`)}
-    }`)}
-  }
+        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(s.activation, 'v'), `COUT - 4u * (co0 + ${t}u)`)});`)}
 }
 `;
 }

@@ -4,10 +4,10 @@
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
-import { laneParam, sharedLanes, weightTile } from './weightTile.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
+import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';
 
-export interface ConvTranspose2x2Spec {
+export interface ConvTranspose2x2Spec extends WeightSharing {
   /** batch and input spatial size; the output is 2H x 2W */
   N: number;
   H: number;
@@ -23,9 +23,7 @@ export interface ConvTranspose2x2Spec {
   tilePixels: number;
   tileC4: number;
   workgroupSize: number;
-  /** how weights reach the lanes: see Conv2dSpec.weights */
-  weights?: 'load' | 'subgroup';
-  subgroupSize?: number;
+  // tuning too: weights and subgroupSize (WeightSharing)
   /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
   f16?: boolean;
 }
@@ -70,15 +68,8 @@ ${convTranspose2x2Bindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneParam(S)}) {
-  // invocations past the last block compute a copy of it and store nothing
 ${CONVT_SHAPE.lets()}
-${gridIndex(s.workgroupSize, 'COUT4_PAD / TC')}
-  let block = min(index, BLOCKS - 1u);
-  let xb = block % X_BLOCKS;
-  let y = (block / X_BLOCKS) % H;
-  let n = block / (X_BLOCKS * H);
-  let x0 = xb * TP;
-  let co0 = wgy * TC;
+${tileOrigin(s.workgroupSize, 'H', 'y', 'x0')}
 
   // acc_p_k_t: input pixel p, output position k = dy * 2 + dx, channel group t
 ${rep(TP, (p) => rep(4, (k) => rep(TC, (t) => `  var acc_${p}_${k}_${t} = vec4<f32>(0.0);`)))}
@@ -88,14 +79,7 @@ ${rep(TP, (p) => `        let x_${p} = vec4<f32>(input[base_${p} + ci4]);`)}
 ${inner}
   }
 
-  if (index < BLOCKS && rowLive) {
-${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
-      let b_${t} = bias[co0 + ${t}u];
-${rep(TP, (p) => `      if (x0 + ${p}u < W) {
-${rep(4, (k) => `        output[((n * 2u * H + 2u * y + ${k >> 1}u) * 2u * W + 2u * (x0 + ${p}u) + ${k & 1}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(acc_${p}_${k}_${t} + b_${t});`)}
-      }`)}
-    }`)}
-  }
+${storeTile(TP, TC, 'x0', 'W', (p, t) => rep(4, (k) => `        output[((n * 2u * H + 2u * y + ${k >> 1}u) * 2u * W + 2u * (x0 + ${p}u) + ${k & 1}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(acc_${p}_${k}_${t} + b_${t});`))}
 }
 `;
 }

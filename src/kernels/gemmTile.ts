@@ -1,0 +1,78 @@
+// What the register-tiled GEMM kernels (conv2d.ts, convTranspose2x2.ts) share: each invocation computes
+// TP consecutive pixels of one row times TC output vec4 groups, multiplying input vec4s x_p by blocks of TC
+// weight mat4x4s (column j = input channel j of the vec4, rows = 4 output channels) into accumulators
+// acc_p_t. Lanes walk pixels and the workgroup row picks the channels, so every lane of a workgroup needs
+// the same weights: either every lane loads them ('load'), or the lanes of a subgroup share one copy
+// ('subgroup'). Here: the tile an invocation owns, the weight step, and the guarded store.
+import { gridIndex, rep } from './common.js';
+
+/** How a GEMM kernel's weights reach the lanes (part of its spec; the tuner picks it per device). */
+export interface WeightSharing {
+  /** 'load': every invocation loads its weights (all lanes of a workgroup read the same addresses).
+   *  'subgroup': each lane loads a few columns and subgroupBroadcast hands them to the others, so a subgroup
+   *  pays for one copy instead of one per lane; needs the `subgroups` feature and a fixed subgroup size. On
+   *  llvmpipe, where every lane's load is a separate gather, this is ~3x faster. Default 'load'. */
+  weights?: 'load' | 'subgroup';
+  /** the fixed subgroup size, for 'subgroup' */
+  subgroupSize?: number;
+}
+
+/** The subgroup size the 'subgroup' variant shares weights over (0 for 'load'); `kernel` names the error. */
+export function sharedLanes(s: WeightSharing, kernel: string): number {
+  if (s.weights !== 'subgroup') return 0;
+  if (!((s.subgroupSize ?? 0) > 0)) throw new Error(`${kernel}: the subgroup variant needs subgroupSize`);
+  return s.subgroupSize!;
+}
+
+/**
+ * WGSL placing an invocation's tile in a dispatch of linearWorkgroups(blocks, workgroupSize, COUT4_PAD / TC):
+ * gridIndex's `index`, `wgy` and `rowLive`, then `block` (its pixel block, clamped to the last: invocations
+ * past it compute a copy and store nothing), the block's image `n`, row `y` (of `rows`) and first pixel
+ * `x0`, and `co0`, its first output vec4. Needs BLOCKS, X_BLOCKS, COUT4_PAD, TP, TC and GRID_FIELDS in scope.
+ */
+export const tileOrigin = (workgroupSize: number, rows: string, y: string, x0: string): string => `  // invocations past the last block compute a copy of it and store nothing
+${gridIndex(workgroupSize, 'COUT4_PAD / TC')}
+  let block = min(index, BLOCKS - 1u);
+  let xb = block % X_BLOCKS;
+  let ${y} = (block / X_BLOCKS) % ${rows};
+  let n = block / (X_BLOCKS * ${rows});
+  let ${x0} = xb * TP;
+  let co0 = wgy * TC;`;
+
+/**
+ * WGSL storing a tile: `store(p, t)` for every pixel p inside the row (`x0 + p < width`) and output vec4 t
+ * that exists (`co0 + t < COUT4`), with `b_t`, the bias of vec4 t, in scope. Invocations past the grid or
+ * the last block store nothing (they ran only to keep control flow uniform).
+ */
+export const storeTile = (TP: number, TC: number, x0: string, width: string, store: (p: number, t: number) => string): string => `  if (index < BLOCKS && rowLive) {
+${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
+      let b_${t} = bias[co0 + ${t}u];
+${rep(TP, (p) => `      if (${x0} + ${p}u < ${width}) {
+${store(p, t)}
+      }`)}
+    }`)}
+  }`;
+
+/** The extra builtin `main` takes in the subgroup variant (the lane inside the subgroup). */
+export const laneParam = (lanes: number): string => (lanes ? ', @builtin(subgroup_invocation_id) lane: u32' : '');
+
+/**
+ * WGSL of one inner step: acc_{p}_{tag}{t} += block t x x_p for p < TP, t < TC, where block t is the
+ * mat4x4 weight[base + t] (`weight` bound as array<WMat>; as array<WCol> in the subgroup variant, where
+ * block t's column j is weight[4 * base + 4 t + j]). `tag` keeps the names of several blocks apart.
+ * 'load': every lane loads the TC mats. 'subgroup' (lanes = subgroup size S): the 4 TC columns are spread
+ * over the lanes, column k in lane k % S of load slot k / S, and subgroupBroadcast hands each to every
+ * lane, so a subgroup pays for one copy instead of one per lane; control flow around it must be uniform.
+ */
+export function weightTile(base: string, tag: string, TP: number, TC: number, lanes: number): string {
+  if (!lanes) {
+    return rep(TC, (t) => `        let w_${tag}${t} = mat4x4<f32>(weight[${base} + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${tag}${t} += w_${tag}${t} * x_${p};`));
+  }
+  const S = lanes;
+  const slots = Math.ceil((TC * 4) / S);
+  return [
+    rep(slots, (l) => `        let col_${tag}${l} = vec4<f32>(weight[(${base}) * 4u + lane + ${l * S}u]);`),
+    rep(TC, (t) => rep(4, (j) => `        let w_${tag}${t}_${j} = subgroupBroadcast(col_${tag}${Math.floor((4 * t + j) / S)}, ${(4 * t + j) % S}u);`)),
+    rep(TC, (t) => rep(TP, (p) => `        acc_${p}_${tag}${t} += ${rep(4, (j) => `w_${tag}${t}_${j} * x_${p}.${'xyzw'[j]}`, ' + ')};`)),
+  ].join('\n');
+}
