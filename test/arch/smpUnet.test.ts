@@ -10,7 +10,7 @@ import { loadModel } from '../../src/load.js';
 import { parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 import { skip } from '../skip.js';
-import { SMP_DIR, smpFixture as fixture } from './smpFixture.js';
+import { SMP_DIR, maskAgreement, smpFixture as fixture } from './smpFixture.js';
 
 const DIR = SMP_DIR;
 
@@ -116,14 +116,7 @@ Smp('r18_d5_sigmoid precision f16: f16 storage, f32 sums, within 3e-2 of PyTorch
   if (!device.features.has('shader-f16')) return skip('the adapter has no shader-f16');
   const f = fixture('r18_d5_sigmoid', `${DIR}/r18_d5_sigmoid/model.safetensors`);
   const model = await loadModel(device, `${DIR}/r18_d5_sigmoid`, { precision: 'f16' });
-  const y = await model.run(f.input);
-  let maxAbs = 0;
-  let agree = 0;
-  for (let i = 0; i < y.data.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(y.data[i] - f.output.data[i]));
-    if (y.data[i] > 0.5 === f.output.data[i] > 0.5) agree++;
-  }
-  const frac = agree / y.data.length;
+  const { maxAbs, frac } = maskAgreement((await model.run(f.input)).data, f.output.data);
   console.log(`  r18_d5_sigmoid f16: max |gpu - torch| = ${maxAbs.toExponential(2)}, masks agree ${(frac * 100).toFixed(3)}%`);
   assert.ok(maxAbs <= 3e-2 && frac >= 0.99, `max ${maxAbs}, agreement ${frac}`);
   model.dispose();
