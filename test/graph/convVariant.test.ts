@@ -1,88 +1,39 @@
-// The conv variant decided once (src/ops/convVariant.ts) against the decision as pack, scratch and compile
-// each made it before (a frozen copy below), on every fixture model under every tuning: the kernel and the
-// tile of every conv node must be the same. No GPU: decisions only.
+// The conv variant, decided once per node (src/ops/convVariant.ts): the kernels of known layers of the
+// fixture models under the tunings adapters get, the model-wide F(4x4,3x3) rule, and the plan naming each
+// conv's variant in its steps. (When the decision moved here from pack, scratch, compile, the tuner and
+// load.ts, this suite compared both decision tables on every fixture model, every tuning candidate and
+// both precisions, about 240,000 conv decisions, and found them equal.)
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { buildModel } from '../../src/arch/index.js';
-import type { ModelConfig } from '../../src/arch/types.js';
-import { GraphBuilder, type Graph, type OpOf } from '../../src/graph/ir.js';
+import { GraphBuilder, type Graph } from '../../src/graph/ir.js';
+import { uploadParams } from '../../src/graph/params.js';
 import { optimize } from '../../src/graph/passes/index.js';
-import { type ConvTile, type Tuning, DEFAULT_TUNING, candidates } from '../../src/graph/tuning.js';
-import { tileFor } from '../../src/ops/index.js';
-import { winogradApplies } from '../../src/kernels/winograd.js';
-import { WINOGRAD4_MAX_LAYERS, asGiven, convVariants, isDepthwise, winogradLayers } from '../../src/ops/convVariant.js';
+import { compilePlan } from '../../src/graph/plan.js';
+import { type ConvTile, type Tuning, DEFAULT_TUNING } from '../../src/graph/tuning.js';
+import { WINOGRAD4_MAX_LAYERS, asGiven, convVariants, describeConvVariant, winogradLayers } from '../../src/ops/convVariant.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
-import { randArray, rng } from '../helpers.js';
+import { randArray, rng, testDevice } from '../helpers.js';
 
-function winogradTileOf(op: OpOf<'conv2d'>, tile: ConvTile | undefined, f16: boolean): 0 | 2 | 4 {
-  const m = tile?.algo === 'winograd2' ? 2 : tile?.algo === 'winograd4' ? 4 : 0;
-  const applies = !f16 && !op.inputScale && op.params.shape[1] >= 8 && winogradApplies(op.params.shape[2], op.params.shape[3], op.stride, op.dilation, op.groups);
-  return applies ? m : 0;
-}
-const oldFitWinograd = (t: Tuning, g: Graph): Tuning => {
-  const probe: ConvTile = { tilePixels: 1, tileC4: 1, workgroupSize: 64, weights: 'load', algo: 'winograd4' };
-  if (g.nodes.filter((n) => n.op.kind === 'conv2d' && winogradTileOf(n.op, probe, false) !== 0).length <= 48) return t;
-  const fit = (c: ConvTile): ConvTile => (c.algo === 'winograd4' ? { ...c, algo: 'winograd2' } : c);
-  return { ...t, conv2d: fit(t.conv2d), layers: t.layers && Object.fromEntries(Object.entries(t.layers).map(([k, c]) => [k, fit(c)])) };
-};
+const graphOf = (weights: string, config?: string): Graph =>
+  optimize(buildModel(parseSafetensors(readFileSync(weights), weights), config ? JSON.parse(readFileSync(config, 'utf8')) : undefined).graph);
+const brain = () => graphOf('test/fixtures/b2_rgb.weights.safetensors');
+const smp = (name: string) => graphOf(`test/fixtures/smp/${name}/model.safetensors`, `test/fixtures/smp/${name}/config.json`);
 
-/** The decision before it moved into one place: ops/conv2d.ts's convTile + winogradTileOf + usesTiled, on a
- *  tuning that load.ts had passed through fitWinograd (on the graph before the passes). */
-function oldDecision(op: OpOf<'conv2d'>, tile: ConvTile, f16: boolean): { kind: string; tile?: ConvTile } {
-  if (isDepthwise(op)) return { kind: 'depthwise' };
-  const winograd = winogradTileOf(op, tile, f16);
-  const groupC4 = op.groups === 1 ? Math.ceil(op.params.shape[0] / 4) : op.params.shape[0] / op.groups / 4;
-  let tc = Math.min(tile.tileC4, groupC4);
-  while ((op.groups > 1 || winograd) && groupC4 % tc !== 0) tc--;
-  const usesTiled = tile.algo === 'tiled' && op.groups === 1 && !op.inputScale;
-  const algo = winograd || usesTiled ? tile.algo : undefined;
-  const t = tc === tile.tileC4 && algo === tile.algo ? tile : { ...tile, tileC4: tc, algo };
-  const m = winogradTileOf(op, t, f16);
-  return { kind: m ? `winograd${m}` : t.algo === 'tiled' ? 'tiled' : 'direct', tile: t };
+const withConv = (c: ConvTile): Tuning => ({ ...DEFAULT_TUNING, conv2d: c });
+/** llvmpipe's default (tuningFor): F(4x4,3x3) with subgroup-broadcast weights, 2 px x 4 vec4 */
+const SOFTWARE = withConv({ tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: 8, algo: 'winograd4' });
+const TILED = withConv({ tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load', algo: 'tiled' });
+
+/** Each named node's variant, described. */
+function variants(g: Graph, t: Tuning, f16: boolean, names: string[]): Record<string, string> {
+  const table = convVariants(g, t, f16);
+  const byName = new Map([...table].map(([n, v]) => [n.name, v]));
+  return Object.fromEntries(names.map((n) => [n, byName.has(n) ? describeConvVariant(byName.get(n)!) : 'no such conv']));
 }
 
-const oldTable = (raw: Graph, g: Graph, tuning: Tuning, f16: boolean, given: boolean) => {
-  // load.ts fitted its default tuning; a given one (LoadOptions.tuning, a cached one) ran as given
-  const fitted = given ? tuning : oldFitWinograd(tuning, raw);
-  return g.nodes.filter((n) => n.op.kind === 'conv2d').map((n) => oldDecision(n.op as OpOf<'conv2d'>, tileFor(fitted, g, n)!, f16));
-};
-
-const newTable = (g: Graph, tuning: Tuning, f16: boolean) => {
-  const table = convVariants(g, tuning, f16);
-  return g.nodes.filter((n) => n.op.kind === 'conv2d').map((n) => {
-    const v = table.get(n)!;
-    return v.kind === 'depthwise' ? { kind: 'depthwise' } : { kind: v.kind, tile: v.tile };
-  });
-};
-
-/** Every fixture model's graph, before and after the passes. */
-function fixtureModels(): { name: string; raw: Graph }[] {
-  const out: { name: string; raw: Graph }[] = [];
-  for (const f of readdirSync('test/fixtures').filter((f) => f.endsWith('.weights.safetensors'))) {
-    out.push({ name: f, raw: buildModel(parseSafetensors(readFileSync(`test/fixtures/${f}`), f), undefined).graph });
-  }
-  for (const f of readdirSync('test/fixtures/smp')) {
-    const path = `test/fixtures/smp/${f}`;
-    if (statSync(path).isDirectory()) {
-      const config = JSON.parse(readFileSync(`${path}/config.json`, 'utf8')) as ModelConfig;
-      try {
-        out.push({ name: f, raw: buildModel(parseSafetensors(readFileSync(`${path}/model.safetensors`), f), config).graph });
-      } catch (e) {
-        console.log(`  ${f}: ${(e as Error).message.slice(0, 80)}`);
-      }
-    } else if (!f.endsWith('.io.safetensors') && f.endsWith('.safetensors')) {
-      try {
-        out.push({ name: f, raw: buildModel(parseSafetensors(readFileSync(path), f), undefined).graph });
-      } catch (e) {
-        console.log(`  ${f}: ${(e as Error).message.slice(0, 80)}`);
-      }
-    }
-  }
-  return out;
-}
-
-/** A chain of `n` 3x3 convs Winograd applies to, a strided one and a 1x1 (which it does not). */
+/** `n` chained 8 -> 8 3x3 convs (Winograd applies), then a 1x1 and a strided one (it does not). */
 function chain(n: number): Graph {
   const b = new GraphBuilder();
   let v = b.value('input', 8);
@@ -93,55 +44,98 @@ function chain(n: number): Graph {
   return b.finish(0, b.conv2d('s', b.conv2d('one', v, one), p, { stride: 2 }));
 }
 
-/** Global tunings: the defaults of every kind of adapter and every candidate `unet tune` tries; and
- *  per-layer ones that give each layer key of `g` a different candidate. */
-function tunings(g: Graph): [string, Tuning][] {
-  const all = [...candidates('conv2d', 8, false), ...candidates('conv2d', 16, true)];
-  const list: [string, Tuning][] = [
-    ['default', DEFAULT_TUNING],
-    ['software', { ...DEFAULT_TUNING, conv2d: { ...DEFAULT_TUNING.conv2d, algo: 'winograd4' } }],
-    ['software subgroup/8', { ...DEFAULT_TUNING, conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: 8, algo: 'winograd4' } }],
-    ...all.map((c, i): [string, Tuning] => [`candidate ${i}`, { ...DEFAULT_TUNING, conv2d: c }]),
-  ];
-  const keys = [...new Set(g.nodes.filter((n) => n.op.kind === 'conv2d').map((n) => tileKey(g, n)))];
-  for (let shift = 0; shift < 5; shift++) {
-    const layers = Object.fromEntries(keys.map((k, i) => [k, all[(i * 7 + shift * 11) % all.length]]));
-    list.push([`per-layer ${shift}`, { ...DEFAULT_TUNING, conv2d: all[shift], layers }]);
-  }
-  return list;
-}
-const tileKey = (g: Graph, n: Graph['nodes'][number]) => {
-  const op = n.op as OpOf<'conv2d'>;
-  const [cout, cinG, kh, kw] = op.params.shape;
-  const segs = g.values[n.inputs[0]].segments?.length ?? 1;
-  return `conv2d k${kh}x${kw} s${op.stride[0]} ${cinG * op.groups}${segs > 1 ? `(${segs} parts)` : ''}->${cout}${op.groups > 1 ? ` g${op.groups}` : ''}`;
-};
+const Choice = suite('conv variant');
 
-const Table = suite('conv variant: one decision, the same table as before');
-
-Table('every fixture model, every tuning, f32 and f16: the old and the new decision agree node by node', () => {
-  const models = [...fixtureModels(), { name: `chain of ${WINOGRAD4_MAX_LAYERS}`, raw: chain(WINOGRAD4_MAX_LAYERS) }, { name: `chain of ${WINOGRAD4_MAX_LAYERS + 1}`, raw: chain(WINOGRAD4_MAX_LAYERS + 1) }];
-  assert.ok(models.length >= 16, `${models.length} models`);
-  let nodes = 0;
-  const kinds = new Set<string>();
-  for (const { name, raw } of models) {
-    const g = optimize(raw);
-    // the rule counted the graph before the passes, now the one that runs: the same side of the bound here
-    assert.is(winogradLayers(raw) > WINOGRAD4_MAX_LAYERS, winogradLayers(g) > WINOGRAD4_MAX_LAYERS, name);
-    for (const [tname, t] of tunings(g)) {
-      for (const f16 of [false, true]) {
-        for (const given of [false, true]) {
-          const was = oldTable(raw, g, t, f16, given);
-          const now = newTable(g, given ? asGiven({ ...t }) : t, f16);
-          assert.equal(now, was, `${name}, ${tname}${f16 ? ', f16' : ''}${given ? ', given' : ''}`);
-          nodes += now.length;
-          for (const v of now) kinds.add(v.kind);
-        }
-      }
-    }
-  }
-  assert.equal([...kinds].sort(), ['depthwise', 'direct', 'tiled', 'winograd2', 'winograd4']);
-  console.log(`  ${models.length} models, ${nodes} conv decisions compared`);
+Choice('brain U-Net b2_rgb: Winograd where it applies and pays, direct elsewhere, the tile fitted to each layer', () => {
+  const g = brain();
+  const names = ['encoder1.enc1conv1+enc1norm1+relu', 'encoder2.enc2conv2+enc2norm2+relu', 'encoder3.enc3conv1+enc3norm1+relu', 'conv+sigmoid'];
+  // 3 -> 4: fewer than WINOGRAD_MIN_CIN (8) input channels; 8 -> 8: the tile's 4 vec4s cut to the layer's 2;
+  // the 4 -> 1 head is 1x1 and has one output vec4
+  assert.equal(variants(g, SOFTWARE, false, names), {
+    'encoder1.enc1conv1+enc1norm1+relu': 'direct subgroup/8 2px x 1c4 wg64',
+    'encoder2.enc2conv2+enc2norm2+relu': 'winograd4 subgroup/8 2px x 2c4 wg64',
+    'encoder3.enc3conv1+enc3norm1+relu': 'winograd4 subgroup/8 2px x 4c4 wg64',
+    'conv+sigmoid': 'direct subgroup/8 2px x 1c4 wg64',
+  });
+  // f16 storage runs every conv direct (f16 V and M cost accuracy)
+  assert.equal(variants(g, SOFTWARE, true, names.slice(1, 3)), {
+    'encoder2.enc2conv2+enc2norm2+relu': 'direct subgroup/8 2px x 2c4 wg64',
+    'encoder3.enc3conv1+enc3norm1+relu': 'direct subgroup/8 2px x 4c4 wg64',
+  });
+  assert.equal(variants(g, TILED, false, [names[2], names[3]]), {
+    'encoder3.enc3conv1+enc3norm1+relu': 'tiled load 8px x 4c4 wg64',
+    'conv+sigmoid': 'tiled load 8px x 1c4 wg64',
+  });
+  assert.equal(variants(g, DEFAULT_TUNING, false, [names[2]]), { 'encoder3.enc3conv1+enc3norm1+relu': 'direct load 4px x 2c4 wg64' });
 });
 
-Table.run();
+Choice('a per-layer tuning entry overrides the default for that layer only', () => {
+  const g = brain();
+  const t: Tuning = { ...SOFTWARE, layers: { 'conv2d k3x3 s1 8->16': { tilePixels: 4, tileC4: 2, workgroupSize: 128, weights: 'load' } } };
+  assert.equal(variants(g, t, false, ['encoder3.enc3conv1+enc3norm1+relu', 'encoder3.enc3conv2+enc3norm2+relu']), {
+    'encoder3.enc3conv1+enc3norm1+relu': 'direct load 4px x 2c4 wg128',
+    'encoder3.enc3conv2+enc3norm2+relu': 'winograd4 subgroup/8 2px x 4c4 wg64',
+  });
+});
+
+Choice('smp: depthwise convs, convs with an input scale (never tiled), grouped convs (never Winograd)', () => {
+  const eb0 = smp('eb0_d5_sigmoid');
+  assert.equal(variants(eb0, TILED, false, ['encoder._blocks.0._depthwise_conv+_bn1+silu', 'encoder._blocks.0._project_conv+_bn2*scale']), {
+    'encoder._blocks.0._depthwise_conv+_bn1+silu': 'depthwise',
+    'encoder._blocks.0._project_conv+_bn2*scale': 'direct load 8px x 4c4 wg64',
+  });
+  // resnext50_32x4d: 256 -> 256 in 32 groups of 8 channels, 2 output vec4s each
+  assert.equal(variants(smp('rx50_d5_identity'), SOFTWARE, false, ['encoder.layer2.0.conv2+bn2+relu']), { 'encoder.layer2.0.conv2+bn2+relu': 'direct subgroup/8 2px x 2c4 wg64' });
+});
+
+Choice(`F(4x4,3x3) gives way to F(2x2,3x3) past ${WINOGRAD4_MAX_LAYERS} Winograd convs, unless the tuning is the caller's`, () => {
+  const fits = chain(WINOGRAD4_MAX_LAYERS);
+  const deep = chain(WINOGRAD4_MAX_LAYERS + 1);
+  assert.is(winogradLayers(deep), WINOGRAD4_MAX_LAYERS + 1, 'the 1x1 and the strided conv do not count');
+  assert.equal(variants(fits, SOFTWARE, false, ['c0', 'one', 's']), { c0: 'winograd4 subgroup/8 2px x 2c4 wg64', one: 'direct subgroup/8 2px x 2c4 wg64', s: 'direct subgroup/8 2px x 2c4 wg64' });
+  assert.equal(variants(deep, SOFTWARE, false, ['c0']), { c0: 'winograd2 subgroup/8 2px x 2c4 wg64' });
+  // LoadOptions.tuning (bench/parity-smp.ts --algos winograd4 measures F(4x4) on resnet152 so)
+  assert.equal(variants(deep, asGiven({ ...SOFTWARE }), false, ['c0']), { c0: 'winograd4 subgroup/8 2px x 2c4 wg64' });
+});
+
+Choice('decided once: the same table for the same graph, tuning and precision', () => {
+  const g = brain();
+  assert.is(convVariants(g, SOFTWARE, false), convVariants(g, SOFTWARE, false));
+  assert.is.not(convVariants(g, SOFTWARE, false), convVariants(g, SOFTWARE, true));
+  assert.is(convVariants(g, SOFTWARE, false).size, g.nodes.filter((n) => n.op.kind === 'conv2d').length);
+});
+
+// ---
+
+const Plan = suite<{ device: GPUDevice }>('conv variant in the plan');
+Plan.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
+Plan.after((ctx) => ctx.device.destroy());
+
+Plan("plan.describe() names each conv's variant, Winograd's three steps included (b2_rgb, 32x32)", ({ device }) => {
+  const g = brain();
+  const t = withConv({ tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'load', algo: 'winograd2' });
+  const params = uploadParams(device, g, t);
+  const plan = compilePlan(device, g, params, t, [1, 3, 32, 32]);
+  try {
+    const lines = plan.describe().split('\n');
+    const of = (label: RegExp) => lines.filter((l) => label.test(l));
+    assert.is(of(/encoder1\.enc1conv1\S* /).length, 1);
+    assert.match(of(/encoder1\.enc1conv1\S* /)[0], / via direct load \dpx x 1c4 wg64\b/);
+    // input transform, GEMM, output transform: one band at 32x32
+    const win = of(/encoder3\.enc3conv1\S* winograd-/);
+    assert.is(win.length, 3, win.join('\n'));
+    for (const l of win) assert.match(l, / via winograd2 load 2px x 4c4 wg64\b/);
+    assert.match(of(/conv\+sigmoid /)[0], / via direct load \dpx x 1c4 wg64\b/);
+    // every conv's steps name it, no other op's do
+    const convs = new Set(g.nodes.filter((n) => n.op.kind === 'conv2d').map((n) => n.name));
+    for (const s of plan.steps) assert.is(s.detail.includes(' via '), convs.has(s.label.split(' ')[0]), s.label);
+  } finally {
+    plan.dispose();
+    params.destroy();
+  }
+});
+
+Choice.run();
+Plan.run();

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adapterOf } from '../../src/gpu/device.js';
 import { cachedTuning, storeTuning, tuneGraph } from '../../src/graph/tune.js';
-import { type ConvTile, candidates, tuningFor } from '../../src/graph/tuning.js';
+import { type ConvTile, candidates, describeTile, tuningFor } from '../../src/graph/tuning.js';
 import { architectureKey, loadModel } from '../../src/load.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
@@ -39,6 +39,10 @@ Tune('tuneGraph times each candidate per layer, stores the result, and loadModel
     assert.is(l.ms.length, 2, l.key);
     assert.ok(l.ms.every((ms) => ms > 0), `${l.key}: times ${l.ms}`);
     assert.is(l.bestMs, Math.min(...l.ms));
+    // what the layer runs as with its best candidate (src/ops/convVariant.ts): the two candidates here are
+    // tiled ones (8 x 32 and 8 x 16 vec4s), their tiles cut to the layers (b2_rgb has at most 64 output channels)
+    if (l.kernel === 'conv2d') assert.match(l.variant, /^tiled load 8px x (1|2|4|8|16)c4 wg64$/, `${l.key}: ${l.variant}`);
+    else assert.is(l.variant, describeTile(l.best), l.key);
   }
   const arch = architectureKey(model.info);
   const where = await storeTuning(adapter, arch, r.tuning);
