@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Checks tools/smp_unet.py against the real segmentation_models.pytorch (smp) Unet.
+"""Checks tools/smp_unet.py against the real segmentation_models.pytorch (smp) Unet and UnetPlusPlus.
 
   mkdir -p /tmp/smp && git -C <smp git dir> archive HEAD | tar -x -C /tmp/smp
   /usr/bin/python3 tools/check_smp.py /tmp/smp [--threads 1]
@@ -11,7 +11,8 @@ before smp is imported), which is enough because ResNet, EfficientNet and Mobile
 encoder_weights=None never call them (smp's mobilenet_v2 is Debian's torchvision MobileNetV2).
 
 For each config: our model gets random weights (tools/make_smp_fixtures.py's randomize: kaiming convs,
-calibrated BatchNorm stats), smp.Unet(**config) is built from the config.json text we would write
+calibrated BatchNorm stats), smp.Unet(**config) (or the config's _model_class, e.g. smp.UnetPlusPlus) is
+built from the config.json text we would write
 (so our config keys are smp's init arguments), OUR state_dict is loaded into smp's with strict=True
 (same key names and shapes; the key order is compared too), and both forwards are run in float64
 and float32 on the same input. Fails if any float64 max |diff| exceeds 1e-12 or float32 exceeds 1e-5,
@@ -35,7 +36,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import make_input  # noqa: E402
 from make_smp_fixtures import forward64, randomize, scale_head  # noqa: E402
-from smp_unet import CONFIG_KEYS, Unet, config_json, infer_config  # noqa: E402
+from smp_unet import CONFIG_KEYS, MODELS, config_json, infer_config  # noqa: E402
 
 STUBBED = ("timm", "huggingface_hub", "safetensors", "tqdm")
 
@@ -138,6 +139,15 @@ CASES = [
     ("mobilenet_v2 d2 tanh", dict(encoder_name="mobilenet_v2", encoder_depth=2, decoder_channels=[16, 8], activation="tanh"), 1, 36, 44),
     ("mobilenet_v2 d1 odd 33x47", dict(encoder_name="mobilenet_v2", encoder_depth=1, decoder_channels=[8]), 1, 33, 47),
     ("mobilenet_v2 default decoder 64x64", dict(encoder_name="mobilenet_v2"), 1, 64, 64),
+    # UnetPlusPlus: sizes multiples of 2^depth (smp refuses others)
+    ("UnetPlusPlus resnet18 d5 sigmoid", dict(_model_class="UnetPlusPlus", encoder_name="resnet18", decoder_channels=[16, 8, 8, 4, 4], activation="sigmoid"), 2, 64, 64),
+    ("UnetPlusPlus resnet34 d4 scse bilinear in1", dict(_model_class="UnetPlusPlus", encoder_name="resnet34", encoder_depth=4, decoder_channels=[32, 16, 16, 16], decoder_attention_type="scse", decoder_interpolation="bilinear", in_channels=1, classes=3, activation="softmax"), 1, 48, 80),
+    ("UnetPlusPlus resnet50 d3 nonorm 200x152", dict(_model_class="UnetPlusPlus", encoder_name="resnet50", encoder_depth=3, decoder_channels=[16, 8, 8], decoder_use_norm=False, classes=2, activation="logsoftmax"), 1, 200, 152),
+    ("UnetPlusPlus efficientnet-b0 d3 scse 200x152", dict(_model_class="UnetPlusPlus", encoder_name="efficientnet-b0", encoder_depth=3, decoder_channels=[32, 16, 16], decoder_attention_type="scse", classes=2), 1, 200, 152),
+    ("UnetPlusPlus efficientnet-b3 d5 identity", dict(_model_class="UnetPlusPlus", encoder_name="efficientnet-b3", decoder_channels=[16, 8, 8, 4, 4]), 1, 64, 96),
+    ("UnetPlusPlus mobilenet_v2 d4 in2 tanh", dict(_model_class="UnetPlusPlus", encoder_name="mobilenet_v2", encoder_depth=4, decoder_channels=[16, 16, 8, 8], in_channels=2, activation="tanh"), 1, 48, 64),
+    ("UnetPlusPlus resnext50_32x4d d2", dict(_model_class="UnetPlusPlus", encoder_name="resnext50_32x4d", encoder_depth=2, decoder_channels=[16, 8]), 1, 36, 44),
+    ("UnetPlusPlus resnet34 default decoder 64x64", dict(_model_class="UnetPlusPlus", encoder_name="resnet34"), 1, 64, 64),
 ]
 LEGACY_CASE = ("resnet18 d4 legacy config keys", dict(encoder_name="resnet18", encoder_depth=4, decoder_channels=[16, 16, 8, 8], decoder_use_batchnorm=True, decoder_interpolation_mode="bilinear", classes=2, activation="softmax2d"), 1, 64, 48)
 
@@ -152,14 +162,15 @@ def max_diff(a, b):
 
 def run_case(smp, label, kwargs, n, h, w, seed):
     torch.manual_seed(seed)
-    ours = Unet(**kwargs)
+    cls = kwargs.get("_model_class", "Unet")
+    ours = MODELS[cls](**kwargs)
     x = make_input(n, ours.config["in_channels"], h, w)
     randomize(ours, x)
     scale_head(ours, x)
     ours.eval()
 
     cfg = json.loads(config_json(ours))
-    assert cfg.pop("_model_class") == "Unet"
+    assert cfg.pop("_model_class") == cls
     if "decoder_use_batchnorm" in kwargs:  # hand smp the older keys, as an old config.json would
         cfg = {k: v for k, v in kwargs.items()}
         cfg.setdefault("encoder_weights", None)
@@ -168,7 +179,7 @@ def run_case(smp, label, kwargs, n, h, w, seed):
         cfg["decoder_interpolation"] = cfg["decoder_interpolation_mode"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = smp.Unet(**cfg)
+        theirs = getattr(smp, cls)(**cfg)
     theirs.eval()
 
     sd = ours.state_dict()
@@ -177,7 +188,8 @@ def run_case(smp, label, kwargs, n, h, w, seed):
         only_o, only_t = sorted(set(sd) - set(tsd)), sorted(set(tsd) - set(sd))
         raise AssertionError(f"{label}: key order/names differ; ours only {only_o[:5]}, smp only {only_t[:5]}")
     theirs.load_state_dict({k: v.clone() for k, v in sd.items()}, strict=True)
-    assert infer_config(sd)["encoder_name"] == kwargs["encoder_name"]
+    inferred = infer_config(sd)
+    assert (inferred["encoder_name"], inferred["_model_class"]) == (kwargs["encoder_name"], cls)
 
     with torch.no_grad():
         y64 = forward64(ours, x)
@@ -222,13 +234,14 @@ def main():
     torch.set_num_threads(args.threads)
     smp = import_smp(args.smp_source)
 
-    # our config.json keys are exactly smp.Unet's init arguments (signature order)
-    params = [p for p in inspect.signature(smp.Unet.__init__).parameters.values()
-              if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    names = [p.name for p in params]
-    if names != CONFIG_KEYS:
-        raise SystemExit(f"smp.Unet arguments {names} != our CONFIG_KEYS {CONFIG_KEYS}")
-    print(f"smp.Unet init arguments match config keys: {', '.join(names)}")
+    # our config.json keys are exactly each smp class's init arguments (signature order)
+    for cls in MODELS:
+        params = [p for p in inspect.signature(getattr(smp, cls).__init__).parameters.values()
+                  if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        names = [p.name for p in params]
+        if names != CONFIG_KEYS:
+            raise SystemExit(f"smp.{cls} arguments {names} != our CONFIG_KEYS {CONFIG_KEYS}")
+        print(f"smp.{cls} init arguments match config keys: {', '.join(names)}")
 
     ok = True
     for i, (label, kw, n, h, w) in enumerate(CASES + [LEGACY_CASE]):
@@ -240,8 +253,8 @@ def main():
 
 
 def check_fixtures(smp, folder):
-    """The generated fixtures (when their weights exist) through the real smp: config.json -> smp.Unet,
-    model.safetensors -> strict load, float64 forward vs the committed `output`."""
+    """The generated fixtures (when their weights exist) through the real smp: config.json -> smp.Unet (or
+    its _model_class), model.safetensors -> strict load, float64 forward vs the committed `output`."""
     import glob
 
     import numpy as np
@@ -261,14 +274,15 @@ def check_fixtures(smp, folder):
         cfg_path = os.path.join(folder, name, "config.json")
         if os.path.exists(cfg_path):
             with open(cfg_path) as f:
-                cfg = {k: v for k, v in json.load(f).items() if k != "_model_class"}
+                cfg = json.load(f)
             if "decoder_interpolation_mode" in cfg:  # see LEGACY_CASE
                 cfg["decoder_interpolation"] = cfg.pop("decoder_interpolation_mode")
         else:
             cfg = dict(infer_config(sd), encoder_weights=None)
+        cls = cfg.pop("_model_class", "Unet")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theirs = smp.Unet(**cfg).eval()
+            theirs = getattr(smp, cls)(**cfg).eval()
         theirs.load_state_dict(sd, strict=True)
         d = 0.0
         for k in io:
@@ -277,7 +291,7 @@ def check_fixtures(smp, folder):
                 d = max(d, float((y - torch.from_numpy(np.array(io["output" + k[5:]]))).abs().max()))
         good = d <= 1e-6
         ok &= good
-        print(f"{'ok  ' if good else 'FAIL'} fixture {name:24s} smp f64 forward vs committed output max|d| {d:.3g}")
+        print(f"{'ok  ' if good else 'FAIL'} fixture {name:24s} smp.{cls} f64 forward vs committed output max|d| {d:.3g}")
     return ok
 
 

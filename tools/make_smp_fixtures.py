@@ -52,7 +52,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import compare, load_png_rgb, make_input, read_safetensors, safetensors_bytes  # noqa: E402
-from smp_unet import Unet, config_json, state_dict_arrays  # noqa: E402
+from smp_unet import MODELS, config_json, state_dict_arrays  # noqa: E402
 import smp_mobilenet  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +62,8 @@ FORMAT_VERSION = "1"
 CHECK_OUTPUT_TOL = 1e-6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-# name: dict(kwargs = smp Unet init kwargs, N, H, W, seed, [format = "current" | "legacy" | "bare"])
+# name: dict(kwargs = smp Unet init kwargs, N, H, W, seed, [format = "current" | "legacy" | "bare"],
+#            [model_class = "Unet" | "UnetPlusPlus"], [odd = (H, W) of a second input])
 CONFIGS = {
     "r18_d5_sigmoid": dict(
         kwargs=dict(encoder_name="resnet18", encoder_depth=5, decoder_channels=[16, 8, 8, 4, 4],
@@ -130,6 +131,21 @@ CONFIGS = {
         kwargs=dict(encoder_name="resnet18", encoder_depth=4, decoder_channels=[32, 16, 16, 16],
                     decoder_attention_type="scse", in_channels=2, classes=2, activation=None),
         N=1, H=32, W=96, seed=5007, format="bare"),
+    # UnetPlusPlus: the nested decoder grid. smp refuses sizes that are not multiples of 2^depth, so the
+    # size that is not a multiple of 32 (200x152) goes with depth 3; the bare state_dict has no decoder norm
+    "pp_r18_d5_256": dict(
+        kwargs=dict(encoder_name="resnet18", encoder_depth=5, decoder_channels=[16, 8, 8, 4, 4],
+                    in_channels=3, classes=1, activation="sigmoid"),
+        N=1, H=256, W=256, seed=5301, model_class="UnetPlusPlus"),
+    "pp_eb0_d3_scse_200x152": dict(
+        kwargs=dict(encoder_name="efficientnet-b0", encoder_depth=3, decoder_channels=[32, 16, 16],
+                    decoder_attention_type="scse", decoder_interpolation="bilinear",
+                    in_channels=1, classes=3, activation="softmax"),
+        N=1, H=200, W=152, seed=5302, model_class="UnetPlusPlus"),
+    "bare_pp_r18_d4_nonorm": dict(
+        kwargs=dict(encoder_name="resnet18", encoder_depth=4, decoder_channels=[16, 16, 8, 8],
+                    decoder_use_norm=False, in_channels=3, classes=2, activation=None),
+        N=2, H=48, W=80, seed=5303, model_class="UnetPlusPlus", format="bare"),
 }
 BIG_CONFIGS = {
     f"{enc}_default": dict(kwargs=dict(encoder_name=enc, classes=1, activation="sigmoid"), N=1, H=128, W=128, seed=6000 + i)
@@ -271,7 +287,7 @@ def image_input(img):
 def build(name, spec, image=None):
     kw = spec["kwargs"]
     torch.manual_seed(spec["seed"])
-    model = Unet(**kw)
+    model = MODELS[spec.get("model_class", "Unet")](**kw)
     x = make_input(spec["N"], model.config["in_channels"], spec["H"], spec["W"])
     randomize(model, x)
     sc = scale_head(model, x)
@@ -283,6 +299,8 @@ def build(name, spec, image=None):
 
     fmt = spec.get("format", "current")
     gen_config = dict(kwargs=kw, N=spec["N"], H=spec["H"], W=spec["W"], seed=spec["seed"], format=fmt)
+    if "model_class" in spec:
+        gen_config["model_class"] = spec["model_class"]
     meta = {
         "torch_version": torch.__version__,
         "script": SCRIPT,

@@ -1,5 +1,5 @@
-"""Our own PyTorch re-implementation of segmentation_models.pytorch (smp) `Unet` with ResNet / ResNeXt
-encoders, written from smp's documented behaviour (see /work/shared/SMP.md) so that no smp, timm or
+"""Our own PyTorch re-implementation of segmentation_models.pytorch (smp) `Unet` and `UnetPlusPlus` with
+ResNet / ResNeXt, EfficientNet and MobileNetV2 encoders, written from smp's documented behaviour (see /work/shared/SMP.md) so that no smp, timm or
 huggingface_hub install is needed. Module names follow smp, so `state_dict()` keys and shapes are
 exactly smp's (checked against the real smp by tools/check_smp.py):
 
@@ -14,6 +14,9 @@ exactly smp's (checked against the real smp by tools/check_smp.py):
   segmentation_head.0.{weight,bias}         (conv 3x3, padding 1)
   classification_head.3.{weight,bias}       (only with aux_params)
 
+UnetPlusPlus names its decoder blocks by grid position instead: decoder.blocks.x_{d}_{l}.{conv1,conv2,
+attention1,attention2}.* (d = 0 .. depth-2-l for l < depth-1, then x_0_{depth-1}).
+
 As in smp, all four ResNet layers are kept whatever encoder_depth is (layer4's keys stay in the
 state_dict at depth 3 or 4, unused), and `fc` / `avgpool` are deleted.
 
@@ -22,6 +25,11 @@ layer2, layer3, layer4][:depth+1]; the decoder drops x, reverses the rest, and b
 F.interpolate(to the size of the next-shallower feature, or of the input for the last block), then
 (when there is a skip) cat([x, skip]) and attention1, then conv1, conv2, attention2. Note attention1
 is NOT applied in the last block (no skip), although its module (and scse keys) exists.
+
+UnetPlusPlus (smp main, decoders/unetplusplus): the nested dense grid; block x_d_l up-samples x_d_{l-1} (or
+the feature f[d] for l = d) by scale_factor 2 and concatenates x_{d+1}_l .. x_l_l and the encoder feature
+f[l+1]; the last block x_0_{depth-1} up-samples x_0_{depth-2} with no skip. As smp, it refuses inputs
+whose H or W is not a multiple of 2^depth (the encoder's output stride).
 
   model = build_unet(encoder_name="resnet34", encoder_depth=5, decoder_channels=(256, 128, 64, 32, 16),
                      in_channels=3, classes=1, activation=None)
@@ -184,21 +192,29 @@ class DecoderBlock(nn.Module):
         self.conv2 = Conv2dReLU(cout, cout, batchnorm)
         self.attention2 = Attention(attention, cout)
 
-    def forward(self, x, size, skip=None):
-        x = F.interpolate(x, size=size, mode=self.interpolation)
+    def upsample(self, x, size):
+        return F.interpolate(x, size=size, mode=self.interpolation)
+
+    def forward(self, x, size=None, skip=None):
+        x = self.upsample(x, size)
         if skip is not None:
             x = self.attention1(torch.cat([x, skip], dim=1))
         return self.attention2(self.conv2(self.conv1(x)))
 
 
+def block_channels(encoder_channels, decoder_channels):
+    """smp's decoder plan: each level's input channels (the deepest feature's, then the previous level's
+    output) and skip channels (the encoder's, shallower each level; 0 for the last)."""
+    enc = list(encoder_channels[1:])[::-1]  # deepest first, input dropped
+    if len(decoder_channels) != len(enc):
+        raise ValueError(f"encoder depth {len(enc)} needs {len(enc)} decoder_channels, got {list(decoder_channels)}")
+    return [enc[0]] + list(decoder_channels[:-1]), enc[1:] + [0]
+
+
 class UnetDecoder(nn.Module):
     def __init__(self, encoder_channels, decoder_channels, batchnorm, attention, interpolation):
         super().__init__()
-        enc = list(encoder_channels[1:])[::-1]  # deepest first, input dropped
-        if len(decoder_channels) != len(enc):
-            raise ValueError(f"encoder depth {len(enc)} needs {len(enc)} decoder_channels, got {list(decoder_channels)}")
-        ins = [enc[0]] + list(decoder_channels[:-1])
-        skips = enc[1:] + [0]
+        ins, skips = block_channels(encoder_channels, decoder_channels)
         self.center = nn.Identity()  # a conv block only for vgg encoders in smp
         self.blocks = nn.ModuleList(
             DecoderBlock(i, s, o, batchnorm, attention, interpolation) for i, s, o in zip(ins, skips, decoder_channels)
@@ -212,6 +228,47 @@ class UnetDecoder(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, sizes[i + 1], skips[i] if i < len(skips) else None)
         return x
+
+
+class PlusPlusBlock(DecoderBlock):
+    """smp's unetplusplus DecoderBlock: the Unet's, up-sampling by scale_factor 2 rather than to a size."""
+
+    def upsample(self, x, size):
+        return F.interpolate(x, scale_factor=2.0, mode=self.interpolation)
+
+
+class UnetPlusPlusDecoder(nn.Module):
+    """smp's UnetPlusPlusDecoder (no center block: that is for vgg encoders only)."""
+
+    def __init__(self, encoder_channels, decoder_channels, batchnorm, attention, interpolation):
+        super().__init__()
+        ins, skips = block_channels(encoder_channels, decoder_channels)
+        blocks = {}
+        # registration order = smp's state_dict order
+        for layer in range(len(ins) - 1):
+            for d in range(layer + 1):
+                if d == 0:
+                    cin, cskip, cout = ins[layer], skips[layer] * (layer + 1), decoder_channels[layer]
+                else:
+                    cin, cskip, cout = skips[layer - 1], skips[layer] * (layer + 1 - d), skips[layer]
+                blocks[f"x_{d}_{layer}"] = PlusPlusBlock(cin, cskip, cout, batchnorm, attention, interpolation)
+        blocks[f"x_0_{len(ins) - 1}"] = PlusPlusBlock(ins[-1], 0, decoder_channels[-1], batchnorm, attention, interpolation)
+        self.center = nn.Identity()
+        self.blocks = nn.ModuleDict(blocks)
+        self.depth = len(ins) - 1
+
+    def forward(self, features):
+        feats = features[1:][::-1]
+        dense = {}
+        for layer in range(self.depth):
+            for d in range(self.depth - layer):
+                if layer == 0:
+                    dense[f"x_{d}_{d}"] = self.blocks[f"x_{d}_{d}"](feats[d], skip=feats[d + 1])
+                else:
+                    l = d + layer
+                    cat = torch.cat([dense[f"x_{i}_{l}"] for i in range(d + 1, l + 1)] + [feats[l + 1]], dim=1)
+                    dense[f"x_{d}_{l}"] = self.blocks[f"x_{d}_{l}"](dense[f"x_{d}_{l - 1}"], skip=cat)
+        return self.blocks[f"x_0_{self.depth}"](dense[f"x_0_{self.depth - 1}"])
 
 
 def make_activation(name):
@@ -230,7 +287,11 @@ def make_activation(name):
 
 
 class Unet(nn.Module):
-    """smp.Unet (ResNet/ResNeXt encoders only). Keyword arguments as smp's; `config` holds them."""
+    """smp.Unet (ResNet/ResNeXt, EfficientNet, MobileNetV2 encoders). Keyword arguments as smp's; `config`
+    holds them."""
+
+    MODEL_CLASS = "Unet"
+    DECODER = UnetDecoder
 
     def __init__(self, **kwargs):
         super().__init__()
@@ -245,7 +306,7 @@ class Unet(nn.Module):
             self.encoder = smp_mobilenet.MobileNetV2Encoder(cfg["in_channels"], cfg["encoder_depth"])
         else:
             self.encoder = ResNetEncoder(cfg["encoder_name"], cfg["in_channels"], cfg["encoder_depth"])
-        self.decoder = UnetDecoder(
+        self.decoder = self.DECODER(
             self.encoder.out_channels,
             cfg["decoder_channels"],
             batchnorm,
@@ -276,6 +337,23 @@ class Unet(nn.Module):
         if self.classification_head is not None:
             return masks, self.classification_head(feats[-1])
         return masks
+
+
+class UnetPlusPlus(Unet):
+    """smp.UnetPlusPlus: the Unet's encoder and head around the nested decoder grid."""
+
+    MODEL_CLASS = "UnetPlusPlus"
+    DECODER = UnetPlusPlusDecoder
+
+    def forward(self, x):
+        # smp's SegmentationModel.check_input_shape: the decoder up-samples by 2 at every level
+        stride = 2 ** self.config["encoder_depth"]
+        if x.shape[-2] % stride or x.shape[-1] % stride:
+            raise RuntimeError(f"UnetPlusPlus: input {list(x.shape[-2:])} is not a multiple of {stride} (2^encoder_depth)")
+        return super().forward(x)
+
+
+MODELS = {"Unet": Unet, "UnetPlusPlus": UnetPlusPlus}
 
 
 def normalize_config(kwargs):
@@ -314,7 +392,7 @@ def config_json(model):
     """The config.json text: init kwargs + "_model_class", sorted keys, indent 2 (huggingface_hub's layout)."""
     cfg = {k: model.config[k] for k in CONFIG_KEYS}
     cfg["decoder_channels"] = list(cfg["decoder_channels"])
-    cfg["_model_class"] = "Unet"
+    cfg["_model_class"] = model.MODEL_CLASS
     return json.dumps(cfg, sort_keys=True, indent=2)
 
 
@@ -378,16 +456,20 @@ def infer_config(sd):
 
 
 def _decoder_config(shape, name, in_channels):
-    """The kwargs a bare state_dict's decoder and head keys tell, for encoder `name`."""
+    """The kwargs a bare state_dict's decoder and head keys tell, for encoder `name`, with "_model_class"
+    (UnetPlusPlus when its blocks are named x_{d}_{l})."""
+    cls = "UnetPlusPlus" if "decoder.blocks.x_0_0.conv1.0.weight" in shape else "Unet"
+    block = "decoder.blocks.x_0_{}" if cls == "UnetPlusPlus" else "decoder.blocks.{}"
     depth = 0
-    while f"decoder.blocks.{depth}.conv1.0.weight" in shape:
+    while f"{block.format(depth)}.conv1.0.weight" in shape:
         depth += 1
     return {
+        "_model_class": cls,
         "encoder_name": name,
         "encoder_depth": depth,
-        "decoder_use_norm": "decoder.blocks.0.conv1.1.running_mean" in shape,
-        "decoder_channels": [shape[f"decoder.blocks.{i}.conv1.0.weight"][0] for i in range(depth)],
-        "decoder_attention_type": "scse" if "decoder.blocks.0.attention1.attention.sSE.0.weight" in shape else None,
+        "decoder_use_norm": f"{block.format(0)}.conv1.1.running_mean" in shape,
+        "decoder_channels": [shape[f"{block.format(i)}.conv1.0.weight"][0] for i in range(depth)],
+        "decoder_attention_type": "scse" if f"{block.format(0)}.attention1.attention.sSE.0.weight" in shape else None,
         "in_channels": in_channels,
         "classes": shape["segmentation_head.0.weight"][0],
         "aux_params": {"classes": shape["classification_head.3.weight"][0]} if "classification_head.3.weight" in shape else None,
@@ -401,12 +483,12 @@ def load_pretrained(path):
     if os.path.isdir(path):
         with open(os.path.join(path, "config.json")) as f:
             cfg = json.load(f)
-        if cfg.get("_model_class", "Unet") != "Unet":
-            raise ValueError(f"{path}: _model_class {cfg['_model_class']!r} is not Unet")
+        if cfg.get("_model_class", "Unet") not in MODELS:
+            raise ValueError(f"{path}: _model_class {cfg['_model_class']!r} is not one of {sorted(MODELS)}")
         sd, _ = read_safetensors(os.path.join(path, "model.safetensors"))
     else:
         sd, _ = read_safetensors(path)
         cfg = infer_config(sd)
-    model = Unet(**cfg)
+    model = MODELS[cfg.get("_model_class", "Unet")](**cfg)
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()}, strict=True)
     return model.eval()

@@ -40,13 +40,13 @@ Identity('smp Unet from a folder: title, family, reference from its info', () =>
 Identity("smp: a config's unknown _model_class is refused, naming it and the supported classes", () => {
   const st = parseSafetensors(writeSafetensors({ 'segmentation_head.0.weight': { shape: [1, 16, 3, 3], data: new Float32Array(144) } }), 'tiny.safetensors');
   const m = message(() => buildModel(st, { _model_class: 'FPN', encoder_name: 'resnet18' }, { configSource: 'config.json' }));
-  assert.match(m, /^config\.json: not supported: model class "FPN" \(supported: Unet[,)]/);
+  assert.match(m, /^config\.json: not supported: model class "FPN" \(supported: Unet, UnetPlusPlus\)$/);
 });
 
-Identity('smp: a bare state_dict with UnetPlusPlus keys (decoder.blocks.x_0_0) is not read as a Unet', () => {
-  const t = (shape: number[]) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
-  const st = parseSafetensors(writeSafetensors({ 'decoder.blocks.x_0_0.conv1.0.weight': t([16, 8, 3, 3]), 'segmentation_head.0.weight': t([1, 16, 3, 3]) }), 'pp.safetensors');
-  assert.match(message(() => buildModel(st, undefined)), /^pp\.safetensors: .*UnetPlusPlus/);
+Identity("smp: a config's _model_class picks the decoder; UnetPlusPlus needs encoder_depth 2 or more", () => {
+  const st = parseSafetensors(writeSafetensors({ 'segmentation_head.0.weight': { shape: [1, 16, 3, 3], data: new Float32Array(144) } }), 'tiny.safetensors');
+  const config = { _model_class: 'UnetPlusPlus', encoder_name: 'resnet18', encoder_depth: 1, decoder_channels: [16] };
+  assert.match(message(() => buildModel(st, config, { configSource: 'config.json' })), /^config\.json: not supported: encoder_depth 1 \(UnetPlusPlus: 2 to 5\)$/);
 });
 
 Identity.run();

@@ -87,8 +87,6 @@ function fromConfig(c: ModelConfig, source: string): ConfigSettings {
 
 /** Infers the settings of a bare state_dict from its keys and shapes. */
 function fromTensors(r: TensorReader): Omit<SmpSettings, 'activation'> {
-  // smp's UnetPlusPlus names its decoder blocks by grid position, x_{depth}_{layer}
-  if (r.keys.some((k) => /^decoder\.blocks\.x_\d+_\d+\./.test(k))) throw unsupported(r.source, `an smp UnetPlusPlus state_dict (decoder.blocks.x_*_*; supported: ${MODEL_CLASSES.join(', ')})`);
   const encoderName = ENCODERS.map((e) => e.infer(r, 'encoder.')).find((n) => n !== undefined);
   if (!encoderName) throw new UnsupportedError(`${r.source}: the "encoder.*" tensors are not those of an encoder this engine runs (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
   // the decoder whose blocks the keys name; without any, the Unet's error below says what is missing
