@@ -244,7 +244,6 @@ const percent = (f: number) => `${(100 * f).toFixed(1)}%`;
 
 function modelText(model: Model): string {
   const i = model.info;
-  if (i.architecture === 'brain-unet') return `${i.inChannels} -> ${i.outChannels} channels, init_features ${i.features}`;
-  const kind = isMultiClass(i) ? 'classes, one per pixel' : i.classes === 1 ? 'class' : 'channels, one mask each';
-  return `${i.architecture} ${i.encoder}, ${i.inChannels} -> ${i.classes} ${kind}, ${i.activation}`;
+  const kind = isMultiClass(i) ? 'classes, one per pixel' : i.outChannels === 1 ? 'channels' : 'channels, one mask each';
+  return `${i.inChannels} -> ${i.outChannels} ${kind}, ${i.variant}, ${i.activation}, ${i.name}`;
 }
