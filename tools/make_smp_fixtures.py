@@ -52,7 +52,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import compare, load_png_rgb, make_input, read_safetensors, safetensors_bytes  # noqa: E402
-from smp_unet import MODELS, config_json, state_dict_arrays  # noqa: E402
+from smp_unet import MODELS, config_json, padded_forward, state_dict_arrays  # noqa: E402
 import smp_mobilenet  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +63,9 @@ CHECK_OUTPUT_TOL = 1e-6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # name: dict(kwargs = smp Unet init kwargs, N, H, W, seed, [format = "current" | "legacy" | "bare"],
-#            [model_class = "Unet" | "UnetPlusPlus"], [odd = (H, W) of a second input])
+#            [model_class = "Unet" | "UnetPlusPlus"], [odd = (H, W) of a second input],
+#            [padded = (H, W) of an input that is not a multiple of 2^depth: the output is the model's on
+#             it padded (centred, reflect) to the next multiples, cropped back, as the engine runs it])
 CONFIGS = {
     "r18_d5_sigmoid": dict(
         kwargs=dict(encoder_name="resnet18", encoder_depth=5, decoder_channels=[16, 8, 8, 4, 4],
@@ -132,11 +134,12 @@ CONFIGS = {
                     decoder_attention_type="scse", in_channels=2, classes=2, activation=None),
         N=1, H=32, W=96, seed=5007, format="bare"),
     # UnetPlusPlus: the nested decoder grid. smp refuses sizes that are not multiples of 2^depth, so the
-    # size that is not a multiple of 32 (200x152) goes with depth 3; the bare state_dict has no decoder norm
+    # size that is not a multiple of 32 (200x152) goes with depth 3, and depth 5 has it padded to 224x160;
+    # the bare state_dict has no decoder norm
     "pp_r18_d5_256": dict(
         kwargs=dict(encoder_name="resnet18", encoder_depth=5, decoder_channels=[16, 8, 8, 4, 4],
                     in_channels=3, classes=1, activation="sigmoid"),
-        N=1, H=256, W=256, seed=5301, model_class="UnetPlusPlus"),
+        N=1, H=256, W=256, seed=5301, model_class="UnetPlusPlus", padded=(200, 152)),
     "pp_eb0_d3_scse_200x152": dict(
         kwargs=dict(encoder_name="efficientnet-b0", encoder_depth=3, decoder_channels=[32, 16, 16],
                     decoder_attention_type="scse", decoder_interpolation="bilinear",
@@ -323,6 +326,11 @@ def build(name, spec, image=None):
         h2, w2 = spec["odd"]
         x2 = make_input(spec["N"], model.config["in_channels"], h2, w2)
         io["input_odd"], io["output_odd"] = x2.numpy(), forward64(model, x2).float().numpy()
+    if "padded" in spec:
+        h2, w2 = spec["padded"]
+        x2 = make_input(spec["N"], model.config["in_channels"], h2, w2)
+        y2 = padded_forward(lambda xp: forward64(model, xp), x2, 2 ** model.config["encoder_depth"])
+        io["input_padded"], io["output_padded"] = x2.numpy(), y2.float().numpy()
     io_meta = dict(meta, model=model_path, model_sha256=hashlib.sha256(wbytes).hexdigest(),
                    model_config=json.dumps(model.config, sort_keys=True))
     if image is not None:

@@ -356,6 +356,18 @@ class UnetPlusPlus(Unet):
 MODELS = {"Unet": Unet, "UnetPlusPlus": UnetPlusPlus}
 
 
+def padded_forward(forward, x, multiple):
+    """What the engine does with an input whose H or W is not a multiple of `multiple` (UnetPlusPlus:
+    2^depth, sizes smp refuses): pads it centred to the next multiples, mirroring without repeating the
+    edge (numpy's 'reflect'), runs `forward` and crops the output back to H x W."""
+    h, w = x.shape[-2:]
+    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    top, left = (ph - h) // 2, (pw - w) // 2
+    widths = ((0, 0), (0, 0), (top, ph - h - top), (left, pw - w - left))
+    xp = torch.from_numpy(np.pad(x.numpy(), widths, mode="reflect"))
+    return forward(xp)[:, :, top:top + h, left:left + w].contiguous()
+
+
 def normalize_config(kwargs):
     """smp init kwargs (current or older names; `_`-prefixed keys ignored) -> the 11 current keys."""
     kw = {k: v for k, v in kwargs.items() if not k.startswith("_")}

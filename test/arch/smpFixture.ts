@@ -15,8 +15,10 @@ export interface Pair {
   output: { data: Float32Array; shape: number[] };
 }
 
-/** The fixture's `input` / `output` pair, and its `input_odd` / `output_odd` pair when it has one. */
-export function smpFixture(name: string, weightsPath: string): Pair & { odd?: Pair } {
+/** The fixture's `input` / `output` pair, and its `input_odd` / `output_odd` and `input_padded` /
+ *  `output_padded` pairs when it has them (padded: a size smp refuses, the output that of the input padded
+ *  to the model's size multiple and cropped back, as the engine runs it). */
+export function smpFixture(name: string, weightsPath: string): Pair & { odd?: Pair; padded?: Pair } {
   const path = `${SMP_DIR}/${name}.io.safetensors`;
   if (!existsSync(path)) throw new Error(`${path} is missing: ${SMP_HINT}`);
   const io = parseSafetensors(readFileSync(path), path);
@@ -25,7 +27,8 @@ export function smpFixture(name: string, weightsPath: string): Pair & { odd?: Pa
   if (sha !== io.metadata.model_sha256) throw new Error(`${weightsPath}: sha256 ${sha.slice(0, 12)}… is not the one ${path} was computed with: ${SMP_HINT}`);
   const tensor = (n: string) => ({ data: io.getF32(n), shape: [...io.tensors.get(n)!.shape] });
   const pair = (suffix: string): Pair => ({ input: tensor(`input${suffix}`), output: tensor(`output${suffix}`) });
-  return { ...pair(''), odd: io.tensors.has('input_odd') ? pair('_odd') : undefined };
+  const has = (suffix: string) => (io.tensors.has(`input${suffix}`) ? pair(suffix) : undefined);
+  return { ...pair(''), odd: has('_odd'), padded: has('_padded') };
 }
 
 /** The issue's bound for smp models: max |got - want| within `tol` * max(1, max |want|) of the float64
