@@ -157,9 +157,10 @@ export class Model {
 
   /**
    * Runs the network: input NCHW [N, inChannels, H, W] -> output [N, classes, H, W] after the model's
-   * activation (info.activation). Any H x W works: where info.sizeMultiple > 1 (the brain U-Net) the input
-   * is padded (centred) to its multiples on the GPU and the output cropped back, which equals PyTorch on
-   * the padded input, cropped; smp models run at the input's own size, as smp does. An input too large for one
+   * activation (info.activation). Any H x W works: where info.sizeMultiple > 1 (the brain U-Net, smp's
+   * UnetPlusPlus) the input is padded (centred) to its multiples on the GPU and the output cropped back,
+   * which equals PyTorch on the padded input, cropped; smp's Unet runs at the input's own size, as smp
+   * does. An input too large for one
    * pass runs in sliding windows (options.tile). Calls are queued: one runs at a time.
    */
   run(input: TensorData, options: RunOptions = {}): Promise<RunResult> {

@@ -42,7 +42,7 @@ export type Op =
     }
   | { kind: 'convTranspose2x2'; params: ConvParams }
   | { kind: 'batchNorm'; params: BatchNormParams }
-  /** an elementwise activation (relu, sigmoid, tanh, silu, identity) */
+  /** an elementwise activation (relu, relu6, sigmoid, tanh, silu, identity) */
   | { kind: 'activation'; fn: Activation }
   /** max_pool2d, padding counts as -inf, floor mode */
   | { kind: 'maxPool2d'; kernel: number; stride: number; padding: number }
