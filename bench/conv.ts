@@ -7,7 +7,7 @@ import { c4, encodeSteps } from '../src/kernels/common.js';
 import { conv2dStep, packConv2dWeights } from '../src/kernels/conv2d.js';
 import { describeDevice, getDevice, releaseGpu } from '../src/node.js';
 import { adapterOf } from '../src/gpu/device.js';
-import { fixedSubgroupSize } from '../src/graph/tuning.js';
+import { fixedSubgroupSize } from '../src/compiler/tuning.js';
 
 const { values } = parseArgs({ options: { tiles: { type: 'string', default: '1x1,2x2,4x1,4x2,2x4,8x1,8x2' }, wg: { type: 'string', default: '64' }, shapes: { type: 'string', default: 's1,s2,s3' }, subgroup: { type: 'boolean' } } });
 

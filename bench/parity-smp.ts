@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { adapterOf } from '../src/gpu/device.js';
-import { type ConvAlgo, type Tuning, tuningFor } from '../src/graph/tuning.js';
+import { type ConvAlgo, type Tuning, tuningFor } from '../src/compiler/tuning.js';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu } from '../src/node.js';
 
 const { values: opts, positionals } = parseArgs({ allowPositionals: true, options: { algos: { type: 'string', default: 'default' }, only: { type: 'string' } } });

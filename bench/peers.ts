@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { describeDevice, getDevice, loadModel, releaseGpu, type Model } from '../src/node.js';
 import { webgpuPackageVersion } from '../src/gpu/node.js';
 import { readModelArg } from '../src/cli/files.js';
-import { randomUNetSafetensors } from '../src/weights/random.js';
+import { randomUNetSafetensors } from '../src/arch/random.js';
 import { benchInput, compare, type Contender, interleaved, type Stats, summarize, table } from '../src/cli/benchTime.js';
 import { RECOMMENDED_WARMUP, spread } from '../src/cli/benchTable.js';
 import { configKey } from '../src/cli/bench.js';

@@ -17,8 +17,8 @@ export { UnetError, InputError, WeightsError, UnsupportedError, DeviceLostError,
 export type { OutputActivation, ModelConfig } from './arch/index.js';
 export type { Normalization } from './io/preprocess.js';
 export { DEFAULT_LIMITS, LimitError, type Limits } from './limits.js';
-export { checkPadMode } from './kernels/layout.js';
+export { checkPadMode } from './ir/types.js';
 export type { TileOptions, TileSetting, PlanEstimate, Progress, Blend } from './tiling/index.js';
-export type { PadMode } from './kernels/layout.js';
-export type { Plan } from './graph/plan.js';
+export type { PadMode } from './ir/types.js';
+export type { Plan } from './compiler/plan.js';
 export { parseSafetensors, writeSafetensors, SafetensorsError, type Safetensors, type TensorToWrite } from './weights/safetensors.js';

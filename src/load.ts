@@ -5,12 +5,12 @@ import { buildModel } from './arch/index.js';
 import { OUTPUT_ACTIVATIONS, type ModelConfig, type OutputActivation } from './arch/types.js';
 import { platform } from './gpu/platform.js';
 import { adapterOf } from './gpu/device.js';
-import { type Graph, checkGraph } from './graph/ir.js';
-import { uploadParams } from './graph/params.js';
-import { optimize } from './graph/passes/index.js';
-import { cachedTuning } from './graph/tune.js';
-import { type Tuning, fixedSubgroupSize, tuningFor } from './graph/tuning.js';
-import { type PadMode, checkPadMode } from './kernels/layout.js';
+import { type Graph, checkGraph } from './ir/graph.js';
+import { uploadParams } from './compiler/params.js';
+import { optimize } from './compiler/passes/index.js';
+import { cachedTuning } from './compiler/tune.js';
+import { type Tuning, fixedSubgroupSize, tuningFor } from './compiler/tuning.js';
+import { type PadMode, checkPadMode } from './ir/types.js';
 import { Model, type ModelInfo } from './model.js';
 import { withoutF16 } from './ops/index.js';
 import { asGiven } from './ops/convVariant.js';
@@ -212,7 +212,7 @@ export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 
 }
 
 const CONV_ALGOS: readonly string[] = ['direct', 'winograd2', 'winograd4', 'tiled'];
-/** Tile sides past any candidate of src/graph/tuning.ts: bounds that keep the generated WGSL small. */
+/** Tile sides past any candidate of src/compiler/tuning.ts: bounds that keep the generated WGSL small. */
 const MAX_TILE = 64;
 
 /** Why `t` is not a Tuning the kernels can be generated from (undefined when it is one). Checked by value:

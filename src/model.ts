@@ -2,11 +2,11 @@
 // shape, a queue so concurrent runs take turns, the device-loss guard, input checks, tiling and memory
 // accounting. Loading (reading files, picking the architecture, building the graph) lives in src/load.ts.
 import type { ArchInfo } from './arch/types.js';
-import { type Graph, type Shape } from './graph/ir.js';
-import { type Padding, type Plan, compilePlan } from './graph/plan.js';
-import { type PadMode, checkPadMode } from './kernels/layout.js';
-import type { ParamStore } from './graph/params.js';
-import type { Tuning } from './graph/tuning.js';
+import { type Graph, type Shape } from './ir/graph.js';
+import { type Padding, type Plan, compilePlan } from './compiler/plan.js';
+import { type PadMode, checkPadMode } from './ir/types.js';
+import type { ParamStore } from './compiler/params.js';
+import type { Tuning } from './compiler/tuning.js';
 import { type PlanEstimate, type TileSetting, decideTiling, estimatePlan } from './tiling/budget.js';
 import { type Progress, slidingWindow } from './tiling/sliding.js';
 import type { Blend } from './tiling/windows.js';

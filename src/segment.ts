@@ -7,7 +7,7 @@ import { InputError, UnsupportedError, checkOptionNames, throwIfAborted } from '
 import { MAX_CLASSES, argmaxLabels, classCounts, classProbabilities, isForeground, isMultiClass, maskProbabilities } from './io/classes.js';
 import { type ImageSource, type RawImage, readImage } from './io/pixels.js';
 import { type Normalization, channelPlanes, checkNormalization, normalize } from './io/preprocess.js';
-import type { PadMode } from './kernels/layout.js';
+import type { PadMode } from './ir/types.js';
 import { type Limits, shownValue } from './limits.js';
 import type { Model, RunOptions, RunResult, TensorData } from './model.js';
 import type { Progress, TileSetting } from './tiling/index.js';

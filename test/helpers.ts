@@ -2,13 +2,13 @@
 import * as assert from 'uvu/assert';
 import '../src/gpu/node.js';
 import { getDevice } from '../src/gpu/device.js';
-import { mulberry32 } from '../src/weights/random.js';
+import { mulberry32 } from '../src/arch/random.js';
 import { createBuffer, readBack } from '../src/gpu/buffers.js';
 import { type Nhwc4View, type Step, c4, dense, encodeSteps } from '../src/kernels/common.js';
 import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../src/kernels/layout.js';
 import { type Tensor, numElements } from '../src/kernels/reference/tensor.js';
 
-/** Uniform values in [0, 1) from mulberry32 (src/weights/random.ts), so every test input is reproducible. */
+/** Uniform values in [0, 1) from mulberry32 (src/arch/random.ts), so every test input is reproducible. */
 export function rng(seed: number): () => number {
   const next = mulberry32(seed);
   return () => next() / 4294967296;

@@ -5,7 +5,7 @@
 import { type Model, NoAdapterError, type RawImage, type SegmentResult, describeDevice, getDevice, loadModel } from '../src/index.js';
 import { classColors, isMultiClass, legend } from '../src/io/classes.js';
 import { describeNormalization } from '../src/io/preprocess.js';
-import { profileSteps } from '../src/graph/profile.js';
+import { profileSteps } from '../src/compiler/profile.js';
 import { exceeds } from '../src/tiling/budget.js';
 import { readImageFile } from './decode.js';
 import { type ModelFile, readModelFiles } from './modelFiles.js';

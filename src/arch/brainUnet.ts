@@ -2,8 +2,8 @@
 // plug-in: its state_dict names, their mapping onto UNetParams, and the graph. The architecture (in/out
 // channels, init_features, depth) is inferred from the tensors themselves, so a checkpoint needs no
 // config file; everything else is then checked against that inference, through a TensorReader.
-import { GraphBuilder, type Graph, type ValueId } from '../graph/ir.js';
-import type { BatchNormParams, ConvParams } from '../params.js';
+import { GraphBuilder, type Graph, type ValueId } from '../ir/graph.js';
+import type { BatchNormParams, ConvParams } from '../ir/params.js';
 import { SafetensorsError, type Safetensors } from '../weights/safetensors.js';
 import { TensorReader } from './reader.js';
 import type { Architecture } from './types.js';

@@ -4,7 +4,7 @@ import { brainUnet } from './brainUnet.js';
 import { TensorReader } from './reader.js';
 import { smp } from './smp/index.js';
 import type { Architecture, ArchInfo, BuildOptions, ModelConfig } from './types.js';
-import type { Graph } from '../graph/ir.js';
+import type { Graph } from '../ir/graph.js';
 import type { Safetensors } from '../weights/safetensors.js';
 import { UnsupportedError } from '../errors.js';
 

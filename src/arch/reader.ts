@@ -2,7 +2,7 @@
 // mis-shaped and unexpected tensors are all reported together, in one error, once the architecture has
 // asked for everything it needs (finish()).
 import { SafetensorsError, type DType, type Safetensors } from '../weights/safetensors.js';
-import type { BatchNormParams, ConvParams } from '../params.js';
+import type { BatchNormParams, ConvParams } from '../ir/params.js';
 import { quoted } from '../limits.js';
 
 const FLOAT_DTYPES: ReadonlySet<DType> = new Set<DType>(['F32', 'F16', 'BF16', 'F64']);

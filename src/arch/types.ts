@@ -1,12 +1,13 @@
 // What an architecture plug-in is: it recognises its state_dict (and config), reads its tensors through a
 // TensorReader and builds the graph. Adding an architecture is adding one such file to src/arch/index.ts;
 // no executor code changes.
-import type { Graph } from '../graph/ir.js';
+import type { Graph } from '../ir/graph.js';
 import type { Normalization } from '../io/preprocess.js';
 import type { TensorReader } from './reader.js';
+import type { OutputActivation } from '../ir/types.js';
 
-/** What the network's last layer is followed by. */
-export type OutputActivation = 'identity' | 'sigmoid' | 'softmax' | 'logsoftmax' | 'tanh';
+export type { OutputActivation };
+
 export const OUTPUT_ACTIVATIONS: readonly OutputActivation[] = ['identity', 'sigmoid', 'softmax', 'logsoftmax', 'tanh'];
 
 /** A model's config: smp's config.json, or none (then everything is inferred from the tensors). */

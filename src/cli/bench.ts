@@ -6,14 +6,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { adapterOf } from '../gpu/device.js';
 import { webgpuPackageVersion } from '../gpu/node.js';
-import { profileSteps } from '../graph/profile.js';
-import { DEFAULT_TUNING, tuningFor } from '../graph/tuning.js';
-import { cachedTuning } from '../graph/tune.js';
+import { profileSteps } from '../compiler/profile.js';
+import { DEFAULT_TUNING, tuningFor } from '../compiler/tuning.js';
+import { cachedTuning } from '../compiler/tune.js';
 import { buildModel } from '../arch/index.js';
 import { architectureKey, readModelSource } from '../load.js';
 import { exceeds } from '../tiling/budget.js';
 import { readWeightsArg } from './model.js';
-import { randomUNetSafetensors } from '../weights/random.js';
+import { randomUNetSafetensors } from '../arch/random.js';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu, type Model, type TensorData } from '../node.js';
 import { parseCommandArgs } from './args.js';
 import { UsageError } from './errors.js';

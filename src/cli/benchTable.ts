@@ -1,6 +1,6 @@
 // What `unet bench` reports (its --json object) and the plain-text tables made from it.
-import type { StepTime } from '../graph/profile.js';
-import type { Tuning } from '../graph/tuning.js';
+import type { StepTime } from '../compiler/profile.js';
+import type { Tuning } from '../compiler/tuning.js';
 import type { ModelInfo } from '../model.js';
 import { type Stats, table } from './benchTime.js';
 import { describeWeightBytes } from '../infoText.js';

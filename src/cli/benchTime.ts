@@ -2,7 +2,7 @@
 // several contenders, back-to-back forwards on a resident input, output checks, plain-text tables.
 import { createBuffer, readBack, sleep, withGpuErrors } from '../gpu/buffers.js';
 import { isSoftwareAdapter } from '../gpu/device.js';
-import type { Plan } from '../graph/plan.js';
+import type { Plan } from '../compiler/plan.js';
 
 /** Median, 10th and 90th percentile (nearest rank) of n samples, in ms. */
 export interface Stats {

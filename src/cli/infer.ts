@@ -3,7 +3,7 @@
 import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { describeDevice, getDevice, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
-import { checkPadMode, type PadMode } from '../kernels/layout.js';
+import { checkPadMode, type PadMode } from '../ir/types.js';
 import { printable, quoted, resolveLimits, type Limits } from '../limits.js';
 import { parseCommandArgs, required } from './args.js';
 import { CliError, UsageError } from './errors.js';

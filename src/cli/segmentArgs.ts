@@ -1,12 +1,11 @@
 // `unet segment`'s command line: its help text, and its options parsed and checked into plain settings
 // (SegmentArgs, before the model is loaded; Settings, once it is), so that running and writing read
 // values, never option strings.
-import type { OutputActivation } from '../arch/types.js';
 import type { Model, RunOptions } from '../node.js';
 import { MAX_CLASSES, isMultiClass } from '../io/classes.js';
 import type { Axis } from '../io/nifti.js';
 import { parseNormalization, type Normalization } from '../io/preprocess.js';
-import { checkPadMode, type PadMode } from '../kernels/layout.js';
+import { type OutputActivation, checkPadMode, type PadMode } from '../ir/types.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError } from './errors.js';

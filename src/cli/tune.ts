@@ -2,9 +2,9 @@
 // this adapter, keeps the fastest per layer, and caches the result for this adapter and architecture
 // (later `loadModel` calls pick it up; model.info.tuning says 'measured').
 import { adapterOf } from '../gpu/device.js';
-import { describeTile, fitWinograd, storeTuning, tuneGraph } from '../graph/tune.js';
-import { tuningFor } from '../graph/tuning.js';
-import { randomUNetSafetensors } from '../weights/random.js';
+import { describeTile, fitWinograd, storeTuning, tuneGraph } from '../compiler/tune.js';
+import { tuningFor } from '../compiler/tuning.js';
+import { randomUNetSafetensors } from '../arch/random.js';
 import { architectureKey } from '../load.js';
 import { describeDevice, getDevice, releaseGpu } from '../node.js';
 import { parseCommandArgs } from './args.js';

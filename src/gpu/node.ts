@@ -21,7 +21,7 @@ let instance: GPU | undefined;
 /** Dawn instance options. By default Dawn rounds timestamp-query values (steps of about 0.065 ms were seen
  *  on an H200; multiples of 64 ns on llvmpipe, exact nanoseconds with this toggle) to blunt timing attacks
  *  from web pages; a Node process serves no page, and the per-layer and whole-forward GPU times of
- *  `unet bench` (src/graph/profile.ts) want the exact values. */
+ *  `unet bench` (src/compiler/profile.ts) want the exact values. */
 const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
 
 setPlatform({

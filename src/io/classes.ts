@@ -2,7 +2,7 @@
 // classes under softmax, log-softmax or raw logits) gives one class per pixel, its argmax; any other model
 // gives one independent probability per output channel (a mask each). Pure functions of NCHW [1, C, H, W]
 // output arrays: no Node, no DOM, no GPU.
-import type { OutputActivation } from '../arch/types.js';
+import type { OutputActivation } from '../ir/types.js';
 
 /** The settings of model.info that decide how its output reads. */
 export interface OutputKind {

@@ -1,7 +1,8 @@
 // a + b (same shape), then an activation, NHWC4: the residual add where it cannot run in a conv's
-// epilogue (src/graph/passes/fuseResidual.ts). One invocation per output vec4.
+// epilogue (src/compiler/passes/fuseResidual.ts). One invocation per output vec4.
 import { KernelBindings, activation, written } from './bindings.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
+import type { Activation } from '../ir/types.js';
 
 export interface AddSpec {
   pixels: number;

@@ -1,7 +1,7 @@
 // batch_norm in inference mode (running statistics), NHWC4, in place or into another view.
-// The U-Net path folds BatchNorm into the conv before it (src/graph/passes); this kernel serves graphs
+// The U-Net path folds BatchNorm into the conv before it (src/compiler/passes); this kernel serves graphs
 // where a BatchNorm cannot be folded, and the tests.
-import type { BatchNormParams } from '../params.js';
+import type { BatchNormParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, type Step, f32Literal, linearIndex, linearWorkgroups, makeStep } from './common.js';
 

@@ -1,6 +1,7 @@
 // What every kernel shares: the activation layout, pipeline caching, and dispatch-size math.
 import { UnsupportedError } from '../errors.js';
 import type { KernelBindings } from './bindings.js';
+import type { Activation } from '../ir/types.js';
 
 /**
  * Activations live in storage buffers as NHWC with channels grouped in vec4s ("NHWC4"): element
@@ -176,8 +177,6 @@ export const storageAliases = (f16 = false): string => {
   return `alias Act = vec4<${t}>;\nalias WMat = mat4x4<${t}>;\nalias WCol = vec4<${t}>;`;
 };
 
-/** Epilogue activations that conv kernels can apply before storing, as WGSL on a vec4 `v`. */
-export type Activation = 'none' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'silu';
 
 /** WGSL: `expr` (a clamp of `v`), but NaN where `v` is NaN, as in PyTorch. max(NaN, 0) is 0 on some backends
  *  (llvmpipe), and comparisons may be folded away under WGSL's no-NaN assumption, so NaN is told by its bits. */

@@ -1,6 +1,6 @@
 // cat(dim=1) of two NHWC4 tensors into a dense one: output channel c comes from `a` if c < CA, else from
 // `b` at c - CA. The U-Net does not need it (producers write their slices of the concatenated buffer,
-// src/graph/passes/placeConcat.ts); it is the fallback for graphs where a producer cannot.
+// src/compiler/passes/placeConcat.ts); it is the fallback for graphs where a producer cannot.
 import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
 

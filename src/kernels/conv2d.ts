@@ -1,9 +1,10 @@
 // conv2d on NHWC4 activations as an implicit GEMM: [pixels, KH*KW*Cin] x [KH*KW*Cin, Cout].
 // General in kernel size, stride, padding (per side) and dilation, grouped or not, with bias, an optional
 // residual input and an activation in the epilogue.
-import type { ConvParams } from '../params.js';
+import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import type { Activation } from '../ir/types.js';
 import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';
 
 export interface Conv2dSpec extends WeightSharing {

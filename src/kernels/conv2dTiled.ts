@@ -8,7 +8,8 @@
 // tuner only offers it on hardware adapters. Weights use conv2d.ts's packing with tileC4 = BN4.
 import { UnsupportedError } from '../errors.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type Activation, type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
+import { type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
+import type { Activation } from '../ir/types.js';
 import { type Conv2dSpec, conv2dCout4Padded, conv2dOutShape } from './conv2d.js';
 
 /** Rows of threads (along pixels) and input vec4s per K step. */

@@ -2,7 +2,7 @@
 // With k = s = 2 every output pixel comes from exactly one input pixel: out[2y+dy, 2x+dx] = bias +
 // in[y, x] . W[:, :, dy, dx]. So it is one GEMM [H*W, Cin] x [Cin, 4*Cout]; each invocation reads its
 // input pixels once and writes all four positions.
-import type { ConvParams } from '../params.js';
+import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
 import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';

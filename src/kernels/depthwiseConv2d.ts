@@ -7,9 +7,10 @@
 // the same for all its lanes. Per kernel row, the invocation loads the (TP - 1) * stride + kW input vec4s
 // its pixels share once into registers (per-lane loads are what costs on llvmpipe) instead of TP * kW.
 // Per-side padding (TensorFlow "same" is often asymmetric).
-import type { ConvParams } from '../params.js';
+import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
+import type { Activation } from '../ir/types.js';
 import { conv2dOutSize } from './conv2d.js';
 
 export interface DepthwiseConv2dSpec {

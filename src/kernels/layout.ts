@@ -3,24 +3,9 @@
 // The conversions also pad and crop, so an input of any size runs without an extra pass: NCHW -> NHWC4
 // writes an H x W image from a smaller srcH x srcW one placed at (top, left), filling the border with zeros
 // or a mirror image; NHWC4 -> NCHW reads the srcH x srcW window at (top, left) of the H x W result.
-import { InputError } from '../errors.js';
+import type { PadMode } from '../ir/types.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
-
-export type PadMode = 'zero' | 'reflect';
-
-/** `v` as a PadMode, or an error naming `what` and the value found (never a silent default). */
-export function checkPadMode(v: unknown, what = 'pad'): PadMode {
-  if (v === 'reflect' || v === 'zero') return v;
-  let found: string;
-  try {
-    found = typeof v === 'string' || (typeof v === 'object' && v !== null) ? JSON.stringify(v) ?? typeof v : String(v);
-  } catch {
-    // a cycle, a getter that throws, or nesting too deep for JSON.stringify
-    found = Array.isArray(v) ? `an array of ${v.length}` : 'an object';
-  }
-  throw new InputError(`${what} must be 'reflect' or 'zero', found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
-}
 
 export interface LayoutSpec {
   N: number;

@@ -11,9 +11,10 @@
 //      the output view (a concat slice included), lanes past cout zeroed.
 // V and M live in a scratch region of the plan's arena, sized for one band of tile rows: bands bound that
 // memory whatever the input size (WINOGRAD_SCRATCH_BYTES per region).
-import type { ConvParams } from '../params.js';
+import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type Activation, type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import type { Activation } from '../ir/types.js';
 import { conv2dStep } from './conv2d.js';
 
 /** Most bytes of V (and, separately, of M) held for one band of tile rows (always at least one tile row).

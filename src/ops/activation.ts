@@ -1,6 +1,6 @@
 // A standalone elementwise activation (fuseActivation moves it into the producing conv where it can).
 import { unaryStep } from '../kernels/unary.js';
-import { storageC4 } from '../graph/ir.js';
+import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 import { UnsupportedError } from '../errors.js';
 

@@ -1,6 +1,6 @@
 // BatchNorm2d in eval mode, standalone (foldBatchNorm folds it into the conv before it where it can).
 import { batchNormStep, packBatchNormParams } from '../kernels/batchNorm.js';
-import { storageC4 } from '../graph/ir.js';
+import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 
 export const batchNorm: OpDef<'batchNorm'> = {

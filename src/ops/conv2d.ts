@@ -1,10 +1,10 @@
 // conv2d: an implicit GEMM (src/kernels/conv2d.ts) with bias, optional residual input and activation in
-// the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/graph/passes).
+// the epilogue. BatchNorm folds into its weights, and add / activation nodes fuse into it (src/compiler/passes).
 import { checkConv2dGroups, conv2dStep, packConv2dWeights } from '../kernels/conv2d.js';
 import { conv2dTiledStep } from '../kernels/conv2dTiled.js';
 import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../kernels/depthwiseConv2d.js';
 import { packWinogradWeights, winogradLayout, winogradSteps } from '../kernels/winograd.js';
-import { channelPos, storageC4 } from '../graph/ir.js';
+import { channelPos, storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 import { weightsFor } from './registry.js';
 import { conv2dLayerKey, convVariantOf, describeConvVariant, isDepthwise } from './convVariant.js';

@@ -1,6 +1,6 @@
 // conv_transpose2d kernel 2 stride 2 with bias (the brain U-Net's up-sampling).
 import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
-import { channelPos, storageC4 } from '../graph/ir.js';
+import { channelPos, storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 import { weightsFor } from './registry.js';
 

@@ -6,8 +6,8 @@
 // and the tuner offer 'subgroup' tiles only on adapters with one fixed subgroup size. Weight packing,
 // scratch sizes, the compiled steps, plan.describe() and `unet tune` all read convVariants(); none of them
 // decides again.
-import type { Graph, Node, OpOf } from '../graph/ir.js';
-import { type ConvTile, type Tuning, describeTile } from '../graph/tuning.js';
+import type { Graph, Node, OpOf } from '../ir/graph.js';
+import { type ConvTile, type Tuning, describeTile } from '../kernels/tuning.js';
 import { type WinogradTile, winogradApplies } from '../kernels/winograd.js';
 import { UnsupportedError } from '../errors.js';
 

@@ -1,6 +1,6 @@
 // adaptive_avg_pool2d(x, 1) (the squeeze of smp's channel attention).
 import { globalAvgPoolStep } from '../kernels/globalAvgPool.js';
-import { storageC4 } from '../graph/ir.js';
+import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 
 export const globalAvgPool: OpDef<'globalAvgPool'> = {

@@ -1,8 +1,8 @@
 // The op registry: one entry per op kind (each in its own file), and the loops over a graph that use it.
 // OPS is typed as a mapped type over Op['kind'], so adding an op to the IR without an entry fails to
 // compile; opDef() throws for a kind that is not in the table (a graph built from untyped data).
-import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../graph/ir.js';
-import { type ConvTile, type Tuning } from '../graph/tuning.js';
+import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../ir/graph.js';
+import { type ConvTile, type Tuning } from '../kernels/tuning.js';
 import { activation } from './activation.js';
 import { batchNorm } from './batchNorm.js';
 import { concat } from './concat.js';

@@ -1,6 +1,6 @@
 // max_pool2d (padding counts as -inf, floor mode): the brain U-Net's 2x2 pools and ResNet's k3 s2 p1.
 import { maxPool2dOutSize, maxPool2dStep } from '../kernels/maxPool2d.js';
-import { storageC4 } from '../graph/ir.js';
+import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 
 export const maxPool2d: OpDef<'maxPool2d'> = {

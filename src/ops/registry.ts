@@ -5,8 +5,8 @@
 // without an entry is a compile error, and looks entries up so that an unknown kind is a thrown error.
 // The planner, the memory planner, the executor, the weight packer and the tuner only loop over it.
 import type { BufferRange, Nhwc4View, Step } from '../kernels/common.js';
-import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../graph/ir.js';
-import type { ConvTile, TunedKernel, Tuning } from '../graph/tuning.js';
+import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../ir/graph.js';
+import type { ConvTile, TunedKernel, Tuning } from '../kernels/tuning.js';
 import { f32ToF16Bits } from '../weights/safetensors.js';
 import { InputError } from '../errors.js';
 

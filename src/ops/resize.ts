@@ -1,6 +1,6 @@
 // F.interpolate to another value's size (smp's decoder: to the next skip's size), nearest or bilinear.
 import { resizeStep } from '../kernels/resize.js';
-import { storageC4 } from '../graph/ir.js';
+import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 
 export const resize: OpDef<'resize'> = {

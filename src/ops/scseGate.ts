@@ -1,6 +1,6 @@
 // smp's SCSE combination x * cse + x * sse, from the channel gate [N, C, 1, 1] and the spatial gate [N, 1, H, W].
 import { scseGateStep } from '../kernels/scseGate.js';
-import { storageC4 } from '../graph/ir.js';
+import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 
 export const channelScale: OpDef<'channelScale'> = {

@@ -3,9 +3,9 @@
 // input, output and readback buffers) against the device's limits and the caller's budget. Nothing is
 // allocated to find out.
 // Browser-safe: no Node imports.
-import type { Graph, Shape } from '../graph/ir.js';
-import { memoryPlanOf } from '../graph/plan.js';
-import type { Tuning } from '../graph/tuning.js';
+import type { Graph, Shape } from '../ir/graph.js';
+import { memoryPlanOf } from '../compiler/plan.js';
+import type { Tuning } from '../compiler/tuning.js';
 import type { SlidingWindowSettings } from './sliding.js';
 import { type Blend, windowStarts } from './windows.js';
 import { InputError, UnsupportedError, didYouMean } from '../errors.js';

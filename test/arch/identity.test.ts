@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { buildModel } from '../../src/arch/index.js';
 import { parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
-import { randomUNetSafetensors } from '../../src/weights/random.js';
+import { randomUNetSafetensors } from '../../src/arch/random.js';
 import { skip } from '../skip.js';
 
 const R18 = 'test/fixtures/smp/r18_d5_sigmoid';

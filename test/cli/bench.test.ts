@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { interleaved, summarize } from '../../src/cli/benchTime.js';
 import { type BenchReport, formatBench } from '../../src/cli/benchTable.js';
-import { DEFAULT_TUNING } from '../../src/graph/tuning.js';
+import { DEFAULT_TUNING } from '../../src/compiler/tuning.js';
 import { formatPeers } from '../../bench/peers.js';
 
 const Stats = suite('bench statistics');

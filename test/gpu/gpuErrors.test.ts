@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { GpuError } from '../../src/errors.js';
 import { loadModel } from '../../src/load.js';
 import type { Model } from '../../src/model.js';
-import { randomUNetSafetensors } from '../../src/weights/random.js';
-import { profileSteps } from '../../src/graph/profile.js';
+import { randomUNetSafetensors } from '../../src/arch/random.js';
+import { profileSteps } from '../../src/compiler/profile.js';
 import { residentForwards } from '../../src/cli/benchTime.js';
 import { rejectsWith, testDevice } from '../helpers.js';
 
@@ -96,7 +96,7 @@ Stdout('a failed run and an uncaptured error: stdout holds only the bytes writte
 import { writeSync } from 'node:fs';
 import { getDevice, releaseGpu } from ${src('src/gpu/device.ts')};
 import { loadModel } from ${src('src/load.ts')};
-import { randomUNetSafetensors } from ${src('src/weights/random.ts')};
+import { randomUNetSafetensors } from ${src('src/arch/random.ts')};
 async function main() {
   const device = await getDevice();
   const model = await loadModel(device, randomUNetSafetensors({ features: 4, depth: 2 }));

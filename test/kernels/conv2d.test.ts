@@ -1,11 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { c4, type Activation } from '../../src/kernels/common.js';
+import { c4 } from '../../src/kernels/common.js';
+import type { Activation } from '../../src/ir/types.js';
 import { conv2dOutSize, conv2dStep, packConv2dWeights } from '../../src/kernels/conv2d.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { adapterOf } from '../../src/gpu/device.js';
-import { candidates, fixedSubgroupSize, tuningFor } from '../../src/graph/tuning.js';
-import { GraphBuilder } from '../../src/graph/ir.js';
+import { candidates, fixedSubgroupSize, tuningFor } from '../../src/compiler/tuning.js';
+import { GraphBuilder } from '../../src/ir/graph.js';
 import { runGraph } from '../ops/runGraph.js';
 import { concat } from '../../src/kernels/reference/concat.js';
 import { add } from '../../src/kernels/reference/add.js';

@@ -3,7 +3,7 @@ import { c4 } from '../../src/kernels/common.js';
 import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../../src/kernels/convTranspose2x2.js';
 import { convTranspose2x2 } from '../../src/kernels/reference/convTranspose2x2.js';
 import { adapterOf } from '../../src/gpu/device.js';
-import { candidates, tuningFor } from '../../src/graph/tuning.js';
+import { candidates, tuningFor } from '../../src/compiler/tuning.js';
 import { assertClose, nhwc4Buffer, randArray, randTensor, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
 import { skip } from '../skip.js';
 

@@ -11,7 +11,7 @@ import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../../src/kerne
 import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../../src/kernels/convTranspose2x2.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { convTranspose2x2 } from '../../src/kernels/reference/convTranspose2x2.js';
-import { dispatchOverLimit } from '../../src/graph/plan.js';
+import { dispatchOverLimit } from '../../src/compiler/plan.js';
 import { loadModel } from '../../src/load.js';
 import { type TensorToWrite, parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { skip } from '../skip.js';

@@ -5,10 +5,10 @@
 // against a direct 1-D check, and the scratch accounting of the memory plan.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GraphBuilder, type Shape } from '../../src/graph/ir.js';
-import { optimize } from '../../src/graph/passes/index.js';
-import { memoryPlanOf } from '../../src/graph/plan.js';
-import { type ConvAlgo, type ConvTile, type Tuning, fixedSubgroupSize, tuningFor } from '../../src/graph/tuning.js';
+import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
+import { optimize } from '../../src/compiler/passes/index.js';
+import { memoryPlanOf } from '../../src/compiler/plan.js';
+import { type ConvAlgo, type ConvTile, type Tuning, fixedSubgroupSize, tuningFor } from '../../src/compiler/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { concat } from '../../src/kernels/reference/concat.js';
@@ -16,10 +16,10 @@ import { add } from '../../src/kernels/reference/add.js';
 import type { Tensor } from '../../src/kernels/reference/tensor.js';
 import { skip } from '../skip.js';
 import { WINOGRAD_SCRATCH_BYTES, setWinogradScratchBytes, winogradFilters, winogradLayout } from '../../src/kernels/winograd.js';
-import type { ConvParams } from '../../src/params.js';
+import type { ConvParams } from '../../src/ir/params.js';
 import { assertClose, randArray, randTensor, rng, testDevice } from '../helpers.js';
 import { runGraph } from '../ops/runGraph.js';
-import { WINOGRAD4_MAX_LAYERS, fitWinograd, winogradLayers } from '../../src/graph/tune.js';
+import { WINOGRAD4_MAX_LAYERS, fitWinograd, winogradLayers } from '../../src/compiler/tune.js';
 
 const ATOL = 3e-5;
 const RTOL = 3e-5;

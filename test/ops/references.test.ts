@@ -3,7 +3,7 @@
 // are not multiples of 4, and batch 2.
 import { suite } from 'uvu';
 import { readFileSync } from 'node:fs';
-import { GraphBuilder, type Shape } from '../../src/graph/ir.js';
+import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
 import { add } from '../../src/kernels/reference/add.js';
 import { channelSoftmax } from '../../src/kernels/reference/channelSoftmax.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';

@@ -5,13 +5,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
-import { GraphBuilder, type Graph, type Shape, type ValueId } from '../../src/graph/ir.js';
-import type { ConvParams } from '../../src/params.js';
+import { GraphBuilder, type Graph, type Shape, type ValueId } from '../../src/ir/graph.js';
+import type { ConvParams } from '../../src/ir/params.js';
 import { parseSafetensors, type Safetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
 import { runGraph } from './runGraph.js';
-import { optimize } from '../../src/graph/passes/index.js';
-import { type ConvAlgo, tuningFor } from '../../src/graph/tuning.js';
+import { optimize } from '../../src/compiler/passes/index.js';
+import { type ConvAlgo, tuningFor } from '../../src/compiler/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { skip } from '../skip.js';
 

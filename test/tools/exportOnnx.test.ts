@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TorchPeer } from '../../src/cli/torchPeer.js';
 import { compare } from '../../src/cli/benchTime.js';
-import { randomUNetSafetensors } from '../../src/weights/random.js';
+import { randomUNetSafetensors } from '../../src/arch/random.js';
 import { type Ort, type OrtSession, loadOrt, ortRun, ortSession } from '../../bench/ort.js';
 import { skip } from '../skip.js';
 

@@ -1,5 +1,5 @@
 // The blocks smp's decoders share (`base/modules.py`): Conv2dReLU and the SCSE attention.
-import type { GraphBuilder, ValueId } from '../../graph/ir.js';
+import type { GraphBuilder, ValueId } from '../../ir/graph.js';
 import type { TensorReader } from '../reader.js';
 import { WeightsError } from '../../errors.js';
 

@@ -1,6 +1,6 @@
 // smp's SegmentationHead (`base/heads.py`): conv 3x3 pad 1 with bias, Identity (upsampling 1), then the
 // activation; keys `segmentation_head.0.{weight,bias}`.
-import type { GraphBuilder, ValueId } from '../../graph/ir.js';
+import type { GraphBuilder, ValueId } from '../../ir/graph.js';
 import type { TensorReader } from '../reader.js';
 import type { OutputActivation } from '../types.js';
 

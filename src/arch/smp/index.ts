@@ -1,7 +1,7 @@
 // segmentation_models.pytorch (smp) models as one architecture plug-in: an encoder (encoders/), a decoder
 // chosen by config.json's `_model_class` or, for a bare state_dict, by its decoder's keys (decoders/), and
 // smp's segmentation head, named as smp's state_dict names them. Settings: config.ts.
-import { GraphBuilder } from '../../graph/ir.js';
+import { GraphBuilder } from '../../ir/graph.js';
 import type { Architecture } from '../types.js';
 import { smpSettings, unsupported } from './config.js';
 import { encoderOf } from './encoders/index.js';

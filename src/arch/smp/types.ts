@@ -1,6 +1,6 @@
 // What the parts of the smp plug-in share: a model's settings (read from config.json or inferred from the
 // tensors) and what a decoder is. The encoder's interface is encoders/types.ts.
-import type { GraphBuilder, ValueId } from '../../graph/ir.js';
+import type { GraphBuilder, ValueId } from '../../ir/graph.js';
 import type { TensorReader } from '../reader.js';
 import type { OutputActivation } from '../types.js';
 

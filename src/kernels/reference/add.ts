@@ -1,5 +1,5 @@
 // CPU reference: act(a + b).
-import type { Activation } from '../common.js';
+import type { Activation } from '../../ir/types.js';
 import type { Tensor } from './tensor.js';
 import { applyActivation } from './unary.js';
 

@@ -1,5 +1,5 @@
 // CPU reference: BatchNorm2d in eval mode.
-import type { BatchNormParams } from '../../params.js';
+import type { BatchNormParams } from '../../ir/params.js';
 import { type Tensor, zeros } from './tensor.js';
 
 export function batchNorm(x: Tensor, p: BatchNormParams): Tensor {

@@ -1,7 +1,7 @@
 // CPU reference: PyTorch's conv2d (any groups), plus an optional residual added before the activation, as
 // the plainest NCHW loop nest. The spec the WGSL is tested against.
-import type { ConvParams } from '../../params.js';
-import { type Activation } from '../common.js';
+import type { ConvParams } from '../../ir/params.js';
+import type { Activation } from '../../ir/types.js';
 import { conv2dOutSize } from '../conv2d.js';
 import { type Tensor, zeros } from './tensor.js';
 import { applyActivation } from './unary.js';

@@ -1,5 +1,5 @@
 // CPU reference: PyTorch's conv_transpose2d with kernel 2, stride 2, no padding; weight [CI, CO, 2, 2].
-import type { ConvParams } from '../../params.js';
+import type { ConvParams } from '../../ir/params.js';
 import { type Tensor, zeros } from './tensor.js';
 
 export function convTranspose2x2(x: Tensor, p: ConvParams): Tensor {

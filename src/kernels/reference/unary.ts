@@ -1,5 +1,5 @@
 // CPU reference: the elementwise activations.
-import type { Activation } from '../common.js';
+import type { Activation } from '../../ir/types.js';
 import type { Tensor } from './tensor.js';
 
 export function applyActivation(act: Activation, v: number): number {

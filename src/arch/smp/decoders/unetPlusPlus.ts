@@ -8,7 +8,7 @@
 // smp up-samples by scale_factor 2 and refuses inputs whose H or W is not a multiple of the encoder's
 // output stride (2^depth): so here sizes are padded to that multiple and each block resizes to its skip's
 // size, which is then exactly twice its input's.
-import type { ValueId } from '../../../graph/ir.js';
+import type { ValueId } from '../../../ir/graph.js';
 import type { SmpDecoder } from '../types.js';
 import { conv2dReLU, scse } from '../blocks.js';
 

@@ -8,7 +8,7 @@
 // variant's nominal image size (tracked through the strides with ceil(size / stride)) and applied
 // unchanged to any real input: often one more row / column at the bottom / right.
 // `_conv_head` and `_bn1` stay in smp's state_dict but never run; `_fc` is deleted.
-import type { GraphBuilder, Padding4, ValueId } from '../../../graph/ir.js';
+import type { GraphBuilder, Padding4, ValueId } from '../../../ir/graph.js';
 import type { TensorReader } from '../../reader.js';
 import type { SmpEncoder } from './types.js';
 import { UnsupportedError } from '../../../errors.js';

@@ -5,7 +5,7 @@
 // block's input when stride 1 and in == out. The features are the outputs of features.{1, 3, 6, 13, 18}
 // (smp's _out_indexes): 16, 24, 32, 96, 1280 channels at /2 ... /32. Convs have no bias; BatchNorm eps is
 // PyTorch's 1e-5. smp keeps the modules past encoder_depth in the state_dict and never runs them.
-import type { GraphBuilder, ValueId } from '../../../graph/ir.js';
+import type { GraphBuilder, ValueId } from '../../../ir/graph.js';
 import type { TensorReader } from '../../reader.js';
 import type { SmpEncoder } from './types.js';
 

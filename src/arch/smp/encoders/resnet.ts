@@ -4,7 +4,7 @@
 // Bottleneck (1x1, 3x3 with the stride and the groups, 1x1 to 4x), a downsample (1x1 conv with the
 // stride + BN) where the shape changes, then out + identity and ReLU. BatchNorm eps is PyTorch's 1e-5.
 // `fc.*` is deleted by smp and must not be in the state_dict.
-import type { GraphBuilder, ValueId } from '../../../graph/ir.js';
+import type { GraphBuilder, ValueId } from '../../../ir/graph.js';
 import type { TensorReader } from '../../reader.js';
 import type { SmpEncoder } from './types.js';
 

@@ -1,6 +1,6 @@
 // An smp encoder as the smp plug-in uses it: which encoder_names it serves, how to recognise one in a
 // bare state_dict, and how to build its features [x, f1 (/2), ..., f_depth (/2^depth)] into a graph.
-import type { GraphBuilder, ValueId } from '../../../graph/ir.js';
+import type { GraphBuilder, ValueId } from '../../../ir/graph.js';
 import type { Normalization } from '../../../io/preprocess.js';
 import type { TensorReader } from '../../reader.js';
 

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { InputError } from '../../src/errors.js';
 import { loadModel } from '../../src/load.js';
 import { defaultPlanCacheBytes } from '../../src/model.js';
-import { randomUNetSafetensors } from '../../src/weights/random.js';
+import { randomUNetSafetensors } from '../../src/arch/random.js';
 import { rng, randArray, testDevice } from '../helpers.js';
 
 const WEIGHTS = randomUNetSafetensors({ features: 4, depth: 2, seed: 3 });

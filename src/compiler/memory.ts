@@ -7,7 +7,7 @@
 // the lowest offset that does not overlap a root whose lifetime overlaps its own ("greedy by size", as in
 // TFLite's arena planner). Two roots alive at the same step never share bytes, which also keeps a step's
 // read and write bindings disjoint, as WebGPU requires of writable storage bindings in one dispatch.
-import { type Graph, type Shape, type ValueId, storageC4 } from './ir.js';
+import { type Graph, type Shape, type ValueId, storageC4 } from '../ir/graph.js';
 
 export interface Allocation {
   root: ValueId;

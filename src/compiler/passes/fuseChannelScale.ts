@@ -3,7 +3,7 @@
 // written (EfficientNet's MBConv: SE, then the 1x1 project conv). Legal when the scaled value is read
 // only by that conv, as its main input, and x's channels sit densely (the gate is indexed like them).
 import { isDepthwise } from '../../ops/conv2d.js';
-import { type Graph, type Node, consumers, isDense } from '../ir.js';
+import { type Graph, type Node, consumers, isDense } from '../../ir/graph.js';
 
 export function fuseChannelScale(g: Graph): Graph {
   const readers = consumers(g);

@@ -3,7 +3,7 @@
 // ResNet's `out = bn2(conv2(...)); out += identity; relu(out)` wants, so the sum is never stored apart.
 // Legal when the conv's output is read only by the add, and `r` is computed before the conv runs.
 import { isDepthwise } from '../../ops/conv2d.js';
-import { type Graph, type Node, consumers } from '../ir.js';
+import { type Graph, type Node, consumers } from '../../ir/graph.js';
 
 export function fuseResidual(g: Graph): Graph {
   const readers = consumers(g);

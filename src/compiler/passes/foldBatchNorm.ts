@@ -1,7 +1,7 @@
 // Folds an inference-mode BatchNorm into the conv2d that feeds it (when the BN is that conv's only reader):
 //   bn(conv(x)) = conv(x) * s + (beta - mean * s),  s = gamma / sqrt(var + eps)
 // so W'[co] = W[co] * s[co] and b'[co] = (b[co] - mean[co]) * s[co] + beta[co]. Computed in f64, stored f32.
-import { type Graph, consumers, producer } from '../ir.js';
+import { type Graph, consumers, producer } from '../../ir/graph.js';
 
 export function foldBatchNorm(g: Graph): Graph {
   const readers = consumers(g);

@@ -1,8 +1,8 @@
 // Measured tuning: every candidate configuration of the conv kernels runs the model's real layers on
-// this adapter, timed per layer (src/graph/profile.ts), and each layer keeps its fastest. The result is
+// this adapter, timed per layer (src/compiler/profile.ts), and each layer keeps its fastest. The result is
 // cached per adapter (Platform.cache) so later loads on the same adapter use it without measuring.
 import { platform } from '../gpu/platform.js';
-import { type Graph, type Shape } from './ir.js';
+import { type Graph, type Shape } from '../ir/graph.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';

@@ -1,9 +1,9 @@
 // The graph IR: values (tensors, NCHW shapes known once the input shape is) and nodes (ops), in
-// topological order. Architectures (src/arch) build it through GraphBuilder; passes (src/graph/passes)
+// topological order. Architectures (src/arch) build it through GraphBuilder; passes (src/compiler/passes)
 // rewrite it; plan.ts compiles it. What each op means (its shape rule, kernel, weights) lives in its
 // registry entry (src/ops): this file only knows the ops' data.
-import type { Activation } from '../kernels/common.js';
-import type { BatchNormParams, ConvParams } from '../params.js';
+import type { Activation } from './types.js';
+import type { BatchNormParams, ConvParams } from './params.js';
 
 export type ValueId = number;
 

@@ -7,7 +7,7 @@
 // write a slice. Gapped storage is only made when every reader of the concat can read it (its registry
 // entry says readsSegments); with every part a multiple of 4 channels the storage is dense anyway.
 import { opDef } from '../../ops/index.js';
-import { type Graph, type Segment, type Value, consumers, isDense, producer } from '../ir.js';
+import { type Graph, type Segment, type Value, consumers, isDense, producer } from '../../ir/graph.js';
 
 export function placeConcat(g: Graph): Graph {
   const values: Value[] = g.values.map((v) => ({ ...v }));

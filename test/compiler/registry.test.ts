@@ -4,11 +4,11 @@
 // readers that can read it.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GraphBuilder, type Graph, type Op } from '../../src/graph/ir.js';
-import { layoutParams } from '../../src/graph/params.js';
-import { optimize } from '../../src/graph/passes/index.js';
+import { GraphBuilder, type Graph, type Op } from '../../src/ir/graph.js';
+import { layoutParams } from '../../src/compiler/params.js';
+import { optimize } from '../../src/compiler/passes/index.js';
 import { OPS, inferShapes, runSteps } from '../../src/ops/index.js';
-import type { ConvParams } from '../../src/params.js';
+import type { ConvParams } from '../../src/ir/params.js';
 
 const conv = (cout: number, cin: number, k: number, bias = true): ConvParams => ({
   weight: new Float32Array(cout * cin * k * k).fill(0.1),

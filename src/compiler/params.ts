@@ -8,7 +8,7 @@ import { createBuffer } from '../gpu/buffers.js';
 import type { BufferRange } from '../kernels/common.js';
 import { type ParamArray } from '../ops/registry.js';
 import { tileFor, withDef } from '../ops/index.js';
-import type { Graph } from './ir.js';
+import type { Graph } from '../ir/graph.js';
 import type { Tuning } from './tuning.js';
 
 export interface ParamStore {

@@ -1,8 +1,8 @@
 // A brain-segmentation U-Net state_dict with seeded random weights: what the benchmark and the tuner run
 // when no trained weights are given. BatchNorm statistics are far from identity (as in a trained
 // network) and conv weights kaiming-normal, so activations keep their scale through the depth.
-import { writeSafetensors, type TensorToWrite } from './safetensors.js';
-import { unetTensorNames } from '../arch/brainUnet.js';
+import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.js';
+import { unetTensorNames } from './brainUnet.js';
 
 /** mulberry32: a tiny seeded generator of uint32 values (the tests' seeded inputs use it too). */
 export function mulberry32(seed: number): () => number {

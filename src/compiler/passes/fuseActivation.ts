@@ -1,7 +1,7 @@
 // Moves an activation into the epilogue of the conv2d or add that feeds it (when it is that node's only
 // reader): the activation is applied in registers before the store, saving a pass over memory. An
 // identity activation is dropped.
-import { type Graph, consumers, producer } from '../ir.js';
+import { type Graph, consumers, producer } from '../../ir/graph.js';
 
 export function fuseActivation(g: Graph): Graph {
   const readers = consumers(g);

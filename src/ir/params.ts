@@ -1,5 +1,5 @@
 // Parameter types shared by the weight readers (src/weights), the architectures (src/arch), the graph
-// (src/graph) and the kernels (src/kernels): plain f32 arrays in PyTorch's layouts. A neutral module, so
+// (src/compiler) and the kernels (src/kernels): plain f32 arrays in PyTorch's layouts. A neutral module, so
 // none of those layers imports another's internals for them.
 
 /** A convolution's parameters. `weight` is row-major in PyTorch's layout:

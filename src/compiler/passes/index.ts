@@ -1,5 +1,5 @@
 // The inference passes, in order. Each takes a graph and returns a new one (the input is not modified).
-import type { Graph } from '../ir.js';
+import type { Graph } from '../../ir/graph.js';
 import { foldBatchNorm } from './foldBatchNorm.js';
 import { fuseActivation } from './fuseActivation.js';
 import { fuseChannelScale } from './fuseChannelScale.js';
