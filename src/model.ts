@@ -2,7 +2,7 @@
 // shape, a queue so concurrent runs take turns, the device-loss guard, input checks, tiling and memory
 // accounting. Loading (reading files, picking the architecture, building the graph) lives in src/load.ts.
 import type { ArchInfo } from './arch/types.js';
-import { type Graph, type Shape } from './ir/graph.js';
+import type { Graph, Shape } from './ir/graph.js';
 import { type Padding, type Plan, compilePlan } from './compiler/plan.js';
 import { type PadMode, checkPadMode } from './ir/types.js';
 import type { ParamStore } from './compiler/params.js';
@@ -10,7 +10,7 @@ import type { Tuning } from './compiler/tuning.js';
 import { type PlanEstimate, type TileSetting, decideTiling, estimatePlan } from './tiling/budget.js';
 import { type Progress, slidingWindow } from './tiling/sliding.js';
 import type { Blend } from './tiling/windows.js';
-import { DeviceLostError, DisposedError, GpuError, InputError, abortable, checkOptionNames, throwIfAborted } from './errors.js';
+import { DeviceLostError, DisposedError, type GpuError, InputError, abortable, checkOptionNames, throwIfAborted } from './errors.js';
 import { onUncapturedError } from './gpu/device.js';
 import { withGpuErrors } from './gpu/buffers.js';
 import { type ImageSource, type SegmentOptions, type SegmentResult, segment } from './segment.js';

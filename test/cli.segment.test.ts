@@ -186,7 +186,7 @@ Seg('progress bar: only on a terminal, with rate and ETA, cleared before a messa
   p.update(0, 'a.png');
   p.update(2, 'c.png');
   p.print('unet: c.png: broken');
-  assert.match(written[1], /^\r\x1b\[K\[#{12}\.{12}\] 2\/4 [\d.]+ img\/s ETA \d+:\d\d  c\.png$/);
+  assert.match(written[1], /^\r\x1b\[K\[#{12}\.{12}\] 2\/4 [\d.]+ img\/s ETA \d+:\d\d {2}c\.png$/);
   assert.equal(written.slice(2), ['\r\x1b[K', 'unet: c.png: broken\n']);
   const pipe = { isTTY: false, write: (s: string) => written.push(s) } as unknown as NodeJS.WriteStream;
   const before = written.length;

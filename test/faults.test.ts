@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDevice } from '../src/gpu/device.js';
-import { type Model } from '../src/model.js';
+import type { Model } from '../src/model.js';
 import { loadModel } from '../src/load.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { makeNifti } from './io/makeNifti.js';
@@ -193,7 +193,7 @@ function build(header: object, data: Uint8Array, lengthField?: number): Uint8Arr
   out.set(data, 8 + json.length);
   return out;
 }
-function edited(edit: (h: ReturnType<typeof weightParts>['header'], data: Uint8Array) => Uint8Array | void): Uint8Array {
+function edited(edit: (h: ReturnType<typeof weightParts>['header'], data: Uint8Array) => Uint8Array | undefined): Uint8Array {
   const { header, data } = weightParts();
   const d = new Uint8Array(data);
   return edit(header, d) ?? build(header, d);

@@ -19,7 +19,7 @@ import { unetParamsFromSafetensors } from '../src/arch/brainUnet.js';
 import { CheckpointError, encodeSafetensors, extractStateDict, readCheckpoint } from '../src/weights/checkpoint.js';
 import { decodeImage, ImageError } from '../src/io/image.js';
 import { NiftiError, readNifti } from '../src/io/nifti.js';
-import { type Model } from '../src/model.js';
+import type { Model } from '../src/model.js';
 import { loadModel } from '../src/load.js';
 import { LimitError } from '../src/limits.js';
 import { makeNifti } from './io/makeNifti.js';

@@ -97,8 +97,14 @@ export class Card {
   }
 
   progress(p: SegmentProgress): void {
-    if (p.phase === 'decoding') return this.setState('decoding', 'decoding…');
-    if (p.phase === 'decoded') return this.showImage(p.preview);
+    if (p.phase === 'decoding') {
+      this.setState('decoding', 'decoding…');
+      return;
+    }
+    if (p.phase === 'decoded') {
+      this.showImage(p.preview);
+      return;
+    }
     const bar = this.q<HTMLProgressElement>('progress');
     this.setState('running', p.total > 1 ? `${p.width}×${p.height}: ${p.done} of ${p.total} windows` : `${p.width}×${p.height}: running…`);
     [this.el.dataset.done, this.el.dataset.total] = [String(p.done), String(p.total)];

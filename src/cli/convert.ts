@@ -56,7 +56,7 @@ export async function convert(args: string[]): Promise<number> {
   const bytes = readInputFile(input, 'maxWeightsBytes', limits);
   const source = printable(input);
   const metadata = { format: 'pt', source: basename(input), converted_by: `${ENGINE_NAME} ${ENGINE_VERSION} unet convert` };
-  let result;
+  let result: ReturnType<typeof convertCheckpoint>;
   try {
     result = convertCheckpoint(bytes, source, metadata, { limits, key: v.key });
   } catch (e) {

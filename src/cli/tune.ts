@@ -16,7 +16,7 @@ export const TUNE_USAGE = `Usage: unet tune [--weights W] [--size 256] [--reps 3
 Runs each candidate configuration of the conv kernels (direct tile shapes and workgroup sizes, Winograd
 F(2x2,3x3) and F(4x4,3x3) with their GEMM tiles; weights by load or by subgroup broadcast where the
 adapter allows) on the U-Net's layers at SIZExSIZE, timed per layer on the GPU, and stores the fastest per
-layer in the cache (\$WEBGPU_UNET_CACHE, else ~/.cache/webgpu-unet), keyed by adapter, architecture and
+layer in the cache ($WEBGPU_UNET_CACHE, else ~/.cache/webgpu-unet), keyed by adapter, architecture and
 precision. Models loaded later on this adapter with that precision use it.
 
 Options:

@@ -6,7 +6,7 @@
 // alone. A ResNet-152 encoder's 268 MB of weights thus spans several buffers on a 128 MiB-binding adapter.
 import { createBuffer } from '../gpu/buffers.js';
 import type { BufferRange } from '../kernels/common.js';
-import { type ParamArray } from '../ops/registry.js';
+import type { ParamArray } from '../ops/registry.js';
 import { tileFor, withDef } from '../ops/index.js';
 import type { Graph } from '../ir/graph.js';
 import type { Tuning } from './tuning.js';

@@ -2,7 +2,7 @@
 // this adapter, timed per layer (src/compiler/profile.ts), and each layer keeps its fastest. The result is
 // cached per adapter (Platform.cache) so later loads on the same adapter use it without measuring.
 import { platform } from '../gpu/platform.js';
-import { type Graph, type Shape } from '../ir/graph.js';
+import type { Graph, Shape } from '../ir/graph.js';
 import { uploadParams } from './params.js';
 import { compilePlan } from './plan.js';
 import { profileSteps } from './profile.js';

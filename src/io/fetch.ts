@@ -7,7 +7,7 @@
 // byte of it, and 1 MB on the wire can inflate to 1 GiB; a body encoded anyway is refused where it was
 // asked for as it is (Node), and where the browser asks for compression itself, the inflated bytes are
 // what the size limit counts. Browser-safe: no Node imports.
-import { InputError, TimeoutError, UnetError, UnsupportedError, WeightsError, abortError, throwIfAborted } from '../errors.js';
+import { type InputError, TimeoutError, UnetError, UnsupportedError, WeightsError, abortError, throwIfAborted } from '../errors.js';
 import { concatBytes } from './bytes.js';
 import { type LimitName, type Limits, exceeds, printable } from '../limits.js';
 

@@ -24,11 +24,18 @@ const COEFS_PER_PIXEL = 4;
 /** T.81 limits a scan's MCU to 10 blocks (libjpeg's D_MAX_BLOCKS_IN_MCU). */
 const MAX_BLOCKS_IN_MCU = 10;
 
-const SOF_UNSUPPORTED: Record<number, string> = {
-  0xc3: 'lossless coding', 0xc5: 'hierarchical coding', 0xc6: 'hierarchical progressive coding', 0xc7: 'hierarchical lossless coding',
-  0xc9: 'arithmetic coding', 0xca: 'arithmetic-coded progressive coding', 0xcb: 'arithmetic-coded lossless coding',
-  0xcd: 'arithmetic-coded hierarchical coding', 0xce: 'arithmetic-coded hierarchical progressive coding', 0xcf: 'arithmetic-coded hierarchical lossless coding',
-};
+const SOF_UNSUPPORTED = new Map<number, string>([
+  [0xc3, 'lossless coding'],
+  [0xc5, 'hierarchical coding'],
+  [0xc6, 'hierarchical progressive coding'],
+  [0xc7, 'hierarchical lossless coding'],
+  [0xc9, 'arithmetic coding'],
+  [0xca, 'arithmetic-coded progressive coding'],
+  [0xcb, 'arithmetic-coded lossless coding'],
+  [0xcd, 'arithmetic-coded hierarchical coding'],
+  [0xce, 'arithmetic-coded hierarchical progressive coding'],
+  [0xcf, 'arithmetic-coded hierarchical lossless coding'],
+]);
 
 interface Component {
   id: number;
@@ -116,8 +123,8 @@ export function decodeJpeg(bytes: Uint8Array, limits: Limits): Image {
     if (marker === 0xc0 || marker === 0xc1 || marker === 0xc2) {
       if (frame) throw corrupt('more than one frame header');
       frame = readFrame(seg, marker === 0xc2, limits);
-    } else if (marker in SOF_UNSUPPORTED) {
-      throw new ImageError(`unsupported JPEG: ${SOF_UNSUPPORTED[marker]} (only baseline, extended and progressive Huffman-coded JPEGs are read)`);
+    } else if (SOF_UNSUPPORTED.has(marker)) {
+      throw new ImageError(`unsupported JPEG: ${SOF_UNSUPPORTED.get(marker)} (only baseline, extended and progressive Huffman-coded JPEGs are read)`);
     } else if (marker === 0xc4) readHuffmanTables(seg, dcTables, acTables);
     else if (marker === 0xdb) readQuantTables(seg, quantTables);
     else if (marker === 0xdd) {

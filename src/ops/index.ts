@@ -2,7 +2,7 @@
 // OPS is typed as a mapped type over Op['kind'], so adding an op to the IR without an entry fails to
 // compile; opDef() throws for a kind that is not in the table (a graph built from untyped data).
 import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../ir/graph.js';
-import { type ConvTile, type Tuning } from '../kernels/tuning.js';
+import type { ConvTile, Tuning } from '../kernels/tuning.js';
 import { activation } from './activation.js';
 import { batchNorm } from './batchNorm.js';
 import { concat } from './concat.js';

@@ -123,7 +123,7 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
   const hdr = header as Record<string, unknown>;
 
   const metadata: Record<string, string> = {};
-  const rawMeta = hdr['__metadata__'];
+  const rawMeta = hdr.__metadata__;
   // null is what serde writes for a None metadata field, so it is read as "no metadata".
   if (rawMeta !== undefined && rawMeta !== null) {
     if (!isPlainObject(rawMeta)) fail(`__metadata__ must be an object of strings`);
@@ -336,7 +336,7 @@ export function writeSafetensorsBytes(tensors: readonly RawTensorToWrite[], meta
     throw new SafetensorsError(`<write>: ${msg}`);
   };
   const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length > 0) header['__metadata__'] = { ...metadata };
+  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
   let offset = 0;
   for (const t of tensors) {
     if (t.name === '__metadata__') fail(`"__metadata__" is reserved and cannot name a tensor`);

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { type Model } from '../../src/model.js';
+import type { Model } from '../../src/model.js';
 import { loadModel } from '../../src/load.js';
 import { decodeImage } from '../../src/io/image.js';
 import { channelPlanes, normalize } from '../../src/io/preprocess.js';

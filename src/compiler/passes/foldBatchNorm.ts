@@ -11,7 +11,7 @@ export function foldBatchNorm(g: Graph): Graph {
   for (const bn of nodes) {
     if (bn.op.kind !== 'batchNorm') continue;
     const conv = producer(graph, bn.inputs[0]);
-    if (!conv || conv.op.kind !== 'conv2d' || conv.op.activation !== 'none' || readers.get(conv.output)?.length !== 1) continue;
+    if (conv?.op.kind !== 'conv2d' || conv.op.activation !== 'none' || readers.get(conv.output)?.length !== 1) continue;
     const { weight, shape, bias } = conv.op.params;
     const { weight: gamma, bias: beta, runningMean, runningVar, eps } = bn.op.params;
     const [cout] = shape;

@@ -14,7 +14,7 @@ export function fuseChannelScale(g: Graph): Graph {
     if (scale.op.kind !== 'channelScale' || scale.output === g.output) continue;
     const r = readers.get(scale.output) ?? [];
     const conv = r.length === 1 ? byOutput.get(r[0].output) : undefined;
-    if (!conv || conv.op.kind !== 'conv2d' || conv.op.inputScale || isDepthwise(conv.op) || conv.inputs[0] !== scale.output) continue;
+    if (conv?.op.kind !== 'conv2d' || conv.op.inputScale || isDepthwise(conv.op) || conv.inputs[0] !== scale.output) continue;
     if (conv.inputs.slice(1).includes(scale.output)) continue;
     const [x, gate] = scale.inputs;
     if (!isDense(g.values[x])) continue;
