@@ -57,7 +57,9 @@ const device = await getDevice();
 const adapter = describeDevice(device);
 const model = await loadModel(device, 'assets/demo/nuclei_unet.safetensors');
 const results = [];
-console.error(`adapter: ${adapter.description || adapter.vendor}; maxStorageBufferBindingSize ${mib(device.limits.maxStorageBufferBindingSize)}, maxBufferSize ${mib(device.limits.maxBufferSize)}; tile ${JSON.stringify(tile)}`);
+console.error(
+  `adapter: ${adapter.description || adapter.vendor}; maxStorageBufferBindingSize ${mib(device.limits.maxStorageBufferBindingSize)}, maxBufferSize ${mib(device.limits.maxBufferSize)}; tile ${JSON.stringify(tile)}`,
+);
 for (const size of sizes) {
   const x = { data: mosaic(size), shape: [1, 1, size, size] };
   const whole = model.estimate(x.shape);
@@ -83,7 +85,7 @@ for (const size of sizes) {
   const r = {
     size,
     seconds: Math.round(seconds * 10) / 10,
-    megapixelsPerSecond: Math.round((size * size) / 1e6 / seconds * 100) / 100,
+    megapixelsPerSecond: Math.round(((size * size) / 1e6 / seconds) * 100) / 100,
     tiling: y.tiling,
     onePassBytes: whole.totalBytes,
     peakGpuBytes: mem.peakBytes,

@@ -65,13 +65,18 @@ for (const mode of MODES.filter((m) => v.modes!.split(',').includes(m.name))) {
         { timeout: 1_200_000, polling: 100 },
       );
       const pageMs = Date.now() - t0;
-      const r = (await page.evaluate(`(() => { const r = unetDemo.results.find((r) => r.name === '${name}'); return { runMs: r.runMs, tiling: r.tiling }; })()`)) as {
+      const r = (await page.evaluate(
+        `(() => { const r = unetDemo.results.find((r) => r.name === '${name}'); return { runMs: r.runMs, tiling: r.tiling }; })()`,
+      )) as {
         runMs: number;
         tiling?: { roi: number[]; windows: number; batch: number };
       };
       const windows = r.tiling ? `${r.tiling.windows} of ${r.tiling.roi[1]}x${r.tiling.roi[0]}, batch ${r.tiling.batch}` : 'one pass';
       rows.push({ mode: mode.name, adapter, size: `${W}x${H}`, run, segmentMs: Math.round(r.runMs), pageMs, windows });
-      if (!v.json) console.log(`${mode.name.padEnd(11)} ${`${W}x${H}`.padEnd(10)} ${run.padEnd(6)} segment ${String(Math.round(r.runMs)).padStart(7)} ms   page ${String(pageMs).padStart(7)} ms   ${windows}`);
+      if (!v.json)
+        console.log(
+          `${mode.name.padEnd(11)} ${`${W}x${H}`.padEnd(10)} ${run.padEnd(6)} segment ${String(Math.round(r.runMs)).padStart(7)} ms   page ${String(pageMs).padStart(7)} ms   ${windows}`,
+        );
     }
     await page.click('#clear');
   }

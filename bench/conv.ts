@@ -9,7 +9,14 @@ import { describeDevice, getDevice, releaseGpu } from '../src/node.js';
 import { adapterOf } from '../src/gpu/device.js';
 import { fixedSubgroupSize } from '../src/compiler/tuning.js';
 
-const { values } = parseArgs({ options: { tiles: { type: 'string', default: '1x1,2x2,4x1,4x2,2x4,8x1,8x2' }, wg: { type: 'string', default: '64' }, shapes: { type: 'string', default: 's1,s2,s3' }, subgroup: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    tiles: { type: 'string', default: '1x1,2x2,4x1,4x2,2x4,8x1,8x2' },
+    wg: { type: 'string', default: '64' },
+    shapes: { type: 'string', default: 's1,s2,s3' },
+    subgroup: { type: 'boolean' },
+  },
+});
 
 // the U-Net's conv shapes named in shared/LAVAPIPE.md: s1 = 128^2 64->64, s2 = 32^2 256->256, s3 = 256^2 32->32
 // (3x3, stride 1, padding 1); stem = a ResNet's first conv at a 256^2 input: 3->64, 7x7, stride 2, padding 3
@@ -27,7 +34,13 @@ for (const shapeName of values.shapes!.split(',')) {
   const { H, C, CO, k = 3, s: stride = 1, p: pad = 1 } = SHAPES[shapeName];
   const W = H;
   const HO = Math.floor((H + 2 * pad - k) / stride) + 1;
-  const input = createBuffer(device, 'x', H * W * c4(C) * 16, usage, new Float32Array(H * W * c4(C) * 4).map(() => Math.random() - 0.5));
+  const input = createBuffer(
+    device,
+    'x',
+    H * W * c4(C) * 16,
+    usage,
+    new Float32Array(H * W * c4(C) * 4).map(() => Math.random() - 0.5),
+  );
   const output = createBuffer(device, 'y', HO * HO * c4(CO) * 16, usage);
   for (const tile of values.tiles!.split(',')) {
     const [tp, tc] = tile.split('x').map(Number);
@@ -36,9 +49,26 @@ for (const shapeName of values.shapes!.split(',')) {
     const weight = createBuffer(device, 'w', packed.weight.byteLength, GPUBufferUsage.STORAGE, packed.weight);
     const bias = createBuffer(device, 'b', packed.bias.byteLength, GPUBufferUsage.STORAGE, packed.bias);
     const spec = {
-      N: 1, H, W, cin: C, cin4: c4(C), cout: CO, kH: k, kW: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilationH: 1, dilationW: 1,
-      input: { c4Stride: c4(C), c4Offset: 0 }, output: { c4Stride: c4(CO), c4Offset: 0 }, activation: 'relu' as const,
-      tilePixels: tp, tileC4: tc, workgroupSize: Number(values.wg),
+      N: 1,
+      H,
+      W,
+      cin: C,
+      cin4: c4(C),
+      cout: CO,
+      kH: k,
+      kW: k,
+      strideH: stride,
+      strideW: stride,
+      padH: pad,
+      padW: pad,
+      dilationH: 1,
+      dilationW: 1,
+      input: { c4Stride: c4(C), c4Offset: 0 },
+      output: { c4Stride: c4(CO), c4Offset: 0 },
+      activation: 'relu' as const,
+      tilePixels: tp,
+      tileC4: tc,
+      workgroupSize: Number(values.wg),
       ...(values.subgroup ? { weights: 'subgroup' as const, subgroupSize: fixedSubgroupSize(device, adapterOf(device)) } : {}),
     };
     const t0 = performance.now();
@@ -66,7 +96,9 @@ for (const shapeName of values.shapes!.split(',')) {
     }
     times.sort((a, b) => a - b);
     const gflop = step.flops / 1e9;
-    console.log(`${shapeName} ${H}x${W} ${C}->${CO} k${k} s${stride} tile ${tp}px x ${tc}c4 wg ${values.wg}: median ${times[2].toFixed(1)} ms = ${(gflop / (times[2] / 1000)).toFixed(1)} GFLOP/s (best ${(gflop / (times[0] / 1000)).toFixed(1)}), first ${compileMs.toFixed(0)} ms`);
+    console.log(
+      `${shapeName} ${H}x${W} ${C}->${CO} k${k} s${stride} tile ${tp}px x ${tc}c4 wg ${values.wg}: median ${times[2].toFixed(1)} ms = ${(gflop / (times[2] / 1000)).toFixed(1)} GFLOP/s (best ${(gflop / (times[0] / 1000)).toFixed(1)}), first ${compileMs.toFixed(0)} ms`,
+    );
     weight.destroy();
     bias.destroy();
     read.destroy();

@@ -15,7 +15,10 @@ export interface Ort {
   env: { versions: Record<string, string> };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => unknown;
   InferenceSession: {
-    create(path: string, options: { executionProviders: readonly string[]; intraOpNumThreads?: number; logSeverityLevel?: 0 | 1 | 2 | 3 | 4; extra?: Record<string, unknown> }): Promise<OrtSession>;
+    create(
+      path: string,
+      options: { executionProviders: readonly string[]; intraOpNumThreads?: number; logSeverityLevel?: 0 | 1 | 2 | 3 | 4; extra?: Record<string, unknown> },
+    ): Promise<OrtSession>;
   };
 }
 
@@ -34,14 +37,23 @@ export async function ortSession(ort: Ort, onnxPath: string, ep: string, threads
   // runs next (llvmpipe's threads, PyTorch's): told not to
   const noSpin = { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } };
   try {
-    return await ort.InferenceSession.create(onnxPath, { executionProviders: [ep], ...(threads ? { intraOpNumThreads: threads } : {}), logSeverityLevel: 3, extra: { session: noSpin } });
+    return await ort.InferenceSession.create(onnxPath, {
+      executionProviders: [ep],
+      ...(threads ? { intraOpNumThreads: threads } : {}),
+      logSeverityLevel: 3,
+      extra: { session: noSpin },
+    });
   } catch (e) {
     throw new Error(`ORT ${ep} EP: ${(e as Error).message.split('\n')[0]}`);
   }
 }
 
 /** One forward: NCHW float32 in, the `output` tensor's data out. */
-export async function ortRun(ort: Ort, session: OrtSession, x: { data: Float32Array; shape: readonly number[] }): Promise<{ data: Float32Array; dims: readonly number[] }> {
+export async function ortRun(
+  ort: Ort,
+  session: OrtSession,
+  x: { data: Float32Array; shape: readonly number[] },
+): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const y = (await session.run({ input: new ort.Tensor('float32', x.data, x.shape) })).output;
   return { data: y.data as Float32Array, dims: y.dims };
 }

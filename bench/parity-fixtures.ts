@@ -21,7 +21,11 @@ const check = async (label: string, weights: string, ioPath: string, inputName: 
 for (const name of ['b2_rgb', 'gray', 'out2', 'nonsquare_f6', 'f5_odd']) {
   await check(name, `test/fixtures/${name}.weights.safetensors`, `test/fixtures/${name}.io.safetensors`, 'input', 'output');
 }
-for (const [name, pad] of [['reflect', 'reflect'], ['zero', 'zero'], ['fold', 'reflect']] as const) {
+for (const [name, pad] of [
+  ['reflect', 'reflect'],
+  ['zero', 'zero'],
+  ['fold', 'reflect'],
+] as const) {
   await check(`pad ${name}`, 'test/fixtures/b2_rgb.weights.safetensors', 'test/fixtures/pad.io.safetensors', `input_${name}`, `output_${name}`, pad);
 }
 device.destroy();

@@ -55,14 +55,18 @@ const plan = model.plan(x.shape);
 const gflop = plan.steps.reduce((s, st) => s + st.flops, 0) / 1e9;
 
 console.log(`adapter: ${adapter.description || adapter.vendor} (${adapter.architecture})`);
-console.log(`model: init_features ${model.info.features}, ${model.info.inChannels} -> ${model.info.outChannels}, ${model.info.parameters} parameters, input [${x.shape}]`);
+console.log(
+  `model: init_features ${model.info.features}, ${model.info.inChannels} -> ${model.info.outChannels}, ${model.info.parameters} parameters, input [${x.shape}]`,
+);
 for (const r of results) console.log(`${r.input}: max |gpu - torch| = ${r.maxAbs.toExponential(2)} (bound ${BOUND}) ${r.maxAbs <= BOUND ? 'ok' : 'FAIL'}`);
 console.log(`first run (compile included): ${firstMs.toFixed(0)} ms`);
 console.log(
   `forward: median ${times[RUNS >> 1].toFixed(0)} ms, p90 ${times[Math.min(RUNS - 1, Math.ceil(RUNS * 0.9) - 1)].toFixed(0)} ms over ${RUNS} runs after ${WARMUP} warm-ups; ` +
     `${gflop.toFixed(1)} GFLOP -> ${(gflop / (times[RUNS >> 1] / 1000)).toFixed(1)} GFLOP/s`,
 );
-console.log(`memory: weights ${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB, activation arena ${(plan.memory.arenaBytes / 2 ** 20).toFixed(1)} MiB (${(plan.memory.unsharedBytes / 2 ** 20).toFixed(1)} MiB without reuse)`);
+console.log(
+  `memory: weights ${(model.info.weightBytes / 2 ** 20).toFixed(1)} MiB, activation arena ${(plan.memory.arenaBytes / 2 ** 20).toFixed(1)} MiB (${(plan.memory.unsharedBytes / 2 ** 20).toFixed(1)} MiB without reuse)`,
+);
 model.dispose();
 device.destroy();
 releaseGpu();

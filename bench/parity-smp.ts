@@ -14,12 +14,25 @@ import { adapterOf } from '../src/gpu/device.js';
 import { type ConvAlgo, type Tuning, tuningFor } from '../src/compiler/tuning.js';
 import { describeDevice, getDevice, loadModel, parseSafetensors, releaseGpu } from '../src/node.js';
 
-const { values: opts, positionals } = parseArgs({ allowPositionals: true, options: { algos: { type: 'string', default: 'default' }, only: { type: 'string' } } });
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { algos: { type: 'string', default: 'default' }, only: { type: 'string' } },
+});
 const DIR = positionals[0] ?? '.cache/smp-encoders';
 const BOUND = 1e-4;
 const ENCODERS = [
-  'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x4d', 'resnext101_32x8d',
-  'efficientnet-b0', 'efficientnet-b3', 'efficientnet-b5', 'efficientnet-b7',
+  'resnet18',
+  'resnet34',
+  'resnet50',
+  'resnet101',
+  'resnet152',
+  'resnext50_32x4d',
+  'resnext101_32x4d',
+  'resnext101_32x8d',
+  'efficientnet-b0',
+  'efficientnet-b3',
+  'efficientnet-b5',
+  'efficientnet-b7',
 ].filter((e) => !opts.only || opts.only.split(',').includes(e));
 const ALGOS = opts.algos!.split(',') as ('default' | ConvAlgo)[];
 
@@ -34,23 +47,28 @@ console.log(`webgpu-unet smp Unet parity on ${describeDevice(device).description
 console.log('encoder            algo        params   max |Δ| 256x256   max |Δ| 200x152   forward 256x256');
 const base = tuningFor(device, adapterOf(device));
 const tuningOf = (algo: 'default' | ConvAlgo): Tuning | undefined =>
-  algo === 'default' ? undefined : { ...base, conv2d: algo === 'tiled' ? { tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load', algo } : { ...base.conv2d, algo } };
+  algo === 'default'
+    ? undefined
+    : { ...base, conv2d: algo === 'tiled' ? { tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load', algo } : { ...base.conv2d, algo } };
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 let failed = 0;
-for (const enc of ENCODERS) for (const algo of ALGOS) {
-  const io = parseSafetensors(readFileSync(`${DIR}/${enc}_256.io.safetensors`), enc);
-  const model = await loadModel(device, `${DIR}/${enc}_256`, { tuning: tuningOf(algo) });
-  const t = (k: string) => ({ data: io.getF32(k), shape: io.tensors.get(k)!.shape });
-  const d256 = maxAbsDiff((await model.run(t('input'))).data, io.getF32('output'));
-  const t0 = performance.now();
-  await model.run(t('input'));
-  const ms = performance.now() - t0;
-  const dOdd = maxAbsDiff((await model.run(t('input_odd'))).data, io.getF32('output_odd'));
-  const ok = d256 <= BOUND && dOdd <= BOUND;
-  if (!ok) failed++;
-  console.log(`${enc.padEnd(18)} ${(algo === 'default' ? `(${model.info.tuning})` : algo).padEnd(10)} ${(model.info.parameters / 1e6).toFixed(1).padStart(5)} M  ${d256.toExponential(2).padStart(16)}  ${dOdd.toExponential(2).padStart(16)}  ${ms.toFixed(0).padStart(12)} ms${ok ? '' : '  OVER THE BOUND'}`);
-  model.dispose();
-}
+for (const enc of ENCODERS)
+  for (const algo of ALGOS) {
+    const io = parseSafetensors(readFileSync(`${DIR}/${enc}_256.io.safetensors`), enc);
+    const model = await loadModel(device, `${DIR}/${enc}_256`, { tuning: tuningOf(algo) });
+    const t = (k: string) => ({ data: io.getF32(k), shape: io.tensors.get(k)!.shape });
+    const d256 = maxAbsDiff((await model.run(t('input'))).data, io.getF32('output'));
+    const t0 = performance.now();
+    await model.run(t('input'));
+    const ms = performance.now() - t0;
+    const dOdd = maxAbsDiff((await model.run(t('input_odd'))).data, io.getF32('output_odd'));
+    const ok = d256 <= BOUND && dOdd <= BOUND;
+    if (!ok) failed++;
+    console.log(
+      `${enc.padEnd(18)} ${(algo === 'default' ? `(${model.info.tuning})` : algo).padEnd(10)} ${(model.info.parameters / 1e6).toFixed(1).padStart(5)} M  ${d256.toExponential(2).padStart(16)}  ${dOdd.toExponential(2).padStart(16)}  ${ms.toFixed(0).padStart(12)} ms${ok ? '' : '  OVER THE BOUND'}`,
+    );
+    model.dispose();
+  }
 device.destroy();
 releaseGpu();
 process.exit(failed ? 1 : 0);

@@ -103,7 +103,16 @@ async function main(): Promise<void> {
       const forTorch = Object.fromEntries([...inputs].map(([k, x]) => [`input_${k}`, x]));
       log(`PyTorch (${torchDevice}${torchDevice === 'cpu' ? `, ${threads} threads` : ''}, ${variants.join(', ')}): reference outputs...`);
       try {
-        torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, reference: model.info.reference, inputs: forTorch, threads, device: torchDevice, variants });
+        torch = await TorchPeer.start({
+          python: v.python,
+          weights: source.weights,
+          config,
+          reference: model.info.reference,
+          inputs: forTorch,
+          threads,
+          device: torchDevice,
+          variants,
+        });
         closers.push(() => torch!.close());
       } catch (e) {
         noTorch = (e as Error).message; // its stderr above says more
@@ -112,7 +121,10 @@ async function main(): Promise<void> {
     const reference = (key: string) => torch?.outputs.getF32(`output_${key}`);
 
     // ours
-    const ours = (m: Model): Peer['forward'] => (_key, x) => timed(async () => (await m.run(x, { tile: false })).data);
+    const ours =
+      (m: Model): Peer['forward'] =>
+      (_key, x) =>
+        timed(async () => (await m.run(x, { tile: false })).data);
     peers.push({ name: 'ours', forward: ours(model) });
     if (model16) peers.push({ name: 'ours f16', forward: ours(model16) });
 
@@ -178,7 +190,10 @@ async function main(): Promise<void> {
         const first = await p.forward(key, x); // compiles / autotunes; the checks
         const got = first.output ?? p.output?.(key);
         if (p.name === 'ours') oursOut = got;
-        row.results[p.name] = { check: got && want && !p.isReference ? compare(got, want) : undefined, vsOurs: got && oursOut && p.name !== 'ours' ? compare(got, oursOut).maxAbs : undefined };
+        row.results[p.name] = {
+          check: got && want && !p.isReference ? compare(got, want) : undefined,
+          vsOurs: got && oursOut && p.name !== 'ours' ? compare(got, oursOut).maxAbs : undefined,
+        };
         ready.push({ name: p.name, once: async () => (await p.forward!(key, x)).ms });
       }
       log(`${key}: ${ready.map((p) => p.name).join(', ')}: ${warmup} warm-up rounds + ${runs} timed, interleaved...`);
@@ -188,7 +203,7 @@ async function main(): Promise<void> {
       await model16?.releasePlans();
     }
 
-    const ortVersion = typeof ort === 'string' ? undefined : ort.env.versions.node ?? ort.env.versions.common;
+    const ortVersion = typeof ort === 'string' ? undefined : (ort.env.versions.node ?? ort.env.versions.common);
     const header = {
       adapter: adapter.description || adapter.vendor,
       dawn: `webgpu ${webgpuPackageVersion() ?? '?'}`,
@@ -201,7 +216,14 @@ async function main(): Promise<void> {
     const json = `${JSON.stringify({ ...header, peers: peers.map((p) => ({ name: p.name, missing: p.missing })), rows }, null, 1)}\n`;
     if (v['json-file']) writeFileSync(v['json-file'], json);
     if (v.json) process.stdout.write(json);
-    else process.stdout.write(formatPeers(header, peers.map((p) => p.name), rows));
+    else
+      process.stdout.write(
+        formatPeers(
+          header,
+          peers.map((p) => p.name),
+          rows,
+        ),
+      );
   } finally {
     for (const close of closers.reverse()) await close();
     model.dispose();
@@ -226,7 +248,11 @@ function exportOnnx(python: string, weights: Uint8Array, config: string | undefi
 
 /** The comparison table: per configuration each engine's median (p10–p90) and its time over ours
  *  (> 1: ours is faster), then each output's largest difference from PyTorch's f32 output. */
-export function formatPeers(h: { adapter: string; dawn: string; ort: string; torch: string; model: string; runs: number; warmup: number }, names: string[], rows: Row[]): string {
+export function formatPeers(
+  h: { adapter: string; dawn: string; ort: string; torch: string; model: string; runs: number; warmup: number },
+  names: string[],
+  rows: Row[],
+): string {
   const few = h.warmup < RECOMMENDED_WARMUP ? ` (fewer than the ${RECOMMENDED_WARMUP} recommended)` : '';
   const lines = [
     `adapter: ${h.adapter}; ${h.dawn}; ${h.ort}; ${h.torch}`,
@@ -250,7 +276,12 @@ export function formatPeers(h: { adapter: string; dawn: string; ort: string; tor
     ];
   });
   lines.push(table(head, body), '', 'max |Δ| vs PyTorch f32 (masks > 0.5 equal) / vs ours, on the sigmoid outputs:');
-  lines.push(table(['size', 'batch', ...names], rows.map((r) => [`${r.size}²`, String(r.batch), ...names.map((n) => checkCell(r.results[n]))])));
+  lines.push(
+    table(
+      ['size', 'batch', ...names],
+      rows.map((r) => [`${r.size}²`, String(r.batch), ...names.map((n) => checkCell(r.results[n]))]),
+    ),
+  );
   const missing = names.map((n) => [n, rows.find((r) => r.results[n]?.missing)?.results[n].missing]).filter(([, m]) => m);
   for (const [n, m] of missing) lines.push(`${n}: not run: ${m}`);
   return `${lines.join('\n')}\n`;

@@ -20,14 +20,15 @@ const model = await loadModel(device, positionals[0]);
 const C = model.info.inChannels;
 // a smooth field plus noise, seeded: images have large-scale structure, which is what global pooling sees
 let seed = 12345;
-const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
 const x = new Float32Array(C * size * size);
 for (let c = 0; c < C; c++)
-  for (let y = 0; y < size; y++)
-    for (let i = 0; i < size; i++) x[(c * size + y) * size + i] = Math.sin((y + 40 * c) / 37) + Math.cos(i / 53) + 0.5 * rand();
+  for (let y = 0; y < size; y++) for (let i = 0; i < size; i++) x[(c * size + y) * size + i] = Math.sin((y + 40 * c) / 37) + Math.cos(i / 53) + 0.5 * rand();
 const input = { data: x, shape: [1, C, size, size] };
 const whole = await model.run(input, { tile: false });
-console.log(`${describeDevice(device).description}; ${model.info.encoder}, ${model.info.activation}, input 1x${C}x${size}x${size}, overlap ${overlap}, gaussian blend`);
+console.log(
+  `${describeDevice(device).description}; ${model.info.encoder}, ${model.info.activation}, input 1x${C}x${size}x${size}, overlap ${overlap}, gaussian blend`,
+);
 for (const roi of values.rois!.split(',').map(Number)) {
   const t = await model.run(input, { tile: { roi, overlap } });
   let max = 0;
@@ -39,7 +40,9 @@ for (const roi of values.rois!.split(',').map(Number)) {
     mean += d / whole.data.length;
     if (t.data[i] > 0.5 === whole.data[i] > 0.5) agree++;
   }
-  console.log(`windows ${roi}: ${t.tiling!.windows} windows, max |tiled - one pass| ${max.toExponential(2)}, mean ${mean.toExponential(2)}, masks (> 0.5) agree ${((agree / whole.data.length) * 100).toFixed(2)}%`);
+  console.log(
+    `windows ${roi}: ${t.tiling!.windows} windows, max |tiled - one pass| ${max.toExponential(2)}, mean ${mean.toExponential(2)}, masks (> 0.5) agree ${((agree / whole.data.length) * 100).toFixed(2)}%`,
+  );
 }
 model.dispose();
 device.destroy();

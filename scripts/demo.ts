@@ -33,7 +33,11 @@ function unet(args: string[], capture = false): string {
     throw new Error(`unet ${args[0]} failed`);
   }
 }
-const quiet = (s: string) => s.split('\n').filter((l) => l && !/^Warning: /.test(l)).join('\n');
+const quiet = (s: string) =>
+  s
+    .split('\n')
+    .filter((l) => l && !/^Warning: /.test(l))
+    .join('\n');
 const readMask = (path: string) => decodeImage(readFileSync(path)).data.map((v) => (v > 127 ? 1 : 0));
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
@@ -48,7 +52,9 @@ const meta = parseSafetensors(readFileSync(`${DEMO}/nuclei_unet.safetensors`)).m
 console.log(`demo model: ${meta.description}`);
 unet(['segment', `${DEMO}/samples`, '--weights', `${DEMO}/nuclei_unet.safetensors`, '--out-dir', OUT]);
 console.log(`\n${'image'.padEnd(16)} ${'IoU vs truth'.padStart(12)}   agreement with PyTorch's masks`);
-for (const file of readdirSync(`${DEMO}/samples`).filter((f) => f.endsWith('.png')).sort()) {
+for (const file of readdirSync(`${DEMO}/samples`)
+  .filter((f) => f.endsWith('.png'))
+  .sort()) {
   const name = file.replace(/\.png$/, '');
   const got = readMask(`${OUT}/${name}_mask.png`);
   const truth = readMask(`${DEMO}/truth/${file}`);
@@ -73,7 +79,20 @@ console.log(`masks and overlays: ${OUT}/ (*_mask.png, *_overlay.png)\n`);
 // 3. a PyTorch checkpoint (legacy torch.save format, like the published brain-MRI weights) converted and run
 const ckpt = 'test/fixtures/checkpoints';
 unet(['convert', `${ckpt}/unet_legacy.pt`, '-o', `${OUT}/converted.safetensors`]);
-execFileSync(process.execPath, ['bin/unet.js', 'infer', '--weights', `${OUT}/converted.safetensors`, '--input', `${ckpt}/unet.io.safetensors`, '--out', `${OUT}/converted.output.safetensors`], { stdio: 'ignore' });
+execFileSync(
+  process.execPath,
+  [
+    'bin/unet.js',
+    'infer',
+    '--weights',
+    `${OUT}/converted.safetensors`,
+    '--input',
+    `${ckpt}/unet.io.safetensors`,
+    '--out',
+    `${OUT}/converted.output.safetensors`,
+  ],
+  { stdio: 'ignore' },
+);
 {
   const got = parseSafetensors(readFileSync(`${OUT}/converted.output.safetensors`)).getF32('output');
   const want = parseSafetensors(readFileSync(`${ckpt}/unet.io.safetensors`)).getF32('output');
@@ -86,7 +105,11 @@ execFileSync(process.execPath, ['bin/unet.js', 'infer', '--weights', `${OUT}/con
 const results: string[] = [];
 for (const name of FIXTURES) {
   const out = `${OUT}/${name}.output.safetensors`;
-  execFileSync(process.execPath, ['bin/unet.js', 'infer', '--weights', `test/fixtures/${name}.weights.safetensors`, '--input', `test/fixtures/${name}.io.safetensors`, '--out', out], { stdio: 'ignore' });
+  execFileSync(
+    process.execPath,
+    ['bin/unet.js', 'infer', '--weights', `test/fixtures/${name}.weights.safetensors`, '--input', `test/fixtures/${name}.io.safetensors`, '--out', out],
+    { stdio: 'ignore' },
+  );
   const got = parseSafetensors(readFileSync(out)).getF32('output');
   const want = parseSafetensors(readFileSync(`test/fixtures/${name}.io.safetensors`)).getF32('output');
   const maxAbs = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);

@@ -117,7 +117,12 @@ export function checkSignal(signal: unknown, what: string): void {
   const s = signal as Partial<AbortSignal> | null;
   let ok = false;
   try {
-    ok = typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function';
+    ok =
+      typeof s === 'object' &&
+      s !== null &&
+      typeof s.aborted === 'boolean' &&
+      typeof s.addEventListener === 'function' &&
+      typeof s.removeEventListener === 'function';
   } catch {
     // a getter that throws: not a signal
   }

@@ -13,7 +13,19 @@ export { renderMask, renderOverlay, renderLabels, probabilitiesPng, type RgbaIma
 export { encodePng, type PngImage } from './io/png.js';
 export { luma } from './io/preprocess.js';
 export { isForeground } from './io/classes.js';
-export { UnetError, InputError, WeightsError, UnsupportedError, DeviceLostError, GpuError, DisposedError, TimeoutError, AbortError, ImageError, type ErrorCode } from './errors.js';
+export {
+  UnetError,
+  InputError,
+  WeightsError,
+  UnsupportedError,
+  DeviceLostError,
+  GpuError,
+  DisposedError,
+  TimeoutError,
+  AbortError,
+  ImageError,
+  type ErrorCode,
+} from './errors.js';
 export type { OutputActivation, ModelConfig } from './arch/index.js';
 export type { Normalization } from './io/preprocess.js';
 export { DEFAULT_LIMITS, LimitError, type Limits } from './limits.js';

@@ -77,8 +77,10 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   }
   for (const [name, value] of entries) {
     if (value === undefined) continue;
-    if (!Object.hasOwn(DEFAULT_LIMITS, name)) throw new UnsupportedError(`limits: unknown limit ${quoted(name, 100)} (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
-    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw new InputError(`limits: ${name} must be a number >= 0, found ${shownValue(value)}`);
+    if (!Object.hasOwn(DEFAULT_LIMITS, name))
+      throw new UnsupportedError(`limits: unknown limit ${quoted(name, 100)} (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value))
+      throw new InputError(`limits: ${name} must be a number >= 0, found ${shownValue(value)}`);
     out[name as LimitName] = value;
   }
   return out;
@@ -86,7 +88,10 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
 
 /** A file refused because it declares more than a limit allows (code 'INPUT'). */
 export class LimitError extends InputError {
-  constructor(message: string, readonly limit: LimitName) {
+  constructor(
+    message: string,
+    readonly limit: LimitName,
+  ) {
     super(message);
     this.name = 'LimitError';
   }

@@ -26,7 +26,12 @@ import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
  * (config.json + model.safetensors); or, anywhere, the weights' bytes with an optional config (smp's
  * config.json, parsed or as text; configName names it in errors).
  */
-export type ModelSource = Uint8Array | ArrayBuffer | string | URL | { weights: Uint8Array | ArrayBuffer; config?: ModelConfig | string; name?: string; configName?: string };
+export type ModelSource =
+  | Uint8Array
+  | ArrayBuffer
+  | string
+  | URL
+  | { weights: Uint8Array | ArrayBuffer; config?: ModelConfig | string; name?: string; configName?: string };
 /** @deprecated the name of ModelSource before models could come with a config */
 export type WeightsSource = ModelSource;
 
@@ -55,11 +60,11 @@ export interface LoadOptions {
 
 const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes'];
 
-
 /** A config's text as a JSON object. A parse error names the file and the position, never the text: a
  *  path that is a link to another file must not print that file's first bytes. */
 function parseConfig(text: string, source: string): ModelConfig {
-  if (text.length > MAX_CONFIG_BYTES) throw new WeightsError(`${source}: ${text.length} characters is more than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
+  if (text.length > MAX_CONFIG_BYTES)
+    throw new WeightsError(`${source}: ${text.length} characters is more than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
   let c: unknown;
   try {
     c = JSON.parse(text);
@@ -91,10 +96,12 @@ function configObject(c: unknown, source: string): ModelConfig {
       return v;
     });
   } catch (e) {
-    const why = notJson ?? (e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'not JSON data (a cycle or a BigInt)' : 'a property getter threw');
+    const why =
+      notJson ?? (e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'not JSON data (a cycle or a BigInt)' : 'a property getter threw');
     throw new WeightsError(`${source}: cannot be read as JSON settings (${why})`, { cause: e });
   }
-  if (text.length > MAX_CONFIG_BYTES) throw new WeightsError(`${source}: ${text.length} characters as JSON is more than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
+  if (text.length > MAX_CONFIG_BYTES)
+    throw new WeightsError(`${source}: ${text.length} characters as JSON is more than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
   return JSON.parse(text) as ModelConfig;
 }
 
@@ -115,10 +122,13 @@ export async function readModelSource(
   };
   if (isUrl(src, platform().readFile !== undefined)) {
     const url = String(src as string | URL);
-    const get = (u: string, onProgress?: LoadOptions['onProgress'], l: Limits = resolved) => fetchBytes(u, { limits: l, limit: 'maxWeightsBytes', signal: options.signal, onProgress });
+    const get = (u: string, onProgress?: LoadOptions['onProgress'], l: Limits = resolved) =>
+      fetchBytes(u, { limits: l, limit: 'maxWeightsBytes', signal: options.signal, onProgress });
     if (!url.endsWith('/')) return { bytes: await get(url, options.onProgress), source: url };
     const configSource = `${url}config.json`;
-    const text = new TextDecoder().decode(await get(configSource, undefined, { ...resolved, maxWeightsBytes: MAX_CONFIG_BYTES }).catch((e) => configTooLarge(e, configSource)));
+    const text = new TextDecoder().decode(
+      await get(configSource, undefined, { ...resolved, maxWeightsBytes: MAX_CONFIG_BYTES }).catch((e) => configTooLarge(e, configSource)),
+    );
     const config = parseConfig(text, configSource);
     return { bytes: await get(`${url}model.safetensors`, options.onProgress), config, source: `${url}model.safetensors`, configSource };
   }
@@ -136,7 +146,10 @@ export async function readModelSource(
     if (await p.isDirectory?.(src)) {
       const dir = src.replace(/\/+$/, '');
       const configSource = `${dir}/config.json`;
-      const config = parseConfig(new TextDecoder().decode(await read(configSource, MAX_CONFIG_BYTES).catch((e) => configTooLarge(e, configSource))), configSource);
+      const config = parseConfig(
+        new TextDecoder().decode(await read(configSource, MAX_CONFIG_BYTES).catch((e) => configTooLarge(e, configSource))),
+        configSource,
+      );
       return { bytes: await read(`${dir}/model.safetensors`), config, source: `${dir}/model.safetensors`, configSource };
     }
     return { bytes: await read(src), source: src };
@@ -149,11 +162,13 @@ export async function readModelSource(
     throw new InputError(`model source: weights must be a Uint8Array or an ArrayBuffer, found ${src.weights === null ? 'null' : typeof src.weights}`);
   }
   if (src.name !== undefined && typeof src.name !== 'string') throw new InputError(`model source: name must be a string, found ${typeof src.name}`);
-  if (src.configName !== undefined && typeof src.configName !== 'string') throw new InputError(`model source: configName must be a string, found ${typeof src.configName}`);
+  if (src.configName !== undefined && typeof src.configName !== 'string')
+    throw new InputError(`model source: configName must be a string, found ${typeof src.configName}`);
   const source = src.name ?? '<bytes>';
   // the config's own name (a file's path) for its errors, else the weights' name + ' config'
   const configSource = src.configName ?? `${source} config`;
-  const config = src.config === undefined ? undefined : typeof src.config === 'string' ? parseConfig(src.config, configSource) : configObject(src.config, configSource);
+  const config =
+    src.config === undefined ? undefined : typeof src.config === 'string' ? parseConfig(src.config, configSource) : configObject(src.config, configSource);
   return { bytes: bytesOf(src.weights), config, source, configSource };
 }
 
@@ -171,8 +186,10 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
     throw new InputError(`activation must be one of ${OUTPUT_ACTIVATIONS.join(', ')}, found ${shownValue(options.activation)}`);
   }
   checkPrecision(options.precision);
-  if (options.pad !== undefined && options.pad !== 'reflect' && options.pad !== 'zero') throw new InputError(`pad must be 'reflect' or 'zero', found ${shownValue(options.pad)}`);
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InputError(`onProgress must be a function, found ${shownValue(options.onProgress)}`);
+  if (options.pad !== undefined && options.pad !== 'reflect' && options.pad !== 'zero')
+    throw new InputError(`pad must be 'reflect' or 'zero', found ${shownValue(options.pad)}`);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new InputError(`onProgress must be a function, found ${shownValue(options.onProgress)}`);
   let tuning = options.tuning === undefined ? undefined : checkTuning(options.tuning, device);
   const { bytes, config, source, configSource } = await readModelSource(src, options.limits, options);
   if (!isUrl(src, platform().readFile !== undefined)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });
@@ -207,7 +224,10 @@ function checkPrecision(precision: unknown): void {
 
 /** What tuned layer keys depend on: the architecture and its sizes, not the weights; and the precision,
  *  since f16 storage changes what is fast (f16 models are tuned in f16). */
-export function architectureKey(i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>, precision: 'f32' | 'f16' = 'f32'): string {
+export function architectureKey(
+  i: Pick<ModelInfo, 'architecture' | 'encoder' | 'inChannels' | 'classes' | 'depth' | 'decoderChannels'>,
+  precision: 'f32' | 'f16' = 'f32',
+): string {
   return `${i.architecture} ${i.encoder} in${i.inChannels} out${i.classes} d${i.depth} dec${i.decoderChannels.join(',')}${precision === 'f16' ? ' f16' : ''}`;
 }
 
@@ -249,7 +269,10 @@ function checkTuning(t: unknown, device: GPUDevice): Tuning {
   try {
     copy = JSON.parse(JSON.stringify(t) ?? 'null');
   } catch (e) {
-    throw new InputError(`tuning: cannot be read as plain data (${e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'a cycle or a BigInt' : 'a property getter threw'})`, { cause: e });
+    throw new InputError(
+      `tuning: cannot be read as plain data (${e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'a cycle or a BigInt' : 'a property getter threw'})`,
+      { cause: e },
+    );
   }
   const problem = tuningProblem(copy, device.limits.maxComputeInvocationsPerWorkgroup);
   if (problem) throw new InputError(`tuning: ${problem}`);
@@ -283,7 +306,10 @@ export function modelFromGraph(
   const optimized = optimize(graph);
   if (precision === 'f16') {
     const missing = withoutF16(optimized);
-    if (missing.length) throw new UnsupportedError(`precision 'f16': ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} have no f16 kernel; use 'f32'`);
+    if (missing.length)
+      throw new UnsupportedError(
+        `precision 'f16': ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} have no f16 kernel; use 'f32'`,
+      );
   }
   let store: ReturnType<typeof uploadParams>;
   try {

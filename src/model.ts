@@ -211,8 +211,13 @@ export class Model {
     let planBytes = 0;
     for (const b of this.planBytes.values()) planBytes += b;
     return {
-      weightBytes, planBytes, totalBytes: weightBytes + planBytes, peakBytes: this.peakBytes, plans: this.plans.size,
-      planCacheBytes: this.planCacheBytes, evictions: this.evictions,
+      weightBytes,
+      planBytes,
+      totalBytes: weightBytes + planBytes,
+      peakBytes: this.peakBytes,
+      plans: this.plans.size,
+      planCacheBytes: this.planCacheBytes,
+      evictions: this.evictions,
     };
   }
 
@@ -315,7 +320,8 @@ export class Model {
    */
   private globalPoolingWarning(): { warning?: string } {
     if (!this.graph.nodes.some((n) => n.op.kind === 'globalAvgPool')) return {};
-    const warning = 'this model pools over the whole image (squeeze-excite or scse attention): in sliding windows its outputs differ from one pass everywhere, not only at window edges; use windows as large as memory allows';
+    const warning =
+      'this model pools over the whole image (squeeze-excite or scse attention): in sliding windows its outputs differ from one pass everywhere, not only at window edges; use windows as large as memory allows';
     if (!this.info.warnings.includes(warning)) this.info.warnings.push(warning);
     return { warning };
   }
@@ -356,7 +362,10 @@ export class Model {
 
   private lostError(info: GPUDeviceLostInfo, cause?: unknown): Error {
     const why = [info.reason, info.message].filter((s) => s && s !== 'undefined').join(': ') || 'unknown reason';
-    return new DeviceLostError(`the GPU device was lost (${why}): get a new device with getDevice() and load the model again`, cause === undefined ? undefined : { cause });
+    return new DeviceLostError(
+      `the GPU device was lost (${why}): get a new device with getDevice() and load the model again`,
+      cause === undefined ? undefined : { cause },
+    );
   }
 
   private checkUsable(): void {
@@ -366,10 +375,12 @@ export class Model {
 
   /** The input's shape, after checking it and its data. */
   private checkInput(input: TensorData): Shape {
-    if (typeof input !== 'object' || input === null) throw new InputError(`input: expected { data: Float32Array, shape: [N, C, H, W] }, found ${input === null ? 'null' : typeof input}`);
+    if (typeof input !== 'object' || input === null)
+      throw new InputError(`input: expected { data: Float32Array, shape: [N, C, H, W] }, found ${input === null ? 'null' : typeof input}`);
     const s = this.checkShape(input.shape);
     if (!(input.data instanceof Float32Array)) {
-      const found = input.data === null ? 'null' : typeof input.data === 'object' ? (input.data as object).constructor?.name ?? 'an object' : typeof input.data;
+      const found =
+        input.data === null ? 'null' : typeof input.data === 'object' ? ((input.data as object).constructor?.name ?? 'an object') : typeof input.data;
       throw new InputError(`input: data must be a Float32Array, found ${found}`);
     }
     const n = s.reduce((a, b) => a * b, 1);
@@ -437,7 +448,8 @@ function gpuBytesOf(plan: Plan): number {
  *  they are decided, src/tiling/budget.ts). */
 function checkRunOptions(o: RunOptions): void {
   if (o.pad !== undefined) checkPadMode(o.pad, 'pad');
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InputError(`run: onProgress must be a function, found ${shownValue(o.onProgress)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new InputError(`run: onProgress must be a function, found ${shownValue(o.onProgress)}`);
   if (o.nonFinite !== undefined && o.nonFinite !== 'error' && o.nonFinite !== 'propagate') {
     throw new InputError(`run: nonFinite must be 'error' or 'propagate', found ${shownValue(o.nonFinite)}`);
   }
@@ -450,7 +462,10 @@ export function firstNonFinite(data: Float32Array): number {
   const BLOCK = 4096;
   for (let start = 0; start < data.length; start += BLOCK) {
     const end = Math.min(data.length, start + BLOCK);
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     let i = start;
     for (; i + 3 < end; i += 4) {
       s0 += data[i] * 0;

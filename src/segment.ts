@@ -65,7 +65,8 @@ export async function segment(model: Model, image: ImageSource, options: Segment
   checkOptionNames(options, SEGMENT_OPTIONS, 'segment');
   // undefined is "the default"; null is a value, and refused
   const threshold = options.threshold === undefined ? 0.5 : options.threshold;
-  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw new InputError(`segment: threshold must be a number from 0 to 1, found ${shownValue(threshold)}`);
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))
+    throw new InputError(`segment: threshold must be a number from 0 to 1, found ${shownValue(threshold)}`);
   const normalization = checkNormalization(options.normalize === undefined ? model.info.preprocessing : options.normalize, 'segment: normalize');
   // known from the model alone: refused before the image is read or the model runs
   if (isMultiClass(model.info) && model.info.classes > MAX_CLASSES) {
@@ -101,7 +102,12 @@ export async function segmentPixels(
  * 3-channel model, RGB to gray by luma for a 1-channel one unless `toGray` is false, alpha dropped), then
  * normalized. What model.segment and `unet segment` run; the demo page prepares images the same way.
  */
-export function imageTensor(image: RawImage, inChannels: number, normalization: Normalization, options: { toGray?: boolean } = {}): { input: TensorData; notes: string[] } {
+export function imageTensor(
+  image: RawImage,
+  inChannels: number,
+  normalization: Normalization,
+  options: { toGray?: boolean } = {},
+): { input: TensorData; notes: string[] } {
   let planes: Float64Array[];
   let note: string | undefined;
   try {

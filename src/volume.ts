@@ -43,7 +43,12 @@ export function checkFiniteVolume(vol: Volume): void {
  * `axis`, repeated into every input channel, then normalized. zscore is scale-free and reads the raw
  * values; the other modes expect 0..255, so the volume's min..max is mapped onto that range first.
  */
-export function volumeSlices(vol: Volume, axis: Axis, inChannels: number, normalization: Normalization): { width: number; height: number; count: number; input: (k: number) => TensorData } {
+export function volumeSlices(
+  vol: Volume,
+  axis: Axis,
+  inChannels: number,
+  normalization: Normalization,
+): { width: number; height: number; count: number; input: (k: number) => TensorData } {
   const norm = checkNormalization(normalization, 'volumeSlices: normalization');
   const { width, height, count } = sliceGeometry(vol.dims, axis);
   let [lo, hi] = [Infinity, -Infinity];
@@ -52,7 +57,12 @@ export function volumeSlices(vol: Volume, axis: Axis, inChannels: number, normal
   const input = (k: number) => {
     const plane = new Float64Array(width * height);
     forEachSliceVoxel(vol.dims, axis, k, (p, v) => (plane[p] = norm.kind === 'zscore' ? vol.data[v] : (vol.data[v] - lo) * scale));
-    return normalize(Array.from({ length: inChannels }, () => plane), height, width, norm);
+    return normalize(
+      Array.from({ length: inChannels }, () => plane),
+      height,
+      width,
+      norm,
+    );
   };
   return { width, height, count, input };
 }

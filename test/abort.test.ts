@@ -34,22 +34,28 @@ Abort('an already-aborted signal rejects run, segment and loadModel at once, wit
   assert.is(why.message, 'the run was aborted: the user closed the page');
 });
 
-Abort('abort mid tiled run 1x1x128x128 (windows of 32, batch 1): rejects, stops after the batch it was in, then the same run gives the same output', async ({ model }) => {
-  const x = { data: randArray(rng(2), 128 * 128, 0, 3), shape: [1, 1, 128, 128] };
-  const tile = { roi: 32, overlap: 0.25, batch: 1 };
-  const before = await model.run(x, { tile });
-  const total = before.tiling!.windows;
-  assert.ok(total >= 9, `${total} windows`);
-  const ac = new AbortController();
-  const seen: number[] = [];
-  const aborted = model.run(x, { tile, signal: ac.signal, onProgress: (p) => (seen.push(p.done), p.done === 2 && ac.abort()) });
-  await rejectsWith(aborted, isAbort, 'aborted run');
-  const after = await model.run(x, { tile });
-  assert.equal(seen, [1, 2], `stopped after the second batch of ${total}`);
-  assert.ok(after.data.every((v, i) => v === before.data[i]), 'the next run equals the run before the abort');
-  const one = await model.run(x, { tile: false });
-  assert.equal(one.shape, [1, 1, 128, 128], 'a one-pass run works too');
-});
+Abort(
+  'abort mid tiled run 1x1x128x128 (windows of 32, batch 1): rejects, stops after the batch it was in, then the same run gives the same output',
+  async ({ model }) => {
+    const x = { data: randArray(rng(2), 128 * 128, 0, 3), shape: [1, 1, 128, 128] };
+    const tile = { roi: 32, overlap: 0.25, batch: 1 };
+    const before = await model.run(x, { tile });
+    const total = before.tiling!.windows;
+    assert.ok(total >= 9, `${total} windows`);
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const aborted = model.run(x, { tile, signal: ac.signal, onProgress: (p) => (seen.push(p.done), p.done === 2 && ac.abort()) });
+    await rejectsWith(aborted, isAbort, 'aborted run');
+    const after = await model.run(x, { tile });
+    assert.equal(seen, [1, 2], `stopped after the second batch of ${total}`);
+    assert.ok(
+      after.data.every((v, i) => v === before.data[i]),
+      'the next run equals the run before the abort',
+    );
+    const one = await model.run(x, { tile: false });
+    assert.equal(one.shape, [1, 1, 128, 128], 'a one-pass run works too');
+  },
+);
 
 Abort('a queued run aborted while another runs rejects before that one finishes; segment aborted mid-run too', async ({ model }) => {
   const big = { data: randArray(rng(3), 128 * 128), shape: [1, 1, 128, 128] };

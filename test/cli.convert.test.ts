@@ -42,7 +42,10 @@ Convert('zip checkpoint wrapped in {"state_dict": ...}: says which key it used',
   const b = parseSafetensors(want);
   for (const [name, t] of b.tensors) {
     const u = a.tensors.get(name)!;
-    assert.ok(Buffer.compare(a.bytes.subarray(u.byteOffset, u.byteOffset + u.byteLength), b.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength)) === 0, name);
+    assert.ok(
+      Buffer.compare(a.bytes.subarray(u.byteOffset, u.byteOffset + u.byteLength), b.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength)) === 0,
+      name,
+    );
   }
 });
 
@@ -76,7 +79,10 @@ Convert('corrupt: a truncated zip, a truncated legacy file, a bad opcode; an exi
   writeFileSync(join(d, 'cut2.pt'), legacy.subarray(0, legacy.length - 1000));
   assertOneLineError(unet('convert', join(d, 'cut2.pt'), '-o', join(d, 'out.safetensors')), /cut2\.pt: truncated: storage "\d+" needs/);
   writeFileSync(join(d, 'opcode.pt'), Uint8Array.from([0x80, 0x02, 0xff]));
-  assertOneLineError(unet('convert', join(d, 'opcode.pt'), '-o', join(d, 'out.safetensors')), /opcode\.pt: unsupported or invalid pickle opcode 0xff at byte 2$/);
+  assertOneLineError(
+    unet('convert', join(d, 'opcode.pt'), '-o', join(d, 'out.safetensors')),
+    /opcode\.pt: unsupported or invalid pickle opcode 0xff at byte 2$/,
+  );
   assert.equal(readdirSync(d).sort(), ['cut.pt', 'cut2.pt', 'opcode.pt', 'out.safetensors']);
   assert.is(readFileSync(join(d, 'out.safetensors'), 'utf8'), 'previous');
 });

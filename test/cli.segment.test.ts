@@ -43,8 +43,9 @@ Seg('a folder with good and bad inputs: outputs for the good, one line per bad o
   const rgba = new Uint8Array(24 * 16 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 7) % 256));
   writeFileSync(join(inDir, 'photo.jpg'), jpeg.encode({ width: 24, height: 16, data: rgba }, 90).data);
   // A uint8 volume 48 x 40 x 2 whose slice z is the top-left corner of sample z + 1; slice 0 also as a PNG.
-  const crops = [1, 2].map((k) => gray(`${DEMO}/samples/nuclei_0${k}.png`)).map((img) =>
-    Uint8Array.from({ length: 48 * 40 }, (_, i) => img.data[Math.floor(i / 48) * img.width + (i % 48)]));
+  const crops = [1, 2]
+    .map((k) => gray(`${DEMO}/samples/nuclei_0${k}.png`))
+    .map((img) => Uint8Array.from({ length: 48 * 40 }, (_, i) => img.data[Math.floor(i / 48) * img.width + (i % 48)]));
   writeFileSync(join(inDir, 'vol.nii.gz'), gzipSync(makeNifti({ dims: [48, 40, 2], datatype: 2, values: [...crops[0], ...crops[1]] })));
   writeFileSync(join(inDir, 'slice0.png'), encodePng({ width: 48, height: 40, channels: 1, data: crops[0] }));
 
@@ -60,20 +61,44 @@ Seg('a folder with good and bad inputs: outputs for the good, one line per bad o
     /truncated\.png: not a readable PNG/,
     /^unet: 5 of 9 inputs failed$/,
   ];
-  for (const p of expect) assert.ok(errors.some((l) => p.test(l)), `no line matches ${p}:\n${r.stderr}`);
+  for (const p of expect)
+    assert.ok(
+      errors.some((l) => p.test(l)),
+      `no line matches ${p}:\n${r.stderr}`,
+    );
   assert.is(errors.length, expect.length, r.stderr);
 
   const report = JSON.parse(r.stdout);
-  assert.equal(report.inputs.map((i: { input: string }) => i.input.replace(/.*\//, '')), ['nuclei_01.png', 'nuclei_08.png', 'slice0.png', 'vol.nii.gz']);
+  assert.equal(
+    report.inputs.map((i: { input: string }) => i.input.replace(/.*\//, '')),
+    ['nuclei_01.png', 'nuclei_08.png', 'slice0.png', 'vol.nii.gz'],
+  );
   assert.is(report.failed.length, 5);
-  assert.equal(report.model, { architecture: 'brain-unet', encoder: 'unet', inChannels: 1, outChannels: 1, classes: 1, activation: 'sigmoid', multiClass: false, features: 4, depth: 4 });
-  assert.equal(report.normalize, { kind: 'zscore' }, 'the model\'s own preprocessing by default');
+  assert.equal(report.model, {
+    architecture: 'brain-unet',
+    encoder: 'unet',
+    inChannels: 1,
+    outChannels: 1,
+    classes: 1,
+    activation: 'sigmoid',
+    multiClass: false,
+    features: 4,
+    depth: 4,
+  });
+  assert.equal(report.normalize, { kind: 'zscore' }, "the model's own preprocessing by default");
   assert.is(report.legend, undefined);
   assert.equal(readdirSync(out).sort(), [
-    'nuclei_01_mask.png', 'nuclei_01_overlay.png', 'nuclei_01_probs.png',
-    'nuclei_08_mask.png', 'nuclei_08_overlay.png', 'nuclei_08_probs.png',
-    'slice0_mask.png', 'slice0_overlay.png', 'slice0_probs.png',
-    'vol_mask.nii.gz', 'vol_probs.nii.gz',
+    'nuclei_01_mask.png',
+    'nuclei_01_overlay.png',
+    'nuclei_01_probs.png',
+    'nuclei_08_mask.png',
+    'nuclei_08_overlay.png',
+    'nuclei_08_probs.png',
+    'slice0_mask.png',
+    'slice0_overlay.png',
+    'slice0_probs.png',
+    'vol_mask.nii.gz',
+    'vol_probs.nii.gz',
   ]);
 
   // The masks are PyTorch's (tools/train_demo.py, same preprocessing), also for the 131 x 97 image.
@@ -91,7 +116,10 @@ Seg('a folder with good and bad inputs: outputs for the good, one line per bad o
   assert.equal(vol.dims, [48, 40, 2]);
   assert.ok(vol.data.every((v) => v === 0 || v === 1));
   const slice0 = gray(join(out, 'slice0_mask.png')).data;
-  assert.equal([...vol.data.subarray(0, 48 * 40)], [...slice0].map((v) => (v ? 1 : 0)));
+  assert.equal(
+    [...vol.data.subarray(0, 48 * 40)],
+    [...slice0].map((v) => (v ? 1 : 0)),
+  );
   const probsVol = readNifti(readFileSync(join(out, 'vol_probs.nii.gz')));
   assert.ok(probsVol.data.every((p, i) => (p > 0.5 ? 1 : 0) === vol.data[i]));
 });
@@ -108,17 +136,33 @@ Seg('--gray segments an RGB JPEG with a 1-channel model; the text summary', () =
 });
 
 Seg('usage errors (exit 2): activation, normalize, bad threshold, no inputs', () => {
-  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--activation', 'softmax2d'), /--activation must be identity, sigmoid, softmax, logsoftmax or tanh, found "softmax2d"$/, 2);
-  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--normalize', 'imagenet1k'), /--normalize must be model, zscore, none, imagenet or MEAN,STD \(STD > 0\), found "imagenet1k"$/, 2);
-  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--threshold', '2'), /--threshold must be a number from 0 to 1, found "2"/, 2);
+  assertOneLineError(
+    unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--activation', 'softmax2d'),
+    /--activation must be identity, sigmoid, softmax, logsoftmax or tanh, found "softmax2d"$/,
+    2,
+  );
+  assertOneLineError(
+    unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--normalize', 'imagenet1k'),
+    /--normalize must be model, zscore, none, imagenet or MEAN,STD \(STD > 0\), found "imagenet1k"$/,
+    2,
+  );
+  assertOneLineError(
+    unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--threshold', '2'),
+    /--threshold must be a number from 0 to 1, found "2"/,
+    2,
+  );
   assertOneLineError(unet('segment', '--weights', WEIGHTS, '--out-dir', 'o'), /segment: no input images or folders given/, 2);
   // names of Object's own properties are no axis
   for (const axis of ['constructor', 'toString', '__proto__']) {
-    assertOneLineError(unet('segment', 'x.nii', '--weights', WEIGHTS, '--out-dir', 'o', '--axis', axis), new RegExp(`--axis must be axial, coronal, sagittal, 0, 1 or 2, found "${axis}"$`), 2);
+    assertOneLineError(
+      unet('segment', 'x.nii', '--weights', WEIGHTS, '--out-dir', 'o', '--axis', axis),
+      new RegExp(`--axis must be axial, coronal, sagittal, 0, 1 or 2, found "${axis}"$`),
+      2,
+    );
   }
 });
 
-Seg('--out-dir = the input folder: a user\'s own cell_mask.png is neither replaced nor segmented without --overwrite', () => {
+Seg("--out-dir = the input folder: a user's own cell_mask.png is neither replaced nor segmented without --overwrite", () => {
   const d = tmp.dir();
   copyFileSync(`${DEMO}/samples/nuclei_01.png`, join(d, 'cell.png'));
   const mine = encodePng({ width: 4, height: 4, channels: 1, data: new Uint8Array(16).fill(7) });
@@ -128,7 +172,7 @@ Seg('--out-dir = the input folder: a user\'s own cell_mask.png is neither replac
   assert.match(r.lines[0], /^unet: note: skipped 1 file in --out-dir named like the outputs of another input \(cell_mask\.png\)$/, r.stderr);
   assert.match(r.lines[1], /^unet: .*cell\.png: its output .*cell_mask\.png already exists \(pass --overwrite to replace it\)$/, r.stderr);
   assert.match(r.lines[2], /^unet: 1 of 1 inputs failed$/, r.stderr);
-  assert.ok(readFileSync(join(d, 'cell_mask.png')).equals(Buffer.from(mine)), 'the user\'s file is unchanged');
+  assert.ok(readFileSync(join(d, 'cell_mask.png')).equals(Buffer.from(mine)), "the user's file is unchanged");
   assert.equal(readdirSync(d).sort(), ['cell.png', 'cell_mask.png']);
   // --overwrite: replaced by the model's mask; the old mask is still not read as an input
   const o = unet('segment', d, '--weights', WEIGHTS, '--out-dir', d, '--overwrite');
@@ -143,7 +187,10 @@ Seg('an input is never written over, even with --overwrite', () => {
   copyFileSync(`${DEMO}/samples/nuclei_02.png`, join(d, 'p_mask.png'));
   const r = unet('segment', join(d, 'p.png'), join(d, 'p_mask.png'), '--weights', WEIGHTS, '--out-dir', d, '--overwrite');
   assert.is(r.code, 1, r.stderr);
-  assert.ok(r.lines.some((l) => /p\.png: its output p_mask\.png would overwrite the input .*p_mask\.png: choose another --out-dir$/.test(l)), r.stderr);
+  assert.ok(
+    r.lines.some((l) => /p\.png: its output p_mask\.png would overwrite the input .*p_mask\.png: choose another --out-dir$/.test(l)),
+    r.stderr,
+  );
   assert.equal(readFileSync(join(d, 'p_mask.png')), readFileSync(`${DEMO}/samples/nuclei_02.png`));
 });
 
@@ -161,8 +208,16 @@ Seg('a failing write leaves no partial set: p_overlay.png is a directory, so no 
 });
 
 Seg('--pad mirror is a usage error', () => {
-  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--pad', 'mirror'), /^unet: segment: --pad must be 'reflect' or 'zero', found "mirror"$/, 2);
-  assertOneLineError(unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--max-pixels', 'lots'), /--max-pixels must be a number >= 0, found "lots"/, 2);
+  assertOneLineError(
+    unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--pad', 'mirror'),
+    /^unet: segment: --pad must be 'reflect' or 'zero', found "mirror"$/,
+    2,
+  );
+  assertOneLineError(
+    unet('segment', 'x.png', '--weights', WEIGHTS, '--out-dir', 'o', '--max-pixels', 'lots'),
+    /--max-pixels must be a number >= 0, found "lots"/,
+    2,
+  );
 });
 
 Seg('finite inputs of 3e38 give NaN outputs: a warning naming how many and where; --strict makes it an error', () => {
@@ -172,7 +227,10 @@ Seg('finite inputs of 3e38 give NaN outputs: a warning naming how many and where
   const args = ['infer', '--weights', WEIGHTS, '--input', input, '--out', join(d, 'y.safetensors')];
   const r = unet(...args);
   assert.is(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^unet: warning: .*big\.safetensors: tensor "input": (\d+) of 256 output values are NaN or Inf \(the first at n 0, c 0, y \d+, x \d+\) although the input is finite/m);
+  assert.match(
+    r.stderr,
+    /^unet: warning: .*big\.safetensors: tensor "input": (\d+) of 256 output values are NaN or Inf \(the first at n 0, c 0, y \d+, x \d+\) although the input is finite/m,
+  );
   const s = unet(...args, '--strict', '--out', join(d, 'z.safetensors'));
   assert.is(s.code, 1, s.stderr);
   assert.match(s.lines[s.lines.length - 1], /output values are NaN or Inf .* \(--strict: no output written\)$/);
@@ -207,7 +265,7 @@ Seg('out2 (sigmoid, 2 channels) stays a mask model: a mask per channel; --normal
   assert.equal(JSON.parse(a.stdout).model.multiClass, false);
 });
 
-Seg('classImageFiles on out2\'s GPU output read as logits: the label PNG decodes to the argmax, probs per class sum to 1', async () => {
+Seg("classImageFiles on out2's GPU output read as logits: the label PNG decodes to the argmax, probs per class sum to 1", async () => {
   // a brain U-Net with 2 outputs (test/fixtures/out2, input [1, 3, 32, 32]); its output taken as 2-class logits
   const io = parseSafetensors(readFileSync('test/fixtures/out2.io.safetensors'), 'out2.io');
   const x = { data: io.getF32('input'), shape: io.tensors.get('input')!.shape };
@@ -220,11 +278,17 @@ Seg('classImageFiles on out2\'s GPU output read as logits: the label PNG decodes
     const img = { width: W, height: H, channels: 1 as const, data: new Uint8Array(H * W).fill(128) };
     const { files, classes } = classImageFiles(img, y.data, C, 'q', { probs: true, activation: 'identity' });
     assert.equal([...files.keys()], ['q_labels.png', 'q_overlay.png', 'q_probs_c0.png', 'q_probs_c1.png']);
-    const labels = paletteIndices(files.get('q_labels.png')!, classColors(C).map((c) => c.rgb));
+    const labels = paletteIndices(
+      files.get('q_labels.png')!,
+      classColors(C).map((c) => c.rgb),
+    );
     const expected = Array.from({ length: H * W }, (_, i) => (y.data[H * W + i] > y.data[i] ? 1 : 0));
     assert.equal(labels, expected);
     assert.ok(expected.some((l) => l === 1) && expected.some((l) => l === 0), 'both classes occur');
-    assert.is(classes.reduce((n, e) => n + e.pixels, 0), H * W);
+    assert.is(
+      classes.reduce((n, e) => n + e.pixels, 0),
+      H * W,
+    );
     assert.is(classes[1].pixels, expected.filter((l) => l === 1).length);
     const [p0, p1] = ['q_probs_c0.png', 'q_probs_c1.png'].map((f) => PNG.sync.read(Buffer.from(files.get(f)!), { skipRescale: true }));
     assert.is(p0.depth, 16);
@@ -259,18 +323,45 @@ Seg('multi-class outputs with a stub model (3 classes, logsoftmax): labels, over
     },
   } as unknown as Model;
   const settings: Settings = {
-    threshold: 0.5, norm: { kind: 'zscore' }, activation: 'logsoftmax', multiClass: true, gray: false, axis: 2, pad: 'reflect', tile: false,
-    probs: true, outDir: out, overwrite: false, strict: false, limits: DEFAULT_LIMITS, protectedFiles: [],
+    threshold: 0.5,
+    norm: { kind: 'zscore' },
+    activation: 'logsoftmax',
+    multiClass: true,
+    gray: false,
+    axis: 2,
+    pad: 'reflect',
+    tile: false,
+    probs: true,
+    outDir: out,
+    overwrite: false,
+    strict: false,
+    limits: DEFAULT_LIMITS,
+    protectedFiles: [],
   };
   copyFileSync(`${DEMO}/samples/nuclei_04.png`, join(d, 'cell.png'));
   const r = await segmentOne(stub, join(d, 'cell.png'), 'cell', settings, () => {});
   assert.equal(r.outputs, ['cell_labels.png', 'cell_overlay.png', 'cell_probs_c0.png', 'cell_probs_c1.png', 'cell_probs_c2.png']);
   const n = last.length / 3;
   const expected = Array.from({ length: n }, (_, i) => [0, 1, 2].reduce((b, k) => (last[k * n + i] > last[b * n + i] ? k : b), 0));
-  assert.equal(paletteIndices(readFileSync(join(out, 'cell_labels.png')), classColors(3).map((c) => c.rgb)), expected);
-  assert.equal(r.classes!.map((e) => e.pixels), [0, 1, 2].map((k) => expected.filter((l) => l === k).length));
-  assert.is(r.classes!.reduce((a, e) => a + e.pixels, 0), n);
-  assert.equal(r.classes!.map((e) => e.color), ['background', 'red', 'green']);
+  assert.equal(
+    paletteIndices(
+      readFileSync(join(out, 'cell_labels.png')),
+      classColors(3).map((c) => c.rgb),
+    ),
+    expected,
+  );
+  assert.equal(
+    r.classes!.map((e) => e.pixels),
+    [0, 1, 2].map((k) => expected.filter((l) => l === k).length),
+  );
+  assert.is(
+    r.classes!.reduce((a, e) => a + e.pixels, 0),
+    n,
+  );
+  assert.equal(
+    r.classes!.map((e) => e.color),
+    ['background', 'red', 'green'],
+  );
   const p = PNG.sync.read(readFileSync(join(out, 'cell_probs_c2.png')), { skipRescale: true });
   const i = expected.indexOf(2);
   assert.ok(Math.abs(probAt(p, i) / 65535 - Math.exp(last[2 * n + i])) < 1e-4, 'exp of the log-softmax');
@@ -280,7 +371,10 @@ Seg('multi-class outputs with a stub model (3 classes, logsoftmax): labels, over
   const bg = expected.indexOf(0);
   assert.equal([...overlay.data.subarray(3 * bg, 3 * bg + 3)], [img.data[bg], img.data[bg], img.data[bg]]);
   // run again: the outputs exist, nothing is replaced without --overwrite
-  const again = await segmentOne(stub, join(d, 'cell.png'), 'cell', settings, () => {}).then(() => undefined, (e: Error) => e);
+  const again = await segmentOne(stub, join(d, 'cell.png'), 'cell', settings, () => {}).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   assert.match(String(again?.message), /cell_labels\.png already exists \(pass --overwrite to replace it\)$/);
 
   // a volume: NAME_labels.nii.gz, uint8 class indices with the input's header; probs per class
@@ -292,16 +386,26 @@ Seg('multi-class outputs with a stub model (3 classes, logsoftmax): labels, over
   assert.equal(labels.dims, [12, 10, 2]);
   // slice 1 was the last run: its labels are the argmax of the stub's output
   const m = 120;
-  assert.equal([...labels.data.subarray(m)], Array.from({ length: m }, (_, q) => [0, 1, 2].reduce((b, k) => (last[k * m + q] > last[b * m + q] ? k : b), 0)));
-  assert.is(v.classes!.reduce((a, e) => a + e.pixels, 0), 240);
+  assert.equal(
+    [...labels.data.subarray(m)],
+    Array.from({ length: m }, (_, q) => [0, 1, 2].reduce((b, k) => (last[k * m + q] > last[b * m + q] ? k : b), 0)),
+  );
+  assert.is(
+    v.classes!.reduce((a, e) => a + e.pixels, 0),
+    240,
+  );
   const probs = [0, 1, 2].map((k) => readNifti(readFileSync(join(out, `v_probs_c${k}.nii.gz`))).data);
-  assert.ok(probs[0].every((q, j) => Math.abs(q + probs[1][j] + probs[2][j] - 1) < 1e-5), 'probabilities sum to 1');
+  assert.ok(
+    probs[0].every((q, j) => Math.abs(q + probs[1][j] + probs[2][j] - 1) < 1e-5),
+    'probabilities sum to 1',
+  );
 });
 
 const SMP = 'test/fixtures/smp/r50_d3_nonorm'; // resnet50, depth 3, 3 -> 2 classes, logsoftmax, imagenet
 
 Seg('an smp model (2 classes, logsoftmax) end to end: labels = argmax of the model output, legend, --activation identity the same', async () => {
-  if (!existsSync(join(SMP, 'model.safetensors'))) throw new Error(`${SMP}/model.safetensors is missing: run /usr/bin/python3 tools/make_smp_fixtures.py --weights`);
+  if (!existsSync(join(SMP, 'model.safetensors')))
+    throw new Error(`${SMP}/model.safetensors is missing: run /usr/bin/python3 tools/make_smp_fixtures.py --weights`);
   const d = tmp.dir();
   const rgba = new Uint8Array(40 * 24 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 13) % 256));
   writeFileSync(join(d, 'photo.png'), PNG.sync.write(Object.assign(new PNG({ width: 40, height: 24 }), { data: Buffer.from(rgba) })));
@@ -309,7 +413,10 @@ Seg('an smp model (2 classes, logsoftmax) end to end: labels = argmax of the mod
   assert.is(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.equal(report.normalize, { kind: 'imagenet' });
-  assert.equal(report.legend.map((e: { color: string }) => e.color), ['background', 'red']);
+  assert.equal(
+    report.legend.map((e: { color: string }) => e.color),
+    ['background', 'red'],
+  );
   assert.equal(readdirSync(join(d, 'out')).sort(), ['photo_labels.png', 'photo_overlay.png', 'photo_probs_c0.png', 'photo_probs_c1.png']);
   const counts = report.inputs[0].classes.map((e: { pixels: number }) => e.pixels);
   assert.is(counts[0] + counts[1], 40 * 24);
@@ -327,11 +434,23 @@ Seg('an smp model (2 classes, logsoftmax) end to end: labels = argmax of the mod
   }
   const n = 40 * 24;
   const expected = Array.from({ length: n }, (_, i) => (y[n + i] > y[i] ? 1 : 0));
-  assert.equal(paletteIndices(readFileSync(join(d, 'out', 'photo_labels.png')), classColors(2).map((c) => c.rgb)), expected);
+  assert.equal(
+    paletteIndices(
+      readFileSync(join(d, 'out', 'photo_labels.png')),
+      classColors(2).map((c) => c.rgb),
+    ),
+    expected,
+  );
   const id = unet('segment', join(d, 'photo.png'), '--weights', SMP, '--out-dir', join(d, 'id'), '--activation', 'identity');
   assert.is(id.code, 0, id.stderr);
   assert.match(id.stdout, /^photo\.png +40x24 +classes 0 background \d+ \([\d.]+%\), 1 red \d+ \([\d.]+%\)/m);
-  assert.equal(paletteIndices(readFileSync(join(d, 'id', 'photo_labels.png')), classColors(2).map((c) => c.rgb)), expected);
+  assert.equal(
+    paletteIndices(
+      readFileSync(join(d, 'id', 'photo_labels.png')),
+      classColors(2).map((c) => c.rgb),
+    ),
+    expected,
+  );
 });
 
 /** A 16-bit gray PNG's value at pixel i (pngjs with skipRescale gives 16-bit RGBA samples). */

@@ -29,7 +29,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-
 const fixture = readTensors(IO);
 const fixtureInput = { data: fixture.getF32('input'), shape: fixture.tensors.get('input')!.shape };
 const fixtureOutput = fixture.getF32('output');
@@ -115,14 +114,41 @@ Cli('info --weights: the demo model: architecture, preprocessing, size, cost and
   const r = unet('info', '--weights', 'assets/demo/nuclei_unet.safetensors');
   assert.is(r.code, 0, r.stderr);
   for (const line of [
-    /^architecture: +brain-unet$/m, /^encoder: +unet$/m, /^depth: +4$/m, /^decoder channels: +32, 16, 8, 4$/m, /^attention: +none$/m,
-    /^upsampling: +transposed-conv$/m, /^in_channels: +1$/m, /^classes: +1$/m, /^activation: +sigmoid$/m, /^preprocessing: +zscore /m,
-    /^parameters: +[\d,]+$/m, /^buffers: +[\d,]+ \(BatchNorm running statistics/m, /^weights on the GPU: +[\d.]+ MB packed for this device's kernels \(the parameters as f32 tensors: 0\.5 MB\)$/m, /^GFLOP: +[\d.]+ at 1x1x256x256$/m, /^size multiple: +16 /m, /^init_features: +4$/m,
+    /^architecture: +brain-unet$/m,
+    /^encoder: +unet$/m,
+    /^depth: +4$/m,
+    /^decoder channels: +32, 16, 8, 4$/m,
+    /^attention: +none$/m,
+    /^upsampling: +transposed-conv$/m,
+    /^in_channels: +1$/m,
+    /^classes: +1$/m,
+    /^activation: +sigmoid$/m,
+    /^preprocessing: +zscore /m,
+    /^parameters: +[\d,]+$/m,
+    /^buffers: +[\d,]+ \(BatchNorm running statistics/m,
+    /^weights on the GPU: +[\d.]+ MB packed for this device's kernels \(the parameters as f32 tensors: 0\.5 MB\)$/m,
+    /^GFLOP: +[\d.]+ at 1x1x256x256$/m,
+    /^size multiple: +16 /m,
+    /^init_features: +4$/m,
     /^inferred: +in_channels, classes, init_features, depth \(from the tensors; no config\.json\)$/m,
-  ]) assert.match(r.stdout, line);
+  ])
+    assert.match(r.stdout, line);
   const j = JSON.parse(unet('info', '--weights', 'assets/demo/nuclei_unet.safetensors', '--json').stdout);
   assert.equal(
-    [j.architecture, j.encoder, j.depth, j.decoderChannels, j.inChannels, j.classes, j.activation, j.multiClass, j.preprocessing, j.sizeMultiple, j.features, j.config],
+    [
+      j.architecture,
+      j.encoder,
+      j.depth,
+      j.decoderChannels,
+      j.inChannels,
+      j.classes,
+      j.activation,
+      j.multiClass,
+      j.preprocessing,
+      j.sizeMultiple,
+      j.features,
+      j.config,
+    ],
     ['brain-unet', 'unet', 4, [32, 16, 8, 4], 1, 1, 'sigmoid', false, { kind: 'zscore' }, 16, 4, false],
   );
   // tools/train_demo.py's U-Net (init_features 4, 1 -> 1) as PyTorch counts it: 122 021 parameters, and
@@ -140,7 +166,21 @@ Cli('info --weights on an smp save_pretrained folder: settings from config.json,
   assert.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(
-    [j.architecture, j.encoder, j.depth, j.decoderChannels, j.upsampling, j.inChannels, j.classes, j.activation, j.multiClass, j.preprocessing, j.sizeMultiple, j.inferred, j.config],
+    [
+      j.architecture,
+      j.encoder,
+      j.depth,
+      j.decoderChannels,
+      j.upsampling,
+      j.inChannels,
+      j.classes,
+      j.activation,
+      j.multiClass,
+      j.preprocessing,
+      j.sizeMultiple,
+      j.inferred,
+      j.config,
+    ],
     ['smp-unet', 'resnet50', 3, [16, 8, 8], 'nearest', 3, 2, 'logsoftmax', true, { kind: 'imagenet' }, 1, [], true],
   );
   assert.ok(j.gflop === null ? /no kernel yet/.test(j.gflopError) : j.gflop > 0, JSON.stringify(j));
@@ -156,7 +196,10 @@ Cli('info --weights: a folder without model.safetensors is one line naming it', 
 
 Cli('--activation: a usage error naming the accepted values; one the model cannot take is its one-line refusal', ({ dir }) => {
   const d = dir();
-  for (const cmd of [['infer', '--input', IO, '--out', join(d, 'y.safetensors')], ['segment', 'x.png', '--out-dir', d]]) {
+  for (const cmd of [
+    ['infer', '--input', IO, '--out', join(d, 'y.safetensors')],
+    ['segment', 'x.png', '--out-dir', d],
+  ]) {
     assertOneLineError(
       unet(...cmd, '--weights', WEIGHTS, '--activation', 'relu'),
       new RegExp(`^unet: ${cmd[0]}: --activation must be identity, sigmoid, softmax, logsoftmax or tanh, found "relu"$`),
@@ -285,7 +328,19 @@ Cli('error: input with a zero-size dimension leaves an existing output untouched
 Cli('infer of a 27x41 input (padded by reflection, cropped back) matches PyTorch', ({ dir }) => {
   const d = dir();
   const out = join(d, 'y.safetensors');
-  const r = unet('infer', '--weights', WEIGHTS, '--input', 'test/fixtures/pad.io.safetensors', '--input-name', 'input_reflect', '--pad', 'reflect', '--out', out);
+  const r = unet(
+    'infer',
+    '--weights',
+    WEIGHTS,
+    '--input',
+    'test/fixtures/pad.io.safetensors',
+    '--input-name',
+    'input_reflect',
+    '--pad',
+    'reflect',
+    '--out',
+    out,
+  );
   assert.is(r.code, 0, r.stderr);
   const got = parseSafetensors(readFileSync(out)).getF32('output');
   const want = parseSafetensors(readFileSync('test/fixtures/pad.io.safetensors')).getF32('output_reflect');

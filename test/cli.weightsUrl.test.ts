@@ -79,7 +79,10 @@ Cli('infer --weights URL writes the output the file gives, bit for bit; nothing 
   assert.is(f.code, 0, f.stderr);
   const [a, b] = [outputOf(fromUrl), outputOf(fromFile)];
   assert.is(a.length, 2 * 32 * 32);
-  assert.ok(a.every((v, i) => v === b[i]), 'same output');
+  assert.ok(
+    a.every((v, i) => v === b[i]),
+    'same output',
+  );
 });
 
 Cli('info --weights URL/ reads an smp folder (config.json, model.safetensors): the same model as the folder', async (ctx) => {
@@ -105,8 +108,21 @@ Cli('a URL the CLI cannot fetch is one line naming it, not "cannot read (ENOENT)
   const missing = await unetAsync('infer', '--weights', `${ctx.base}/missing.safetensors`, '--input', IO, '--out', join(d, 'y.safetensors'));
   assertOneLineError(missing, new RegExp(`^unet: ${ctx.base}/missing\\.safetensors: HTTP 404 Not Found$`));
   const t0 = performance.now();
-  const silent = await unetAsync('infer', '--weights', `${ctx.base}/silent.safetensors`, '--input', IO, '--out', join(d, 'y.safetensors'), '--limit', 'headersTimeoutMs=300');
-  assertOneLineError(silent, new RegExp(`^unet: ${ctx.base}/silent\\.safetensors: no response headers within 300 ms \\(raise with --limit headersTimeoutMs=N\\)$`));
+  const silent = await unetAsync(
+    'infer',
+    '--weights',
+    `${ctx.base}/silent.safetensors`,
+    '--input',
+    IO,
+    '--out',
+    join(d, 'y.safetensors'),
+    '--limit',
+    'headersTimeoutMs=300',
+  );
+  assertOneLineError(
+    silent,
+    new RegExp(`^unet: ${ctx.base}/silent\\.safetensors: no response headers within 300 ms \\(raise with --limit headersTimeoutMs=N\\)$`),
+  );
   assert.ok(performance.now() - t0 < 30_000, 'well before the 30 s default');
 });
 
@@ -114,7 +130,11 @@ Cli('--help of infer, segment, info and tune says --weights takes a path or an h
   for (const cmd of ['infer', 'segment', 'info', 'tune']) {
     const r = await unetAsync(cmd, '--help');
     assert.is(r.code, 0, r.stderr);
-    assert.match(r.stdout.replace(/\s+/g, ' '), /--weights PATH +a safetensors state_dict .* as a path or an http\(s\) URL \(a URL ending in \/ names such a folder\)/, cmd);
+    assert.match(
+      r.stdout.replace(/\s+/g, ' '),
+      /--weights PATH +a safetensors state_dict .* as a path or an http\(s\) URL \(a URL ending in \/ names such a folder\)/,
+      cmd,
+    );
   }
 });
 

@@ -7,7 +7,17 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 // the package's own entry: what an app imports
 import {
-  type Model, type SegmentResult, UnetError, encodePng, loadModel, parseSafetensors, probabilitiesPng, readImage, renderLabels, renderMask, renderOverlay,
+  type Model,
+  type SegmentResult,
+  UnetError,
+  encodePng,
+  loadModel,
+  parseSafetensors,
+  probabilitiesPng,
+  readImage,
+  renderLabels,
+  renderMask,
+  renderOverlay,
 } from '../src/node.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { testDevice } from './helpers.js';
@@ -24,7 +34,13 @@ function deep(n: number): unknown {
   return v;
 }
 
-const getterThrows = (key: string) => Object.defineProperty({}, key, { get: () => { throw new Error(`getter of ${key}`); }, enumerable: true });
+const getterThrows = (key: string) =>
+  Object.defineProperty({}, key, {
+    get: () => {
+      throw new Error(`getter of ${key}`);
+    },
+    enumerable: true,
+  });
 
 /** The hostile values every option gets, by name (the name is what a failure prints). */
 const HOSTILE: [string, () => unknown][] = [
@@ -56,7 +72,9 @@ async function outcome(f: () => unknown): Promise<string | undefined> {
   } catch (e) {
     if (e instanceof UnetError && typeof e.code === 'string' && (e.code as string) !== '') return undefined;
     const err = e as Error | undefined;
-    return `${err?.constructor?.name ?? typeof e}: ${String(err?.message ?? e).split('\n')[0].slice(0, 160)}`;
+    return `${err?.constructor?.name ?? typeof e}: ${String(err?.message ?? e)
+      .split('\n')[0]
+      .slice(0, 160)}`;
   }
 }
 
@@ -77,7 +95,9 @@ function hostileFor(option: string, accepted: string[], call: (v: unknown) => un
   return HOSTILE.filter(([name]) => !accepted.includes(name)).map(([name, v]) => [`${option} = ${name}`, () => call(v())]);
 }
 
-const Family = suite<{ device: GPUDevice; model: Model; image: { data: Uint8Array; width: number; height: number; channels: 1 }; result: SegmentResult }>('error family: hostile values at every public option');
+const Family = suite<{ device: GPUDevice; model: Model; image: { data: Uint8Array; width: number; height: number; channels: 1 }; result: SegmentResult }>(
+  'error family: hostile values at every public option',
+);
 Family.before(async (ctx) => {
   ctx.device = await testDevice();
   ctx.model = await loadModel(ctx.device, WEIGHTS);
@@ -106,9 +126,32 @@ Family('loadModel: the source, and each LoadOptions field', async ({ device }) =
     ['limits = { maxWeightsBytes: NaN }', () => loadModel(device, bytes, { limits: { maxWeightsBytes: NaN } })],
     ['limits = { constructor: 1 }', () => loadModel(device, bytes, { limits: JSON.parse('{"constructor": 1}') })],
     ['limits = { __proto__: 1 } (own key)', () => loadModel(device, bytes, { limits: JSON.parse('{"__proto__": 1}') })],
-    ['tuning = { conv2d: { tilePixels: 1e12 } }', () => loadModel(device, bytes, { tuning: { conv2d: { tilePixels: 1e12, tileC4: 1, workgroupSize: 64, weights: 'load' } } as never })],
-    ['tuning = the default with weights "constructor"', () => loadModel(device, bytes, { tuning: { conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'constructor' }, convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load' }, elementwiseWorkgroupSize: 64 } as never })],
-    ['tuning = the default with elementwiseWorkgroupSize 1e9', () => loadModel(device, bytes, { tuning: { conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' }, convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load' }, elementwiseWorkgroupSize: 1e9 } })],
+    [
+      'tuning = { conv2d: { tilePixels: 1e12 } }',
+      () => loadModel(device, bytes, { tuning: { conv2d: { tilePixels: 1e12, tileC4: 1, workgroupSize: 64, weights: 'load' } } as never }),
+    ],
+    [
+      'tuning = the default with weights "constructor"',
+      () =>
+        loadModel(device, bytes, {
+          tuning: {
+            conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'constructor' },
+            convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load' },
+            elementwiseWorkgroupSize: 64,
+          } as never,
+        }),
+    ],
+    [
+      'tuning = the default with elementwiseWorkgroupSize 1e9',
+      () =>
+        loadModel(device, bytes, {
+          tuning: {
+            conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' },
+            convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load' },
+            elementwiseWorkgroupSize: 1e9,
+          },
+        }),
+    ],
   );
   await table(cases);
 });
@@ -168,7 +211,11 @@ Family('model.estimate, readImage', async ({ model, image }) => {
 
 Family('renderMask, renderLabels, renderOverlay, probabilitiesPng, encodePng, parseSafetensors', async ({ result, image }) => {
   const cases: [string, () => unknown][] = [];
-  for (const [name, f] of [['renderMask', renderMask], ['renderLabels', renderLabels], ['probabilitiesPng', probabilitiesPng]] as const) {
+  for (const [name, f] of [
+    ['renderMask', renderMask],
+    ['renderLabels', renderLabels],
+    ['probabilitiesPng', probabilitiesPng],
+  ] as const) {
     cases.push(...hostileFor(`${name} result`, [], (v) => f(v as never)));
     cases.push(...hostileFor(`${name} result.width`, [], (v) => f({ ...result, width: v as never })));
     cases.push(...hostileFor(`${name} result.mask`, [], (v) => f({ ...result, mask: v as never })));
@@ -201,8 +248,22 @@ Config('every config.json key smp reads: hostile values are refused naming the c
   const weights = tiny();
   // null is smp's "none" for these
   const accepts: Record<string, string[]> = { activation: ['null'], aux_params: ['null'], decoder_attention_type: ['null'] };
-  const keys = ['_model_class', 'encoder_name', 'encoder_depth', 'decoder_channels', 'decoder_use_norm', 'decoder_use_batchnorm', 'decoder_interpolation', 'decoder_interpolation_mode',
-    'decoder_attention_type', 'in_channels', 'classes', 'activation', 'aux_params', 'add_center_block'];
+  const keys = [
+    '_model_class',
+    'encoder_name',
+    'encoder_depth',
+    'decoder_channels',
+    'decoder_use_norm',
+    'decoder_use_batchnorm',
+    'decoder_interpolation',
+    'decoder_interpolation_mode',
+    'decoder_attention_type',
+    'in_channels',
+    'classes',
+    'activation',
+    'aux_params',
+    'add_center_block',
+  ];
   const bad: string[] = [];
   let n = 0;
   for (const key of keys) {
@@ -240,7 +301,10 @@ Config('config values out of range: encoder_depth 6, 1e12 classes, channel count
     [{ aux_params: 'yes' }, /aux_params is "yes", expected null or an object/],
   ];
   for (const [patch, want] of cases) {
-    const e = await loadModel(device, { weights, name: 'tiny.safetensors', config: { ...BASE, ...patch } }).then(() => undefined, (e: unknown) => e);
+    const e = await loadModel(device, { weights, name: 'tiny.safetensors', config: { ...BASE, ...patch } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(e instanceof UnetError, `${JSON.stringify(patch)}: expected a UnetError, got ${e}`);
     assert.match((e as Error).message, /^tiny\.safetensors config: /, JSON.stringify(patch));
     assert.match((e as Error).message, want, JSON.stringify(patch));
@@ -263,7 +327,10 @@ Config('config text: not JSON, deeply nested, an array, a getter, a cycle; the p
     ['2 MB of text', `{"x": "${'a'.repeat(2 ** 21)}"}`, /more than the 1048576 bytes a model config may have/],
   ];
   for (const [what, config, want] of cases) {
-    const e = await loadModel(device, { weights, name: 'tiny.safetensors', config: config as never }).then(() => undefined, (e: unknown) => e);
+    const e = await loadModel(device, { weights, name: 'tiny.safetensors', config: config as never }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(e instanceof UnetError, `${what}: expected a UnetError, got ${(e as Error)?.constructor?.name}: ${e}`);
     assert.match((e as Error).message, want, what);
     assert.not.match((e as Error).message, /root:x|\[\[\[\[/, `${what}: the message echoes the text: ${(e as Error).message}`);

@@ -3,8 +3,18 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  AbortError, DeviceLostError, ImageError, InputError, LimitError, NoAdapterError, SafetensorsError, UnetError, UnsupportedError, WeightsError,
-  getDevice, loadModel,
+  AbortError,
+  DeviceLostError,
+  ImageError,
+  InputError,
+  LimitError,
+  NoAdapterError,
+  SafetensorsError,
+  UnetError,
+  UnsupportedError,
+  WeightsError,
+  getDevice,
+  loadModel,
 } from '../src/node.js';
 import { ChannelError } from '../src/io/preprocess.js';
 import { NiftiError } from '../src/io/nifti.js';
@@ -47,32 +57,65 @@ Classes.run();
 // ---
 
 const Load = suite<{ device: GPUDevice }>('errors: from loadModel and run');
-Load.before(async (ctx) => { ctx.device = await getDevice(); });
+Load.before(async (ctx) => {
+  ctx.device = await getDevice();
+});
 Load.after((ctx) => ctx.device.destroy());
 
 Load('unknown loadModel options are refused (UNSUPPORTED), naming the option and the nearest known one', async ({ device }) => {
   await rejectsWith(
     loadModel(device, DEMO, { precison: 'f16' } as object),
-    (e) => e instanceof UnsupportedError && e.message === 'loadModel: unknown option "precison"; did you mean precision? (known: tuning, pad, precision, activation, limits, signal, onProgress, planCacheBytes)',
+    (e) =>
+      e instanceof UnsupportedError &&
+      e.message ===
+        'loadModel: unknown option "precison"; did you mean precision? (known: tuning, pad, precision, activation, limits, signal, onProgress, planCacheBytes)',
     'precison',
   );
-  await rejectsWith(loadModel(device, DEMO, { xyz: 1 } as object), (e) => e.code === 'UNSUPPORTED' && /^loadModel: unknown option "xyz" \(known:/.test(e.message), 'xyz');
-  await rejectsWith(loadModel(device, DEMO, 'f16' as unknown as object), (e) => e.code === 'INPUT' && /options must be an object, found string/.test(e.message), 'a string');
-  await rejectsWith(loadModel(device, DEMO, { precision: 'f8' as 'f16' }), (e) => e.code === 'INPUT' && /precision must be 'f32' or 'f16', found "f8"/.test(e.message), 'f8');
+  await rejectsWith(
+    loadModel(device, DEMO, { xyz: 1 } as object),
+    (e) => e.code === 'UNSUPPORTED' && /^loadModel: unknown option "xyz" \(known:/.test(e.message),
+    'xyz',
+  );
+  await rejectsWith(
+    loadModel(device, DEMO, 'f16' as unknown as object),
+    (e) => e.code === 'INPUT' && /options must be an object, found string/.test(e.message),
+    'a string',
+  );
+  await rejectsWith(
+    loadModel(device, DEMO, { precision: 'f8' as 'f16' }),
+    (e) => e.code === 'INPUT' && /precision must be 'f32' or 'f16', found "f8"/.test(e.message),
+    'f8',
+  );
   await rejectsWith(loadModel(device, DEMO, { pad: 'edge' as 'zero' }), (e) => e.code === 'INPUT' && /pad must be 'reflect' or 'zero'/.test(e.message), 'pad');
 });
 
 Load('bad weights are WEIGHTS (the file named), unsupported models UNSUPPORTED, the messages as before', async ({ device }) => {
-  await rejectsWith(loadModel(device, new Uint8Array([1, 2, 3])), (e) => e instanceof SafetensorsError && e.code === 'WEIGHTS' && /^<bytes>: /.test(e.message), 'garbage bytes');
-  await rejectsWith(loadModel(device, 'test/fixtures/none.safetensors'), (e) => e instanceof WeightsError && e.message === 'test/fixtures/none.safetensors: cannot read (ENOENT)', 'missing file');
-  await rejectsWith(loadModel(device, { weights: new Uint8Array(0), config: '{not json' }), (e) => e.code === 'WEIGHTS' && /config: not valid JSON/.test(e.message), 'bad config');
+  await rejectsWith(
+    loadModel(device, new Uint8Array([1, 2, 3])),
+    (e) => e instanceof SafetensorsError && e.code === 'WEIGHTS' && /^<bytes>: /.test(e.message),
+    'garbage bytes',
+  );
+  await rejectsWith(
+    loadModel(device, 'test/fixtures/none.safetensors'),
+    (e) => e instanceof WeightsError && e.message === 'test/fixtures/none.safetensors: cannot read (ENOENT)',
+    'missing file',
+  );
+  await rejectsWith(
+    loadModel(device, { weights: new Uint8Array(0), config: '{not json' }),
+    (e) => e.code === 'WEIGHTS' && /config: not valid JSON/.test(e.message),
+    'bad config',
+  );
   const weights = new Uint8Array(await (await import('node:fs/promises')).readFile(DEMO));
   await rejectsWith(
     loadModel(device, { weights, config: { _model_class: 'FPN' } }),
     (e) => e instanceof UnsupportedError && /not (supported|a model this engine runs)/.test(e.message),
     'another smp class',
   );
-  await rejectsWith(loadModel(device, weights, { activation: 'softmax' }), (e) => e.code === 'UNSUPPORTED' && /ends in a sigmoid; activation "softmax" is not supported/.test(e.message), 'brain U-Net softmax');
+  await rejectsWith(
+    loadModel(device, weights, { activation: 'softmax' }),
+    (e) => e.code === 'UNSUPPORTED' && /ends in a sigmoid; activation "softmax" is not supported/.test(e.message),
+    'brain U-Net softmax',
+  );
 });
 
 Load('a lost device: DEVICE_LOST for runs after the loss, message as before', async () => {
@@ -81,7 +124,10 @@ Load('a lost device: DEVICE_LOST for runs after the loss, message as before', as
   device.destroy();
   await rejectsWith(
     model.run({ data: new Float32Array(16 * 16), shape: [1, 1, 16, 16] }),
-    (e) => e instanceof DeviceLostError && e.code === 'DEVICE_LOST' && /^the GPU device was lost \(destroyed.*\): get a new device with getDevice\(\) and load the model again$/.test(e.message),
+    (e) =>
+      e instanceof DeviceLostError &&
+      e.code === 'DEVICE_LOST' &&
+      /^the GPU device was lost \(destroyed.*\): get a new device with getDevice\(\) and load the model again$/.test(e.message),
     'run after destroy',
   );
 });

@@ -32,7 +32,15 @@ async function rejection(p: Promise<unknown>, what: string): Promise<Error> {
   return assert.unreachable(`${what}: should have failed`) as never;
 }
 
-const image = (seed: number, shape: number[]) => ({ data: randArray(rng(seed), shape.reduce((a, b) => a * b, 1), -2, 2), shape });
+const image = (seed: number, shape: number[]) => ({
+  data: randArray(
+    rng(seed),
+    shape.reduce((a, b) => a * b, 1),
+    -2,
+    2,
+  ),
+  shape,
+});
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 const LOST = /^the GPU device was lost \(destroyed.*\): get a new device with getDevice\(\) and load the model again$/;
 
@@ -60,7 +68,11 @@ Runtime('device destroyed before a run, and during one: runs reject clearly (no 
   const queued = model.run(x);
   const tiled = model.run(image(4, [1, 1, 100, 90]), { tile: { roi: 32 } });
   setTimeout(() => device.destroy(), 20);
-  for (const [p, what] of [[inFlight, 'in flight'], [queued, 'queued'], [tiled, 'tiled']] as const) {
+  for (const [p, what] of [
+    [inFlight, 'in flight'],
+    [queued, 'queued'],
+    [tiled, 'tiled'],
+  ] as const) {
     assert.match((await rejection(p, what)).message, LOST, what);
   }
   assert.match((await rejection(model.run(x), 'later')).message, LOST);
@@ -125,7 +137,15 @@ Runtime('dispose frees the GPU memory the model held; a disposed model is a clea
   assert.is(model.gpuMemory().peakBytes, used.peakBytes, 'the peak is kept');
   const pending = model.run(image(32, [1, 1, 96, 96]));
   model.dispose();
-  assert.equal(model.gpuMemory(), { weightBytes: 0, planBytes: 0, totalBytes: 0, peakBytes: used.peakBytes, plans: 0, planCacheBytes: used.planCacheBytes, evictions: 0 });
+  assert.equal(model.gpuMemory(), {
+    weightBytes: 0,
+    planBytes: 0,
+    totalBytes: 0,
+    peakBytes: used.peakBytes,
+    plans: 0,
+    planCacheBytes: used.planCacheBytes,
+    evictions: 0,
+  });
   const disposed = await rejection(pending, 'run queued before dispose');
   assert.match(disposed.message, /^this model was disposed/);
   assert.is((disposed as Error & { code?: string }).code, 'DISPOSED');
@@ -151,7 +171,10 @@ Inputs('wrong channels, rank, sizes, data; zero-size; NaN / Inf refused naming t
     [{ data: new Float32Array(2 * 16 * 16), shape: [1, 2, 16, 16] }, /^input: has 2 channels, the model expects 1$/],
     [{ data: new Float32Array(256), shape: [1, 16, 16] }, /^input: shape \[1,16,16\] has 3 dimensions, expected 4: \[N, C, H, W\]$/],
     [{ data: new Float32Array(256), shape: [1, 1, 1, 16, 16] }, /has 5 dimensions/],
-    [{ data: new Float32Array(0), shape: [1, 1, 0, 16] }, /^input: shape \[1,1,0,16\] is not \[N, C, H, W\] with positive integer sizes \(a zero-size input has nothing to segment\)$/],
+    [
+      { data: new Float32Array(0), shape: [1, 1, 0, 16] },
+      /^input: shape \[1,1,0,16\] is not \[N, C, H, W\] with positive integer sizes \(a zero-size input has nothing to segment\)$/,
+    ],
     [{ data: new Float32Array(16), shape: [1, 1, 4.5, 4] }, /positive integer sizes$/],
     [{ data: new Float32Array(10), shape: [1, 1, 16, 16] }, /^input: data has 10 values, shape \[1,1,16,16\] needs 256$/],
     [{ data: new Float32Array(10), shape: [1, 1, 1e6, 1e6] }, /^input: data has 10 values, shape \[1,1,1000000,1000000\] needs 1000000000000$/],
@@ -164,7 +187,10 @@ Inputs('wrong channels, rank, sizes, data; zero-size; NaN / Inf refused naming t
   const nan = image(40, [2, 1, 16, 16]);
   nan.data[256 + 5 * 16 + 7] = NaN;
   nan.data[400] = Infinity;
-  assert.match((await rejection(model.run(nan), 'NaN')).message, /^input: holds NaN at index 343 \(n 1, c 0, y 5, x 7\); inputs must be finite \(run with \{ nonFinite: 'propagate' \} to pass them through\)$/);
+  assert.match(
+    (await rejection(model.run(nan), 'NaN')).message,
+    /^input: holds NaN at index 343 \(n 1, c 0, y 5, x 7\); inputs must be finite \(run with \{ nonFinite: 'propagate' \} to pass them through\)$/,
+  );
   const inf = image(41, [1, 1, 16, 16]);
   inf.data[17] = -Infinity;
   assert.match((await rejection(model.run(inf), 'Inf')).message, /^input: holds -Inf at index 17 \(n 0, c 0, y 1, x 1\)/);
@@ -172,7 +198,10 @@ Inputs('wrong channels, rank, sizes, data; zero-size; NaN / Inf refused naming t
   const y = await model.run(nan, { nonFinite: 'propagate' });
   const clean = await model.run({ data: nan.data.slice(0, 256), shape: [1, 1, 16, 16] });
   assert.is(maxDiff(y.data.subarray(0, 256), clean.data), 0);
-  assert.ok(y.data.subarray(256).some((v) => Number.isNaN(v)), 'NaN propagates within its image');
+  assert.ok(
+    y.data.subarray(256).some((v) => Number.isNaN(v)),
+    'NaN propagates within its image',
+  );
   // and the model still works
   assert.equal((await model.run(image(42, [1, 1, 16, 16]))).shape, [1, 1, 16, 16]);
 });
@@ -183,7 +212,10 @@ Inputs('wrong channels, rank, sizes, data; zero-size; NaN / Inf refused naming t
 function weightParts(path = GRAY) {
   const b = readFileSync(path);
   const len = b.readUInt32LE(0);
-  return { header: JSON.parse(b.subarray(8, 8 + len).toString()) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>, data: b.subarray(8 + len) };
+  return {
+    header: JSON.parse(b.subarray(8, 8 + len).toString()) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>,
+    data: b.subarray(8 + len),
+  };
 }
 function build(header: object, data: Uint8Array, lengthField?: number): Uint8Array {
   const json = Buffer.from(JSON.stringify(header));
@@ -205,14 +237,58 @@ const BROKEN_WEIGHTS: [string, () => Uint8Array, RegExp][] = [
   ['truncated in the length field', () => readFileSync(GRAY).subarray(0, 5), /file is 5 bytes/],
   ['truncated in the header', () => readFileSync(GRAY).subarray(0, 200), /header length \d+ is larger than the 192 bytes that follow the length field/],
   ['truncated in the data', () => readFileSync(GRAY).subarray(0, 100_000), /run past the end of the \d+-byte data section/],
-  ['header length larger than the file', () => edited((h, d) => build(h, d, 2 ** 31)), /header length 2147483648 exceeds the 16 MiB \(16777216-byte\) header limit/],
-  ['header not JSON', () => edited((h, d) => { const b = build(h, d); b[9] = 0x7b; b[10] = 0x7b; return b; }), /header is not valid JSON/],
+  [
+    'header length larger than the file',
+    () => edited((h, d) => build(h, d, 2 ** 31)),
+    /header length 2147483648 exceeds the 16 MiB \(16777216-byte\) header limit/,
+  ],
+  [
+    'header not JSON',
+    () =>
+      edited((h, d) => {
+        const b = build(h, d);
+        b[9] = 0x7b;
+        b[10] = 0x7b;
+        return b;
+      }),
+    /header is not valid JSON/,
+  ],
   ['unknown dtype', () => edited((h) => void (h[FIRST].dtype = 'F8_E4M3')), /tensor "encoder1.enc1conv1.weight": unknown dtype "F8_E4M3"/],
-  ['offsets out of range', () => edited((h) => { const o = h['conv.bias'].data_offsets; h['conv.bias'].data_offsets = [o[0] + 2 ** 30, o[1] + 2 ** 30]; }), /tensor "conv.bias": data_offsets .* run past the end/],
-  ['overlapping tensors', () => edited((h) => void (h['conv.bias'].data_offsets = [...h[FIRST].data_offsets.map((v, i) => (i ? v - h[FIRST].data_offsets[1] + h[FIRST].data_offsets[0] + 4 : v))] as [number, number])), /overlap/],
-  ['byte length != shape x dtype', () => edited((h) => void (h[FIRST].shape = [4, 1, 3, 2])), /data_offsets \[\d+, \d+\] hold 144 bytes but F32 \[4, 1, 3, 2\] needs 96/],
-  ['a missing tensor', () => edited((h) => void delete h['decoder2.dec2norm1.running_var']), /not a brain-segmentation U-Net state_dict \(1 problem\):\n {2}- missing "decoder2.dec2norm1.running_var" \[8\]/],
-  ['an unexpected tensor', () => edited((h, d) => void (h['head.extra'] = { dtype: 'F32', shape: [0], data_offsets: [d.length, d.length] })), /unexpected "head.extra"/],
+  [
+    'offsets out of range',
+    () =>
+      edited((h) => {
+        const o = h['conv.bias'].data_offsets;
+        h['conv.bias'].data_offsets = [o[0] + 2 ** 30, o[1] + 2 ** 30];
+      }),
+    /tensor "conv.bias": data_offsets .* run past the end/,
+  ],
+  [
+    'overlapping tensors',
+    () =>
+      edited(
+        (h) =>
+          void (h['conv.bias'].data_offsets = [
+            ...h[FIRST].data_offsets.map((v, i) => (i ? v - h[FIRST].data_offsets[1] + h[FIRST].data_offsets[0] + 4 : v)),
+          ] as [number, number]),
+      ),
+    /overlap/,
+  ],
+  [
+    'byte length != shape x dtype',
+    () => edited((h) => void (h[FIRST].shape = [4, 1, 3, 2])),
+    /data_offsets \[\d+, \d+\] hold 144 bytes but F32 \[4, 1, 3, 2\] needs 96/,
+  ],
+  [
+    'a missing tensor',
+    () => edited((h) => void delete h['decoder2.dec2norm1.running_var']),
+    /not a brain-segmentation U-Net state_dict \(1 problem\):\n {2}- missing "decoder2.dec2norm1.running_var" \[8\]/,
+  ],
+  [
+    'an unexpected tensor',
+    () => edited((h, d) => void (h['head.extra'] = { dtype: 'F32', shape: [0], data_offsets: [d.length, d.length] })),
+    /unexpected "head.extra"/,
+  ],
   ['a mis-shaped tensor', () => edited((h) => void (h['conv.weight'].shape = [1, 1, 2, 2])), /"conv.weight" has shape \[1, 1, 2, 2\], expected \[1, 4, 1, 1\]/],
 ];
 
@@ -240,13 +316,16 @@ Weights(`loadModel: ${BROKEN_WEIGHTS.length} kinds of broken safetensors, each a
 
 Weights('NaN / Inf in weights: a warning in model.info.warnings and on stderr, not an error', async ({ device, tmp }) => {
   const path = join(tmp.dir(), 'nan.safetensors');
-  writeFileSync(path, edited((h, d) => {
-    const [b0] = h['decoder1.dec1norm2.bias'].data_offsets;
-    new DataView(d.buffer, d.byteOffset).setFloat32(b0 + 4, NaN, true);
-    const [c0] = h[FIRST].data_offsets;
-    new DataView(d.buffer, d.byteOffset).setFloat32(c0 + 8, -Infinity, true);
-    new DataView(d.buffer, d.byteOffset).setFloat32(c0 + 12, NaN, true);
-  }));
+  writeFileSync(
+    path,
+    edited((h, d) => {
+      const [b0] = h['decoder1.dec1norm2.bias'].data_offsets;
+      new DataView(d.buffer, d.byteOffset).setFloat32(b0 + 4, NaN, true);
+      const [c0] = h[FIRST].data_offsets;
+      new DataView(d.buffer, d.byteOffset).setFloat32(c0 + 8, -Infinity, true);
+      new DataView(d.buffer, d.byteOffset).setFloat32(c0 + 12, NaN, true);
+    }),
+  );
   const model = await loadModel(device, path);
   assert.equal(model.info.warnings, [
     `${path}: weights hold NaN or Inf values: "encoder1.enc1conv1.weight" has 1 NaN and 1 Inf (first at index 2); "decoder1.dec1norm2.bias" has 1 NaN (first at index 1); outputs may be NaN`,
@@ -262,7 +341,10 @@ Weights('NaN / Inf in weights: a warning in model.info.warnings and on stderr, n
   // the NaN weight of the first conv reaches every output (as in PyTorch: relu keeps NaN), and the
   // warning about the outputs names the weights as the cause
   assert.equal(warnings[0], `unet: warning: ${model.info.warnings[0]}`);
-  assert.match(warnings[1], /2304 of 2304 output values are NaN or Inf .* although the input is finite: the weights hold NaN or Inf values \(see above\); masks are 0 there$/);
+  assert.match(
+    warnings[1],
+    /2304 of 2304 output values are NaN or Inf .* although the input is finite: the weights hold NaN or Inf values \(see above\); masks are 0 there$/,
+  );
   assert.is(warnings.length, 2);
   assert.ok(existsSync(out));
 });
@@ -288,7 +370,11 @@ Weights('CLI: broken weights (infer, segment) and checkpoints (convert): one lin
   const zip = readFileSync('test/fixtures/checkpoints/unet_zip.pt');
   const ckpts: [string, Uint8Array, RegExp][] = [
     ['truncated zip', zip.subarray(0, Math.floor(zip.length / 2)), /not a readable zip archive|truncated|missing/],
-    ['bad pickle opcode', Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, ...Buffer.from('6ca9f9204afa19500000', 'hex').subarray(0, 10), 0xff]), /unsupported or invalid pickle opcode 0xff at byte 14/],
+    [
+      'bad pickle opcode',
+      Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, ...Buffer.from('6ca9f9204afa19500000', 'hex').subarray(0, 10), 0xff]),
+      /unsupported or invalid pickle opcode 0xff at byte 14/,
+    ],
     ['unknown global', readFileSync('test/fixtures/checkpoints/evil_reduce.pt'), /refused global/],
     ['empty', new Uint8Array(0), /not a PyTorch checkpoint: neither a zip archive nor a pickle/],
   ];
@@ -300,7 +386,11 @@ Weights('CLI: broken weights (infer, segment) and checkpoints (convert): one lin
     assertOneLineError(res, new RegExp(`^unet: ${p}: .*(${re.source})`));
     assert.ok(!existsSync(out), `${what}: output written`);
   }
-  assert.equal(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary files left');
+  assert.equal(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no temporary files left',
+  );
 });
 
 Weights('CLI: bad inputs to infer and segment name the file and the problem; nothing written', async ({ tmp }) => {
@@ -314,10 +404,22 @@ Weights('CLI: bad inputs to infer and segment name the file and the problem; not
   nanData[3 * 20 + 4] = NaN;
   const cases: [string, RegExp][] = [
     [write('channels.safetensors', { input: { shape: [1, 3, 8, 8], data: new Float32Array(192) } }), /: tensor "input": has 3 channels, the model expects 1$/],
-    [write('rank.safetensors', { input: { shape: [8, 8], data: new Float32Array(64) } }), /: tensor "input" has shape \[8, 8\], expected 4 dimensions \[N, C, H, W\]$/],
-    [write('name.safetensors', { x: { shape: [1, 1, 8, 8], data: new Float32Array(64) } }), /: no tensor "input" \(it has "x"; choose one with --input-name\)$/],
-    [write('zero.safetensors', { input: { shape: [1, 1, 0, 8], data: new Float32Array(0) } }), /: tensor "input": shape \[1,1,0,8\] is not \[N, C, H, W\] with positive integer sizes \(a zero-size input has nothing to segment\)$/],
-    [write('nan.safetensors', { input: { shape: [2, 1, 24, 20], data: nanData } }), /: tensor "input": holds NaN at index 64 \(n 0, c 0, y 3, x 4\); inputs must be finite/],
+    [
+      write('rank.safetensors', { input: { shape: [8, 8], data: new Float32Array(64) } }),
+      /: tensor "input" has shape \[8, 8\], expected 4 dimensions \[N, C, H, W\]$/,
+    ],
+    [
+      write('name.safetensors', { x: { shape: [1, 1, 8, 8], data: new Float32Array(64) } }),
+      /: no tensor "input" \(it has "x"; choose one with --input-name\)$/,
+    ],
+    [
+      write('zero.safetensors', { input: { shape: [1, 1, 0, 8], data: new Float32Array(0) } }),
+      /: tensor "input": shape \[1,1,0,8\] is not \[N, C, H, W\] with positive integer sizes \(a zero-size input has nothing to segment\)$/,
+    ],
+    [
+      write('nan.safetensors', { input: { shape: [2, 1, 24, 20], data: nanData } }),
+      /: tensor "input": holds NaN at index 64 \(n 0, c 0, y 3, x 4\); inputs must be finite/,
+    ],
   ];
   for (const [input, re] of cases) {
     const out = join(dir, 'y.safetensors');
@@ -335,7 +437,10 @@ Weights('CLI: bad inputs to infer and segment name the file and the problem; not
   const outDir = join(dir, 'seg');
   const r = unet('segment', vol, png, '--weights', DEMO, '--out-dir', outDir);
   assert.is(r.code, 1, r.stderr);
-  assert.equal(r.lines, [`unet: ${vol}: holds 1 NaN or Inf voxel (the first at x 5, y 0, z 1); replace them (with 0, say) before segmenting`, 'unet: 1 of 2 inputs failed']);
+  assert.equal(r.lines, [
+    `unet: ${vol}: holds 1 NaN or Inf voxel (the first at x 5, y 0, z 1); replace them (with 0, say) before segmenting`,
+    'unet: 1 of 2 inputs failed',
+  ]);
   assert.equal(readdirSync(outDir).sort(), ['img_mask.png', 'img_overlay.png']);
 });
 

@@ -90,8 +90,22 @@ function mutateBytes(b: Uint8Array, head: number): Mutation {
 
 const weird = (): unknown =>
   pick<() => unknown>([
-    () => -1, () => 0, () => 1.5, () => 2 ** 53, () => 2 ** 31, () => 1e308, () => int(1000), () => 'x', () => null,
-    () => [], () => {}, () => [int(10), int(10)], () => [-5, 3], () => [2 ** 40, 2 ** 40], () => true, () => NaN,
+    () => -1,
+    () => 0,
+    () => 1.5,
+    () => 2 ** 53,
+    () => 2 ** 31,
+    () => 1e308,
+    () => int(1000),
+    () => 'x',
+    () => null,
+    () => [],
+    () => {},
+    () => [int(10), int(10)],
+    () => [-5, 3],
+    () => [2 ** 40, 2 ** 40],
+    () => true,
+    () => NaN,
   ])();
 
 /** Edits of a safetensors JSON header: fields of one entry changed, entries added or removed, the length field. */
@@ -134,7 +148,10 @@ function mutateSafetensorsHeader(b: Uint8Array): Mutation {
 /** A legacy checkpoint with one pickle opcode byte replaced, or a GLOBAL spliced in. */
 function mutatePickle(b: Uint8Array): Mutation {
   const out = b.slice();
-  const opcodes = [0x80, 0x95, 0x2e, 0x28, 0x30, 0x31, 0x32, 0x4e, 0x88, 0x4a, 0x4b, 0x4d, 0x8a, 0x8b, 0x58, 0x8c, 0x29, 0x5d, 0x7d, 0x74, 0x85, 0x86, 0x87, 0x64, 0x61, 0x65, 0x73, 0x75, 0x68, 0x6a, 0x71, 0x72, 0x94, 0x63, 0x93, 0x52, 0x81, 0x62, 0x51, 0xff, 0x00, 0x01];
+  const opcodes = [
+    0x80, 0x95, 0x2e, 0x28, 0x30, 0x31, 0x32, 0x4e, 0x88, 0x4a, 0x4b, 0x4d, 0x8a, 0x8b, 0x58, 0x8c, 0x29, 0x5d, 0x7d, 0x74, 0x85, 0x86, 0x87, 0x64, 0x61, 0x65,
+    0x73, 0x75, 0x68, 0x6a, 0x71, 0x72, 0x94, 0x63, 0x93, 0x52, 0x81, 0x62, 0x51, 0xff, 0x00, 0x01,
+  ];
   if (r() < 0.3) {
     const g = new TextEncoder().encode(pick(['cos\nsystem\n', 'cbuiltins\neval\n', 'ctorch.nn.modules.conv\nConv2d\n', 'cnumpy\nndarray\n']));
     const at = int(Math.min(out.length, 400));
@@ -160,7 +177,9 @@ interface Target {
   /** what reading the file means; throws on bad files */
   read: (b: Uint8Array, source: string) => unknown | Promise<unknown>;
   /** the error classes this reader may throw */
-  errors: (new (...a: never[]) => Error)[];
+  errors: (new (
+    ...a: never[]
+  ) => Error)[];
   /** whether messages start with the file name (images and volumes are named by the CLI) */
   named: boolean;
 }
@@ -301,7 +320,8 @@ Fuzz(`in-process, ${BUDGET_MS} ms: every mutated file loads or fails with its re
   const total = [...counts.values()].reduce((a, c) => a + c.cases, 0);
   console.log(`  seed ${SEED}: ${total} mutated files in ${((performance.now() - start) / 1000).toFixed(1)} s, ${gpuRuns} forwards on the GPU`);
   console.log(`    slowest case: ${slowest.ms.toFixed(0)} ms (${slowest.what})`);
-  for (const [name, c] of counts) console.log(`    ${name.padEnd(11)} ${String(c.cases).padStart(5)} cases: ${c.loaded} loaded, ${c.failed} refused with a clear error`);
+  for (const [name, c] of counts)
+    console.log(`    ${name.padEnd(11)} ${String(c.cases).padStart(5)} cases: ${c.loaded} loaded, ${c.failed} refused with a clear error`);
   for (const t of targets) assert.ok((counts.get(t.name)?.cases ?? 0) >= 20, `${t.name}: too few cases`);
   // a case this slow is a hang in the making (a corrupt count walked for minutes, a huge view copied)
   assert.ok(slowest.ms < 3000, `slowest case ${slowest.ms} ms: ${slowest.what}`);
@@ -329,7 +349,11 @@ Fuzz('CLI: refused weights, checkpoints and inputs exit 1 with one error line an
       const errorLines = res.lines.filter((l) => !/^\s+- /.test(l));
       assertOneLineError({ ...res, lines: errorLines }, new RegExp(`^unet: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
       assert.ok(!existsSync(out), `${c.what}: ${out} was written`);
-      assert.equal(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary file left');
+      assert.equal(
+        readdirSync(dir).filter((f) => f.startsWith('.')),
+        [],
+        'no temporary file left',
+      );
     }
   }
   console.log(`  ${n} CLI runs on refused files`);
@@ -382,34 +406,178 @@ function manyUnexpected(extra: number): Uint8Array {
 }
 
 const CASES: Case[] = [
-  { name: 'PNG declaring 60000x60000', ext: 'png', file: H.pngDeclaredHuge, args: segmentArgs, expect: /60000x60000 = 3\.6e9 pixels exceeds maxPixels 1\.0e8 \(raise with --max-pixels\)$/ },
-  { name: 'PNG bomb, 30000x30000 from 0.9 MB', ext: 'png', file: () => H.png(30000, 30000, H.zlibWrap(H.zerosDeflateRaw(860))), args: segmentArgs, expect: /9\.0e8 pixels exceeds maxPixels/ },
-  { name: 'interlaced PNG bomb, 100x100 inflating to 1 GiB', ext: 'png', file: () => H.png(100, 100, H.zlibWrap(H.zerosDeflateRaw(1024)), { interlace: true }), args: segmentArgs, expect: /interlaced PNG whose image data inflates past/ },
-  { name: 'PNG bomb, 100x100 inflating to 1 GiB', ext: 'png', file: () => H.png(100, 100, H.zlibWrap(H.zerosDeflateRaw(1024))), args: segmentArgs, expect: /not a readable PNG/ },
-  { name: 'JPEG declaring 65000x65000', ext: 'jpg', file: () => H.jpegDeclared(65000, 65000), args: segmentArgs, expect: /65000x65000 = 4\.2e9 pixels exceeds maxPixels/ },
-  { name: 'progressive JPEG of 190000 empty scans', ext: 'jpg', file: () => H.jpegManyScans(190_000), args: segmentArgs, expect: /JPEG of 190000 scans exceeds maxJpegScans 100 \(raise with --limit maxJpegScans=N\)$/ },
-  { name: '.nii.gz of a 32767x32767 slice', ext: 'nii.gz', file: () => gzipSync(H.concat(H.niftiHeader([32767, 32767, 1]), new Uint8Array(2 ** 20))), args: segmentArgs, expect: /32767 x 32767 x 1 = 1\.1e9 voxels exceeds maxVoxels 1\.3e8 \(raise with --max-voxels\)$/ },
-  { name: '.nii.gz whose f64 data needs 1 GiB', ext: 'nii.gz', file: () => gzipSync(H.concat(H.niftiHeader([1024, 1024, 128], 64), new Uint8Array(2 ** 16))), args: segmentArgs, expect: /exceeds maxDecompressedBytes 1\.0 GiB \(raise with --max-decompressed-mib\)$/ },
-  { name: 'gzip bomb NIfTI, 3 GB of zeros from 3 MB', ext: 'nii.gz', file: () => H.gzipWrap(H.zerosDeflateRaw(3000)), args: segmentArgs, expect: /not a NIfTI-1 file/ },
-  { name: 'NIfTI with dim[2] = -5', ext: 'nii', file: () => H.concat(H.niftiHeader([10, -5, 2]), new Uint8Array(200)), args: segmentArgs, expect: /dim\[2\] is -5: every dimension must be at least 1/ },
+  {
+    name: 'PNG declaring 60000x60000',
+    ext: 'png',
+    file: H.pngDeclaredHuge,
+    args: segmentArgs,
+    expect: /60000x60000 = 3\.6e9 pixels exceeds maxPixels 1\.0e8 \(raise with --max-pixels\)$/,
+  },
+  {
+    name: 'PNG bomb, 30000x30000 from 0.9 MB',
+    ext: 'png',
+    file: () => H.png(30000, 30000, H.zlibWrap(H.zerosDeflateRaw(860))),
+    args: segmentArgs,
+    expect: /9\.0e8 pixels exceeds maxPixels/,
+  },
+  {
+    name: 'interlaced PNG bomb, 100x100 inflating to 1 GiB',
+    ext: 'png',
+    file: () => H.png(100, 100, H.zlibWrap(H.zerosDeflateRaw(1024)), { interlace: true }),
+    args: segmentArgs,
+    expect: /interlaced PNG whose image data inflates past/,
+  },
+  {
+    name: 'PNG bomb, 100x100 inflating to 1 GiB',
+    ext: 'png',
+    file: () => H.png(100, 100, H.zlibWrap(H.zerosDeflateRaw(1024))),
+    args: segmentArgs,
+    expect: /not a readable PNG/,
+  },
+  {
+    name: 'JPEG declaring 65000x65000',
+    ext: 'jpg',
+    file: () => H.jpegDeclared(65000, 65000),
+    args: segmentArgs,
+    expect: /65000x65000 = 4\.2e9 pixels exceeds maxPixels/,
+  },
+  {
+    name: 'progressive JPEG of 190000 empty scans',
+    ext: 'jpg',
+    file: () => H.jpegManyScans(190_000),
+    args: segmentArgs,
+    expect: /JPEG of 190000 scans exceeds maxJpegScans 100 \(raise with --limit maxJpegScans=N\)$/,
+  },
+  {
+    name: '.nii.gz of a 32767x32767 slice',
+    ext: 'nii.gz',
+    file: () => gzipSync(H.concat(H.niftiHeader([32767, 32767, 1]), new Uint8Array(2 ** 20))),
+    args: segmentArgs,
+    expect: /32767 x 32767 x 1 = 1\.1e9 voxels exceeds maxVoxels 1\.3e8 \(raise with --max-voxels\)$/,
+  },
+  {
+    name: '.nii.gz whose f64 data needs 1 GiB',
+    ext: 'nii.gz',
+    file: () => gzipSync(H.concat(H.niftiHeader([1024, 1024, 128], 64), new Uint8Array(2 ** 16))),
+    args: segmentArgs,
+    expect: /exceeds maxDecompressedBytes 1\.0 GiB \(raise with --max-decompressed-mib\)$/,
+  },
+  {
+    name: 'gzip bomb NIfTI, 3 GB of zeros from 3 MB',
+    ext: 'nii.gz',
+    file: () => H.gzipWrap(H.zerosDeflateRaw(3000)),
+    args: segmentArgs,
+    expect: /not a NIfTI-1 file/,
+  },
+  {
+    name: 'NIfTI with dim[2] = -5',
+    ext: 'nii',
+    file: () => H.concat(H.niftiHeader([10, -5, 2]), new Uint8Array(200)),
+    args: segmentArgs,
+    expect: /dim\[2\] is -5: every dimension must be at least 1/,
+  },
   { name: 'FIFO as an input', ext: 'fifo.png', file: 'fifo', args: segmentArgs, expect: /is a FIFO \(named pipe\), expected a regular file$/ },
   { name: '/dev/zero as an image', ext: '', file: '/dev/zero', args: segmentArgs, expect: /is a character device, expected a regular file$/ },
-  { name: '.pt zip bomb (entries declaring 2 GiB)', ext: 'pt', file: () => H.zipBomb(2 ** 31), args: convertArgs, expect: /declares 2\.0 GiB\) exceeds maxDecompressedBytes 1\.0 GiB \(raise with --max-decompressed-mib\)$/ },
-  { name: '.pt of 300 views of 64 x 4 MiB', ext: 'pt', file: () => H.zipCheckpoint(H.manyViews(300, 64, 2 ** 20), { 0: new Uint8Array(2 ** 22) }, true), args: convertArgs, expect: /exceeds maxWeightsBytes 512 MiB \(raise with --max-weights-mib\)$/ },
-  { name: 'pickle with a tuple key doubled 64 times', ext: 'pt', file: () => H.legacyCheckpoint(H.doubledTupleKey(64)), args: convertArgs, expect: /no tensors at the top level/ },
-  { name: 'pickle LONG4 of 1 MB', ext: 'pt', file: () => H.legacyCheckpoint(H.long4(2 ** 20)), args: convertArgs, expect: /an integer of 1\.0e6 bytes .* exceeds maxPickleIntBytes 64/ },
-  { name: 'pickle of 300k APPENDS', ext: 'pt', file: () => H.legacyCheckpoint(H.appends(300_000)), args: convertArgs, expect: /holds a list\/tuple, not a state_dict/ },
-  { name: 'pickle key nested 100000 deep', ext: 'pt', file: () => H.legacyCheckpoint(H.deepKey(100_000)), args: convertArgs, expect: /containers nested 101 deep .* exceeds maxPickleDepth 100/ },
-  { name: 'pickle with a cyclic key', ext: 'pt', file: () => H.legacyCheckpoint(H.cyclicKey()), args: convertArgs, expect: /no tensors at the top level .*"\[\.\.\.\]"/ },
-  { name: 'pickled subprocess.Popen', ext: 'pt', file: () => H.legacyCheckpoint(new H.Pickle().global('subprocess', 'Popen').mark().str('id').tuple().op(0x52).stop()), args: convertArgs, expect: /refused global subprocess\.Popen \(it would run code when unpickled: a code-execution global/ },
-  { name: '10^6 tensor names (a 59 MB header)', ext: 'safetensors', file: () => H.safetensorsHeader(`{${Array.from({ length: 1e6 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',')}}`), args: inferWeights, expect: /header length \d+ exceeds the 16 MiB \(16777216-byte\) header limit/ },
-  { name: 'a shape of 10^7 dims', ext: 'safetensors', file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e7).fill(1).join(',')}],"data_offsets":[0,4]}}`), args: inferWeights, expect: /header length \d+ exceeds the 16 MiB|shape has 10000000 dimensions, more than 64/ },
-  { name: 'a shape of 10^6 dims', ext: 'safetensors', file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e6).fill(1).join(',')}],"data_offsets":[0,4]}}`), args: inferWeights, expect: /tensor "x": shape has 1000000 dimensions, more than 64$/ },
+  {
+    name: '.pt zip bomb (entries declaring 2 GiB)',
+    ext: 'pt',
+    file: () => H.zipBomb(2 ** 31),
+    args: convertArgs,
+    expect: /declares 2\.0 GiB\) exceeds maxDecompressedBytes 1\.0 GiB \(raise with --max-decompressed-mib\)$/,
+  },
+  {
+    name: '.pt of 300 views of 64 x 4 MiB',
+    ext: 'pt',
+    file: () => H.zipCheckpoint(H.manyViews(300, 64, 2 ** 20), { 0: new Uint8Array(2 ** 22) }, true),
+    args: convertArgs,
+    expect: /exceeds maxWeightsBytes 512 MiB \(raise with --max-weights-mib\)$/,
+  },
+  {
+    name: 'pickle with a tuple key doubled 64 times',
+    ext: 'pt',
+    file: () => H.legacyCheckpoint(H.doubledTupleKey(64)),
+    args: convertArgs,
+    expect: /no tensors at the top level/,
+  },
+  {
+    name: 'pickle LONG4 of 1 MB',
+    ext: 'pt',
+    file: () => H.legacyCheckpoint(H.long4(2 ** 20)),
+    args: convertArgs,
+    expect: /an integer of 1\.0e6 bytes .* exceeds maxPickleIntBytes 64/,
+  },
+  {
+    name: 'pickle of 300k APPENDS',
+    ext: 'pt',
+    file: () => H.legacyCheckpoint(H.appends(300_000)),
+    args: convertArgs,
+    expect: /holds a list\/tuple, not a state_dict/,
+  },
+  {
+    name: 'pickle key nested 100000 deep',
+    ext: 'pt',
+    file: () => H.legacyCheckpoint(H.deepKey(100_000)),
+    args: convertArgs,
+    expect: /containers nested 101 deep .* exceeds maxPickleDepth 100/,
+  },
+  {
+    name: 'pickle with a cyclic key',
+    ext: 'pt',
+    file: () => H.legacyCheckpoint(H.cyclicKey()),
+    args: convertArgs,
+    expect: /no tensors at the top level .*"\[\.\.\.\]"/,
+  },
+  {
+    name: 'pickled subprocess.Popen',
+    ext: 'pt',
+    file: () => H.legacyCheckpoint(new H.Pickle().global('subprocess', 'Popen').mark().str('id').tuple().op(0x52).stop()),
+    args: convertArgs,
+    expect: /refused global subprocess\.Popen \(it would run code when unpickled: a code-execution global/,
+  },
+  {
+    name: '10^6 tensor names (a 59 MB header)',
+    ext: 'safetensors',
+    file: () => H.safetensorsHeader(`{${Array.from({ length: 1e6 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',')}}`),
+    args: inferWeights,
+    expect: /header length \d+ exceeds the 16 MiB \(16777216-byte\) header limit/,
+  },
+  {
+    name: 'a shape of 10^7 dims',
+    ext: 'safetensors',
+    file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e7).fill(1).join(',')}],"data_offsets":[0,4]}}`),
+    args: inferWeights,
+    expect: /header length \d+ exceeds the 16 MiB|shape has 10000000 dimensions, more than 64/,
+  },
+  {
+    name: 'a shape of 10^6 dims',
+    ext: 'safetensors',
+    file: () => H.safetensorsHeader(`{"x":{"dtype":"F32","shape":[${new Array(1e6).fill(1).join(',')}],"data_offsets":[0,4]}}`),
+    args: inferWeights,
+    expect: /tensor "x": shape has 1000000 dimensions, more than 64$/,
+  },
   { name: 'FIFO as --weights', ext: 'fifo', file: 'fifo', args: inferWeights, expect: /is a FIFO \(named pipe\), expected a regular file$/ },
   { name: '/dev/zero as --weights', ext: '', file: '/dev/zero', args: inferWeights, expect: /is a character device, expected a regular file$/ },
-  { name: 'a directory without model.safetensors as --weights', ext: 'dir', file: 'dir', args: inferWeights, expect: /a model folder holds model.safetensors \(and config.json\), this one has no model.safetensors$/ },
-  { name: 'a .pt as --weights of infer', ext: 'pt', file: () => readFileSync('test/fixtures/checkpoints/unet_zip.pt'), args: inferWeights, expect: /this is a PyTorch checkpoint \(zip format.*convert it with `unet convert`$/ },
-  { name: 'a legacy .pt as --weights of segment', ext: 'pt', file: () => readFileSync('test/fixtures/checkpoints/unet_legacy.pt'), args: (f, out) => ['segment', 'assets/demo/samples/nuclei_01.png', '--weights', f, '--out-dir', out], expect: /this is a PyTorch checkpoint \(legacy pickle format\).*convert it with `unet convert`$/ },
+  {
+    name: 'a directory without model.safetensors as --weights',
+    ext: 'dir',
+    file: 'dir',
+    args: inferWeights,
+    expect: /a model folder holds model.safetensors \(and config.json\), this one has no model.safetensors$/,
+  },
+  {
+    name: 'a .pt as --weights of infer',
+    ext: 'pt',
+    file: () => readFileSync('test/fixtures/checkpoints/unet_zip.pt'),
+    args: inferWeights,
+    expect: /this is a PyTorch checkpoint \(zip format.*convert it with `unet convert`$/,
+  },
+  {
+    name: 'a legacy .pt as --weights of segment',
+    ext: 'pt',
+    file: () => readFileSync('test/fixtures/checkpoints/unet_legacy.pt'),
+    args: (f, out) => ['segment', 'assets/demo/samples/nuclei_01.png', '--weights', f, '--out-dir', out],
+    expect: /this is a PyTorch checkpoint \(legacy pickle format\).*convert it with `unet convert`$/,
+  },
 ];
 
 /** Runs the CLI under /usr/bin/time: exit code, stderr lines (Dawn's log lines left out), seconds, peak RSS. */
@@ -417,7 +585,10 @@ function timed(args: string[]): { code: number | null; lines: string[]; stderr: 
   const timeFile = join(tmpdir(), `unet-fuzz-time-${process.pid}`);
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', timeFile, process.execPath, 'bin/unet.js', ...args], {
-    cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, UNET_DEBUG: '' },
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, UNET_DEBUG: '' },
   });
   const seconds = (performance.now() - t0) / 1000;
   const rssMB = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024;

@@ -32,7 +32,12 @@ export function zerosDeflateRaw(mib: number): Uint8Array {
 /** A PNG: IHDR of this size (8-bit gray unless said), then IDAT holding `idat` (a zlib stream). */
 export function png(width: number, height: number, idat: Uint8Array, opts: { interlace?: boolean } = {}): Uint8Array {
   const ihdr = concat(u32be(width), u32be(height), Uint8Array.of(8, 0, 0, 0, opts.interlace ? 1 : 0));
-  return concat(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0)));
+  return concat(
+    Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', idat),
+    pngChunk('IEND', new Uint8Array(0)),
+  );
 }
 
 /** zlib framing around a raw deflate stream (the Adler-32 is wrong: the reader must stop long before). */
@@ -138,7 +143,12 @@ export const deepKey = (depth: number) => dictWithKey((p) => p.op(0x4b, 0, ...ne
 export const long4 = (bytes: number) => new Pickle().op(0x8b).raw(u32le(bytes)).raw(new Uint8Array(bytes).fill(1)).stop();
 
 /** A list filled by one APPENDS of `n` items. */
-export const appends = (n: number) => new Pickle().op(0x5d, 0x28).raw(new Uint8Array(2 * n).map((_, i) => (i % 2 === 0 ? 0x4b : 0))).op(0x65).stop();
+export const appends = (n: number) =>
+  new Pickle()
+    .op(0x5d, 0x28)
+    .raw(new Uint8Array(2 * n).map((_, i) => (i % 2 === 0 ? 0x4b : 0)))
+    .op(0x65)
+    .stop();
 
 /** A state_dict of `count` tensors, each a [rows, cols] view with stride [0, 1] of one storage of `cols` floats. */
 export function manyViews(count: number, rows: number, cols: number): Uint8Array {

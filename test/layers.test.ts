@@ -39,11 +39,7 @@ const LAYERS: string[][] = [
 /** Upward imports that predate this order, each to be removed (then deleted here: a listed import that is
  *  gone fails too, so the list only shrinks). The host platform's image hook (src/gpu/platform.ts) names
  *  io's decoded Image, and the Node host installs io's decoder; io/render draws the API's SegmentResult. */
-const KNOWN_UPWARD = new Set([
-  'gpu/node.ts -> io/image.ts',
-  'gpu/platform.ts -> io/image.ts',
-  'io/render.ts -> segment.ts',
-]);
+const KNOWN_UPWARD = new Set(['gpu/node.ts -> io/image.ts', 'gpu/platform.ts -> io/image.ts', 'io/render.ts -> segment.ts']);
 
 const SRC = 'src';
 
@@ -74,7 +70,10 @@ function crossings(): { edge: string; from: number; to: number }[] {
   for (const file of sources(SRC)) {
     const rel = relative(SRC, file).split('\\').join('/');
     for (const spec of specifiers(readFileSync(file, 'utf8'))) {
-      const target = relative(SRC, normalize(join(dirname(file), spec))).split('\\').join('/').replace(/\.js$/, '.ts');
+      const target = relative(SRC, normalize(join(dirname(file), spec)))
+        .split('\\')
+        .join('/')
+        .replace(/\.js$/, '.ts');
       if (target.startsWith('..')) continue; // outside src/ (package.json, scripts): not a layer
       const from = layerOf(rel);
       const to = layerOf(target);

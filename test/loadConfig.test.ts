@@ -107,7 +107,10 @@ Files('unet info --weights FOLDER: the same refusals, naming config.json (the CL
     truncateSync(p, 500e6);
   });
   // it used to read all 500 MB (1 GB of RSS) and then call it "model.safetensors config"
-  assertOneLineError(unet('info', '--weights', huge), new RegExp(`^unet: ${huge}/config\\.json: a file of 477 MiB is larger than the 1048576 bytes a model config may have$`));
+  assertOneLineError(
+    unet('info', '--weights', huge),
+    new RegExp(`^unet: ${huge}/config\\.json: a file of 477 MiB is larger than the 1048576 bytes a model config may have$`),
+  );
   const secret = join(dir, 'cli-passwd');
   writeFileSync(secret, 'root:x:0:0:root:/root:/bin/bash\n');
   const linked = folder(dir, 'cli-linked', (p) => symlinkSync(secret, p));
@@ -150,7 +153,10 @@ Values('brain U-Net keys that ask for 4096 * 2^12 channels: refused as a weights
     assert.unreachable('accepted');
   } catch (e) {
     assert.instance(e, SafetensorsError);
-    assert.match((e as Error).message, /^deep\.safetensors: "encoder\d+\.enc\d+conv\d\.weight" would have shape \[\d+, \d+, 3, 3\], more than this \d+-byte file can hold/);
+    assert.match(
+      (e as Error).message,
+      /^deep\.safetensors: "encoder\d+\.enc\d+conv\d\.weight" would have shape \[\d+, \d+, 3, 3\], more than this \d+-byte file can hold/,
+    );
   }
 });
 

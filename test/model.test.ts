@@ -24,7 +24,9 @@ function readFixture(name: string) {
 }
 
 const Parity = suite<{ device: GPUDevice }>('U-Net vs PyTorch');
-Parity.before(async (ctx) => { ctx.device = await testDevice(); });
+Parity.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Parity.after((ctx) => ctx.device.destroy());
 
 for (const name of FIXTURES) {
@@ -37,7 +39,10 @@ for (const name of FIXTURES) {
     let worst = 0;
     for (let i = 0; i < y.data.length; i++) {
       const d = Math.abs(y.data[i] - f.output.data[i]);
-      if (!(d <= maxAbs)) { maxAbs = d; worst = i; }
+      if (!(d <= maxAbs)) {
+        maxAbs = d;
+        worst = i;
+      }
     }
     assert.ok(maxAbs <= MAX_ABS, `${name} (${f.metadata.config}): max |diff| ${maxAbs} at ${worst} (gpu ${y.data[worst]}, torch ${f.output.data[worst]})`);
     model.dispose();

@@ -33,7 +33,9 @@ Scan.run();
 // ---
 
 const Skip = suite<{ device: GPUDevice }>('model.run nonFinite');
-Skip.before(async (ctx) => { ctx.device = await testDevice(); });
+Skip.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Skip.after((ctx) => ctx.device.destroy());
 
 Skip("nonFinite: 'propagate' (no check) gives the same output as the checked run, gray fixture 2x1x40x24", async ({ device }) => {
@@ -43,7 +45,10 @@ Skip("nonFinite: 'propagate' (no check) gives the same output as the checked run
   const checked = await model.run({ data, shape });
   const unchecked = await model.run({ data, shape }, { nonFinite: 'propagate' });
   assert.equal(unchecked.shape, checked.shape);
-  assert.ok(unchecked.data.every((v, i) => Object.is(v, checked.data[i])), 'bit-identical outputs');
+  assert.ok(
+    unchecked.data.every((v, i) => Object.is(v, checked.data[i])),
+    'bit-identical outputs',
+  );
   model.dispose();
 });
 

@@ -9,8 +9,21 @@ import { decodeImage } from '../src/io/image.js';
 import { channelPlanes, normalize } from '../src/io/preprocess.js';
 import { argmaxLabels, classProbabilities } from '../src/io/classes.js';
 import {
-  InputError, LimitError, encodePng, getDevice, imageTensor, loadModel, luma, probabilitiesPng, renderLabels, renderMask, renderOverlay,
-  type Model, type Normalization, type RawImage, type SegmentResult,
+  InputError,
+  LimitError,
+  encodePng,
+  getDevice,
+  imageTensor,
+  loadModel,
+  luma,
+  probabilitiesPng,
+  renderLabels,
+  renderMask,
+  renderOverlay,
+  type Model,
+  type Normalization,
+  type RawImage,
+  type SegmentResult,
 } from '../src/node.js';
 import { segment } from '../src/segment.js';
 import { rejectsWith, rng } from './helpers.js';
@@ -38,8 +51,14 @@ function agreement(a: Uint8Array, b: Uint8Array): number {
 function assertSameResult(got: SegmentResult, want: SegmentResult, what: string): void {
   assert.is(got.width, want.width, `${what}: width`);
   assert.is(got.height, want.height, `${what}: height`);
-  assert.ok(got.probabilities.every((v, i) => v === want.probabilities[i]), `${what}: probabilities differ`);
-  assert.ok(got.mask.every((v, i) => v === want.mask[i]), `${what}: masks differ`);
+  assert.ok(
+    got.probabilities.every((v, i) => v === want.probabilities[i]),
+    `${what}: probabilities differ`,
+  );
+  assert.ok(
+    got.mask.every((v, i) => v === want.mask[i]),
+    `${what}: masks differ`,
+  );
 }
 
 const Seg = suite<{ device: GPUDevice; model: Model }>('segment: images in, masks out (demo model, 1 -> 1 sigmoid)');
@@ -59,8 +78,14 @@ Seg('a PNG path 128x128: probabilities = model.run on the CLI preprocessing, mas
   assert.is(r.classes, 1);
   assert.equal([r.width, r.height], [want.width, want.height]);
   assert.is(r.probabilities.length, 128 * 128);
-  assert.ok(r.probabilities.every((v, i) => v === want.probs[i]), 'probabilities equal model.run on the same input');
-  assert.ok(r.mask.every((m, i) => m === (want.probs[i] > 0.5 ? 1 : 0)), 'mask is probability > 0.5');
+  assert.ok(
+    r.probabilities.every((v, i) => v === want.probs[i]),
+    'probabilities equal model.run on the same input',
+  );
+  assert.ok(
+    r.mask.every((m, i) => m === (want.probs[i] > 0.5 ? 1 : 0)),
+    'mask is probability > 0.5',
+  );
   const torch = decodeImage(readFileSync(TORCH_MASK)).data.map((v) => (v ? 1 : 0));
   assert.is(agreement(r.mask, torch), 1, 'agrees with PyTorch on every pixel');
   const on = r.mask.reduce((a, v) => a + v, 0);
@@ -109,11 +134,17 @@ Seg('Float32Array pixels on the 0..255 scale equal the 8-bit ones; normalize and
   const f = await model.segment({ data: Float32Array.from(img.data), width: img.width, height: img.height, channels: 1 });
   assertSameResult(f, await model.segment(SAMPLE), 'float pixels');
   const low = await model.segment(SAMPLE, { threshold: 0.1 });
-  assert.ok(low.mask.every((m, i) => m === (low.probabilities[i] > 0.1 ? 1 : 0)), 'threshold 0.1');
+  assert.ok(
+    low.mask.every((m, i) => m === (low.probabilities[i] > 0.1 ? 1 : 0)),
+    'threshold 0.1',
+  );
   assert.ok(low.foreground[0] >= f.foreground[0], 'a lower threshold keeps at least as many pixels');
   const fixed = await model.segment(SAMPLE, { normalize: { kind: 'fixed', mean: 100, std: 50 } });
   const y = await model.run(normalize([Float64Array.from(img.data)], img.height, img.width, { kind: 'fixed', mean: 100, std: 50 }));
-  assert.ok(fixed.probabilities.every((v, i) => v === y.data[i]), 'normalize: fixed mean / std');
+  assert.ok(
+    fixed.probabilities.every((v, i) => v === y.data[i]),
+    'normalize: fixed mean / std',
+  );
 });
 
 Seg('a 120x152 sample at full resolution: windows of 64 (forced) against one pass; tile auto within a small budget tiles too', async ({ model }) => {
@@ -153,9 +184,15 @@ Seg('render helpers: mask, labels and overlay as RGBA at the image size; PNGs de
 
   const back = PNG.sync.read(Buffer.from(encodePng(over)));
   assert.equal([back.width, back.height], [r.width, r.height]);
-  assert.ok(back.data.every((v, i) => v === over.data[i]), 'RGBA PNG round trip');
+  assert.ok(
+    back.data.every((v, i) => v === over.data[i]),
+    'RGBA PNG round trip',
+  );
   const gray = PNG.sync.read(Buffer.from(encodePng({ width: r.width, height: r.height, data: Uint8Array.from(r.mask, (v) => 255 * v) })));
-  assert.ok(r.mask.every((v, i) => gray.data[4 * i] === 255 * v), 'gray PNG round trip');
+  assert.ok(
+    r.mask.every((v, i) => gray.data[4 * i] === 255 * v),
+    'gray PNG round trip',
+  );
   const probs = PNG.sync.read(Buffer.from(probabilitiesPng(r)), { skipRescale: true });
   const at = r.probabilities.reduce((best, v, i) => (Math.abs(v - 0.5) < Math.abs(r.probabilities[best] - 0.5) ? i : best), 0);
   assert.ok(Math.abs((probs.data as unknown as Uint16Array)[4 * at] / 65535 - r.probabilities[at]) < 1e-4, '16-bit probability');
@@ -169,7 +206,10 @@ const Classes = suite('segment: multi-class output (argmax) and multi-channel ma
 
 /** A model whose run returns `y` ([1, C, H, W]): what segment does with a model's output, without a GPU. */
 function stub(info: { inChannels: number; classes: number; activation: 'softmax' | 'logsoftmax' | 'identity' | 'sigmoid' }, y: Float32Array): Model {
-  return { info: { ...info, preprocessing: { kind: 'zscore' } }, run: async (x: { shape: number[] }) => ({ data: y, shape: [1, info.classes, x.shape[2], x.shape[3]] }) } as unknown as Model;
+  return {
+    info: { ...info, preprocessing: { kind: 'zscore' } },
+    run: async (x: { shape: number[] }) => ({ data: y, shape: [1, info.classes, x.shape[2], x.shape[3]] }),
+  } as unknown as Model;
 }
 
 Classes('3 classes of logits 7x5: mask = argmax (lowest on ties), probabilities = softmax, foreground = class fractions', async () => {
@@ -177,7 +217,12 @@ Classes('3 classes of logits 7x5: mask = argmax (lowest on ties), probabilities 
   const n = W * H;
   const rand = rng(9);
   const y = Float32Array.from({ length: C * n }, () => Math.round(4 * rand()) - 2); // small integers: ties happen
-  const r = await segment(stub({ inChannels: 1, classes: C, activation: 'identity' }, y), { data: new Uint8Array(n).fill(3), width: W, height: H, channels: 1 });
+  const r = await segment(stub({ inChannels: 1, classes: C, activation: 'identity' }, y), {
+    data: new Uint8Array(n).fill(3),
+    width: W,
+    height: H,
+    channels: 1,
+  });
   assert.is(r.kind, 'classes');
   assert.is(r.masks, undefined);
   for (let i = 0; i < n; i++) {
@@ -211,7 +256,10 @@ Classes('channels: gray repeated for a 3-channel model, noted; imageTensor gives
   const n = 6;
   const img: RawImage = { data: Uint8Array.from({ length: n }, (_, i) => 40 * i), width: 3, height: 2, channels: 1 };
   let seen: Float32Array | undefined;
-  const model = { info: { inChannels: 3, classes: 1, activation: 'sigmoid', preprocessing: { kind: 'none' } }, run: async (x: { data: Float32Array }) => ((seen = x.data), { data: new Float32Array(n), shape: [1, 1, 2, 3] }) } as unknown as Model;
+  const model = {
+    info: { inChannels: 3, classes: 1, activation: 'sigmoid', preprocessing: { kind: 'none' } },
+    run: async (x: { data: Float32Array }) => ((seen = x.data), { data: new Float32Array(n), shape: [1, 1, 2, 3] }),
+  } as unknown as Model;
   const r = await segment(model, img);
   assert.equal(r.notes, ['gray image repeated into 3 channels']);
   assert.equal([...seen!], [0, 1, 2].flatMap(() => [...img.data].map((v) => v / 255)).map(Math.fround));
@@ -224,7 +272,9 @@ Classes.run();
 
 const Smp = suite<{ device: GPUDevice }>('segment: an smp model with 3 classes (softmax, scse, 1 channel in)');
 const SMP = 'test/fixtures/smp/r34_d4_scse_bilinear';
-Smp.before(async (ctx) => { ctx.device = await getDevice(); });
+Smp.before(async (ctx) => {
+  ctx.device = await getDevice();
+});
 Smp.after((ctx) => ctx.device.destroy());
 
 Smp('48x80 gray image: mask = argmax of model.run on imageTensor, probabilities the softmax output', async ({ device }) => {
@@ -240,7 +290,10 @@ Smp('48x80 gray image: mask = argmax of model.run on imageTensor, probabilities 
     const y = await model.run(input);
     assert.is(r.kind, 'classes');
     assert.equal(r.mask, argmaxLabels(y.data, 3, W * H));
-    assert.ok(r.probabilities.every((v, i) => v === y.data[i]), 'softmax output as it is');
+    assert.ok(
+      r.probabilities.every((v, i) => v === y.data[i]),
+      'softmax output as it is',
+    );
     assert.ok(new Set(r.mask).size >= 2, `more than one class appears: ${r.foreground.map((f) => f.toFixed(3))}`);
     assert.ok(Math.abs(r.foreground.reduce((a, b) => a + b, 0) - 1) < 1e-9);
   } finally {
@@ -263,24 +316,70 @@ Bad.after((ctx) => {
 });
 
 Bad('bad images: InputError (code INPUT) naming the problem', async ({ model }) => {
-  await rejectsWith(model.segment(Uint8Array.from([1, 2, 3, 4])), (e) => e instanceof InputError && e.code === 'INPUT' && e.name === 'ImageError' && /unsupported format/.test(e.message), 'not an image');
+  await rejectsWith(
+    model.segment(Uint8Array.from([1, 2, 3, 4])),
+    (e) => e instanceof InputError && e.code === 'INPUT' && e.name === 'ImageError' && /unsupported format/.test(e.message),
+    'not an image',
+  );
   await rejectsWith(model.segment('test/fixtures/nope.png'), (e) => e.code === 'INPUT' && /nope\.png: cannot read \(ENOENT\)/.test(e.message), 'missing file');
   const png = encodePng({ width: 4, height: 4, data: new Uint8Array(16) });
   await rejectsWith(model.segment(png.subarray(0, 40)), (e) => e.code === 'INPUT' && /not a readable PNG/.test(e.message), 'truncated PNG');
-  await rejectsWith(model.segment({ data: new Uint8Array(10), width: 4, height: 4, channels: 1 }), (e) => e.code === 'INPUT' && /data has 10 values, 4x4 with 1 channels needs 16/.test(e.message), 'short data');
-  await rejectsWith(model.segment({ data: new Uint8Array(32), width: 4, height: 4, channels: 2 as 1 }), (e) => e.code === 'INPUT' && /channels must be 1 \(gray\), 3 \(RGB\) or 4/.test(e.message), '2 channels');
-  await rejectsWith(model.segment({ data: new Int16Array(16), width: 4, height: 4, channels: 1 } as unknown as RawImage), (e) => e.code === 'INPUT' && /found Int16Array/.test(e.message), 'Int16Array');
-  await rejectsWith(model.segment({ data: new Uint8Array(16), width: 4, height: 4, channels: 1 }, { limits: { maxPixels: 15 } }), (e) => e instanceof LimitError && e.code === 'INPUT' && /exceeds maxPixels 15/.test(e.message), 'maxPixels');
+  await rejectsWith(
+    model.segment({ data: new Uint8Array(10), width: 4, height: 4, channels: 1 }),
+    (e) => e.code === 'INPUT' && /data has 10 values, 4x4 with 1 channels needs 16/.test(e.message),
+    'short data',
+  );
+  await rejectsWith(
+    model.segment({ data: new Uint8Array(32), width: 4, height: 4, channels: 2 as 1 }),
+    (e) => e.code === 'INPUT' && /channels must be 1 \(gray\), 3 \(RGB\) or 4/.test(e.message),
+    '2 channels',
+  );
+  await rejectsWith(
+    model.segment({ data: new Int16Array(16), width: 4, height: 4, channels: 1 } as unknown as RawImage),
+    (e) => e.code === 'INPUT' && /found Int16Array/.test(e.message),
+    'Int16Array',
+  );
+  await rejectsWith(
+    model.segment({ data: new Uint8Array(16), width: 4, height: 4, channels: 1 }, { limits: { maxPixels: 15 } }),
+    (e) => e instanceof LimitError && e.code === 'INPUT' && /exceeds maxPixels 15/.test(e.message),
+    'maxPixels',
+  );
   await rejectsWith(model.segment(42 as unknown as string), (e) => e.code === 'INPUT' && /found number/.test(e.message), 'a number');
 });
 
 Bad('unknown and bad options: refused with one line naming them', async ({ model }) => {
-  await rejectsWith(model.segment(SAMPLE, { treshold: 0.3 } as object), (e) => e.code === 'UNSUPPORTED' && e.message === 'segment: unknown option "treshold"; did you mean threshold? (known: normalize, threshold, tile, onProgress, signal, limits, pad)', 'segment typo');
-  await rejectsWith(model.segment(SAMPLE, { normalize: { kind: 'fixed', mean: 0, std: 0 } }), (e) => e.code === 'INPUT' && /^segment: normalize must be .* with std > 0, found \{"kind":"fixed","mean":0,"std":0\}$/.test(e.message), 'std 0');
-  await rejectsWith(model.segment(SAMPLE, { normalize: { kind: 'minmax' } as unknown as Normalization }), (e) => e.code === 'INPUT' && /found \{"kind":"minmax"\}/.test(e.message), 'unknown kind');
-  await rejectsWith(model.segment(SAMPLE, { threshold: 2 }), (e) => e.code === 'INPUT' && /threshold must be a number from 0 to 1, found 2/.test(e.message), 'threshold 2');
-  await rejectsWith(model.run({ data: new Float32Array(16 * 16), shape: [1, 1, 16, 16] }, { tiles: false } as object), (e) => e.code === 'UNSUPPORTED' && /^run: unknown option "tiles"; did you mean tile\?/.test(e.message), 'run typo');
-  await rejectsWith(model.run({ data: new Float32Array(4), shape: [1, 2, 1, 2] }), (e) => e.code === 'INPUT' && /has 2 channels, the model expects 1/.test(e.message), 'run: wrong channels');
+  await rejectsWith(
+    model.segment(SAMPLE, { treshold: 0.3 } as object),
+    (e) =>
+      e.code === 'UNSUPPORTED' &&
+      e.message === 'segment: unknown option "treshold"; did you mean threshold? (known: normalize, threshold, tile, onProgress, signal, limits, pad)',
+    'segment typo',
+  );
+  await rejectsWith(
+    model.segment(SAMPLE, { normalize: { kind: 'fixed', mean: 0, std: 0 } }),
+    (e) => e.code === 'INPUT' && /^segment: normalize must be .* with std > 0, found \{"kind":"fixed","mean":0,"std":0\}$/.test(e.message),
+    'std 0',
+  );
+  await rejectsWith(
+    model.segment(SAMPLE, { normalize: { kind: 'minmax' } as unknown as Normalization }),
+    (e) => e.code === 'INPUT' && /found \{"kind":"minmax"\}/.test(e.message),
+    'unknown kind',
+  );
+  await rejectsWith(
+    model.segment(SAMPLE, { threshold: 2 }),
+    (e) => e.code === 'INPUT' && /threshold must be a number from 0 to 1, found 2/.test(e.message),
+    'threshold 2',
+  );
+  await rejectsWith(
+    model.run({ data: new Float32Array(16 * 16), shape: [1, 1, 16, 16] }, { tiles: false } as object),
+    (e) => e.code === 'UNSUPPORTED' && /^run: unknown option "tiles"; did you mean tile\?/.test(e.message),
+    'run typo',
+  );
+  await rejectsWith(
+    model.run({ data: new Float32Array(4), shape: [1, 2, 1, 2] }),
+    (e) => e.code === 'INPUT' && /has 2 channels, the model expects 1/.test(e.message),
+    'run: wrong channels',
+  );
 });
 
 Bad.run();

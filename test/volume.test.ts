@@ -64,7 +64,10 @@ for (const axis of [2, 1, 0] as Axis[]) {
     const seen: number[] = [];
     const r = await segmentVolume(demo, volume(DIMS, values), { axis, normalization: { kind: 'zscore' }, onSlice: (k, count) => seen.push(k, count) });
     const count = DIMS[axis];
-    assert.equal(seen, Array.from({ length: 2 * count }, (_, i) => (i % 2 ? count : i / 2)));
+    assert.equal(
+      seen,
+      Array.from({ length: 2 * count }, (_, i) => (i % 2 ? count : i / 2)),
+    );
     assert.is(r.kind, 'mask');
     assert.equal(r.dims, DIMS);
     for (let k = 0; k < count; k++) {
@@ -72,7 +75,9 @@ for (const axis of [2, 1, 0] as Axis[]) {
       const want = await demo.segment(image, { normalize: { kind: 'zscore' } });
       voxel.forEach((v, p) => {
         if (r.probabilities[v] !== want.probabilities[p] || r.mask[v] !== want.mask[p]) {
-          assert.unreachable(`slice ${k} pixel ${p} (voxel ${v}): ${r.probabilities[v]} / ${r.mask[v]}, model.segment ${want.probabilities[p]} / ${want.mask[p]}`);
+          assert.unreachable(
+            `slice ${k} pixel ${p} (voxel ${v}): ${r.probabilities[v]} / ${r.mask[v]}, model.segment ${want.probabilities[p]} / ${want.mask[p]}`,
+          );
         }
       });
     }
@@ -88,11 +93,22 @@ Vol('float32 volume 0..510, normalization none: min..max is mapped onto 0..255 (
   const values = sampleValues(DIMS);
   values[0] = 0;
   values[1] = 255; // so the range is exactly 0..510
-  const r = await segmentVolume(demo, volume(DIMS, Float32Array.from(values, (v) => 2 * v), 16), { normalization: { kind: 'none' }, threshold: 0.3 });
+  const r = await segmentVolume(
+    demo,
+    volume(
+      DIMS,
+      Float32Array.from(values, (v) => 2 * v),
+      16,
+    ),
+    { normalization: { kind: 'none' }, threshold: 0.3 },
+  );
   for (const k of [0, 17]) {
     const { image, voxel } = sliceOf(values, DIMS, 2, k);
     const want = await demo.segment(image, { normalize: { kind: 'none' }, threshold: 0.3 });
-    assert.ok(voxel.every((v, p) => r.probabilities[v] === want.probabilities[p] && r.mask[v] === want.mask[p]), `slice ${k} differs from model.segment`);
+    assert.ok(
+      voxel.every((v, p) => r.probabilities[v] === want.probabilities[p] && r.mask[v] === want.mask[p]),
+      `slice ${k} differs from model.segment`,
+    );
   }
 });
 
@@ -106,7 +122,13 @@ Vol('NaN / Inf voxels: a NiftiError naming how many and the first (x, y, z), bef
   const stub = { info: { inChannels: 1, classes: 1, activation: 'sigmoid' }, run: async () => (runs++, assert.unreachable('ran')) } as unknown as Model;
   await rejectsWith(segmentVolume(stub, vol, { normalization: { kind: 'zscore' } }), (e) => e.name === 'NiftiError' && e.code === 'INPUT', 'segmentVolume');
   assert.is(runs, 0);
-  checkFiniteVolume(volume([4, 3, 2], values.map((v) => (Number.isFinite(v) ? v : 0)), 16));
+  checkFiniteVolume(
+    volume(
+      [4, 3, 2],
+      values.map((v) => (Number.isFinite(v) ? v : 0)),
+      16,
+    ),
+  );
 });
 
 Vol('smp 3 -> 2 classes (logsoftmax, imagenet), 36x28x2: labels and class probabilities of each slice = model.segment of it', async ({ device }) => {
@@ -167,7 +189,10 @@ Pix('an RGB image and a 1-channel model: toGray false refuses it (the CLI withou
   const want = await demo.segment(rgb, { tile: false });
   assert.equal(output.shape, [1, 1, 18, 20]);
   assert.equal(result.notes, ['RGB converted to gray']);
-  assert.ok(result.probabilities.every((p, i) => p === want.probabilities[i] && p === output.data[i]), 'sigmoid outputs are the probabilities, as model.segment gives them');
+  assert.ok(
+    result.probabilities.every((p, i) => p === want.probabilities[i] && p === output.data[i]),
+    'sigmoid outputs are the probabilities, as model.segment gives them',
+  );
   assert.equal(result.mask, want.mask);
 });
 

@@ -154,7 +154,11 @@ async function start(): Promise<void> {
     void client.call<string>('lost', {}).then((why) => showUnsupported(`The GPU device was lost (${why}): reload the page to start again.`));
   } catch (e) {
     const m = (e as Error).message;
-    return showUnsupported(e instanceof WorkerError && e.name === 'NoAdapterError' ? `The browser has WebGPU but offers no adapter (GPU blocklisted or WebGPU disabled): ${m}` : `Could not open a WebGPU device: ${m}`);
+    return showUnsupported(
+      e instanceof WorkerError && e.name === 'NoAdapterError'
+        ? `The browser has WebGPU but offers no adapter (GPU blocklisted or WebGPU disabled): ${m}`
+        : `Could not open a WebGPU device: ${m}`,
+    );
   }
   await loadModel({ url: DEFAULT_MODEL_URL }, DEFAULT_MODEL_URL.split('/').pop()!);
 }
@@ -233,11 +237,15 @@ async function keyOf(file: Blob): Promise<string> {
 }
 
 async function addFiles(files: PathFile[]): Promise<void> {
-  if (demo.state === 'unsupported') return say(`${files.map((f) => f.path).join(', ')}: not opened — WebGPU is not available here, so nothing can run (see above).`, 'error');
+  if (demo.state === 'unsupported')
+    return say(`${files.map((f) => f.path).join(', ')}: not opened — WebGPU is not available here, so nothing can run (see above).`, 'error');
   const { model: modelFiles, images } = sortFiles(files);
   if (modelFiles.length) {
     const folder = modelFiles[0].path.includes('/') ? modelFiles[0].path.split('/')[0] + '/' : '';
-    void loadModel({ files: modelFiles.map((f) => ({ name: f.file.name, path: f.path, blob: f.file })) }, folder || modelFiles.map((f) => f.file.name).join(' + '));
+    void loadModel(
+      { files: modelFiles.map((f) => ({ name: f.file.name, path: f.path, blob: f.file })) },
+      folder || modelFiles.map((f) => f.file.name).join(' + '),
+    );
   }
   const added: Card[] = [];
   const same: string[] = [];
@@ -260,7 +268,11 @@ async function addFiles(files: PathFile[]): Promise<void> {
   if (added.length) {
     const ok = added.filter((c) => c.state === 'done').length;
     const bad = added.filter((c) => c.state === 'error').length;
-    say(`${ok} of ${added.length} image${added.length > 1 ? 's' : ''} segmented${bad ? `; ${bad} could not be (see ${bad > 1 ? 'their cards' : 'its card'})` : ''}` + (model ? ` with ${model.name}.` : '.'), bad && !ok ? 'error' : 'info');
+    say(
+      `${ok} of ${added.length} image${added.length > 1 ? 's' : ''} segmented${bad ? `; ${bad} could not be (see ${bad > 1 ? 'their cards' : 'its card'})` : ''}` +
+        (model ? ` with ${model.name}.` : '.'),
+      bad && !ok ? 'error' : 'info',
+    );
   }
 }
 
@@ -275,7 +287,11 @@ async function runCard(card: Card): Promise<void> {
   if (!model) return card.fail(`${card.name}: no model is loaded (load one above)`);
   try {
     const r = await track(
-      client.call<SegmentSummary>('segment', { file: card.file, name: card.name, key: card.key, tile: ui.tile.value === 'auto' ? 'auto' : Number(ui.tile.value) }, { signal: abort.signal, onProgress: (p: SegmentProgress) => card.progress(p) }),
+      client.call<SegmentSummary>(
+        'segment',
+        { file: card.file, name: card.name, key: card.key, tile: ui.tile.value === 'auto' ? 'auto' : Number(ui.tile.value) },
+        { signal: abort.signal, onProgress: (p: SegmentProgress) => card.progress(p) },
+      ),
     );
     card.done(r);
     card.draw(view());

@@ -54,7 +54,9 @@ for (const { entry, outfile, sourcemap } of BUNDLES) {
   const bytes = readFileSync(outfile);
   const modules = Object.keys(result.metafile.inputs).length;
   // stderr: the build runs inside `npm pack --json`, whose stdout must stay JSON
-  console.error(`${outfile}  ${kib(bytes.length)} (gzip ${kib(gzipSync(bytes).length)}), ${modules} modules from ${entry}` + (problems.length ? '' : ', no Node imports'));
+  console.error(
+    `${outfile}  ${kib(bytes.length)} (gzip ${kib(gzipSync(bytes).length)}), ${modules} modules from ${entry}` + (problems.length ? '' : ', no Node imports'),
+  );
   for (const p of problems) console.error(`  ${outfile}: ${p}`);
   failed ||= problems.length > 0;
 }

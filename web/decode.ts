@@ -20,7 +20,9 @@ export async function readImageFile(blob: Blob, name: string, signal: AbortSigna
   } catch (e) {
     if (e instanceof ImageError) {
       const kind = sniff(new Uint8Array(await blob.slice(0, 16).arrayBuffer()));
-      throw new ImageError(kind ? `${name}: a damaged ${kind} file (truncated or corrupt): the browser cannot decode it` : `${name}: not an image (expected PNG or JPEG)`);
+      throw new ImageError(
+        kind ? `${name}: a damaged ${kind} file (truncated or corrupt): the browser cannot decode it` : `${name}: not an image (expected PNG or JPEG)`,
+      );
     }
     if (e instanceof UnetError && e.name !== 'AbortError') e.message = `${name}: ${e.message}`;
     throw e;

@@ -31,7 +31,15 @@ export function downloadFile(r: Stored, args: DownloadArgs): { name: string; byt
   if (args.kind === 'overlay') return { name: `${stem}_overlay.png`, bytes: encodePng(renderOverlay(r.pixels, seg, { opacity: args.opacity })) };
   if (args.kind === 'probs') return { name: `${stem}_probs${perChannel}.png`, bytes: probabilitiesPng(seg, c) };
   if (seg.kind === 'classes') {
-    return { name: `${stem}_labels.png`, bytes: encodePalettePng(width, height, seg.mask, classColors(classes).map((k) => k.rgb)) };
+    return {
+      name: `${stem}_labels.png`,
+      bytes: encodePalettePng(
+        width,
+        height,
+        seg.mask,
+        classColors(classes).map((k) => k.rgb),
+      ),
+    };
   }
   const mask = seg.masks![c].map((v) => v * 255);
   return { name: `${stem}_mask${perChannel}.png`, bytes: encodePng({ width, height, channels: 1, data: mask }) };

@@ -61,7 +61,9 @@ export async function readModelFiles(files: readonly ModelFile[]): Promise<Model
   const { weights, config, ignored } = pick(files);
   if (!weights) {
     const what = config ? 'config.json' : 'the files';
-    throw new ModelFileError(`${what}: a model config without its weights — pick the whole save_pretrained folder (config.json and model.safetensors), or drop both files together`);
+    throw new ModelFileError(
+      `${what}: a model config without its weights — pick the whole save_pretrained folder (config.json and model.safetensors), or drop both files together`,
+    );
   }
   const bytes = await weights.bytes();
   const name = config && folderOf(config) ? folderOf(config) : weights.name;

@@ -30,7 +30,11 @@ export function modelRows(m: ModelSummary, cost?: CostAt): [string, string][] {
   );
   if (cost) {
     rows.push(['GFLOP', `${cost.gflop.toFixed(2)} at ${cost.width}×${cost.height}`]);
-    rows.push(['GPU memory', `${MiB(cost.onePassBytes)} for one pass at ${cost.width}×${cost.height}` + (cost.tiledBecause ? ` — too much (${cost.tiledBecause}): runs in windows` : '')]);
+    rows.push([
+      'GPU memory',
+      `${MiB(cost.onePassBytes)} for one pass at ${cost.width}×${cost.height}` +
+        (cost.tiledBecause ? ` — too much (${cost.tiledBecause}): runs in windows` : ''),
+    ]);
   }
   rows.push(['sizes', m.sizeMultiple > 1 ? `any (padded to multiples of ${m.sizeMultiple}, cropped back)` : 'any, as it is']);
   if (m.inferred.length) rows.push(['read from the tensors', m.inferred.join(', ')]);
@@ -77,11 +81,19 @@ export class ModelPanel {
     for (const c of ['layer', 'shapes', 'ms', 'share', 'GFLOP/s']) head.append(Object.assign(document.createElement('th'), { textContent: c, scope: 'col' }));
     const rows = t.layers.map((l) => {
       const tr = document.createElement('tr');
-      const cells = [l.label, l.detail, l.ms.toFixed(3), `${((100 * l.ms) / total).toFixed(1)}%`, l.ms > 0 && l.gflop > 0 ? (l.gflop / (l.ms / 1e3)).toFixed(1) : ''];
+      const cells = [
+        l.label,
+        l.detail,
+        l.ms.toFixed(3),
+        `${((100 * l.ms) / total).toFixed(1)}%`,
+        l.ms > 0 && l.gflop > 0 ? (l.gflop / (l.ms / 1e3)).toFixed(1) : '',
+      ];
       for (const c of cells) tr.append(Object.assign(document.createElement('td'), { textContent: c }));
       return tr;
     });
-    const caption = Object.assign(document.createElement('caption'), { textContent: `${t.layers.length} layers at ${t.width}×${t.height}: ${total.toFixed(2)} ms in all (${t.method}, median of 3)` });
+    const caption = Object.assign(document.createElement('caption'), {
+      textContent: `${t.layers.length} layers at ${t.width}×${t.height}: ${total.toFixed(2)} ms in all (${t.method}, median of 3)`,
+    });
     this.q<HTMLElement>('#profile-table').replaceChildren(caption, head, ...rows);
   }
 }

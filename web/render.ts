@@ -3,8 +3,15 @@ import type { RgbaImage } from '../src/io/render.js';
 
 /** Viridis at 9 evenly spaced stops (matplotlib's values, rounded): dark blue = 0, yellow = 1. */
 export const VIRIDIS: readonly [number, number, number][] = [
-  [68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140],
-  [40, 174, 128], [94, 201, 98], [173, 220, 48], [253, 231, 37],
+  [68, 1, 84],
+  [71, 45, 123],
+  [59, 82, 139],
+  [44, 114, 142],
+  [33, 145, 140],
+  [40, 174, 128],
+  [94, 201, 98],
+  [173, 220, 48],
+  [253, 231, 37],
 ];
 
 /** The same scale as a CSS gradient, for the legend under the heatmap. */

@@ -47,7 +47,10 @@ export class WorkerError extends Error {
 type Handler = (args: never, ctx: CallContext) => unknown;
 
 /** Worker side: answers the page's calls with `handlers[method]`. */
-export function serve(scope: { onmessage: ((ev: MessageEvent) => unknown) | null; postMessage(m: unknown, t?: Transferable[]): void }, handlers: Record<string, Handler>): void {
+export function serve(
+  scope: { onmessage: ((ev: MessageEvent) => unknown) | null; postMessage(m: unknown, t?: Transferable[]): void },
+  handlers: Record<string, Handler>,
+): void {
   const running = new Map<number, AbortController>();
   const send = (m: Reply, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
   scope.onmessage = async (ev: MessageEvent<Request>) => {

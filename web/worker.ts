@@ -10,8 +10,18 @@ import { exceeds } from '../src/tiling/budget.js';
 import { readImageFile } from './decode.js';
 import { type ModelFile, readModelFiles } from './modelFiles.js';
 import {
-  type AdapterLine, type CostAt, type DownloadArgs, type FeatureLevel, type LayerTimes, type ModelSummary, type SegmentArgs,
-  type Preview, type SegmentProgress, type SegmentSummary, GPU_BUDGET_BYTES, PREVIEW_SIDE,
+  type AdapterLine,
+  type CostAt,
+  type DownloadArgs,
+  type FeatureLevel,
+  type LayerTimes,
+  type ModelSummary,
+  type SegmentArgs,
+  type Preview,
+  type SegmentProgress,
+  type SegmentSummary,
+  GPU_BUDGET_BYTES,
+  PREVIEW_SIDE,
 } from './protocol.js';
 import { type CallContext, Transfer, serve } from './rpc.js';
 import { type Stored, downloadFile } from './downloads.js';
@@ -89,7 +99,12 @@ async function setModel(req: ModelRequest, ctx: CallContext): Promise<ModelSumma
   const read = await readModelFiles(files);
   ctx.signal.throwIfAborted();
   return onGpu(ctx.signal, async () => {
-    const next = await loadModel(d, { weights: read.weights, config: read.config, name: read.name, ...(read.configName ? { configName: read.configName } : {}) });
+    const next = await loadModel(d, {
+      weights: read.weights,
+      config: read.config,
+      name: read.name,
+      ...(read.configName ? { configName: read.configName } : {}),
+    });
     model?.dispose();
     model = next;
     compiledSizes.clear();
@@ -108,9 +123,11 @@ function summary(m: Model, name: string, notes: string[]): ModelSummary {
   const multi = isMultiClass(i);
   // as model.segment converts them (src/io/preprocess.ts channelPlanes)
   const channels =
-    i.inChannels === 3 ? 'RGB (a gray image repeated into 3 channels)'
-    : i.inChannels === 1 ? 'gray (an RGB image becomes its luma, 0.299 R + 0.587 G + 0.114 B)'
-    : `${i.inChannels} channels (images with other channel counts are refused)`;
+    i.inChannels === 3
+      ? 'RGB (a gray image repeated into 3 channels)'
+      : i.inChannels === 1
+        ? 'gray (an RGB image becomes its luma, 0.299 R + 0.587 G + 0.114 B)'
+        : `${i.inChannels} channels (images with other channel counts are refused)`;
   return {
     ...i,
     name,

@@ -192,10 +192,12 @@ export const unetSizeMultiple = (p: Pick<UNetParams, 'depth'>): number => 2 ** p
 
 export const brainUnet: Architecture = {
   name: 'brain-unet',
-  detect: (keys) => keys.includes('encoder1.enc1conv1.weight') || keys.includes('conv.weight') && keys.some((k) => /^encoder\d+\.enc\d+conv/.test(k)),
+  detect: (keys) => keys.includes('encoder1.enc1conv1.weight') || (keys.includes('conv.weight') && keys.some((k) => /^encoder\d+\.enc\d+conv/.test(k))),
   build(reader, config, options) {
     if (options.activation && options.activation !== 'sigmoid') {
-      throw new UnsupportedError(`${reader.source}: the brain-segmentation U-Net ends in a sigmoid; activation ${JSON.stringify(options.activation)} is not supported for it`);
+      throw new UnsupportedError(
+        `${reader.source}: the brain-segmentation U-Net ends in a sigmoid; activation ${JSON.stringify(options.activation)} is not supported for it`,
+      );
     }
     const p = unetParamsFrom(reader);
     return {

@@ -38,7 +38,8 @@ export function countStateDict(st: Safetensors): ParameterCounts {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (key.endsWith('.num_batches_tracked')) continue;
     if (key.endsWith('.running_mean')) buffers += n;
-    else if (key.endsWith('.running_var')) buffers += n + 1; // and its BatchNorm's num_batches_tracked
+    else if (key.endsWith('.running_var'))
+      buffers += n + 1; // and its BatchNorm's num_batches_tracked
     else parameters += n;
   }
   return { parameters, buffers };
@@ -49,7 +50,10 @@ export function buildModel(st: Safetensors, config: ModelConfig | undefined, opt
   const reader = new TensorReader(st);
   const arch = ARCHITECTURES.find((a) => a.detect(reader.keys, config));
   if (!arch) {
-    const sample = reader.keys.slice(0, 3).map((k) => JSON.stringify(k)).join(', ');
+    const sample = reader.keys
+      .slice(0, 3)
+      .map((k) => JSON.stringify(k))
+      .join(', ');
     // the brain U-Net's reader explains what it misses best
     if (!config) return built(brainUnet.build(reader, config, options), st, reader);
     throw new UnsupportedError(`${st.source}: not a model this engine runs (keys ${sample}…; supported: ${ARCHITECTURES.map((a) => a.name).join(', ')})`);

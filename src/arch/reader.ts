@@ -48,7 +48,9 @@ export class TensorReader {
     // Settings inferred from one tensor (or read from a config) can ask for a shape no file this size
     // holds, 2 bytes an element at the least: say so now, before zeros of that size are allocated.
     if (!(2 * n <= this.st.bytes.length) && !(t && t.shape.length === shape.length && t.shape.every((d, j) => d === shape[j]))) {
-      throw new SafetensorsError(`${this.st.source}: ${q(name)} would have shape ${fmtShape(shape)}, more than this ${this.st.bytes.length}-byte file can hold: the settings it follows from are not this file's`);
+      throw new SafetensorsError(
+        `${this.st.source}: ${q(name)} would have shape ${fmtShape(shape)}, more than this ${this.st.bytes.length}-byte file can hold: the settings it follows from are not this file's`,
+      );
     }
     if (!t) {
       this.problems.push(`missing ${q(name)} ${fmtShape(shape)}`);

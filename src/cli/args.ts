@@ -14,7 +14,10 @@ export function parseCommandArgs<O extends OptionSpec>(command: string, args: st
 
 /** parseCommandArgs for commands that also take positional arguments (file names). */
 export function parseCommandLine<O extends OptionSpec>(
-  command: string, args: string[], options: O, allowPositionals = true,
+  command: string,
+  args: string[],
+  options: O,
+  allowPositionals = true,
 ): { values: OptionValues<O>; positionals: string[] } {
   try {
     const config: ParseArgsConfig = { args, options, strict: true, allowPositionals };

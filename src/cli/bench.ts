@@ -82,7 +82,8 @@ const BOUND = 1e-4;
 
 const intList = (flag: string, s: string, min = 1) =>
   s.split(',').map((v) => {
-    if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`bench: --${flag} takes ${min ? 'positive' : 'non-negative'} integers separated by commas, found ${JSON.stringify(s)}`);
+    if (!/^\d+$/.test(v) || Number(v) < min)
+      throw new UsageError(`bench: --${flag} takes ${min ? 'positive' : 'non-negative'} integers separated by commas, found ${JSON.stringify(s)}`);
     return Number(v);
   });
 
@@ -102,10 +103,12 @@ export async function bench(args: string[]): Promise<number> {
   const layers = v.layers === 'none' ? undefined : /^(\d+)x(\d+)$/.exec(v.layers!)?.slice(1).map(Number);
   if (v.layers !== 'none' && !layers) throw new UsageError(`bench: --layers takes SIZExBATCH (e.g. 256x1) or none, found ${JSON.stringify(v.layers)}`);
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  if (v['torch-device'] !== 'cpu' && v['torch-device'] !== 'cuda') throw new UsageError(`bench: --torch-device is cpu or cuda, found ${JSON.stringify(v['torch-device'])}`);
+  if (v['torch-device'] !== 'cpu' && v['torch-device'] !== 'cuda')
+    throw new UsageError(`bench: --torch-device is cpu or cuda, found ${JSON.stringify(v['torch-device'])}`);
   const torchDevice = v['torch-device'] as 'cpu' | 'cuda';
 
-  if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!)) throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
+  if (!['auto', 'portable', 'subgroup', 'measured'].includes(v.tuning!))
+    throw new UsageError(`bench: --tuning is auto, portable, subgroup or measured, found ${JSON.stringify(v.tuning)}`);
   const source = v.weights ? await readWeightsArg(v.weights) : { weights: randomUNetSafetensors({ seed: 1 }), name: 'random weights' };
   const device = await getDevice();
   const adapter = describeDevice(device);
@@ -117,7 +120,8 @@ export async function bench(args: string[]): Promise<number> {
     if (!measured) throw new UsageError('bench: --tuning measured: no tuning stored for this adapter and architecture (run unet tune first)');
     tuning = measured;
   }
-  if (v.tuning === 'subgroup' && auto.conv2d.weights !== 'subgroup') throw new UsageError('bench: --tuning subgroup needs an adapter with subgroups of one fixed size');
+  if (v.tuning === 'subgroup' && auto.conv2d.weights !== 'subgroup')
+    throw new UsageError('bench: --tuning subgroup needs an adapter with subgroups of one fixed size');
   const tDevice = performance.now();
   const model = await loadModel(device, source, { tuning });
   const loadMs = performance.now() - tDevice;
@@ -141,9 +145,19 @@ export async function bench(args: string[]): Promise<number> {
     const forTorch: Record<string, { shape: number[]; data: Float32Array }> = {};
     // skipped ones too when saving a reference: another adapter may take them in one pass
     for (const c of configs) if (!c.skipped || v.reference) forTorch[`input_${configKey(c)}`] = inputs.get(configKey(c))!;
-    log(`PyTorch (${torchDevice === 'cpu' ? `CPU, ${threads} threads` : 'CUDA'}): computing the reference outputs of ${Object.keys(forTorch).length} configurations...`);
+    log(
+      `PyTorch (${torchDevice === 'cpu' ? `CPU, ${threads} threads` : 'CUDA'}): computing the reference outputs of ${Object.keys(forTorch).length} configurations...`,
+    );
     const config = 'config' in source ? source.config : undefined;
-    torch = await TorchPeer.start({ python: v.python, weights: source.weights, config, reference: model.info.reference, inputs: forTorch, threads, device: torchDevice });
+    torch = await TorchPeer.start({
+      python: v.python,
+      weights: source.weights,
+      config,
+      reference: model.info.reference,
+      inputs: forTorch,
+      threads,
+      device: torchDevice,
+    });
     reference = torch.outputs;
     if (v.reference) writeFileSync(v.reference, torch.outputBytes);
   } else if (v.reference) {
@@ -201,7 +215,13 @@ export async function bench(args: string[]): Promise<number> {
 
   const report: BenchReport = {
     engine: `${ENGINE_NAME} ${ENGINE_VERSION}`,
-    adapter: { description: adapter.description, vendor: adapter.vendor, architecture: adapter.architecture, device: adapter.device, timestampQuery: device.features.has('timestamp-query') },
+    adapter: {
+      description: adapter.description,
+      vendor: adapter.vendor,
+      architecture: adapter.architecture,
+      device: adapter.device,
+      timestampQuery: device.features.has('timestamp-query'),
+    },
     dawn: { package: 'webgpu', version: webgpuPackageVersion() ?? 'unknown' },
     model: { ...model.info, metadata: undefined, loadMs },
     torch: torch ? { version: torch.version, device: torch.device, threads } : undefined,

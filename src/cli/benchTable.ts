@@ -59,8 +59,12 @@ export function formatBench(r: BenchReport): string {
   const i = r.model;
   const a = r.adapter;
   out.push(`${r.engine} on ${a.description || a.vendor}`);
-  out.push(`adapter: vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}, device ${a.device || '?'}; driver: ${a.description || '?'}; Dawn: ${r.dawn.package} ${r.dawn.version}`);
-  out.push(`model: ${i.title}, ${i.inChannels} -> ${i.classes} ${i.activation}, depth ${i.depth}, ${i.precision}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on the GPU ${describeWeightBytes(i)}`);
+  out.push(
+    `adapter: vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}, device ${a.device || '?'}; driver: ${a.description || '?'}; Dawn: ${r.dawn.package} ${r.dawn.version}`,
+  );
+  out.push(
+    `model: ${i.title}, ${i.inChannels} -> ${i.classes} ${i.activation}, depth ${i.depth}, ${i.precision}, ${(i.parameters / 1e6).toFixed(2)} M parameters, weights on the GPU ${describeWeightBytes(i)}`,
+  );
   const few = r.warmup < RECOMMENDED_WARMUP ? ` (fewer than the ${RECOMMENDED_WARMUP} recommended, by --warmup: first runs may still be warming up)` : '';
   out.push(`timing: median (p10–p90) of ${r.runs} runs after ${r.warmup} warm-ups${few}; first = first run incl. compilation`);
   out.push(
@@ -77,7 +81,18 @@ export function formatBench(r: BenchReport): string {
   const rows = r.configs.map((c) => {
     if (c.skipped) return [name(c), `skipped: ${c.skipped}`];
     const ratio = c.torch && c.e2e ? `${(c.torch.median / c.e2e.median).toFixed(2)}x` : '';
-    return [name(c), ms(c.firstMs), spread(c.gpu), spread(c.throughput), spread(c.e2e), c.gflop?.toFixed(2) ?? '', rate(c.gflop, c.gpu), rate(c.gflop, c.e2e), spread(c.torch), ratio];
+    return [
+      name(c),
+      ms(c.firstMs),
+      spread(c.gpu),
+      spread(c.throughput),
+      spread(c.e2e),
+      c.gflop?.toFixed(2) ?? '',
+      rate(c.gflop, c.gpu),
+      rate(c.gflop, c.e2e),
+      spread(c.torch),
+      ratio,
+    ];
   });
   out.push(table(head, rows));
   const ran = r.configs.filter((c) => !c.skipped);
@@ -88,7 +103,13 @@ export function formatBench(r: BenchReport): string {
         ['input', 'arena MiB', 'no-reuse MiB', 'max |Δ| vs torch', 'mask agree'],
         ran.map((c) => {
           const chk = typeof c.check === 'object' ? c.check : undefined;
-          return [name(c), mib(c.arenaBytes), mib(c.unsharedBytes), chk ? chk.maxAbs.toExponential(1) : String(c.check ?? ''), chk ? `${(chk.maskAgreement * 100).toFixed(3)}%` : ''];
+          return [
+            name(c),
+            mib(c.arenaBytes),
+            mib(c.unsharedBytes),
+            chk ? chk.maxAbs.toExponential(1) : String(c.check ?? ''),
+            chk ? `${(chk.maskAgreement * 100).toFixed(3)}%` : '',
+          ];
         }),
       ),
     );
@@ -99,7 +120,13 @@ export function formatBench(r: BenchReport): string {
     out.push(
       table(
         ['input', 'e2e ms', 'f32/f16', 'max |Δ| vs f32', 'mask agree'],
-        f16.map((c) => [name(c), spread(c.f16!.e2e), `${c.f16!.speedupVsF32.toFixed(2)}x`, c.f16!.maxAbsVsF32.toExponential(1), `${(c.f16!.maskAgreementVsF32 * 100).toFixed(3)}%`]),
+        f16.map((c) => [
+          name(c),
+          spread(c.f16!.e2e),
+          `${c.f16!.speedupVsF32.toFixed(2)}x`,
+          c.f16!.maxAbsVsF32.toExponential(1),
+          `${(c.f16!.maskAgreementVsF32 * 100).toFixed(3)}%`,
+        ]),
       ),
     );
   }
@@ -109,7 +136,14 @@ export function formatBench(r: BenchReport): string {
     out.push(
       table(
         ['step', 'shapes', 'ms', 'GFLOP/s', 'GB/s', 'share'],
-        r.profile.times.map((t) => [t.label, t.detail, t.ms.toFixed(2), t.flops ? (t.flops / 1e6 / t.ms).toFixed(1) : '', t.bytes ? (t.bytes / 1e6 / t.ms).toFixed(1) : '', `${((t.ms / total) * 100).toFixed(1)}%`]),
+        r.profile.times.map((t) => [
+          t.label,
+          t.detail,
+          t.ms.toFixed(2),
+          t.flops ? (t.flops / 1e6 / t.ms).toFixed(1) : '',
+          t.bytes ? (t.bytes / 1e6 / t.ms).toFixed(1) : '',
+          `${((t.ms / total) * 100).toFixed(1)}%`,
+        ]),
       ),
     );
   }

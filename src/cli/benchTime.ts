@@ -24,7 +24,7 @@ export function benchInput(n: number, c: number, s: number, seed: number): Float
   // Pure noise is no image, and deep random-weight networks (EfficientNet's squeeze-excite stacks) can
   // be so ill-conditioned on it that PyTorch's own f32 forward is 0.5 away from its f64 one.
   let a = seed >>> 0;
-  const rand = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const x = new Float32Array(n * c * s * s);
   for (let b = 0; b < n * c; b++) {
     const [fy, fx, py, px] = [1 + 3 * rand(), 1 + 3 * rand(), 6.28 * rand(), 6.28 * rand()];
@@ -145,6 +145,9 @@ export async function residentForwards(device: GPUDevice, plan: Plan, count: num
  *  cells under a wider head is a note (its second cell runs on). */
 export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => (r.length === 2 && k > 0 ? 0 : (r[k] ?? '').length))));
-  const line = (cells: string[]) => (cells.length === 2 && head.length > 2 ? `${cells[0].padEnd(widths[0])}  ${cells[1]}` : cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  '));
+  const line = (cells: string[]) =>
+    cells.length === 2 && head.length > 2
+      ? `${cells[0].padEnd(widths[0])}  ${cells[1]}`
+      : cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  ');
   return [line(head), ...rows.map(line)].join('\n');
 }

@@ -5,7 +5,10 @@ import { cliMessage } from './limits.js';
 
 /** An error whose message is already fit to show a user. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }

@@ -138,10 +138,14 @@ export function readModelArg(path: string, limits: Limits = DEFAULT_LIMITS): { w
   if (s?.isDirectory()) {
     const configPath = join(path, 'config.json');
     const weightsPath = join(path, 'model.safetensors');
-    if (!statOrUndefined(weightsPath)) throw new CliError(`${printable(path)}: a model folder holds model.safetensors (and config.json), this one has no model.safetensors`);
+    if (!statOrUndefined(weightsPath))
+      throw new CliError(`${printable(path)}: a model folder holds model.safetensors (and config.json), this one has no model.safetensors`);
     // a config is small (smp's: under 1 KB): a larger one is refused from its size, before it is read
     const configSize = statOrUndefined(configPath);
-    if (configSize?.isFile() && configSize.size > MAX_CONFIG_BYTES) throw new CliError(`${printable(configPath)}: a file of ${formatBytes(configSize.size)} is larger than the ${MAX_CONFIG_BYTES} bytes a model config may have`);
+    if (configSize?.isFile() && configSize.size > MAX_CONFIG_BYTES)
+      throw new CliError(
+        `${printable(configPath)}: a file of ${formatBytes(configSize.size)} is larger than the ${MAX_CONFIG_BYTES} bytes a model config may have`,
+      );
     const config = configSize ? new TextDecoder().decode(readInputFile(configPath, 'maxInputBytes', limits)) : undefined;
     return { weights: readInputFile(weightsPath, 'maxWeightsBytes', limits), config, name: printable(weightsPath), configName: printable(configPath) };
   }

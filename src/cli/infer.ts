@@ -198,7 +198,8 @@ function readInput(path: string, name: string, limits: Limits): Input {
   const t = st.tensors.get(name);
   if (!t) {
     const names = [...st.tensors.keys()];
-    const has = names.length === 0 ? 'it has no tensors' : `it has ${names.slice(0, 8).map(q).join(', ')}${names.length > 8 ? `, ... (${names.length} tensors)` : ''}`;
+    const has =
+      names.length === 0 ? 'it has no tensors' : `it has ${names.slice(0, 8).map(q).join(', ')}${names.length > 8 ? `, ... (${names.length} tensors)` : ''}`;
     throw new CliError(`${file}: no tensor ${q(name)} (${has}; choose one with --input-name)`);
   }
   if (!FLOAT_DTYPES.has(t.dtype)) {
@@ -219,4 +220,3 @@ function withInputContext(e: unknown, path: string, name: string): unknown {
   }
   return e;
 }
-

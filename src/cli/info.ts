@@ -62,11 +62,7 @@ export async function info(args: string[]): Promise<number> {
 
 function formatInfo(d: AdapterSummary): string {
   const or = (s: string) => s || '(not reported)';
-  const lines = [
-    `adapter:      ${or(d.description)}`,
-    `vendor:       ${or(d.vendor)}`,
-    `architecture: ${or(d.architecture)}`,
-  ];
+  const lines = [`adapter:      ${or(d.description)}`, `vendor:       ${or(d.vendor)}`, `architecture: ${or(d.architecture)}`];
   if (d.device) lines.push(`device:       ${d.device}`);
   lines.push(`features (${d.features.length}): ${d.features.join(', ') || '(none)'}`);
   lines.push(`limits:`);

@@ -39,7 +39,8 @@ export function limitsFromArgs(command: string, values: Partial<Record<keyof typ
   const out: Partial<Limits> = {};
   const number = (text: string, what: string): number => {
     const v = Number(text);
-    if (!/^\s*[\d.e+]+\s*$/i.test(text) || !(v >= 0) || !Number.isFinite(v)) throw new UsageError(`${command}: ${what} must be a number >= 0, found ${JSON.stringify(text)}`);
+    if (!/^\s*[\d.e+]+\s*$/i.test(text) || !(v >= 0) || !Number.isFinite(v))
+      throw new UsageError(`${command}: ${what} must be a number >= 0, found ${JSON.stringify(text)}`);
     return v;
   };
   const limit = values.limit;

@@ -52,7 +52,9 @@ Usage:
 W: a safetensors state_dict, or an smp save_pretrained folder (config.json + model.safetensors).
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`)
+  .join('\n')}
 
 Errors are one line on stderr; exit code 1, or 2 for a bad command line.
 Environment: UNET_DEBUG=1 prints stack traces with errors; UNET_WRITE_PAUSE_MS=N makes segment wait

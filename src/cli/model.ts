@@ -29,7 +29,9 @@ export const ACTIVATION_HELP = [
 export function parseActivation(command: string, value: string | undefined): OutputActivation | undefined {
   if (value === undefined) return undefined;
   if (!(OUTPUT_ACTIVATIONS as readonly string[]).includes(value)) {
-    throw new UsageError(`${command}: --activation must be ${OUTPUT_ACTIVATIONS.slice(0, -1).join(', ')} or ${OUTPUT_ACTIVATIONS.at(-1)}, found ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `${command}: --activation must be ${OUTPUT_ACTIVATIONS.slice(0, -1).join(', ')} or ${OUTPUT_ACTIVATIONS.at(-1)}, found ${JSON.stringify(value)}`,
+    );
   }
   return value as OutputActivation;
 }
@@ -71,7 +73,11 @@ const REDRAW_MS = 100;
  * `unet: downloading URL: 1.5 MiB of 45 MiB`, redrawn in place on a terminal (as segment's progress bar
  * is) and cleared when done; nothing where stderr is a pipe or a file, so logs get no control characters.
  */
-export function downloadProgress(name: string, stream: NodeJS.WriteStream, enabled = Boolean(stream.isTTY)): { update(p: DownloadProgress): void; clear(): void } {
+export function downloadProgress(
+  name: string,
+  stream: NodeJS.WriteStream,
+  enabled = Boolean(stream.isTTY),
+): { update(p: DownloadProgress): void; clear(): void } {
   let drawnAt: number | undefined;
   return {
     update(p) {

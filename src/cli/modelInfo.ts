@@ -8,8 +8,27 @@ import { WEIGHTS_LABEL, describeWeightBytes } from '../infoText.js';
 /** GFLOP are counted on a forward of this size (1 x inChannels x 256 x 256). */
 const FLOP_SIZE = 256;
 
-type Described = 'source' | 'architecture' | 'encoder' | 'depth' | 'decoderChannels' | 'attention' | 'upsampling' | 'inChannels' | 'classes'
-  | 'activation' | 'preprocessing' | 'parameters' | 'buffers' | 'weightBytes' | 'precision' | 'sizeMultiple' | 'features' | 'inferred' | 'unused' | 'warnings';
+type Described =
+  | 'source'
+  | 'architecture'
+  | 'encoder'
+  | 'depth'
+  | 'decoderChannels'
+  | 'attention'
+  | 'upsampling'
+  | 'inChannels'
+  | 'classes'
+  | 'activation'
+  | 'preprocessing'
+  | 'parameters'
+  | 'buffers'
+  | 'weightBytes'
+  | 'precision'
+  | 'sizeMultiple'
+  | 'features'
+  | 'inferred'
+  | 'unused'
+  | 'warnings';
 
 export type ModelDescription = Pick<ModelInfo, Described> & {
   /** true when segment reads the output as one class per pixel (src/io/classes.ts) */

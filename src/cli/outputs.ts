@@ -30,7 +30,9 @@ export function nonFiniteOutputs(data: Float32Array, shape: readonly number[]): 
 /** The one-line warning (or, with --strict, error) for non-finite outputs of a finite input; `weights`:
  *  the model's weights hold NaN or Inf (model.info.warnings), which is then the cause given. */
 export function nonFiniteMessage(what: string, nf: NonFinite, weights = false): string {
-  const cause = weights ? 'the weights hold NaN or Inf values (see above)' : 'values too large for float32 arithmetic inside the network (scale the input down)';
+  const cause = weights
+    ? 'the weights hold NaN or Inf values (see above)'
+    : 'values too large for float32 arithmetic inside the network (scale the input down)';
   return `${what}: ${nf.count} of ${nf.total} output values are NaN or Inf (the first at ${nf.first}) although the input is finite: ${cause}; masks are 0 there`;
 }
 

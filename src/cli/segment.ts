@@ -55,11 +55,19 @@ export async function segment(args: string[]): Promise<number> {
   const total = inputs.length + failures.length;
   const progress = new Progress(inputs.length);
   if (skipped.length) {
-    const names = skipped.slice(0, 3).map((f) => printable(basename(f))).join(', ');
-    progress.print(`unet: note: skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'} in --out-dir named like the outputs of another input (${names}${skipped.length > 3 ? ', ...' : ''})`);
+    const names = skipped
+      .slice(0, 3)
+      .map((f) => printable(basename(f)))
+      .join(', ');
+    progress.print(
+      `unet: note: skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'} in --out-dir named like the outputs of another input (${names}${skipped.length > 3 ? ', ...' : ''})`,
+    );
   }
   if (hidden.length) {
-    const names = hidden.slice(0, 3).map((f) => printable(basename(f))).join(', ');
+    const names = hidden
+      .slice(0, 3)
+      .map((f) => printable(basename(f)))
+      .join(', ');
     progress.print(
       `unet: note: skipped ${hidden.length} hidden file${hidden.length === 1 ? '' : 's'} (named .*) in the input folders (${names}${hidden.length > 3 ? ', ...' : ''}): ` +
         'name a file as an argument to segment it',
@@ -92,7 +100,10 @@ export async function segment(args: string[]): Promise<number> {
     progress.update(inputs.length, 'done');
     progress.clear();
     const alpha = done.filter((d) => d.notes.includes(ALPHA_NOTE)).length;
-    if (alpha) process.stderr.write(`unet: note: ${alpha} of the images ${alpha === 1 ? 'has' : 'have'} an alpha channel; it was ${ALPHA_NOTE.replace(/^alpha channel /, '')}\n`);
+    if (alpha)
+      process.stderr.write(
+        `unet: note: ${alpha} of the images ${alpha === 1 ? 'has' : 'have'} an alpha channel; it was ${ALPHA_NOTE.replace(/^alpha channel /, '')}\n`,
+      );
     const seconds = (performance.now() - t0) / 1000;
     const skips = [
       ...skipped.map((input) => ({ input, reason: 'named like the outputs of another input in --out-dir' })),
@@ -123,13 +134,21 @@ export async function segmentOne(model: Model, path: string, name: string, s: Se
   try {
     if (kind === 'nifti' || kind === 'nifti-gz') {
       const gz = kind === 'nifti-gz';
-      checkOutputs(outputSet(name, gz ? '.nii.gz' : '.nii', model.info.outChannels, s, false).map((o) => o.file), s, fail);
+      checkOutputs(
+        outputSet(name, gz ? '.nii.gz' : '.nii', model.info.outChannels, s, false).map((o) => o.file),
+        s,
+        fail,
+      );
       return await segmentNifti(model, bytes, name, gz, s, progress, path);
     }
     if (kind !== 'png' && kind !== 'jpeg') {
       return fail(bytes.length === 0 ? 'empty file' : 'unsupported format (PNG, JPEG, NIfTI .nii / .nii.gz are read)');
     }
-    checkOutputs(outputSet(name, '.png', model.info.outChannels, s, true).map((o) => o.file), s, fail);
+    checkOutputs(
+      outputSet(name, '.png', model.info.outChannels, s, true).map((o) => o.file),
+      s,
+      fail,
+    );
     const r = await segmentImage(model, bytes, kind, name, s, progress, path);
     if (kind === 'png' && pngHasAlpha(bytes)) r.notes.unshift(ALPHA_NOTE);
     return r;
@@ -145,7 +164,15 @@ export async function segmentOne(model: Model, path: string, name: string, s: Se
 /** Models whose sliding-window caveat was already noted in this run. */
 const warnedTiling = new WeakSet<Model>();
 
-async function segmentImage(model: Model, bytes: Uint8Array, kind: string, name: string, s: Settings, progress: (f: number) => void, path: string): Promise<Segmented> {
+async function segmentImage(
+  model: Model,
+  bytes: Uint8Array,
+  kind: string,
+  name: string,
+  s: Settings,
+  progress: (f: number) => void,
+  path: string,
+): Promise<Segmented> {
   const img = decodeImage(bytes, { limits: s.limits });
   const run = { pad: s.pad, tile: s.tile, onProgress: (p: { done: number; total: number }) => progress(p.done / p.total) };
   const { result: r, output: y } = await segmentPixels(model, img, { normalization: s.norm, threshold: s.threshold, toGray: s.gray }, run);
@@ -159,14 +186,33 @@ async function segmentImage(model: Model, bytes: Uint8Array, kind: string, name:
   const files = imageFiles(img, r, name, s.probs);
   await writeSet(files, nonFinite, s, path);
   const classes = r.kind === 'classes' ? legend(r.mask, r.classes) : undefined;
-  return { kind, size: [img.height, img.width, img.channels], outputs: [...files.keys()], foreground: r.foreground, ...(classes ? { classes } : {}), notes, nonFinite };
+  return {
+    kind,
+    size: [img.height, img.width, img.channels],
+    outputs: [...files.keys()],
+    foreground: r.foreground,
+    ...(classes ? { classes } : {}),
+    notes,
+    nonFinite,
+  };
 }
 
-async function segmentNifti(model: Model, bytes: Uint8Array, name: string, gz: boolean, s: Settings, progress: (f: number) => void, path: string): Promise<Segmented> {
+async function segmentNifti(
+  model: Model,
+  bytes: Uint8Array,
+  name: string,
+  gz: boolean,
+  s: Settings,
+  progress: (f: number) => void,
+  path: string,
+): Promise<Segmented> {
   const vol = readNifti(bytes, { limits: s.limits });
   let nonFinite: NonFinite | undefined;
   const r = await segmentVolume(model, vol, {
-    axis: s.axis, normalization: s.norm, threshold: s.threshold, run: { pad: s.pad, tile: s.tile },
+    axis: s.axis,
+    normalization: s.norm,
+    threshold: s.threshold,
+    run: { pad: s.pad, tile: s.tile },
     onSlice: (k, count, y) => {
       const nf = nonFiniteOutputs(y.data, y.shape);
       if (nf) {
@@ -180,7 +226,15 @@ async function segmentNifti(model: Model, bytes: Uint8Array, name: string, gz: b
   const files = volumeFiles(vol, r, name, gz, s.probs);
   await writeSet(files, nonFinite, s, path);
   const classes = r.kind === 'classes' ? legend(r.mask, r.classes) : undefined;
-  return { kind: gz ? 'nifti-gz' : 'nifti', size: [...vol.dims], notes: r.notes, nonFinite, outputs: [...files.keys()], foreground: r.foreground, ...(classes ? { classes } : {}) };
+  return {
+    kind: gz ? 'nifti-gz' : 'nifti',
+    size: [...vol.dims],
+    notes: r.notes,
+    nonFinite,
+    outputs: [...files.keys()],
+    foreground: r.foreground,
+    ...(classes ? { classes } : {}),
+  };
 }
 
 function adapterName(device: GPUDevice): string {

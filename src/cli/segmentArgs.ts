@@ -105,7 +105,14 @@ const OPTIONS = {
 } as const;
 
 // a Map: `--axis constructor` must find nothing, not Object's own property
-const AXES = new Map<string, Axis>([['axial', 2], ['coronal', 1], ['sagittal', 0], ['0', 0], ['1', 1], ['2', 2]]);
+const AXES = new Map<string, Axis>([
+  ['axial', 2],
+  ['coronal', 1],
+  ['sagittal', 0],
+  ['0', 0],
+  ['1', 1],
+  ['2', 2],
+]);
 
 /** The command line, checked: what it asks for, before the model is loaded. */
 export interface SegmentArgs {
@@ -141,7 +148,8 @@ export function parseSegmentArgs(args: string[]): SegmentArgs | undefined {
     throw new UsageError(`segment: --threshold must be a number from 0 to 1, found ${JSON.stringify(v.threshold)}`);
   }
   const norm = v.normalize === 'model' ? undefined : parseNormalization(v.normalize ?? '');
-  if (!norm && v.normalize !== 'model') throw new UsageError(`segment: --normalize must be model, zscore, none, imagenet or MEAN,STD (STD > 0), found ${JSON.stringify(v.normalize)}`);
+  if (!norm && v.normalize !== 'model')
+    throw new UsageError(`segment: --normalize must be model, zscore, none, imagenet or MEAN,STD (STD > 0), found ${JSON.stringify(v.normalize)}`);
   const axis = AXES.get((v.axis ?? '').toLowerCase());
   if (axis === undefined) throw new UsageError(`segment: --axis must be axial, coronal, sagittal, 0, 1 or 2, found ${JSON.stringify(v.axis)}`);
   const activation = parseActivation('segment', v.activation);
@@ -157,8 +165,22 @@ export function parseSegmentArgs(args: string[]): SegmentArgs | undefined {
   const maxClassFiles = v['max-class-files'] ?? '256';
   if (!/^\d+$/.test(maxClassFiles)) throw new UsageError(`segment: --max-class-files must be a whole number >= 0, found ${JSON.stringify(maxClassFiles)}`);
   return {
-    weights, outDir, paths: positionals, threshold, norm, activation, gray: Boolean(v.gray), axis, pad, tile, probs: Boolean(v.probs),
-    overwrite: Boolean(v.overwrite), strict: Boolean(v.strict), limits, maxClassFiles: Number(maxClassFiles), json: v.json === true,
+    weights,
+    outDir,
+    paths: positionals,
+    threshold,
+    norm,
+    activation,
+    gray: Boolean(v.gray),
+    axis,
+    pad,
+    tile,
+    probs: Boolean(v.probs),
+    overwrite: Boolean(v.overwrite),
+    strict: Boolean(v.strict),
+    limits,
+    maxClassFiles: Number(maxClassFiles),
+    json: v.json === true,
   };
 }
 
@@ -185,14 +207,34 @@ export function modelSettings(a: SegmentArgs, model: Model, name: string, nanWei
   const { classes, outChannels: C, inChannels, activation } = model.info;
   const multiClass = isMultiClass(model.info);
   const { threshold, gray, axis, pad, tile, probs, outDir, overwrite, strict, limits } = a;
-  const s: Settings = { threshold, gray, axis, pad, tile, probs, outDir, overwrite, strict, limits, norm: a.norm ?? model.info.preprocessing, activation, multiClass, nanWeights, protectedFiles };
+  const s: Settings = {
+    threshold,
+    gray,
+    axis,
+    pad,
+    tile,
+    probs,
+    outDir,
+    overwrite,
+    strict,
+    limits,
+    norm: a.norm ?? model.info.preprocessing,
+    activation,
+    multiClass,
+    nanWeights,
+    protectedFiles,
+  };
   if (s.gray && inChannels !== 1) {
-    throw new UsageError(`segment: --gray converts RGB images for 1-channel models, and ${name} takes ${inChannels} channels (RGB images go in as they are${inChannels === 3 ? ', gray ones repeated into 3 channels' : ''}): drop --gray`);
+    throw new UsageError(
+      `segment: --gray converts RGB images for 1-channel models, and ${name} takes ${inChannels} channels (RGB images go in as they are${inChannels === 3 ? ', gray ones repeated into 3 channels' : ''}): drop --gray`,
+    );
   }
   if (s.multiClass && classes > MAX_CLASSES) throw new CliError(`${name}: ${classes} classes: unet segment writes class maps of at most ${MAX_CLASSES}`);
   const files = s.multiClass ? (s.probs ? C : 0) : s.probs ? 2 * C : C;
   if (files > a.maxClassFiles) {
-    const what = s.multiClass ? `${C} classes with --probs make ${files} probability files` : `${C} output channels read as masks (${activation}) make ${files} files (a mask${s.probs ? ' and a probability' : ''} each)`;
+    const what = s.multiClass
+      ? `${C} classes with --probs make ${files} probability files`
+      : `${C} output channels read as masks (${activation}) make ${files} files (a mask${s.probs ? ' and a probability' : ''} each)`;
     const remedy = s.multiClass || s.probs ? 'drop --probs or raise --max-class-files' : 'raise --max-class-files';
     throw new CliError(`${name}: ${what} per input, more than --max-class-files ${a.maxClassFiles}: ${remedy}`);
   }
@@ -208,7 +250,8 @@ function tileOption(spec: string, overlapText: string, blend: string, budgetText
   if (blend !== 'gaussian' && blend !== 'constant') throw new UsageError(`segment: --tile-blend must be gaussian or constant, found ${JSON.stringify(blend)}`);
   let memoryBudgetBytes: number | undefined;
   if (budgetText !== undefined) {
-    if (!/^\s*[\d.]+\s*$/.test(budgetText) || !(Number(budgetText) > 0)) throw new UsageError(`segment: --gpu-budget must be a positive number of MiB, found ${JSON.stringify(budgetText)}`);
+    if (!/^\s*[\d.]+\s*$/.test(budgetText) || !(Number(budgetText) > 0))
+      throw new UsageError(`segment: --gpu-budget must be a positive number of MiB, found ${JSON.stringify(budgetText)}`);
     memoryBudgetBytes = Math.floor(Number(budgetText) * 2 ** 20);
   }
   if (spec === 'off') {
@@ -216,6 +259,7 @@ function tileOption(spec: string, overlapText: string, blend: string, budgetText
     return false;
   }
   if (spec === 'auto') return { overlap, blend, memoryBudgetBytes };
-  if (!/^\d+$/.test(spec) || Number(spec) < 1) throw new UsageError(`segment: --tile must be auto, off or a window size in pixels, found ${JSON.stringify(spec)}`);
+  if (!/^\d+$/.test(spec) || Number(spec) < 1)
+    throw new UsageError(`segment: --tile must be auto, off or a window size in pixels, found ${JSON.stringify(spec)}`);
   return { roi: Number(spec), overlap, blend, memoryBudgetBytes };
 }

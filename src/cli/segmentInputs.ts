@@ -17,7 +17,10 @@ export interface Input {
 
 /** Output names look like `${stem}${OUTPUT_SUFFIX}.ext`. */
 const OUTPUT_SUFFIX = /_(mask|probs)(_c\d+)?$|_overlay$|_labels$/;
-const stemOf = (path: string) => basename(path).replace(/\.nii\.gz$/i, '').replace(/\.[^.]*$/, '');
+const stemOf = (path: string) =>
+  basename(path)
+    .replace(/\.nii\.gz$/i, '')
+    .replace(/\.[^.]*$/, '');
 
 /**
  * Files as given, folders as their image / volume files (sorted); each output stem used once. In a
@@ -26,7 +29,10 @@ const stemOf = (path: string) => basename(path).replace(/\.nii\.gz$/i, '').repla
  * Hidden files in a folder (names starting with '.') are skipped and listed in `hidden`; named as
  * arguments, they are inputs like any other.
  */
-export function expandInputs(args: string[], outDir: string): { inputs: Input[]; failures: { input: string; error: string }[]; skipped: string[]; hidden: string[] } {
+export function expandInputs(
+  args: string[],
+  outDir: string,
+): { inputs: Input[]; failures: { input: string; error: string }[]; skipped: string[]; hidden: string[] } {
   const inputs: Input[] = [];
   const failures: { input: string; error: string }[] = [];
   const skipped: string[] = [];
@@ -35,7 +41,8 @@ export function expandInputs(args: string[], outDir: string): { inputs: Input[];
   const add = (path: string) => {
     const name = stemOf(path);
     const other = stems.get(name);
-    if (other !== undefined) failures.push({ input: path, error: `skipped: its outputs (${printable(name)}_mask...) would overwrite those of ${printable(other)}` });
+    if (other !== undefined)
+      failures.push({ input: path, error: `skipped: its outputs (${printable(name)}_mask...) would overwrite those of ${printable(other)}` });
     else {
       stems.set(name, path);
       inputs.push({ path, name });
@@ -47,7 +54,9 @@ export function expandInputs(args: string[], outDir: string): { inputs: Input[];
     else if (s.isDirectory()) {
       let names: string[];
       try {
-        names = readdirSync(arg).filter((n) => INPUT_EXT.test(n)).sort();
+        names = readdirSync(arg)
+          .filter((n) => INPUT_EXT.test(n))
+          .sort();
       } catch (e) {
         failures.push({ input: arg, error: `cannot read the folder (${(e as NodeJS.ErrnoException).code ?? e})` });
         continue;

@@ -31,9 +31,19 @@ export function imageFiles(img: Image, r: Segmentation, name: string, probs: boo
   const png = (channels: 1 | 3, data: Uint8Array | Uint16Array) => encodePng({ width, height, channels, data });
   return encodeSet(r, name, '.png', probs, true, (o) => {
     if (o.holds === 'probs') return png(1, probs16(r.probabilities, o.c, width * height));
-    if (o.holds === 'mask') return png(1, masks[o.c].map((v) => 255 * v));
+    if (o.holds === 'mask')
+      return png(
+        1,
+        masks[o.c].map((v) => 255 * v),
+      );
     const colors = classColors(r.classes);
-    if (o.holds === 'labels') return encodePalettePng(width, height, r.mask, colors.map((c) => c.rgb));
+    if (o.holds === 'labels')
+      return encodePalettePng(
+        width,
+        height,
+        r.mask,
+        colors.map((c) => c.rgb),
+      );
     return png(3, r.kind === 'classes' ? classOverlay(img, r.mask, colors) : overlay(img, masks));
   });
 }
@@ -50,7 +60,13 @@ export function volumeFiles(vol: Volume, r: Segmentation, name: string, gz: bool
 
 /** A multi-class output's files (the label map, the overlay, with --probs each class's probability) and
  *  its legend, from the model's raw output [1, C, H, W] read under `activation`. */
-export function classImageFiles(img: Image, y: Float32Array, C: number, name: string, s: Pick<Settings, 'probs' | 'activation'>): { files: Map<string, Uint8Array>; classes: LegendEntry[] } {
+export function classImageFiles(
+  img: Image,
+  y: Float32Array,
+  C: number,
+  name: string,
+  s: Pick<Settings, 'probs' | 'activation'>,
+): { files: Map<string, Uint8Array>; classes: LegendEntry[] } {
   const r = readOutput(y, img.width, img.height, { classes: C, activation: s.activation });
   return { files: imageFiles(img, r, name, s.probs), classes: legend(r.mask, C) };
 }

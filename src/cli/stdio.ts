@@ -23,6 +23,7 @@ export function checkStdout(command: string, flag: string): void {
 /** Writes `bytes` to stdout; the CLI waits for stdout to drain before it exits (main.ts). */
 export function writeStdout(bytes: Uint8Array): void {
   process.stdout.write(bytes, (e) => {
-    if (e && (e as NodeJS.ErrnoException).code !== 'EPIPE') process.stderr.write(`unet: ${new CliError(`stdout: cannot write (${(e as NodeJS.ErrnoException).code ?? e.message})`).message}\n`);
+    if (e && (e as NodeJS.ErrnoException).code !== 'EPIPE')
+      process.stderr.write(`unet: ${new CliError(`stdout: cannot write (${(e as NodeJS.ErrnoException).code ?? e.message})`).message}\n`);
   });
 }

@@ -78,7 +78,21 @@ export class TorchPeer {
     try {
       const model = writeReferenceModel(dir, o.reference, o.weights, o.config);
       writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(o.inputs));
-      const args = [TORCH_SCRIPT, ...model, '--inputs', join(dir, 'x.safetensors'), '--out', join(dir, 'y.safetensors'), '--threads', String(o.threads), '--device', o.device ?? 'cpu', '--variants', (o.variants ?? ['f32']).join(','), '--serve'];
+      const args = [
+        TORCH_SCRIPT,
+        ...model,
+        '--inputs',
+        join(dir, 'x.safetensors'),
+        '--out',
+        join(dir, 'y.safetensors'),
+        '--threads',
+        String(o.threads),
+        '--device',
+        o.device ?? 'cpu',
+        '--variants',
+        (o.variants ?? ['f32']).join(','),
+        '--serve',
+      ];
       const proc = spawn(o.python ?? '/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
       child = proc;
       const exited = new Promise<never>((_, reject) => {

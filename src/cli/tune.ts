@@ -58,22 +58,40 @@ export async function tune(args: string[]): Promise<number> {
   const model = await openModel(device, source, { tuning: tuningFor(device, adapter), precision }, (line) => process.stderr.write(`${line}\n`));
   const shape: [number, number, number, number] = [1, model.info.inChannels, size, size];
   const t0 = performance.now();
-  const result = await tuneGraph(device, adapter, model.graph, shape, fitWinograd(tuningFor(device, adapter), model.graph), reps, (m) => process.stderr.write(`tune: ${m}\n`), undefined, precision === 'f16');
+  const result = await tuneGraph(
+    device,
+    adapter,
+    model.graph,
+    shape,
+    fitWinograd(tuningFor(device, adapter), model.graph),
+    reps,
+    (m) => process.stderr.write(`tune: ${m}\n`),
+    undefined,
+    precision === 'f16',
+  );
   const seconds = (performance.now() - t0) / 1000;
   const arch = architectureKey(model.info, precision);
   const where = v['dry-run'] ? undefined : await storeTuning(adapter, arch, result.tuning);
 
   if (v.json) {
-    process.stdout.write(`${JSON.stringify({ adapter: describeDevice(device).description, architecture: arch, inputShape: shape, seconds, stored: where, tuning: result.tuning, layers: result.layers }, null, 1)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ adapter: describeDevice(device).description, architecture: arch, inputShape: shape, seconds, stored: where, tuning: result.tuning, layers: result.layers }, null, 1)}\n`,
+    );
   } else {
-    const lines = [`adapter: ${describeDevice(device).description}`, `architecture: ${arch}, measured at [${shape}], ${reps} reps, ${seconds.toFixed(0)} s`, ''];
+    const lines = [
+      `adapter: ${describeDevice(device).description}`,
+      `architecture: ${arch}, measured at [${shape}], ${reps} reps, ${seconds.toFixed(0)} s`,
+      '',
+    ];
     const w = Math.max(...result.layers.map((l) => l.key.length));
     lines.push(`${'layer'.padEnd(w)}  ${'default ms'.padStart(10)}  ${'best ms'.padStart(8)}  best configuration`);
     for (const l of result.layers) lines.push(`${l.key.padEnd(w)}  ${l.baselineMs.toFixed(2).padStart(10)}  ${l.bestMs.toFixed(2).padStart(8)}  ${l.variant}`);
     const base = result.layers.reduce((s, l) => s + l.baselineMs, 0);
     const best = result.layers.reduce((s, l) => s + l.bestMs, 0);
     lines.push('', `conv layers: ${base.toFixed(1)} ms with the defaults, ${best.toFixed(1)} ms tuned (${(base / best).toFixed(2)}x)`);
-    lines.push(`defaults now: conv2d ${describeTile(result.tuning.conv2d)}, convTranspose2x2 ${describeTile(result.tuning.convTranspose2x2)}; ${Object.keys(result.tuning.layers ?? {}).length} layers differ`);
+    lines.push(
+      `defaults now: conv2d ${describeTile(result.tuning.conv2d)}, convTranspose2x2 ${describeTile(result.tuning.convTranspose2x2)}; ${Object.keys(result.tuning.layers ?? {}).length} layers differ`,
+    );
     lines.push(where ? `stored in ${where}` : 'not stored (--dry-run)');
     process.stdout.write(`${lines.join('\n')}\n`);
   }

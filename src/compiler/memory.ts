@@ -79,9 +79,7 @@ export function planMemory(
   const placed: Allocation[] = [];
   let arenaBytes = 0;
   for (const r of roots) {
-    const overlapping = placed
-      .filter((p) => p.firstStep <= r.lastStep && r.firstStep <= p.lastStep)
-      .sort((a, b) => a.offset - b.offset);
+    const overlapping = placed.filter((p) => p.firstStep <= r.lastStep && r.firstStep <= p.lastStep).sort((a, b) => a.offset - b.offset);
     let offset = 0;
     for (const p of overlapping) {
       if (offset + r.sizeBytes <= p.offset) break;

@@ -61,14 +61,20 @@ export class Plan {
 
   /** Writes an NCHW input of inputShape into the plan's input buffer (queued: ordered with submits). */
   upload(input: Float32Array): void {
-    if (this.disposed) throw new DisposedError('this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()');
+    if (this.disposed)
+      throw new DisposedError(
+        'this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()',
+      );
     this.device.queue.writeBuffer(this.buffers.input, 0, input.buffer, input.byteOffset, input.byteLength);
   }
 
   /** Records the forward, input buffer to output buffer, as one compute pass into `encoder`; with
    *  `timestampWrites` the pass's start and end are written to a timestamp query set (GPU time). */
   encode(encoder: GPUCommandEncoder, timestampWrites?: GPUComputePassTimestampWrites): void {
-    if (this.disposed) throw new DisposedError('this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()');
+    if (this.disposed)
+      throw new DisposedError(
+        'this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()',
+      );
     const pass = encoder.beginComputePass({ label: 'forward', ...(timestampWrites ? { timestampWrites } : {}) });
     encodeSteps(pass, this.steps);
     pass.end();
@@ -166,7 +172,10 @@ export function compilePlan(
   }
   for (const [name, regions] of memory.scratch) {
     for (const r of regions) {
-      if (r.size > maxBinding) throw new InputError(`input [${inputShape}]: ${name} needs ${r.size} bytes of scratch, more than this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`);
+      if (r.size > maxBinding)
+        throw new InputError(
+          `input [${inputShape}]: ${name} needs ${r.size} bytes of scratch, more than this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`,
+        );
     }
   }
   if (memory.arenaBytes > device.limits.maxBufferSize) {
@@ -175,7 +184,8 @@ export function compilePlan(
 
   const usage = GPUBufferUsage.STORAGE;
   const [, OC, OH, OW] = shapes.get(g.output)!;
-  if (padding && (OH !== pad.H || OW !== pad.W)) throw new UnsupportedError(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
+  if (padding && (OH !== pad.H || OW !== pad.W))
+    throw new UnsupportedError(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
   // with padding, the output is cropped back to the input's window; without, it is the graph's output
   const outputShape: Shape = padding ? [N, OC, H, W] : [N, OC, OH, OW];
   const window = { srcH: H, srcW: W, top: pad.top, left: pad.left, mode: pad.mode };
@@ -199,16 +209,39 @@ export function compilePlan(
   const workgroupSize = tuning.elementwiseWorkgroupSize;
 
   const steps: Step[] = [
-    nchwToNhwc4Step(device, { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize, window, f16 }, { input: { buffer: buffers.input }, output: range(g.input) }, 'input'),
+    nchwToNhwc4Step(
+      device,
+      { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize, window, f16 },
+      { input: { buffer: buffers.input }, output: range(g.input) },
+      'input',
+    ),
   ];
   // exhaustive: withDef throws for an op with no registry entry ("unknown op"), so no node is skipped
   for (const { node } of runSteps(g)) {
     const scratch = (memory.scratch.get(node.name) ?? []).map((r) => ({ buffer: buffers.arena, offset: r.offset, size: r.size }));
-    const ctx = { device, g, node, shapeOf, view, range, params: params.ranges.get(node.name) ?? [], tuning, tile: tileFor(tuning, g, node), f16, workgroupSize, scratch };
+    const ctx = {
+      device,
+      g,
+      node,
+      shapeOf,
+      view,
+      range,
+      params: params.ranges.get(node.name) ?? [],
+      tuning,
+      tile: tileFor(tuning, g, node),
+      f16,
+      workgroupSize,
+      scratch,
+    };
     steps.push(...withDef(node, (op, def) => def.compile(op, ctx)));
   }
   steps.push(
-    nhwc4ToNchwStep(device, { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window: outWindow, f16 }, { input: range(g.output), output: { buffer: buffers.output } }, 'output'),
+    nhwc4ToNchwStep(
+      device,
+      { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window: outWindow, f16 },
+      { input: range(g.output), output: { buffer: buffers.output } },
+      'output',
+    ),
   );
   const plan = new Plan(device, inputShape, outputShape, steps, memory, buffers, isSoftwareAdapter(device));
   const tooLarge = dispatchOverLimit(steps, device.limits.maxComputeWorkgroupsPerDimension);
@@ -227,7 +260,8 @@ export function compilePlan(
 export function dispatchOverLimit(steps: readonly Step[], maxPerDimension: number): string | undefined {
   for (const s of steps) {
     const axis = s.workgroups.findIndex((n) => n > maxPerDimension);
-    if (axis >= 0) return `${s.label} (${s.detail}) needs ${s.workgroups[axis]} workgroups along ${'xyz'[axis]}, more than this device's maxComputeWorkgroupsPerDimension (${maxPerDimension})`;
+    if (axis >= 0)
+      return `${s.label} (${s.detail}) needs ${s.workgroups[axis]} workgroups along ${'xyz'[axis]}, more than this device's maxComputeWorkgroupsPerDimension (${maxPerDimension})`;
   }
   return undefined;
 }

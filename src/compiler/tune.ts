@@ -44,7 +44,11 @@ export interface TuneResult {
 }
 
 const sameTile = (a: ConvTile, b: ConvTile) =>
-  a.tilePixels === b.tilePixels && a.tileC4 === b.tileC4 && a.workgroupSize === b.workgroupSize && a.weights === b.weights && (a.algo ?? 'direct') === (b.algo ?? 'direct');
+  a.tilePixels === b.tilePixels &&
+  a.tileC4 === b.tileC4 &&
+  a.workgroupSize === b.workgroupSize &&
+  a.weights === b.weights &&
+  (a.algo ?? 'direct') === (b.algo ?? 'direct');
 
 /**
  * Times every candidate of both conv kernels on `g` (optimized) at `inputShape`, starting from `base`.
@@ -113,7 +117,6 @@ export async function tuneGraph(
   }
   return { tuning, layers: results, inputShape };
 }
-
 
 /** Cache entry name for an adapter: its identity, so another GPU or driver never reads this one's. */
 export function tuningCacheName(adapter: GPUAdapter | undefined): string {

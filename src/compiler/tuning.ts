@@ -47,15 +47,49 @@ export function candidates(kernel: TunedKernel, subgroupSize?: number, software 
   const variants: Pick<ConvTile, 'weights' | 'subgroupSize'>[] = [{ weights: 'load' }];
   if (subgroupSize) variants.push({ weights: 'subgroup', subgroupSize });
   if (kernel === 'convTranspose2x2') {
-    const tiles: [number, number][] = [[1, 2], [1, 4], [2, 1], [2, 2], [4, 1]];
+    const tiles: [number, number][] = [
+      [1, 2],
+      [1, 4],
+      [2, 1],
+      [2, 2],
+      [4, 1],
+    ];
     return variants.flatMap((v) => tiles.map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, ...v })));
   }
-  const direct: [number, number, number][] = [[1, 4, 64], [2, 2, 64], [2, 4, 64], [4, 1, 64], [4, 2, 64], [4, 4, 64], [8, 1, 64], [8, 2, 64], [2, 4, 32], [4, 2, 128]];
-  const gemm: [number, number][] = [[2, 2], [2, 4], [4, 2], [4, 4]];
-  const tiled: ConvTile[] = software ? [] : [[8, 32], [8, 16], [4, 16]].map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, weights: 'load', algo: 'tiled' }));
-  return tiled.concat(...variants.map((v) => [
-    // a subgroup-broadcast workgroup holds whole subgroups
-    ...direct.filter(([, , wg]) => wg >= (v.subgroupSize ?? 0)).map(([tilePixels, tileC4, workgroupSize]): ConvTile => ({ tilePixels, tileC4, workgroupSize, ...v })),
-    ...(['winograd2', 'winograd4'] as const).flatMap((algo) => gemm.map(([tilePixels, tileC4]): ConvTile => ({ tilePixels, tileC4, workgroupSize: 64, ...v, algo }))),
-  ]));
+  const direct: [number, number, number][] = [
+    [1, 4, 64],
+    [2, 2, 64],
+    [2, 4, 64],
+    [4, 1, 64],
+    [4, 2, 64],
+    [4, 4, 64],
+    [8, 1, 64],
+    [8, 2, 64],
+    [2, 4, 32],
+    [4, 2, 128],
+  ];
+  const gemm: [number, number][] = [
+    [2, 2],
+    [2, 4],
+    [4, 2],
+    [4, 4],
+  ];
+  const tiled: ConvTile[] = software
+    ? []
+    : [
+        [8, 32],
+        [8, 16],
+        [4, 16],
+      ].map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, weights: 'load', algo: 'tiled' }));
+  return tiled.concat(
+    ...variants.map((v) => [
+      // a subgroup-broadcast workgroup holds whole subgroups
+      ...direct
+        .filter(([, , wg]) => wg >= (v.subgroupSize ?? 0))
+        .map(([tilePixels, tileC4, workgroupSize]): ConvTile => ({ tilePixels, tileC4, workgroupSize, ...v })),
+      ...(['winograd2', 'winograd4'] as const).flatMap((algo) =>
+        gemm.map(([tilePixels, tileC4]): ConvTile => ({ tilePixels, tileC4, workgroupSize: 64, ...v, algo })),
+      ),
+    ]),
+  );
 }

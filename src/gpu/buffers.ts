@@ -2,13 +2,7 @@
 import type { GpuError } from '../errors.js';
 import { gpuErrorOf } from './device.js';
 
-export function createBuffer(
-  device: GPUDevice,
-  label: string,
-  sizeBytes: number,
-  usage: GPUBufferUsageFlags,
-  data?: ArrayBufferView,
-): GPUBuffer {
+export function createBuffer(device: GPUDevice, label: string, sizeBytes: number, usage: GPUBufferUsageFlags, data?: ArrayBufferView): GPUBuffer {
   // WebGPU requires buffer sizes (and writeBuffer sizes) to be multiples of 4 bytes.
   const size = Math.max(4, Math.ceil(sizeBytes / 4) * 4);
   const buffer = device.createBuffer({ label, size, usage: usage | (data ? GPUBufferUsage.COPY_DST : 0) });

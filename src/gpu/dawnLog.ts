@@ -15,7 +15,8 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, unlinkSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const DAWN_LIMIT_CLAMP = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+const DAWN_LIMIT_CLAMP =
+  /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
 
 /** Runs `fn` (synchronous) with Dawn's limit-clamping warnings kept off stderr, where that is safe. */
 export function withoutDawnLimitWarnings<T>(fn: () => T): T {

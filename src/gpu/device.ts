@@ -92,8 +92,12 @@ export function onUncapturedError(device: GPUDevice, fail: (e: GpuError) => void
 
 /** A WebGPU GPUError as a GpuError: its class, and the first line of its message (Dawn adds context lines). */
 export function gpuErrorOf(error: GPUError, what: string): GpuError {
-  const kind = typeof GPUOutOfMemoryError !== 'undefined' && error instanceof GPUOutOfMemoryError ? 'out-of-memory'
-    : typeof GPUValidationError !== 'undefined' && error instanceof GPUValidationError ? 'validation' : 'internal';
+  const kind =
+    typeof GPUOutOfMemoryError !== 'undefined' && error instanceof GPUOutOfMemoryError
+      ? 'out-of-memory'
+      : typeof GPUValidationError !== 'undefined' && error instanceof GPUValidationError
+        ? 'validation'
+        : 'internal';
   return new GpuError(what, kind, error.message.split('\n')[0]);
 }
 

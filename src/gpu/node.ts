@@ -35,7 +35,7 @@ setPlatform({
     return instance;
   },
   noAdapterHint:
-    'no WebGPU adapter found. Without a GPU, Dawn runs on Mesa\'s software Vulkan driver (lavapipe): ' +
+    "no WebGPU adapter found. Without a GPU, Dawn runs on Mesa's software Vulkan driver (lavapipe): " +
     'install Mesa >= 24 with its Vulkan drivers (Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports; ' +
     `see "Requirements" in the README${existsSync(SETUP_SCRIPT) ? '; in this source checkout `bash scripts/setup-system.sh` does it' : ''}). ` +
     'With a GPU: install its Vulkan driver.',

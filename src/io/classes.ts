@@ -156,7 +156,13 @@ export function legend(labels: Uint8Array, classes: number): LegendEntry[] {
  * The image (gray or RGB, `channels` per pixel) as RGB with each class but the background blended towards
  * its colour by `opacity` and its outline (pixels with a 4-neighbour of another class) drawn solid.
  */
-export function classOverlay(image: { width: number; height: number; channels: number; data: ArrayLike<number> }, labels: Uint8Array, colors: ClassColor[], opacity = 0.4, outline = true): Uint8Array {
+export function classOverlay(
+  image: { width: number; height: number; channels: number; data: ArrayLike<number> },
+  labels: Uint8Array,
+  colors: ClassColor[],
+  opacity = 0.4,
+  outline = true,
+): Uint8Array {
   const { width: W, height: H, channels } = image;
   const out = new Uint8Array(3 * W * H);
   for (let y = 0; y < H; y++) {
@@ -165,7 +171,9 @@ export function classOverlay(image: { width: number; height: number; channels: n
       const l = labels[i];
       for (let k = 0; k < 3; k++) out[3 * i + k] = image.data[channels === 1 ? i : channels * i + k];
       if (l === 0) continue;
-      const edge = outline && ((x > 0 && labels[i - 1] !== l) || (x < W - 1 && labels[i + 1] !== l) || (y > 0 && labels[i - W] !== l) || (y < H - 1 && labels[i + W] !== l));
+      const edge =
+        outline &&
+        ((x > 0 && labels[i - 1] !== l) || (x < W - 1 && labels[i + 1] !== l) || (y > 0 && labels[i - W] !== l) || (y < H - 1 && labels[i + W] !== l));
       const rgb = colors[l].rgb;
       for (let k = 0; k < 3; k++) out[3 * i + k] = edge ? rgb[k] : Math.round((1 - opacity) * out[3 * i + k] + opacity * rgb[k]);
     }

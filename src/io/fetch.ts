@@ -58,7 +58,9 @@ export async function fetchBytes(url: string, o: FetchOptions): Promise<Uint8Arr
       const encoding = res.headers.get('content-encoding');
       if (res.ok && askedIdentity && encoding !== null && !/^\s*identity\s*$/i.test(encoding)) {
         await res.body?.cancel().catch(() => undefined);
-        throw new errorClass(`${url}: the server sent a body encoded as ${printable(JSON.stringify(encoding), 60)} though asked for it as it is (Accept-Encoding: identity): refused, as such a body can inflate to far more than its size on the wire`);
+        throw new errorClass(
+          `${url}: the server sent a body encoded as ${printable(JSON.stringify(encoding), 60)} though asked for it as it is (Accept-Encoding: identity): refused, as such a body can inflate to far more than its size on the wire`,
+        );
       }
     } catch (e) {
       throw failure(url, e, o, timer.timedOut);
@@ -120,10 +122,13 @@ function watchdog(limits: Limits, caller: AbortSignal | undefined) {
       clearTimeout(timer);
       const ms = limits[limit];
       if (!(ms > 0)) return;
-      timer = setTimeout(() => {
-        timedOut = new TimeoutError(`${message(formatMs(ms))} (raise limits.${limit})`, limit);
-        controller.abort(timedOut);
-      }, Math.min(ms, MAX_TIMER_MS));
+      timer = setTimeout(
+        () => {
+          timedOut = new TimeoutError(`${message(formatMs(ms))} (raise limits.${limit})`, limit);
+          controller.abort(timedOut);
+        },
+        Math.min(ms, MAX_TIMER_MS),
+      );
     },
     stop() {
       clearTimeout(timer);

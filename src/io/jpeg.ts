@@ -13,9 +13,8 @@ import { idctIslow, upsampleRow, yccToRgbRow, type SamplePlane } from './jpegSam
 
 /** zigzag position -> natural (row-major) position in the 8x8 block */
 const NATURAL_ORDER = Uint8Array.from([
-  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
-  28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61,
-  54, 47, 55, 62, 63,
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22,
+  15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ]);
 
 /** DCT coefficients allowed per pixel of maxPixels (see readFrame). */
@@ -183,7 +182,8 @@ function readFrame(seg: Uint8Array, progressive: boolean, limits: Limits): Frame
   const maxV = Math.max(...raw.map((c) => c.v));
   for (const c of raw) {
     // jdsample.c upsamples by integral factors only (JERR_FRACT_SAMPLE_NOTIMPL)
-    if (maxH % c.h || maxV % c.v) throw new ImageError(`unsupported JPEG: component ${c.id} sampled ${c.h}x${c.v} against ${maxH}x${maxV} (a fractional ratio)`);
+    if (maxH % c.h || maxV % c.v)
+      throw new ImageError(`unsupported JPEG: component ${c.id} sampled ${c.h}x${c.v} against ${maxH}x${maxV} (a fractional ratio)`);
   }
   const mcusPerLine = Math.ceil(width / (8 * maxH));
   const mcusPerColumn = Math.ceil(height / (8 * maxV));
@@ -193,7 +193,11 @@ function readFrame(seg: Uint8Array, progressive: boolean, limits: Limits): Frame
   const coefficients = raw.reduce((s, c) => s + mcusPerLine * c.h * mcusPerColumn * c.v * 64, 0);
   if (coefficients > COEFS_PER_PIXEL * limits.maxPixels) {
     const sampling = raw.map((c) => `${c.h}x${c.v}`).join(',');
-    throw exceeds(`${width}x${height} JPEG sampled ${sampling}: ${formatCount(coefficients)} DCT coefficients (${COEFS_PER_PIXEL} a pixel)`, 'maxPixels', limits);
+    throw exceeds(
+      `${width}x${height} JPEG sampled ${sampling}: ${formatCount(coefficients)} DCT coefficients (${COEFS_PER_PIXEL} a pixel)`,
+      'maxPixels',
+      limits,
+    );
   }
   const components = raw.map((c) => {
     const blocksPerLine = mcusPerLine * c.h;
@@ -275,7 +279,10 @@ class BitReader {
   private bits = 0;
   /** zero bits supplied past the segment's end, at the bottom of `acc` */
   private padding = 0;
-  constructor(private readonly b: Uint8Array, public pos: number) {}
+  constructor(
+    private readonly b: Uint8Array,
+    public pos: number,
+  ) {}
 
   private fill(): void {
     const b = this.b;
@@ -355,8 +362,14 @@ interface ScanComponent {
 
 /** Decodes one scan (its header in `seg`, its data from `pos`); returns where the data ends. */
 function readScan(
-  bytes: Uint8Array, pos: number, seg: Uint8Array, frame: Frame, dcTables: (Huffman | undefined)[], acTables: (Huffman | undefined)[],
-  quantTables: (Uint16Array | undefined)[], restartInterval: number,
+  bytes: Uint8Array,
+  pos: number,
+  seg: Uint8Array,
+  frame: Frame,
+  dcTables: (Huffman | undefined)[],
+  acTables: (Huffman | undefined)[],
+  quantTables: (Uint16Array | undefined)[],
+  restartInterval: number,
 ): number {
   const n = seg[0];
   if (!(n >= 1 && n <= 4) || seg.length < 4 + 2 * n) throw corrupt('bad scan header');

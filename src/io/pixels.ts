@@ -71,7 +71,9 @@ async function pixelsOf(image: ImageSource, limits: Limits, signal: AbortSignal 
   if (['ImageBitmap', 'HTMLImageElement', 'HTMLCanvasElement', 'OffscreenCanvas', 'HTMLVideoElement', 'VideoFrame'].some((k) => isA(image, k))) {
     return browserDecode(image as ImageBitmapSource, limits);
   }
-  throw new InputError(`image: expected pixels { data, width, height, channels }, ImageData, an ImageBitmap, <img>, <canvas>, OffscreenCanvas, Blob, PNG / JPEG bytes or a file path; found ${describe(image)}`);
+  throw new InputError(
+    `image: expected pixels { data, width, height, channels }, ImageData, an ImageBitmap, <img>, <canvas>, OffscreenCanvas, Blob, PNG / JPEG bytes or a file path; found ${describe(image)}`,
+  );
 }
 
 /** `x instanceof globalThis[name]`, false where this environment has no such class. */
@@ -100,8 +102,10 @@ function checkRaw(img: RawImage | ImageData, limits: Limits): RawImage {
   }
   // ImageData has no channels: it is RGBA
   const channels = 'channels' in img ? img.channels : 4;
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new InputError(`image: channels must be 1 (gray), 3 (RGB) or 4 (RGBA), found ${JSON.stringify(channels)}`);
-  if (data.length !== W * H * channels) throw new InputError(`image: data has ${data.length} values, ${W}x${H} with ${channels} channels needs ${W * H * channels}`);
+  if (channels !== 1 && channels !== 3 && channels !== 4)
+    throw new InputError(`image: channels must be 1 (gray), 3 (RGB) or 4 (RGBA), found ${JSON.stringify(channels)}`);
+  if (data.length !== W * H * channels)
+    throw new InputError(`image: data has ${data.length} values, ${W}x${H} with ${channels} channels needs ${W * H * channels}`);
   return { data, width: W, height: H, channels };
 }
 
@@ -135,7 +139,8 @@ async function decodeBytes(bytes: Uint8Array, limits: Limits, path?: string): Pr
  * (the file's own values, as Node's decoder gives them), drawn into a 2-D canvas and read back as RGBA.
  */
 async function browserDecode(src: ImageBitmapSource, limits: Limits): Promise<RawImage> {
-  if (typeof createImageBitmap !== 'function') throw new InputError('image: this environment cannot decode images (no createImageBitmap); pass pixels { data, width, height, channels }');
+  if (typeof createImageBitmap !== 'function')
+    throw new InputError('image: this environment cannot decode images (no createImageBitmap); pass pixels { data, width, height, channels }');
   if (isA<HTMLImageElement>(src, 'HTMLImageElement') && !(src.complete && src.naturalWidth > 0)) {
     await src.decode().catch((e: unknown) => {
       throw new ImageError(`not a readable image (${(e as Error)?.message ?? e})`);

@@ -46,13 +46,19 @@ export interface PngImage {
 
 // samples a pixel -> PNG colour type: gray, gray + alpha, RGB, RGBA (a Map: a caller's value never
 // finds an Object.prototype name)
-const COLOR_TYPE = new Map<unknown, number>([[1, 0], [2, 4], [3, 2], [4, 6]]);
+const COLOR_TYPE = new Map<unknown, number>([
+  [1, 0],
+  [2, 4],
+  [3, 2],
+  [4, 6],
+]);
 /** PNG's largest width or height (spec 11.2.1: 2^31 - 1). */
 const PNG_MAX_SIDE = 2 ** 31 - 1;
 
 /** PNG bytes of an image: 8-bit gray / gray + alpha / RGB / RGBA, or 16 bits a sample for a Uint16Array. */
 export function encodePng(image: PngImage): Uint8Array {
-  if (typeof image !== 'object' || image === null) throw new InputError(`encodePng: expected an image { width, height, data }, found ${image === null ? 'null' : typeof image}`);
+  if (typeof image !== 'object' || image === null)
+    throw new InputError(`encodePng: expected an image { width, height, data }, found ${image === null ? 'null' : typeof image}`);
   const { width, height, data } = image;
   checkSize(width, height, 'PNG');
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Uint16Array)) {
@@ -61,7 +67,11 @@ export function encodePng(image: PngImage): Uint8Array {
   const channels = image.channels === undefined ? data.length / (width * height) : image.channels;
   const colorType = COLOR_TYPE.get(channels);
   if (colorType === undefined) {
-    throw new InputError(image.channels === undefined ? `PNG: ${data.length} samples for ${width}x${height} pixels is not 1, 2, 3 or 4 a pixel` : `PNG: channels must be 1, 2, 3 or 4, found ${describe(channels)}`);
+    throw new InputError(
+      image.channels === undefined
+        ? `PNG: ${data.length} samples for ${width}x${height} pixels is not 1, 2, 3 or 4 a pixel`
+        : `PNG: channels must be 1, 2, 3 or 4, found ${describe(channels)}`,
+    );
   }
   if (data.length !== width * height * channels) throw new InputError(`PNG: ${data.length} samples for ${width}x${height} pixels of ${channels} channels`);
   const sampleBytes = data instanceof Uint16Array ? 2 : 1;
@@ -80,8 +90,10 @@ export function encodePng(image: PngImage): Uint8Array {
  */
 export function encodePalettePng(width: number, height: number, indices: Uint8Array, palette: readonly (readonly [number, number, number])[]): Uint8Array {
   checkSize(width, height, 'palette PNG');
-  if (!(indices instanceof Uint8Array) || indices.length !== width * height) throw new InputError(`palette PNG: ${describe(indices)} indices for ${width}x${height} pixels`);
-  if (!Array.isArray(palette) || palette.length < 1 || palette.length > 256) throw new InputError(`palette PNG: ${describe(palette)} colours, expected 1 to 256`);
+  if (!(indices instanceof Uint8Array) || indices.length !== width * height)
+    throw new InputError(`palette PNG: ${describe(indices)} indices for ${width}x${height} pixels`);
+  if (!Array.isArray(palette) || palette.length < 1 || palette.length > 256)
+    throw new InputError(`palette PNG: ${describe(palette)} colours, expected 1 to 256`);
   for (const v of indices) if (v >= palette.length) throw new InputError(`palette PNG: index ${v} is past the palette's ${palette.length} colours`);
   const plte = new Uint8Array(3 * palette.length);
   palette.forEach((rgb, i) => plte.set(rgb, 3 * i));
@@ -93,7 +105,8 @@ export function encodePalettePng(width: number, height: number, indices: Uint8Ar
 
 function checkSize(width: unknown, height: unknown, what: string): void {
   const side = (v: unknown) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= PNG_MAX_SIDE;
-  if (!(side(width) && side(height))) throw new InputError(`${what}: size ${describe(width)}x${describe(height)} must be positive integers up to ${PNG_MAX_SIDE}`);
+  if (!(side(width) && side(height)))
+    throw new InputError(`${what}: size ${describe(width)}x${describe(height)} must be positive integers up to ${PNG_MAX_SIDE}`);
 }
 
 /** A caller's value in a message: numbers as they are, arrays by their length, else the type's name

@@ -32,7 +32,8 @@ export function checkNormalization(n: unknown, what = 'normalize'): Normalizatio
   let v: Partial<{ kind: unknown; mean: unknown; std: unknown }> | undefined;
   try {
     // a copy of the fields read, so a getter runs once, here
-    if (typeof n === 'object' && n !== null) v = { kind: (n as { kind?: unknown }).kind, mean: (n as { mean?: unknown }).mean, std: (n as { std?: unknown }).std };
+    if (typeof n === 'object' && n !== null)
+      v = { kind: (n as { kind?: unknown }).kind, mean: (n as { mean?: unknown }).mean, std: (n as { std?: unknown }).std };
   } catch (e) {
     throw new InputError(`${expected}; its fields cannot be read`, { cause: e });
   }
@@ -43,7 +44,7 @@ export function checkNormalization(n: unknown, what = 'normalize'): Normalizatio
   }
   let found: string;
   try {
-    found = typeof n === 'number' ? String(n) : JSON.stringify(n) ?? typeof n;
+    found = typeof n === 'number' ? String(n) : (JSON.stringify(n) ?? typeof n);
   } catch {
     found = Array.isArray(n) ? 'an array' : typeof n; // nested deeper than the stack, a cycle, a BigInt
   }

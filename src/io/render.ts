@@ -11,7 +11,12 @@ import { DEFAULT_LIMITS } from '../limits.js';
 
 /** One color per output channel (the first is used for single-channel models). */
 export const PALETTE: [number, number, number][] = [
-  [255, 48, 48], [48, 220, 48], [64, 128, 255], [255, 200, 0], [230, 64, 230], [0, 220, 220],
+  [255, 48, 48],
+  [48, 220, 48],
+  [64, 128, 255],
+  [255, 200, 0],
+  [230, 64, 230],
+  [0, 220, 220],
 ];
 
 /** Channel `c` of an NCHW [1, C, H, W] output as 0 / 255 (isForeground) and its foreground fraction. */
@@ -88,16 +93,29 @@ function kindOf(v: unknown): string {
 function checkSegmentation(r: Segmentation, what: string, probabilities = false): void {
   if (typeof r !== 'object' || r === null) throw new InputError(`${what}: expected a segmentation (model.segment's result), found ${kindOf(r)}`);
   const { width: W, height: H, classes: C, mask } = r;
-  if (!(Number.isSafeInteger(W) && Number.isSafeInteger(H) && W > 0 && H > 0)) throw new InputError(`${what}: width and height must be positive integers, found ${kindOf(W) === 'number' ? W : kindOf(W)} x ${kindOf(H) === 'number' ? H : kindOf(H)}`);
-  if (W * H > DEFAULT_LIMITS.maxPixels) throw new InputError(`${what}: ${W}x${H} is more than the ${DEFAULT_LIMITS.maxPixels} pixels an image may have (maxPixels)`);
-  if (!(Number.isSafeInteger(C) && C >= 1 && C <= 65536)) throw new InputError(`${what}: classes must be an integer from 1 to 65536, found ${typeof C === 'number' ? C : kindOf(C)}`);
-  if (r.kind !== 'mask' && r.kind !== 'classes') throw new InputError(`${what}: kind must be 'mask' or 'classes', found ${typeof r.kind === 'string' ? JSON.stringify((r.kind as string).slice(0, 40)) : kindOf(r.kind)}`);
-  if (!(mask instanceof Uint8Array) || mask.length !== W * H) throw new InputError(`${what}: mask must be a Uint8Array of ${W}x${H} values, found ${mask instanceof Uint8Array ? `${mask.length} values` : kindOf(mask)}`);
+  if (!(Number.isSafeInteger(W) && Number.isSafeInteger(H) && W > 0 && H > 0))
+    throw new InputError(
+      `${what}: width and height must be positive integers, found ${kindOf(W) === 'number' ? W : kindOf(W)} x ${kindOf(H) === 'number' ? H : kindOf(H)}`,
+    );
+  if (W * H > DEFAULT_LIMITS.maxPixels)
+    throw new InputError(`${what}: ${W}x${H} is more than the ${DEFAULT_LIMITS.maxPixels} pixels an image may have (maxPixels)`);
+  if (!(Number.isSafeInteger(C) && C >= 1 && C <= 65536))
+    throw new InputError(`${what}: classes must be an integer from 1 to 65536, found ${typeof C === 'number' ? C : kindOf(C)}`);
+  if (r.kind !== 'mask' && r.kind !== 'classes')
+    throw new InputError(
+      `${what}: kind must be 'mask' or 'classes', found ${typeof r.kind === 'string' ? JSON.stringify((r.kind as string).slice(0, 40)) : kindOf(r.kind)}`,
+    );
+  if (!(mask instanceof Uint8Array) || mask.length !== W * H)
+    throw new InputError(
+      `${what}: mask must be a Uint8Array of ${W}x${H} values, found ${mask instanceof Uint8Array ? `${mask.length} values` : kindOf(mask)}`,
+    );
   if (r.masks !== undefined && !(Array.isArray(r.masks) && r.masks.length <= C && r.masks.every((m) => m instanceof Uint8Array && m.length === W * H))) {
     throw new InputError(`${what}: masks must be up to ${C} Uint8Arrays of ${W}x${H} values each`);
   }
   if (probabilities && !(r.probabilities instanceof Float32Array && r.probabilities.length === C * W * H)) {
-    throw new InputError(`${what}: probabilities must be a Float32Array of ${C}x${W}x${H} values, found ${r.probabilities instanceof Float32Array ? `${r.probabilities.length} values` : kindOf(r.probabilities)}`);
+    throw new InputError(
+      `${what}: probabilities must be a Float32Array of ${C}x${W}x${H} values, found ${r.probabilities instanceof Float32Array ? `${r.probabilities.length} values` : kindOf(r.probabilities)}`,
+    );
   }
 }
 
@@ -125,7 +143,12 @@ export function renderMask(result: Segmentation): RgbaImage {
  *  a mask model's foreground is class 1. */
 export function renderLabels(result: Segmentation): RgbaImage {
   checkSegmentation(result, 'renderLabels');
-  return paletted(result.width, result.height, result.mask, classColors(Math.max(2, result.classes)).map((c) => c.rgb));
+  return paletted(
+    result.width,
+    result.height,
+    result.mask,
+    classColors(Math.max(2, result.classes)).map((c) => c.rgb),
+  );
 }
 
 /**
@@ -133,16 +156,27 @@ export function renderLabels(result: Segmentation): RgbaImage {
  * class but 0) blended towards its colour by `opacity` (default 0.4) and outlined in it. `image` is the
  * segmented image's pixels: raw { data, width, height, channels } or ImageData.
  */
-export function renderOverlay(image: Pixels | { width: number; height: number; data: Uint8ClampedArray }, result: Segmentation, options: { opacity?: number } = {}): RgbaImage {
+export function renderOverlay(
+  image: Pixels | { width: number; height: number; data: Uint8ClampedArray },
+  result: Segmentation,
+  options: { opacity?: number } = {},
+): RgbaImage {
   checkSegmentation(result, 'renderOverlay');
   const data0 = typeof image === 'object' && image !== null ? image.data : undefined;
   if (!(data0 instanceof Uint8Array || data0 instanceof Uint8ClampedArray || data0 instanceof Float32Array)) {
     throw new InputError('renderOverlay: the image must be pixels { data, width, height, channels } or ImageData (readImage(image) gives them)');
   }
   const px: Pixels = 'channels' in image ? image : { ...image, channels: 4 };
-  if (px.width !== result.width || px.height !== result.height) throw new InputError(`renderOverlay: the image is ${kindOf(px.width) === 'number' ? px.width : kindOf(px.width)}x${kindOf(px.height) === 'number' ? px.height : kindOf(px.height)}, the result ${result.width}x${result.height}`);
-  if (px.channels !== 1 && px.channels !== 3 && px.channels !== 4) throw new InputError(`renderOverlay: the image's channels must be 1, 3 or 4, found ${typeof px.channels === 'number' ? px.channels : kindOf(px.channels)}`);
-  if (px.data.length !== px.width * px.height * px.channels) throw new InputError(`renderOverlay: the image's data has ${px.data.length} values, ${px.width}x${px.height} with ${px.channels} channels needs ${px.width * px.height * px.channels}`);
+  if (px.width !== result.width || px.height !== result.height)
+    throw new InputError(
+      `renderOverlay: the image is ${kindOf(px.width) === 'number' ? px.width : kindOf(px.width)}x${kindOf(px.height) === 'number' ? px.height : kindOf(px.height)}, the result ${result.width}x${result.height}`,
+    );
+  if (px.channels !== 1 && px.channels !== 3 && px.channels !== 4)
+    throw new InputError(`renderOverlay: the image's channels must be 1, 3 or 4, found ${typeof px.channels === 'number' ? px.channels : kindOf(px.channels)}`);
+  if (px.data.length !== px.width * px.height * px.channels)
+    throw new InputError(
+      `renderOverlay: the image's data has ${px.data.length} values, ${px.width}x${px.height} with ${px.channels} channels needs ${px.width * px.height * px.channels}`,
+    );
   checkOptionNames(options, ['opacity'], 'renderOverlay');
   let opacity: unknown;
   try {
@@ -150,7 +184,8 @@ export function renderOverlay(image: Pixels | { width: number; height: number; d
   } catch (e) {
     throw new InputError('renderOverlay: options.opacity cannot be read (a getter threw)', { cause: e });
   }
-  if (!(typeof opacity === 'number' && opacity >= 0 && opacity <= 1)) throw new InputError(`renderOverlay: opacity must be a number from 0 to 1, found ${typeof opacity === 'number' ? opacity : kindOf(opacity)}`);
+  if (!(typeof opacity === 'number' && opacity >= 0 && opacity <= 1))
+    throw new InputError(`renderOverlay: opacity must be a number from 0 to 1, found ${typeof opacity === 'number' ? opacity : kindOf(opacity)}`);
   const rgb =
     result.kind === 'classes'
       ? classOverlay({ ...px, data: rgbOf(px), channels: 3 }, result.mask, classColors(result.classes), opacity)
@@ -166,7 +201,8 @@ export function renderOverlay(image: Pixels | { width: number; height: number; d
 /** Class (or channel) `c`'s probability as a 16-bit gray PNG (0..65535 for 0..1), as `unet segment --probs`. */
 export function probabilitiesPng(result: Segmentation, c = 0): Uint8Array {
   checkSegmentation(result, 'probabilitiesPng', true);
-  if (!(Number.isInteger(c) && c >= 0 && c < result.classes)) throw new InputError(`probabilitiesPng: class ${typeof c === 'number' ? c : kindOf(c)} is not one of the result's ${result.classes}`);
+  if (!(Number.isInteger(c) && c >= 0 && c < result.classes))
+    throw new InputError(`probabilitiesPng: class ${typeof c === 'number' ? c : kindOf(c)} is not one of the result's ${result.classes}`);
   const n = result.width * result.height;
   return encodePng({ width: result.width, height: result.height, channels: 1, data: probs16(result.probabilities, c, n) });
 }

@@ -156,8 +156,7 @@ export class GraphBuilder {
       throw new Error(`${name}: weight [${params.shape}] with groups ${groups} does not fit ${this.values[x].name}'s ${cin} channels`);
     }
     const p = o.padding ?? 0;
-    const padding: Padding4 =
-      typeof p === 'number' ? [p, p, p, p] : p.length === 2 ? [p[0], p[0], p[1], p[1]] : [p[0], p[1], p[2], p[3]];
+    const padding: Padding4 = typeof p === 'number' ? [p, p, p, p] : p.length === 2 ? [p[0], p[0], p[1], p[1]] : [p[0], p[1], p[2], p[3]];
     const op: Op = { kind: 'conv2d', params, stride: pair(o.stride ?? 1), padding, dilation: pair(o.dilation ?? 1), groups, activation: 'none' };
     return this.add(name, op, [x], cout);
   }
@@ -184,7 +183,8 @@ export class GraphBuilder {
   }
 
   convTranspose2x2(name: string, x: ValueId, params: ConvParams): ValueId {
-    if (params.shape[0] !== this.channels(x)) throw new Error(`${name}: weight expects ${params.shape[0]} input channels, ${this.values[x].name} has ${this.channels(x)}`);
+    if (params.shape[0] !== this.channels(x))
+      throw new Error(`${name}: weight expects ${params.shape[0]} input channels, ${this.values[x].name} has ${this.channels(x)}`);
     return this.add(name, { kind: 'convTranspose2x2', params }, [x], params.shape[1]);
   }
 
@@ -195,7 +195,12 @@ export class GraphBuilder {
   }
 
   concat(name: string, xs: ValueId[]): ValueId {
-    return this.add(name, { kind: 'concat' }, xs, xs.reduce((s, x) => s + this.channels(x), 0));
+    return this.add(
+      name,
+      { kind: 'concat' },
+      xs,
+      xs.reduce((s, x) => s + this.channels(x), 0),
+    );
   }
 
   add2(name: string, a: ValueId, b: ValueId, activation: Activation = 'none'): ValueId {
@@ -212,7 +217,8 @@ export class GraphBuilder {
   }
 
   scseGate(name: string, x: ValueId, cse: ValueId, sse: ValueId): ValueId {
-    if (this.channels(cse) !== this.channels(x) || this.channels(sse) !== 1) throw new Error(`${name}: gates of ${this.channels(cse)} and ${this.channels(sse)} channels for ${this.channels(x)}`);
+    if (this.channels(cse) !== this.channels(x) || this.channels(sse) !== 1)
+      throw new Error(`${name}: gates of ${this.channels(cse)} and ${this.channels(sse)} channels for ${this.channels(x)}`);
     return this.add(name, { kind: 'scseGate' }, [x, cse, sse], this.channels(x));
   }
 

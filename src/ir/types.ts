@@ -16,7 +16,7 @@ export function checkPadMode(v: unknown, what = 'pad'): PadMode {
   if (v === 'reflect' || v === 'zero') return v;
   let found: string;
   try {
-    found = typeof v === 'string' || (typeof v === 'object' && v !== null) ? JSON.stringify(v) ?? typeof v : String(v);
+    found = typeof v === 'string' || (typeof v === 'object' && v !== null) ? (JSON.stringify(v) ?? typeof v) : String(v);
   } catch {
     // a cycle, a getter that throws, or nesting too deep for JSON.stringify
     found = Array.isArray(v) ? `an array of ${v.length}` : 'an object';

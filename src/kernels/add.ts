@@ -1,7 +1,19 @@
 // a + b (same shape), then an activation, NHWC4: the residual add where it cannot run in a conv's
 // epilogue (src/compiler/passes/fuseResidual.ts). One invocation per output vec4.
 import { KernelBindings, activation, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  ShapeUniforms,
+  type Step,
+  activationWgsl,
+  enables,
+  linearIndex,
+  linearWorkgroups,
+  makeStep,
+  maskLanes,
+  storageAliases,
+} from './common.js';
 import type { Activation } from '../ir/types.js';
 
 export interface AddSpec {
@@ -46,8 +58,25 @@ const addBindings = (s: AddSpec) => new KernelBindings('add', [activation('a'), 
 
 export function addStep(device: GPUDevice, s: AddSpec, b: { a: BufferRange; b: BufferRange; output: BufferRange }, label = 'add'): Step {
   const shape = ADD_SHAPE.data({
-    C: s.channels, C4: c4Of(s), TOTAL: s.pixels * c4Of(s), A_STRIDE: s.a.c4Stride, A_OFFSET: s.a.c4Offset, B_STRIDE: s.b.c4Stride, B_OFFSET: s.b.c4Offset,
-    OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, WG_X: addWorkgroups(s)[0],
+    C: s.channels,
+    C4: c4Of(s),
+    TOTAL: s.pixels * c4Of(s),
+    A_STRIDE: s.a.c4Stride,
+    A_OFFSET: s.a.c4Offset,
+    B_STRIDE: s.b.c4Stride,
+    B_OFFSET: s.b.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    WG_X: addWorkgroups(s)[0],
   });
-  return makeStep(device, label, { code: addWgsl(s), bindings: addBindings(s) }, b, addWorkgroups(s), 0, `${s.pixels} px x ${s.channels} ch add${s.activation === 'none' ? '' : ' +' + s.activation}`, shape);
+  return makeStep(
+    device,
+    label,
+    { code: addWgsl(s), bindings: addBindings(s) },
+    b,
+    addWorkgroups(s),
+    0,
+    `${s.pixels} px x ${s.channels} ch add${s.activation === 'none' ? '' : ' +' + s.activation}`,
+    shape,
+  );
 }

@@ -34,8 +34,13 @@ export type ElementType = keyof typeof ELEMENT_BYTES;
 const READ_ONLY_ACTIVATION = 'read only; read_write: see ACTIVATION_ACCESS (common.ts)';
 
 /** An activation the kernel reads (declared read_write: ACTIVATION_ACCESS in common.ts). */
-export const activation = <N extends string>(name: N, doc?: string, type: ElementType = 'Act'): StorageBinding<N> =>
-  ({ name, type, access: 'read_write', doc, note: READ_ONLY_ACTIVATION });
+export const activation = <N extends string>(name: N, doc?: string, type: ElementType = 'Act'): StorageBinding<N> => ({
+  name,
+  type,
+  access: 'read_write',
+  doc,
+  note: READ_ONLY_ACTIVATION,
+});
 
 /** A buffer the kernel writes (and may read). */
 export const written = <N extends string>(name: N, doc?: string, type: ElementType = 'Act'): StorageBinding<N> => ({ name, type, access: 'read_write', doc });
@@ -70,10 +75,16 @@ export class KernelBindings<N extends string, F extends string = never> {
   /** The WGSL declarations: every storage buffer, then the Shape struct and its uniform. */
   wgsl(): string {
     const lines = this.storage.map((b, i) => {
-      const doc = b.doc ? b.doc.split('\n').map((l) => `// ${l}\n`).join('') : '';
+      const doc = b.doc
+        ? b.doc
+            .split('\n')
+            .map((l) => `// ${l}\n`)
+            .join('')
+        : '';
       return `${doc}@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;${b.note ? ` // ${b.note}` : ''}`;
     });
-    if (this.shape) lines.push(`${this.shape.struct()}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${this.shapeBinding}) var<uniform> shape: Shape;`);
+    if (this.shape)
+      lines.push(`${this.shape.struct()}\n// sizes of this dispatch (ShapeUniforms)\n@group(0) @binding(${this.shapeBinding}) var<uniform> shape: Shape;`);
     return lines.join('\n');
   }
 
@@ -101,14 +112,16 @@ export class KernelBindings<N extends string, F extends string = never> {
   entries(buffers: Partial<Record<N, BufferRange>>, who = this.kernel): GPUBindGroupEntry[] {
     const declared = this.storage.map((b) => b.name as string);
     for (const k of Object.keys(buffers)) {
-      if (buffers[k as N] !== undefined && !declared.includes(k)) throw new Error(`${who}: buffer "${k}" is given but not declared (the kernel binds ${declared.join(', ')})`);
+      if (buffers[k as N] !== undefined && !declared.includes(k))
+        throw new Error(`${who}: buffer "${k}" is given but not declared (the kernel binds ${declared.join(', ')})`);
     }
     return this.storage.map((b, binding) => {
       const r = buffers[b.name];
       if (!r) throw new Error(`${who}: binding "${b.name}" is declared but no buffer was given`);
       const offset = r.offset ?? 0;
       const size = r.size ?? r.buffer.size - offset;
-      if (offset + size > r.buffer.size) throw new Error(`${who}: binding "${b.name}": bytes ${offset}..${offset + size} run past its ${r.buffer.size}-byte buffer`);
+      if (offset + size > r.buffer.size)
+        throw new Error(`${who}: binding "${b.name}": bytes ${offset}..${offset + size} run past its ${r.buffer.size}-byte buffer`);
       const unit = this.elementBytes(b);
       if (size < unit) throw new Error(`${who}: binding "${b.name}" gets ${size} bytes, less than one ${b.type} (${unit} bytes)`);
       return { binding, resource: { buffer: r.buffer, offset, size: r.size } };

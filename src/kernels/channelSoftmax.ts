@@ -2,7 +2,18 @@
 // (padding lanes of the last vec4 are ignored and written as 0), subtracts their max (no overflow), and
 // writes exp(v - max) / sum, or v - max - log(sum).
 import { KernelBindings, activation, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  ShapeUniforms,
+  type Step,
+  enables,
+  linearIndex,
+  linearWorkgroups,
+  makeStep,
+  maskLanes,
+  storageAliases,
+} from './common.js';
 
 export interface ChannelSoftmaxSpec {
   pixels: number;
@@ -56,8 +67,22 @@ const softmaxBindings = (s: ChannelSoftmaxSpec) => new KernelBindings('channelSo
 
 export function channelSoftmaxStep(device: GPUDevice, s: ChannelSoftmaxSpec, b: { input: BufferRange; output: BufferRange }, label = 'softmax'): Step {
   const shape = SOFTMAX_SHAPE.data({
-    PIXELS: s.pixels, C: s.channels, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
+    PIXELS: s.pixels,
+    C: s.channels,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
     WG_X: channelSoftmaxWorkgroups(s)[0],
   });
-  return makeStep(device, label, { code: channelSoftmaxWgsl(s), bindings: softmaxBindings(s) }, b, channelSoftmaxWorkgroups(s), 0, `${s.pixels} px x ${s.channels} ch ${s.log ? 'log_softmax' : 'softmax'}`, shape);
+  return makeStep(
+    device,
+    label,
+    { code: channelSoftmaxWgsl(s), bindings: softmaxBindings(s) },
+    b,
+    channelSoftmaxWorkgroups(s),
+    0,
+    `${s.pixels} px x ${s.channels} ch ${s.log ? 'log_softmax' : 'softmax'}`,
+    shape,
+  );
 }

@@ -164,8 +164,7 @@ export function f32Literal(v: number): string {
 }
 
 /** WGSL `enable` directives for a kernel (they must come first in a module). */
-export const enables = (subgroups: boolean, f16 = false): string =>
-  `${subgroups ? 'enable subgroups;\n' : ''}${f16 ? 'enable f16;\n' : ''}`;
+export const enables = (subgroups: boolean, f16 = false): string => `${subgroups ? 'enable subgroups;\n' : ''}${f16 ? 'enable f16;\n' : ''}`;
 
 /**
  * Storage types of the kernels that can keep activations and weights in f16 (precision 'f16'): Act for an
@@ -177,11 +176,9 @@ export const storageAliases = (f16 = false): string => {
   return `alias Act = vec4<${t}>;\nalias WMat = mat4x4<${t}>;\nalias WCol = vec4<${t}>;`;
 };
 
-
 /** WGSL: `expr` (a clamp of `v`), but NaN where `v` is NaN, as in PyTorch. max(NaN, 0) is 0 on some backends
  *  (llvmpipe), and comparisons may be folded away under WGSL's no-NaN assumption, so NaN is told by its bits. */
-const keepNaN = (expr: string, v: string): string =>
-  `select(${expr}, ${v}, (bitcast<vec4<u32>>(${v}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
+const keepNaN = (expr: string, v: string): string => `select(${expr}, ${v}, (bitcast<vec4<u32>>(${v}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
 
 export function activationWgsl(act: Activation, v: string): string {
   switch (act) {
@@ -205,8 +202,7 @@ export function activationWgsl(act: Activation, v: string): string {
 
 /** WGSL: `v` with the lanes of channels >= `count` (counting from the vec4's first channel) set to 0, so
  *  padding lanes stay 0 whatever the epilogue made of them (sigmoid(0) = 0.5). */
-export const maskLanes = (v: string, count: string): string =>
-  `select(vec4<f32>(0.0), ${v}, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(${count}))`;
+export const maskLanes = (v: string, count: string): string => `select(vec4<f32>(0.0), ${v}, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(${count}))`;
 
 /** A kernel: its WGSL and the declaration of what it binds (the WGSL holds `bindings.wgsl()`). */
 export interface Kernel<N extends string, F extends string> {
@@ -238,7 +234,11 @@ export function makeStep<N extends string, F extends string>(
   const owned: GPUBuffer[] = [];
   if (uniforms) {
     // uniform bindings are read in 16-byte units
-    const buffer = device.createBuffer({ label: `${label} shape`, size: Math.ceil(uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const buffer = device.createBuffer({
+      label: `${label} shape`,
+      size: Math.ceil(uniforms.byteLength / 16) * 16,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
     device.queue.writeBuffer(buffer, 0, uniforms);
     owned.push(buffer);
     entries.push({ binding: bindings.shapeBinding, resource: { buffer } });
@@ -277,5 +277,4 @@ export const outputVec4Index = (workgroupSize: number): string => `  let i = ${l
 /** Repeats a code fragment per index and joins them. Register tiles are written out this way rather than
  *  kept in arrays indexed by loop counters, so every accumulator is a register even where the shader
  *  compiler would not unroll the loop. */
-export const rep = (n: number, fragment: (i: number) => string, sep = '\n'): string =>
-  Array.from({ length: n }, (_, i) => fragment(i)).join(sep);
+export const rep = (n: number, fragment: (i: number) => string, sep = '\n'): string => Array.from({ length: n }, (_, i) => fragment(i)).join(sep);

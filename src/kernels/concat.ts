@@ -53,7 +53,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 `;
 }
 
-const CONCAT_BINDINGS = new KernelBindings('concat', [activation('a', undefined, 'vec4<f32>'), activation('b', undefined, 'vec4<f32>'), written('output', undefined, 'vec4<f32>')]);
+const CONCAT_BINDINGS = new KernelBindings('concat', [
+  activation('a', undefined, 'vec4<f32>'),
+  activation('b', undefined, 'vec4<f32>'),
+  written('output', undefined, 'vec4<f32>'),
+]);
 
 export function concatStep(device: GPUDevice, s: ConcatSpec, b: { a: BufferRange; b: BufferRange; output: BufferRange }, label = 'concat'): Step {
   return makeStep(device, label, { code: concatWgsl(s), bindings: CONCAT_BINDINGS }, b, concatWorkgroups(s), 0, `${s.ca} + ${s.cb} ch, ${s.pixels} px`);

@@ -3,7 +3,22 @@
 // residual input and an activation in the epilogue.
 import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  ShapeUniforms,
+  type Step,
+  activationWgsl,
+  c4,
+  enables,
+  GRID_FIELDS,
+  gridUniforms,
+  linearWorkgroups,
+  makeStep,
+  maskLanes,
+  rep,
+  storageAliases,
+} from './common.js';
 import type { Activation } from '../ir/types.js';
 import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';
 
@@ -87,15 +102,24 @@ export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
 
 /** What conv2dWgsl binds: the residual and the input scale where the spec has them. */
 function conv2dBindings(s: Conv2dSpec) {
-  return new KernelBindings('conv2d', [
-    activation('input', 'activations, NHWC4 (see Nhwc4View)'),
-    param('weight', s.weights === 'subgroup' ? 'WCol' : 'WMat', `weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
-weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.${s.weights === 'subgroup' ? '\nRead here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].' : ''}`),
-    param('bias', 'vec4<f32>', 'bias[co4], zero past cout'),
-    written('output'),
-    s.residual && activation('residual', 'added before the activation, same shape as the output'),
-    s.inputScale && activation('inputScale', 'per image and input channel factor [N, Cin, 1, 1], applied to the input as it is read'),
-  ], CONV_SHAPE, s.f16);
+  return new KernelBindings(
+    'conv2d',
+    [
+      activation('input', 'activations, NHWC4 (see Nhwc4View)'),
+      param(
+        'weight',
+        s.weights === 'subgroup' ? 'WCol' : 'WMat',
+        `weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
+weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.${s.weights === 'subgroup' ? '\nRead here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].' : ''}`,
+      ),
+      param('bias', 'vec4<f32>', 'bias[co4], zero past cout'),
+      written('output'),
+      s.residual && activation('residual', 'added before the activation, same shape as the output'),
+      s.inputScale && activation('inputScale', 'per image and input channel factor [N, Cin, 1, 1], applied to the input as it is read'),
+    ],
+    CONV_SHAPE,
+    s.f16,
+  );
 }
 
 export function conv2dWgsl(s: Conv2dSpec): string {
@@ -130,9 +154,12 @@ ${rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`))}
     let iy = oy * SH + ky * DH - PH;
     let row = (n * H + min(iy, H - 1u)) * W;
     for (var kx = 0u; kx < KW; kx++) {
-${rep(TP, (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
+${rep(
+  TP,
+  (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
       let inside_${p} = iy < H && ix_${p} < W;
-      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + gin;`)}
+      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + gin;`,
+)}
       let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
       for (var ci4 = 0u; ci4 < CIN4; ci4++) {
 ${s.inputScale ? '        let scale = vec4<f32>(inputScale[n * SCALE_STRIDE + SCALE_OFFSET + gin + ci4]);' : ''}
@@ -142,13 +169,18 @@ ${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, S)}
     }
   }
 
-${storeTile(TP, TC, 'ox0', 'WO', (p, t) => `        let pixel = (n * HO + oy) * WO + ox0 + ${p}u;
+${storeTile(
+  TP,
+  TC,
+  'ox0',
+  'WO',
+  (p, t) => `        let pixel = (n * HO + oy) * WO + ox0 + ${p}u;
         let v = acc_${p}_${t} + b_${t}${s.residual ? ` + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co0 + ${t}u])` : ''};
-        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(s.activation, 'v'), `COUT - 4u * (co0 + ${t}u)`)});`)}
+        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(s.activation, 'v'), `COUT - 4u * (co0 + ${t}u)`)});`,
+)}
 }
 `;
 }
-
 
 /**
  * Packs a PyTorch Conv2d weight [cout, cin, kH, kW] into the kernel's layout (see conv2dWgsl).
@@ -185,8 +217,32 @@ export function packConv2dWeights(
 
 /** The sizes conv2dWgsl reads from its shape uniform. */
 const CONV_SHAPE = new ShapeUniforms([
-  'H', 'W', 'HO', 'WO', 'CIN4', 'COUT', 'COUT4', 'COUT4_PAD', 'GROUP_COUT4', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW',
-  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'SCALE_STRIDE', 'SCALE_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS,
+  'H',
+  'W',
+  'HO',
+  'WO',
+  'CIN4',
+  'COUT',
+  'COUT4',
+  'COUT4_PAD',
+  'GROUP_COUT4',
+  'SH',
+  'SW',
+  'PH',
+  'PW',
+  'DH',
+  'DW',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'RES_STRIDE',
+  'RES_OFFSET',
+  'SCALE_STRIDE',
+  'SCALE_OFFSET',
+  'X_BLOCKS',
+  'BLOCKS',
+  ...GRID_FIELDS,
 ] as const);
 
 export function conv2dShape(s: Conv2dSpec): Uint32Array {
@@ -196,14 +252,33 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
   checkConv2dGroups(s.cin, s.cout, groups, s.tileC4);
   const cout4Pad = conv2dCout4Padded(s.cout, s.tileC4);
   return CONV_SHAPE.data({
-    H: s.H, W: s.W, HO, WO, CIN4: s.cin4, COUT: s.cout, COUT4: c4(s.cout), COUT4_PAD: cout4Pad,
+    H: s.H,
+    W: s.W,
+    HO,
+    WO,
+    CIN4: s.cin4,
+    COUT: s.cout,
+    COUT4: c4(s.cout),
+    COUT4_PAD: cout4Pad,
     // ungrouped: one group wider than any tile index, so the group offset is 0
     GROUP_COUT4: groups === 1 ? cout4Pad : s.cout / groups / 4,
-    RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0,
-    SCALE_STRIDE: s.inputScale?.c4Stride ?? 0, SCALE_OFFSET: s.inputScale?.c4Offset ?? 0,
-    SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW, DH: s.dilationH, DW: s.dilationW,
-    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, ...gridUniforms(conv2dGrid(s)[0], s.workgroupSize, conv2dGrid(s)[1]),
+    RES_STRIDE: s.residual?.c4Stride ?? 0,
+    RES_OFFSET: s.residual?.c4Offset ?? 0,
+    SCALE_STRIDE: s.inputScale?.c4Stride ?? 0,
+    SCALE_OFFSET: s.inputScale?.c4Offset ?? 0,
+    SH: s.strideH,
+    SW: s.strideW,
+    PH: s.padH,
+    PW: s.padW,
+    DH: s.dilationH,
+    DW: s.dilationW,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    X_BLOCKS,
+    BLOCKS: s.N * HO * X_BLOCKS,
+    ...gridUniforms(conv2dGrid(s)[0], s.workgroupSize, conv2dGrid(s)[1]),
   });
 }
 

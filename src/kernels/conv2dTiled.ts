@@ -8,7 +8,18 @@
 // tuner only offers it on hardware adapters. Weights use conv2d.ts's packing with tileC4 = BN4.
 import { UnsupportedError } from '../errors.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, MAX_WORKGROUPS_PER_DIM, ShapeUniforms, type Step, activationWgsl, c4, enables, makeStep, maskLanes, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  MAX_WORKGROUPS_PER_DIM,
+  ShapeUniforms,
+  type Step,
+  activationWgsl,
+  c4,
+  enables,
+  makeStep,
+  maskLanes,
+  storageAliases,
+} from './common.js';
 import type { Activation } from '../ir/types.js';
 import { type Conv2dSpec, conv2dCout4Padded, conv2dOutShape } from './conv2d.js';
 
@@ -36,20 +47,45 @@ export function tiledGeometry(tilePixels: number, tileC4: number): TiledGeometry
 }
 
 const SHAPE = new ShapeUniforms([
-  'H', 'W', 'HO', 'WO', 'CIN4', 'COUT', 'COUT4', 'COUT4_PAD', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW', 'K4', 'M',
-  'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET',
+  'H',
+  'W',
+  'HO',
+  'WO',
+  'CIN4',
+  'COUT',
+  'COUT4',
+  'COUT4_PAD',
+  'SH',
+  'SW',
+  'PH',
+  'PW',
+  'DH',
+  'DW',
+  'K4',
+  'M',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'RES_STRIDE',
+  'RES_OFFSET',
 ] as const);
 
 type TiledCodeSpec = Pick<Conv2dSpec, 'kW' | 'tilePixels' | 'tileC4' | 'f16'> & { activation: Activation; residual: boolean };
 
 const tiledBindings = (s: TiledCodeSpec) =>
-  new KernelBindings('conv2dTiled', [
-    activation('input'),
-    param('weight', 'WCol', 'weight[k4 * COUT4_PAD + co4] as vec4 columns: column j of mat (k4, co4) = input channel 4 k4 + j\'s weights'),
-    param('bias', 'vec4<f32>'),
-    written('output'),
-    s.residual && activation('residual'),
-  ], SHAPE, s.f16);
+  new KernelBindings(
+    'conv2dTiled',
+    [
+      activation('input'),
+      param('weight', 'WCol', "weight[k4 * COUT4_PAD + co4] as vec4 columns: column j of mat (k4, co4) = input channel 4 k4 + j's weights"),
+      param('bias', 'vec4<f32>'),
+      written('output'),
+      s.residual && activation('residual'),
+    ],
+    SHAPE,
+    s.f16,
+  );
 
 export function conv2dTiledWgsl(s: TiledCodeSpec): string {
   const G = tiledGeometry(s.tilePixels, s.tileC4);
@@ -139,16 +175,36 @@ export function conv2dTiledStep(
   const M = s.N * HO * WO;
   const cout4Pad = conv2dCout4Padded(s.cout, s.tileC4);
   const shape = SHAPE.data({
-    H: s.H, W: s.W, HO, WO, CIN4: s.cin4, COUT: s.cout, COUT4: c4(s.cout), COUT4_PAD: cout4Pad, SH: s.strideH, SW: s.strideW,
-    PH: s.padH, PW: s.padW, DH: s.dilationH, DW: s.dilationW, K4: s.kH * s.kW * s.cin4, M,
-    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0,
+    H: s.H,
+    W: s.W,
+    HO,
+    WO,
+    CIN4: s.cin4,
+    COUT: s.cout,
+    COUT4: c4(s.cout),
+    COUT4_PAD: cout4Pad,
+    SH: s.strideH,
+    SW: s.strideW,
+    PH: s.padH,
+    PW: s.padW,
+    DH: s.dilationH,
+    DW: s.dilationW,
+    K4: s.kH * s.kW * s.cin4,
+    M,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    RES_STRIDE: s.residual?.c4Stride ?? 0,
+    RES_OFFSET: s.residual?.c4Offset ?? 0,
   });
   const workgroups: [number, number, number] = [Math.ceil(M / G.BM), cout4Pad / G.BN4, 1];
-  if (workgroups[0] > MAX_WORKGROUPS_PER_DIM) throw new UnsupportedError(`${label}: ${M} output pixels need ${workgroups[0]} workgroups of ${G.BM}, more than ${MAX_WORKGROUPS_PER_DIM}: use a smaller input or tiles`);
+  if (workgroups[0] > MAX_WORKGROUPS_PER_DIM)
+    throw new UnsupportedError(
+      `${label}: ${M} output pixels need ${workgroups[0]} workgroups of ${G.BM}, more than ${MAX_WORKGROUPS_PER_DIM}: use a smaller input or tiles`,
+    );
   const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH} tiled ${G.BM}x${G.BN4 * 4}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   const codeSpec = { kW: s.kW, tilePixels: s.tilePixels, tileC4: s.tileC4, f16: s.f16, activation: s.activation, residual: !!s.residual };
   return makeStep(device, label, { code: conv2dTiledWgsl(codeSpec), bindings: tiledBindings(codeSpec) }, b, workgroups, flops, detail, shape);
 }
-

@@ -4,7 +4,20 @@
 // input pixels once and writes all four positions.
 import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, GRID_FIELDS, gridUniforms, linearWorkgroups, makeStep, rep, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  ShapeUniforms,
+  type Step,
+  c4,
+  enables,
+  GRID_FIELDS,
+  gridUniforms,
+  linearWorkgroups,
+  makeStep,
+  rep,
+  storageAliases,
+} from './common.js';
 import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';
 
 export interface ConvTranspose2x2Spec extends WeightSharing {
@@ -42,13 +55,22 @@ export function convTranspose2x2Workgroups(s: ConvTranspose2x2Spec): [number, nu
 
 /** What convTranspose2x2Wgsl binds. */
 const convTranspose2x2Bindings = (s: ConvTranspose2x2Spec) =>
-  new KernelBindings('convTranspose2x2', [
-    activation('input', 'activations, NHWC4'),
-    param('weight', s.weights === 'subgroup' ? 'WCol' : 'WMat', `weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], k = dy * 2 + dx: a mat4x4 whose column j = input
-channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${s.weights === 'subgroup' ? ' (read here as vec4 columns)' : ''}`),
-    param('bias', 'vec4<f32>'),
-    written('output'),
-  ], CONVT_SHAPE, s.f16);
+  new KernelBindings(
+    'convTranspose2x2',
+    [
+      activation('input', 'activations, NHWC4'),
+      param(
+        'weight',
+        s.weights === 'subgroup' ? 'WCol' : 'WMat',
+        `weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], k = dy * 2 + dx: a mat4x4 whose column j = input
+channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${s.weights === 'subgroup' ? ' (read here as vec4 columns)' : ''}`,
+      ),
+      param('bias', 'vec4<f32>'),
+      written('output'),
+    ],
+    CONVT_SHAPE,
+    s.f16,
+  );
 
 export function convTranspose2x2Wgsl(s: ConvTranspose2x2Spec): string {
   const S = sharedLanes(s, 'convTranspose2x2');
@@ -84,7 +106,6 @@ ${storeTile(TP, TC, 'x0', 'W', (p, t) => rep(4, (k) => `        output[((n * 2u 
 `;
 }
 
-
 /** Packs a PyTorch ConvTranspose2d weight [cin, cout, 2, 2] (and bias) into the kernel's layout. */
 export function packConvTranspose2x2Weights(
   p: ConvParams,
@@ -112,15 +133,35 @@ export function packConvTranspose2x2Weights(
 
 /** The sizes convTranspose2x2Wgsl reads from its shape uniform. */
 const CONVT_SHAPE = new ShapeUniforms([
-  'H', 'W', 'CIN4', 'COUT4', 'COUT4_PAD', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS,
+  'H',
+  'W',
+  'CIN4',
+  'COUT4',
+  'COUT4_PAD',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'X_BLOCKS',
+  'BLOCKS',
+  ...GRID_FIELDS,
 ] as const);
 
 export function convTranspose2x2Shape(s: ConvTranspose2x2Spec): Uint32Array {
   const X_BLOCKS = Math.ceil(s.W / s.tilePixels);
   return CONVT_SHAPE.data({
-    H: s.H, W: s.W, CIN4: s.cin4, COUT4: c4(s.cout), COUT4_PAD: cout4Padded(s.cout, s.tileC4),
-    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    X_BLOCKS, BLOCKS: s.N * s.H * X_BLOCKS, ...gridUniforms(convTranspose2x2Grid(s)[0], s.workgroupSize, convTranspose2x2Grid(s)[1]),
+    H: s.H,
+    W: s.W,
+    CIN4: s.cin4,
+    COUT4: c4(s.cout),
+    COUT4_PAD: cout4Padded(s.cout, s.tileC4),
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    X_BLOCKS,
+    BLOCKS: s.N * s.H * X_BLOCKS,
+    ...gridUniforms(convTranspose2x2Grid(s)[0], s.workgroupSize, convTranspose2x2Grid(s)[1]),
   });
 }
 
@@ -132,5 +173,14 @@ export function convTranspose2x2Step(
 ): Step {
   const flops = 2 * s.N * s.H * s.W * 4 * s.cout * s.cin;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${2 * s.H},${2 * s.W}] k2 s2`;
-  return makeStep(device, label, { code: convTranspose2x2Wgsl(s), bindings: convTranspose2x2Bindings(s) }, b, convTranspose2x2Workgroups(s), flops, detail, convTranspose2x2Shape(s));
+  return makeStep(
+    device,
+    label,
+    { code: convTranspose2x2Wgsl(s), bindings: convTranspose2x2Bindings(s) },
+    b,
+    convTranspose2x2Workgroups(s),
+    flops,
+    detail,
+    convTranspose2x2Shape(s),
+  );
 }

@@ -9,7 +9,24 @@
 // Per-side padding (TensorFlow "same" is often asymmetric).
 import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, GRID_FIELDS, gridIndex, gridUniforms, linearWorkgroups, makeStep, maskLanes, rep, storageAliases, withBytes } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  ShapeUniforms,
+  type Step,
+  activationWgsl,
+  c4,
+  enables,
+  GRID_FIELDS,
+  gridIndex,
+  gridUniforms,
+  linearWorkgroups,
+  makeStep,
+  maskLanes,
+  rep,
+  storageAliases,
+  withBytes,
+} from './common.js';
 import type { Activation } from '../ir/types.js';
 import { conv2dOutSize } from './conv2d.js';
 
@@ -86,37 +103,81 @@ ${rep(TP, (p) => `  var acc_${p} = vec4<f32>(0.0);`)}
     let iy = oy * SH + ky - PH;
     let row = (n * H + min(iy, H - 1u)) * W;
 ${rep(SPAN, (j) => `    let in_${j} = select(vec4<f32>(0.0), vec4<f32>(input[(row + min(x0 + ${j}u, W - 1u)) * IN_STRIDE + IN_OFFSET + c]), iy < H && x0 + ${j}u < W);`)}
-${rep(s.kW, (kx) => `    let w_${kx} = vec4<f32>(weight[(ky * KW + ${kx}u) * C4 + c]);
-` + rep(TP, (p) => `    acc_${p} += w_${kx} * in_${p * s.strideW + kx};`))}
+${rep(
+  s.kW,
+  (kx) =>
+    `    let w_${kx} = vec4<f32>(weight[(ky * KW + ${kx}u) * C4 + c]);
+` + rep(TP, (p) => `    acc_${p} += w_${kx} * in_${p * s.strideW + kx};`),
+)}
   }
   if (index < BLOCKS && rowLive) {
     let b = bias[c];
-${rep(TP, (p) => `    if (ox0 + ${p}u < WO) {
+${rep(
+  TP,
+  (p) => `    if (ox0 + ${p}u < WO) {
       let v = acc_${p} + b;
       output[((n * HO + oy) * WO + ox0 + ${p}u) * OUT_STRIDE + OUT_OFFSET + c] = Act(${maskLanes(activationWgsl(s.activation, 'v'), 'C - 4u * c')});
-    }`)}
+    }`,
+)}
   }
 }
 `;
 }
 
-const DW_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C', 'C4', 'SH', 'SW', 'PH', 'PW', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'X_BLOCKS', 'BLOCKS', ...GRID_FIELDS] as const);
+const DW_SHAPE = new ShapeUniforms([
+  'H',
+  'W',
+  'HO',
+  'WO',
+  'C',
+  'C4',
+  'SH',
+  'SW',
+  'PH',
+  'PW',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'X_BLOCKS',
+  'BLOCKS',
+  ...GRID_FIELDS,
+] as const);
 
 const depthwiseBindings = (s: DepthwiseConv2dSpec) =>
-  new KernelBindings('depthwiseConv2d', [
-    activation('input'),
-    param('weight', 'WCol', "weight[(ky * KW + kx) * C4 + c4]: the 4 channels' taps at (ky, kx)"),
-    param('bias', 'vec4<f32>', 'bias[c4], zero past the channel count'),
-    written('output'),
-  ], DW_SHAPE, s.f16);
+  new KernelBindings(
+    'depthwiseConv2d',
+    [
+      activation('input'),
+      param('weight', 'WCol', "weight[(ky * KW + kx) * C4 + c4]: the 4 channels' taps at (ky, kx)"),
+      param('bias', 'vec4<f32>', 'bias[c4], zero past the channel count'),
+      written('output'),
+    ],
+    DW_SHAPE,
+    s.f16,
+  );
 
 export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
   const { HO, WO } = depthwiseConv2dOutShape(s);
   const X_BLOCKS = Math.ceil(WO / s.tilePixels);
   return DW_SHAPE.data({
-    H: s.H, W: s.W, HO, WO, C: s.channels, C4: c4(s.channels), SH: s.strideH, SW: s.strideW, PH: s.padH, PW: s.padW,
-    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    X_BLOCKS, BLOCKS: s.N * HO * X_BLOCKS, ...gridUniforms(depthwiseConv2dGrid(s)[0], s.workgroupSize, depthwiseConv2dGrid(s)[1]),
+    H: s.H,
+    W: s.W,
+    HO,
+    WO,
+    C: s.channels,
+    C4: c4(s.channels),
+    SH: s.strideH,
+    SW: s.strideW,
+    PH: s.padH,
+    PW: s.padW,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    X_BLOCKS,
+    BLOCKS: s.N * HO * X_BLOCKS,
+    ...gridUniforms(depthwiseConv2dGrid(s)[0], s.workgroupSize, depthwiseConv2dGrid(s)[1]),
   });
 }
 
@@ -144,5 +205,17 @@ export function depthwiseConv2dStep(
   // memory-bound: each input and output vec4 moves once at least (plus the weights)
   const vec4Bytes = s.f16 ? 8 : 16;
   const bytes = (s.N * (s.H * s.W + HO * WO) * c4(s.channels) + s.kH * s.kW * c4(s.channels)) * vec4Bytes;
-  return withBytes(makeStep(device, label, { code: depthwiseConv2dWgsl(s), bindings: depthwiseBindings(s) }, b, depthwiseConv2dWorkgroups(s), flops, detail, depthwiseConv2dShape(s)), bytes);
+  return withBytes(
+    makeStep(
+      device,
+      label,
+      { code: depthwiseConv2dWgsl(s), bindings: depthwiseBindings(s) },
+      b,
+      depthwiseConv2dWorkgroups(s),
+      flops,
+      detail,
+      depthwiseConv2dShape(s),
+    ),
+    bytes,
+  );
 }

@@ -30,7 +30,12 @@ export function sharedLanes(s: WeightSharing, kernel: string): number {
  * past it compute a copy and store nothing), the block's image `n`, row `y` (of `rows`) and first pixel
  * `x0`, and `co0`, its first output vec4. Needs BLOCKS, X_BLOCKS, COUT4_PAD, TP, TC and GRID_FIELDS in scope.
  */
-export const tileOrigin = (workgroupSize: number, rows: string, y: string, x0: string): string => `  // invocations past the last block compute a copy of it and store nothing
+export const tileOrigin = (
+  workgroupSize: number,
+  rows: string,
+  y: string,
+  x0: string,
+): string => `  // invocations past the last block compute a copy of it and store nothing
 ${gridIndex(workgroupSize, 'COUT4_PAD / TC')}
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
@@ -44,13 +49,25 @@ ${gridIndex(workgroupSize, 'COUT4_PAD / TC')}
  * that exists (`co0 + t < COUT4`), with `b_t`, the bias of vec4 t, in scope. Invocations past the grid or
  * the last block store nothing (they ran only to keep control flow uniform).
  */
-export const storeTile = (TP: number, TC: number, x0: string, width: string, store: (p: number, t: number) => string): string => `  if (index < BLOCKS && rowLive) {
-${rep(TC, (t) => `    if (co0 + ${t}u < COUT4) {
+export const storeTile = (
+  TP: number,
+  TC: number,
+  x0: string,
+  width: string,
+  store: (p: number, t: number) => string,
+): string => `  if (index < BLOCKS && rowLive) {
+${rep(
+  TC,
+  (t) => `    if (co0 + ${t}u < COUT4) {
       let b_${t} = bias[co0 + ${t}u];
-${rep(TP, (p) => `      if (${x0} + ${p}u < ${width}) {
+${rep(
+  TP,
+  (p) => `      if (${x0} + ${p}u < ${width}) {
 ${store(p, t)}
-      }`)}
-    }`)}
+      }`,
+)}
+    }`,
+)}
   }`;
 
 /** The extra builtin `main` takes in the subgroup variant (the lane inside the subgroup). */
@@ -66,7 +83,10 @@ export const laneParam = (lanes: number): string => (lanes ? ', @builtin(subgrou
  */
 export function weightTile(base: string, tag: string, TP: number, TC: number, lanes: number): string {
   if (!lanes) {
-    return rep(TC, (t) => `        let w_${tag}${t} = mat4x4<f32>(weight[${base} + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${tag}${t} += w_${tag}${t} * x_${p};`));
+    return rep(
+      TC,
+      (t) => `        let w_${tag}${t} = mat4x4<f32>(weight[${base} + ${t}u]);\n` + rep(TP, (p) => `        acc_${p}_${tag}${t} += w_${tag}${t} * x_${p};`),
+    );
   }
   const S = lanes;
   const slots = Math.ceil((TC * 4) / S);

@@ -55,7 +55,13 @@ const GAP_SHAPE = new ShapeUniforms(['PIXELS', 'IN_STRIDE', 'IN_OFFSET', 'OUT_ST
 const gapBindings = (s: GlobalAvgPoolSpec) => new KernelBindings('globalAvgPool', [activation('input'), written('output')], GAP_SHAPE, s.f16);
 
 export function globalAvgPoolStep(device: GPUDevice, s: GlobalAvgPoolSpec, b: { input: BufferRange; output: BufferRange }, label = 'globalAvgPool'): Step {
-  const shape = GAP_SHAPE.data({ PIXELS: s.H * s.W, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset });
+  const shape = GAP_SHAPE.data({
+    PIXELS: s.H * s.W,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+  });
   const detail = `[${s.N},${s.c4 * 4},${s.H},${s.W}] -> [${s.N},${s.c4 * 4},1,1]`;
   return makeStep(device, label, { code: globalAvgPoolWgsl(s), bindings: gapBindings(s) }, b, globalAvgPoolWorkgroups(s), 0, detail, shape);
 }

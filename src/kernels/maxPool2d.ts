@@ -56,7 +56,22 @@ ${outputVec4Index(s.workgroupSize)}
 }
 
 /** The sizes maxPool2dWgsl reads from its shape uniform. */
-const POOL_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C4', 'K', 'S', 'P', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'TOTAL', 'WG_X'] as const);
+const POOL_SHAPE = new ShapeUniforms([
+  'H',
+  'W',
+  'HO',
+  'WO',
+  'C4',
+  'K',
+  'S',
+  'P',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'TOTAL',
+  'WG_X',
+] as const);
 
 const maxPool2dBindings = (s: MaxPool2dSpec) => new KernelBindings('maxPool2d', [activation('input'), written('output')], POOL_SHAPE, s.f16);
 
@@ -65,8 +80,20 @@ export function maxPool2dShape(s: MaxPool2dSpec): Uint32Array {
   const WO = maxPool2dOutSize(s.W, s.kernel, s.stride, s.padding);
   if (HO < 1 || WO < 1 || 2 * s.padding > s.kernel) throw new Error(`maxPool2d: k${s.kernel} s${s.stride} p${s.padding} on ${s.H}x${s.W}`);
   return POOL_SHAPE.data({
-    H: s.H, W: s.W, HO, WO, C4: s.c4, K: s.kernel, S: s.stride, P: s.padding, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset,
-    OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, TOTAL: s.N * HO * WO * s.c4, WG_X: maxPool2dWorkgroups(s)[0],
+    H: s.H,
+    W: s.W,
+    HO,
+    WO,
+    C4: s.c4,
+    K: s.kernel,
+    S: s.stride,
+    P: s.padding,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    TOTAL: s.N * HO * WO * s.c4,
+    WG_X: maxPool2dWorkgroups(s)[0],
   });
 }
 

@@ -64,7 +64,21 @@ ${body}
 }
 
 /** The sizes resizeWgsl reads from its shape uniform; the scales as f32 bits. */
-const RESIZE_SHAPE = new ShapeUniforms(['H', 'W', 'HO', 'WO', 'C4', 'SCALE_H_BITS', 'SCALE_W_BITS', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'TOTAL', 'WG_X'] as const);
+const RESIZE_SHAPE = new ShapeUniforms([
+  'H',
+  'W',
+  'HO',
+  'WO',
+  'C4',
+  'SCALE_H_BITS',
+  'SCALE_W_BITS',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'TOTAL',
+  'WG_X',
+] as const);
 
 const resizeBindings = (s: ResizeSpec) => new KernelBindings('resize', [activation('input'), written('output')], RESIZE_SHAPE, s.f16);
 
@@ -72,11 +86,20 @@ const f32Bits = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0];
 
 export function resizeShape(s: ResizeSpec): Uint32Array {
   return RESIZE_SHAPE.data({
-    H: s.H, W: s.W, HO: s.HO, WO: s.WO, C4: s.c4,
+    H: s.H,
+    W: s.W,
+    HO: s.HO,
+    WO: s.WO,
+    C4: s.c4,
     // PyTorch: (float)input_size / output_size
-    SCALE_H_BITS: f32Bits(s.H / s.HO), SCALE_W_BITS: f32Bits(s.W / s.WO),
-    IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-    TOTAL: s.N * s.HO * s.WO * s.c4, WG_X: resizeWorkgroups(s)[0],
+    SCALE_H_BITS: f32Bits(s.H / s.HO),
+    SCALE_W_BITS: f32Bits(s.W / s.WO),
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    TOTAL: s.N * s.HO * s.WO * s.c4,
+    WG_X: resizeWorkgroups(s)[0],
   });
 }
 

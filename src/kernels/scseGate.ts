@@ -44,16 +44,57 @@ ${SCSE_SHAPE.lets()}
 `;
 }
 
-const SCSE_SHAPE = new ShapeUniforms(['C4', 'PIXELS', 'TOTAL', 'IN_STRIDE', 'IN_OFFSET', 'CSE_STRIDE', 'CSE_OFFSET', 'SSE_STRIDE', 'SSE_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
+const SCSE_SHAPE = new ShapeUniforms([
+  'C4',
+  'PIXELS',
+  'TOTAL',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'CSE_STRIDE',
+  'CSE_OFFSET',
+  'SSE_STRIDE',
+  'SSE_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'WG_X',
+] as const);
 
 const scseBindings = (s: ScseGateSpec) =>
-  new KernelBindings('scseGate', [activation('input'), activation('cse', 'channel gate [N, C, 1, 1]'), s.sse && activation('sse', 'spatial gate [N, 1, H, W], lane 0'), written('output')], SCSE_SHAPE, s.f16);
+  new KernelBindings(
+    'scseGate',
+    [activation('input'), activation('cse', 'channel gate [N, C, 1, 1]'), s.sse && activation('sse', 'spatial gate [N, 1, H, W], lane 0'), written('output')],
+    SCSE_SHAPE,
+    s.f16,
+  );
 
-export function scseGateStep(device: GPUDevice, s: ScseGateSpec, b: { input: BufferRange; cse: BufferRange; sse?: BufferRange; output: BufferRange }, label = 'scseGate'): Step {
+export function scseGateStep(
+  device: GPUDevice,
+  s: ScseGateSpec,
+  b: { input: BufferRange; cse: BufferRange; sse?: BufferRange; output: BufferRange },
+  label = 'scseGate',
+): Step {
   const shape = SCSE_SHAPE.data({
-    C4: s.c4, PIXELS: s.H * s.W, TOTAL: s.N * s.H * s.W * s.c4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset,
-    CSE_STRIDE: s.cse.c4Stride, CSE_OFFSET: s.cse.c4Offset, SSE_STRIDE: s.sse?.c4Stride ?? 0, SSE_OFFSET: s.sse?.c4Offset ?? 0,
-    OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset, WG_X: scseGateWorkgroups(s)[0],
+    C4: s.c4,
+    PIXELS: s.H * s.W,
+    TOTAL: s.N * s.H * s.W * s.c4,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    CSE_STRIDE: s.cse.c4Stride,
+    CSE_OFFSET: s.cse.c4Offset,
+    SSE_STRIDE: s.sse?.c4Stride ?? 0,
+    SSE_OFFSET: s.sse?.c4Offset ?? 0,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    WG_X: scseGateWorkgroups(s)[0],
   });
-  return makeStep(device, label, { code: scseGateWgsl(s), bindings: scseBindings(s) }, b, scseGateWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}] ${s.sse ? 'scse' : 'x * gate'}`, shape);
+  return makeStep(
+    device,
+    label,
+    { code: scseGateWgsl(s), bindings: scseBindings(s) },
+    b,
+    scseGateWorkgroups(s),
+    0,
+    `[${s.N},${s.c4 * 4},${s.H},${s.W}] ${s.sse ? 'scse' : 'x * gate'}`,
+    shape,
+  );
 }

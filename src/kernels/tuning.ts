@@ -18,7 +18,8 @@ export type ConvTile = KernelTile & { weights: 'load' | 'subgroup'; subgroupSize
 export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4' | 'tiled';
 
 /** A tile for reports: 'winograd4 subgroup/8 2px x 4c4 wg64' (the algorithm named unless direct). */
-export const describeTile = (t: ConvTile) => `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
+export const describeTile = (t: ConvTile) =>
+  `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
 export type TunedKernel = 'conv2d' | 'convTranspose2x2';
 

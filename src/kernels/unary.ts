@@ -1,7 +1,18 @@
 // Elementwise activations (relu, relu6, sigmoid, tanh, silu) as standalone kernels, NHWC4. In the U-Net they run fused in the
 // conv epilogue (the same WGSL, activationWgsl); these serve unfused graphs and the tests.
 import { KernelBindings, activation, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, type Step, activationWgsl, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  type Step,
+  activationWgsl,
+  enables,
+  linearIndex,
+  linearWorkgroups,
+  makeStep,
+  maskLanes,
+  storageAliases,
+} from './common.js';
 import type { Activation } from '../ir/types.js';
 
 export interface UnarySpec {

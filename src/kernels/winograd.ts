@@ -13,7 +13,21 @@
 // memory whatever the input size (WINOGRAD_SCRATCH_BYTES per region).
 import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, activationWgsl, c4, enables, linearIndex, linearWorkgroups, makeStep, maskLanes, rep, storageAliases } from './common.js';
+import {
+  type BufferRange,
+  type Nhwc4View,
+  ShapeUniforms,
+  type Step,
+  activationWgsl,
+  c4,
+  enables,
+  linearIndex,
+  linearWorkgroups,
+  makeStep,
+  maskLanes,
+  rep,
+  storageAliases,
+} from './common.js';
 import type { Activation } from '../ir/types.js';
 import { conv2dStep } from './conv2d.js';
 
@@ -222,9 +236,12 @@ ${bandTile('ci4', 'CIN4', workgroupSize)}
   // unsigned wrap-around makes coordinates above the image fail the "< H" test too
   let y0 = ${m}u * ty - PT;
   let x0 = ${m}u * tx - PL;
-${rep(a, (r) => `  let y_${r} = y0 + ${r}u;
+${rep(
+  a,
+  (r) => `  let y_${r} = y0 + ${r}u;
   let rowBase_${r} = (n * H + min(y_${r}, H - 1u)) * W;
-${rep(a, (c) => `  let d_${r}_${c} = select(vec4<f32>(0.0), vec4<f32>(input[(rowBase_${r} + min(x0 + ${c}u, W - 1u)) * IN_STRIDE + IN_OFFSET + ci4]), y_${r} < H && x0 + ${c}u < W);`)}`)}
+${rep(a, (c) => `  let d_${r}_${c} = select(vec4<f32>(0.0), vec4<f32>(input[(rowBase_${r} + min(x0 + ${c}u, W - 1u)) * IN_STRIDE + IN_OFFSET + ci4]), y_${r} < H && x0 + ${c}u < W);`)}`,
+)}
   // B^T d, by columns
 ${rep(a, (i) => rep(a, (c) => `  let t_${i}_${c} = ${linear(BT[i], (k) => `d_${k}_${c}`)};`))}
   // (B^T d) B, by rows
@@ -235,9 +252,28 @@ ${rep(a, (i) => rep(a, (j) => `  v[out + ${a * i + j}u * CIN4] = Act(${linear(BT
 }
 
 const inputTransformBindings = (m: WinogradTile, f16: boolean) =>
-  new KernelBindings('winogradInput', [activation('input'), written('v', `V[(tile * ${(m + 2) ** 2} + xi) * CIN4 + ci4], tile counted from the band's first`)], INPUT_SHAPE, f16);
+  new KernelBindings(
+    'winogradInput',
+    [activation('input'), written('v', `V[(tile * ${(m + 2) ** 2} + xi) * CIN4 + ci4], tile counted from the band's first`)],
+    INPUT_SHAPE,
+    f16,
+  );
 
-const OUTPUT_SHAPE = new ShapeUniforms(['HO', 'WO', 'COUT', 'C4', 'OUT_STRIDE', 'OUT_OFFSET', 'RES_STRIDE', 'RES_OFFSET', 'TH', 'TW', 'ROW0', 'TOTAL', 'WG_X'] as const);
+const OUTPUT_SHAPE = new ShapeUniforms([
+  'HO',
+  'WO',
+  'COUT',
+  'C4',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'RES_STRIDE',
+  'RES_OFFSET',
+  'TH',
+  'TW',
+  'ROW0',
+  'TOTAL',
+  'WG_X',
+] as const);
 
 /** Output transform and epilogue: one invocation per (tile, output vec4). */
 export function winogradOutputWgsl(m: WinogradTile, activation: Activation, residual: boolean, workgroupSize: number, f16 = false): string {
@@ -258,7 +294,10 @@ ${rep(a * a, (xi) => `  let m_${Math.floor(xi / a)}_${xi % a} = vec4<f32>(m[base
   // A^T M, by columns
 ${rep(m, (r) => rep(a, (c) => `  let s_${r}_${c} = ${linear(AT[r], (k) => `m_${k}_${c}`)};`))}
   let b = bias[co4];
-${rep(m, (r) => rep(m, (c) => `  {
+${rep(m, (r) =>
+  rep(
+    m,
+    (c) => `  {
     let oy = ${m}u * ty + ${r}u;
     let ox = ${m}u * tx + ${c}u;
     if (oy < HO && ox < WO) {
@@ -266,18 +305,25 @@ ${rep(m, (r) => rep(m, (c) => `  {
       let v = ${linear(AT[c], (k) => `s_${r}_${k}`)} + b${residual ? ' + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co4])' : ''};
       output[pixel * OUT_STRIDE + OUT_OFFSET + co4] = Act(${maskLanes(activationWgsl(activation, 'v'), 'COUT - 4u * co4')});
     }
-  }`))}
+  }`,
+  ),
+)}
 }
 `;
 }
 
 const outputTransformBindings = (m: WinogradTile, residual: boolean, f16: boolean) =>
-  new KernelBindings('winogradOutput', [
-    activation('m', `M[(tile * ${(m + 2) ** 2} + xi) * C4 + co4], tile counted from the band's first`),
-    param('bias', 'vec4<f32>'),
-    written('output'),
-    residual && activation('residual'),
-  ], OUTPUT_SHAPE, f16);
+  new KernelBindings(
+    'winogradOutput',
+    [
+      activation('m', `M[(tile * ${(m + 2) ** 2} + xi) * C4 + co4], tile counted from the band's first`),
+      param('bias', 'vec4<f32>'),
+      written('output'),
+      residual && activation('residual'),
+    ],
+    OUTPUT_SHAPE,
+    f16,
+  );
 
 /**
  * The dispatches of one Winograd conv: per band, input transform, GEMM (the direct conv kernel as a
@@ -287,7 +333,16 @@ const outputTransformBindings = (m: WinogradTile, residual: boolean, f16: boolea
 export function winogradSteps(
   device: GPUDevice,
   s: WinogradSpec,
-  b: { input: BufferRange; weight: BufferRange; gemmBias: BufferRange; bias: BufferRange; output: BufferRange; residual?: BufferRange; v: BufferRange; m: BufferRange },
+  b: {
+    input: BufferRange;
+    weight: BufferRange;
+    gemmBias: BufferRange;
+    bias: BufferRange;
+    output: BufferRange;
+    residual?: BufferRange;
+    v: BufferRange;
+    m: BufferRange;
+  },
   label = 'conv2d',
 ): Step[] {
   const L = winogradLayout(s, s.f16 ? 8 : 16);
@@ -309,24 +364,89 @@ export function winogradSteps(
     const inTotal = tiles * s.cin4;
     const inWg = linearWorkgroups(inTotal, wg);
     const inShape = INPUT_SHAPE.data({
-      H: s.H, W: s.W, CIN4: s.cin4, IN_STRIDE: s.input.c4Stride, IN_OFFSET: s.input.c4Offset, PT: s.padding[0], PL: s.padding[2],
-      TH: L.TH, TW: L.TW, ROW0: row0, TOTAL: inTotal, WG_X: inWg[0],
+      H: s.H,
+      W: s.W,
+      CIN4: s.cin4,
+      IN_STRIDE: s.input.c4Stride,
+      IN_OFFSET: s.input.c4Offset,
+      PT: s.padding[0],
+      PL: s.padding[2],
+      TH: L.TH,
+      TW: L.TW,
+      ROW0: row0,
+      TOTAL: inTotal,
+      WG_X: inWg[0],
     });
-    steps.push(makeStep(device, `${label} winograd-in${tag}`, inKernel, { input: b.input, v: b.v }, inWg, 0, `${name} input transform, ${tiles} tiles x ${s.cin4} vec4`, inShape));
+    steps.push(
+      makeStep(
+        device,
+        `${label} winograd-in${tag}`,
+        inKernel,
+        { input: b.input, v: b.v },
+        inWg,
+        0,
+        `${name} input transform, ${tiles} tiles x ${s.cin4} vec4`,
+        inShape,
+      ),
+    );
     const gemm = {
-      N: 1, H: rows, W: L.TW, cin: a2 * s.cin4 * 4, cin4: s.cin4, cout: a2 * L.mC4 * 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0,
-      dilationH: 1, dilationW: 1, groups: a2, input: { c4Stride: a2 * s.cin4, c4Offset: 0 }, output: { c4Stride: a2 * L.mC4, c4Offset: 0 },
-      activation: 'none' as const, f16: s.f16, ...s.tile, weights: s.tile.weights ?? 'load',
+      N: 1,
+      H: rows,
+      W: L.TW,
+      cin: a2 * s.cin4 * 4,
+      cin4: s.cin4,
+      cout: a2 * L.mC4 * 4,
+      kH: 1,
+      kW: 1,
+      strideH: 1,
+      strideW: 1,
+      padH: 0,
+      padW: 0,
+      dilationH: 1,
+      dilationW: 1,
+      groups: a2,
+      input: { c4Stride: a2 * s.cin4, c4Offset: 0 },
+      output: { c4Stride: a2 * L.mC4, c4Offset: 0 },
+      activation: 'none' as const,
+      f16: s.f16,
+      ...s.tile,
+      weights: s.tile.weights ?? 'load',
     };
     const g = conv2dStep(device, gemm, { input: b.v, weight: b.weight, bias: b.gemmBias, output: b.m }, `${label} winograd-gemm${tag}`);
-    steps.push({ ...g, flops: (directFlops * rows) / L.rows, detail: `${detail}${tag}: ${a2} GEMMs [${tiles} x ${s.cin4 * 4}] x [${s.cin4 * 4} x ${L.mC4 * 4}]` });
+    steps.push({
+      ...g,
+      flops: (directFlops * rows) / L.rows,
+      detail: `${detail}${tag}: ${a2} GEMMs [${tiles} x ${s.cin4 * 4}] x [${s.cin4 * 4} x ${L.mC4 * 4}]`,
+    });
     const outTotal = tiles * L.mC4;
     const outWg = linearWorkgroups(outTotal, wg);
     const outShape = OUTPUT_SHAPE.data({
-      HO: L.HO, WO: L.WO, COUT: s.cout, C4: L.mC4, OUT_STRIDE: s.output.c4Stride, OUT_OFFSET: s.output.c4Offset,
-      RES_STRIDE: s.residual?.c4Stride ?? 0, RES_OFFSET: s.residual?.c4Offset ?? 0, TH: L.TH, TW: L.TW, ROW0: row0, TOTAL: outTotal, WG_X: outWg[0],
+      HO: L.HO,
+      WO: L.WO,
+      COUT: s.cout,
+      C4: L.mC4,
+      OUT_STRIDE: s.output.c4Stride,
+      OUT_OFFSET: s.output.c4Offset,
+      RES_STRIDE: s.residual?.c4Stride ?? 0,
+      RES_OFFSET: s.residual?.c4Offset ?? 0,
+      TH: L.TH,
+      TW: L.TW,
+      ROW0: row0,
+      TOTAL: outTotal,
+      WG_X: outWg[0],
     });
-    steps.push(makeStep(device, `${label} winograd-out${tag}`, outKernel, { m: b.m, bias: b.bias, output: b.output, residual: b.residual }, outWg, 0, `${name} output transform, ${tiles} tiles x ${L.mC4} vec4`, outShape));
+    steps.push(
+      makeStep(
+        device,
+        `${label} winograd-out${tag}`,
+        outKernel,
+        { m: b.m, bias: b.bias, output: b.output, residual: b.residual },
+        outWg,
+        0,
+        `${name} output transform, ${tiles} tiles x ${L.mC4} vec4`,
+        outShape,
+      ),
+    );
   }
   return steps;
 }

@@ -36,11 +36,17 @@ export const conv2d: OpDef<'conv2d'> = {
     const [x] = inputs;
     const r = op.residual ? inputs[1] : undefined;
     const scale = op.inputScale ? inputs[inputs.length - 1] : undefined;
-    if (scale && (scale[0] !== x[0] || scale[1] !== x[1] || scale[2] !== 1 || scale[3] !== 1)) throw new Error(`${node.name}: input scale [${scale}] for input [${x}]`);
+    if (scale && (scale[0] !== x[0] || scale[1] !== x[1] || scale[2] !== 1 || scale[3] !== 1))
+      throw new Error(`${node.name}: input scale [${scale}] for input [${x}]`);
     const [, , kH, kW] = op.params.shape;
     const [t, b, l, rt] = op.padding;
     const size = (s: number, k: number, p: number, st: number, d: number) => Math.floor((s + p - d * (k - 1) - 1) / st) + 1;
-    const out: [number, number, number, number] = [x[0], channels, size(x[2], kH, t + b, op.stride[0], op.dilation[0]), size(x[3], kW, l + rt, op.stride[1], op.dilation[1])];
+    const out: [number, number, number, number] = [
+      x[0],
+      channels,
+      size(x[2], kH, t + b, op.stride[0], op.dilation[0]),
+      size(x[3], kW, l + rt, op.stride[1], op.dilation[1]),
+    ];
     if (r && (r[0] !== out[0] || r[1] !== out[1] || r[2] !== out[2] || r[3] !== out[3])) {
       throw new Error(`${node.name}: residual [${r}] does not match the output [${out}]`);
     }
@@ -70,14 +76,20 @@ export const conv2d: OpDef<'conv2d'> = {
     const cin = op.params.shape[1] * op.groups;
     checkConv2dGroups(cin, op.params.shape[0], op.groups, t.tileC4);
     if (op.groups > 1 && input.segments) throw new UnsupportedError(`${node.name}: a grouped conv cannot read a concatenation with channel gaps`);
-    const p = op.groups > 1 ? packConv2dWeights(op.params, op.params.shape[1] / 4, t.tileC4) : packConv2dWeights(op.params, storageC4(input), t.tileC4, channelPos(input));
+    const p =
+      op.groups > 1
+        ? packConv2dWeights(op.params, op.params.shape[1] / 4, t.tileC4)
+        : packConv2dWeights(op.params, storageC4(input), t.tileC4, channelPos(input));
     return [weightsFor(p.weight, f16), p.bias];
   },
   scratch(op, { g, node, shapeOf, tuning, f16 }) {
     const variant = convVariantOf(g, node, tuning, f16);
     if (variant.kind !== 'winograd2' && variant.kind !== 'winograd4') return [];
     const [n, , h, w] = shapeOf(node.inputs[0]);
-    const L = winogradLayout({ m: variant.m, N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding }, f16 ? 8 : 16);
+    const L = winogradLayout(
+      { m: variant.m, N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding },
+      f16 ? 8 : 16,
+    );
     return [L.vBytes, L.mBytes];
   },
   compile(op, { device, node, g, shapeOf, view, range, params, tuning, f16, workgroupSize, scratch }) {
@@ -92,10 +104,26 @@ export const conv2d: OpDef<'conv2d'> = {
     const [, , kH, kW] = op.params.shape;
     const [top, bottom, left, right] = op.padding;
     if (variant.kind === 'depthwise') {
-      if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1) throw new UnsupportedError(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
+      if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1)
+        throw new UnsupportedError(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
       const dw = {
-        N: n, H: h, W: w, channels: op.groups, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right,
-        input: view(x), output: view(node.output), activation: op.activation, f16, ...fillWorkgroups({ tilePixels: 4, workgroupSize: 64 }, n * ho, wo),
+        N: n,
+        H: h,
+        W: w,
+        channels: op.groups,
+        kH,
+        kW,
+        strideH: op.stride[0],
+        strideW: op.stride[1],
+        padH: top,
+        padW: left,
+        padBottom: bottom,
+        padRight: right,
+        input: view(x),
+        output: view(node.output),
+        activation: op.activation,
+        f16,
+        ...fillWorkgroups({ tilePixels: 4, workgroupSize: 64 }, n * ho, wo),
       };
       return named([depthwiseConv2dStep(device, dw, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)]);
     }
@@ -105,20 +133,68 @@ export const conv2d: OpDef<'conv2d'> = {
       const [cout, cin] = op.params.shape;
       const L = winogradLayout({ m, N: n, H: h, W: w, cin4: storageC4(g.values[x]), cout, padding: op.padding }, f16 ? 8 : 16);
       const spec = {
-        m, N: n, H: h, W: w, cin, cin4: storageC4(g.values[x]), cout, padding: op.padding, input: view(x), output: view(node.output),
-        residual: op.residual ? view(r) : undefined, activation: op.activation, workgroupSize, f16,
+        m,
+        N: n,
+        H: h,
+        W: w,
+        cin,
+        cin4: storageC4(g.values[x]),
+        cout,
+        padding: op.padding,
+        input: view(x),
+        output: view(node.output),
+        residual: op.residual ? view(r) : undefined,
+        activation: op.activation,
+        workgroupSize,
+        f16,
         tile: fillWorkgroups(t, L.bandRows, L.TW),
       };
-      const io = { input: range(x), weight: params[0], gemmBias: params[1], bias: params[2], output: range(node.output), residual: op.residual ? range(r) : undefined, v: scratch[0], m: scratch[1] };
+      const io = {
+        input: range(x),
+        weight: params[0],
+        gemmBias: params[1],
+        bias: params[2],
+        output: range(node.output),
+        residual: op.residual ? range(r) : undefined,
+        v: scratch[0],
+        m: scratch[1],
+      };
       return named(winogradSteps(device, spec, io, node.name));
     }
     const spec = {
-      N: n, H: h, W: w, cin: op.params.shape[1] * op.groups, cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]), cout: op.params.shape[0], kH, kW,
-      strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right, dilationH: op.dilation[0], dilationW: op.dilation[1],
-      groups: op.groups, residual: op.residual ? view(r) : undefined, inputScale: op.inputScale ? view(sc) : undefined,
-      input: view(x), output: view(node.output), activation: op.activation, ...fillWorkgroups(t, n * ho, wo), f16,
+      N: n,
+      H: h,
+      W: w,
+      cin: op.params.shape[1] * op.groups,
+      cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]),
+      cout: op.params.shape[0],
+      kH,
+      kW,
+      strideH: op.stride[0],
+      strideW: op.stride[1],
+      padH: top,
+      padW: left,
+      padBottom: bottom,
+      padRight: right,
+      dilationH: op.dilation[0],
+      dilationW: op.dilation[1],
+      groups: op.groups,
+      residual: op.residual ? view(r) : undefined,
+      inputScale: op.inputScale ? view(sc) : undefined,
+      input: view(x),
+      output: view(node.output),
+      activation: op.activation,
+      ...fillWorkgroups(t, n * ho, wo),
+      f16,
     };
-    const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined, inputScale: op.inputScale ? range(sc) : undefined };
+    const io = {
+      input: range(x),
+      weight: params[0],
+      bias: params[1],
+      output: range(node.output),
+      residual: op.residual ? range(r) : undefined,
+      inputScale: op.inputScale ? range(sc) : undefined,
+    };
     if (variant.kind === 'tiled') return named([conv2dTiledStep(device, { ...spec, ...t }, io, node.name)]);
     return named([conv2dStep(device, spec, io, node.name)]);
   },

@@ -26,7 +26,18 @@ export const convTranspose2x2: OpDef<'convTranspose2x2'> = {
   compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
     const [x] = node.inputs;
     const [n, , h, w] = shapeOf(x);
-    const spec = { N: n, H: h, W: w, cin: op.params.shape[0], cin4: storageC4(g.values[x]), cout: op.params.shape[1], input: view(x), output: view(node.output), ...tile!, f16 };
+    const spec = {
+      N: n,
+      H: h,
+      W: w,
+      cin: op.params.shape[0],
+      cin4: storageC4(g.values[x]),
+      cout: op.params.shape[1],
+      input: view(x),
+      output: view(node.output),
+      ...tile!,
+      f16,
+    };
     return [convTranspose2x2Step(device, spec, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
   },
 };

@@ -35,7 +35,12 @@ export const isDepthwise = (op: OpOf<'conv2d'>): boolean => op.groups > 1 && op.
  *  rounded to f16 too: measured on a 32 -> 32 conv, F(2x2) doubled the direct kernel's f16 error (4.8e-3 vs
  *  2.7e-3) and F(4x4) made it 30x (7.7e-2), so f16 models run direct. */
 export function winogradEligible(op: OpOf<'conv2d'>, f16: boolean): boolean {
-  return !f16 && !op.inputScale && op.params.shape[1] >= WINOGRAD_MIN_CIN && winogradApplies(op.params.shape[2], op.params.shape[3], op.stride, op.dilation, op.groups);
+  return (
+    !f16 &&
+    !op.inputScale &&
+    op.params.shape[1] >= WINOGRAD_MIN_CIN &&
+    winogradApplies(op.params.shape[2], op.params.shape[3], op.stride, op.dilation, op.groups)
+  );
 }
 
 /** The convs of `g` Winograd applies to (in f32), which the model-wide rule counts. */
@@ -122,4 +127,5 @@ export function convVariantOf(g: Graph, node: Node, tuning: Tuning, f16: boolean
 
 /** A variant for plan.describe(), profiles and `unet tune`: 'direct load 4px x 2c4 wg64',
  *  'winograd4 subgroup/8 2px x 4c4 wg64', 'tiled load 8px x 32c4 wg64', 'depthwise'. */
-export const describeConvVariant = (v: ConvVariant): string => (v.kind === 'depthwise' ? 'depthwise' : `${v.kind === 'direct' ? 'direct ' : ''}${describeTile(v.tile)}`);
+export const describeConvVariant = (v: ConvVariant): string =>
+  v.kind === 'depthwise' ? 'depthwise' : `${v.kind === 'direct' ? 'direct ' : ''}${describeTile(v.tile)}`;

@@ -41,8 +41,10 @@ export function inferShapes(g: Graph, input: Shape): Map<ValueId, Shape> {
   };
   for (const node of g.nodes) {
     const out = withDef(node, (op, def) => def.shape(op, node.inputs.map(shapeOf), { node, channels: g.values[node.output].channels, shapeOf }));
-    if (out[1] !== g.values[node.output].channels) throw new Error(`${node.name}: shape rule gave ${out[1]} channels, the value has ${g.values[node.output].channels}`);
-    if (!out.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new InputError(`${node.name}: output would be [${out}] for input [${input}]: the input is too small for this network`);
+    if (out[1] !== g.values[node.output].channels)
+      throw new Error(`${node.name}: shape rule gave ${out[1]} channels, the value has ${g.values[node.output].channels}`);
+    if (!out.every((d) => Number.isSafeInteger(d) && d >= 1))
+      throw new InputError(`${node.name}: output would be [${out}] for input [${input}]: the input is too small for this network`);
     shapes.set(node.output, out);
   }
   return shapes;

@@ -15,7 +15,19 @@ export const maxPool2d: OpDef<'maxPool2d'> = {
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x] = node.inputs;
     const [n, , h, w] = shapeOf(x);
-    const spec = { N: n, H: h, W: w, c4: storageC4(g.values[x]), kernel: op.kernel, stride: op.stride, padding: op.padding, input: view(x), output: view(node.output), workgroupSize, f16 };
+    const spec = {
+      N: n,
+      H: h,
+      W: w,
+      c4: storageC4(g.values[x]),
+      kernel: op.kernel,
+      stride: op.stride,
+      padding: op.padding,
+      input: view(x),
+      output: view(node.output),
+      workgroupSize,
+      f16,
+    };
     return [maxPool2dStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
 };

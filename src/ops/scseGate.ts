@@ -34,7 +34,18 @@ export const scseGate: OpDef<'scseGate'> = {
   compile(_op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x, cse, sse] = node.inputs;
     const [n, , h, w] = shapeOf(x);
-    const spec = { N: n, H: h, W: w, c4: storageC4(g.values[x]), input: view(x), cse: view(cse), sse: view(sse), output: view(node.output), workgroupSize, f16 };
+    const spec = {
+      N: n,
+      H: h,
+      W: w,
+      c4: storageC4(g.values[x]),
+      input: view(x),
+      cse: view(cse),
+      sse: view(sse),
+      output: view(node.output),
+      workgroupSize,
+      f16,
+    };
     return [scseGateStep(device, spec, { input: range(x), cse: range(cse), sse: range(sse), output: range(node.output) }, node.name)];
   },
 };

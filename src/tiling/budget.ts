@@ -86,9 +86,7 @@ export function exceeds(e: PlanEstimate, limits: DeviceLimits, budget?: number):
 
 export type TileSetting = 'auto' | false | TileOptions | undefined;
 
-export type TilingDecision =
-  | { tiled: false; estimate: PlanEstimate }
-  | { tiled: true; settings: SlidingWindowSettings; estimate: PlanEstimate; why: string };
+export type TilingDecision = { tiled: false; estimate: PlanEstimate } | { tiled: true; settings: SlidingWindowSettings; estimate: PlanEstimate; why: string };
 
 const ROI_CANDIDATES = [1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16, 8, 4, 2, 1];
 const DEFAULT_BATCH = 4;
@@ -110,16 +108,20 @@ function checkOptions(tile: TileOptions): TileOptions {
     throw new InputError(`tile: its options cannot be read (${e instanceof Error ? e.message.split('\n')[0] : typeof e})`, { cause: e });
   }
   const known = ['roi', 'overlap', 'blend', 'sigmaScale', 'batch', 'memoryBudgetBytes', 'mode'];
-  for (const k of Object.keys(t)) if (!known.includes(k)) throw new UnsupportedError(`tile: unknown option ${shown(k)}${didYouMean(k, known)} (known: ${known.join(', ')})`);
+  for (const k of Object.keys(t))
+    if (!known.includes(k)) throw new UnsupportedError(`tile: unknown option ${shown(k)}${didYouMean(k, known)} (known: ${known.join(', ')})`);
   const posInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
   if (t.roi !== undefined && !(posInt(t.roi) || (Array.isArray(t.roi) && t.roi.length === 2 && t.roi.every(posInt)))) {
     fail(`roi must be a positive integer or [h, w] of them, found ${shown(t.roi)}`);
   }
-  if (t.overlap !== undefined && !(typeof t.overlap === 'number' && t.overlap >= 0 && t.overlap < 1)) fail(`overlap must be a number with 0 <= overlap < 1, found ${shown(t.overlap)}`);
+  if (t.overlap !== undefined && !(typeof t.overlap === 'number' && t.overlap >= 0 && t.overlap < 1))
+    fail(`overlap must be a number with 0 <= overlap < 1, found ${shown(t.overlap)}`);
   if (t.blend !== undefined && t.blend !== 'constant' && t.blend !== 'gaussian') fail(`blend must be 'constant' or 'gaussian', found ${shown(t.blend)}`);
-  if (t.sigmaScale !== undefined && !(typeof t.sigmaScale === 'number' && t.sigmaScale > 0 && Number.isFinite(t.sigmaScale))) fail(`sigmaScale must be a positive number, found ${shown(t.sigmaScale)}`);
+  if (t.sigmaScale !== undefined && !(typeof t.sigmaScale === 'number' && t.sigmaScale > 0 && Number.isFinite(t.sigmaScale)))
+    fail(`sigmaScale must be a positive number, found ${shown(t.sigmaScale)}`);
   if (t.batch !== undefined && !posInt(t.batch)) fail(`batch must be a positive integer, found ${shown(t.batch)}`);
-  if (t.memoryBudgetBytes !== undefined && !(typeof t.memoryBudgetBytes === 'number' && t.memoryBudgetBytes > 0 && !Number.isNaN(t.memoryBudgetBytes))) fail(`memoryBudgetBytes must be a positive number, found ${shown(t.memoryBudgetBytes)}`);
+  if (t.memoryBudgetBytes !== undefined && !(typeof t.memoryBudgetBytes === 'number' && t.memoryBudgetBytes > 0 && !Number.isNaN(t.memoryBudgetBytes)))
+    fail(`memoryBudgetBytes must be a positive number, found ${shown(t.memoryBudgetBytes)}`);
   if (t.mode !== undefined && t.mode !== 'auto' && t.mode !== 'always') fail(`mode must be 'auto' or 'always', found ${shown(t.mode)}`);
   return t;
 }
@@ -173,7 +175,9 @@ export function decideTiling(
     }
   }
   const s = smallest!;
-  throw new UnsupportedError(`tile: input [${shape}] does not fit one pass (${why ?? 'tiles requested'}), and windows of ${s.roi.join('x')} in batches of ${s.batch} do not fit either: ${s.why}`);
+  throw new UnsupportedError(
+    `tile: input [${shape}] does not fit one pass (${why ?? 'tiles requested'}), and windows of ${s.roi.join('x')} in batches of ${s.batch} do not fit either: ${s.why}`,
+  );
 }
 
 const windowCount = (size: number, roi: number, overlap: number) => windowStarts(size, roi, overlap).length;

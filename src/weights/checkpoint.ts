@@ -69,13 +69,17 @@ export function readCheckpoint(bytes: Uint8Array, source: string, options: ReadC
     if (e instanceof PickleError) fail(e.message);
     throw e;
   }
-  const hint = bytes.length >= 262 && new TextDecoder('latin1').decode(bytes.subarray(257, 262)) === 'ustar' ? ' (a tar archive: the torch < 0.4 format is not supported)' : '';
+  const hint =
+    bytes.length >= 262 && new TextDecoder('latin1').decode(bytes.subarray(257, 262)) === 'ustar'
+      ? ' (a tar archive: the torch < 0.4 format is not supported)'
+      : '';
   return fail(`not a PyTorch checkpoint: neither a zip archive nor a pickle${hint}`);
 }
 
 function storageRef(pid: PyValue, fail: (m: string) => never): PyStorage {
   // ('storage', storage_type, key, location, numel[, view_metadata])
-  if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) return fail(`unexpected persistent id (${describe(pid)}), expected ('storage', type, key, location, numel)`);
+  if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5)
+    return fail(`unexpected persistent id (${describe(pid)}), expected ('storage', type, key, location, numel)`);
   const [, type, key, , numel, view] = pid;
   const typeName = type && typeof type === 'object' && 'name' in type ? String(type.name) : '';
   const dtype = Object.hasOwn(STORAGE_DTYPES, typeName) ? STORAGE_DTYPES[typeName] : undefined;
@@ -106,7 +110,13 @@ function readZip(bytes: Uint8Array, limits: Limits, fail: (m: string) => never):
   const take = (e: ZipEntry): boolean => {
     readBytes += e.originalSize;
     if (readBytes > limits.maxDecompressedBytes) {
-      fail(exceeds(`zip entries inflating to ${formatBytes(readBytes)} (entry ${quoted(e.name)} declares ${formatBytes(e.originalSize)})`, 'maxDecompressedBytes', limits).message);
+      fail(
+        exceeds(
+          `zip entries inflating to ${formatBytes(readBytes)} (entry ${quoted(e.name)} declares ${formatBytes(e.originalSize)})`,
+          'maxDecompressedBytes',
+          limits,
+        ).message,
+      );
     }
     return true;
   };
@@ -160,7 +170,10 @@ function readLegacy(bytes: Uint8Array, limits: Limits, fail: (m: string) => neve
   let r = unpickle(bytes, { limits });
   if (r.value !== LEGACY_MAGIC) return fail(`a pickle, but not a PyTorch checkpoint (no torch.save magic number)`);
   r = unpickle(bytes, { offset: r.end, limits });
-  if (r.value !== LEGACY_PROTOCOL) fail(`legacy checkpoint protocol ${typeof r.value === 'number' || typeof r.value === 'bigint' ? String(r.value) : `(a ${describe(r.value)})`}, expected ${LEGACY_PROTOCOL}`);
+  if (r.value !== LEGACY_PROTOCOL)
+    fail(
+      `legacy checkpoint protocol ${typeof r.value === 'number' || typeof r.value === 'bigint' ? String(r.value) : `(a ${describe(r.value)})`}, expected ${LEGACY_PROTOCOL}`,
+    );
   r = unpickle(bytes, { offset: r.end, limits }); // sys_info: {protocol_version, little_endian, type_sizes}
   if (r.value instanceof PyDict && r.value.map.get('little_endian') === false) fail(`big-endian checkpoint: not supported`);
   const refs = new Map<string, PyStorage>();
@@ -186,7 +199,8 @@ function readLegacy(bytes: Uint8Array, limits: Limits, fail: (m: string) => neve
     const numel = Number(dv.getBigInt64(pos, true));
     const size = ELEMENT_SIZE[ref?.dtype ?? 'U8'];
     const end = pos + 8 + numel * size;
-    if (numel < 0 || end > bytes.length) fail(`truncated: storage ${quoted(key)} needs ${numel * size} bytes at byte ${pos + 8}, the file ends at ${bytes.length}`);
+    if (numel < 0 || end > bytes.length)
+      fail(`truncated: storage ${quoted(key)} needs ${numel * size} bytes at byte ${pos + 8}, the file ends at ${bytes.length}`);
     storages.set(key, bytes.subarray(pos + 8, end));
     pos = end;
   }
@@ -266,7 +280,11 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
   const root = ckpt.root;
   if (!(root instanceof PyDict)) return fail(`holds a ${describe(root)}, not a state_dict (a dict of tensors)`);
   const keys = [...root.map.keys()].map(String);
-  const list = keys.slice(0, 8).map((k) => quoted(k, 80)).join(', ') + (keys.length > 8 ? `, ... (${keys.length} keys)` : '');
+  const list =
+    keys
+      .slice(0, 8)
+      .map((k) => quoted(k, 80))
+      .join(', ') + (keys.length > 8 ? `, ... (${keys.length} keys)` : '');
   let dict = root;
   let used: string | undefined;
   if (key !== undefined) {
@@ -288,7 +306,8 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
     if (!(v instanceof PyTensor)) continue;
     const { size, numel } = viewSize(v, String(k), fail);
     totalBytes += size * numel;
-    if (totalBytes > limits.maxWeightsBytes) fail(exceeds(`tensors of ${formatBytes(totalBytes)} or more (at ${quoted(String(k), 80)})`, 'maxWeightsBytes', limits).message);
+    if (totalBytes > limits.maxWeightsBytes)
+      fail(exceeds(`tensors of ${formatBytes(totalBytes)} or more (at ${quoted(String(k), 80)})`, 'maxWeightsBytes', limits).message);
     if (numel > 0) storageKeys.add((v.storage as PyStorage).key);
   }
   ckpt.load([...storageKeys]);
@@ -311,8 +330,17 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
   if (tensors.length === 0) fail(`the state_dict${used ? ` under ${quoted(used)}` : ''} holds no tensors`);
   const notes: string[] = [];
   if (used) notes.push(`state_dict read from the checkpoint's ${quoted(used)} entry (top-level keys: ${list})`);
-  if (widened.length) notes.push(`${widened.length} F64 tensor(s) converted to F32: ${widened.slice(0, 4).map((w) => printable(w, 80)).join(', ')}${widened.length > 4 ? ', ...' : ''}`);
-  if (skipped.length) notes.push(`${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} skipped: ${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', ...' : ''}`);
+  if (widened.length)
+    notes.push(
+      `${widened.length} F64 tensor(s) converted to F32: ${widened
+        .slice(0, 4)
+        .map((w) => printable(w, 80))
+        .join(', ')}${widened.length > 4 ? ', ...' : ''}`,
+    );
+  if (skipped.length)
+    notes.push(
+      `${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} skipped: ${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', ...' : ''}`,
+    );
   return { tensors, key: used, notes };
 }
 
@@ -335,7 +363,12 @@ export interface ConvertedCheckpoint extends StateDict {
 }
 
 /** A checkpoint's state_dict as safetensors bytes (what `unet convert` writes and the demo page loads). */
-export function convertCheckpoint(bytes: Uint8Array, source: string, metadata: Record<string, string>, options: ReadCheckpointOptions & { key?: string } = {}): ConvertedCheckpoint {
+export function convertCheckpoint(
+  bytes: Uint8Array,
+  source: string,
+  metadata: Record<string, string>,
+  options: ReadCheckpointOptions & { key?: string } = {},
+): ConvertedCheckpoint {
   const ckpt = readCheckpoint(bytes, source, options);
   const result = extractStateDict(ckpt, source, options.key);
   const file = encodeSafetensors(result.tensors, result.key ? { ...metadata, state_dict_key: result.key } : metadata);

@@ -11,7 +11,10 @@ import { exceeds, formatCount, printable, resolveLimits, type Limits } from '../
 
 /** A class or function named by a pickle: only allow-listed ones are ever created. */
 export class PyGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualified(): string {
     return `${this.module}.${this.name}`;
   }
@@ -39,9 +42,7 @@ export class PyTensor {
   ) {}
 }
 
-export type PyValue =
-  | null | boolean | number | bigint | string | Uint8Array
-  | PyValue[] | PyDict | PyGlobal | PyTensor | PyOpaque | PyStorage;
+export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyValue[] | PyDict | PyGlobal | PyTensor | PyOpaque | PyStorage;
 
 /** A persistent id resolved by the checkpoint reader: `numel` elements of `dtype`, stored under `key`
  *  (a legacy storage view starts `elementOffset` elements into it). */
@@ -66,13 +67,34 @@ const limitError = (e: Error): PickleError => new PickleError(e.message);
 
 /** Storage classes, by name: torch.FloatStorage -> 'F32', ... (the safetensors dtype of their elements). */
 export const STORAGE_DTYPES: Record<string, string> = {
-  FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', DoubleStorage: 'F64',
-  LongStorage: 'I64', IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8',
-  ByteStorage: 'U8', BoolStorage: 'BOOL',
+  FloatStorage: 'F32',
+  HalfStorage: 'F16',
+  BFloat16Storage: 'BF16',
+  DoubleStorage: 'F64',
+  LongStorage: 'I64',
+  IntStorage: 'I32',
+  ShortStorage: 'I16',
+  CharStorage: 'I8',
+  ByteStorage: 'U8',
+  BoolStorage: 'BOOL',
 };
 const TORCH_DTYPES: Record<string, string> = {
-  float32: 'F32', float: 'F32', float16: 'F16', half: 'F16', bfloat16: 'BF16', float64: 'F64', double: 'F64',
-  int64: 'I64', long: 'I64', int32: 'I32', int: 'I32', int16: 'I16', short: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  float32: 'F32',
+  float: 'F32',
+  float16: 'F16',
+  half: 'F16',
+  bfloat16: 'BF16',
+  float64: 'F64',
+  double: 'F64',
+  int64: 'I64',
+  long: 'I64',
+  int32: 'I32',
+  int: 'I32',
+  int16: 'I16',
+  short: 'I16',
+  int8: 'I8',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
 
 type Reducer = (args: PyValue[]) => PyValue;
@@ -121,8 +143,10 @@ function allowedGlobal(module: string, name: string): boolean {
 }
 
 // Modules whose globals run commands or code, or reach anything that does, when a pickle calls them
-const CODE_MODULES = /^(os|posix|nt|posixpath|ntpath|subprocess|_posixsubprocess|_winapi|builtins|__builtin__|sys|shutil|socket|importlib|runpy|pty|code|codeop|ctypes|pickle|_pickle|cPickle|marshal|types|functools|operator|pdb|bdb|timeit|webbrowser|commands|popen2|platform|multiprocessing|asyncio|threading|signal|tempfile|io|_io|zipimport|imp|site|cProfile|profile|trace|doctest|inspect|gc|weakref|copyreg|copy_reg)(\.|$)/;
-const CODE_NAMES = /^(eval|exec|execfile|compile|__import__|getattr|setattr|delattr|globals|locals|vars|open|input|apply|system|popen[0-9]?|Popen|call|check_call|check_output|run|getoutput|getstatusoutput|spawn\w*|exec\w*|fork\w*|kill\w*|remove|unlink|rmdir|rmtree|attrgetter|methodcaller|partial|loads|load)$/;
+const CODE_MODULES =
+  /^(os|posix|nt|posixpath|ntpath|subprocess|_posixsubprocess|_winapi|builtins|__builtin__|sys|shutil|socket|importlib|runpy|pty|code|codeop|ctypes|pickle|_pickle|cPickle|marshal|types|functools|operator|pdb|bdb|timeit|webbrowser|commands|popen2|platform|multiprocessing|asyncio|threading|signal|tempfile|io|_io|zipimport|imp|site|cProfile|profile|trace|doctest|inspect|gc|weakref|copyreg|copy_reg)(\.|$)/;
+const CODE_NAMES =
+  /^(eval|exec|execfile|compile|__import__|getattr|setattr|delattr|globals|locals|vars|open|input|apply|system|popen[0-9]?|Popen|call|check_call|check_output|run|getoutput|getstatusoutput|spawn\w*|exec\w*|fork\w*|kill\w*|remove|unlink|rmdir|rmtree|attrgetter|methodcaller|partial|loads|load)$/;
 
 function refusal(module: string, name: string): string {
   const q = printable(`${module}.${name}`, 200);
@@ -205,7 +229,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
   const depths = new WeakMap<object, number>();
   let marks = 0;
   let ops = 0;
-  const depthOf = (v: PyValue): number => (v !== null && typeof v === 'object' ? depths.get(v) ?? 0 : 0);
+  const depthOf = (v: PyValue): number => (v !== null && typeof v === 'object' ? (depths.get(v) ?? 0) : 0);
   const nested = <T extends PyValue>(container: T, children: readonly PyValue[]): T => {
     let d = depthOf(container);
     for (const c of children) d = Math.max(d, 1 + depthOf(c));
@@ -218,7 +242,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
     if (n > limits.maxPickleItems) throw limitError(exceeds(`a container of ${formatCount(n)} items (at byte ${pos - 1})`, 'maxPickleItems', limits));
   };
   const memoize = (k: number, v: PyValue): void => {
-    if (!memo.has(k) && memo.size >= limits.maxPickleMemo) throw limitError(exceeds(`a memo of more than ${formatCount(memo.size)} entries (at byte ${pos - 1})`, 'maxPickleMemo', limits));
+    if (!memo.has(k) && memo.size >= limits.maxPickleMemo)
+      throw limitError(exceeds(`a memo of more than ${formatCount(memo.size)} entries (at byte ${pos - 1})`, 'maxPickleMemo', limits));
     memo.set(k, v);
   };
   const intBytes = (n: number): number => {
@@ -304,30 +329,59 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
     const op = u8();
     if (++ops > limits.maxPickleOps) throw limitError(exceeds(`a pickle of more than ${formatCount(ops - 1)} opcodes`, 'maxPickleOps', limits));
     switch (op) {
-      case 0x80: u8(); break; // PROTO n
-      case 0x95: u64(); break; // FRAME: a length hint only
-      case 0x2e: return { value: pop(), end: pos }; // STOP
+      case 0x80:
+        u8();
+        break; // PROTO n
+      case 0x95:
+        u64();
+        break; // FRAME: a length hint only
+      case 0x2e:
+        return { value: pop(), end: pos }; // STOP
       case 0x28: // MARK
         if (++marks > limits.maxPickleDepth) throw limitError(exceeds(`${marks} nested MARKs (at byte ${at})`, 'maxPickleDepth', limits));
         stack.push(MARK);
         break;
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x4e: stack.push(null); break;
-      case 0x88: stack.push(true); break;
-      case 0x89: stack.push(false); break;
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(long(take(intBytes(u8())))); break; // LONG1
-      case 0x8b: stack.push(long(take(intBytes(u32())))); break; // LONG4
-      case 0x49: { // INT (text; I01 / I00 are True / False)
+      case 0x30:
+        pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
+      case 0x4e:
+        stack.push(null);
+        break;
+      case 0x88:
+        stack.push(true);
+        break;
+      case 0x89:
+        stack.push(false);
+        break;
+      case 0x4a:
+        stack.push(i32());
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x8a:
+        stack.push(long(take(intBytes(u8()))));
+        break; // LONG1
+      case 0x8b:
+        stack.push(long(take(intBytes(u32()))));
+        break; // LONG4
+      case 0x49: {
+        // INT (text; I01 / I00 are True / False)
         const s = line();
         stack.push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));
         break;
       }
-      case 0x4c: { // LONG (text, "123L")
+      case 0x4c: {
+        // LONG (text, "123L")
         const s = line().replace(/L$/, '');
         intBytes(Math.ceil(s.length / 2.4)); // 2.4 decimal digits a byte
         if (!/^-?\d+$/.test(s)) throw new PickleError(`bad LONG ${JSON.stringify(s)} at byte ${at}`);
@@ -335,32 +389,82 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
         break;
       }
-      case 0x47: stack.push(dv.getFloat64(need(8), false)); break; // BINFLOAT (big-endian)
-      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT (text)
-      case 0x58: stack.push(text(u32())); break; // BINUNICODE
-      case 0x8c: stack.push(text(u8())); break; // SHORT_BINUNICODE
-      case 0x8d: stack.push(text(u64())); break; // BINUNICODE8
-      case 0x54: stack.push(latin1.decode(take(u32()))); break; // BINSTRING (Python 2 str)
-      case 0x55: stack.push(latin1.decode(take(u8()))); break; // SHORT_BINSTRING
-      case 0x42: stack.push(take(u32()).slice()); break; // BINBYTES
-      case 0x43: stack.push(take(u8()).slice()); break; // SHORT_BINBYTES
-      case 0x8e: stack.push(take(u64()).slice()); break; // BINBYTES8
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
-      case 0x8f: stack.push(new PyOpaque('set')); break; // EMPTY_SET
-      case 0x74: case 0x6c: { const items = popMark(); stack.push(nested(items, items)); break; } // TUPLE, LIST
-      case 0x85: { const t = [pop()]; stack.push(nested(t, t)); break; } // TUPLE1
-      case 0x86: { const b = pop(); const t = [pop(), b]; stack.push(nested(t, t)); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const t = [pop(), b, c]; stack.push(nested(t, t)); break; } // TUPLE3
-      case 0x64: { // DICT
+      case 0x47:
+        stack.push(dv.getFloat64(need(8), false));
+        break; // BINFLOAT (big-endian)
+      case 0x46:
+        stack.push(Number.parseFloat(line()));
+        break; // FLOAT (text)
+      case 0x58:
+        stack.push(text(u32()));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(text(u8()));
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        stack.push(text(u64()));
+        break; // BINUNICODE8
+      case 0x54:
+        stack.push(latin1.decode(take(u32())));
+        break; // BINSTRING (Python 2 str)
+      case 0x55:
+        stack.push(latin1.decode(take(u8())));
+        break; // SHORT_BINSTRING
+      case 0x42:
+        stack.push(take(u32()).slice());
+        break; // BINBYTES
+      case 0x43:
+        stack.push(take(u8()).slice());
+        break; // SHORT_BINBYTES
+      case 0x8e:
+        stack.push(take(u64()).slice());
+        break; // BINBYTES8
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x7d:
+        stack.push(new PyDict());
+        break; // EMPTY_DICT
+      case 0x8f:
+        stack.push(new PyOpaque('set'));
+        break; // EMPTY_SET
+      case 0x74:
+      case 0x6c: {
+        const items = popMark();
+        stack.push(nested(items, items));
+        break;
+      } // TUPLE, LIST
+      case 0x85: {
+        const t = [pop()];
+        stack.push(nested(t, t));
+        break;
+      } // TUPLE1
+      case 0x86: {
+        const b = pop();
+        const t = [pop(), b];
+        stack.push(nested(t, t));
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        const t = [pop(), b, c];
+        stack.push(nested(t, t));
+        break;
+      } // TUPLE3
+      case 0x64: {
+        // DICT
         const items = popMark();
         const d = new PyDict();
         for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
         stack.push(nested(d, items));
         break;
       }
-      case 0x61: { // APPEND
+      case 0x61: {
+        // APPEND
         const v = pop();
         const l = top();
         if (!Array.isArray(l)) throw new PickleError(`APPEND to a ${describe(l)} at byte ${at}`);
@@ -369,7 +473,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         nested(l, [v]);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         const l = top();
         if (l instanceof PyOpaque) break;
@@ -379,9 +484,15 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         nested(l, items);
         break;
       }
-      case 0x90: popMark(); break; // ADDITEMS (to a set: contents not kept)
-      case 0x91: popMark(); stack.push(new PyOpaque('frozenset')); break; // FROZENSET
-      case 0x73: { // SETITEM
+      case 0x90:
+        popMark();
+        break; // ADDITEMS (to a set: contents not kept)
+      case 0x91:
+        popMark();
+        stack.push(new PyOpaque('frozenset'));
+        break; // FROZENSET
+      case 0x73: {
+        // SETITEM
         const v = pop();
         const k = pop();
         const d = top();
@@ -390,7 +501,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         nested(d, [k, v]);
         break;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         const d = top();
         for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
@@ -398,25 +510,55 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         nested(d, items);
         break;
       }
-      case 0x68: stack.push(get(u8())); break; // BINGET
-      case 0x6a: stack.push(get(u32())); break; // LONG_BINGET
-      case 0x67: stack.push(get(Number.parseInt(line(), 10))); break; // GET
-      case 0x71: memoize(u8(), top()); break; // BINPUT
-      case 0x72: memoize(u32(), top()); break; // LONG_BINPUT
-      case 0x70: memoize(Number.parseInt(line(), 10), top()); break; // PUT
-      case 0x94: memoize(memo.size, top()); break; // MEMOIZE
-      case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
+      case 0x68:
+        stack.push(get(u8()));
+        break; // BINGET
+      case 0x6a:
+        stack.push(get(u32()));
+        break; // LONG_BINGET
+      case 0x67:
+        stack.push(get(Number.parseInt(line(), 10)));
+        break; // GET
+      case 0x71:
+        memoize(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memoize(u32(), top());
+        break; // LONG_BINPUT
+      case 0x70:
+        memoize(Number.parseInt(line(), 10), top());
+        break; // PUT
+      case 0x94:
+        memoize(memo.size, top());
+        break; // MEMOIZE
+      case 0x63: {
+        const module = line();
+        stack.push(global(module, line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') throw new PickleError(`STACK_GLOBAL with non-string names at byte ${at}`);
         stack.push(global(module, name));
         break;
       }
-      case 0x52: { const args = pop(); stack.push(call(pop(), args)); break; } // REDUCE
-      case 0x81: { const args = pop(); stack.push(call(pop(), args)); break; } // NEWOBJ (cls, args): same checks
-      case 0x62: pop(); break; // BUILD: state (an OrderedDict's _metadata, a Parameter's hooks) is not needed
-      case 0x51: { // BINPERSID
+      case 0x52: {
+        const args = pop();
+        stack.push(call(pop(), args));
+        break;
+      } // REDUCE
+      case 0x81: {
+        const args = pop();
+        stack.push(call(pop(), args));
+        break;
+      } // NEWOBJ (cls, args): same checks
+      case 0x62:
+        pop();
+        break; // BUILD: state (an OrderedDict's _metadata, a Parameter's hooks) is not needed
+      case 0x51: {
+        // BINPERSID
         const pid = pop();
         if (!options.persistentLoad) throw new PickleError(`persistent id at byte ${at} in a pickle that should have none`);
         stack.push(options.persistentLoad(pid));

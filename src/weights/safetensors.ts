@@ -4,16 +4,21 @@
 import { InputError, WeightsError } from '../errors.js';
 import { printable, quoted } from '../limits.js';
 
-export type DType =
-  | 'F64' | 'F32' | 'F16' | 'BF16'
-  | 'I64' | 'I32' | 'I16' | 'I8'
-  | 'U64' | 'U32' | 'U16' | 'U8'
-  | 'BOOL';
+export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
 const DTYPE_SIZE: Record<DType, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2,
-  I64: 8, I32: 4, I16: 2, I8: 1,
-  U64: 8, U32: 4, U16: 2, U8: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
   BOOL: 1,
 };
 
@@ -67,19 +72,21 @@ function notSafetensors(bytes: Uint8Array): string | undefined {
     return 'this is a PyTorch checkpoint (zip format; or another zip archive), not a safetensors file: convert it with `unet convert`';
   }
   // pickle protocol 2..5 (torch.save's legacy format starts with one)
-  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return 'this is a PyTorch checkpoint (legacy pickle format), not a safetensors file: convert it with `unet convert`';
+  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5)
+    return 'this is a PyTorch checkpoint (legacy pickle format), not a safetensors file: convert it with `unet convert`';
   if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'this is a PNG image, not a safetensors file';
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'this is a JPEG image, not a safetensors file';
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'this is a gzip file, not a safetensors file';
   return undefined;
 }
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<bytes>'): Safetensors {
   if (!(input instanceof Uint8Array || input instanceof ArrayBuffer)) {
-    throw new InputError(`parseSafetensors: expected a Uint8Array or an ArrayBuffer, found ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`);
+    throw new InputError(
+      `parseSafetensors: expected a Uint8Array or an ArrayBuffer, found ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`,
+    );
   }
   if (typeof source !== 'string') throw new InputError(`parseSafetensors: source must be a string, found ${typeof source}`);
   // A plain Uint8Array view even for Node's Buffer, whose slice() shares memory instead of copying.
@@ -99,7 +106,9 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = '<byt
   const headerLen = hi * 2 ** 32 + lo;
   const rest = bytes.length - 8;
   if (hi !== 0 || headerLen > MAX_HEADER_BYTES) {
-    failHeader(`header length ${hi === 0 ? headerLen : `${hi} * 2^32 + ${lo}`} exceeds the 16 MiB (${MAX_HEADER_BYTES}-byte) header limit (the file is ${bytes.length} bytes; real headers take about 100 bytes a tensor)`);
+    failHeader(
+      `header length ${hi === 0 ? headerLen : `${hi} * 2^32 + ${lo}`} exceeds the 16 MiB (${MAX_HEADER_BYTES}-byte) header limit (the file is ${bytes.length} bytes; real headers take about 100 bytes a tensor)`,
+    );
   }
   if (headerLen > rest) failHeader(`header length ${headerLen} is larger than the ${rest} bytes that follow the length field`);
 

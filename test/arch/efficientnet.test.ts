@@ -26,11 +26,61 @@ Pad('the stride-2 convs of each variant at its nominal size (sizes tracked with 
   // [nominal size, kernel of the stride-2 stages after the stem (k3, k5, k3, k5)], and the expected
   // [top, bottom] of the stem and of those four stages, from smp's Conv2dStaticSamePadding
   const table: [string, number, [number, number][]][] = [
-    ['b0', 224, [[0, 1], [0, 1], [1, 2], [0, 1], [1, 2]]],
-    ['b2', 260, [[0, 1], [0, 1], [2, 2], [1, 1], [2, 2]]],
-    ['b4', 380, [[0, 1], [0, 1], [2, 2], [0, 1], [1, 2]]],
-    ['b5', 456, [[0, 1], [0, 1], [1, 2], [1, 1], [2, 2]]],
-    ['b7', 600, [[0, 1], [0, 1], [1, 2], [1, 1], [1, 2]]],
+    [
+      'b0',
+      224,
+      [
+        [0, 1],
+        [0, 1],
+        [1, 2],
+        [0, 1],
+        [1, 2],
+      ],
+    ],
+    [
+      'b2',
+      260,
+      [
+        [0, 1],
+        [0, 1],
+        [2, 2],
+        [1, 1],
+        [2, 2],
+      ],
+    ],
+    [
+      'b4',
+      380,
+      [
+        [0, 1],
+        [0, 1],
+        [2, 2],
+        [0, 1],
+        [1, 2],
+      ],
+    ],
+    [
+      'b5',
+      456,
+      [
+        [0, 1],
+        [0, 1],
+        [1, 2],
+        [1, 1],
+        [2, 2],
+      ],
+    ],
+    [
+      'b7',
+      600,
+      [
+        [0, 1],
+        [0, 1],
+        [1, 2],
+        [1, 1],
+        [1, 2],
+      ],
+    ],
   ];
   for (const [variant, nominal, want] of table) {
     let size = nominal;

@@ -25,7 +25,10 @@ const Identity = suite('architecture identity');
 
 Identity('brain U-Net: title, family, reference from its info', () => {
   const { info: i } = buildModel(parseSafetensors(randomUNetSafetensors({ features: 4 }), 'b.safetensors'), undefined);
-  assert.equal([i.architecture, i.family, i.name, i.variant, i.title], ['brain-unet', 'brain-unet', 'brain U-Net', 'init_features 4', 'brain U-Net init_features 4']);
+  assert.equal(
+    [i.architecture, i.family, i.name, i.variant, i.title],
+    ['brain-unet', 'brain-unet', 'brain U-Net', 'init_features 4', 'brain U-Net init_features 4'],
+  );
   assert.equal(i.reference, { option: '--weights', config: false });
 });
 
@@ -33,7 +36,10 @@ Identity('smp Unet from a folder: title, family, reference from its info', () =>
   if (!existsSync(`${R18}/model.safetensors`)) return skip(`${R18}/model.safetensors is missing: ${HINT}`);
   const config = JSON.parse(readFileSync(`${R18}/config.json`, 'utf8'));
   const { info: i } = buildModel(parseSafetensors(readFileSync(`${R18}/model.safetensors`), 'r18'), config);
-  assert.equal([i.architecture, i.family, i.name, i.variant, i.title], ['smp-unet', 'smp', 'smp Unet', 'resnet18, decoder 16,8,8,4,4', 'smp Unet resnet18, decoder 16,8,8,4,4']);
+  assert.equal(
+    [i.architecture, i.family, i.name, i.variant, i.title],
+    ['smp-unet', 'smp', 'smp Unet', 'resnet18, decoder 16,8,8,4,4', 'smp Unet resnet18, decoder 16,8,8,4,4'],
+  );
   assert.equal(i.reference, { option: '--smp', config: true });
 });
 
@@ -46,7 +52,10 @@ Identity("smp: a config's unknown _model_class is refused, naming it and the sup
 Identity("smp: a config's _model_class picks the decoder; UnetPlusPlus needs encoder_depth 2 or more", () => {
   const st = parseSafetensors(writeSafetensors({ 'segmentation_head.0.weight': { shape: [1, 16, 3, 3], data: new Float32Array(144) } }), 'tiny.safetensors');
   const config = { _model_class: 'UnetPlusPlus', encoder_name: 'resnet18', encoder_depth: 1, decoder_channels: [16] };
-  assert.match(message(() => buildModel(st, config, { configSource: 'config.json' })), /^config\.json: not supported: encoder_depth 1 \(UnetPlusPlus: 2 to 5\)$/);
+  assert.match(
+    message(() => buildModel(st, config, { configSource: 'config.json' })),
+    /^config\.json: not supported: encoder_depth 1 \(UnetPlusPlus: 2 to 5\)$/,
+  );
 });
 
 Identity.run();

@@ -21,7 +21,9 @@ const CASES = {
 } as const;
 
 const Mnv2 = suite<{ device: GPUDevice }>('smp Unet mobilenet_v2 vs PyTorch');
-Mnv2.before(async (ctx) => { ctx.device = await testDevice(); });
+Mnv2.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Mnv2.after((ctx) => ctx.device.destroy());
 
 for (const [name, want] of Object.entries(CASES)) {
@@ -30,12 +32,24 @@ for (const [name, want] of Object.entries(CASES)) {
     const model = await loadModel(device, `${SMP_DIR}/${name}`);
     const i = model.info;
     assert.equal(
-      { depth: i.depth, decoderChannels: i.decoderChannels, inChannels: i.inChannels, classes: i.classes, activation: i.activation, attention: i.attention, upsampling: i.upsampling },
+      {
+        depth: i.depth,
+        decoderChannels: i.decoderChannels,
+        inChannels: i.inChannels,
+        classes: i.classes,
+        activation: i.activation,
+        attention: i.attention,
+        upsampling: i.upsampling,
+      },
       want,
     );
     assert.equal([i.architecture, i.encoder, i.inferred, i.preprocessing], ['smp-unet', 'mobilenet_v2', [], { kind: 'imagenet' }]);
     // the modules past the depth are in the state_dict, accepted and named
-    if (want.depth < 5) assert.ok(i.unused.some((u) => u.includes('encoder.features.18.*')), i.unused.join('; '));
+    if (want.depth < 5)
+      assert.ok(
+        i.unused.some((u) => u.includes('encoder.features.18.*')),
+        i.unused.join('; '),
+      );
     for (const pair of [f, ...(f.odd ? [f.odd] : [])]) {
       const y = await model.run(pair.input);
       assert.equal(y.shape, pair.output.shape);
@@ -57,15 +71,21 @@ Mnv2('mnv2_d5_256 precision f16: f16 storage (ReLU6 and the depthwise convs incl
 
 const BARE = `${SMP_DIR}/bare_mnv2_d4.safetensors`;
 
-Mnv2('bare_mnv2_d4: a state_dict without config: mobilenet_v2 told by encoder.features.*, depth, decoder, in_channels and classes inferred', async ({ device }) => {
-  const f = smpFixture('bare_mnv2_d4', BARE);
-  const model = await loadModel(device, BARE);
-  const i = model.info;
-  assert.equal([i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation], ['mobilenet_v2', 4, [16, 8, 8, 8], null, 3, 2, 'identity']);
-  assert.ok(i.inferred.includes('encoder') && i.inferred.includes('activation'), i.inferred.join(', '));
-  expectClose('bare_mnv2_d4', (await model.run(f.input)).data, f.output.data);
-  model.dispose();
-});
+Mnv2(
+  'bare_mnv2_d4: a state_dict without config: mobilenet_v2 told by encoder.features.*, depth, decoder, in_channels and classes inferred',
+  async ({ device }) => {
+    const f = smpFixture('bare_mnv2_d4', BARE);
+    const model = await loadModel(device, BARE);
+    const i = model.info;
+    assert.equal(
+      [i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation],
+      ['mobilenet_v2', 4, [16, 8, 8, 8], null, 3, 2, 'identity'],
+    );
+    assert.ok(i.inferred.includes('encoder') && i.inferred.includes('activation'), i.inferred.join(', '));
+    expectClose('bare_mnv2_d4', (await model.run(f.input)).data, f.output.data);
+    model.dispose();
+  },
+);
 
 const tmp = tempDirs('unet-mnv2-');
 Mnv2.after(tmp.cleanup);

@@ -45,7 +45,9 @@ function compare(name: string, got: Float32Array, want: Float32Array, scale: num
 const spread = (a: Float32Array) => Math.max(1, ...Array.from(a, Math.abs));
 
 const Smp = suite<{ device: GPUDevice }>('smp Unet vs PyTorch');
-Smp.before(async (ctx) => { ctx.device = await testDevice(); });
+Smp.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Smp.after((ctx) => ctx.device.destroy());
 
 for (const [name, want] of Object.entries(CASES)) {
@@ -53,10 +55,7 @@ for (const [name, want] of Object.entries(CASES)) {
     const f = fixture(name, `${DIR}/${name}/model.safetensors`);
     const model = await loadModel(device, `${DIR}/${name}`);
     const i = model.info;
-    assert.equal(
-      { encoder: i.encoder, depth: i.depth, activation: i.activation, classes: i.classes, attention: i.attention, upsampling: i.upsampling },
-      want,
-    );
+    assert.equal({ encoder: i.encoder, depth: i.depth, activation: i.activation, classes: i.classes, attention: i.attention, upsampling: i.upsampling }, want);
     assert.is(i.architecture, 'smp-unet');
     assert.equal(i.preprocessing, { kind: 'imagenet' });
     assert.equal(i.inferred, []);
@@ -73,7 +72,10 @@ Smp('bare_r18_d4_scse: a state_dict without config: encoder, depth, decoder, scs
   const f = fixture('bare_r18_d4_scse', path);
   const model = await loadModel(device, path);
   const i = model.info;
-  assert.equal([i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation], ['resnet18', 4, [32, 16, 16, 16], 'scse', 2, 2, 'identity']);
+  assert.equal(
+    [i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation],
+    ['resnet18', 4, [32, 16, 16, 16], 'scse', 2, 2, 'identity'],
+  );
   assert.ok(i.inferred.includes('encoder') && i.inferred.includes('activation'));
   const y = await model.run(f.input);
   const d = compare('bare_r18_d4_scse', y.data, f.output.data, spread(f.output.data));
@@ -88,7 +90,12 @@ Smp('bare_r18_d4_scse: a state_dict without config: encoder, depth, decoder, scs
   assert.is(sig.info.activation, 'sigmoid');
   assert.not.ok(sig.info.inferred.includes('activation'));
   const s = await sig.run(f.input);
-  compare('bare_r18_d4_scse sigmoid', s.data, f.output.data.map((v) => 1 / (1 + Math.exp(-v))), 1);
+  compare(
+    'bare_r18_d4_scse sigmoid',
+    s.data,
+    f.output.data.map((v) => 1 / (1 + Math.exp(-v))),
+    1,
+  );
   model.dispose();
   sig.dispose();
 });
@@ -98,13 +105,21 @@ Smp('EfficientNet: the variant inferred from a bare state_dict; unused head tens
   const f = fixture('eb0_d5_sigmoid', path);
   const model = await loadModel(device, readFileSync(path), { activation: 'sigmoid' });
   assert.equal([model.info.encoder, model.info.depth, model.info.decoderChannels], ['efficientnet-b0', 5, [16, 8, 8, 4, 4]]);
-  assert.ok(model.info.unused.some((u) => u.includes('encoder._conv_head.*')), model.info.unused.join('; '));
+  assert.ok(
+    model.info.unused.some((u) => u.includes('encoder._conv_head.*')),
+    model.info.unused.join('; '),
+  );
   compare('eb0 bare', (await model.run(f.input)).data, f.output.data, 1);
   model.dispose();
   // a key smp would not have is still an error, beside the accepted head
   const st = parseSafetensors(readFileSync(path));
   const keys = [...st.tensors.keys()];
-  const extra = { ...Object.fromEntries(keys.map((k) => [k, { shape: [...st.tensors.get(k)!.shape], data: new Float32Array(st.tensors.get(k)!.shape.reduce((a, b) => a * b, 1)) }])), 'encoder._fc.weight': { shape: [2], data: new Float32Array(2) } };
+  const extra = {
+    ...Object.fromEntries(
+      keys.map((k) => [k, { shape: [...st.tensors.get(k)!.shape], data: new Float32Array(st.tensors.get(k)!.shape.reduce((a, b) => a * b, 1)) }]),
+    ),
+    'encoder._fc.weight': { shape: [2], data: new Float32Array(2) },
+  };
   const bad = writeSafetensors(Object.fromEntries(Object.entries(extra).filter(([k]) => !k.endsWith('num_batches_tracked'))));
   await loadModel(device, { weights: bad, config: readFileSync(`${DIR}/eb0_d5_sigmoid/config.json`, 'utf8'), name: 'extra.safetensors' }).then(
     () => assert.unreachable('an unexpected key must be refused'),

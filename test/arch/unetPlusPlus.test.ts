@@ -17,45 +17,86 @@ import { skip } from '../skip.js';
 import { SMP_DIR, expectClose, savePth, smpFixture } from './smpFixture.js';
 
 const CASES = {
-  pp_r18_d5_256: { encoder: 'resnet18', depth: 5, decoderChannels: [16, 8, 8, 4, 4], classes: 1, activation: 'sigmoid', attention: null, upsampling: 'nearest', sizeMultiple: 32 },
-  pp_eb0_d3_scse_200x152: { encoder: 'efficientnet-b0', depth: 3, decoderChannels: [32, 16, 16], classes: 3, activation: 'softmax', attention: 'scse', upsampling: 'bilinear', sizeMultiple: 8 },
+  pp_r18_d5_256: {
+    encoder: 'resnet18',
+    depth: 5,
+    decoderChannels: [16, 8, 8, 4, 4],
+    classes: 1,
+    activation: 'sigmoid',
+    attention: null,
+    upsampling: 'nearest',
+    sizeMultiple: 32,
+  },
+  pp_eb0_d3_scse_200x152: {
+    encoder: 'efficientnet-b0',
+    depth: 3,
+    decoderChannels: [32, 16, 16],
+    classes: 3,
+    activation: 'softmax',
+    attention: 'scse',
+    upsampling: 'bilinear',
+    sizeMultiple: 8,
+  },
 } as const;
 
 const Pp = suite<{ device: GPUDevice }>('smp UnetPlusPlus vs PyTorch');
-Pp.before(async (ctx) => { ctx.device = await testDevice(); });
+Pp.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Pp.after((ctx) => ctx.device.destroy());
 
 for (const [name, want] of Object.entries(CASES)) {
-  Pp(`${name}: ${want.encoder} depth ${want.depth} ${want.attention ?? 'no attention'} ${want.upsampling} ${want.activation}, folder with config.json`, async ({ device }) => {
-    const f = smpFixture(name, `${SMP_DIR}/${name}/model.safetensors`);
-    const model = await loadModel(device, `${SMP_DIR}/${name}`);
-    const i = model.info;
-    assert.equal(
-      { encoder: i.encoder, depth: i.depth, decoderChannels: i.decoderChannels, classes: i.classes, activation: i.activation, attention: i.attention, upsampling: i.upsampling, sizeMultiple: i.sizeMultiple },
-      want,
-    );
-    assert.equal([i.architecture, i.family, i.name, i.inferred], ['smp-unetplusplus', 'smp', 'smp UnetPlusPlus', []]);
-    for (const [pair, how] of [[f, ''], [f.padded, ', padded to multiples of 32']] as const) {
-      if (!pair) continue;
-      const y = await model.run(pair.input);
-      assert.equal(y.shape, pair.output.shape);
-      expectClose(`${name} [${pair.input.shape}]${how}`, y.data, pair.output.data);
-    }
-    model.dispose();
-  });
+  Pp(
+    `${name}: ${want.encoder} depth ${want.depth} ${want.attention ?? 'no attention'} ${want.upsampling} ${want.activation}, folder with config.json`,
+    async ({ device }) => {
+      const f = smpFixture(name, `${SMP_DIR}/${name}/model.safetensors`);
+      const model = await loadModel(device, `${SMP_DIR}/${name}`);
+      const i = model.info;
+      assert.equal(
+        {
+          encoder: i.encoder,
+          depth: i.depth,
+          decoderChannels: i.decoderChannels,
+          classes: i.classes,
+          activation: i.activation,
+          attention: i.attention,
+          upsampling: i.upsampling,
+          sizeMultiple: i.sizeMultiple,
+        },
+        want,
+      );
+      assert.equal([i.architecture, i.family, i.name, i.inferred], ['smp-unetplusplus', 'smp', 'smp UnetPlusPlus', []]);
+      for (const [pair, how] of [
+        [f, ''],
+        [f.padded, ', padded to multiples of 32'],
+      ] as const) {
+        if (!pair) continue;
+        const y = await model.run(pair.input);
+        assert.equal(y.shape, pair.output.shape);
+        expectClose(`${name} [${pair.input.shape}]${how}`, y.data, pair.output.data);
+      }
+      model.dispose();
+    },
+  );
 }
 
 const BARE = `${SMP_DIR}/bare_pp_r18_d4_nonorm.safetensors`;
 
-Pp('bare_pp_r18_d4_nonorm: a state_dict without config is a UnetPlusPlus by its x_0_* blocks; depth, decoder, no norm, classes inferred', async ({ device }) => {
-  const f = smpFixture('bare_pp_r18_d4_nonorm', BARE);
-  const model = await loadModel(device, BARE);
-  const i = model.info;
-  assert.equal([i.architecture, i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation], ['smp-unetplusplus', 'resnet18', 4, [16, 16, 8, 8], null, 3, 2, 'identity']);
-  assert.ok(i.inferred.includes('decoder_use_norm') && i.inferred.includes('activation'), i.inferred.join(', '));
-  expectClose('bare_pp_r18_d4_nonorm', (await model.run(f.input)).data, f.output.data);
-  model.dispose();
-});
+Pp(
+  'bare_pp_r18_d4_nonorm: a state_dict without config is a UnetPlusPlus by its x_0_* blocks; depth, decoder, no norm, classes inferred',
+  async ({ device }) => {
+    const f = smpFixture('bare_pp_r18_d4_nonorm', BARE);
+    const model = await loadModel(device, BARE);
+    const i = model.info;
+    assert.equal(
+      [i.architecture, i.encoder, i.depth, i.decoderChannels, i.attention, i.inChannels, i.classes, i.activation],
+      ['smp-unetplusplus', 'resnet18', 4, [16, 16, 8, 8], null, 3, 2, 'identity'],
+    );
+    assert.ok(i.inferred.includes('decoder_use_norm') && i.inferred.includes('activation'), i.inferred.join(', '));
+    expectClose('bare_pp_r18_d4_nonorm', (await model.run(f.input)).data, f.output.data);
+    model.dispose();
+  },
+);
 
 const tmp = tempDirs('unet-pp-');
 Pp.after(tmp.cleanup);

@@ -57,7 +57,12 @@ const settled = (n: number) =>
   `unetDemo.cards.length >= ${n} && unetDemo.cards.every((c) => c.state === 'done' || c.state === 'error' || c.state === 'cancelled') && document.body.dataset.state === 'ready'`;
 
 /** Focuses `button` and presses `key` on it: the chooser it opens gets `files`. */
-async function pickWithKey(ctx: Ctx, button: string, key: 'Enter' | ' ', files: Parameters<import('playwright-core').FileChooser['setFiles']>[0]): Promise<void> {
+async function pickWithKey(
+  ctx: Ctx,
+  button: string,
+  key: 'Enter' | ' ',
+  files: Parameters<import('playwright-core').FileChooser['setFiles']>[0],
+): Promise<void> {
   await ctx.page.focus(button);
   const [chooser] = await Promise.all([ctx.page.waitForEvent('filechooser', { timeout: 5000 }), ctx.page.keyboard.press(key)]);
   await chooser.setFiles(files);
@@ -108,7 +113,8 @@ for (const mode of MODES) {
     assert.match((await ctx.page.textContent('#model-description')) ?? '', /DEMO ONLY/, 'the model describes itself');
     assert.not.ok(await ctx.page.isVisible('#model-note'), 'no random-weight warning for a trained model');
     const arch = (await ctx.page.textContent('#model-arch')) ?? '';
-    for (const term of ['encoder', 'depth', 'decoder channels', 'classes', 'activation', 'parameters', 'GFLOP', 'GPU memory']) assert.ok(arch.includes(term), `architecture table shows ${term}: ${arch}`);
+    for (const term of ['encoder', 'depth', 'decoder channels', 'classes', 'activation', 'parameters', 'GFLOP', 'GPU memory'])
+      assert.ok(arch.includes(term), `architecture table shows ${term}: ${arch}`);
     assert.match((await ctx.page.textContent('#model-preprocessing')) ?? '', /zscore/);
     assert.equal(ctx.log, [], 'no console errors or warnings (favicon included)');
     console.log(`  ${mode.name} app: adapter line "${adapter}"`);
@@ -133,7 +139,9 @@ for (const mode of MODES) {
     assert.ok(t.layers.length > 10 && t.layers.every((l) => l.ms >= 0), `${t.layers.length} layers`);
     assert.is(await page.locator('#profile-table tr').count(), t.layers.length + 1, 'one row a layer, and the header');
     const slowest = [...t.layers].sort((a, b) => b.ms - a.ms)[0];
-    console.log(`  ${mode.name} app: ${t.layers.length} layers timed; slowest ${slowest.label} ${slowest.ms.toFixed(2)} ms; screenshot ${await shot(ctx, mode.name, 'layer-times', '#layers')}`);
+    console.log(
+      `  ${mode.name} app: ${t.layers.length} layers timed; slowest ${slowest.label} ${slowest.ms.toFixed(2)} ms; screenshot ${await shot(ctx, mode.name, 'layer-times', '#layers')}`,
+    );
   });
 
   S(`${mode.name}: Tab reaches "Open images…", Enter opens the chooser; a broken file's error sits on its own card beside the good results`, async (ctx) => {
@@ -152,7 +160,11 @@ for (const mode of MODES) {
       file('nuclei_05.png', readFileSync('assets/demo/samples/nuclei_05.png')),
     ]);
     await waitFor(ctx, settled(3), 120_000, 'three cards');
-    assert.is(await cardText(ctx, 'broken_scan.png').then((t) => /broken_scan\.png: not an image \(expected PNG or JPEG\)/.test(t ?? '')), true, 'the broken file says what it is on its card');
+    assert.is(
+      await cardText(ctx, 'broken_scan.png').then((t) => /broken_scan\.png: not an image \(expected PNG or JPEG\)/.test(t ?? '')),
+      true,
+      'the broken file says what it is on its card',
+    );
     assert.not.ok(await page.isVisible('.result[data-name="broken_scan.png"] button.retry'), 'no Run again for a file that is not an image');
     const states = (await page.evaluate('unetDemo.cards.map((c) => c.name + " " + c.state).sort()')) as string[];
     assert.equal(states, ['broken_scan.png error', 'nuclei_05.png done', 'test-60x44.png done']);
@@ -198,7 +210,7 @@ for (const mode of MODES) {
     assert.ok(maxAbsDiff(dropped.probs[0], refSmallT.probabilities).max <= MAX_ABS, 'the dropped image gives the Node engine result');
 
     await page.click('#sample');
-    await waitFor(ctx, settled(4 + SAMPLES - 1), 120_000, "samples"); // nuclei_05 is there already: 7 new cards
+    await waitFor(ctx, settled(4 + SAMPLES - 1), 120_000, 'samples'); // nuclei_05 is there already: 7 new cards
     const agreement = (await page.evaluate(`(async () => {
       const out = [];
       for (const r of unetDemo.results.filter((r) => r.name.startsWith('nuclei_'))) {
@@ -219,7 +231,9 @@ for (const mode of MODES) {
       assert.equal(a.size, a.torchSize, `${a.name}: size`);
       assert.ok(a.agree >= MIN_AGREEMENT, `${a.name}: mask agrees with PyTorch's on ${(100 * a.agree).toFixed(3)}% of pixels`);
     }
-    console.log(`  ${mode.name} app: ${agreement.length} samples, mask vs PyTorch agreement >= ${(100 * Math.min(...agreement.map((a) => a.agree))).toFixed(3)}%`);
+    console.log(
+      `  ${mode.name} app: ${agreement.length} samples, mask vs PyTorch agreement >= ${(100 * Math.min(...agreement.map((a) => a.agree))).toFixed(3)}%`,
+    );
     // the toolbar stays in view at the bottom of a long page
     await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
     const top = (await page.evaluate(`document.getElementById('open-images').getBoundingClientRect().top`)) as number;
@@ -233,7 +247,9 @@ for (const mode of MODES) {
     const page = ctx.page;
     await pickWithKey(ctx, '#open-images', 'Enter', [file('scan.png', png(BIG))]);
     await waitFor(ctx, finished('scan.png'), 240_000, '1200x900');
-    const r = (await page.evaluate(`(() => { const r = unetDemo.results.find((r) => r.name === 'scan.png'); return { size: [r.width, r.height], preview: r.preview, runMs: r.runMs, tiling: r.tiling }; })()`)) as {
+    const r = (await page.evaluate(
+      `(() => { const r = unetDemo.results.find((r) => r.name === 'scan.png'); return { size: [r.width, r.height], preview: r.preview, runMs: r.runMs, tiling: r.tiling }; })()`,
+    )) as {
       size: number[];
       preview: number[];
       runMs: number;
@@ -247,7 +263,7 @@ for (const mode of MODES) {
     assert.is(mask.name, 'scan_mask.png');
     assert.equal([mask.png.width, mask.png.height], [1200, 900]);
     let differ = 0;
-    for (let i = 0; i < n; i++) if ((mask.png.data[4 * i] > 127) !== refBig.probabilities[i] > 0.5) differ++;
+    for (let i = 0; i < n; i++) if (mask.png.data[4 * i] > 127 !== refBig.probabilities[i] > 0.5) differ++;
     assert.ok(differ <= n * 1e-4, `mask PNG vs Node: ${differ} of ${n} pixels differ`);
 
     const probs = await downloadOf(ctx, 'scan.png', 'dl-probs');
@@ -260,7 +276,9 @@ for (const mode of MODES) {
     const ov = await downloadOf(ctx, 'scan.png', 'dl-overlay');
     assert.is(ov.name, 'scan_overlay.png');
     assert.equal([ov.png.width, ov.png.height], [1200, 900]);
-    console.log(`  ${mode.name} app: 1200x900 in ${r.runMs.toFixed(0)} ms${r.tiling ? ` (${JSON.stringify(r.tiling)})` : ' (one pass)'}; mask PNG differs from Node on ${differ} px, probabilities within ${dp.max.toExponential(2)}`);
+    console.log(
+      `  ${mode.name} app: 1200x900 in ${r.runMs.toFixed(0)} ms${r.tiling ? ` (${JSON.stringify(r.tiling)})` : ' (one pass)'}; mask PNG differs from Node on ${differ} px, probabilities within ${dp.max.toExponential(2)}`,
+    );
   });
 
   S(`${mode.name}: Cancel stops a run in windows; the worker moves on`, async (ctx) => {
@@ -323,7 +341,11 @@ for (const mode of MODES) {
     const labels = await downloadOf(ctx, 'gray.png', 'dl-mask');
     assert.is(labels.name, 'gray_labels.png');
     assert.equal([labels.png.width, labels.png.height], [GRAY.width, GRAY.height]);
-    const colors = [[0, 0, 0], [230, 25, 75], [60, 180, 75]];
+    const colors = [
+      [0, 0, 0],
+      [230, 25, 75],
+      [60, 180, 75],
+    ];
     let wrong = 0;
     for (let i = 0; i < GRAY.width * GRAY.height; i++) {
       const c = colors.findIndex((rgb) => rgb.every((v, k) => labels.png.data[4 * i + k] === v));
@@ -365,12 +387,21 @@ for (const mode of MODES) {
     const demoBytes = readFileSync(DEMO_MODEL);
     const vgg = JSON.stringify({ ...JSON.parse(readFileSync(`${SMP_FOLDER}/config.json`, 'utf8')), encoder_name: 'vgg16' });
     const bad: [string, Parameters<typeof pickWithKey>[3], RegExp][] = [
-      ['model.bin', [file('model.bin', Buffer.from('PyTorch? no: random bytes'))], /^model\.bin: not a safetensors file — to use a PyTorch \.pt\/\.pth, convert it with `unet convert` or drop the \.pt here/],
+      [
+        'model.bin',
+        [file('model.bin', Buffer.from('PyTorch? no: random bytes'))],
+        /^model\.bin: not a safetensors file — to use a PyTorch \.pt\/\.pth, convert it with `unet convert` or drop the \.pt here/,
+      ],
       ['truncated.safetensors', [file('truncated.safetensors', demoBytes.subarray(0, 4000))], /^truncated\.safetensors: /],
       ['evil_reduce.pt', ['test/fixtures/checkpoints/evil_reduce.pt'], /^evil_reduce\.pt: .*(system|posix)/],
       ['config.json', [file('config.json', Buffer.from(vgg))], /^config\.json: a model config without its weights/],
     ];
-    if (HAVE_SMP) bad.push(['vgg-config', [file('config.json', Buffer.from(vgg)), file('model.safetensors', readFileSync(`${SMP_FOLDER}/model.safetensors`))], /^config\.json: not supported: encoder "vgg16"/]);
+    if (HAVE_SMP)
+      bad.push([
+        'vgg-config',
+        [file('config.json', Buffer.from(vgg)), file('model.safetensors', readFileSync(`${SMP_FOLDER}/model.safetensors`))],
+        /^config\.json: not supported: encoder "vgg16"/,
+      ]);
     for (const [what, files, re] of bad) {
       await page.evaluate(`document.getElementById('model-error').textContent = ''`);
       await pickWithKey(ctx, '#open-model', 'Enter', files);
@@ -395,7 +426,11 @@ for (const mode of MODES) {
     await page.click('#clear');
     assert.is(await page.evaluate('unetDemo.cards.length'), 0);
     assert.is(await page.locator('.result').count(), 0);
-    assert.equal(ctx.log.filter((l) => l.startsWith('pageerror') || l.startsWith('console.error')), [], 'no errors in the console');
+    assert.equal(
+      ctx.log.filter((l) => l.startsWith('pageerror') || l.startsWith('console.error')),
+      [],
+      'no errors in the console',
+    );
   });
 
   S.run();

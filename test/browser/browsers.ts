@@ -70,7 +70,9 @@ export async function waitFor(ctx: Ctx, condition: string, timeoutMs: number, wh
   try {
     await ctx.page.waitForFunction(condition, undefined, { timeout: timeoutMs });
   } catch {
-    const state = await ctx.page.evaluate(`document.body.dataset.state + '; message "' + document.getElementById('message')?.textContent + '"'`).catch(() => '?');
+    const state = await ctx.page
+      .evaluate(`document.body.dataset.state + '; message "' + document.getElementById('message')?.textContent + '"'`)
+      .catch(() => '?');
     assert.unreachable(withLog(ctx, `${what}: waited ${timeoutMs} ms for ${condition}; state ${state}`));
   }
 }

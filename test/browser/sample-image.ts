@@ -23,7 +23,7 @@ export function sampleImage(width: number, height: number): RgbaImage {
         const w = Math.exp(-(dx * dx + dy * dy) / (b.r * b.r));
         for (let c = 0; c < 3; c++) rgb[c] = rgb[c] * (1 - w) + b.rgb[c] * w;
       }
-      const noise = ((Math.imul(x * 73856093 ^ y * 19349663, 0x9e3779b1) >>> 24) % 17) - 8; // -8..8
+      const noise = ((Math.imul((x * 73856093) ^ (y * 19349663), 0x9e3779b1) >>> 24) % 17) - 8; // -8..8
       for (let c = 0; c < 3; c++) data[i + c] = Math.round(rgb[c] + noise);
       data[i + 3] = 255;
     }
@@ -46,4 +46,3 @@ export function encodePng(img: RgbaImage): Buffer {
   }
   return Buffer.concat([Uint8Array.from(PNG_SIGNATURE), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array())]);
 }
-

@@ -16,7 +16,8 @@ const ALL_FIXTURES = ['b2_rgb', 'gray', 'out2', 'nonsquare_f6', 'f5_odd'];
 /** SwiftShader runs the U-Net at ~0.3 GFLOP/s: the smallest fixtures there */
 const FIXTURES: Record<string, string[]> = { swiftshader: ['b2_rgb', 'f5_odd'], compat: ALL_FIXTURES };
 
-if (!existsSync('dist/webgpu-unet.js') || !existsSync('dist/web/app.js') || !existsSync('dist/web/worker.js')) throw new Error('no browser bundles: run `npm run build`');
+if (!existsSync('dist/webgpu-unet.js') || !existsSync('dist/web/app.js') || !existsSync('dist/web/worker.js'))
+  throw new Error('no browser bundles: run `npm run build`');
 mkdirSync(OUT_DIR, { recursive: true });
 
 const server = await startServer({ port: 0 });
@@ -62,7 +63,10 @@ Static('serves the page, the bundles, the demo model and the fixtures; nothing o
   assert.match((await get('/dist/webgpu-unet.js')).headers.get('content-type') ?? '', /javascript/);
   assert.match((await get('/dist/web/worker.js')).headers.get('content-type') ?? '', /javascript/);
   assert.match((await get('/favicon.svg')).headers.get('content-type') ?? '', /svg/);
-  for (const [path, file] of [['/assets/demo/nuclei_unet.safetensors', 'assets/demo/nuclei_unet.safetensors'], ['/fixtures/b2_rgb.weights.safetensors', 'test/fixtures/b2_rgb.weights.safetensors']]) {
+  for (const [path, file] of [
+    ['/assets/demo/nuclei_unet.safetensors', 'assets/demo/nuclei_unet.safetensors'],
+    ['/fixtures/b2_rgb.weights.safetensors', 'test/fixtures/b2_rgb.weights.safetensors'],
+  ]) {
     const r = await get(path);
     assert.is(r.status, 200, path);
     assert.is(Number(r.headers.get('content-length')), readFileSync(file).length, path);
@@ -93,7 +97,9 @@ for (const mode of MODES) {
     assert.match(name, mode.expectAdapter, `adapter "${name}"`);
     const core = r.features.includes('core-features-and-limits');
     assert.is(core, mode.featureLevel === 'core', withLog(ctx, `featureLevel: features [${r.features}]`));
-    console.log(`  ${mode.name}: adapter "${name.trim() || '(unnamed)'}", ${core ? 'core' : 'compatibility'}, features: ${r.features.filter((f) => /subgroups|f16|timestamp/.test(f)).join(', ') || 'none of subgroups/f16/timestamp'}`);
+    console.log(
+      `  ${mode.name}: adapter "${name.trim() || '(unnamed)'}", ${core ? 'core' : 'compatibility'}, features: ${r.features.filter((f) => /subgroups|f16|timestamp/.test(f)).join(', ') || 'none of subgroups/f16/timestamp'}`,
+    );
   });
 
   for (const name of FIXTURES[mode.name]) {
@@ -107,7 +113,9 @@ for (const mode of MODES) {
       }
       assert.is(r.featureLevel, mode.featureLevel);
       assert.ok(r.maxAbs <= MAX_ABS, `${name}: max |diff| ${r.maxAbs} at ${r.worst} (gpu ${r.got}, torch ${r.want})`);
-      console.log(`  ${mode.name} ${name} [${r.shape}]: max |gpu - torch| = ${r.maxAbs.toExponential(2)}; run ${r.firstMs.toFixed(0)} ms first (compile), ${r.secondMs.toFixed(0)} ms second`);
+      console.log(
+        `  ${mode.name} ${name} [${r.shape}]: max |gpu - torch| = ${r.maxAbs.toExponential(2)}; run ${r.firstMs.toFixed(0)} ms first (compile), ${r.secondMs.toFixed(0)} ms second`,
+      );
     });
   }
 
@@ -137,7 +145,11 @@ NoGpu('demo page says WebGPU is unavailable and how to enable it, and a drop run
   })()`);
   await ctx.page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
   await ctx.page.waitForFunction(`document.getElementById('message').textContent.startsWith('model.safetensors: not opened')`, undefined, { timeout: 5000 });
-  assert.equal(ctx.log.filter((l) => l.startsWith('pageerror')), [], 'no page errors');
+  assert.equal(
+    ctx.log.filter((l) => l.startsWith('pageerror')),
+    [],
+    'no page errors',
+  );
   mkdirSync('test-output/screenshots', { recursive: true });
   await ctx.page.screenshot({ path: 'test-output/screenshots/no-webgpu.png', fullPage: true });
 });

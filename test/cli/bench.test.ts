@@ -22,7 +22,14 @@ Stats('interleaved: every contender once per round, order rotating, warm-up roun
   const contender = (name: string, ms: number) => ({ name, once: async () => (order.push(name), ms) });
   const times = await interleaved([contender('a', 1), contender('b', 2), contender('c', 3)], 1, 2);
   assert.equal(order, ['a', 'b', 'c', 'b', 'c', 'a', 'c', 'a', 'b']);
-  assert.equal([...times], [['a', [1, 1]], ['b', [2, 2]], ['c', [3, 3]]]);
+  assert.equal(
+    [...times],
+    [
+      ['a', [1, 1]],
+      ['b', [2, 2]],
+      ['c', [3, 3]],
+    ],
+  );
 });
 
 Stats.run();
@@ -38,12 +45,35 @@ function report(o: Partial<BenchReport> = {}): BenchReport {
     engine: 'webgpu-unet 0.1.0',
     adapter: { description: 'llvmpipe: Mesa 25.0.7', vendor: 'mesa', architecture: 'software', device: 'llvmpipe', timestampQuery: true },
     dawn: { package: 'webgpu', version: '0.6.2' },
-    model: { architecture: 'brain-unet', features: 32, inChannels: 3, classes: 1, activation: 'sigmoid', depth: 4, precision: 'f32', parameters: 7.76e6, weightBytes: 31e6, loadMs: 10 } as unknown as BenchReport['model'],
+    model: {
+      architecture: 'brain-unet',
+      features: 32,
+      inChannels: 3,
+      classes: 1,
+      activation: 'sigmoid',
+      depth: 4,
+      precision: 'f32',
+      parameters: 7.76e6,
+      weightBytes: 31e6,
+      loadMs: 10,
+    } as unknown as BenchReport['model'],
     tuning: DEFAULT_TUNING,
     runs: 10,
     warmup: 10,
     configs: [
-      { size: 256, batch: 1, firstMs: 2205, gpu: stats(1200, 1150, 1300), throughput: stats(1210, 1190, 1250), e2e: stats(1384, 1300, 1703), gflop: 24.3, arenaBytes: 31 * 2 ** 20, unsharedBytes: 81.8 * 2 ** 20, check: { maxAbs: 3.6e-7, maskAgreement: 1 }, torch: stats(451, 440, 470) },
+      {
+        size: 256,
+        batch: 1,
+        firstMs: 2205,
+        gpu: stats(1200, 1150, 1300),
+        throughput: stats(1210, 1190, 1250),
+        e2e: stats(1384, 1300, 1703),
+        gflop: 24.3,
+        arenaBytes: 31 * 2 ** 20,
+        unsharedBytes: 81.8 * 2 ** 20,
+        check: { maxAbs: 3.6e-7, maskAgreement: 1 },
+        torch: stats(451, 440, 470),
+      },
       { size: 512, batch: 16, skipped: 'an activation needs 512.0 MiB, more than maxStorageBufferBindingSize (128.0 MiB)' },
     ],
     ...o,
@@ -55,7 +85,18 @@ Tables('formatBench: one row per configuration, GPU / throughput / e2e as median
   assert.match(text, /adapter: vendor mesa, architecture software, device llvmpipe; driver: llvmpipe: Mesa 25\.0\.7; Dawn: webgpu 0\.6\.2/);
   const row = text.split('\n').find((l) => l.startsWith('1x3x256x256'))!;
   // 24.3 GFLOP in 1.200 s = 20.3 GFLOP/s (GPU), in 1.384 s = 17.6 (e2e); torch 451 / 1384 = 0.33x
-  assert.equal(row.split(/\s{2,}/), ['1x3x256x256', '2205', '1200 (1150–1300)', '1210 (1190–1250)', '1384 (1300–1703)', '24.30', '20.3', '17.6', '451 (440–470)', '0.33x']);
+  assert.equal(row.split(/\s{2,}/), [
+    '1x3x256x256',
+    '2205',
+    '1200 (1150–1300)',
+    '1210 (1190–1250)',
+    '1384 (1300–1703)',
+    '24.30',
+    '20.3',
+    '17.6',
+    '451 (440–470)',
+    '0.33x',
+  ]);
   assert.match(text, /16x3x512x512\s+skipped: an activation needs 512\.0 MiB/);
   assert.match(text, /1x3x256x256\s+31\.0\s+81\.8\s+3\.6e-7\s+100\.000%/);
   assert.not.match(text, /recommended/);
@@ -69,16 +110,33 @@ Tables('formatBench: says when warm-ups are fewer than recommended and when GPU 
 });
 
 Tables('formatPeers: each engine over ours, checks against PyTorch, and why an engine did not run', () => {
-  const header = { adapter: 'llvmpipe', dawn: 'webgpu 0.6.2', ort: 'onnxruntime-node 1.30.0', torch: 'PyTorch 1.13 on cpu', model: 'brain-unet init_features 32, 3 -> 1 sigmoid', runs: 10, warmup: 10 };
+  const header = {
+    adapter: 'llvmpipe',
+    dawn: 'webgpu 0.6.2',
+    ort: 'onnxruntime-node 1.30.0',
+    torch: 'PyTorch 1.13 on cpu',
+    model: 'brain-unet init_features 32, 3 -> 1 sigmoid',
+    runs: 10,
+    warmup: 10,
+  };
   const check = { maxAbs: 2e-7, maskAgreement: 1 };
-  const text = formatPeers(header, ['ours', 'ORT WebGPU', 'PyTorch CPU', 'PyTorch CUDA tf32'], [
-    {
-      size: 256,
-      batch: 1,
-      gflop: 24.3,
-      results: { ours: { stats: stats(1000, 900, 1100), check }, 'ORT WebGPU': { stats: stats(4500, 4000, 5000), check, vsOurs: 1e-7 }, 'PyTorch CPU': { stats: stats(450, 400, 500), vsOurs: 2e-7 }, 'PyTorch CUDA tf32': { missing: 'no PyTorch at python3' } },
-    },
-  ]);
+  const text = formatPeers(
+    header,
+    ['ours', 'ORT WebGPU', 'PyTorch CPU', 'PyTorch CUDA tf32'],
+    [
+      {
+        size: 256,
+        batch: 1,
+        gflop: 24.3,
+        results: {
+          ours: { stats: stats(1000, 900, 1100), check },
+          'ORT WebGPU': { stats: stats(4500, 4000, 5000), check, vsOurs: 1e-7 },
+          'PyTorch CPU': { stats: stats(450, 400, 500), vsOurs: 2e-7 },
+          'PyTorch CUDA tf32': { missing: 'no PyTorch at python3' },
+        },
+      },
+    ],
+  );
   const row = text.split('\n').find((l) => l.startsWith('256²'))!;
   // ORT 4500 / 1000 = 4.50; PyTorch 450 / 1000 = 0.45; 24.3 GFLOP / 1 s = 24.3 GFLOP/s
   assert.equal(row.trim().split(/\s{2,}/), ['256²', '1', '1000 (900–1100)', '24.3', '4500 (4000–5000)', '4.50', '450 (400–500)', '0.45', 'n/a']);

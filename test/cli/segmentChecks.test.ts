@@ -49,19 +49,30 @@ Refuse('300 sigmoid channels: 300 mask files an input, more than --max-class-fil
   writeFileSync(join(d, 'p.png'), grayPng(16, 16));
   const out = join(d, 'out');
   const r = unet('segment', join(d, 'p.png'), '--weights', w, '--out-dir', out);
-  assertOneLineError(r, /c300\.safetensors: 300 output channels read as masks \(sigmoid\) make 300 files \(a mask each\) per input, more than --max-class-files 256: raise --max-class-files$/);
+  assertOneLineError(
+    r,
+    /c300\.safetensors: 300 output channels read as masks \(sigmoid\) make 300 files \(a mask each\) per input, more than --max-class-files 256: raise --max-class-files$/,
+  );
   assert.is(r.stdout, '', 'no summary: nothing ran');
   assert.equal(readdirSync(out), []);
   // --probs doubles the count; the cap is checked with it
-  assertOneLineError(unet('segment', join(d, 'p.png'), '--weights', w, '--out-dir', out, '--probs', '--max-class-files', '300'), /make 600 files \(a mask and a probability each\) per input, more than --max-class-files 300: drop --probs or raise --max-class-files$/);
+  assertOneLineError(
+    unet('segment', join(d, 'p.png'), '--weights', w, '--out-dir', out, '--probs', '--max-class-files', '300'),
+    /make 600 files \(a mask and a probability each\) per input, more than --max-class-files 300: drop --probs or raise --max-class-files$/,
+  );
   const ok = unet('segment', join(d, 'p.png'), '--weights', w, '--out-dir', out, '--max-class-files', '300');
   assert.is(ok.code, 0, ok.stderr);
   assert.is(readdirSync(out).length, 301, '300 masks and the overlay');
-  assertOneLineError(unet('segment', 'p.png', '--weights', w, '--out-dir', out, '--max-class-files', 'many'), /--max-class-files must be a whole number >= 0, found "many"$/, 2);
+  assertOneLineError(
+    unet('segment', 'p.png', '--weights', w, '--out-dir', out, '--max-class-files', 'many'),
+    /--max-class-files must be a whole number >= 0, found "many"$/,
+    2,
+  );
 });
 
 Refuse('300 softmax classes (smp): refused once loaded, before any input runs: a label map holds at most 256', () => {
-  if (!existsSync(join(EB0, 'model.safetensors'))) throw new Error(`${EB0}/model.safetensors is missing: run /usr/bin/python3 tools/make_smp_fixtures.py --weights`);
+  if (!existsSync(join(EB0, 'model.safetensors')))
+    throw new Error(`${EB0}/model.safetensors is missing: run /usr/bin/python3 tools/make_smp_fixtures.py --weights`);
   const d = tmp.dir();
   const m = join(d, 'eb0_300');
   mkdirSync(m);
@@ -83,10 +94,16 @@ Refuse('model.segment: a 300-class softmax model is refused (UNSUPPORTED) before
       return { data: new Float32Array(300 * 16), shape: [1, 300, 4, 4] };
     },
   } as unknown as Model;
-  const e = await segment(stub, { width: 4, height: 4, channels: 1, data: new Uint8Array(16) }).then(() => undefined, (err: unknown) => err);
+  const e = await segment(stub, { width: 4, height: 4, channels: 1, data: new Uint8Array(16) }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   assert.ok(e instanceof UnsupportedError, `expected an UnsupportedError, got ${e}`);
   assert.is(e.code, 'UNSUPPORTED');
-  assert.match(e.message, /^segment: the model has 300 classes \(softmax\) and the mask holds one class index a byte, at most 256 classes; model\.run gives the raw output$/);
+  assert.match(
+    e.message,
+    /^segment: the model has 300 classes \(softmax\) and the mask holds one class index a byte, at most 256 classes; model\.run gives the raw output$/,
+  );
   assert.is(runs, 0, 'the model did not run');
   // 256 classes still run
   stub.info.classes = 256;
@@ -100,7 +117,11 @@ Refuse('--gray with a 3-channel model is a usage error, not silently ignored', (
   const d = tmp.dir();
   writeFileSync(join(d, 'p.png'), grayPng(16, 16));
   const r = unet('segment', join(d, 'p.png'), '--gray', '--weights', OUT2, '--out-dir', join(d, 'out'));
-  assertOneLineError(r, /^unet: segment: --gray converts RGB images for 1-channel models, and .*out2\.weights\.safetensors takes 3 channels \(RGB images go in as they are, gray ones repeated into 3 channels\): drop --gray$/, 2);
+  assertOneLineError(
+    r,
+    /^unet: segment: --gray converts RGB images for 1-channel models, and .*out2\.weights\.safetensors takes 3 channels \(RGB images go in as they are, gray ones repeated into 3 channels\): drop --gray$/,
+    2,
+  );
   assert.equal(readdirSync(join(d, 'out')), []);
 });
 
@@ -124,12 +145,18 @@ Notes('an image with alpha: a note in the summary, in --json and on stderr; none
   const j = unet('segment', join(d, 'ga.png'), join(d, 'g.png'), '--weights', WEIGHTS, '--out-dir', join(d, 'json'), '--json');
   assert.is(j.code, 0, j.stderr);
   const report = JSON.parse(j.stdout);
-  assert.equal(report.inputs.map((i: { notes: string[] }) => i.notes), [[ALPHA_NOTE], []]);
+  assert.equal(
+    report.inputs.map((i: { notes: string[] }) => i.notes),
+    [[ALPHA_NOTE], []],
+  );
 });
 
 Notes('pngHasAlpha: colour types 4 and 6, a tRNS chunk; not gray or RGB', () => {
   const px = (channels: 1 | 2 | 3 | 4) => encodePng({ width: 2, height: 1, channels, data: new Uint8Array(2 * channels).fill(9) });
-  assert.equal([1, 2, 3, 4].map((c) => pngHasAlpha(px(c as 1 | 2 | 3 | 4))), [false, true, false, true]);
+  assert.equal(
+    [1, 2, 3, 4].map((c) => pngHasAlpha(px(c as 1 | 2 | 3 | 4))),
+    [false, true, false, true],
+  );
   // an RGB PNG with a tRNS chunk (transparent colour) inserted after IHDR (8 + 25 bytes)
   const rgb = px(3);
   const trns = Uint8Array.from([0, 0, 0, 6, ...[...'tRNS'].map((c) => c.charCodeAt(0)), 0, 9, 0, 9, 0, 9, 0, 0, 0, 0]);
@@ -145,7 +172,10 @@ Notes('hidden files in an input folder: counted in a note and in --json skipped;
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.lines, ['unet: note: skipped 2 hidden files (named .*) in the input folders (._a.png, .b.png): name a file as an argument to segment it']);
   const report = JSON.parse(r.stdout);
-  assert.equal(report.inputs.map((i: { input: string }) => i.input), [join(inDir, 'a.png')]);
+  assert.equal(
+    report.inputs.map((i: { input: string }) => i.input),
+    [join(inDir, 'a.png')],
+  );
   assert.equal(report.skipped, [
     { input: join(inDir, '._a.png'), reason: 'hidden file in an input folder' },
     { input: join(inDir, '.b.png'), reason: 'hidden file in an input folder' },
@@ -159,7 +189,10 @@ Notes('hidden files in an input folder: counted in a note and in --json skipped;
   writeFileSync(join(only, '.x.png'), grayPng(16, 16));
   const o = unet('segment', only, '--weights', WEIGHTS, '--out-dir', join(d, 'o'));
   assert.is(o.code, 1, o.stderr);
-  assert.ok(o.lines.some((l) => /only: no \.png, \.jpg, \.jpeg, \.nii or \.nii\.gz files in this folder \(1 hidden file, named \.\*, skipped\)$/.test(l)), o.stderr);
+  assert.ok(
+    o.lines.some((l) => /only: no \.png, \.jpg, \.jpeg, \.nii or \.nii\.gz files in this folder \(1 hidden file, named \.\*, skipped\)$/.test(l)),
+    o.stderr,
+  );
 });
 
 Refuse.run();

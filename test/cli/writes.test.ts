@@ -67,7 +67,12 @@ Writes('disk full (a 300 KB tmpfs): one error line, no .tmp- file, no partial se
 });
 
 /** Runs segment with the write phase held open, sends `signal` once a temporary of `stem` exists. */
-async function interrupted(signal: NodeJS.Signals, inputs: string[], out: string, stem: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; seen: string[] }> {
+async function interrupted(
+  signal: NodeJS.Signals,
+  inputs: string[],
+  out: string,
+  stem: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; seen: string[] }> {
   const child = spawn(process.execPath, ['bin/unet.js', 'segment', ...inputs, '--weights', WEIGHTS, '--out-dir', out, '--probs'], {
     cwd: ROOT,
     env: { ...process.env, UNET_DEBUG: '', UNET_WRITE_PAUSE_MS: '1500' },
@@ -81,7 +86,10 @@ async function interrupted(signal: NodeJS.Signals, inputs: string[], out: string
     seen = readdirSync(out).sort();
     if (seen.some((f) => temp.test(f))) break;
   }
-  assert.ok(seen.some((f) => temp.test(f)), `no temporary file of ${stem} appeared; stderr:\n${stderr}`);
+  assert.ok(
+    seen.some((f) => temp.test(f)),
+    `no temporary file of ${stem} appeared; stderr:\n${stderr}`,
+  );
   child.kill(signal);
   const [code, sig] = await exited;
   return { code, signal: sig, stderr, seen };
@@ -95,7 +103,7 @@ Writes('SIGTERM while the set is written: the temporary removed, the process end
   assert.match(r.stderr, /^unet: stopped by SIGTERM: removed \d+ unfinished output files?$/m);
 });
 
-Writes('SIGINT during the second input: its set removed, the first input\'s complete set kept (shell: 130)', async () => {
+Writes("SIGINT during the second input: its set removed, the first input's complete set kept (shell: 130)", async () => {
   const d = tmp.dir();
   const out = join(d, 'out');
   mkdirSync(out);
@@ -111,9 +119,15 @@ Writes('a read-only --out-dir (ro tmpfs) is EROFS, named, before the model runs;
   const m = tmpfs('ro,size=64k');
   if (typeof m === 'string') return skip(`read-only --out-dir: ${m}`);
   try {
-    assertOneLineError(unet('segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', m.dir), new RegExp(`^unet: ${m.dir}: cannot write to --out-dir \\(EROFS\\)$`));
+    assertOneLineError(
+      unet('segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', m.dir),
+      new RegExp(`^unet: ${m.dir}: cannot write to --out-dir \\(EROFS\\)$`),
+    );
     // Node's recursive mkdir says ENOENT here
-    assertOneLineError(unet('segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', join(m.dir, 'a', 'b')), new RegExp(`^unet: ${m.dir}/a: cannot create the directory \\(EROFS\\)$`));
+    assertOneLineError(
+      unet('segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', join(m.dir, 'a', 'b')),
+      new RegExp(`^unet: ${m.dir}/a: cannot create the directory \\(EROFS\\)$`),
+    );
   } finally {
     unmount(m.dir);
   }

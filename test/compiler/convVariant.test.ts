@@ -85,14 +85,20 @@ Choice('smp: depthwise convs, convs with an input scale (never tiled), grouped c
     'encoder._blocks.0._project_conv+_bn2*scale': 'direct load 8px x 4c4 wg64',
   });
   // resnext50_32x4d: 256 -> 256 in 32 groups of 8 channels, 2 output vec4s each
-  assert.equal(variants(smp('rx50_d5_identity'), SOFTWARE, false, ['encoder.layer2.0.conv2+bn2+relu']), { 'encoder.layer2.0.conv2+bn2+relu': 'direct subgroup/8 2px x 2c4 wg64' });
+  assert.equal(variants(smp('rx50_d5_identity'), SOFTWARE, false, ['encoder.layer2.0.conv2+bn2+relu']), {
+    'encoder.layer2.0.conv2+bn2+relu': 'direct subgroup/8 2px x 2c4 wg64',
+  });
 });
 
 Choice(`F(4x4,3x3) gives way to F(2x2,3x3) past ${WINOGRAD4_MAX_LAYERS} Winograd convs, unless the tuning is the caller's`, () => {
   const fits = chain(WINOGRAD4_MAX_LAYERS);
   const deep = chain(WINOGRAD4_MAX_LAYERS + 1);
   assert.is(winogradLayers(deep), WINOGRAD4_MAX_LAYERS + 1, 'the 1x1 and the strided conv do not count');
-  assert.equal(variants(fits, SOFTWARE, false, ['c0', 'one', 's']), { c0: 'winograd4 subgroup/8 2px x 2c4 wg64', one: 'direct subgroup/8 2px x 2c4 wg64', s: 'direct subgroup/8 2px x 2c4 wg64' });
+  assert.equal(variants(fits, SOFTWARE, false, ['c0', 'one', 's']), {
+    c0: 'winograd4 subgroup/8 2px x 2c4 wg64',
+    one: 'direct subgroup/8 2px x 2c4 wg64',
+    s: 'direct subgroup/8 2px x 2c4 wg64',
+  });
   assert.equal(variants(deep, SOFTWARE, false, ['c0']), { c0: 'winograd2 subgroup/8 2px x 2c4 wg64' });
   // LoadOptions.tuning (bench/parity-smp.ts --algos winograd4 measures F(4x4) on resnet152 so)
   assert.equal(variants(deep, asGiven({ ...SOFTWARE }), false, ['c0']), { c0: 'winograd4 subgroup/8 2px x 2c4 wg64' });

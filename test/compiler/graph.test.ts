@@ -45,7 +45,10 @@ Passes('U-Net depth 4: 18 BN and 18 relu fold into the 19 convs, sigmoid into th
   const fused = fuseActivation(folded);
   assert.equal([count(fused, 'relu'), count(fused, 'sigmoid')], [0, 0]);
   assert.equal(
-    fused.nodes.filter((n) => n.op.kind === 'conv2d').map((n) => (n.op.kind === 'conv2d' ? n.op.activation : '')).filter((a) => a === 'relu').length,
+    fused.nodes
+      .filter((n) => n.op.kind === 'conv2d')
+      .map((n) => (n.op.kind === 'conv2d' ? n.op.activation : ''))
+      .filter((a) => a === 'relu').length,
     18,
   );
   const placed = placeConcat(fused);
@@ -62,7 +65,10 @@ Passes('placeConcat with channel counts not a multiple of 4 (init_features 6): s
   const g = optimize(buildUNet(fixture('nonsquare_f6').params));
   const cat1 = g.nodes.find((n) => n.name === 'cat1')!;
   // 6 + 6 channels: each part rounded up to 8 channels = 2 vec4s
-  assert.equal(g.values[cat1.output].segments, [{ channels: 6, c4Offset: 0 }, { channels: 6, c4Offset: 2 }]);
+  assert.equal(g.values[cat1.output].segments, [
+    { channels: 6, c4Offset: 0 },
+    { channels: 6, c4Offset: 2 },
+  ]);
 });
 
 Passes.run();
@@ -70,13 +76,18 @@ Passes.run();
 // ---
 
 const Exec = suite<{ device: GPUDevice }>('executor');
-Exec.before(async (ctx) => { ctx.device = await testDevice(); });
+Exec.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Exec.after((ctx) => ctx.device.destroy());
 
 for (const name of ['b2_rgb', 'nonsquare_f6']) {
   Exec(`${name}: unoptimized graph (BN, relu, sigmoid, concat kernels) and optimized graph both match PyTorch`, async ({ device }) => {
     const f = fixture(name);
-    for (const [label, g] of [['plain', buildUNet(f.params)], ['optimized', optimize(buildUNet(f.params))]] as const) {
+    for (const [label, g] of [
+      ['plain', buildUNet(f.params)],
+      ['optimized', optimize(buildUNet(f.params))],
+    ] as const) {
       const params = uploadParams(device, g, DEFAULT_TUNING);
       const plan = compilePlan(device, g, params, DEFAULT_TUNING, f.shape);
       const y = await plan.run(f.input);

@@ -26,28 +26,31 @@ Cache.before(async (ctx) => {
 });
 Cache.after((ctx) => ctx.device.destroy());
 
-Cache(`${SIDES.length} runs at ${new Set(SIDES).size} sizes under a bound of about three plans: held bytes stay within it, outputs unchanged`, async ({ device, want }) => {
-  const probe = await loadModel(device, WEIGHTS);
-  const bound = 3 * probe.estimate([1, 3, 40, 40]).totalBytes;
-  probe.dispose();
-  const model = await loadModel(device, WEIGHTS, { planCacheBytes: bound });
-  let drops = 0;
-  let before = 0;
-  for (const side of SIDES) {
-    const y = await model.run(input(side));
-    assert.equal(y.data, want.get(side), `${side}x${side}: same output as without a bound`);
+Cache(
+  `${SIDES.length} runs at ${new Set(SIDES).size} sizes under a bound of about three plans: held bytes stay within it, outputs unchanged`,
+  async ({ device, want }) => {
+    const probe = await loadModel(device, WEIGHTS);
+    const bound = 3 * probe.estimate([1, 3, 40, 40]).totalBytes;
+    probe.dispose();
+    const model = await loadModel(device, WEIGHTS, { planCacheBytes: bound });
+    let drops = 0;
+    let before = 0;
+    for (const side of SIDES) {
+      const y = await model.run(input(side));
+      assert.equal(y.data, want.get(side), `${side}x${side}: same output as without a bound`);
+      const m = model.gpuMemory();
+      assert.ok(m.planBytes <= bound || m.plans === 1, `${side}x${side}: ${m.planBytes} bytes in ${m.plans} plans, bound ${bound}`);
+      if (m.planBytes < before) drops++;
+      before = m.planBytes;
+    }
     const m = model.gpuMemory();
-    assert.ok(m.planBytes <= bound || m.plans === 1, `${side}x${side}: ${m.planBytes} bytes in ${m.plans} plans, bound ${bound}`);
-    if (m.planBytes < before) drops++;
-    before = m.planBytes;
-  }
-  const m = model.gpuMemory();
-  assert.ok(m.evictions >= SIDES.length - 3, `${m.evictions} evictions`);
-  assert.ok(drops > 0, 'planBytes dropped at least once');
-  assert.equal(model.info.planCache, { maxBytes: bound, plans: m.plans, bytes: m.planBytes, evictions: m.evictions });
-  assert.is(m.planCacheBytes, bound);
-  model.dispose();
-});
+    assert.ok(m.evictions >= SIDES.length - 3, `${m.evictions} evictions`);
+    assert.ok(drops > 0, 'planBytes dropped at least once');
+    assert.equal(model.info.planCache, { maxBytes: bound, plans: m.plans, bytes: m.planBytes, evictions: m.evictions });
+    assert.is(m.planCacheBytes, bound);
+    model.dispose();
+  },
+);
 
 Cache('a bound smaller than one plan keeps just the plan about to run', async ({ device, want }) => {
   const model = await loadModel(device, WEIGHTS, { planCacheBytes: 1 });
@@ -63,7 +66,10 @@ Cache('a plan from model.plan() is freed on eviction: using it then is a typed e
   const model = await loadModel(device, WEIGHTS, { planCacheBytes: 1 });
   const plan = model.plan([1, 3, 16, 16]);
   model.plan([1, 3, 20, 20]);
-  assert.throws(() => plan.upload(new Float32Array(3 * 16 * 16)), (e: Error & { code?: string }) => e.code === 'DISPOSED' && /evicted from its plan cache/.test(e.message));
+  assert.throws(
+    () => plan.upload(new Float32Array(3 * 16 * 16)),
+    (e: Error & { code?: string }) => e.code === 'DISPOSED' && /evicted from its plan cache/.test(e.message),
+  );
   model.dispose();
 });
 

@@ -37,7 +37,10 @@ Tune('tuneGraph times each candidate per layer, stores the result, and loadModel
   assert.is(r.layers.filter((l) => l.kernel === 'convTranspose2x2').length, 4);
   for (const l of r.layers) {
     assert.is(l.ms.length, 2, l.key);
-    assert.ok(l.ms.every((ms) => ms > 0), `${l.key}: times ${l.ms}`);
+    assert.ok(
+      l.ms.every((ms) => ms > 0),
+      `${l.key}: times ${l.ms}`,
+    );
     assert.is(l.bestMs, Math.min(...l.ms));
     // what the layer runs as with its best candidate (src/ops/convVariant.ts): the two candidates here are
     // tiled ones (8 x 32 and 8 x 16 vec4s), their tiles cut to the layers (b2_rgb has at most 64 output channels)

@@ -50,7 +50,10 @@ Log('stderr a regular file: left alone, nothing truncated or dropped', ({ dir, s
 });
 
 Log('the real thing: getDevice() on this adapter prints no clamp line to a pipe', () => {
-  const r = run("-e \"import('./src/node.ts').then(async (m) => { const d = await m.getDevice(); d.destroy(); m.releaseGpu(); console.error('device ok'); process.exit(0); })\"", '2>&1 | cat');
+  const r = run(
+    "-e \"import('./src/node.ts').then(async (m) => { const d = await m.getDevice(); d.destroy(); m.releaseGpu(); console.error('device ok'); process.exit(0); })\"",
+    '2>&1 | cat',
+  );
   assert.is(r.code, 0);
   assert.match(r.stdout, /device ok/);
   assert.not.match(r.stdout, /artificially reduced/);

@@ -37,7 +37,10 @@ Errors.after((ctx) => ctx.device.destroy());
 Errors('a later run whose submission fails validation rejects with GpuError (not the previous output)', async ({ device }) => {
   const model = await loadModel(device, randomUNetSafetensors({ features: 4, depth: 2 }));
   const first = await model.run(input());
-  assert.ok(first.data.some((v) => v !== 0), 'the first run gives an output');
+  assert.ok(
+    first.data.some((v) => v !== 0),
+    'the first run gives an output',
+  );
   breakPlan(model);
   const e = await rejectsWith(model.run(input()), (e) => e instanceof GpuError && e.code === 'GPU', 'run with a destroyed arena');
   const g = e as GpuError;
@@ -51,13 +54,16 @@ Errors('an error reported outside our error scopes fails the run in flight', asy
   const model = await loadModel(device, randomUNetSafetensors({ features: 4, depth: 2 }));
   // in windows, so the run is still in flight after its first batch: the error comes from there
   let batches = 0;
-  const running = model.run({ data: new Float32Array(3 * 48 * 48).fill(0.5), shape: [1, 3, 48, 48] }, {
-    tile: { roi: 16, overlap: 0.25, batch: 1 },
-    onProgress: () => {
-      // MAP_READ with STORAGE is invalid: a validation error no scope of ours captures
-      if (batches++ === 0) device.createBuffer({ label: 'invalid usage', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+  const running = model.run(
+    { data: new Float32Array(3 * 48 * 48).fill(0.5), shape: [1, 3, 48, 48] },
+    {
+      tile: { roi: 16, overlap: 0.25, batch: 1 },
+      onProgress: () => {
+        // MAP_READ with STORAGE is invalid: a validation error no scope of ours captures
+        if (batches++ === 0) device.createBuffer({ label: 'invalid usage', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      },
     },
-  });
+  );
   const e = await rejectsWith(running, (e) => e instanceof GpuError && e.code === 'GPU', 'run during an uncaptured error');
   assert.match(e.message, /^GPU work outside an error scope failed on the GPU \(validation error\): .*usage/i);
   // the model stays usable

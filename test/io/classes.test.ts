@@ -25,11 +25,7 @@ Classes('isMultiClass: classes > 1 under softmax, logsoftmax or identity', () =>
 
 Classes('argmaxLabels C=3 n=4: per pixel the largest channel, ties to the lower class, NaN never wins', () => {
   // [C, n]: pixel 0 -> class 2, pixel 1 -> 0, pixel 2: tie of 1 and 2 -> 1, pixel 3: class 0 NaN -> 1
-  const y = Float32Array.from([
-    0.1, 0.9, 0.2, NaN,
-    0.2, 0.05, 0.4, 0.3,
-    0.7, 0.05, 0.4, 0.2,
-  ]);
+  const y = Float32Array.from([0.1, 0.9, 0.2, NaN, 0.2, 0.05, 0.4, 0.3, 0.7, 0.05, 0.4, 0.2]);
   assert.equal([...argmaxLabels(y, 3, 4)], [2, 0, 1, 1]);
 });
 
@@ -51,7 +47,10 @@ Classes('classProbabilities: softmax as is, exp of logsoftmax, softmax of logits
 Classes('maskProbabilities: tanh (y + 1) / 2, identity sigmoid, logsoftmax exp, sigmoid as is', () => {
   const y = Float32Array.from([-1, 0, 0.5, 1]);
   close(maskProbabilities(y, 'tanh'), [0, 0.5, 0.75, 1]);
-  close(maskProbabilities(y, 'identity'), [...y].map((v) => 1 / (1 + Math.exp(-v))));
+  close(
+    maskProbabilities(y, 'identity'),
+    [...y].map((v) => 1 / (1 + Math.exp(-v))),
+  );
   close(maskProbabilities(Float32Array.from([Math.log(0.2)]), 'logsoftmax'), [0.2]);
   close(maskProbabilities(y, 'sigmoid'), y);
 });
@@ -60,8 +59,19 @@ Classes('legend: counts per class add up to the pixels, fractions to 1, colours 
   const labels = Uint8Array.from([0, 0, 0, 1, 2, 2, 0, 1, 0, 2]);
   assert.equal(classCounts(labels, 4), [5, 2, 3, 0]);
   const l = legend(labels, 4);
-  assert.equal(l.map((e) => [e.class, e.color, e.pixels]), [[0, 'background', 5], [1, 'red', 2], [2, 'green', 3], [3, 'blue', 0]]);
-  assert.is(l.reduce((n, e) => n + e.pixels, 0), labels.length);
+  assert.equal(
+    l.map((e) => [e.class, e.color, e.pixels]),
+    [
+      [0, 'background', 5],
+      [1, 'red', 2],
+      [2, 'green', 3],
+      [3, 'blue', 0],
+    ],
+  );
+  assert.is(
+    l.reduce((n, e) => n + e.pixels, 0),
+    labels.length,
+  );
   close([l.reduce((f, e) => f + e.fraction, 0)], [1]);
 });
 
@@ -94,7 +104,11 @@ const Png = suite('io: palette PNG');
 Png('encodePalettePng 7x5, 3 colours: pngjs decodes the colours; the raw samples are the indices', () => {
   const [W, H] = [7, 5];
   const indices = Uint8Array.from({ length: W * H }, (_, i) => (i * 5) % 3);
-  const palette: [number, number, number][] = [[0, 0, 0], [230, 25, 75], [60, 180, 75]];
+  const palette: [number, number, number][] = [
+    [0, 0, 0],
+    [230, 25, 75],
+    [60, 180, 75],
+  ];
   const bytes = encodePalettePng(W, H, indices, palette);
   const png = PNG.sync.read(Buffer.from(bytes));
   assert.is(png.width, W);
@@ -107,7 +121,10 @@ Png('encodePalettePng 7x5, 3 colours: pngjs decodes the colours; the raw samples
     assert.is(raw[y * (W + 1)], 0);
     assert.equal([...raw.subarray(y * (W + 1) + 1, (y + 1) * (W + 1))], [...indices.subarray(y * W, (y + 1) * W)]);
   }
-  assert.equal(chunks(bytes).map((c) => c.type), ['IHDR', 'PLTE', 'IDAT', 'IEND']);
+  assert.equal(
+    chunks(bytes).map((c) => c.type),
+    ['IHDR', 'PLTE', 'IDAT', 'IEND'],
+  );
   const ihdr = chunks(bytes)[0].data;
   assert.equal([ihdr[8], ihdr[9]], [8, 3], 'bit depth 8, colour type 3');
   // the engine's own reader takes it too (as RGB)
@@ -116,7 +133,14 @@ Png('encodePalettePng 7x5, 3 colours: pngjs decodes the colours; the raw samples
 });
 
 Png('encodePalettePng refuses an index past the palette and a wrong length', () => {
-  assert.throws(() => encodePalettePng(2, 1, Uint8Array.from([0, 2]), [[0, 0, 0], [1, 1, 1]]), /index 2 is past the palette's 2 colours/);
+  assert.throws(
+    () =>
+      encodePalettePng(2, 1, Uint8Array.from([0, 2]), [
+        [0, 0, 0],
+        [1, 1, 1],
+      ]),
+    /index 2 is past the palette's 2 colours/,
+  );
   assert.throws(() => encodePalettePng(2, 2, Uint8Array.from([0, 0]), [[0, 0, 0]]), /2 indices for 2x2 pixels/);
 });
 

@@ -41,7 +41,8 @@ Url.before(async (ctx) => {
     if (req.url === '/demo.safetensors' || req.url === '/folder/model.safetensors') send({ 'content-length': body.length });
     else if (req.url === '/folder/config.json') res.end('{}');
     else if (req.url === '/sample.png') res.end(readFileSync(SAMPLE));
-    else if (req.url === '/chunked.safetensors') send({}); // no Content-Length: chunked transfer
+    else if (req.url === '/chunked.safetensors')
+      send({}); // no Content-Length: chunked transfer
     else if (req.url === '/slow.safetensors') {
       res.writeHead(200, { 'content-length': body.length });
       res.write(body.subarray(0, CHUNK));
@@ -67,13 +68,19 @@ Url('a URL string and a URL object load the model the path loads; onProgress cou
   try {
     const n = ctx.weights.length;
     assert.ok(progress.length >= 2, `${progress.length} progress calls for ${n} bytes sent in ${CHUNK}-byte writes`);
-    assert.ok(progress.every((p, i) => p.total === n && (i === 0 || p.loaded > progress[i - 1].loaded)), 'increasing, with the total');
+    assert.ok(
+      progress.every((p, i) => p.total === n && (i === 0 || p.loaded > progress[i - 1].loaded)),
+      'increasing, with the total',
+    );
     assert.is(progress[progress.length - 1].loaded, n);
     assert.is(fromUrl.info.source, `${ctx.base}/demo.safetensors`);
     assert.is(fromUrl.info.parameters, fromPath.info.parameters);
     const x = { data: randArray(rng(7), 48 * 40), shape: [1, 1, 40, 48] };
     const [a, b, c] = [await fromUrl.run(x), await fromPath.run(x), await fromObject.run(x)];
-    assert.ok(a.data.every((v, i) => v === b.data[i] && v === c.data[i]), 'same outputs');
+    assert.ok(
+      a.data.every((v, i) => v === b.data[i] && v === c.data[i]),
+      'same outputs',
+    );
   } finally {
     [fromUrl, fromPath, fromObject].forEach((m) => m.dispose());
   }
@@ -107,18 +114,32 @@ Url('maxWeightsBytes: refused from the Content-Length before the body is read, a
     (e) => e instanceof LimitError && e.code === 'INPUT' && (e as LimitError).limit === 'maxWeightsBytes',
     'Content-Length',
   );
-  assert.is(e.message, `${ctx.base}/demo.safetensors: ${ctx.weights.length} bytes (Content-Length) exceeds maxWeightsBytes 0.3 MiB (raise limits.maxWeightsBytes)`);
+  assert.is(
+    e.message,
+    `${ctx.base}/demo.safetensors: ${ctx.weights.length} bytes (Content-Length) exceeds maxWeightsBytes 0.3 MiB (raise limits.maxWeightsBytes)`,
+  );
   assert.is(loaded, 0, 'no byte of the body read');
   const s = await rejectsWith(loadModel(ctx.device, `${ctx.base}/chunked.safetensors`, { limits }), (e) => e instanceof LimitError, 'streamed');
   // the chunk that crosses the limit stops it (the network may merge the server's 16 KiB writes)
-  assert.match(s.message, /^http:\/\/127\.0\.0\.1:\d+\/chunked\.safetensors: the download \((\d+) bytes so far\) exceeds maxWeightsBytes 0\.3 MiB \(raise limits\.maxWeightsBytes\)$/);
+  assert.match(
+    s.message,
+    /^http:\/\/127\.0\.0\.1:\d+\/chunked\.safetensors: the download \((\d+) bytes so far\) exceeds maxWeightsBytes 0\.3 MiB \(raise limits\.maxWeightsBytes\)$/,
+  );
   const got = Number(/\((\d+) bytes/.exec(s.message)![1]);
   assert.ok(got > 300_000 && got <= 300_000 + 64 * 1024, `stopped at ${got} bytes`);
 });
 
 Url('HTTP 404 and a refused connection: WeightsError (code WEIGHTS) naming the URL', async (ctx) => {
-  await rejectsWith(loadModel(ctx.device, `${ctx.base}/missing.safetensors`), (e) => e instanceof WeightsError && e.code === 'WEIGHTS' && e.message === `${ctx.base}/missing.safetensors: HTTP 404 Not Found`, '404');
-  await rejectsWith(loadModel(ctx.device, 'http://127.0.0.1:1/x.safetensors'), (e) => e.code === 'WEIGHTS' && /^http:\/\/127\.0\.0\.1:1\/x\.safetensors: cannot fetch/.test(e.message), 'no server');
+  await rejectsWith(
+    loadModel(ctx.device, `${ctx.base}/missing.safetensors`),
+    (e) => e instanceof WeightsError && e.code === 'WEIGHTS' && e.message === `${ctx.base}/missing.safetensors: HTTP 404 Not Found`,
+    '404',
+  );
+  await rejectsWith(
+    loadModel(ctx.device, 'http://127.0.0.1:1/x.safetensors'),
+    (e) => e.code === 'WEIGHTS' && /^http:\/\/127\.0\.0\.1:1\/x\.safetensors: cannot fetch/.test(e.message),
+    'no server',
+  );
 });
 
 Url('abort mid-download: rejects with an AbortError while the server is still sending', async (ctx) => {
@@ -137,8 +158,15 @@ Url('model.segment of an image URL equals the path; an HTTP error there is an In
   try {
     const [a, b] = [await model.segment(`${ctx.base}/sample.png`), await model.segment(new URL('/sample.png', ctx.base))];
     const want = await model.segment(SAMPLE);
-    assert.ok(a.probabilities.every((v, i) => v === want.probabilities[i] && v === b.probabilities[i]), 'same probabilities');
-    await rejectsWith(model.segment(`${ctx.base}/missing.png`), (e) => e instanceof InputError && e.message === `${ctx.base}/missing.png: HTTP 404 Not Found`, '404');
+    assert.ok(
+      a.probabilities.every((v, i) => v === want.probabilities[i] && v === b.probabilities[i]),
+      'same probabilities',
+    );
+    await rejectsWith(
+      model.segment(`${ctx.base}/missing.png`),
+      (e) => e instanceof InputError && e.message === `${ctx.base}/missing.png: HTTP 404 Not Found`,
+      '404',
+    );
   } finally {
     model.dispose();
   }
@@ -271,7 +299,10 @@ Stall('slow but steady (8 writes 100 ms apart, 800 ms in all) loads with idleTim
     assert.is(m.info.parameters, fromPath.info.parameters);
     const x = { data: randArray(rng(3), 32 * 32), shape: [1, 1, 32, 32] };
     const [a, b] = [await m.run(x), await fromPath.run(x)];
-    assert.ok(a.data.every((v, i) => v === b.data[i]), 'same outputs');
+    assert.ok(
+      a.data.every((v, i) => v === b.data[i]),
+      'same outputs',
+    );
   } finally {
     m.dispose();
     fromPath.dispose();
@@ -279,7 +310,11 @@ Stall('slow but steady (8 writes 100 ms apart, 800 ms in all) loads with idleTim
 });
 
 Stall("the caller's AbortSignal still ends a stalled download, before the time limits; a limit of 0 arms no timer", async (ctx) => {
-  const a = await timedRejection(loadModel(ctx.device, `${ctx.base}/silent.safetensors`, { signal: AbortSignal.timeout(200) }), (e) => e instanceof AbortError && e.code === 'ABORT', 'no headers');
+  const a = await timedRejection(
+    loadModel(ctx.device, `${ctx.base}/silent.safetensors`, { signal: AbortSignal.timeout(200) }),
+    (e) => e instanceof AbortError && e.code === 'ABORT',
+    'no headers',
+  );
   assert.ok(a.ms < 2000, `aborted after ${a.ms.toFixed(0)} ms`);
   // idleTimeoutMs 0: still waiting at 700 ms, when the caller gives up
   const b = await timedRejection(
@@ -292,7 +327,8 @@ Stall("the caller's AbortSignal still ends a stalled download, before the time l
 
 Stall('a gzip bomb (64 MiB of zeros in 64 KB, with or without its Content-Length): asked for as it is, refused before it inflates', async (ctx) => {
   ctx.acceptEncodings.length = 0;
-  const refused = /: the server sent a body encoded as "gzip" though asked for it as it is \(Accept-Encoding: identity\): refused, as such a body can inflate to far more than its size on the wire$/;
+  const refused =
+    /: the server sent a body encoded as "gzip" though asked for it as it is \(Accept-Encoding: identity\): refused, as such a body can inflate to far more than its size on the wire$/;
   for (const path of ['/bomb.safetensors', '/bomb-length.safetensors']) {
     const p = loadModel(ctx.device, `${ctx.base}${path}`);
     const grew = await peakArrayBuffers(p);

@@ -71,7 +71,10 @@ Img('JPEG (RGB) decodes to 3 channels, close to the encoded values', () => {
 
 Img('bad input: truncated PNG, truncated JPEG, unknown bytes', () => {
   const good = encodePng({ width: W, height: H, channels: 1, data: ramp(W * H) });
-  assert.throws(() => decodeImage(good.subarray(0, 40)), (e: Error) => e instanceof ImageError && /^not a readable PNG/.test(e.message));
+  assert.throws(
+    () => decodeImage(good.subarray(0, 40)),
+    (e: Error) => e instanceof ImageError && /^not a readable PNG/.test(e.message),
+  );
   const j = jpeg.encode({ width: 8, height: 8, data: new Uint8Array(256).fill(128) }, 90).data;
   assert.throws(() => decodeImage(j.subarray(0, 12)), /JPEG/);
   assert.throws(() => decodeImage(new TextEncoder().encode('GIF89a.....')), /^unsupported format/);
@@ -79,7 +82,10 @@ Img('bad input: truncated PNG, truncated JPEG, unknown bytes', () => {
 
 Img('limits: sizes from the PNG / JPEG headers, scans counted, before decoding; overridable', () => {
   const refused = (b: Uint8Array, limit: string, opts = {}) =>
-    assert.throws(() => decodeImage(b, opts), (e: Error) => e instanceof LimitError && e.limit === limit && e.message.includes(`(raise limits.${limit})`));
+    assert.throws(
+      () => decodeImage(b, opts),
+      (e: Error) => e instanceof LimitError && e.limit === limit && e.message.includes(`(raise limits.${limit})`),
+    );
   refused(pngDeclaredHuge(), 'maxPixels');
   refused(jpegDeclared(65000, 65000), 'maxPixels');
   refused(jpegManyScans(101), 'maxJpegScans');
@@ -96,7 +102,10 @@ Pre('zscore per channel with the population std, in float64; a constant channel 
   const x = normalize(planes, 2, 2, { kind: 'zscore' });
   assert.equal(x.shape, [1, 3, 2, 2]);
   const std = Math.sqrt(125); // values 0, 10, 20, 30: mean 15, population variance 125
-  assert.equal([...x.data.slice(0, 4)], [-15, -5, 5, 15].map((v) => Math.fround(v / std)));
+  assert.equal(
+    [...x.data.slice(0, 4)],
+    [-15, -5, 5, 15].map((v) => Math.fround(v / std)),
+  );
   assert.equal([...x.data.slice(4)], [0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
@@ -114,8 +123,14 @@ Pre('none, imagenet and MEAN,STD', () => {
 Pre('channels: gray repeated for 3; RGB to 1 only with --gray; other counts refused', () => {
   const gray = { width: 1, height: 1, channels: 1 as const, data: Uint8Array.from([7]) };
   const rgb = { width: 1, height: 1, channels: 3 as const, data: Uint8Array.from([100, 200, 50]) };
-  assert.equal(channelPlanes(gray, 3, false).planes.map((p) => p[0]), [7, 7, 7]);
-  assert.throws(() => channelPlanes(rgb, 1, false), (e: Error) => e instanceof ChannelError && /is RGB and the model takes 1 channel: pass --gray/.test(e.message));
+  assert.equal(
+    channelPlanes(gray, 3, false).planes.map((p) => p[0]),
+    [7, 7, 7],
+  );
+  assert.throws(
+    () => channelPlanes(rgb, 1, false),
+    (e: Error) => e instanceof ChannelError && /is RGB and the model takes 1 channel: pass --gray/.test(e.message),
+  );
   assert.ok(Math.abs(channelPlanes(rgb, 1, true).planes[0][0] - (0.299 * 100 + 0.587 * 200 + 0.114 * 50)) < 1e-9);
   assert.throws(() => channelPlanes(rgb, 2, false), /is RGB \(3 channels\), the model takes 2 channels/);
 });

@@ -90,7 +90,11 @@ Old('jpeg-js differs from PIL by more than 1 level on every color file (max diff
   // Gray files have no upsampling or color conversion, so only jpeg-js's float IDCT differs there (by 1
   // level on 6-9% of pixels): those are reported, not failed.
   console.log(`  jpeg-js within 1 level of PIL on: ${matched.join(', ') || 'none'}`);
-  assert.equal(matched.filter((n) => !/_gray_/.test(n)), [], 'color files where jpeg-js matches PIL');
+  assert.equal(
+    matched.filter((n) => !/_gray_/.test(n)),
+    [],
+    'color files where jpeg-js matches PIL',
+  );
 });
 
 Old.run();
@@ -165,19 +169,40 @@ function patchFrame(bytes: Uint8Array, patch: (b: Uint8Array, sof: number) => vo
 Bad('arithmetic coding, lossless, 12-bit, CMYK: one-line ImageError naming what is unsupported', () => {
   const good = read('photo_444_q90.jpg');
   const refused = (b: Uint8Array, re: RegExp) =>
-    assert.throws(() => decodeJpeg(b, DEFAULT_LIMITS), (e: Error) => e instanceof ImageError && re.test(e.message) && !e.message.includes('\n'));
-  refused(patchFrame(good, (b, i) => void (b[i + 1] = 0xc9)), /^unsupported JPEG: arithmetic coding \(only baseline, extended and progressive Huffman-coded JPEGs are read\)$/);
-  refused(patchFrame(good, (b, i) => void (b[i + 1] = 0xc3)), /^unsupported JPEG: lossless coding/);
-  refused(patchFrame(good, (b, i) => void (b[i + 4] = 12)), /^unsupported JPEG: 12-bit samples \(only 8-bit JPEGs are read\)$/);
-  refused(patchFrame(good, (b, i) => void (b[i + 9] = 4)), /^JPEG with 4 color components \(CMYK\?\): only gray and RGB are read$/);
+    assert.throws(
+      () => decodeJpeg(b, DEFAULT_LIMITS),
+      (e: Error) => e instanceof ImageError && re.test(e.message) && !e.message.includes('\n'),
+    );
+  refused(
+    patchFrame(good, (b, i) => void (b[i + 1] = 0xc9)),
+    /^unsupported JPEG: arithmetic coding \(only baseline, extended and progressive Huffman-coded JPEGs are read\)$/,
+  );
+  refused(
+    patchFrame(good, (b, i) => void (b[i + 1] = 0xc3)),
+    /^unsupported JPEG: lossless coding/,
+  );
+  refused(
+    patchFrame(good, (b, i) => void (b[i + 4] = 12)),
+    /^unsupported JPEG: 12-bit samples \(only 8-bit JPEGs are read\)$/,
+  );
+  refused(
+    patchFrame(good, (b, i) => void (b[i + 9] = 4)),
+    /^JPEG with 4 color components \(CMYK\?\): only gray and RGB are read$/,
+  );
   refused(good.subarray(0, 2), /JPEG/);
 });
 
 Bad('maxPixels is checked from the frame header before anything is allocated; maxJpegScans from the markers', () => {
   const good = read('photo_progressive_420_q80.jpg'); // 45x37 = 1665 pixels, 10 scans
-  assert.throws(() => decodeJpeg(good, resolveLimits({ maxPixels: 1664 })), (e: Error) => e instanceof LimitError && e.limit === 'maxPixels' && /^45x37 = 1665 pixels exceeds maxPixels 1664/.test(e.message));
+  assert.throws(
+    () => decodeJpeg(good, resolveLimits({ maxPixels: 1664 })),
+    (e: Error) => e instanceof LimitError && e.limit === 'maxPixels' && /^45x37 = 1665 pixels exceeds maxPixels 1664/.test(e.message),
+  );
   assert.is(decodeJpeg(good, resolveLimits({ maxPixels: 1665 })).width, 45);
-  assert.throws(() => decodeJpeg(good, resolveLimits({ maxJpegScans: 9 })), (e: Error) => e instanceof LimitError && e.limit === 'maxJpegScans' && /^JPEG of 10 scans exceeds/.test(e.message));
+  assert.throws(
+    () => decodeJpeg(good, resolveLimits({ maxJpegScans: 9 })),
+    (e: Error) => e instanceof LimitError && e.limit === 'maxJpegScans' && /^JPEG of 10 scans exceeds/.test(e.message),
+  );
   assert.is(decodeJpeg(good, resolveLimits({ maxJpegScans: 10 })).height, 37);
   // 1 pixel wide, 4x4 sampling: whole 32x32 MCUs hold 32 columns of Y coefficients for its 1 column of pixels
   const thin = patchFrame(good, (b, i) => {
@@ -185,7 +210,13 @@ Bad('maxPixels is checked from the frame header before anything is allocated; ma
     b[i + 11] = 0x44;
   });
   const thinLimits = resolveLimits({ maxPixels: 65535 });
-  assert.throws(() => decodeJpeg(thin, thinLimits), (e: Error) => e instanceof LimitError && e.limit === 'maxPixels' && /^1x65535 JPEG sampled 4x4,1x1,1x1: 2\.4e6 DCT coefficients \(4 a pixel\) exceeds maxPixels 65535/.test(e.message));
+  assert.throws(
+    () => decodeJpeg(thin, thinLimits),
+    (e: Error) =>
+      e instanceof LimitError &&
+      e.limit === 'maxPixels' &&
+      /^1x65535 JPEG sampled 4x4,1x1,1x1: 2\.4e6 DCT coefficients \(4 a pixel\) exceeds maxPixels 65535/.test(e.message),
+  );
 });
 
 Bad.run();

@@ -19,15 +19,22 @@ function expanded(data: ArrayLike<number>, channels: number, i: number, k: numbe
   return data[4 * i + k];
 }
 
-for (const [W, H] of [[1, 1], [7, 5], [33, 17]]) {
+for (const [W, H] of [
+  [1, 1],
+  [7, 5],
+  [33, 17],
+]) {
   for (const channels of [1, 2, 3, 4] as const) {
     Png(`${W}x${H} ${channels} channel(s), 8-bit noise and gradient: pngjs reads back every sample`, () => {
       const rand = rng(W * 100 + channels);
       for (const kind of ['noise', 'gradient']) {
-        const data = Uint8Array.from({ length: W * H * channels }, (_, j) => (kind === 'noise' ? 256 * rand() : (j * 3 + Math.floor(j / (W * channels))) & 255));
+        const data = Uint8Array.from({ length: W * H * channels }, (_, j) =>
+          kind === 'noise' ? 256 * rand() : (j * 3 + Math.floor(j / (W * channels))) & 255,
+        );
         const png = decode(encodePng({ width: W, height: H, data }));
         assert.equal([png.width, png.height], [W, H]);
-        for (let i = 0; i < W * H; i++) for (let k = 0; k < 4; k++) if (png.data[4 * i + k] !== expanded(data, channels, i, k, 255)) assert.unreachable(`${kind}: pixel ${i} sample ${k}`);
+        for (let i = 0; i < W * H; i++)
+          for (let k = 0; k < 4; k++) if (png.data[4 * i + k] !== expanded(data, channels, i, k, 255)) assert.unreachable(`${kind}: pixel ${i} sample ${k}`);
       }
     });
   }
@@ -39,7 +46,8 @@ Png('16-bit gray and RGB 9x4: big-endian samples read back exactly', () => {
     const data = Uint16Array.from({ length: 9 * 4 * channels }, () => 65536 * rand());
     const png = decode(encodePng({ width: 9, height: 4, data, channels }), true);
     const got = png.data as unknown as Uint16Array;
-    for (let i = 0; i < 36; i++) for (let k = 0; k < 3; k++) assert.is(got[4 * i + k], expanded(data, channels, i, k, 65535), `${channels} channels, pixel ${i}`);
+    for (let i = 0; i < 36; i++)
+      for (let k = 0; k < 3; k++) assert.is(got[4 * i + k], expanded(data, channels, i, k, 65535), `${channels} channels, pixel ${i}`);
   }
 });
 

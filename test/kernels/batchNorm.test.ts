@@ -15,7 +15,9 @@ const cases = [
 ];
 
 const BN = suite<{ device: GPUDevice }>('batchNorm');
-BN.before(async (ctx) => { ctx.device = await testDevice(); });
+BN.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 BN.after((ctx) => ctx.device.destroy());
 
 for (const [i, c] of cases.entries()) {
@@ -24,7 +26,13 @@ for (const [i, c] of cases.entries()) {
     const rand = rng(4000 + i);
     const x = randTensor(rand, [c.N, c.C, c.H, c.W], -2, 2);
     // statistics far from identity, as a trained network has
-    const p = { weight: randArray(rand, c.C, -1.5, 1.5), bias: randArray(rand, c.C), runningMean: randArray(rand, c.C), runningVar: randArray(rand, c.C, 0.1, 4), eps: 1e-5 };
+    const p = {
+      weight: randArray(rand, c.C, -1.5, 1.5),
+      bias: randArray(rand, c.C),
+      runningMean: randArray(rand, c.C),
+      runningVar: randArray(rand, c.C, 0.1, 4),
+      eps: 1e-5,
+    };
     const want = batchNorm(x, p);
     const input = upload(device, x);
     const out = nhwc4Buffer(device, want.shape);

@@ -12,7 +12,9 @@ const cases = [
 ];
 
 const Concat = suite<{ device: GPUDevice }>('concat');
-Concat.before(async (ctx) => { ctx.device = await testDevice(); });
+Concat.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Concat.after((ctx) => ctx.device.destroy());
 
 for (const [i, c] of cases.entries()) {
@@ -27,7 +29,15 @@ for (const [i, c] of cases.entries()) {
     const out = nhwc4Buffer(device, want.shape);
     const step = concatStep(
       device,
-      { pixels: c.N * c.H * c.W, ca: c.CA, cb: c.CB, a: { c4Offset: 0, c4Stride: c4(c.CA) }, b: { c4Offset: 0, c4Stride: c4(c.CB) }, output: { c4Offset: 0, c4Stride: c4(c.CA + c.CB) }, workgroupSize: 64 },
+      {
+        pixels: c.N * c.H * c.W,
+        ca: c.CA,
+        cb: c.CB,
+        a: { c4Offset: 0, c4Stride: c4(c.CA) },
+        b: { c4Offset: 0, c4Stride: c4(c.CB) },
+        output: { c4Offset: 0, c4Stride: c4(c.CA + c.CB) },
+        workgroupSize: 64,
+      },
       { a: { buffer: ua.buffer }, b: { buffer: ub.buffer }, output: { buffer: out } },
     );
     assertClose(await runAndRead(device, [...ua.steps, ...ub.steps, step], out, want.shape), want.data, 0, 0, name);

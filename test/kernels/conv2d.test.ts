@@ -19,9 +19,19 @@ const ATOL = 1e-5;
 const RTOL = 1e-5;
 
 interface Case {
-  N: number; C: number; CO: number; H: number; W: number;
-  k: number; stride: number; pad: number; dilation: number;
-  act: Activation; tilePixels: number; tileC4: number; bias: boolean;
+  N: number;
+  C: number;
+  CO: number;
+  H: number;
+  W: number;
+  k: number;
+  stride: number;
+  pad: number;
+  dilation: number;
+  act: Activation;
+  tilePixels: number;
+  tileC4: number;
+  bias: boolean;
   /** write the output as a slice of a wider buffer: [vec4 offset, extra vec4s after] */
   slice?: [number, number];
 }
@@ -38,45 +48,71 @@ const cases: Case[] = [
 ];
 
 const Conv2d = suite<{ device: GPUDevice }>('conv2d');
-Conv2d.before(async (ctx) => { ctx.device = await testDevice(); });
+Conv2d.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Conv2d.after((ctx) => ctx.device.destroy());
 
 // Both ways of getting weights to the lanes; the subgroup one on adapters with one fixed subgroup size.
 const variants = [{ weights: 'load' as const }, { weights: 'subgroup' as const }];
-for (const [i, c] of cases.entries()) for (const v of variants) {
-  const name = `conv2d N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} k${c.k} s${c.stride} p${c.pad} d${c.dilation} ${c.act} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
-  Conv2d(name, async ({ device }) => {
-    const subgroupSize = tuningFor(device, adapterOf(device)).conv2d.subgroupSize;
-    if (v.weights === 'subgroup' && !subgroupSize) return skip(`"${name}": the adapter has no fixed subgroup size`);
-    const rand = rng(1000 + i);
-    const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
-    const p = {
-      weight: randArray(rand, c.CO * c.C * c.k * c.k, -0.5, 0.5),
-      shape: [c.CO, c.C, c.k, c.k] as [number, number, number, number],
-      bias: c.bias ? randArray(rand, c.CO) : undefined,
-    };
-    const want = conv2d(x, p, { stride: c.stride, padding: c.pad, dilation: c.dilation, activation: c.act });
+for (const [i, c] of cases.entries())
+  for (const v of variants) {
+    const name = `conv2d N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} k${c.k} s${c.stride} p${c.pad} d${c.dilation} ${c.act} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
+    Conv2d(name, async ({ device }) => {
+      const subgroupSize = tuningFor(device, adapterOf(device)).conv2d.subgroupSize;
+      if (v.weights === 'subgroup' && !subgroupSize) return skip(`"${name}": the adapter has no fixed subgroup size`);
+      const rand = rng(1000 + i);
+      const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
+      const p = {
+        weight: randArray(rand, c.CO * c.C * c.k * c.k, -0.5, 0.5),
+        shape: [c.CO, c.C, c.k, c.k] as [number, number, number, number],
+        bias: c.bias ? randArray(rand, c.CO) : undefined,
+      };
+      const want = conv2d(x, p, { stride: c.stride, padding: c.pad, dilation: c.dilation, activation: c.act });
 
-    const HO = conv2dOutSize(c.H, c.k, c.stride, c.pad, c.dilation);
-    const WO = conv2dOutSize(c.W, c.k, c.stride, c.pad, c.dilation);
-    const outView = c.slice ? { c4Offset: c.slice[0], c4Stride: c.slice[0] + c4(c.CO) + c.slice[1] } : { c4Offset: 0, c4Stride: c4(c.CO) };
-    const input = upload(device, x);
-    const packed = packConv2dWeights(p, c4(c.C), c.tileC4);
-    const out = nhwc4Buffer(device, [c.N, c.CO, HO, WO], outView.c4Stride);
-    const step = conv2dStep(
-      device,
-      {
-        N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, kH: c.k, kW: c.k,
-        strideH: c.stride, strideW: c.stride, padH: c.pad, padW: c.pad, dilationH: c.dilation, dilationW: c.dilation,
-        input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, activation: c.act,
-        tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64, weights: v.weights, subgroupSize,
-      },
-      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
-    );
-    const got = await runAndRead(device, [...input.steps, step], out, want.shape, outView);
-    assertClose(got, want.data, ATOL, RTOL, name);
-  });
-}
+      const HO = conv2dOutSize(c.H, c.k, c.stride, c.pad, c.dilation);
+      const WO = conv2dOutSize(c.W, c.k, c.stride, c.pad, c.dilation);
+      const outView = c.slice ? { c4Offset: c.slice[0], c4Stride: c.slice[0] + c4(c.CO) + c.slice[1] } : { c4Offset: 0, c4Stride: c4(c.CO) };
+      const input = upload(device, x);
+      const packed = packConv2dWeights(p, c4(c.C), c.tileC4);
+      const out = nhwc4Buffer(device, [c.N, c.CO, HO, WO], outView.c4Stride);
+      const step = conv2dStep(
+        device,
+        {
+          N: c.N,
+          H: c.H,
+          W: c.W,
+          cin: c.C,
+          cin4: c4(c.C),
+          cout: c.CO,
+          kH: c.k,
+          kW: c.k,
+          strideH: c.stride,
+          strideW: c.stride,
+          padH: c.pad,
+          padW: c.pad,
+          dilationH: c.dilation,
+          dilationW: c.dilation,
+          input: { c4Offset: 0, c4Stride: c4(c.C) },
+          output: outView,
+          activation: c.act,
+          tilePixels: c.tilePixels,
+          tileC4: c.tileC4,
+          workgroupSize: 64,
+          weights: v.weights,
+          subgroupSize,
+        },
+        {
+          input: { buffer: input.buffer },
+          weight: { buffer: weightsBuffer(device, packed.weight) },
+          bias: { buffer: weightsBuffer(device, packed.bias) },
+          output: { buffer: out },
+        },
+      );
+      const got = await runAndRead(device, [...input.steps, step], out, want.shape, outView);
+      assertClose(got, want.data, ATOL, RTOL, name);
+    });
+  }
 
 // Every configuration `unet tune` may pick must be correct on every layer: each runs a layer whose
 // channel counts and size are not multiples of any tile, through the registry and a compiled plan as a
@@ -104,7 +140,11 @@ Conv2d('every tuning candidate: conv2d N=1 C=10->10 9x7 k3 s1 p1 relu', async ({
 Conv2d('tiled GEMM: concat input, residual, 7x7 stride 2, 1-channel head', async ({ device }) => {
   const rand = rng(1950);
   const x = randTensor(rand, [2, 8, 19, 13]);
-  const P = (co: number, ci: number, k: number) => ({ weight: randArray(rand, co * ci * k * k, -0.3, 0.3), shape: [co, ci, k, k] as [number, number, number, number], bias: randArray(rand, co) });
+  const P = (co: number, ci: number, k: number) => ({
+    weight: randArray(rand, co * ci * k * k, -0.3, 0.3),
+    shape: [co, ci, k, k] as [number, number, number, number],
+    bias: randArray(rand, co),
+  });
   const [pa, pb, pc, pr, ph] = [P(6, 8, 1), P(10, 8, 1), P(20, 16, 7), P(20, 20, 3), P(1, 20, 3)];
   const b = new GraphBuilder();
   const v = b.value('input', 8);
@@ -117,7 +157,14 @@ Conv2d('tiled GEMM: concat input, residual, 7x7 stride 2, 1-channel head', async
   const base = tuningFor(device, adapterOf(device));
   for (const cand of candidates('conv2d', undefined, false).filter((c) => c.algo === 'tiled')) {
     assertClose(await runGraph(device, g, x.data, x.shape, false, { ...base, conv2d: cand }), want.data, ATOL, RTOL, `tiled ${cand.tilePixels}x${cand.tileC4}`);
-    if (device.features.has('shader-f16')) assertClose(await runGraph(device, g, x.data, x.shape, true, { ...base, conv2d: cand }), want.data, 2e-2, 2e-2, `tiled f16 ${cand.tilePixels}x${cand.tileC4}`);
+    if (device.features.has('shader-f16'))
+      assertClose(
+        await runGraph(device, g, x.data, x.shape, true, { ...base, conv2d: cand }),
+        want.data,
+        2e-2,
+        2e-2,
+        `tiled f16 ${cand.tilePixels}x${cand.tileC4}`,
+      );
   }
 });
 

@@ -19,31 +19,53 @@ const cases = [
 ];
 
 const ConvT = suite<{ device: GPUDevice }>('convTranspose2x2');
-ConvT.before(async (ctx) => { ctx.device = await testDevice(); });
+ConvT.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 ConvT.after((ctx) => ctx.device.destroy());
 
 const variants = [{ weights: 'load' as const }, { weights: 'subgroup' as const }];
-for (const [i, c] of cases.entries()) for (const v of variants) {
-  const name = `convTranspose2x2 N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
-  ConvT(name, async ({ device }) => {
-    const subgroupSize = tuningFor(device, adapterOf(device)).convTranspose2x2.subgroupSize;
-    if (v.weights === 'subgroup' && !subgroupSize) return skip(`"${name}": the adapter has no fixed subgroup size`);
-    const rand = rng(2000 + i);
-    const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
-    const p = { weight: randArray(rand, c.C * c.CO * 4), shape: [c.C, c.CO, 2, 2] as [number, number, number, number], bias: randArray(rand, c.CO) };
-    const want = convTranspose2x2(x, p);
-    const outView = c.slice ? { c4Offset: c.slice[0], c4Stride: c.slice[0] + c4(c.CO) + c.slice[1] } : { c4Offset: 0, c4Stride: c4(c.CO) };
-    const input = upload(device, x);
-    const packed = packConvTranspose2x2Weights(p, c4(c.C), c.tileC4);
-    const out = nhwc4Buffer(device, want.shape, outView.c4Stride);
-    const step = convTranspose2x2Step(
-      device,
-      { N: c.N, H: c.H, W: c.W, cin: c.C, cin4: c4(c.C), cout: c.CO, input: { c4Offset: 0, c4Stride: c4(c.C) }, output: outView, tilePixels: c.tilePixels, tileC4: c.tileC4, workgroupSize: 64, weights: v.weights, subgroupSize },
-      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
-    );
-    assertClose(await runAndRead(device, [...input.steps, step], out, want.shape, outView), want.data, ATOL, RTOL, name);
-  });
-}
+for (const [i, c] of cases.entries())
+  for (const v of variants) {
+    const name = `convTranspose2x2 N=${c.N} C=${c.C}->${c.CO} ${c.H}x${c.W} tile ${c.tilePixels}px x ${c.tileC4}c4${c.slice ? ' into slice' : ''} weights by ${v.weights}`;
+    ConvT(name, async ({ device }) => {
+      const subgroupSize = tuningFor(device, adapterOf(device)).convTranspose2x2.subgroupSize;
+      if (v.weights === 'subgroup' && !subgroupSize) return skip(`"${name}": the adapter has no fixed subgroup size`);
+      const rand = rng(2000 + i);
+      const x = randTensor(rand, [c.N, c.C, c.H, c.W]);
+      const p = { weight: randArray(rand, c.C * c.CO * 4), shape: [c.C, c.CO, 2, 2] as [number, number, number, number], bias: randArray(rand, c.CO) };
+      const want = convTranspose2x2(x, p);
+      const outView = c.slice ? { c4Offset: c.slice[0], c4Stride: c.slice[0] + c4(c.CO) + c.slice[1] } : { c4Offset: 0, c4Stride: c4(c.CO) };
+      const input = upload(device, x);
+      const packed = packConvTranspose2x2Weights(p, c4(c.C), c.tileC4);
+      const out = nhwc4Buffer(device, want.shape, outView.c4Stride);
+      const step = convTranspose2x2Step(
+        device,
+        {
+          N: c.N,
+          H: c.H,
+          W: c.W,
+          cin: c.C,
+          cin4: c4(c.C),
+          cout: c.CO,
+          input: { c4Offset: 0, c4Stride: c4(c.C) },
+          output: outView,
+          tilePixels: c.tilePixels,
+          tileC4: c.tileC4,
+          workgroupSize: 64,
+          weights: v.weights,
+          subgroupSize,
+        },
+        {
+          input: { buffer: input.buffer },
+          weight: { buffer: weightsBuffer(device, packed.weight) },
+          bias: { buffer: weightsBuffer(device, packed.bias) },
+          output: { buffer: out },
+        },
+      );
+      assertClose(await runAndRead(device, [...input.steps, step], out, want.shape, outView), want.data, ATOL, RTOL, name);
+    });
+  }
 
 // Every configuration `unet tune` may pick, on a layer whose sizes are not multiples of any tile.
 ConvT('every tuning candidate: convTranspose2x2 N=1 C=7->6 5x3', async ({ device }) => {
@@ -61,7 +83,12 @@ ConvT('every tuning candidate: convTranspose2x2 N=1 C=7->6 5x3', async ({ device
     const step = convTranspose2x2Step(
       device,
       { N: 1, H, W, cin: C, cin4: c4(C), cout: CO, input: { c4Offset: 0, c4Stride: c4(C) }, output: { c4Offset: 0, c4Stride: c4(CO) }, ...cand },
-      { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
+      {
+        input: { buffer: input.buffer },
+        weight: { buffer: weightsBuffer(device, packed.weight) },
+        bias: { buffer: weightsBuffer(device, packed.bias) },
+        output: { buffer: out },
+      },
     );
     assertClose(await runAndRead(device, [...input.steps, step], out, want.shape), want.data, ATOL, RTOL, `candidate ${JSON.stringify(cand)}`);
   }

@@ -27,15 +27,20 @@ Fold('every grid up to 40 x 40 folded to 3 / 7 per dimension: within the limit, 
           assert.throws(() => foldGrid(gx, gy, max), /even folded/, `${gx} x ${gy} (max ${max}) cannot fold`);
           continue;
         }
-        const { workgroups: [x, y, z], zx } = foldGrid(gx, gy, max);
+        const {
+          workgroups: [x, y, z],
+          zx,
+        } = foldGrid(gx, gy, max);
         assert.ok(x <= max && y <= max && z <= max, `${gx} x ${gy} (max ${max}) -> [${x}, ${y}, ${z}]`);
         // the kernels' formulas (common.ts gridIndex), over the whole dispatch
         const seen = new Uint8Array(gx * gy);
-        for (let wz = 0; wz < z; wz++) for (let wy = 0; wy < y; wy++) for (let wx = 0; wx < x; wx++) {
-          const px = wx + (wz % zx) * x;
-          const py = wy + Math.floor(wz / zx) * y;
-          if (px < gx && py < gy) seen[py * gx + px]++;
-        }
+        for (let wz = 0; wz < z; wz++)
+          for (let wy = 0; wy < y; wy++)
+            for (let wx = 0; wx < x; wx++) {
+              const px = wx + (wz % zx) * x;
+              const py = wy + Math.floor(wz / zx) * y;
+              if (px < gx && py < gy) seen[py * gx + px]++;
+            }
         const wrong = seen.findIndex((n) => n !== 1);
         assert.is(wrong, -1, `${gx} x ${gy} (max ${max}) -> [${x}, ${y}, ${z}] zx ${zx}: position ${wrong} covered ${seen[wrong]} times`);
       }
@@ -72,7 +77,9 @@ const ATOL = 1e-5;
 const RTOL = 1e-5;
 
 const Wide = suite<{ device: GPUDevice }>('kernels with more than 65535 workgroup rows');
-Wide.before(async (ctx) => { ctx.device = await testDevice(); });
+Wide.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Wide.after((ctx) => ctx.device.destroy());
 
 Wide(`conv2d N=1 C=3->${WIDE} 2x3 k3 p1, tile 4px x 1c4: folded, equals the reference`, async ({ device }) => {
@@ -86,10 +93,33 @@ Wide(`conv2d N=1 C=3->${WIDE} 2x3 k3 p1, tile 4px x 1c4: folded, equals the refe
   const step = conv2dStep(
     device,
     {
-      N: 1, H: 2, W: 3, cin: 3, cin4: 1, cout: WIDE, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1,
-      input: { c4Offset: 0, c4Stride: 1 }, output: { c4Offset: 0, c4Stride: c4(WIDE) }, activation: 'none', tilePixels: 4, tileC4: 1, workgroupSize: 64,
+      N: 1,
+      H: 2,
+      W: 3,
+      cin: 3,
+      cin4: 1,
+      cout: WIDE,
+      kH: 3,
+      kW: 3,
+      strideH: 1,
+      strideW: 1,
+      padH: 1,
+      padW: 1,
+      dilationH: 1,
+      dilationW: 1,
+      input: { c4Offset: 0, c4Stride: 1 },
+      output: { c4Offset: 0, c4Stride: c4(WIDE) },
+      activation: 'none',
+      tilePixels: 4,
+      tileC4: 1,
+      workgroupSize: 64,
     },
-    { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
+    {
+      input: { buffer: input.buffer },
+      weight: { buffer: weightsBuffer(device, packed.weight) },
+      bias: { buffer: weightsBuffer(device, packed.bias) },
+      output: { buffer: out },
+    },
   );
   // 2 rows of one 4-pixel block each: 2 invocations along x; 65537 channel rows -> 32769 x 2
   assert.equal(step.workgroups, [1, 32769, 2]);
@@ -107,10 +137,34 @@ Wide(`depthwiseConv2d N=1 C=${WIDE} 2x2 k3 p1: folded, equals the reference (gro
   const out = nhwc4Buffer(device, [1, WIDE, 2, 2]);
   const step = depthwiseConv2dStep(
     device,
-    { N: 1, H: 2, W: 2, channels: WIDE, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, input: { c4Offset: 0, c4Stride: c4(WIDE) }, output: { c4Offset: 0, c4Stride: c4(WIDE) }, activation: 'none', tilePixels: 2, workgroupSize: 64 },
-    { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
+    {
+      N: 1,
+      H: 2,
+      W: 2,
+      channels: WIDE,
+      kH: 3,
+      kW: 3,
+      strideH: 1,
+      strideW: 1,
+      padH: 1,
+      padW: 1,
+      input: { c4Offset: 0, c4Stride: c4(WIDE) },
+      output: { c4Offset: 0, c4Stride: c4(WIDE) },
+      activation: 'none',
+      tilePixels: 2,
+      workgroupSize: 64,
+    },
+    {
+      input: { buffer: input.buffer },
+      weight: { buffer: weightsBuffer(device, packed.weight) },
+      bias: { buffer: weightsBuffer(device, packed.bias) },
+      output: { buffer: out },
+    },
   );
-  assert.ok(step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM), `[${step.workgroups}]`);
+  assert.ok(
+    step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM),
+    `[${step.workgroups}]`,
+  );
   const got = await runAndRead(device, [...input.steps, step], out, want.shape);
   assertClose(got, want.data, ATOL, RTOL, `depthwise ${WIDE}`);
 });
@@ -125,10 +179,30 @@ Wide(`convTranspose2x2 N=1 C=4->${WIDE} 1x2, tile 2px x 1c4: folded, equals the 
   const out = nhwc4Buffer(device, [1, WIDE, 2, 4]);
   const step = convTranspose2x2Step(
     device,
-    { N: 1, H: 1, W: 2, cin: 4, cin4: 1, cout: WIDE, input: { c4Offset: 0, c4Stride: 1 }, output: { c4Offset: 0, c4Stride: c4(WIDE) }, tilePixels: 2, tileC4: 1, workgroupSize: 64 },
-    { input: { buffer: input.buffer }, weight: { buffer: weightsBuffer(device, packed.weight) }, bias: { buffer: weightsBuffer(device, packed.bias) }, output: { buffer: out } },
+    {
+      N: 1,
+      H: 1,
+      W: 2,
+      cin: 4,
+      cin4: 1,
+      cout: WIDE,
+      input: { c4Offset: 0, c4Stride: 1 },
+      output: { c4Offset: 0, c4Stride: c4(WIDE) },
+      tilePixels: 2,
+      tileC4: 1,
+      workgroupSize: 64,
+    },
+    {
+      input: { buffer: input.buffer },
+      weight: { buffer: weightsBuffer(device, packed.weight) },
+      bias: { buffer: weightsBuffer(device, packed.bias) },
+      output: { buffer: out },
+    },
   );
-  assert.ok(step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM), `[${step.workgroups}]`);
+  assert.ok(
+    step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM),
+    `[${step.workgroups}]`,
+  );
   const got = await runAndRead(device, [...input.steps, step], out, want.shape);
   assertClose(got, want.data, ATOL, RTOL, `convTranspose2x2 4->${WIDE}`);
 });
@@ -148,7 +222,8 @@ const CLASSES = 29200;
 function withHead(rows: number[]): Uint8Array {
   const st = parseSafetensors(readFileSync(BARE), BARE);
   const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, t] of st.tensors) if (!name.startsWith('segmentation_head.0.') && t.dtype !== 'I64') tensors[name] = { shape: [...t.shape], data: st.getF32(name) };
+  for (const [name, t] of st.tensors)
+    if (!name.startsWith('segmentation_head.0.') && t.dtype !== 'I64') tensors[name] = { shape: [...t.shape], data: st.getF32(name) };
   const cin = st.tensors.get('segmentation_head.0.weight')!.shape[1];
   const weight = new Float32Array(rows.length * cin * 9);
   const bias = new Float32Array(rows.length);
@@ -162,7 +237,9 @@ function withHead(rows: number[]): Uint8Array {
 }
 
 const Wide2 = suite<{ device: GPUDevice }>('a model whose head needs more than 65535 workgroup rows');
-Wide2.before(async (ctx) => { ctx.device = await testDevice(); });
+Wide2.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Wide2.after((ctx) => ctx.device.destroy());
 
 Wide2(`bare smp resnet18, ${CLASSES} classes, [1,2,16,16]: runs, and its first / last 4 classes equal an 8-class head's`, async ({ device }) => {

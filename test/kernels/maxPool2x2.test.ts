@@ -15,7 +15,9 @@ const cases = [
 ];
 
 const Pool = suite<{ device: GPUDevice }>('maxPool2x2');
-Pool.before(async (ctx) => { ctx.device = await testDevice(); });
+Pool.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Pool.after((ctx) => ctx.device.destroy());
 
 for (const [i, c] of cases.entries()) {
@@ -26,7 +28,11 @@ for (const [i, c] of cases.entries()) {
     const input = upload(device, x);
     const out = nhwc4Buffer(device, want.shape);
     const view = { c4Offset: 0, c4Stride: c4(c.C) };
-    const step = maxPool2x2Step(device, { N: c.N, H: c.H, W: c.W, c4: c4(c.C), input: view, output: view, workgroupSize: 64 }, { input: { buffer: input.buffer }, output: { buffer: out } });
+    const step = maxPool2x2Step(
+      device,
+      { N: c.N, H: c.H, W: c.W, c4: c4(c.C), input: view, output: view, workgroupSize: 64 },
+      { input: { buffer: input.buffer }, output: { buffer: out } },
+    );
     assertClose(await runAndRead(device, [...input.steps, step], out, want.shape), want.data, ATOL, RTOL, name);
   });
 }

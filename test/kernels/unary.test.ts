@@ -17,7 +17,9 @@ const cases = [
 ] as const;
 
 const Unary = suite<{ device: GPUDevice }>('unary');
-Unary.before(async (ctx) => { ctx.device = await testDevice(); });
+Unary.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Unary.after((ctx) => ctx.device.destroy());
 
 for (const [i, c] of cases.entries()) {
@@ -29,7 +31,11 @@ for (const [i, c] of cases.entries()) {
     const input = upload(device, x);
     const out = nhwc4Buffer(device, x.shape);
     const view = { c4Offset: 0, c4Stride: c4(c.C) };
-    const step = unaryStep(device, { op: c.op, pixels: c.N * c.H * c.W, c4: c4(c.C), input: view, output: view, workgroupSize: 64 }, { input: { buffer: input.buffer }, output: { buffer: out } });
+    const step = unaryStep(
+      device,
+      { op: c.op, pixels: c.N * c.H * c.W, c4: c4(c.C), input: view, output: view, workgroupSize: 64 },
+      { input: { buffer: input.buffer }, output: { buffer: out } },
+    );
     assertClose(await runAndRead(device, [...input.steps, step], out, x.shape), want.data, TOL[c.op][0], TOL[c.op][1], name);
   });
 }
@@ -42,11 +48,23 @@ Unary('relu and relu6 keep NaN and clamp infinities, as torch.relu / nn.ReLU6', 
     const input = upload(device, x);
     const out = nhwc4Buffer(device, x.shape);
     const view = { c4Offset: 0, c4Stride: c4(8) };
-    const step = unaryStep(device, { op, pixels: 1, c4: c4(8), input: view, output: view, workgroupSize: 64 }, { input: { buffer: input.buffer }, output: { buffer: out } });
+    const step = unaryStep(
+      device,
+      { op, pixels: 1, c4: c4(8), input: view, output: view, workgroupSize: 64 },
+      { input: { buffer: input.buffer }, output: { buffer: out } },
+    );
     const got = Array.from(await runAndRead(device, [...input.steps, step], out, x.shape));
     // -0 and 0 are both allowed (max(-0, 0) may be either); NaN must be NaN
-    assert.equal(got.map((v) => (v === 0 ? 0 : v)), want[op], op);
-    assert.equal(Array.from(unary(op, x).data, (v) => (v === 0 ? 0 : v)), want[op], `${op} reference`);
+    assert.equal(
+      got.map((v) => (v === 0 ? 0 : v)),
+      want[op],
+      op,
+    );
+    assert.equal(
+      Array.from(unary(op, x).data, (v) => (v === 0 ? 0 : v)),
+      want[op],
+      `${op} reference`,
+    );
   }
 });
 

@@ -28,7 +28,10 @@ const T = suite<{ device: GPUDevice; tunings: [string, Tuning][] }>('winograd co
 T.before(async (ctx) => {
   ctx.device = await testDevice();
   const base = tuningFor(ctx.device, adapterOf(ctx.device));
-  const win = (algo: ConvAlgo, c: Partial<ConvTile>): Tuning => ({ ...base, conv2d: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load', ...c, algo } });
+  const win = (algo: ConvAlgo, c: Partial<ConvTile>): Tuning => ({
+    ...base,
+    conv2d: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load', ...c, algo },
+  });
   ctx.tunings = [];
   const size = fixedSubgroupSize(ctx.device, adapterOf(ctx.device));
   for (const algo of ['winograd2', 'winograd4'] as const) {
@@ -49,7 +52,8 @@ function pad(x: Tensor, [t, b, l, r]: readonly number[]): Tensor {
   const [N, C, H, W] = x.shape;
   const [HP, WP] = [H + t + b, W + l + r];
   const data = new Float32Array(N * C * HP * WP);
-  for (let nc = 0; nc < N * C; nc++) for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) data[(nc * HP + y + t) * WP + xx + l] = x.data[(nc * H + y) * W + xx];
+  for (let nc = 0; nc < N * C; nc++)
+    for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) data[(nc * HP + y + t) * WP + xx + l] = x.data[(nc * H + y) * W + xx];
   return { data, shape: [N, C, HP, WP] };
 }
 
@@ -70,7 +74,8 @@ T('filter transforms: G g G^T match their definition on a known filter', () => {
   const u4 = winogradFilters({ weight: w, shape: [1, 1, 3, 3] }, 4);
   const a4 = [1 / 4, -1, -1 / 3, 17 / 24, 3 / 8, 3];
   const b4 = [1 / 4, 0, 0, -1 / 8, -1 / 8, -1];
-  for (let i = 0; i < 6; i++) for (let j = 0; j < 6; j++) assert.ok(Math.abs(u4[6 * i + j] - a4[i] * b4[j]) < 1e-12, `U4[${i}][${j}] ${u4[6 * i + j]} vs ${a4[i] * b4[j]}`);
+  for (let i = 0; i < 6; i++)
+    for (let j = 0; j < 6; j++) assert.ok(Math.abs(u4[6 * i + j] - a4[i] * b4[j]) < 1e-12, `U4[${i}][${j}] ${u4[6 * i + j]} vs ${a4[i] * b4[j]}`);
 });
 
 for (const [shape, cout, padding, act] of [

@@ -40,7 +40,7 @@ function zeroPad(x: Tensor, [top, bottom, left, right]: number[]): Tensor {
 /** x * gate, gate [N, C, 1, 1] broadcast over H x W. */
 function scaleChannels(x: Tensor, gate: Tensor): Tensor {
   const [N, C, H, W] = x.shape;
-  return { data: x.data.map((v, i) => v * gate.data[Math.floor(i / (H * W)) % C + Math.floor(i / (C * H * W)) * C]), shape: [N, C, H, W] };
+  return { data: x.data.map((v, i) => v * gate.data[(Math.floor(i / (H * W)) % C) + Math.floor(i / (C * H * W)) * C]), shape: [N, C, H, W] };
 }
 
 /** The CPU reference computation of one fixture case, composed of src/kernels/reference ops. */
@@ -70,7 +70,13 @@ function reference(name: string, spec: Record<string, unknown>): Tensor {
       const padding = spec.padding as number[];
       const symmetric = padding.every((v) => v === padding[0]);
       const input = symmetric ? x : zeroPad(x, padding);
-      return conv2d(input, p, { stride: spec.stride as number, padding: symmetric ? padding[0] : 0, groups: spec.groups as number, activation: spec.activation as 'relu', residual });
+      return conv2d(input, p, {
+        stride: spec.stride as number,
+        padding: symmetric ? padding[0] : 0,
+        groups: spec.groups as number,
+        activation: spec.activation as 'relu',
+        residual,
+      });
     }
     case 'scse': {
       const cse = conv2d(conv2d(globalAvgPool(x), param('cse1'), { activation: 'relu' }), param('cse3'), { activation: 'sigmoid' });
@@ -94,7 +100,9 @@ for (const [name, spec] of Object.entries(cases)) {
 // ---
 
 const Gpu = suite<{ device: GPUDevice }>('GPU vs CPU references, random inputs');
-Gpu.before(async (ctx) => { ctx.device = await testDevice(); });
+Gpu.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Gpu.after((ctx) => ctx.device.destroy());
 
 const one = (build: (b: GraphBuilder, x: number) => number, C: number) => {
@@ -103,19 +111,47 @@ const one = (build: (b: GraphBuilder, x: number) => number, C: number) => {
   return b.finish(x, build(b, x));
 };
 
-for (const [k, s, p, shape] of [[3, 2, 1, [2, 7, 11, 9]], [3, 1, 1, [1, 5, 6, 7]], [2, 2, 0, [1, 6, 9, 5]], [5, 3, 2, [1, 3, 13, 10]]] as const) {
+for (const [k, s, p, shape] of [
+  [3, 2, 1, [2, 7, 11, 9]],
+  [3, 1, 1, [1, 5, 6, 7]],
+  [2, 2, 0, [1, 6, 9, 5]],
+  [5, 3, 2, [1, 3, 13, 10]],
+] as const) {
   Gpu(`maxPool2d k${k} s${s} p${p} [${shape}]`, async ({ device }) => {
     const x = randTensor(rng(11 + k * 10 + s), [...shape] as Shape);
-    const got = await runGraph(device, one((b, v) => b.maxPool2d('pool', v, k, s, p), shape[1]), x.data, x.shape);
+    const got = await runGraph(
+      device,
+      one((b, v) => b.maxPool2d('pool', v, k, s, p), shape[1]),
+      x.data,
+      x.shape,
+    );
     assertClose(got, maxPool2d(x, k, s, p).data, ATOL, RTOL, 'maxPool2d');
   });
 }
 
 for (const mode of ['nearest', 'bilinear'] as const) {
-  for (const [shape, size] of [[[2, 6, 7, 5], [13, 11]], [[1, 3, 4, 9], [7, 17]], [[1, 5, 12, 10], [5, 7]]] as const) {
+  for (const [shape, size] of [
+    [
+      [2, 6, 7, 5],
+      [13, 11],
+    ],
+    [
+      [1, 3, 4, 9],
+      [7, 17],
+    ],
+    [
+      [1, 5, 12, 10],
+      [5, 7],
+    ],
+  ] as const) {
     Gpu(`resize ${mode} [${shape}] -> ${size.join('x')}`, async ({ device }) => {
       const x = randTensor(rng(21 + size[0]), [...shape] as Shape);
-      const got = await runGraph(device, one((b, v) => b.resize('up', v, [size[0], size[1]], mode), shape[1]), x.data, x.shape);
+      const got = await runGraph(
+        device,
+        one((b, v) => b.resize('up', v, [size[0], size[1]], mode), shape[1]),
+        x.data,
+        x.shape,
+      );
       assertClose(got, resize(x, size[0], size[1], mode).data, ATOL, RTOL, `resize ${mode}`);
     });
   }
@@ -123,18 +159,52 @@ for (const mode of ['nearest', 'bilinear'] as const) {
 
 Gpu('globalAvgPool [2,7,33,17], softmax and log_softmax over 7 channels', async ({ device }) => {
   const x = randTensor(rng(31), [2, 7, 33, 17], -5, 5);
-  assertClose(await runGraph(device, one((b, v) => b.globalAvgPool('gap', v), 7), x.data, x.shape), globalAvgPool(x).data, ATOL, RTOL, 'globalAvgPool');
+  assertClose(
+    await runGraph(
+      device,
+      one((b, v) => b.globalAvgPool('gap', v), 7),
+      x.data,
+      x.shape,
+    ),
+    globalAvgPool(x).data,
+    ATOL,
+    RTOL,
+    'globalAvgPool',
+  );
   for (const log of [false, true]) {
-    assertClose(await runGraph(device, one((b, v) => b.softmax('sm', v, log), 7), x.data, x.shape), channelSoftmax(x, log).data, ATOL, RTOL, `softmax log=${log}`);
+    assertClose(
+      await runGraph(
+        device,
+        one((b, v) => b.softmax('sm', v, log), 7),
+        x.data,
+        x.shape,
+      ),
+      channelSoftmax(x, log).data,
+      ATOL,
+      RTOL,
+      `softmax log=${log}`,
+    );
   }
 });
 
 Gpu('grouped conv C=32 groups 8 (4 per group) k3 s2 p1 + residual-free relu, and groups 2 with 8 per group', async ({ device }) => {
-  for (const [C, groups, stride] of [[32, 8, 2], [16, 2, 1]] as const) {
+  for (const [C, groups, stride] of [
+    [32, 8, 2],
+    [16, 2, 1],
+  ] as const) {
     const rand = rng(41 + groups);
     const x = randTensor(rand, [2, C, 9, 7]);
-    const p = { weight: randArray(rand, C * (C / groups) * 9, -0.3, 0.3), shape: [C, C / groups, 3, 3] as [number, number, number, number], bias: randArray(rand, C) };
-    const got = await runGraph(device, one((b, v) => b.relu('relu', b.conv2d('conv', v, p, { stride, padding: 1, groups })), C), x.data, x.shape);
+    const p = {
+      weight: randArray(rand, C * (C / groups) * 9, -0.3, 0.3),
+      shape: [C, C / groups, 3, 3] as [number, number, number, number],
+      bias: randArray(rand, C),
+    };
+    const got = await runGraph(
+      device,
+      one((b, v) => b.relu('relu', b.conv2d('conv', v, p, { stride, padding: 1, groups })), C),
+      x.data,
+      x.shape,
+    );
     assertClose(got, conv2d(x, p, { stride, padding: 1, groups, activation: 'relu' }).data, ATOL, RTOL, `groups ${groups}`);
   }
 });

@@ -102,14 +102,19 @@ function graphOf(name: string, spec: Spec, st: Safetensors): { g: Graph; input: 
 }
 
 const Ops = suite<{ device: GPUDevice }>('ops vs PyTorch');
-Ops.before(async (ctx) => { ctx.device = await testDevice(); });
+Ops.before(async (ctx) => {
+  ctx.device = await testDevice();
+});
 Ops.after((ctx) => ctx.device.destroy());
 
 const { st, cases } = load();
 // convs also run with each algorithm the tuner may pick (where it applies; the rest run direct), in f32
 const ALGOS: (ConvAlgo | 'default')[] = ['default', 'direct', 'winograd2', 'winograd4', 'tiled'];
 for (const [name, spec] of Object.entries(cases)) {
-  for (const [precision, algo] of [['f32', 'default'], ['f16', 'default'], ...(spec.op === 'conv2d' ? ALGOS.slice(1).map((a) => ['f32', a]) : [])] as ['f32' | 'f16', ConvAlgo | 'default'][]) {
+  for (const [precision, algo] of [['f32', 'default'], ['f16', 'default'], ...(spec.op === 'conv2d' ? ALGOS.slice(1).map((a) => ['f32', a]) : [])] as [
+    'f32' | 'f16',
+    ConvAlgo | 'default',
+  ][]) {
     Ops(`${name} ${JSON.stringify(spec)} ${precision}${algo === 'default' ? '' : ` ${algo}`}`, async ({ device }) => {
       if (precision === 'f16' && !device.features.has('shader-f16')) return skip(`${name} f16: the adapter has no shader-f16`);
       const { g, input, shape } = graphOf(name, spec, st);
@@ -120,7 +125,10 @@ for (const [name, spec] of Object.entries(cases)) {
       }
       const want = st.getF32(`${name}.output`);
       const base = tuningFor(device, adapterOf(device));
-      const tuning = algo === 'default' ? base : { ...base, conv2d: algo === 'tiled' ? { tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load' as const, algo } : { ...base.conv2d, algo } };
+      const tuning =
+        algo === 'default'
+          ? base
+          : { ...base, conv2d: algo === 'tiled' ? { tilePixels: 8, tileC4: 16, workgroupSize: 64, weights: 'load' as const, algo } : { ...base.conv2d, algo } };
       const got = await runGraph(device, g, input, shape, precision === 'f16', tuning);
       assert.is(got.length, want.length, `${name}: ${got.length} outputs, torch has ${want.length}`);
       let worst = -1;

@@ -67,7 +67,8 @@ Mirror('other repositories whose suite only contains the codename are not Debian
 Mirror('the codename itself wins over -updates; Enabled: no and other codenames are skipped; field names in any case', (ctx) => {
   const files = {
     'sources.list': 'deb http://updates-only.example/debian bookworm-updates main\ndeb http://old.example/debian bullseye main\n',
-    'sources.list.d/a.sources': 'Types: deb\nURIs: http://disabled.example/debian\nSuites: bookworm\nEnabled: no\n\ntypes: deb\nuris: http://main.example/debian http://second.example/debian\nsuites: bookworm\n',
+    'sources.list.d/a.sources':
+      'Types: deb\nURIs: http://disabled.example/debian\nSuites: bookworm\nEnabled: no\n\ntypes: deb\nuris: http://main.example/debian http://second.example/debian\nsuites: bookworm\n',
   };
   assert.is(mirror(ctx, files), 'http://main.example/debian');
   assert.is(mirror(ctx, { 'sources.list': files['sources.list'] }), 'http://updates-only.example/debian');

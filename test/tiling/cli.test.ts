@@ -20,7 +20,11 @@ Cli('--tile 64 and --gpu-budget agree with --tile off on >= 99% of pixels', () =
   const dirs = { off: join(d, 'off'), tiled: join(d, 'tiled'), budget: join(d, 'budget') };
   const args = (out: string, ...more: string[]) => ['segment', SAMPLE, '--weights', WEIGHTS, '--out-dir', out, ...more];
   // 0.4 MiB gives 48-pixel windows on this 128x128 sample (Winograd's scratch counts against the budget)
-  for (const [out, more] of [[dirs.off, ['--tile', 'off']], [dirs.tiled, ['--tile', '64', '--tile-overlap', '0.5', '--tile-blend', 'gaussian']], [dirs.budget, ['--gpu-budget', '0.4']]] as const) {
+  for (const [out, more] of [
+    [dirs.off, ['--tile', 'off']],
+    [dirs.tiled, ['--tile', '64', '--tile-overlap', '0.5', '--tile-blend', 'gaussian']],
+    [dirs.budget, ['--gpu-budget', '0.4']],
+  ] as const) {
     const r = unet(...args(out, ...more));
     assert.is(r.code, 0, r.stderr);
   }

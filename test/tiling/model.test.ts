@@ -72,29 +72,32 @@ Tiled.after((ctx) => {
   ctx.device.destroy();
 });
 
-Tiled(`gaussian tiles (roi 48, overlap 0.25, batch 4) vs one pass: max |d| <= ${GAUSS.max}, mean <= ${GAUSS.mean}, masks >= ${GAUSS.agreement * 100}%, no seams`, async ({ model }) => {
-  const x = crops(['nuclei_01', 'nuclei_04']);
-  const whole = await model.run(x, { tile: false });
-  assert.is(whole.tiling, undefined);
-  const tiled = await model.run(x, { tile: { roi: 48, overlap: 0.25, blend: 'gaussian', batch: 4 } });
-  assert.equal(tiled.shape, [2, 1, H, W]);
-  assert.equal(tiled.tiling, { roi: [48, 48], overlap: 0.25, blend: 'gaussian', batch: 4, windows: 12, batches: 3 }, 'windows of both images share batches');
-  for (let n = 0; n < 2; n++) {
-    const a = tiled.data.subarray(n * H * W, (n + 1) * H * W);
-    const b = whole.data.subarray(n * H * W, (n + 1) * H * W);
-    const c = compare(a, b);
-    const [ja, jb] = [seamJump(a, 48, 0.25), seamJump(b, 48, 0.25)];
-    console.log(
-      `  image ${n}: max |tiled - whole| ${c.max.toFixed(3)}, mean ${c.mean.toExponential(2)}, masks agree ${(c.agreement * 100).toFixed(2)}%; ` +
-        `mean jump across window edges ${ja.toFixed(4)} (one pass, same places: ${jb.toFixed(4)})`,
-    );
-    assert.ok(c.max <= GAUSS.max && c.mean <= GAUSS.mean && c.agreement >= GAUSS.agreement, JSON.stringify(c));
-    assert.ok(ja <= GAUSS.seam * jb, `mean jump across window edges ${ja} vs ${jb} in one pass`);
-  }
-  // windows batched 4 at a time give what they give one at a time
-  const single = await model.run(x, { tile: { roi: 48, overlap: 0.25, blend: 'gaussian', batch: 1 } });
-  assert.ok(compare(single.data, tiled.data).max <= 1e-6, 'batch 1 vs batch 4');
-});
+Tiled(
+  `gaussian tiles (roi 48, overlap 0.25, batch 4) vs one pass: max |d| <= ${GAUSS.max}, mean <= ${GAUSS.mean}, masks >= ${GAUSS.agreement * 100}%, no seams`,
+  async ({ model }) => {
+    const x = crops(['nuclei_01', 'nuclei_04']);
+    const whole = await model.run(x, { tile: false });
+    assert.is(whole.tiling, undefined);
+    const tiled = await model.run(x, { tile: { roi: 48, overlap: 0.25, blend: 'gaussian', batch: 4 } });
+    assert.equal(tiled.shape, [2, 1, H, W]);
+    assert.equal(tiled.tiling, { roi: [48, 48], overlap: 0.25, blend: 'gaussian', batch: 4, windows: 12, batches: 3 }, 'windows of both images share batches');
+    for (let n = 0; n < 2; n++) {
+      const a = tiled.data.subarray(n * H * W, (n + 1) * H * W);
+      const b = whole.data.subarray(n * H * W, (n + 1) * H * W);
+      const c = compare(a, b);
+      const [ja, jb] = [seamJump(a, 48, 0.25), seamJump(b, 48, 0.25)];
+      console.log(
+        `  image ${n}: max |tiled - whole| ${c.max.toFixed(3)}, mean ${c.mean.toExponential(2)}, masks agree ${(c.agreement * 100).toFixed(2)}%; ` +
+          `mean jump across window edges ${ja.toFixed(4)} (one pass, same places: ${jb.toFixed(4)})`,
+      );
+      assert.ok(c.max <= GAUSS.max && c.mean <= GAUSS.mean && c.agreement >= GAUSS.agreement, JSON.stringify(c));
+      assert.ok(ja <= GAUSS.seam * jb, `mean jump across window edges ${ja} vs ${jb} in one pass`);
+    }
+    // windows batched 4 at a time give what they give one at a time
+    const single = await model.run(x, { tile: { roi: 48, overlap: 0.25, blend: 'gaussian', batch: 1 } });
+    assert.ok(compare(single.data, tiled.data).max <= 1e-6, 'batch 1 vs batch 4');
+  },
+);
 
 Tiled('constant blending with overlap: exactly the average of the per-window outputs (CPU re-stitching)', async ({ model }) => {
   const x = crops(['nuclei_02']);
@@ -123,8 +126,10 @@ Tiled('constant blending with overlap: exactly the average of the per-window out
     max = Math.max(max, Math.abs(tiled.data[i] - sum[i] / count[i]));
     overlapped += Number(count[i] > 1);
   }
-  console.log(`  constant, roi ${roi}, overlap ${overlap}: ${starts[0].length * starts[1].length} windows, ${overlapped} of ${H * W} pixels in overlaps, max |tiled - average| ${max.toExponential(2)}`);
-  assert.ok(overlapped > H * W / 2);
+  console.log(
+    `  constant, roi ${roi}, overlap ${overlap}: ${starts[0].length * starts[1].length} windows, ${overlapped} of ${H * W} pixels in overlaps, max |tiled - average| ${max.toExponential(2)}`,
+  );
+  assert.ok(overlapped > (H * W) / 2);
   assert.ok(max <= 1e-6, `max |tiled - average| ${max}`);
 });
 
@@ -140,7 +145,9 @@ Tiled("auto: a memory budget too small for one pass tiles, within the budget; 'a
   const y = await model.run(x, { tile: { memoryBudgetBytes: budget }, onProgress: (p) => progress.push(p.done / p.total) });
   assert.ok(y.tiling, 'tiled');
   const mem = model.gpuMemory();
-  console.log(`  budget ${budget} B (one pass: ${whole.totalBytes} B): windows ${y.tiling!.roi.join('x')} x ${y.tiling!.batch}, ${y.tiling!.windows} windows; plans hold ${mem.planBytes} B, peak ${mem.peakBytes} B`);
+  console.log(
+    `  budget ${budget} B (one pass: ${whole.totalBytes} B): windows ${y.tiling!.roi.join('x')} x ${y.tiling!.batch}, ${y.tiling!.windows} windows; plans hold ${mem.planBytes} B, peak ${mem.peakBytes} B`,
+  );
   assert.ok(mem.planBytes <= budget, `plans hold ${mem.planBytes} > budget ${budget}`);
   assert.ok(mem.peakBytes - mem.weightBytes <= budget);
   assert.is(progress[progress.length - 1], 1);
@@ -151,7 +158,11 @@ Tiled("auto: a memory budget too small for one pass tiles, within the budget; 'a
 
 Tiled('estimate() is what the compiled plan holds (to the shape uniforms)', async ({ model }) => {
   await model.releasePlans();
-  for (const shape of [[1, 1, 96, 80], [3, 1, 37, 53], [2, 1, 128, 128]]) {
+  for (const shape of [
+    [1, 1, 96, 80],
+    [3, 1, 37, 53],
+    [2, 1, 128, 128],
+  ]) {
     const e = model.estimate(shape);
     await model.run({ data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape }, { tile: false });
     const held = model.gpuMemory().planBytes;
@@ -172,11 +183,18 @@ Tiled('too large for one pass: tile false is a clear error before any allocation
     await model.run(x, { tile: false });
     assert.unreachable('should have failed');
   } catch (e) {
-    assert.match((e as Error).message, new RegExp(`^input \\[1,1,${side},${side}\\] does not fit one pass: an activation needs .* MiB, more than maxStorageBufferBindingSize .*; run it in tiles`));
+    assert.match(
+      (e as Error).message,
+      new RegExp(
+        `^input \\[1,1,${side},${side}\\] does not fit one pass: an activation needs .* MiB, more than maxStorageBufferBindingSize .*; run it in tiles`,
+      ),
+    );
   }
   assert.is(model.gpuBytes(), before, 'nothing allocated');
   const estimate = model.estimate([1, 1, side, side]);
-  console.log(`  ${side}x${side}: one pass needs ${(estimate.totalBytes / 2 ** 20).toFixed(0)} MiB (largest activation ${(estimate.largestActivationBytes / 2 ** 20).toFixed(0)} MiB > ${(limit / 2 ** 20).toFixed(0)} MiB binding limit)`);
+  console.log(
+    `  ${side}x${side}: one pass needs ${(estimate.totalBytes / 2 ** 20).toFixed(0)} MiB (largest activation ${(estimate.largestActivationBytes / 2 ** 20).toFixed(0)} MiB > ${(limit / 2 ** 20).toFixed(0)} MiB binding limit)`,
+  );
 });
 
 Tiled('bad tile options are clear errors', async ({ model }) => {
@@ -188,7 +206,10 @@ Tiled('bad tile options are clear errors', async ({ model }) => {
     [{ blend: 'linear' }, /^tile: blend must be 'constant' or 'gaussian', found "linear"/],
     [{ batch: 1.5 }, /^tile: batch must be a positive integer/],
     [{ memoryBudgetBytes: -1 }, /^tile: memoryBudgetBytes must be a positive number/],
-    [{ roi: 32, memoryBudgetBytes: 1000 }, /^tile: input \[1,1,96,80\] does not fit one pass \(.*budget of 0\.0 MiB\), and windows of 32x32 in batches of 1 do not fit either/],
+    [
+      { roi: 32, memoryBudgetBytes: 1000 },
+      /^tile: input \[1,1,96,80\] does not fit one pass \(.*budget of 0\.0 MiB\), and windows of 32x32 in batches of 1 do not fit either/,
+    ],
     [{ rois: 32 }, /^tile: unknown option "rois"/],
     ['yes', /^tile: must be 'auto', false or an object/],
   ];

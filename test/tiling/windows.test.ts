@@ -27,7 +27,12 @@ Geometry('starts: a grid from 0, the last window flush with the border (MONAI de
   assert.equal(windowStarts(100, 48, 0), [0, 48, 52]);
   assert.equal(windowStarts(64, 64, 0.25), [0]);
   assert.equal(windowStarts(20, 64, 0.25), [0], 'a roi larger than the axis is clamped to it');
-  for (const [size, roi, overlap] of [[12000, 256, 0.25], [4096, 512, 0.25], [97, 13, 0.6], [5, 2, 0.9]]) {
+  for (const [size, roi, overlap] of [
+    [12000, 256, 0.25],
+    [4096, 512, 0.25],
+    [97, 13, 0.6],
+    [5, 2, 0.9],
+  ]) {
     const s = windowStarts(size, roi, overlap);
     assert.is(s[0], 0);
     assert.is(s[s.length - 1], size - roi, 'last window flush with the border');
@@ -59,7 +64,8 @@ function fakeRunner(oc: number, f: (x: Float32Array, offset: number, c: number, 
   const run = async ({ data, shape: [B, C, h, w] }: { data: Float32Array; shape: [number, number, number, number] }) => {
     calls.push([B, C, h, w]);
     const out = new Float32Array(B * oc * h * w);
-    for (let b = 0; b < B; b++) for (let c = 0; c < oc; c++) for (let i = 0; i < h * w; i++) out[(b * oc + c) * h * w + i] = f(data, (b * C + Math.min(c, C - 1)) * h * w + i, c, i);
+    for (let b = 0; b < B; b++)
+      for (let c = 0; c < oc; c++) for (let i = 0; i < h * w; i++) out[(b * oc + c) * h * w + i] = f(data, (b * C + Math.min(c, C - 1)) * h * w + i, c, i);
     return out;
   };
   return Object.assign(run, { calls });
@@ -70,7 +76,12 @@ Stitch('an identity network gives back the input exactly, whatever the windows a
   const [N, C, H, W] = [2, 2, 37, 53];
   const x = randArray(r, N * C * H * W);
   for (const blend of ['constant', 'gaussian'] as const) {
-    for (const [roi, overlap, batch] of [[16, 0.25, 3], [20, 0.5, 1], [64, 0.25, 4], [7, 0, 5]] as const) {
+    for (const [roi, overlap, batch] of [
+      [16, 0.25, 3],
+      [20, 0.5, 1],
+      [64, 0.25, 4],
+      [7, 0, 5],
+    ] as const) {
       const run = fakeRunner(C, (d, offset) => d[offset]);
       const y = await slidingWindow({ data: x, shape: [N, C, H, W] }, C, { roi: [roi, roi], overlap, blend, sigmaScale: 0.125, batch }, run);
       let maxErr = 0;
@@ -78,7 +89,10 @@ Stitch('an identity network gives back the input exactly, whatever the windows a
       assert.ok(maxErr < 1e-6, `${blend} roi ${roi} overlap ${overlap} batch ${batch}: max error ${maxErr}`);
       const g = windowGeometry(H, W, [roi, roi], overlap);
       assert.is(y.windows, N * g.starts[0].length * g.starts[1].length);
-      assert.ok(run.calls.every(([b, c, h, w]) => b === Math.min(batch, y.windows) && c === C && h === g.roi[0] && w === g.roi[1]), 'every batch has one shape');
+      assert.ok(
+        run.calls.every(([b, c, h, w]) => b === Math.min(batch, y.windows) && c === C && h === g.roi[0] && w === g.roi[1]),
+        'every batch has one shape',
+      );
     }
   }
 });
@@ -97,7 +111,9 @@ Stitch('constant blending: every pixel is the plain average of the windows cover
   for (let n = 0; n < N; n++)
     for (const y0 of starts[0])
       for (const x0 of starts[1]) {
-        for (let yy = y0; yy < y0 + roi; yy++) for (let xx = x0; xx < x0 + roi; xx++) [sum[(n * H + yy) * W + xx], count[(n * H + yy) * W + xx]] = [sum[(n * H + yy) * W + xx] + k, count[(n * H + yy) * W + xx] + 1];
+        for (let yy = y0; yy < y0 + roi; yy++)
+          for (let xx = x0; xx < x0 + roi; xx++)
+            [sum[(n * H + yy) * W + xx], count[(n * H + yy) * W + xx]] = [sum[(n * H + yy) * W + xx] + k, count[(n * H + yy) * W + xx] + 1];
         k++;
       }
   let maxErr = 0;
@@ -108,12 +124,24 @@ Stitch('constant blending: every pixel is the plain average of the windows cover
 Stitch('progress: once per batch, done increasing to total; a throwing callback ends the run', async () => {
   const seen: string[] = [];
   const run = fakeRunner(1, () => 0.5);
-  await slidingWindow({ data: new Float32Array(50 * 50), shape: [1, 1, 50, 50] }, 1, { roi: [16, 16], overlap: 0.25, blend: 'gaussian', sigmaScale: 0.125, batch: 4 }, run, (p) => seen.push(`${p.done}/${p.total}`));
+  await slidingWindow(
+    { data: new Float32Array(50 * 50), shape: [1, 1, 50, 50] },
+    1,
+    { roi: [16, 16], overlap: 0.25, blend: 'gaussian', sigmaScale: 0.125, batch: 4 },
+    run,
+    (p) => seen.push(`${p.done}/${p.total}`),
+  );
   assert.equal(seen, ['4/16', '8/16', '12/16', '16/16']);
   let calls = 0;
-  const stop = slidingWindow({ data: new Float32Array(50 * 50), shape: [1, 1, 50, 50] }, 1, { roi: [16, 16], overlap: 0.25, blend: 'gaussian', sigmaScale: 0.125, batch: 4 }, fakeRunner(1, () => 0), () => {
-    if (++calls === 2) throw new Error('cancelled');
-  });
+  const stop = slidingWindow(
+    { data: new Float32Array(50 * 50), shape: [1, 1, 50, 50] },
+    1,
+    { roi: [16, 16], overlap: 0.25, blend: 'gaussian', sigmaScale: 0.125, batch: 4 },
+    fakeRunner(1, () => 0),
+    () => {
+      if (++calls === 2) throw new Error('cancelled');
+    },
+  );
   try {
     await stop;
     assert.unreachable('should have thrown');

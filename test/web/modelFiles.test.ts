@@ -41,7 +41,11 @@ Files('weightsKind: safetensors, zip and legacy checkpoints by their first bytes
 });
 
 Files('a save_pretrained folder: config.json and model.safetensors, named after the folder; README ignored', async () => {
-  const r = await readModelFiles([fromDisk(`${SMP}/config.json`, 'r18_d5_sigmoid'), fromDisk(`${SMP}/model.safetensors`, 'r18_d5_sigmoid'), fromBytes('README.md', '# hi')]);
+  const r = await readModelFiles([
+    fromDisk(`${SMP}/config.json`, 'r18_d5_sigmoid'),
+    fromDisk(`${SMP}/model.safetensors`, 'r18_d5_sigmoid'),
+    fromBytes('README.md', '# hi'),
+  ]);
   assert.is(r.name, 'r18_d5_sigmoid/');
   assert.is(JSON.parse(r.config!).encoder_name, 'resnet18');
   assert.is(r.weights.length, readFileSync(`${SMP}/model.safetensors`).length);
@@ -64,7 +68,10 @@ Files('a .pt: converted in the page (the CLI reader), the same tensors as unet c
 });
 
 Files('refusals name the file and say what to do', async () => {
-  assert.match(await refusal([fromBytes('model.bin', 'random bytes')]), /^model\.bin: not a safetensors file — to use a PyTorch \.pt\/\.pth, convert it with `unet convert` or drop the \.pt here$/);
+  assert.match(
+    await refusal([fromBytes('model.bin', 'random bytes')]),
+    /^model\.bin: not a safetensors file — to use a PyTorch \.pt\/\.pth, convert it with `unet convert` or drop the \.pt here$/,
+  );
   assert.match(await refusal([fromBytes('config.json', '{}')]), /^config\.json: a model config without its weights — pick the whole save_pretrained folder/);
   assert.match(await refusal([fromBytes('model.safetensors', new Uint8Array(0))]), /^model\.safetensors: empty file \(0 bytes\)$/);
   assert.match(await refusal([fromDisk(`${CKPT}/evil_reduce.pt`)]), /^evil_reduce\.pt: refused global posix\.system .*nothing was executed/);
@@ -79,10 +86,27 @@ const Sort = suite('web: sorting a drop');
 
 Sort('model files, images, and the other files of a folder (left out); a lone unknown file stays, to be named', () => {
   const f = (path: string, type = '') => ({ file: new File([], path.split('/').pop()!, { type }), path });
-  const r = sortFiles([f('run/config.json'), f('run/model.safetensors'), f('run/README.md'), f('scan.png'), f('photo', 'image/jpeg'), f('notes.txt'), f('w.pt')]);
-  assert.equal(r.model.map((x) => x.path), ['run/config.json', 'run/model.safetensors', 'w.pt']);
-  assert.equal(r.images.map((x) => x.path), ['scan.png', 'photo', 'notes.txt']);
-  assert.equal(r.skipped.map((x) => x.path), ['run/README.md']);
+  const r = sortFiles([
+    f('run/config.json'),
+    f('run/model.safetensors'),
+    f('run/README.md'),
+    f('scan.png'),
+    f('photo', 'image/jpeg'),
+    f('notes.txt'),
+    f('w.pt'),
+  ]);
+  assert.equal(
+    r.model.map((x) => x.path),
+    ['run/config.json', 'run/model.safetensors', 'w.pt'],
+  );
+  assert.equal(
+    r.images.map((x) => x.path),
+    ['scan.png', 'photo', 'notes.txt'],
+  );
+  assert.equal(
+    r.skipped.map((x) => x.path),
+    ['run/README.md'],
+  );
 });
 
 Sort.run();

@@ -33,7 +33,10 @@ for (const [file, format, key] of [
     assert.is(ckpt.format, format);
     assert.is(sd.key, key);
     const want = expected('unet.expected.safetensors');
-    assert.equal(sd.tensors.map((t) => t.name), [...want.tensors.keys()]);
+    assert.equal(
+      sd.tensors.map((t) => t.name),
+      [...want.tensors.keys()],
+    );
     for (const t of sd.tensors) {
       const w = want.tensors.get(t.name)!;
       assert.is(t.dtype, w.dtype, t.name);
@@ -56,7 +59,10 @@ Ckpt('unet_f16_legacy.pt: F16 kept as F16, equal to the F32 state_dict rounded t
     assert.is(t.dtype, 'F16', t.name);
     const ref = want.getF32(t.name);
     const got = new Uint16Array(t.data.slice().buffer);
-    assert.ok(got.every((h, i) => h === f32ToF16Bits(ref[i])), `${t.name}: not the f16 rounding`);
+    assert.ok(
+      got.every((h, i) => h === f32ToF16Bits(ref[i])),
+      `${t.name}: not the f16 rounding`,
+    );
   }
 });
 
@@ -64,15 +70,24 @@ for (const file of ['zoo.pt', 'zoo_legacy.pt']) {
   Ckpt(`${file}: views, offsets, stride 0, shared storages, F64 -> F32, BF16, bool, 0-dim, Parameter`, () => {
     const { sd } = load(file);
     const want = expected('zoo.expected.safetensors');
-    assert.equal(sd.tensors.map((t) => t.name), [...want.tensors.keys()]);
+    assert.equal(
+      sd.tensors.map((t) => t.name),
+      [...want.tensors.keys()],
+    );
     for (const t of sd.tensors) {
       const w = want.tensors.get(t.name)!;
       assert.is(t.dtype, w.dtype, t.name);
       assert.equal(t.shape, w.shape, t.name);
       assert.ok(equalBytes(t.data, bytesOf(want, t.name)), `${t.name}: bytes differ`);
     }
-    assert.ok(sd.notes.some((n) => /F64 tensor\(s\) converted to F32: d\.f64/.test(n)), sd.notes.join('\n'));
-    assert.ok(sd.notes.some((n) => /2 non-tensor entries skipped: h\.python_int \(number\), m\.string \(string\)/.test(n)), sd.notes.join('\n'));
+    assert.ok(
+      sd.notes.some((n) => /F64 tensor\(s\) converted to F32: d\.f64/.test(n)),
+      sd.notes.join('\n'),
+    );
+    assert.ok(
+      sd.notes.some((n) => /2 non-tensor entries skipped: h\.python_int \(number\), m\.string \(string\)/.test(n)),
+      sd.notes.join('\n'),
+    );
   });
 }
 
@@ -93,8 +108,12 @@ Ckpt('converted safetensors load as the U-Net', () => {
 const Evil = suite('checkpoint: refused, nothing executed');
 
 Evil('a __reduce__ calling os.system is refused by name', () => {
-  assert.throws(() => load('evil_reduce.pt'), (e: Error) =>
-    e instanceof CheckpointError && /evil_reduce\.pt: refused global posix\.system \(it would run code when unpickled: a code-execution global/.test(e.message));
+  assert.throws(
+    () => load('evil_reduce.pt'),
+    (e: Error) =>
+      e instanceof CheckpointError &&
+      /evil_reduce\.pt: refused global posix\.system \(it would run code when unpickled: a code-execution global/.test(e.message),
+  );
   assert.not.ok(existsSync('/tmp/unet-convert-was-exploited'));
 });
 
@@ -103,8 +122,7 @@ Evil('a whole pickled nn.Module is refused, naming its class', () => {
 });
 
 /** A protocol-2 pickle from opcodes written out by hand. */
-const pkl = (...parts: (string | number[])[]) =>
-  Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...p].map((c) => c.charCodeAt(0)) : p)));
+const pkl = (...parts: (string | number[])[]) => Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...p].map((c) => c.charCodeAt(0)) : p)));
 
 Evil('builtins.eval through GLOBAL + REDUCE, and through STACK_GLOBAL', () => {
   const g = pkl([0x80, 2], 'cbuiltins\neval\n', 'X', [6, 0, 0, 0], '1+1', [0x85, 0x52, 0x2e]);
@@ -119,7 +137,10 @@ Evil('an unknown class and a call of an allowed non-callable are refused', () =>
 });
 
 Evil('bad opcode, truncation and stack underflow are PickleErrors with the byte offset', () => {
-  assert.throws(() => unpickle(pkl([0x80, 2, 0xff])), (e: Error) => e instanceof PickleError && /invalid pickle opcode 0xff at byte 2/.test(e.message));
+  assert.throws(
+    () => unpickle(pkl([0x80, 2, 0xff])),
+    (e: Error) => e instanceof PickleError && /invalid pickle opcode 0xff at byte 2/.test(e.message),
+  );
   assert.throws(() => unpickle(pkl([0x80, 2], 'X', [100, 0, 0, 0], 'abc')), /truncated pickle: needs 100 more bytes/);
   assert.throws(() => unpickle(pkl([0x80, 2, 0x52])), /stack underflow/);
 });
@@ -127,9 +148,20 @@ Evil('bad opcode, truncation and stack underflow are PickleErrors with the byte 
 Evil('plain values: dicts, lists, tuples, ints, floats, bools, None, strings, LONG1', () => {
   // {'a': [1, -2, 3.5, True, None], 'b': (300, 70000), 'c': 2**70}
   const bytes = pkl(
-    [0x80, 2, 0x7d, 0x28], 'X', [1, 0, 0, 0], 'a', [0x5d, 0x28, 0x4b, 1, 0x4a, 0xfe, 0xff, 0xff, 0xff, 0x47, 0x40, 0x0c, 0, 0, 0, 0, 0, 0, 0x88, 0x4e, 0x65],
-    'X', [1, 0, 0, 0], 'b', [0x4d, 0x2c, 0x01, 0x4a, 0x70, 0x11, 0x01, 0x00, 0x86],
-    'X', [1, 0, 0, 0], 'c', [0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0x40], [0x75, 0x2e],
+    [0x80, 2, 0x7d, 0x28],
+    'X',
+    [1, 0, 0, 0],
+    'a',
+    [0x5d, 0x28, 0x4b, 1, 0x4a, 0xfe, 0xff, 0xff, 0xff, 0x47, 0x40, 0x0c, 0, 0, 0, 0, 0, 0, 0x88, 0x4e, 0x65],
+    'X',
+    [1, 0, 0, 0],
+    'b',
+    [0x4d, 0x2c, 0x01, 0x4a, 0x70, 0x11, 0x01, 0x00, 0x86],
+    'X',
+    [1, 0, 0, 0],
+    'c',
+    [0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0x40],
+    [0x75, 0x2e],
   );
   const { value, end } = unpickle(bytes);
   assert.is(end, bytes.length);

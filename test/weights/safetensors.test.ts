@@ -1,12 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  parseSafetensors,
-  writeSafetensors,
-  f16BitsToF32,
-  f32ToF16Bits,
-  SafetensorsError,
-} from '../../src/weights/safetensors.js';
+import { parseSafetensors, writeSafetensors, f16BitsToF32, f32ToF16Bits, SafetensorsError } from '../../src/weights/safetensors.js';
 
 /** Assembles a file by hand so tests control every byte: the length field (possibly a lie),
  *  the header text (possibly not JSON) and the data section. */
@@ -177,13 +171,20 @@ layout('F32 tensor at an odd absolute offset (packed after a U8 [3])', () => {
   const data = [7, 8, 9, ...f32Bytes([1.5, -2, 3e-8])];
   const header = { u: { dtype: 'U8', shape: [3], data_offsets: [0, 3] }, f: { dtype: 'F32', shape: [3], data_offsets: [3, 15] } };
   const file = rawFile(header, data);
-  for (const [bytes, what] of [[file, 'whole buffer'], [copyAtOffset(file, 1), 'subarray at byteOffset 1'], [copyAtOffset(file, 3), 'subarray at byteOffset 3']] as const) {
+  for (const [bytes, what] of [
+    [file, 'whole buffer'],
+    [copyAtOffset(file, 1), 'subarray at byteOffset 1'],
+    [copyAtOffset(file, 3), 'subarray at byteOffset 3'],
+  ] as const) {
     const st = parseSafetensors(bytes);
     assert.ok(st.tensors.get('f')!.byteOffset % 4 !== 0 || bytes.byteOffset % 4 !== 0, what);
     assert.equal(Array.from(st.getF32('f')), [1.5, -2, Math.fround(3e-8)], what);
   }
   // F16 and BF16 at odd offsets go through the same DataView path.
-  const h = rawFile({ u: { dtype: 'U8', shape: [1], data_offsets: [0, 1] }, h: { dtype: 'F16', shape: [2], data_offsets: [1, 5] } }, [0, ...u16Bytes([0x3c00, 0xc000])]);
+  const h = rawFile({ u: { dtype: 'U8', shape: [1], data_offsets: [0, 1] }, h: { dtype: 'F16', shape: [2], data_offsets: [1, 5] } }, [
+    0,
+    ...u16Bytes([0x3c00, 0xc000]),
+  ]);
   assert.equal(Array.from(parseSafetensors(h).getF32('h')), [1, -2]);
 });
 
@@ -218,7 +219,10 @@ layout('I64 num_batches_tracked is listed, not converted', () => {
   assert.equal(st.metadata, { format: 'pt' });
   const nbt = st.tensors.get('bn.num_batches_tracked')!;
   assert.equal({ dtype: nbt.dtype, shape: nbt.shape, byteLength: nbt.byteLength }, { dtype: 'I64', shape: [], byteLength: 8 });
-  assert.throws(() => st.getF32('bn.num_batches_tracked'), (e: Error) => e instanceof SafetensorsError && /^bn\.safetensors: tensor "bn\.num_batches_tracked" is I64/.test(e.message));
+  assert.throws(
+    () => st.getF32('bn.num_batches_tracked'),
+    (e: Error) => e instanceof SafetensorsError && /^bn\.safetensors: tensor "bn\.num_batches_tracked" is I64/.test(e.message),
+  );
   assert.throws(() => st.getF32('nope'), /^bn\.safetensors: no tensor "nope"$/);
 });
 
@@ -315,18 +319,28 @@ errors('data_offsets malformed ([4], [0, 4, 8], [4, 0], [-4, 0], missing)', () =
 
 errors('byte length != product(shape) * dtype size (the documented example)', () => {
   const header = { 'conv.weight': { dtype: 'F32', shape: [1, 32, 1, 1], data_offsets: [0, 100] } };
-  rejects(rawFile(header, new Uint8Array(100)), /^bad\.safetensors: tensor "conv\.weight": data_offsets \[0, 100\] hold 100 bytes but F32 \[1, 32, 1, 1\] needs 128$/);
+  rejects(
+    rawFile(header, new Uint8Array(100)),
+    /^bad\.safetensors: tensor "conv\.weight": data_offsets \[0, 100\] hold 100 bytes but F32 \[1, 32, 1, 1\] needs 128$/,
+  );
 });
 
 errors('offsets past the end of the data section', () => {
-  rejects(rawFile({ a: F32_1, b: { ...F32_1, data_offsets: [4, 8] } }, [0, 0, 0, 0, 0, 0]), /tensor "b": data_offsets \[4, 8\] run past the end of the 6-byte data section/);
+  rejects(
+    rawFile({ a: F32_1, b: { ...F32_1, data_offsets: [4, 8] } }, [0, 0, 0, 0, 0, 0]),
+    /tensor "b": data_offsets \[4, 8\] run past the end of the 6-byte data section/,
+  );
 });
 
 errors('overlapping tensors name both', () => {
   const header = { first: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, second: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } };
   rejects(rawFile(header, new Uint8Array(8)), /tensors "first" \[0, 8\] and "second" \[4, 8\] overlap/);
   // containment across a third tensor: [0, 12) holds [4, 8) and [8, 12)
-  const nested = { big: { dtype: 'F32', shape: [3], data_offsets: [0, 12] }, m: { dtype: 'F32', shape: [1], data_offsets: [4, 8] }, n: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } };
+  const nested = {
+    big: { dtype: 'F32', shape: [3], data_offsets: [0, 12] },
+    m: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+    n: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
+  };
   rejects(rawFile(nested, new Uint8Array(12)), /"big" \[0, 12\] and "m" \[4, 8\] overlap/);
   // empty tensors overlap nothing
   const empty = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, z: { dtype: 'F32', shape: [0], data_offsets: [4, 4] } };

@@ -6,8 +6,7 @@ import { unetParamsFromSafetensors, unetTensorNames, countParameters } from '../
 type Entry = { name: string; dtype: string; shape: number[]; bytes: Uint8Array };
 
 /** Value j of the k-th tensor: distinct across the whole file and exact in f32 and (for small k, j) f16. */
-const fill = (k: number, n: number, small: boolean) =>
-  Float32Array.from({ length: n }, (_, j) => (small ? ((k * 7 + j) % 97) / 4 : k * 100_000 + j));
+const fill = (k: number, n: number, small: boolean) => Float32Array.from({ length: n }, (_, j) => (small ? ((k * 7 + j) % 97) / 4 : k * 100_000 + j));
 
 function encode(data: Float32Array, dtype: string): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(data.slice().buffer);
@@ -21,7 +20,10 @@ function encode(data: Float32Array, dtype: string): Uint8Array {
 /** A state_dict as PyTorch saves it: the expected tensors plus an I64 num_batches_tracked after
  *  every BatchNorm's running_var. Assembled by hand because the writer only writes floats. */
 function stateDict(
-  inC: number, outC: number, features: number, depth: number,
+  inC: number,
+  outC: number,
+  features: number,
+  depth: number,
   opts: { prefix?: string; dtype?: 'F32' | 'F16' | 'BF16'; nbt?: boolean; edit?: (m: Map<string, number[]>) => void } = {},
 ): { file: Uint8Array; values: Map<string, Float32Array> } {
   const { prefix = '', dtype = 'F32', nbt = true } = opts;
@@ -31,7 +33,11 @@ function stateDict(
   const values = new Map<string, Float32Array>();
   let k = 0;
   for (const [name, shape] of shapes) {
-    const data = fill(k++, shape.reduce((a, b) => a * b, 1), dtype !== 'F32');
+    const data = fill(
+      k++,
+      shape.reduce((a, b) => a * b, 1),
+      dtype !== 'F32',
+    );
     values.set(name, data);
     entries.push({ name: prefix + name, dtype, shape, bytes: encode(data, dtype) });
     if (nbt && name.endsWith('.running_var')) {
@@ -199,20 +205,36 @@ errors('non-float dtype where floats are needed; unexpected keeps the "module." 
 
 errors('architecture cannot be inferred: no encoder1.enc1conv1.weight / no conv.weight', () => {
   const noFirst = stateDict(3, 1, 4, 2, { edit: (m) => m.delete('encoder1.enc1conv1.weight') }).file;
-  assert.match(message(() => unetParamsFromSafetensors(parseSafetensors(noFirst, 'a.st'))), /^a\.st: not a brain-segmentation U-Net state_dict: no "encoder1\.enc1conv1\.weight" tensor, so in_channels and init_features cannot be inferred$/);
+  assert.match(
+    message(() => unetParamsFromSafetensors(parseSafetensors(noFirst, 'a.st'))),
+    /^a\.st: not a brain-segmentation U-Net state_dict: no "encoder1\.enc1conv1\.weight" tensor, so in_channels and init_features cannot be inferred$/,
+  );
   const noHead = stateDict(3, 1, 4, 2, { edit: (m) => m.delete('conv.weight') }).file;
-  assert.match(message(() => unetParamsFromSafetensors(parseSafetensors(noHead, 'b.st'))), /no "conv\.weight" tensor, so out_channels cannot be inferred/);
+  assert.match(
+    message(() => unetParamsFromSafetensors(parseSafetensors(noHead, 'b.st'))),
+    /no "conv\.weight" tensor, so out_channels cannot be inferred/,
+  );
   const empty = writeSafetensors({});
-  assert.match(message(() => unetParamsFromSafetensors(parseSafetensors(empty, 'c.st'))), /in_channels.*; no "conv\.weight"/);
+  assert.match(
+    message(() => unetParamsFromSafetensors(parseSafetensors(empty, 'c.st'))),
+    /in_channels.*; no "conv\.weight"/,
+  );
 });
 
 errors('absurd depth (encoder99) is refused, not enumerated', () => {
   const { file } = stateDict(3, 1, 4, 1, { edit: (m) => m.set('encoder99.x', [1]) });
-  assert.match(message(() => unetParamsFromSafetensors(parseSafetensors(file, 'd.st'))), /found "encoder99\.\*", but depth above 12 is not supported/);
+  assert.match(
+    message(() => unetParamsFromSafetensors(parseSafetensors(file, 'd.st'))),
+    /found "encoder99\.\*", but depth above 12 is not supported/,
+  );
 });
 
 errors('a missing encoder level is reported as missing tensors, not unexpected ones', () => {
-  const { file } = stateDict(3, 1, 4, 3, { edit: (m) => { for (const k of [...m.keys()]) if (k.startsWith('encoder2.')) m.delete(k); } });
+  const { file } = stateDict(3, 1, 4, 3, {
+    edit: (m) => {
+      for (const k of [...m.keys()]) if (k.startsWith('encoder2.')) m.delete(k);
+    },
+  });
   const msg = message(() => unetParamsFromSafetensors(parseSafetensors(file, 'e.st')));
   assert.match(msg, /\(10 problems\)/);
   assert.match(msg, '  - missing "encoder2.enc2conv1.weight" [8, 4, 3, 3]');

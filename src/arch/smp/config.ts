@@ -11,7 +11,12 @@ import { shownValue } from '../../limits.js';
 
 /** smp Activation names -> ours. A Map, so a config's "constructor" or "__proto__" finds nothing. */
 const ACTIVATIONS: ReadonlyMap<string, OutputActivation> = new Map([
-  ['identity', 'identity'], ['sigmoid', 'sigmoid'], ['softmax', 'softmax'], ['softmax2d', 'softmax'], ['logsoftmax', 'logsoftmax'], ['tanh', 'tanh'],
+  ['identity', 'identity'],
+  ['sigmoid', 'sigmoid'],
+  ['softmax', 'softmax'],
+  ['softmax2d', 'softmax'],
+  ['logsoftmax', 'logsoftmax'],
+  ['tanh', 'tanh'],
 ]);
 /** Channel counts a config may declare (in_channels, classes, each decoder block's): far above any real
  *  model's, low enough that a tensor of [MAX, MAX, 3, 3] is still an array JavaScript can make. */
@@ -56,7 +61,8 @@ function fromConfig(c: ModelConfig, source: string): ConfigSettings {
   if (!SUPPORTED_ENCODERS.includes(encoderName)) throw unsupported(source, `encoder ${json(encoderName)} (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
   const depth = or('encoder_depth', 5);
   if (typeof depth !== 'number' || !Number.isInteger(depth)) throw bad('encoder_depth', depth, 'an integer');
-  if (depth < decoder.minDepth || depth > MAX_DEPTH) throw unsupported(source, `encoder_depth ${json(depth)} (${decoder.minDepth > 1 ? `${decoder.modelClass}: ` : ''}${decoder.minDepth} to ${MAX_DEPTH})`);
+  if (depth < decoder.minDepth || depth > MAX_DEPTH)
+    throw unsupported(source, `encoder_depth ${json(depth)} (${decoder.minDepth > 1 ? `${decoder.modelClass}: ` : ''}${decoder.minDepth} to ${MAX_DEPTH})`);
   const dc = or('decoder_channels', [256, 128, 64, 32, 16]);
   if (!Array.isArray(dc) || dc.length !== depth || !dc.every(isCount)) {
     throw bad('decoder_channels', dc, `a list of ${depth} integers from 1 to ${MAX_CONFIG_CHANNELS} (one per decoder block, encoder_depth ${depth})`);
@@ -80,15 +86,26 @@ function fromConfig(c: ModelConfig, source: string): ConfigSettings {
   const activation = act === null ? 'identity' : ACTIVATIONS.get(act);
   if (!activation) throw unsupported(source, `activation ${json(act)} (${['null', ...ACTIVATIONS.keys()].join(', ')})`);
   return {
-    decoder, encoderName, depth, decoderChannels: dc as number[], useNorm: norm !== false, attention: att,
-    interpolation: interp, activation, inChannels: count('in_channels'), classes: count('classes'),
+    decoder,
+    encoderName,
+    depth,
+    decoderChannels: dc as number[],
+    useNorm: norm !== false,
+    attention: att,
+    interpolation: interp,
+    activation,
+    inChannels: count('in_channels'),
+    classes: count('classes'),
   };
 }
 
 /** Infers the settings of a bare state_dict from its keys and shapes. */
 function fromTensors(r: TensorReader): Omit<SmpSettings, 'activation'> {
   const encoderName = ENCODERS.map((e) => e.infer(r, 'encoder.')).find((n) => n !== undefined);
-  if (!encoderName) throw new UnsupportedError(`${r.source}: the "encoder.*" tensors are not those of an encoder this engine runs (supported: ${SUPPORTED_ENCODERS.join(', ')})`);
+  if (!encoderName)
+    throw new UnsupportedError(
+      `${r.source}: the "encoder.*" tensors are not those of an encoder this engine runs (supported: ${SUPPORTED_ENCODERS.join(', ')})`,
+    );
   // the decoder whose blocks the keys name; without any, the Unet's error below says what is missing
   const decoder: SmpDecoder = DECODERS.find((d) => r.keys.some((k) => d.levelKey.test(k))) ?? DECODERS[0];
   let depth = 0;
@@ -96,13 +113,18 @@ function fromTensors(r: TensorReader): Omit<SmpSettings, 'activation'> {
     const m = decoder.levelKey.exec(k);
     if (m) depth = Math.max(depth, Number(m[1]) + 1);
   }
-  if (depth < decoder.minDepth || depth > MAX_DEPTH) throw new WeightsError(`${r.source}: found ${depth} decoder blocks, expected ${decoder.minDepth} to ${MAX_DEPTH}`);
+  if (depth < decoder.minDepth || depth > MAX_DEPTH)
+    throw new WeightsError(`${r.source}: found ${depth} decoder blocks, expected ${decoder.minDepth} to ${MAX_DEPTH}`);
   const decoderChannels = Array.from({ length: depth }, (_, i) => r.shape(`${decoder.block(i)}.conv1.0.weight`)?.[0] ?? 0);
-  if (decoderChannels.includes(0)) throw new WeightsError(`${r.source}: decoder block ${decoderChannels.indexOf(0)} has no conv1.0.weight, so decoder_channels cannot be inferred`);
+  if (decoderChannels.includes(0))
+    throw new WeightsError(`${r.source}: decoder block ${decoderChannels.indexOf(0)} has no conv1.0.weight, so decoder_channels cannot be inferred`);
   const head = r.shape('segmentation_head.0.weight');
   const stemKey = `encoder.${encoderOf(encoderName).stemKey}`;
   const first = r.shape(stemKey);
-  if (!head || !first) throw new WeightsError(`${r.source}: no ${head ? `"${stemKey}"` : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`);
+  if (!head || !first)
+    throw new WeightsError(
+      `${r.source}: no ${head ? `"${stemKey}"` : '"segmentation_head.0.weight"'}, so ${head ? 'in_channels' : 'classes'} cannot be inferred`,
+    );
   return {
     decoder,
     encoderName,
@@ -113,7 +135,17 @@ function fromTensors(r: TensorReader): Omit<SmpSettings, 'activation'> {
     interpolation: 'nearest',
     inChannels: first[1],
     classes: head[0],
-    inferred: ['encoder', 'depth', 'decoder_channels', 'decoder_use_norm', 'decoder_attention_type', 'decoder_interpolation (nearest: not recorded in the weights)', 'in_channels', 'classes', 'activation'],
+    inferred: [
+      'encoder',
+      'depth',
+      'decoder_channels',
+      'decoder_use_norm',
+      'decoder_attention_type',
+      'decoder_interpolation (nearest: not recorded in the weights)',
+      'in_channels',
+      'classes',
+      'activation',
+    ],
   };
 }
 

@@ -11,7 +11,9 @@ export const smp: Architecture = {
   name: 'smp',
   // every smp config is claimed, so that one of a class or encoder the engine does not run is refused by
   // name rather than tried as another architecture
-  detect: (keys, config) => (config !== undefined && (Object.hasOwn(config, '_model_class') || Object.hasOwn(config, 'encoder_name'))) || keys.some((k) => k.startsWith('segmentation_head.')),
+  detect: (keys, config) =>
+    (config !== undefined && (Object.hasOwn(config, '_model_class') || Object.hasOwn(config, 'encoder_name'))) ||
+    keys.some((k) => k.startsWith('segmentation_head.')),
 
   build(r, config, options) {
     const s = smpSettings(r, config, options);
@@ -24,7 +26,8 @@ export const smp: Architecture = {
     const features = encoder.build(b, r, input, s.encoderName, s.depth, 'encoder.');
     const encChannels = encoder.outChannels(s.encoderName, s.inChannels).slice(0, s.depth + 1);
     features.forEach((f, i) => {
-      if (b.channels(f) !== encChannels[i]) throw new Error(`internal: ${s.encoderName} feature ${i} has ${b.channels(f)} channels, expected ${encChannels[i]}`);
+      if (b.channels(f) !== encChannels[i])
+        throw new Error(`internal: ${s.encoderName} feature ${i} has ${b.channels(f)} channels, expected ${encChannels[i]}`);
     });
     const y = segmentationHead(b, r, s.decoder.build(b, r, features, s), s.classes, s.activation);
     const name = `smp ${s.decoder.modelClass}`;

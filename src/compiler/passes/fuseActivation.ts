@@ -12,7 +12,12 @@ export function fuseActivation(g: Graph): Graph {
   for (const act of nodes) {
     if (act.op.kind !== 'activation') continue;
     const src = producer(graph, act.inputs[0]);
-    const fusable = src && (src.op.kind === 'conv2d' || src.op.kind === 'add') && src.op.activation === 'none' && readers.get(src.output)?.length === 1 && src.output !== g.output;
+    const fusable =
+      src &&
+      (src.op.kind === 'conv2d' || src.op.kind === 'add') &&
+      src.op.activation === 'none' &&
+      readers.get(src.output)?.length === 1 &&
+      src.output !== g.output;
     if (act.op.fn === 'none' && act.output !== g.output) {
       rename.set(act.output, act.inputs[0]);
       removed.add(act.name);

@@ -144,7 +144,11 @@ export const efficientnetEncoder: SmpEncoder = {
         h = b.conv2d(`${p}._expand_conv`, h, r.conv(`${p}._expand_conv`, [C, inF, 1, 1], false));
         h = b.activation(`${p}._swish0`, b.batchNorm(`${p}._bn0`, h, r.batchNorm(`${p}._bn0`, C, BN_EPS)), 'silu');
       }
-      h = b.conv2d(`${p}._depthwise_conv`, h, r.conv(`${p}._depthwise_conv`, [C, 1, k, k], false), { stride, padding: staticSamePadding(size, k, stride), groups: C });
+      h = b.conv2d(`${p}._depthwise_conv`, h, r.conv(`${p}._depthwise_conv`, [C, 1, k, k], false), {
+        stride,
+        padding: staticSamePadding(size, k, stride),
+        groups: C,
+      });
       size = Math.ceil(size / stride);
       h = b.activation(`${p}._swish1`, b.batchNorm(`${p}._bn1`, h, r.batchNorm(`${p}._bn1`, C, BN_EPS)), 'silu');
       const sq = Math.max(1, Math.floor(inF * SE_RATIO));

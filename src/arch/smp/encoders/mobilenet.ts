@@ -69,7 +69,9 @@ export const mobilenetEncoder: SmpEncoder = {
   maxDepth: 5,
   stemKey: 'features.0.0.weight',
   unused: (_name, depth, prefix) =>
-    depth < 5 ? [`${prefix}features.${OUT_INDEXES[depth - 1] + 1}.* … ${prefix}features.18.* (past encoder_depth ${depth}: smp keeps them, never runs them)`] : [],
+    depth < 5
+      ? [`${prefix}features.${OUT_INDEXES[depth - 1] + 1}.* … ${prefix}features.18.* (past encoder_depth ${depth}: smp keeps them, never runs them)`]
+      : [],
   preprocessing: { kind: 'imagenet' },
 
   outChannels: (_name, inChannels) => [inChannels, ...OUT_INDEXES.map((i) => (i === 18 ? LAST_CHANNELS : BLOCKS[i - 1].cout))],

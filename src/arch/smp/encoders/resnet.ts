@@ -88,7 +88,8 @@ export const resnetEncoder: SmpEncoder = {
     const groups = Math.max(1, Math.round(width / perGroup));
     const widthPerGroup = (width / groups) * (64 / PLANES[0]);
     const found = Object.entries(SPECS).find(
-      ([, s]) => s.bottleneck === bottleneck && s.layers.every((n, i) => n === counts[i]) && s.groups === groups && (groups === 1 || s.widthPerGroup === widthPerGroup),
+      ([, s]) =>
+        s.bottleneck === bottleneck && s.layers.every((n, i) => n === counts[i]) && s.groups === groups && (groups === 1 || s.widthPerGroup === widthPerGroup),
     );
     return found?.[0];
   },
