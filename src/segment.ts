@@ -7,6 +7,7 @@ import { InputError, UnsupportedError, checkOptionNames, throwIfAborted } from '
 import { MAX_CLASSES, argmaxLabels, classCounts, classProbabilities, isForeground, isMultiClass, maskProbabilities } from './io/classes.js';
 import { type ImageSource, type RawImage, readImage } from './io/pixels.js';
 import { type Normalization, channelPlanes, checkNormalization, normalize } from './io/preprocess.js';
+import type { Segmentation } from './io/render.js';
 import type { PadMode } from './ir/types.js';
 import { type Limits, shownValue } from './limits.js';
 import type { Model, RunOptions, RunResult, TensorData } from './model.js';
@@ -34,22 +35,9 @@ export interface SegmentOptions {
 
 const SEGMENT_OPTIONS: readonly (keyof SegmentOptions)[] = ['normalize', 'threshold', 'tile', 'onProgress', 'signal', 'limits', 'pad'];
 
-export interface SegmentResult {
-  width: number;
-  height: number;
-  /** output channels: classes of a multi-class model, masks of a mask model */
-  classes: number;
-  /** 'classes': one class per pixel (several classes under softmax, log-softmax or logits; mask is the
-   *  argmax); 'mask': one probability per output channel and pixel (sigmoid, tanh, one class) */
-  kind: 'mask' | 'classes';
-  /** [classes, height, width] in [0, 1]: the sigmoid output as it is, (y + 1) / 2 for tanh, the sigmoid
-   *  of a one-class logit; for multi-class models the softmax (exp of a log-softmax, softmax of logits) */
-  probabilities: Float32Array;
-  /** [height, width]: 0 / 1 (probability of channel 0 > threshold) for mask models; the class index
-   *  (argmax, the lowest class on ties) for multi-class ones */
-  mask: Uint8Array;
-  /** mask models: one 0 / 1 mask per output channel (masks[0] is mask) */
-  masks?: Uint8Array[];
+/** model.segment's result: the segmentation (src/io/render.ts Segmentation: size, classes, kind,
+ *  probabilities, mask, masks) and what it took. */
+export interface SegmentResult extends Segmentation {
   /** per channel (mask models) or per class (multi-class): the fraction of pixels it covers */
   foreground: number[];
   /** the threshold used (mask models) */

@@ -5,7 +5,6 @@
 import { classColors, classOverlay, isForeground } from './classes.js';
 import { encodePng } from './png.js';
 import type { Pixels } from './preprocess.js';
-import type { SegmentResult } from '../segment.js';
 import { InputError, checkOptionNames } from '../errors.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 
@@ -70,8 +69,24 @@ function rgbOf(img: Pixels): Uint8Array {
 
 // --- the API's pictures of a SegmentResult
 
-/** What the pictures read of a segmentation (model.segment's result). */
-export type Segmentation = Pick<SegmentResult, 'width' | 'height' | 'classes' | 'kind' | 'probabilities' | 'mask' | 'masks'>;
+/** A segmentation, what the pictures read: model.segment's result (src/segment.ts SegmentResult) is one. */
+export interface Segmentation {
+  width: number;
+  height: number;
+  /** output channels: classes of a multi-class model, masks of a mask model */
+  classes: number;
+  /** 'classes': one class per pixel (several classes under softmax, log-softmax or logits; mask is the
+   *  argmax); 'mask': one probability per output channel and pixel (sigmoid, tanh, one class) */
+  kind: 'mask' | 'classes';
+  /** [classes, height, width] in [0, 1]: the sigmoid output as it is, (y + 1) / 2 for tanh, the sigmoid
+   *  of a one-class logit; for multi-class models the softmax (exp of a log-softmax, softmax of logits) */
+  probabilities: Float32Array;
+  /** [height, width]: 0 / 1 (probability of channel 0 > threshold) for mask models; the class index
+   *  (argmax, the lowest class on ties) for multi-class ones */
+  mask: Uint8Array;
+  /** mask models: one 0 / 1 mask per output channel (masks[0] is mask) */
+  masks?: Uint8Array[];
+}
 
 /** 8-bit RGBA pixels, row-major: what `new ImageData(data, width, height)` takes. */
 export interface RgbaImage {
