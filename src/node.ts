@@ -2,4 +2,9 @@
 // accepted where the API takes bytes, and PNG / JPEG bytes decoded for model.segment (pngjs; src/io/jpeg.ts).
 // Browsers use src/index.ts, which has no Node imports.
 import './gpu/node.js';
+import { platform, setPlatform } from './gpu/platform.js';
+import { decodeImage } from './io/image.js';
+
+// Image bytes are decoded here, above src/io, rather than by src/gpu/node.ts (gpu/ sits below io/).
+setPlatform({ ...platform(), decodeImage: (bytes, limits) => decodeImage(bytes, { limits }) });
 export * from './index.js';

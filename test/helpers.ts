@@ -1,6 +1,6 @@
 // Small helpers shared by the tests: seeded randoms, tolerance checks that explain failures, GPU plumbing.
 import * as assert from 'uvu/assert';
-import '../src/gpu/node.js';
+import '../src/node.js';
 import { getDevice } from '../src/gpu/device.js';
 import { mulberry32 } from '../src/arch/random.js';
 import { createBuffer, readBack } from '../src/gpu/buffers.js';

@@ -6,7 +6,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
-import { decodeImage } from '../io/image.js';
 import { withoutDawnLimitWarnings } from './dawnLog.js';
 import { LimitError } from '../limits.js';
 import { setPlatform } from './platform.js';
@@ -49,7 +48,6 @@ setPlatform({
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },
-  decodeImage: (bytes, limits) => decodeImage(bytes, { limits }),
   release() {
     instance = undefined;
   },

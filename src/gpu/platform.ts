@@ -1,8 +1,16 @@
 // Where a GPU comes from. This file and src/gpu/node.ts are the only code that knows Node from a browser:
 // the default platform is the browser's `navigator.gpu`; importing the package's Node entry
 // (src/node.ts) installs the Dawn-backed one from src/gpu/node.ts.
-import type { Image } from '../io/image.js';
 import type { Limits } from '../limits.js';
+
+/** Decoded 8-bit pixels, H x W x channels row-major: what src/io/image.ts calls an Image (declared here so
+ *  that gpu/ needs nothing from io/, which sits above it). */
+export interface DecodedPixels {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  data: Uint8Array;
+}
 
 export interface Platform {
   /** A short name for messages: "browser" or "node (Dawn)". */
@@ -15,7 +23,7 @@ export interface Platform {
    *  file) is refused before it is read, with an error naming the path and the limit that raises it. */
   readFile?(path: string, maxBytes?: number, limit?: 'maxWeightsBytes' | 'maxInputBytes'): Promise<Uint8Array>;
   /** Decodes PNG / JPEG bytes (Node: pngjs and src/io/jpeg.ts; browsers decode with createImageBitmap instead). */
-  decodeImage?(bytes: Uint8Array, limits: Partial<Limits>): Image;
+  decodeImage?(bytes: Uint8Array, limits: Partial<Limits>): DecodedPixels;
   /** Whether a path is a folder (Node only; model folders hold config.json + model.safetensors). */
   isDirectory?(path: string): Promise<boolean>;
   /** Lets go of the GPU entry point so the process can exit (Node: Dawn keeps it alive). */
