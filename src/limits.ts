@@ -149,6 +149,8 @@ export function shownValue(v: unknown, maxChars = 100): string {
   if (typeof v === 'string') return quoted(v, maxChars);
   if (v === null || v === undefined) return String(v);
   if (typeof v === 'symbol' || typeof v === 'function') return `a ${typeof v}`;
+  // a typed array by its kind and length: its JSON is an object with one key per element
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}${'length' in v ? ` of ${(v as Uint8Array).length}` : ''}`;
   const kind = Array.isArray(v) ? `an array of ${v.length}` : 'an object';
   try {
     return printable(JSON.stringify(v) ?? kind, maxChars);

@@ -6,6 +6,7 @@
 // filtering 7.3 and 9). Browser-safe: no Node imports.
 import { zlibSync } from 'fflate';
 import { InputError } from '../errors.js';
+import { shownValue } from '../limits.js';
 import { concatBytes } from './bytes.js';
 
 /** The 8 bytes every PNG starts with. */
@@ -62,7 +63,7 @@ export function encodePng(image: PngImage): Uint8Array {
   const { width, height, data } = image;
   checkSize(width, height, 'PNG');
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Uint16Array)) {
-    throw new InputError(`PNG: data must be a Uint8Array, Uint8ClampedArray or Uint16Array, found ${describe(data)}`);
+    throw new InputError(`PNG: data must be a Uint8Array, Uint8ClampedArray or Uint16Array, found ${shownValue(data)}`);
   }
   const channels = image.channels === undefined ? data.length / (width * height) : image.channels;
   const colorType = COLOR_TYPE.get(channels);
@@ -70,7 +71,7 @@ export function encodePng(image: PngImage): Uint8Array {
     throw new InputError(
       image.channels === undefined
         ? `PNG: ${data.length} samples for ${width}x${height} pixels is not 1, 2, 3 or 4 a pixel`
-        : `PNG: channels must be 1, 2, 3 or 4, found ${describe(channels)}`,
+        : `PNG: channels must be 1, 2, 3 or 4, found ${shownValue(channels)}`,
     );
   }
   if (data.length !== width * height * channels) throw new InputError(`PNG: ${data.length} samples for ${width}x${height} pixels of ${channels} channels`);
@@ -91,9 +92,9 @@ export function encodePng(image: PngImage): Uint8Array {
 export function encodePalettePng(width: number, height: number, indices: Uint8Array, palette: readonly (readonly [number, number, number])[]): Uint8Array {
   checkSize(width, height, 'palette PNG');
   if (!(indices instanceof Uint8Array) || indices.length !== width * height)
-    throw new InputError(`palette PNG: ${describe(indices)} indices for ${width}x${height} pixels`);
+    throw new InputError(`palette PNG: ${shownValue(indices)} indices for ${width}x${height} pixels`);
   if (!Array.isArray(palette) || palette.length < 1 || palette.length > 256)
-    throw new InputError(`palette PNG: ${describe(palette)} colours, expected 1 to 256`);
+    throw new InputError(`palette PNG: ${Array.isArray(palette) ? palette.length : shownValue(palette)} colours, expected 1 to 256`);
   for (const v of indices) if (v >= palette.length) throw new InputError(`palette PNG: index ${v} is past the palette's ${palette.length} colours`);
   const plte = new Uint8Array(3 * palette.length);
   palette.forEach((rgb, i) => plte.set(rgb, 3 * i));
@@ -106,17 +107,7 @@ export function encodePalettePng(width: number, height: number, indices: Uint8Ar
 function checkSize(width: unknown, height: unknown, what: string): void {
   const side = (v: unknown) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= PNG_MAX_SIDE;
   if (!(side(width) && side(height)))
-    throw new InputError(`${what}: size ${describe(width)}x${describe(height)} must be positive integers up to ${PNG_MAX_SIDE}`);
-}
-
-/** A caller's value in a message: numbers as they are, arrays by their length, else the type's name
- *  (never String(v) of an object, which may throw or be huge). */
-function describe(v: unknown): string {
-  if (typeof v === 'number') return String(v);
-  if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${(v as Uint8Array).length}`;
-  if (Array.isArray(v)) return `${v.length}`;
-  return typeof v === 'object' ? 'an object' : typeof v;
+    throw new InputError(`${what}: size ${shownValue(width)}x${shownValue(height)} must be positive integers up to ${PNG_MAX_SIDE}`);
 }
 
 /** IHDR data: size, bit depth, colour type, then deflate, filter method 0, no interlace. */

@@ -1,6 +1,7 @@
 // The IR's neutral types: words the graph, the kernels, the ops, the architectures and the API all use.
 // They sit below every layer (they import only errors), so no layer reaches into another for them.
 import { InputError } from '../errors.js';
+import { shownValue } from '../limits.js';
 
 /** Epilogue activations that conv kernels can apply before storing (src/kernels/common.ts activationWgsl). */
 export type Activation = 'none' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'silu';
@@ -14,12 +15,5 @@ export type PadMode = 'zero' | 'reflect';
 /** `v` as a PadMode, or an error naming `what` and the value found (never a silent default). */
 export function checkPadMode(v: unknown, what = 'pad'): PadMode {
   if (v === 'reflect' || v === 'zero') return v;
-  let found: string;
-  try {
-    found = typeof v === 'string' || (typeof v === 'object' && v !== null) ? (JSON.stringify(v) ?? typeof v) : String(v);
-  } catch {
-    // a cycle, a getter that throws, or nesting too deep for JSON.stringify
-    found = Array.isArray(v) ? `an array of ${v.length}` : 'an object';
-  }
-  throw new InputError(`${what} must be 'reflect' or 'zero', found ${found.length > 80 ? `${found.slice(0, 80)}...` : found}`);
+  throw new InputError(`${what} must be 'reflect' or 'zero', found ${shownValue(v, 80)}`);
 }
