@@ -11,6 +11,7 @@ import { depthwiseConv2dStep, packDepthwiseConv2dWeights } from '../../src/kerne
 import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../../src/kernels/convTranspose2x2.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
 import { convTranspose2x2 } from '../../src/kernels/reference/convTranspose2x2.js';
+import type { Tensor } from '../../src/kernels/reference/tensor.js';
 import { dispatchOverLimit } from '../../src/compiler/plan.js';
 import { loadModel } from '../../src/load.js';
 import { type TensorToWrite, parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
@@ -76,6 +77,26 @@ const WIDE = 4 * (MAX_WORKGROUPS_PER_DIM + 2);
 const ATOL = 1e-5;
 const RTOL = 1e-5;
 
+/** What a layer step binds: the uploaded input, its packed weight and bias, and the output buffer. */
+function layerBuffers(device: GPUDevice, input: { buffer: GPUBuffer }, packed: { weight: Float32Array; bias: Float32Array }, out: GPUBuffer) {
+  return {
+    input: { buffer: input.buffer },
+    weight: { buffer: weightsBuffer(device, packed.weight) },
+    bias: { buffer: weightsBuffer(device, packed.bias) },
+    output: { buffer: out },
+  };
+}
+
+/** The step's grid fits the limit in every dimension, and the upload then the step give the CPU reference. */
+async function expectFoldedReference(device: GPUDevice, input: { steps: Step[] }, step: Step, out: GPUBuffer, want: Tensor, what: string): Promise<void> {
+  assert.ok(
+    step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM),
+    `${what}: [${step.workgroups}]`,
+  );
+  const got = await runAndRead(device, [...input.steps, step], out, want.shape);
+  assertClose(got, want.data, ATOL, RTOL, what);
+}
+
 const Wide = suite<{ device: GPUDevice }>('kernels with more than 65535 workgroup rows');
 Wide.before(async (ctx) => {
   ctx.device = await testDevice();
@@ -114,17 +135,11 @@ Wide(`conv2d N=1 C=3->${WIDE} 2x3 k3 p1, tile 4px x 1c4: folded, equals the refe
       tileC4: 1,
       workgroupSize: 64,
     },
-    {
-      input: { buffer: input.buffer },
-      weight: { buffer: weightsBuffer(device, packed.weight) },
-      bias: { buffer: weightsBuffer(device, packed.bias) },
-      output: { buffer: out },
-    },
+    layerBuffers(device, input, packed, out),
   );
   // 2 rows of one 4-pixel block each: 2 invocations along x; 65537 channel rows -> 32769 x 2
   assert.equal(step.workgroups, [1, 32769, 2]);
-  const got = await runAndRead(device, [...input.steps, step], out, want.shape);
-  assertClose(got, want.data, ATOL, RTOL, `conv2d 3->${WIDE}`);
+  await expectFoldedReference(device, input, step, out, want, `conv2d 3->${WIDE}`);
 });
 
 Wide(`depthwiseConv2d N=1 C=${WIDE} 2x2 k3 p1: folded, equals the reference (groups = C)`, async ({ device }) => {
@@ -154,19 +169,9 @@ Wide(`depthwiseConv2d N=1 C=${WIDE} 2x2 k3 p1: folded, equals the reference (gro
       tilePixels: 2,
       workgroupSize: 64,
     },
-    {
-      input: { buffer: input.buffer },
-      weight: { buffer: weightsBuffer(device, packed.weight) },
-      bias: { buffer: weightsBuffer(device, packed.bias) },
-      output: { buffer: out },
-    },
+    layerBuffers(device, input, packed, out),
   );
-  assert.ok(
-    step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM),
-    `[${step.workgroups}]`,
-  );
-  const got = await runAndRead(device, [...input.steps, step], out, want.shape);
-  assertClose(got, want.data, ATOL, RTOL, `depthwise ${WIDE}`);
+  await expectFoldedReference(device, input, step, out, want, `depthwise ${WIDE}`);
 });
 
 Wide(`convTranspose2x2 N=1 C=4->${WIDE} 1x2, tile 2px x 1c4: folded, equals the reference`, async ({ device }) => {
@@ -192,19 +197,9 @@ Wide(`convTranspose2x2 N=1 C=4->${WIDE} 1x2, tile 2px x 1c4: folded, equals the 
       tileC4: 1,
       workgroupSize: 64,
     },
-    {
-      input: { buffer: input.buffer },
-      weight: { buffer: weightsBuffer(device, packed.weight) },
-      bias: { buffer: weightsBuffer(device, packed.bias) },
-      output: { buffer: out },
-    },
+    layerBuffers(device, input, packed, out),
   );
-  assert.ok(
-    step.workgroups.every((n) => n <= MAX_WORKGROUPS_PER_DIM),
-    `[${step.workgroups}]`,
-  );
-  const got = await runAndRead(device, [...input.steps, step], out, want.shape);
-  assertClose(got, want.data, ATOL, RTOL, `convTranspose2x2 4->${WIDE}`);
+  await expectFoldedReference(device, input, step, out, want, `convTranspose2x2 4->${WIDE}`);
 });
 
 Wide.run();
