@@ -144,7 +144,7 @@ export class Model {
   ) {
     checkPadMode(padMode, 'pad');
     if (planCacheBytes !== undefined && !(typeof planCacheBytes === 'number' && planCacheBytes >= 0 && Number.isFinite(planCacheBytes))) {
-      throw new InputError(`planCacheBytes must be a number of bytes >= 0, found ${JSON.stringify(planCacheBytes)}`);
+      throw new InputError(`planCacheBytes must be a number of bytes >= 0, found ${shownValue(planCacheBytes)}`);
     }
     this.planCacheBytes = planCacheBytes ?? defaultPlanCacheBytes(device.limits);
     Object.defineProperty(info, 'planCache', { get: () => this.planCacheInfo(), enumerable: true, configurable: true });
@@ -201,7 +201,11 @@ export class Model {
     checkOptionNames(options, ['pad'], 'estimate');
     if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
     const s = this.checkShape(shape);
-    const p = this.padding(s, options.pad ?? this.padMode);
+    return this.estimatePadded(s, this.padding(s, options.pad ?? this.padMode));
+  }
+
+  /** estimate() of a shape and padding already checked (the plan cache's and the tiling decision's). */
+  private estimatePadded(s: Shape, p: Padding): PlanEstimate {
     return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment, this.tuning);
   }
 
@@ -264,7 +268,7 @@ export class Model {
       return plan;
     }
     // make room first, so the peak stays near the bound: the estimate is what compilePlan allocates
-    this.evictFor(this.estimate(s, { pad: options.pad }).totalBytes);
+    this.evictFor(this.estimatePadded(s, padding).totalBytes);
     plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
     this.plans.set(key, plan);
     this.planBytes.set(key, gpuBytesOf(plan));
@@ -295,10 +299,16 @@ export class Model {
     throwIfAborted(options.signal, 'the run');
     this.checkUsable();
     const s = this.checkInput(input);
-    if ((options.nonFinite ?? 'error') === 'error') checkFinite(input.data, s);
-    else if (options.nonFinite !== 'propagate') throw new InputError(`nonFinite must be 'error' or 'propagate', found ${shownValue(options.nonFinite)}`);
+    // run() checked the options before queueing the run: nonFinite is 'error', 'propagate' or undefined
+    if (options.nonFinite !== 'propagate') checkFinite(input.data, s);
     const limits = this.device.limits;
-    const decision = decideTiling(s, options.tile, (shape) => this.estimate(shape, { pad: options.pad }), limits, this.info.sizeMultiple);
+    const decision = decideTiling(
+      s,
+      options.tile,
+      (shape) => this.estimatePadded(shape, this.padding(shape, options.pad ?? this.padMode)),
+      limits,
+      this.info.sizeMultiple,
+    );
     if (!decision.tiled) {
       const out = await this.runPlan(input.data, s, options);
       options.onProgress?.({ done: 1, total: 1 });
