@@ -7,7 +7,7 @@
 // the lowest offset that does not overlap a root whose lifetime overlaps its own ("greedy by size", as in
 // TFLite's arena planner). Two roots alive at the same step never share bytes, which also keeps a step's
 // read and write bindings disjoint, as WebGPU requires of writable storage bindings in one dispatch.
-import { type Graph, type Shape, type ValueId, storageC4 } from '../ir/graph.js';
+import { type Graph, type Shape, type ValueId, positions, storageC4 } from '../ir/graph.js';
 
 export interface Allocation {
   root: ValueId;
@@ -71,8 +71,7 @@ export function planMemory(
 
   const align = (n: number) => Math.ceil(n / alignment) * alignment;
   const roots = [...live.entries()].map(([root, l]) => {
-    const [N, , H, W] = shapes.get(root)!;
-    return { root, sizeBytes: N * H * W * storageC4(g.values[root]) * vec4Bytes, firstStep: l.first, lastStep: l.last };
+    return { root, sizeBytes: positions(shapes.get(root)!) * storageC4(g.values[root]) * vec4Bytes, firstStep: l.first, lastStep: l.last };
   });
   roots.sort((a, b) => b.sizeBytes - a.sizeBytes || a.firstStep - b.firstStep);
 

@@ -3,7 +3,7 @@
 // rewrite it; plan.ts compiles it. What each op means (its shape rule, kernel, weights) lives in its
 // registry entry (src/ops): this file only knows the ops' data.
 import type { Activation } from './types.js';
-import type { BatchNormParams, ConvParams } from './params.js';
+import type { BatchNormParams, ConvNdParams, ConvParams, InstanceNormParams } from './params.js';
 
 export type ValueId = number;
 
@@ -41,6 +41,17 @@ export type Op =
       inputScale?: boolean;
     }
   | { kind: 'convTranspose2x2'; params: ConvParams }
+  /** Conv3d on [N, C, D, H, W] (NDHWC4 storage): per-axis kernel (params.shape [cout, cin, kD, kH, kW]),
+   *  stride and symmetric padding [d, h, w]; inputs [x], then r with `residual`: act(conv(x) + bias + r) */
+  | { kind: 'conv3d'; params: ConvNdParams; stride: [number, number, number]; padding: [number, number, number]; activation: Activation; residual?: boolean }
+  /** ConvTranspose2d / 3d whose kernel equals its stride (nnU-Net's up-sampling): every output position
+   *  receives exactly one kernel tap. params.shape [cin, cout, ...kernel]; 2D and 3D */
+  | { kind: 'convTransposeStrided'; params: ConvNdParams }
+  /** InstanceNorm over each (n, c) across all spatial positions, affine, then + r with `residual`, then the
+   *  activation: act(norm(x) * weight + bias + r); 2D and 3D */
+  | { kind: 'instanceNorm'; params: InstanceNormParams; activation: Activation; residual?: boolean }
+  /** AvgPool2d / 3d with kernel = stride (floor mode, no padding): nnU-Net's residual skip down-sampling */
+  | { kind: 'avgPool'; kernel: number[] }
   | { kind: 'batchNorm'; params: BatchNormParams }
   /** an elementwise activation (relu, relu6, sigmoid, tanh, silu, identity) */
   | { kind: 'activation'; fn: Activation }
@@ -79,7 +90,11 @@ export interface Graph {
   output: ValueId;
 }
 
-export type Shape = [number, number, number, number];
+/** [N, C, ...spatial]: [N, C, H, W] for 2D values, [N, C, D, H, W] for 3D ones (OpDef.ranks says which an op takes). */
+export type Shape = number[];
+
+/** Positions of a value: N times its spatial sizes (the pixels, or voxels, of NHWC4 / NDHWC4 storage). */
+export const positions = (s: Shape): number => s.reduce((a, b, i) => (i === 1 ? a : a * b), 1);
 
 /** Storage segments of a value (one dense segment unless placeConcat gave it several). */
 export const segmentsOf = (v: Value): Segment[] => v.segments ?? [{ channels: v.channels, c4Offset: 0 }];
@@ -186,6 +201,36 @@ export class GraphBuilder {
     if (params.shape[0] !== this.channels(x))
       throw new Error(`${name}: weight expects ${params.shape[0]} input channels, ${this.values[x].name} has ${this.channels(x)}`);
     return this.add(name, { kind: 'convTranspose2x2', params }, [x], params.shape[1]);
+  }
+
+  conv3d(name: string, x: ValueId, params: ConvNdParams, o: { stride?: number[]; padding?: number[] } = {}): ValueId {
+    const [cout, cin] = params.shape;
+    if (params.shape.length !== 5) throw new Error(`${name}: a conv3d weight has 5 dimensions, found [${params.shape}]`);
+    if (cin !== this.channels(x)) throw new Error(`${name}: weight [${params.shape}] does not fit ${this.values[x].name}'s ${this.channels(x)} channels`);
+    const three = (v: number[] | undefined, d: number): [number, number, number] => {
+      const t = v ?? [d, d, d];
+      if (t.length !== 3) throw new Error(`${name}: ${t} is not one value per axis (d, h, w)`);
+      return [t[0], t[1], t[2]];
+    };
+    return this.add(name, { kind: 'conv3d', params, stride: three(o.stride, 1), padding: three(o.padding, 0), activation: 'none' }, [x], cout);
+  }
+
+  /** ConvTranspose2d / 3d with kernel = stride (params.shape [cin, cout, ...kernel]). */
+  convTransposeStrided(name: string, x: ValueId, params: ConvNdParams): ValueId {
+    if (params.shape[0] !== this.channels(x))
+      throw new Error(`${name}: weight expects ${params.shape[0]} input channels, ${this.values[x].name} has ${this.channels(x)}`);
+    return this.add(name, { kind: 'convTransposeStrided', params }, [x], params.shape[1]);
+  }
+
+  instanceNorm(name: string, x: ValueId, params: InstanceNormParams): ValueId {
+    if (params.weight.length !== this.channels(x) || params.bias.length !== this.channels(x))
+      throw new Error(`${name}: ${params.weight.length} channels, ${this.values[x].name} has ${this.channels(x)}`);
+    return this.add(name, { kind: 'instanceNorm', params, activation: 'none' }, [x], this.channels(x));
+  }
+
+  /** AvgPool with kernel = stride, one size per spatial axis. */
+  avgPool(name: string, x: ValueId, kernel: number[]): ValueId {
+    return this.add(name, { kind: 'avgPool', kernel: [...kernel] }, [x], this.channels(x));
   }
 
   /** To the size of value `to`, or to a fixed [H, W]. */

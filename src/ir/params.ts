@@ -10,6 +10,22 @@ export interface ConvParams {
   bias?: Float32Array;
 }
 
+/** A convolution with any number of spatial axes: `shape` is [outChannels, inChannels, ...kernel] for
+ *  ConvNd, [inChannels, outChannels, ...kernel] for ConvTransposeNd (PyTorch's layouts, row-major). */
+export interface ConvNdParams {
+  weight: Float32Array;
+  shape: number[];
+  bias?: Float32Array;
+}
+
+/** InstanceNorm (affine): y = (x - mean) / sqrt(var + eps) * weight + bias, mean and biased var per (n, c)
+ *  over all spatial positions. Without affine, weight is ones and bias zeros. */
+export interface InstanceNormParams {
+  weight: Float32Array;
+  bias: Float32Array;
+  eps: number;
+}
+
 /** BatchNorm2d in eval mode: y = (x - runningMean) / sqrt(runningVar + eps) * weight + bias. */
 export interface BatchNormParams {
   weight: Float32Array;

@@ -3,8 +3,22 @@
 import { InputError } from '../errors.js';
 import { shownValue } from '../limits.js';
 
-/** Epilogue activations that conv kernels can apply before storing (src/kernels/common.ts activationWgsl). */
-export type Activation = 'none' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'silu';
+/** Epilogue activations that conv kernels can apply before storing (src/kernels/common.ts activationWgsl).
+ *  `leakyRelu:<slope>` is nn.LeakyReLU(negative_slope) (nnU-Net's nonlin, slope 0.01 by default). */
+export type Activation = 'none' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'silu' | LeakyRelu;
+
+export type LeakyRelu = `leakyRelu:${number}`;
+
+/** nn.LeakyReLU(negative_slope) as an Activation; the slope must be a finite number. */
+export function leakyRelu(slope: number): LeakyRelu {
+  if (!Number.isFinite(slope)) throw new InputError(`LeakyReLU negative_slope must be a finite number, found ${shownValue(slope, 40)}`);
+  return `leakyRelu:${slope}`;
+}
+
+/** The negative slope of a leakyRelu activation, or undefined for the others. */
+export function leakySlope(act: Activation): number | undefined {
+  return act.startsWith('leakyRelu:') ? Number(act.slice('leakyRelu:'.length)) : undefined;
+}
 
 /** What the network's last layer is followed by. */
 export type OutputActivation = 'identity' | 'sigmoid' | 'softmax' | 'logsoftmax' | 'tanh';

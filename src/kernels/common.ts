@@ -1,7 +1,7 @@
 // What every kernel shares: the activation layout, pipeline caching, and dispatch-size math.
 import { UnsupportedError } from '../errors.js';
 import type { KernelBindings } from './bindings.js';
-import type { Activation } from '../ir/types.js';
+import { type Activation, leakySlope } from '../ir/types.js';
 
 /**
  * Activations live in storage buffers as NHWC with channels grouped in vec4s ("NHWC4"): element
@@ -197,6 +197,12 @@ export function activationWgsl(act: Activation, v: string): string {
       return `(sign(${v}) * (vec4<f32>(1.0) - exp(-2.0 * abs(${v}))) / (vec4<f32>(1.0) + exp(-2.0 * abs(${v}))))`;
     case 'silu':
       return `(${v} / (vec4<f32>(1.0) + exp(-${v})))`;
+    default: {
+      // nn.LeakyReLU: x where x >= 0, else slope * x (NaN stays NaN: both branches give it)
+      const slope = leakySlope(act);
+      if (slope === undefined) throw new UnsupportedError(`no kernel code for the activation ${JSON.stringify(act)}`);
+      return `select(${f32Literal(slope)} * ${v}, ${v}, ${v} >= vec4<f32>(0.0))`;
+    }
   }
 }
 

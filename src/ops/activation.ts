@@ -1,20 +1,22 @@
 // A standalone elementwise activation (fuseActivation moves it into the producing conv where it can).
 import { unaryStep } from '../kernels/unary.js';
 import { storageC4 } from '../ir/graph.js';
-import type { OpDef } from './registry.js';
+import { type OpDef, positions } from './registry.js';
 import { UnsupportedError } from '../errors.js';
 
 export const activation: OpDef<'activation'> = {
+  ranks: [2, 3],
   shape: (_op, [x]) => x,
   writesSlice: true,
   readsSegments: false,
   f16: true,
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x] = node.inputs;
-    const [n, c, h, w] = shapeOf(x);
+    const s = shapeOf(x);
+    const c = s[1];
     if (op.fn === 'none') throw new Error(`${node.name}: an identity activation should have been removed`);
     if (g.values[x].segments) throw new UnsupportedError(`${node.name}: ${op.fn} of a concatenation with channel gaps is not supported`);
-    const spec = { op: op.fn, pixels: n * h * w, c4: storageC4(g.values[x]), channels: c, input: view(x), output: view(node.output), workgroupSize, f16 };
+    const spec = { op: op.fn, pixels: positions(s), c4: storageC4(g.values[x]), channels: c, input: view(x), output: view(node.output), workgroupSize, f16 };
     return [unaryStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
 };

@@ -1,15 +1,17 @@
 // torch.cat(dim=1). Free once placeConcat has made every producer write its slice (then elided); else
 // a copy kernel for two plain inputs.
 import { concatStep } from '../kernels/concat.js';
-import { sameSize } from './registry.js';
+import { positions, sameSize } from './registry.js';
 import type { OpDef } from './registry.js';
 import { UnsupportedError } from '../errors.js';
 
 export const concat: OpDef<'concat'> = {
   shape(_op, inputs, { node, channels }) {
-    const [n, , h, w] = sameSize(node, inputs);
-    return [n, channels, h, w];
+    const s = [...sameSize(node, inputs)];
+    s[1] = channels;
+    return s;
   },
+  ranks: [2, 3],
   reads: (op, node) => (op.elided ? [] : node.inputs),
   elided: (op) => op.elided === true,
   writesSlice: true,
@@ -19,8 +21,7 @@ export const concat: OpDef<'concat'> = {
     if (op.elided) return [];
     const [a, b] = node.inputs.map((v) => g.values[v]);
     if (node.inputs.length !== 2 || a.segments || b.segments) throw new UnsupportedError(`${node.name}: only two-input concat of plain values is supported`);
-    const [n, , h, w] = shapeOf(a.id);
-    const spec = { pixels: n * h * w, ca: a.channels, cb: b.channels, a: view(a.id), b: view(b.id), output: view(node.output), workgroupSize };
+    const spec = { pixels: positions(shapeOf(a.id)), ca: a.channels, cb: b.channels, a: view(a.id), b: view(b.id), output: view(node.output), workgroupSize };
     return [concatStep(device, spec, { a: range(a.id), b: range(b.id), output: range(node.output) }, node.name)];
   },
 };

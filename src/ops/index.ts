@@ -14,10 +14,31 @@ import { globalAvgPool } from './globalAvgPool.js';
 import { resize } from './resize.js';
 import { channelScale, scseGate } from './scseGate.js';
 import { softmax } from './softmax.js';
+import { conv3d } from './conv3d.js';
+import { convTransposeStrided } from './convTransposeStrided.js';
+import { instanceNorm } from './instanceNorm.js';
+import { avgPool } from './avgPool.js';
 import type { OpDef, OpTable } from './registry.js';
 import { InputError, UnsupportedError } from '../errors.js';
 
-export const OPS: OpTable = { conv2d, convTranspose2x2, batchNorm, activation, maxPool2d, resize, concat, add, globalAvgPool, softmax, scseGate, channelScale };
+export const OPS: OpTable = {
+  conv2d,
+  convTranspose2x2,
+  batchNorm,
+  activation,
+  maxPool2d,
+  resize,
+  concat,
+  add,
+  globalAvgPool,
+  softmax,
+  scseGate,
+  channelScale,
+  conv3d,
+  convTransposeStrided,
+  instanceNorm,
+  avgPool,
+};
 
 /** The registry entry of a node's op, typed to that op. */
 export function opDef<K extends OpKind>(op: OpOf<K>, where = 'graph'): OpDef<K> {
@@ -40,7 +61,14 @@ export function inferShapes(g: Graph, input: Shape): Map<ValueId, Shape> {
     return s;
   };
   for (const node of g.nodes) {
-    const out = withDef(node, (op, def) => def.shape(op, node.inputs.map(shapeOf), { node, channels: g.values[node.output].channels, shapeOf }));
+    const out = withDef(node, (op, def) => {
+      const inputs = node.inputs.map(shapeOf);
+      const ranks = def.ranks ?? [2];
+      for (const s of inputs)
+        if (!ranks.includes((s.length - 2) as 2 | 3))
+          throw new UnsupportedError(`${node.name}: ${op.kind} runs on ${ranks.map((r) => `${r}D`).join(' and ')} tensors, this input is [${s}]`);
+      return def.shape(op, inputs, { node, channels: g.values[node.output].channels, shapeOf });
+    });
     if (out[1] !== g.values[node.output].channels)
       throw new Error(`${node.name}: shape rule gave ${out[1]} channels, the value has ${g.values[node.output].channels}`);
     if (!out.every((d) => Number.isSafeInteger(d) && d >= 1))

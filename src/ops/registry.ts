@@ -58,6 +58,9 @@ export interface CompileContext {
 }
 
 export interface OpDef<K extends OpKind> {
+  /** spatial ranks the op takes: 2 ([N, C, H, W]) and/or 3 ([N, C, D, H, W]); default [2]. inferShapes
+   *  refuses any other before shape() runs, so an op without 3 never sees a 5-dimensional shape */
+  ranks?: readonly (2 | 3)[];
   /** NCHW output shape from the input shapes (in node.inputs order); throws on inputs it cannot take */
   shape(op: OpOf<K>, inputs: Shape[], ctx: ShapeContext): Shape;
   /** values read at run time, for liveness (default: all inputs) */
@@ -93,11 +96,13 @@ export function weightsFor(a: Float32Array, f16: boolean): ParamArray {
   return out;
 }
 
-/** The same spatial size for every input, or an error naming the node. */
+export { positions } from '../ir/graph.js';
+
+/** The same batch and spatial size for every input, or an error naming the node. */
 export function sameSize(node: Node, inputs: Shape[]): Shape {
   const [first] = inputs;
   for (const s of inputs) {
-    if (s[0] !== first[0] || s[2] !== first[2] || s[3] !== first[3]) {
+    if (s.length !== first.length || s.some((d, i) => i !== 1 && d !== first[i])) {
       throw new InputError(`${node.name}: inputs differ in size ([${first}] vs [${s}]): this input size does not fit the network`);
     }
   }

@@ -1,18 +1,20 @@
 // softmax / log_softmax over channels (smp's head activations 'softmax', 'softmax2d', 'logsoftmax').
 import { channelSoftmaxStep } from '../kernels/channelSoftmax.js';
-import type { OpDef } from './registry.js';
+import { type OpDef, positions } from './registry.js';
 import { UnsupportedError } from '../errors.js';
 
 export const softmax: OpDef<'softmax'> = {
+  ranks: [2, 3],
   shape: (_op, [x]) => x,
   writesSlice: true,
   readsSegments: false,
   f16: true,
   compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
     const [x] = node.inputs;
-    const [n, c, h, w] = shapeOf(x);
+    const s = shapeOf(x);
+    const c = s[1];
     if (g.values[x].segments) throw new UnsupportedError(`${node.name}: softmax of a concatenation with channel gaps is not supported`);
-    const spec = { pixels: n * h * w, channels: c, log: op.log, input: view(x), output: view(node.output), workgroupSize, f16 };
+    const spec = { pixels: positions(s), channels: c, log: op.log, input: view(x), output: view(node.output), workgroupSize, f16 };
     return [channelSoftmaxStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
 };

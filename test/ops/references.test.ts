@@ -3,7 +3,7 @@
 // are not multiples of 4, and batch 2.
 import { suite } from 'uvu';
 import { readFileSync } from 'node:fs';
-import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
+import { GraphBuilder } from '../../src/ir/graph.js';
 import { add } from '../../src/kernels/reference/add.js';
 import { channelSoftmax } from '../../src/kernels/reference/channelSoftmax.js';
 import { conv2d } from '../../src/kernels/reference/conv2d.js';
@@ -25,7 +25,7 @@ const RTOL = 2e-5;
 const Ref = suite('CPU references vs PyTorch');
 const st = parseSafetensors(readFileSync('test/fixtures/ops/ops.safetensors'), 'ops.safetensors');
 const cases = JSON.parse(st.metadata.cases) as Record<string, Record<string, unknown>>;
-const tensor = (k: string): Tensor => ({ data: st.getF32(k), shape: st.tensors.get(k)!.shape as Shape });
+const tensor = (k: string): Tensor => ({ data: st.getF32(k), shape: st.tensors.get(k)!.shape as Tensor['shape'] });
 
 /** x zero-padded by [top, bottom, left, right] (F.pad's order is left, right, top, bottom). */
 function zeroPad(x: Tensor, [top, bottom, left, right]: number[]): Tensor {
@@ -118,7 +118,7 @@ for (const [k, s, p, shape] of [
   [5, 3, 2, [1, 3, 13, 10]],
 ] as const) {
   Gpu(`maxPool2d k${k} s${s} p${p} [${shape}]`, async ({ device }) => {
-    const x = randTensor(rng(11 + k * 10 + s), [...shape] as Shape);
+    const x = randTensor(rng(11 + k * 10 + s), [...shape] as Tensor['shape']);
     const got = await runGraph(
       device,
       one((b, v) => b.maxPool2d('pool', v, k, s, p), shape[1]),
@@ -145,7 +145,7 @@ for (const mode of ['nearest', 'bilinear'] as const) {
     ],
   ] as const) {
     Gpu(`resize ${mode} [${shape}] -> ${size.join('x')}`, async ({ device }) => {
-      const x = randTensor(rng(21 + size[0]), [...shape] as Shape);
+      const x = randTensor(rng(21 + size[0]), [...shape] as Tensor['shape']);
       const got = await runGraph(
         device,
         one((b, v) => b.resize('up', v, [size[0], size[1]], mode), shape[1]),

@@ -1,5 +1,5 @@
 // CPU reference: the elementwise activations.
-import type { Activation } from '../../ir/types.js';
+import { type Activation, leakySlope } from '../../ir/types.js';
 import type { Tensor } from './tensor.js';
 
 export function applyActivation(act: Activation, v: number): number {
@@ -9,6 +9,8 @@ export function applyActivation(act: Activation, v: number): number {
   if (act === 'sigmoid') return 1 / (1 + Math.exp(-v));
   if (act === 'tanh') return Math.tanh(v);
   if (act === 'silu') return v / (1 + Math.exp(-v));
+  const slope = leakySlope(act);
+  if (slope !== undefined) return v >= 0 ? v : Math.fround(slope) * v;
   return v;
 }
 

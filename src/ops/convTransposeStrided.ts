@@ -1,0 +1,14 @@
+// convTransposeStrided: registry entry (its kernel lands in src/kernels/convTransposeStrided.ts).
+import type { OpDef } from './registry.js';
+import { UnsupportedError } from '../errors.js';
+
+export const convTransposeStrided: OpDef<'convTransposeStrided'> = {
+  ranks: [2, 3],
+  shape: (_op, [x]) => x,
+  writesSlice: false,
+  readsSegments: false,
+  f16: false,
+  compile(_op, { node }) {
+    throw new UnsupportedError(`${node.name}: convTransposeStrided has no kernel yet`);
+  },
+};
