@@ -269,7 +269,7 @@ export class Model {
     }
     // make room first, so the peak stays near the bound: the estimate is what compilePlan allocates
     this.evictFor(this.estimatePadded(s, padding).totalBytes);
-    plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, padding, this.info.precision === 'f16');
+    plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, s.length === 5 ? undefined : padding, this.info.precision === 'f16');
     this.plans.set(key, plan);
     this.planBytes.set(key, gpuBytesOf(plan));
     this.evictFor(0, plan);
@@ -402,8 +402,11 @@ export class Model {
     return `${s.join('x')}/${p.mode}`;
   }
 
-  /** Centred padding to the next multiples of sizeMultiple. */
-  private padding([, , H, W]: Shape, mode: PadMode): Padding {
+  /** Centred padding to the next multiples of sizeMultiple (3D inputs run as they are: H and W are their
+   *  own, and the plan is compiled unpadded). */
+  private padding(s: Shape, mode: PadMode): Padding {
+    const [H, W] = s.slice(-2);
+    if (s.length === 5) return { H, W, top: 0, left: 0, mode };
     const m = this.info.sizeMultiple;
     const [PH, PW] = [Math.ceil(H / m) * m, Math.ceil(W / m) * m];
     return { H: PH, W: PW, top: (PH - H) >> 1, left: (PW - W) >> 1, mode };
@@ -425,11 +428,24 @@ export class Model {
   }
 
   private checkShape(shape: readonly number[]): Shape {
-    if (!Array.isArray(shape)) throw new InputError(`input: shape must be an array [N, C, H, W], found ${shape === null ? 'null' : typeof shape}`);
-    if (shape.length !== 4) throw new InputError(`input: shape ${shownValue(shape)} has ${shape.length} dimensions, expected 4: [N, C, H, W]`);
+    const dims = this.info.dims ?? 2;
+    const names = dims === 3 ? '[N, C, D, H, W]' : '[N, C, H, W]';
+    if (!Array.isArray(shape)) throw new InputError(`input: shape must be an array ${names}, found ${shape === null ? 'null' : typeof shape}`);
+    if (shape.length !== dims + 2)
+      throw new InputError(
+        `input: shape ${shownValue(shape)} has ${shape.length} dimensions, expected ${dims + 2}: ${names}${dims === 3 ? ' (a 3D model)' : ''}`,
+      );
     if (!shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
       const zero = shape.some((d) => d === 0) ? ' (a zero-size input has nothing to segment)' : '';
-      throw new InputError(`input: shape ${shownValue(shape)} is not [N, C, H, W] with positive integer sizes${zero}`);
+      throw new InputError(`input: shape ${shownValue(shape)} is not ${names} with positive integer sizes${zero}`);
+    }
+    const multiples = this.info.sizeMultiples;
+    if (dims === 3 && multiples) {
+      const axis = shape.slice(2).findIndex((d, i) => d % multiples[i] !== 0);
+      if (axis >= 0)
+        throw new InputError(
+          `input: shape ${shownValue(shape)}: ${'DHW'[axis]} ${shape[axis + 2]} is not a multiple of ${multiples[axis]}; this 3D network takes sizes that are multiples of [${multiples}] (its strides)`,
+        );
     }
     const C = shape[1];
     if (C !== this.info.inChannels) throw new InputError(`input: has ${C} channels, the model expects ${this.info.inChannels}`);
@@ -491,16 +507,20 @@ export function firstNonFinite(data: Float32Array): number {
 }
 
 /** Throws for the first NaN or Inf of an NCHW input, naming its index and position. */
-function checkFinite(data: Float32Array, [, C, H, W]: Shape): void {
+function checkFinite(data: Float32Array, shape: Shape): void {
   const i = firstNonFinite(data);
   if (i >= 0) {
     const v = data[i];
-    const x = i % W;
-    const y = Math.floor(i / W) % H;
-    const c = Math.floor(i / (W * H)) % C;
-    const n = Math.floor(i / (W * H * C));
+    // the index's coordinates, last axis fastest
+    const names = shape.length === 5 ? ['n', 'c', 'z', 'y', 'x'] : ['n', 'c', 'y', 'x'];
+    const at: string[] = [];
+    let rest = i;
+    for (let a = shape.length - 1; a >= 0; a--) {
+      at.unshift(`${names[a]} ${rest % shape[a]}`);
+      rest = Math.floor(rest / shape[a]);
+    }
     throw new InputError(
-      `input: holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf'} at index ${i} (n ${n}, c ${c}, y ${y}, x ${x}); ` +
+      `input: holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf'} at index ${i} (${at.join(', ')}); ` +
         `inputs must be finite (run with { nonFinite: 'propagate' } to pass them through)`,
     );
   }

@@ -22,7 +22,7 @@ export interface BuildOptions {
 
 /** Families of architectures: one family shares its loader (smp: config.json, the encoder table) and how
  *  PyTorch rebuilds it. */
-export type ArchFamily = 'smp' | 'brain-unet';
+export type ArchFamily = 'smp' | 'brain-unet' | 'nnunet';
 
 /**
  * How tools/torch_bench.py rebuilds the model in PyTorch (the bench's reference): the option that names
@@ -66,6 +66,10 @@ export interface ArchInfo {
   preprocessing: Normalization;
   /** H and W are padded to multiples of this (1: any size runs as it is) */
   sizeMultiple: number;
+  /** spatial axes of the model's input: 2 ([N, C, H, W], the default) or 3 ([N, C, D, H, W]) */
+  dims?: 2 | 3;
+  /** 3D models: each spatial size (D, H, W) must be a multiple of these (the product of the strides per axis) */
+  sizeMultiples?: number[];
   /** settings read from the tensors rather than a config, e.g. ['encoder', 'depth', 'classes'] */
   inferred: string[];
   /** tensors in the state_dict that are accepted but never run, as key patterns with why, e.g.

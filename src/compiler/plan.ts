@@ -154,13 +154,18 @@ export function compilePlan(
   /** activations (and, in `params`, weights) stored as f16 */
   f16 = false,
 ): Plan {
-  const [N, C, H, W] = inputShape;
+  if (inputShape.length !== 4 && inputShape.length !== 5) throw new InputError(`input [${inputShape}]: expected [N, C, H, W] or [N, C, D, H, W]`);
+  if (padding && inputShape.length !== 4) throw new UnsupportedError(`input [${inputShape}]: padding runs on 2D inputs only`);
+  // NCDHW and NDHWC4 are NCHW and NHWC4 with D * H rows, so the layout kernels see a 3D value as a 2D one
+  const rows = (s: Shape) => (s.length === 5 ? s[2] * s[3] : s[2]);
+  const [N, C] = inputShape;
+  const [H, W] = [rows(inputShape), inputShape[inputShape.length - 1]];
   const pad = padding ?? { H, W, top: 0, left: 0, mode: 'zero' as const };
   if (f16) {
     const missing = withoutF16(g);
     if (missing.length) throw new UnsupportedError(`${missing.join(', ')}: no f16 kernel; run this model with precision 'f32'`);
   }
-  const { shapes, memory } = memoryPlanOf(g, [N, C, pad.H, pad.W], device.limits.minStorageBufferOffsetAlignment, f16, tuning);
+  const { shapes, memory } = memoryPlanOf(g, padding ? [N, C, pad.H, pad.W] : inputShape, device.limits.minStorageBufferOffsetAlignment, f16, tuning);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   for (const a of memory.allocations.values()) {
     if (a.sizeBytes > maxBinding) {
@@ -183,11 +188,13 @@ export function compilePlan(
   }
 
   const usage = GPUBufferUsage.STORAGE;
-  const [, OC, OH, OW] = shapes.get(g.output)!;
+  const graphOutput = shapes.get(g.output)!;
+  const OC = graphOutput[1];
+  const [OH, OW] = [rows(graphOutput), graphOutput[graphOutput.length - 1]];
   if (padding && (OH !== pad.H || OW !== pad.W))
     throw new UnsupportedError(`padding needs an output the size of the input, the graph gives ${OH}x${OW} for ${pad.H}x${pad.W}`);
   // with padding, the output is cropped back to the input's window; without, it is the graph's output
-  const outputShape: Shape = padding ? [N, OC, H, W] : [N, OC, OH, OW];
+  const outputShape: Shape = padding ? [N, OC, H, W] : graphOutput;
   const window = { srcH: H, srcW: W, top: pad.top, left: pad.left, mode: pad.mode };
   const outWindow = padding ? window : { srcH: OH, srcW: OW, top: 0, left: 0, mode: pad.mode };
   const buffers = {

@@ -3,7 +3,7 @@
 // input, output and readback buffers) against the device's limits and the caller's budget. Nothing is
 // allocated to find out.
 // Browser-safe: no Node imports.
-import type { Graph, Shape } from '../ir/graph.js';
+import { type Graph, type Shape, positions } from '../ir/graph.js';
 import { memoryPlanOf } from '../compiler/plan.js';
 import type { Tuning } from '../compiler/tuning.js';
 import type { SlidingWindowSettings } from './sliding.js';
@@ -55,11 +55,13 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** What compilePlan would allocate for `shape` run at `padded` (its memory plan, reproduced). */
 export function estimatePlan(g: Graph, shape: Shape, padded: [number, number], f16: boolean, alignment: number, tuning?: Tuning): PlanEstimate {
-  const [N, C, H, W] = shape;
-  const { shapes, memory } = memoryPlanOf(g, [N, C, padded[0], padded[1]], alignment, f16, tuning);
-  const OC = shapes.get(g.output)![1];
-  const inputBytes = N * C * H * W * 4;
-  const outputBytes = N * OC * H * W * 4;
+  // 3D inputs run unpadded: their size must already fit the network
+  const runs = shape.length === 4 ? [shape[0], shape[1], padded[0], padded[1]] : shape;
+  const { shapes, memory } = memoryPlanOf(g, runs, alignment, f16, tuning);
+  const out = shapes.get(g.output)!;
+  const inputBytes = shape.reduce((a, b) => a * b, 4);
+  // with padding the output is cropped back to the input's size
+  const outputBytes = (shape.length === 4 ? positions(shape) : positions(out)) * out[1] * 4;
   let largest = 0;
   for (const a of memory.allocations.values()) largest = Math.max(largest, a.sizeBytes);
   return {
@@ -138,6 +140,12 @@ export function decideTiling(
   sizeMultiple: number,
 ): TilingDecision {
   const whole = estimate(shape);
+  if (shape.length === 5) {
+    // 3D volumes run in one pass here; nnU-Net's predictor runs them in its own Gaussian windows
+    const why = exceeds(whole, limits, tile && tile !== 'auto' ? checkOptions(tile).memoryBudgetBytes : undefined);
+    if (why) throw new UnsupportedError(`input [${shape}] does not fit one pass: ${why}; 3D inputs run in one pass (use a smaller volume)`);
+    return { tiled: false, estimate: whole };
+  }
   if (tile === false) {
     const why = exceeds(whole, limits);
     if (why) throw new UnsupportedError(`input [${shape}] does not fit one pass: ${why}; run it in tiles (tile: 'auto')`);
