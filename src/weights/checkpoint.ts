@@ -267,11 +267,13 @@ export function materialize(ckpt: Checkpoint, t: PyTensor, name: string, fail: (
   return { name, dtype: s.dtype, shape: t.shape, data: out };
 }
 
-const WRAPPER_KEYS = ['state_dict', 'model'];
+// nnU-Net's checkpoints (checkpoint_final.pth) keep theirs under "network_weights", beside the optimizer's
+// state, whose momentum buffers are tensors too (never read: their storages are not loaded)
+const WRAPPER_KEYS = ['state_dict', 'model', 'network_weights'];
 
 /**
  * The state_dict in a checkpoint: the object itself when it holds tensors, else the dict under `key`,
- * else under "state_dict" or "model". F64 tensors become F32; entries that are not tensors are skipped.
+ * else under "state_dict", "model" or "network_weights" (nnU-Net). F64 tensors become F32; entries that are not tensors are skipped.
  */
 export function extractStateDict(ckpt: Checkpoint, source: string, key?: string): StateDict {
   const fail = (m: string): never => {
@@ -293,7 +295,7 @@ export function extractStateDict(ckpt: Checkpoint, source: string, key?: string)
     [dict, used] = [v as PyDict, key];
   } else if (![...root.map.values()].some((v) => v instanceof PyTensor)) {
     const k = WRAPPER_KEYS.find((w) => root.map.get(w) instanceof PyDict);
-    if (!k) return fail(`no tensors at the top level and no "state_dict" or "model" dict (it has ${list}; choose one with --key)`);
+    if (!k) return fail(`no tensors at the top level and no "state_dict", "model" or "network_weights" dict (it has ${list}; choose one with --key)`);
     [dict, used] = [root.map.get(k) as PyDict, k];
   }
 

@@ -7,7 +7,7 @@
 // integer bytes), and nothing here recurses over a value a file built, so a hostile pickle ends in a
 // one-line error, never a hang or a stack overflow. Browser-safe: no Node imports.
 import { WeightsError } from '../errors.js';
-import { exceeds, formatCount, printable, resolveLimits, type Limits } from '../limits.js';
+import { DEFAULT_LIMITS, exceeds, formatCount, printable, resolveLimits, type Limits } from '../limits.js';
 
 /** A class or function named by a pickle: only allow-listed ones are ever created. */
 export class PyGlobal {
@@ -25,9 +25,26 @@ export class PyDict {
   readonly map = new Map<string | number | bigint | boolean | null, PyValue>();
 }
 
-/** A value whose meaning is not needed (a numpy scalar in a checkpoint's metadata, a set): kept as a marker. */
+/** A value whose meaning is not needed (a set, a numpy scalar of a kind not read): kept as a marker. */
 export class PyOpaque {
   constructor(readonly what: string) {}
+}
+
+/** `numpy.dtype(name, align, copy)`: its byte order arrives later, in BUILD's state tuple (`'<'`, `'>'`, `'|'`). */
+export class PyDtype {
+  byteOrder = '=';
+  constructor(readonly name: string) {}
+}
+
+/** `torch.device(type, index)` (an nnU-Net trainer's init_args hold one): a marker, `text` as torch prints it. */
+export class PyDevice {
+  constructor(
+    readonly type: string,
+    readonly index: number | null,
+  ) {}
+  get text(): string {
+    return this.index === null ? this.type : `${this.type}:${this.index}`;
+  }
 }
 
 /** `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`: a strided view of a storage. */
@@ -42,7 +59,21 @@ export class PyTensor {
   ) {}
 }
 
-export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyValue[] | PyDict | PyGlobal | PyTensor | PyOpaque | PyStorage;
+export type PyValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyValue[]
+  | PyDict
+  | PyGlobal
+  | PyTensor
+  | PyOpaque
+  | PyStorage
+  | PyDtype
+  | PyDevice;
 
 /** A persistent id resolved by the checkpoint reader: `numel` elements of `dtype`, stored under `key`
  *  (a legacy storage view starts `elementOffset` elements into it). */
@@ -123,12 +154,86 @@ const REDUCERS: Record<string, Reducer> = {
   'torch._utils._rebuild_tensor_v2': (args) => rebuildTensor(args, '_rebuild_tensor_v2'),
   'torch._utils._rebuild_parameter': (args) => asParameter(args[0]),
   'torch._utils._rebuild_parameter_with_state': (args) => asParameter(args[0]),
-  // numpy scalars and dtypes appear in training metadata (a best score); their bytes are not needed
-  'numpy.core.multiarray.scalar': () => new PyOpaque('numpy scalar'),
-  'numpy.dtype': () => new PyOpaque('numpy dtype'),
+  // numpy scalars and dtypes appear in training metadata (nnU-Net's logged losses and best EMA Dice):
+  // a scalar is (dtype, its raw bytes), read here as the number it holds; numpy 2 moved the module
+  'numpy.core.multiarray.scalar': (args) => numpyScalar(args),
+  'numpy._core.multiarray.scalar': (args) => numpyScalar(args),
+  'numpy.dtype': (args) => (typeof args[0] === 'string' ? new PyDtype(args[0]) : new PyOpaque('numpy dtype')),
+  // protocol 2 has no bytes opcode: Python 3 writes bytes as _codecs.encode(text, 'latin1'), a pure function
+  '_codecs.encode': (args) => latin1Bytes(args),
+  'torch.device': (args) => torchDevice(args),
   'builtins.set': () => new PyOpaque('set'),
   'builtins.frozenset': () => new PyOpaque('frozenset'),
 };
+
+function latin1Bytes(args: PyValue[]): Uint8Array {
+  const [text, encoding] = args;
+  if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1')) {
+    throw new PickleError(
+      `_codecs.encode: expected (text, 'latin1'), found (${describe(text)}, ${typeof encoding === 'string' ? printable(encoding, 40) : describe(encoding)})`,
+    );
+  }
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff) throw new PickleError(`_codecs.encode: character U+${c.toString(16).padStart(4, '0')} is not latin1`);
+    out[i] = c;
+  }
+  return out;
+}
+
+function torchDevice(args: PyValue[]): PyDevice {
+  const [spec, index] = args;
+  if (typeof spec !== 'string') throw new PickleError(`torch.device: expected a device type string, found ${describe(spec)}`);
+  // torch.device('cuda:0') pickles as ('cuda', 0); a one-argument form may still carry its index in the text
+  const m = /^([a-z_]+)(?::(\d+))?$/.exec(spec);
+  if (!m) throw new PickleError(`torch.device: unexpected device ${printable(JSON.stringify(spec), 40)}`);
+  const i = isInt(index) ? index : m[2] !== undefined ? Number(m[2]) : null;
+  return new PyDevice(m[1], i);
+}
+
+// numpy's type codes by kind and size: f2 / f4 / f8, i1..i8, u1..u8, b1 ('?' is bool's character code)
+const NUMPY_ALIASES: Record<string, string> = { '?': 'b1', bool: 'b1', float16: 'f2', float32: 'f4', float64: 'f8', int64: 'i8', int32: 'i4', uint8: 'u1' };
+
+/** `numpy.core.multiarray.scalar(dtype, bytes)` as its value: a number (an int64 past 2^53 as a bigint), a
+ *  boolean for bool; other kinds (complex, datetime, strings) as a marker naming the dtype. */
+function numpyScalar(args: PyValue[]): PyValue {
+  const [dtype, data] = args;
+  if (!(dtype instanceof PyDtype) || !(data instanceof Uint8Array)) return new PyOpaque('numpy scalar');
+  const code = NUMPY_ALIASES[dtype.name] ?? dtype.name.replace(/^[<>=|]/, '');
+  const m = /^([fiub])([1248])$/.exec(code);
+  if (!m || data.length !== Number(m[2])) return new PyOpaque(`numpy scalar ${printable(dtype.name, 40)}`);
+  const little = !(dtype.byteOrder === '>' || (dtype.byteOrder === '=' && dtype.name.startsWith('>')));
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const size = data.length;
+  switch (m[1]) {
+    case 'f':
+      return size === 8 ? dv.getFloat64(0, little) : size === 4 ? dv.getFloat32(0, little) : size === 2 ? halfToNumber(dv.getUint16(0, little)) : NaN;
+    case 'b':
+      return data[0] !== 0;
+    case 'i':
+    case 'u': {
+      const signed = m[1] === 'i';
+      if (size === 8) {
+        const v = signed ? dv.getBigInt64(0, little) : dv.getBigUint64(0, little);
+        return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+      }
+      if (size === 4) return signed ? dv.getInt32(0, little) : dv.getUint32(0, little);
+      if (size === 2) return signed ? dv.getInt16(0, little) : dv.getUint16(0, little);
+      return signed ? dv.getInt8(0) : dv.getUint8(0);
+    }
+  }
+  return new PyOpaque('numpy scalar');
+}
+
+function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
 
 function asParameter(t: PyValue): PyValue {
   return t instanceof PyTensor ? new PyTensor(t.storage, t.offset, t.shape, t.stride, true) : t;
@@ -554,9 +659,14 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         stack.push(call(pop(), args));
         break;
       } // NEWOBJ (cls, args): same checks
-      case 0x62:
-        pop();
-        break; // BUILD: state (an OrderedDict's _metadata, a Parameter's hooks) is not needed
+      case 0x62: {
+        // BUILD: state (an OrderedDict's _metadata, a Parameter's hooks) is not needed, except a numpy
+        // dtype's: (version, byte order, ...) says how its scalars' bytes are read
+        const state = pop();
+        const target = top();
+        if (target instanceof PyDtype && Array.isArray(state) && typeof state[1] === 'string') target.byteOrder = state[1];
+        break;
+      }
       case 0x51: {
         // BINPERSID
         const pid = pop();
@@ -568,4 +678,66 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         throw new PickleError(`unsupported or invalid pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${at}`);
     }
   }
+}
+
+/** A pickled value as plain JavaScript: dicts as objects (keys as text), tuples and lists as arrays; tensors,
+ *  storages, devices and other markers are kept as they are (references, never read here). */
+export type PlainValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PlainValue[]
+  | { [key: string]: PlainValue }
+  | PyTensor
+  | PyStorage
+  | PyOpaque
+  | PyDevice
+  | PyDtype
+  | PyGlobal;
+
+export interface ToPlainOptions {
+  /** values visited in all (a value reached twice counts twice: a pickle can share one list 2^64 ways);
+   *  default maxPickleItems */
+  maxValues?: number;
+  /** nesting; default maxPickleDepth (a pickle may nest a container after its parent's depth was counted) */
+  maxDepth?: number;
+  /** names the value in errors, e.g. `model.pth: init_args` */
+  what?: string;
+}
+
+/**
+ * A checkpoint's metadata (an nnU-Net trainer's init_args, trainer_name, mirroring axes) as plain values,
+ * bounded: a value that contains itself, nests deeper than maxDepth or visits more than maxValues values is
+ * a PickleError, never a hang. Dict keys become text: a Python int key as its digits, None / True / False
+ * as Python spells them; a `__proto__` key is an own property, not the object's prototype.
+ */
+export function toPlain(value: PyValue, options: ToPlainOptions = {}): PlainValue {
+  const maxValues = options.maxValues ?? DEFAULT_LIMITS.maxPickleItems;
+  const maxDepth = options.maxDepth ?? DEFAULT_LIMITS.maxPickleDepth;
+  const what = options.what ?? 'the value';
+  const open = new Set<object>();
+  let visited = 0;
+  const convert = (v: PyValue, depth: number): PlainValue => {
+    if (++visited > maxValues) throw new PickleError(`${what}: more than ${formatCount(maxValues)} values to convert`);
+    if (!(v instanceof PyDict) && !Array.isArray(v)) return v;
+    if (depth >= maxDepth) throw new PickleError(`${what}: containers nested more than ${maxDepth} deep`);
+    if (open.has(v)) throw new PickleError(`${what}: a container that holds itself`);
+    open.add(v);
+    let out: PlainValue;
+    if (Array.isArray(v)) out = v.map((c) => convert(c, depth + 1));
+    else {
+      const o: { [key: string]: PlainValue } = {};
+      for (const [k, c] of v.map) {
+        const key = k === null ? 'None' : k === true ? 'True' : k === false ? 'False' : String(k);
+        Object.defineProperty(o, key, { value: convert(c, depth + 1), enumerable: true, writable: true, configurable: true });
+      }
+      out = o;
+    }
+    open.delete(v);
+    return out;
+  };
+  return convert(value, 0);
 }
