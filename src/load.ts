@@ -18,6 +18,7 @@ import { parseSafetensors } from './weights/safetensors.js';
 import { type Limits, LimitError, MAX_CONFIG_BYTES, quoted, resolveLimits, shownValue } from './limits.js';
 import { InputError, UnetError, UnsupportedError, WeightsError, checkOptionNames, throwIfAborted } from './errors.js';
 import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
+import { nnunetModelSource } from './nnunetSource.js';
 
 /**
  * Where a model comes from: a safetensors file's bytes; a URL (a URL object, or a string starting with
@@ -56,9 +57,13 @@ export interface LoadOptions {
   /** bound in bytes on the compiled plans the model keeps (one per input shape; least recently used freed
    *  first); default 4 x the adapter's maxStorageBufferBindingSize, at most maxBufferSize (see model.info.planCache) */
   planCacheBytes?: number;
+  /** an nnU-Net results folder or zip: which folds (default every fold_N present, else fold_all), which
+   *  checkpoint file (default checkpoint_final.pth), and the configuration where a Dataset folder holds
+   *  several trainer folders */
+  nnunet?: { folds?: readonly (number | 'all')[]; checkpoint?: string; configuration?: string };
 }
 
-const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes'];
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes', 'nnunet'];
 
 /** A config's text as a JSON object. A parse error names the file and the position, never the text: a
  *  path that is a link to another file must not print that file's first bytes. */
@@ -109,7 +114,7 @@ function configObject(c: unknown, source: string): ModelConfig {
 export async function readModelSource(
   src: ModelSource,
   limits?: Partial<Limits>,
-  options: Pick<LoadOptions, 'signal' | 'onProgress'> = {},
+  options: Pick<LoadOptions, 'signal' | 'onProgress' | 'nnunet'> = {},
 ): Promise<{ bytes: Uint8Array; config?: ModelConfig; source: string; configSource?: string }> {
   const resolved = resolveLimits(limits);
   const maxBytes = resolved.maxWeightsBytes;
@@ -143,7 +148,21 @@ export async function readModelSource(
         throw new WeightsError(code ? `${path}: cannot read (${code})` : (e as Error).message, { cause: e });
       }
     };
-    if (await p.isDirectory?.(src)) {
+    // an nnU-Net results folder (no config.json, a plans.json somewhere in it) or its exported zip
+    const nnunet = async (path: string) => {
+      const files = await p.listFiles!(path, resolved);
+      if (/\.zip$/i.test(path) || (!files.paths.includes('config.json') && files.paths.some((f) => /(^|\/)plans\.json$/.test(f)))) {
+        const m = await nnunetModelSource(files, { ...checkNnunetOptions(options.nnunet), limits: resolved });
+        return { bytes: m.weights, config: m.config as unknown as ModelConfig, source: m.name, configSource: `${m.name} (plans.json, dataset.json)` };
+      }
+      return undefined;
+    };
+    const isDir = await p.isDirectory?.(src);
+    if (p.listFiles && (isDir || /\.zip$/i.test(src))) {
+      const m = await nnunet(src);
+      if (m) return m;
+    }
+    if (isDir) {
       const dir = src.replace(/\/+$/, '');
       const configSource = `${dir}/config.json`;
       const config = parseConfig(
@@ -172,6 +191,22 @@ export async function readModelSource(
   return { bytes: bytesOf(src.weights), config, source, configSource };
 }
 
+/** LoadOptions.nnunet, checked: folds are integers >= 0 or 'all', the names strings. */
+function checkNnunetOptions(o: LoadOptions['nnunet']): NonNullable<LoadOptions['nnunet']> {
+  if (o === undefined) return {};
+  if (typeof o !== 'object' || o === null) throw new InputError(`nnunet: expected { folds?, checkpoint?, configuration? }, found ${shownValue(o)}`);
+  checkOptionNames(o, ['folds', 'checkpoint', 'configuration'], 'nnunet');
+  if (
+    o.folds !== undefined &&
+    !(Array.isArray(o.folds) && o.folds.length > 0 && o.folds.every((f) => f === 'all' || (Number.isSafeInteger(f) && (f as number) >= 0)))
+  )
+    throw new InputError(`nnunet.folds must list fold numbers (0, 1, ...) or 'all', found ${shownValue(o.folds)}`);
+  for (const k of ['checkpoint', 'configuration'] as const)
+    if (o[k] !== undefined && (typeof o[k] !== 'string' || !/^[\w.+-]{1,200}$/.test(o[k] as string)))
+      throw new InputError(`nnunet.${k} must be a file or configuration name, found ${shownValue(o[k])}`);
+  return o;
+}
+
 /** Loads a model: see ModelSource for what it takes. */
 export async function loadModel(device: GPUDevice, src: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptionNames(options, LOAD_OPTIONS, 'loadModel');
@@ -190,6 +225,7 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
     throw new InputError(`pad must be 'reflect' or 'zero', found ${shownValue(options.pad)}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
     throw new InputError(`onProgress must be a function, found ${shownValue(options.onProgress)}`);
+  checkNnunetOptions(options.nnunet);
   let tuning = options.tuning === undefined ? undefined : checkTuning(options.tuning, device);
   const { bytes, config, source, configSource } = await readModelSource(src, options.limits, options);
   if (!isUrl(src, platform().readFile !== undefined)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });

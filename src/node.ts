@@ -4,7 +4,9 @@
 import './gpu/node.js';
 import { platform, setPlatform } from './gpu/platform.js';
 import { decodeImage } from './io/image.js';
+import { nnunetFiles } from './nnunetFiles.js';
 
-// Image bytes are decoded here, above src/io, rather than by src/gpu/node.ts (gpu/ sits below io/).
-setPlatform({ ...platform(), decodeImage: (bytes, limits) => decodeImage(bytes, { limits }) });
+// Image bytes are decoded here, above src/io, rather than by src/gpu/node.ts (gpu/ sits below io/); nnU-Net
+// results folders and zips are listed here too (src/nnunetFiles.ts).
+setPlatform({ ...platform(), decodeImage: (bytes, limits) => decodeImage(bytes, { limits }), listFiles: nnunetFiles });
 export * from './index.js';

@@ -31,7 +31,7 @@ const LAYERS: string[][] = [
   // architectures: state_dicts to graphs
   ['arch'],
   // the public API (src/index.ts, src/node.ts) and what it is made of
-  ['model.ts', 'segment.ts', 'load.ts', 'volume.ts', 'infoText.ts', 'index.ts', 'node.ts'],
+  ['model.ts', 'segment.ts', 'load.ts', 'volume.ts', 'infoText.ts', 'index.ts', 'node.ts', 'nnunetFiles.ts', 'nnunetSource.ts'],
   // the command line
   ['cli'],
 ];

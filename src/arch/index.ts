@@ -3,12 +3,13 @@
 import { brainUnet } from './brainUnet.js';
 import { TensorReader } from './reader.js';
 import { smp } from './smp/index.js';
+import { nnunet } from './nnunet/index.js';
 import type { Architecture, ArchInfo, BuildOptions, ModelConfig } from './types.js';
 import type { Graph } from '../ir/graph.js';
 import type { Safetensors } from '../weights/safetensors.js';
 import { UnsupportedError } from '../errors.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [smp, brainUnet];
+export const ARCHITECTURES: readonly Architecture[] = [nnunet, smp, brainUnet];
 
 export interface BuiltModel {
   graph: Graph;
@@ -31,10 +32,11 @@ export interface ParameterCounts {
  * (smp's encoder._conv_head, say) count too, as they do in PyTorch. Run after the architecture accepted
  * every key.
  */
-export function countStateDict(st: Safetensors): ParameterCounts {
+export function countStateDict(st: Safetensors, repeated: (key: string) => boolean = () => false): ParameterCounts {
   let parameters = 0;
   let buffers = 0;
   for (const [key, t] of st.tensors) {
+    if (repeated(key)) continue;
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (key.endsWith('.num_batches_tracked')) continue;
     if (key.endsWith('.running_mean')) buffers += n;
@@ -55,14 +57,14 @@ export function buildModel(st: Safetensors, config: ModelConfig | undefined, opt
       .map((k) => JSON.stringify(k))
       .join(', ');
     // the brain U-Net's reader explains what it misses best
-    if (!config) return built(brainUnet.build(reader, config, options), st, reader);
+    if (!config) return built(brainUnet, brainUnet.build(reader, config, options), st, reader);
     throw new UnsupportedError(`${st.source}: not a model this engine runs (keys ${sample}…; supported: ${ARCHITECTURES.map((a) => a.name).join(', ')})`);
   }
-  return built(arch.build(reader, config, options), st, reader);
+  return built(arch, arch.build(reader, config, options), st, reader);
 }
 
-function built(b: { graph: Graph; info: ArchInfo }, st: Safetensors, reader: TensorReader): BuiltModel {
-  return { graph: b.graph, info: { ...b.info, ...countStateDict(st) }, warning: reader.nonFiniteWarning() };
+function built(arch: Architecture, b: { graph: Graph; info: ArchInfo }, st: Safetensors, reader: TensorReader): BuiltModel {
+  return { graph: b.graph, info: { ...b.info, ...countStateDict(st, arch.repeatedKey) }, warning: reader.nonFiniteWarning() };
 }
 
 export type { Architecture, ArchInfo, BuildOptions, ModelConfig, OutputActivation } from './types.js';

@@ -30,7 +30,7 @@ export type ArchFamily = 'smp' | 'brain-unet' | 'nnunet';
  */
 export interface TorchReference {
   /** '--weights': a brain U-Net state_dict (tools/unet_model.py); '--smp': an smp model (tools/smp_unet.py) */
-  option: '--weights' | '--smp';
+  option: '--weights' | '--smp' | '--nnunet';
   /** the option takes a folder (config.json + model.safetensors) when the model came with a config */
   config: boolean;
 }
@@ -84,4 +84,6 @@ export interface Architecture {
   /** True when the state_dict keys (prefix stripped) and config are this architecture's. */
   detect(keys: readonly string[], config: ModelConfig | undefined): boolean;
   build(reader: TensorReader, config: ModelConfig | undefined, options: BuildOptions): { graph: Graph; info: ArchInfo };
+  /** keys whose tensors are another key's, registered twice in the module (PyTorch counts them once) */
+  repeatedKey?(key: string): boolean;
 }

@@ -26,6 +26,9 @@ export interface Platform {
   decodeImage?(bytes: Uint8Array, limits: Partial<Limits>): DecodedPixels;
   /** Whether a path is a folder (Node only; model folders hold config.json + model.safetensors). */
   isDirectory?(path: string): Promise<boolean>;
+  /** A folder's files, or a zip's entries, as a listing read one file at a time (Node only: nnU-Net results
+   *  folders and the zips nnUNetv2_export_model_to_zip writes). */
+  listFiles?(path: string, limits: Partial<Limits>): Promise<{ source: string; paths: readonly string[]; read(path: string): Promise<Uint8Array> }>;
   /** Lets go of the GPU entry point so the process can exit (Node: Dawn keeps it alive). */
   release?(): void;
   /** Small persistent text entries (tuning results): Node, files under the user's cache folder;
