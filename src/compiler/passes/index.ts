@@ -3,11 +3,12 @@ import type { Graph } from '../../ir/graph.js';
 import { foldBatchNorm } from './foldBatchNorm.js';
 import { fuseActivation } from './fuseActivation.js';
 import { fuseChannelScale } from './fuseChannelScale.js';
+import { fuseNorm } from './fuseNorm.js';
 import { fuseResidual } from './fuseResidual.js';
 import { placeConcat } from './placeConcat.js';
 
-export { foldBatchNorm, fuseActivation, fuseChannelScale, fuseResidual, placeConcat };
+export { foldBatchNorm, fuseActivation, fuseChannelScale, fuseNorm, fuseResidual, placeConcat };
 
 export function optimize(g: Graph): Graph {
-  return placeConcat(fuseActivation(fuseChannelScale(fuseResidual(foldBatchNorm(g)))));
+  return placeConcat(fuseActivation(fuseChannelScale(fuseResidual(fuseNorm(foldBatchNorm(g))))));
 }
