@@ -35,6 +35,7 @@ export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
     ...DEFAULT_TUNING,
     conv2d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size, algo: 'winograd4' },
     convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
+    conv3d: { tilePixels: 2, tileC4: 4, workgroupSize: 64, weights: 'subgroup', subgroupSize: size },
   };
 }
 
@@ -42,7 +43,8 @@ export function tuningFor(device: GPUDevice, adapter?: GPUAdapter): Tuning {
  *  conv2d: direct tiles, with workgroups of 32 and 128 beside 64 for two of them, and the Winograd
  *  variants with the GEMM tiles that did well on their own; each with the subgroup variant where the
  *  adapter has a fixed subgroup size. On hardware adapters (`software` false) also the tiled GEMM at
- *  128 x 128, 128 x 64 and 64 x 64 (its shared-memory tiles are what llvmpipe is slowest at). */
+ *  128 x 128, 128 x 64 and 64 x 64 (its shared-memory tiles are what llvmpipe is slowest at).
+ *  conv3d: conv2d's direct tiles (its only algorithm), each with the subgroup variant where there is one. */
 export function candidates(kernel: TunedKernel, subgroupSize?: number, software = false): ConvTile[] {
   const variants: Pick<ConvTile, 'weights' | 'subgroupSize'>[] = [{ weights: 'load' }];
   if (subgroupSize) variants.push({ weights: 'subgroup', subgroupSize });
@@ -68,6 +70,12 @@ export function candidates(kernel: TunedKernel, subgroupSize?: number, software 
     [2, 4, 32],
     [4, 2, 128],
   ];
+  // a subgroup-broadcast workgroup holds whole subgroups
+  const directTiles = (v: Pick<ConvTile, 'weights' | 'subgroupSize'>): ConvTile[] =>
+    direct
+      .filter(([, , wg]) => wg >= (v.subgroupSize ?? 0))
+      .map(([tilePixels, tileC4, workgroupSize]): ConvTile => ({ tilePixels, tileC4, workgroupSize, ...v }));
+  if (kernel === 'conv3d') return variants.flatMap(directTiles);
   const gemm: [number, number][] = [
     [2, 2],
     [2, 4],
@@ -83,10 +91,7 @@ export function candidates(kernel: TunedKernel, subgroupSize?: number, software 
       ].map(([tilePixels, tileC4]) => ({ tilePixels, tileC4, workgroupSize: 64, weights: 'load', algo: 'tiled' }));
   return tiled.concat(
     ...variants.map((v) => [
-      // a subgroup-broadcast workgroup holds whole subgroups
-      ...direct
-        .filter(([, , wg]) => wg >= (v.subgroupSize ?? 0))
-        .map(([tilePixels, tileC4, workgroupSize]): ConvTile => ({ tilePixels, tileC4, workgroupSize, ...v })),
+      ...directTiles(v),
       ...(['winograd2', 'winograd4'] as const).flatMap((algo) =>
         gemm.map(([tilePixels, tileC4]): ConvTile => ({ tilePixels, tileC4, workgroupSize: 64, ...v, algo })),
       ),

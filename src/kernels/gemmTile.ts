@@ -1,10 +1,11 @@
-// What the register-tiled GEMM kernels (conv2d.ts, convTranspose2x2.ts) share: each invocation computes
+// What the register-tiled GEMM kernels (conv2d.ts, conv3d.ts, convTranspose2x2.ts) share: each invocation computes
 // TP consecutive pixels of one row times TC output vec4 groups, multiplying input vec4s x_p by blocks of TC
 // weight mat4x4s (column j = input channel j of the vec4, rows = 4 output channels) into accumulators
 // acc_p_t. Lanes walk pixels and the workgroup row picks the channels, so every lane of a workgroup needs
 // the same weights: either every lane loads them ('load'), or the lanes of a subgroup share one copy
 // ('subgroup'). Here: the tile an invocation owns, the weight step, and the guarded store.
-import { gridIndex, rep } from './common.js';
+import type { Activation } from '../ir/types.js';
+import { activationWgsl, gridIndex, maskLanes, rep } from './common.js';
 
 /** How a GEMM kernel's weights reach the lanes (part of its spec; the tuner picks it per device). */
 export interface WeightSharing {
@@ -27,20 +28,22 @@ export function sharedLanes(s: WeightSharing, kernel: string): number {
 /**
  * WGSL placing an invocation's tile in a dispatch of linearWorkgroups(blocks, workgroupSize, COUT4_PAD / TC):
  * gridIndex's `index`, `wgy` and `rowLive`, then `block` (its pixel block, clamped to the last: invocations
- * past it compute a copy and store nothing), the block's image `n`, row `y` (of `rows`) and first pixel
- * `x0`, and `co0`, its first output vec4. Needs BLOCKS, X_BLOCKS, COUT4_PAD, TP, TC and GRID_FIELDS in scope.
+ * past it compute a copy and store nothing), the block's image (named `image`, default `n`), row `y` (of
+ * `rows`) and first pixel `x0`, and `co0`, its first output vec4. Needs BLOCKS, X_BLOCKS, COUT4_PAD, TP, TC
+ * and GRID_FIELDS in scope.
  */
 export const tileOrigin = (
   workgroupSize: number,
   rows: string,
   y: string,
   x0: string,
+  image = 'n',
 ): string => `  // invocations past the last block compute a copy of it and store nothing
 ${gridIndex(workgroupSize, 'COUT4_PAD / TC')}
   let block = min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let ${y} = (block / X_BLOCKS) % ${rows};
-  let n = block / (X_BLOCKS * ${rows});
+  let ${image} = block / (X_BLOCKS * ${rows});
   let ${x0} = xb * TP;
   let co0 = wgy * TC;`;
 
@@ -69,6 +72,26 @@ ${store(p, t)}
     }`,
 )}
   }`;
+
+/**
+ * storeTile with a conv's epilogue: output pixel `pixel0 + p` (a WGSL index into the output's pixels, whose
+ * row holds `width` pixels from `x0`) gets acc_p_t + bias, plus the residual where `residual` (bound as
+ * `residual`, read through RES_STRIDE / RES_OFFSET), through `act`, with the lanes of channels >= COUT
+ * stored as 0, into the output view (OUT_STRIDE / OUT_OFFSET).
+ */
+export const convStoreTile = (TP: number, TC: number, act: Activation, residual: boolean, pixel0: string, x0: string, width: string): string =>
+  storeTile(
+    TP,
+    TC,
+    x0,
+    width,
+    (p, t) => `        let pixel = ${pixel0} + ${p}u;
+        let v = acc_${p}_${t} + b_${t}${residual ? ` + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co0 + ${t}u])` : ''};
+        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(act, 'v'), `COUT - 4u * (co0 + ${t}u)`)});`,
+  );
+
+/** WGSL declaring the tile's accumulators acc_p_t (TP pixels x TC output vec4s), zeroed. */
+export const accumulators = (TP: number, TC: number): string => rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`));
 
 /** The extra builtin `main` takes in the subgroup variant (the lane inside the subgroup). */
 export const laneParam = (lanes: number): string => (lanes ? ', @builtin(subgroup_invocation_id) lane: u32' : '');

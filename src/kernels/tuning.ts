@@ -21,11 +21,13 @@ export type ConvAlgo = 'direct' | 'winograd2' | 'winograd4' | 'tiled';
 export const describeTile = (t: ConvTile) =>
   `${t.algo && t.algo !== 'direct' ? `${t.algo} ` : ''}${t.weights}${t.subgroupSize ? `/${t.subgroupSize}` : ''} ${t.tilePixels}px x ${t.tileC4}c4 wg${t.workgroupSize}`;
 
-export type TunedKernel = 'conv2d' | 'convTranspose2x2';
+export type TunedKernel = 'conv2d' | 'convTranspose2x2' | 'conv3d';
 
 export interface Tuning {
   conv2d: ConvTile;
   convTranspose2x2: ConvTile;
+  /** the direct conv3d (src/kernels/conv3d.ts); its `algo` is ignored: it has only the direct kernel */
+  conv3d: ConvTile;
   /** workgroup size of the elementwise kernels (pool, layout, batchNorm, activations, concat) */
   elementwiseWorkgroupSize: number;
   /** per-layer choices, by layerKey(); layers not listed use the kernel's entry above */
@@ -36,5 +38,6 @@ export interface Tuning {
 export const DEFAULT_TUNING: Tuning = {
   conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' },
   convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load' },
+  conv3d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' },
   elementwiseWorkgroupSize: 64,
 };
