@@ -369,14 +369,14 @@ def randomize(net):
                 m.running_var.uniform_(0.5, 2.0)
 
 
-def train_step(net, dim, n_in, stride):
+def train_step(net, n_in, stride, epochs):
     """One real step of nnUNetTrainer's optimizer (SGD, momentum 0.99, nesterov, the last epoch's poly LR) on a
     deep-supervision loss, with clip_grad_norm_ 12 as train_step does: the optimizer state then holds momentum
     buffers for every parameter."""
     opt = torch.optim.SGD(net.parameters(), INITIAL_LR, weight_decay=WEIGHT_DECAY, momentum=0.99, nesterov=True)
     for g in opt.param_groups:  # PolyLRScheduler (an _LRScheduler) records initial_lr, then sets the last epoch's lr
         g["initial_lr"] = INITIAL_LR
-        g["lr"] = INITIAL_LR * (1 - (NUM_EPOCHS - 1) / NUM_EPOCHS) ** 0.9
+        g["lr"] = INITIAL_LR * (1 - (epochs - 1) / NUM_EPOCHS) ** 0.9
     net.train()
     # twice the total stride: instance norm refuses a 1-voxel bottleneck in training mode
     x = torch.randn(2, n_in, *[2 * s for s in stride])
@@ -477,8 +477,9 @@ def build_case(name, case, seed, dna):
     for fold in case.get("folds", [0]):
         net = build_network(plans_loaded, cfg, ds_loaded, deep_supervision=True)
         randomize(net)
-        opt = train_step(net, case["dim"], len(ds["channel_names"]), stride)
-        ck = checkpoint(net, opt, plans_loaded, cfg, fold, ds_loaded, case.get("epochs", 3), rng)
+        epochs = case.get("epochs", 3)  # committed cases log 3 epochs (1000 would add ~350 KB of pickled numpy scalars per fold)
+        opt = train_step(net, len(ds["channel_names"]), stride, epochs)
+        ck = checkpoint(net, opt, plans_loaded, cfg, fold, ds_loaded, epochs, rng)
         files[f"{name}/fold_{fold}/checkpoint_final.pth"] = ck
         ref = build_network(plans_loaded, cfg, ds_loaded, deep_supervision=False)
         ref.load_state_dict(ck["network_weights"])
