@@ -1,14 +1,62 @@
-// convTransposeStrided: registry entry (its kernel lands in src/kernels/convTransposeStrided.ts).
+// conv_transpose2d / 3d whose kernel equals its stride (nnU-Net's decoder up-sampling), with optional bias.
+// It shares the convTranspose2x2 tuning entry: the same GEMM tile, with kH x kW taps unrolled instead of 2 x 2.
+import { convTransposeStridedStep, packConvTransposeStridedWeights } from '../kernels/convTransposeStrided.js';
+import { channelPos, storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
+import { weightsFor } from './registry.js';
 import { UnsupportedError } from '../errors.js';
+
+/** [kD, kH, kW] of the op's weight (kD = 1 in 2D). */
+const kernel3 = (shape: number[]): [number, number, number] => {
+  const k = shape.slice(2);
+  return k.length === 2 ? [1, k[0], k[1]] : [k[0], k[1], k[2]];
+};
 
 export const convTransposeStrided: OpDef<'convTransposeStrided'> = {
   ranks: [2, 3],
-  shape: (_op, [x]) => x,
-  writesSlice: false,
-  readsSegments: false,
-  f16: false,
-  compile(_op, { node }) {
-    throw new UnsupportedError(`${node.name}: convTransposeStrided has no kernel yet`);
+  shape(op, [x], { node, channels }) {
+    const kernel = op.params.shape.slice(2);
+    if (kernel.length !== x.length - 2)
+      throw new UnsupportedError(
+        `${node.name}: a ${kernel.length}D kernel [${kernel}] on the ${x.length - 2}D input [${x}]; expected one size per spatial axis`,
+      );
+    return [x[0], channels, ...x.slice(2).map((s, i) => s * kernel[i])];
+  },
+  writesSlice: true,
+  readsSegments: true,
+  f16: true,
+  tuning: {
+    kernel: 'convTranspose2x2',
+    key(op, g, node) {
+      const [cin, cout, ...kernel] = op.params.shape;
+      const segs = g.values[node.inputs[0]].segments?.length ?? 1;
+      return `convTransposeStrided k${kernel.join('x')} ${cin}${segs > 1 ? `(${segs} parts)` : ''}->${cout}`;
+    },
+  },
+  parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
+  pack(op, { g, node, f16, tile }) {
+    const input = g.values[node.inputs[0]];
+    const p = packConvTransposeStridedWeights(op.params, storageC4(input), tile!.tileC4, channelPos(input));
+    return [weightsFor(p.weight, f16), p.bias];
+  },
+  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
+    const [x] = node.inputs;
+    const s = shapeOf(x);
+    const [D, H, W] = s.length === 5 ? [s[2], s[3], s[4]] : [1, s[2], s[3]];
+    const spec = {
+      N: s[0],
+      D,
+      H,
+      W,
+      kernel: kernel3(op.params.shape),
+      cin: op.params.shape[0],
+      cin4: storageC4(g.values[x]),
+      cout: op.params.shape[1],
+      input: view(x),
+      output: view(node.output),
+      ...tile!,
+      f16,
+    };
+    return [convTransposeStridedStep(device, spec, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
   },
 };
