@@ -286,7 +286,7 @@ export function tuningProblem(t: unknown, maxWorkgroup: number): string | undefi
     return undefined;
   };
   if (!isObject(t)) return 'must be an object';
-  const problem = tile(t.conv2d, 'conv2d') ?? tile(t.convTranspose2x2, 'convTranspose2x2');
+  const problem = tile(t.conv2d, 'conv2d') ?? tile(t.convTranspose2x2, 'convTranspose2x2') ?? (t.conv3d === undefined ? undefined : tile(t.conv3d, 'conv3d'));
   if (problem) return problem;
   if (!int(t.elementwiseWorkgroupSize, maxWorkgroup)) return `elementwiseWorkgroupSize must be an integer from 1 to ${maxWorkgroup}`;
   if (t.layers !== undefined) {
@@ -319,7 +319,9 @@ function checkTuning(t: unknown, device: GPUDevice): Tuning {
 function usable(device: GPUDevice, t: Tuning): boolean {
   if (tuningProblem(t, device.limits.maxComputeInvocationsPerWorkgroup)) return false; // a damaged cache file
   const size = fixedSubgroupSize(device, adapterOf(device));
-  return [t.conv2d, t.convTranspose2x2, ...Object.values(t.layers ?? {})].every((k) => k.weights !== 'subgroup' || k.subgroupSize === size);
+  return [t.conv2d, t.convTranspose2x2, ...(t.conv3d ? [t.conv3d] : []), ...Object.values(t.layers ?? {})].every(
+    (k) => k.weights !== 'subgroup' || k.subgroupSize === size,
+  );
 }
 
 /** A model from an unoptimized graph and its architecture's info (parameters counted on that graph). */

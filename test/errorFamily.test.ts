@@ -148,6 +148,7 @@ Family('loadModel: the source, and each LoadOptions field', async ({ device }) =
           tuning: {
             conv2d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' },
             convTranspose2x2: { tilePixels: 2, tileC4: 2, workgroupSize: 64, weights: 'load' },
+            conv3d: { tilePixels: 4, tileC4: 2, workgroupSize: 64, weights: 'load' },
             elementwiseWorkgroupSize: 1e9,
           },
         }),

@@ -3,7 +3,7 @@
 // where a BatchNorm cannot be folded, and the tests.
 import type { BatchNormParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, type Step, f32Literal, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type BufferRange, type Nhwc4View, type Step, enables, f32Literal, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
 export interface BatchNormSpec {
   N: number;
@@ -14,6 +14,8 @@ export interface BatchNormSpec {
   input: Nhwc4View;
   output: Nhwc4View;
   workgroupSize: number;
+  /** activations stored as f16 (the statistics stay f32) */
+  f16?: boolean;
 }
 
 export function batchNormWorkgroups(s: BatchNormSpec): [number, number, number] {
@@ -21,7 +23,8 @@ export function batchNormWorkgroups(s: BatchNormSpec): [number, number, number] 
 }
 
 export function batchNormWgsl(s: BatchNormSpec): string {
-  return /* wgsl */ `
+  return /* wgsl */ `${enables(false, s.f16)}
+${storageAliases(s.f16)}
 // batch_norm (eval): y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, per channel.
 // One invocation per vec4 of one pixel.
 const C4 = ${s.c4}u;
@@ -32,7 +35,7 @@ const OUT_STRIDE = ${s.output.c4Stride}u;
 const OUT_OFFSET = ${s.output.c4Offset}u;
 const TOTAL = ${s.N * s.H * s.W * s.c4}u;
 
-${BATCH_NORM_BINDINGS.wgsl()}
+${batchNormBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -40,18 +43,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (i >= TOTAL) { return; }
   let c = i % C4;
   let pixel = i / C4;
-  let x = input[pixel * IN_STRIDE + IN_OFFSET + c];
+  let x = vec4<f32>(input[pixel * IN_STRIDE + IN_OFFSET + c]);
   let scale = params[4u * c] * inverseSqrt(params[4u * c + 3u] + EPS);
-  output[pixel * OUT_STRIDE + OUT_OFFSET + c] = (x - params[4u * c + 2u]) * scale + params[4u * c + 1u];
+  output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act((x - params[4u * c + 2u]) * scale + params[4u * c + 1u]);
 }
 `;
 }
 
-const BATCH_NORM_BINDINGS = new KernelBindings('batchNorm', [
-  activation('input', undefined, 'vec4<f32>'),
-  param('params', 'vec4<f32>', 'params[4 * c4 + k], k = 0 weight, 1 bias, 2 running_mean, 3 running_var (padding channels: 0, 0, 0, 1)'),
-  written('output', undefined, 'vec4<f32>'),
-]);
+const batchNormBindings = (s: BatchNormSpec) =>
+  new KernelBindings(
+    'batchNorm',
+    [
+      activation('input'),
+      param('params', 'vec4<f32>', 'params[4 * c4 + k], k = 0 weight, 1 bias, 2 running_mean, 3 running_var (padding channels: 0, 0, 0, 1)'),
+      written('output'),
+    ],
+    undefined,
+    s.f16,
+  );
 
 /** Interleaves weight, bias, running_mean, running_var per vec4 group, as batchNormWgsl reads them. */
 export function packBatchNormParams(p: BatchNormParams, c4: number): Float32Array {
@@ -72,5 +81,13 @@ export function batchNormStep(
   b: { input: BufferRange; params: BufferRange; output: BufferRange },
   label = 'batchNorm',
 ): Step {
-  return makeStep(device, label, { code: batchNormWgsl(s), bindings: BATCH_NORM_BINDINGS }, b, batchNormWorkgroups(s), 0, `[${s.N},${s.c4 * 4},${s.H},${s.W}]`);
+  return makeStep(
+    device,
+    label,
+    { code: batchNormWgsl(s), bindings: batchNormBindings(s) },
+    b,
+    batchNormWorkgroups(s),
+    0,
+    `[${s.N},${s.c4 * 4},${s.H},${s.W}]`,
+  );
 }

@@ -8,11 +8,11 @@ export const batchNorm: OpDef<'batchNorm'> = {
   shape: (_op, [x]) => x,
   writesSlice: true,
   readsSegments: false,
-  f16: false,
+  f16: true,
   // weight and bias; running_mean and running_var are buffers, not parameters, in PyTorch
   parameters: (op) => 2 * op.params.weight.length,
   pack: (op, { g, node }) => [packBatchNormParams(op.params, storageC4(g.values[node.inputs[0]]))],
-  compile(op, { device, node, g, shapeOf, view, range, params, workgroupSize }) {
+  compile(op, { device, node, g, shapeOf, view, range, params, workgroupSize, f16 }) {
     const [x] = node.inputs;
     // per channel and position-wise: a 3D value is N * D images of H x W
     const s = shapeOf(x);
@@ -25,6 +25,7 @@ export const batchNorm: OpDef<'batchNorm'> = {
       input: view(x),
       output: view(node.output),
       workgroupSize,
+      f16,
     };
     return [batchNormStep(device, spec, { input: range(x), output: range(node.output), params: params[0] }, node.name)];
   },

@@ -32,6 +32,10 @@ R('every op kind of the IR has an entry, and nothing else does', () => {
     'add',
     'globalAvgPool',
     'softmax',
+    'conv3d',
+    'convTransposeStrided',
+    'instanceNorm',
+    'avgPool',
     'scseGate',
     'channelScale',
   ];

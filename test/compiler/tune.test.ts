@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adapterOf } from '../../src/gpu/device.js';
 import { cachedTuning, storeTuning, tuneGraph } from '../../src/compiler/tune.js';
-import { type ConvTile, candidates, describeTile, tuningFor } from '../../src/compiler/tuning.js';
+import { type ConvTile, type TunedKernel, candidates, describeTile, tuningFor } from '../../src/compiler/tuning.js';
 import { architectureKey, loadModel } from '../../src/load.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
@@ -30,7 +30,7 @@ Tune('tuneGraph times each candidate per layer, stores the result, and loadModel
   const base = tuningFor(device, adapter);
   const model = await loadModel(device, weights, { tuning: base });
   // two candidates per kernel keep this quick; tests/kernels run every candidate for correctness
-  const few = (kernel: 'conv2d' | 'convTranspose2x2', s?: number): ConvTile[] => candidates(kernel, s).slice(0, 2);
+  const few = (kernel: TunedKernel, s?: number): ConvTile[] => candidates(kernel, s).slice(0, 2);
   const r = await tuneGraph(device, adapter, model.graph, [1, 3, 32, 32], base, 1, undefined, few);
   // b2_rgb (init_features 4): 15 distinct conv2d layer keys and 4 conv_transpose2d ones
   assert.is(r.layers.filter((l) => l.kernel === 'conv2d').length, 15);

@@ -60,9 +60,9 @@ export function buildNnunetNetwork(b: GraphBuilder, reader: TensorReader, net: N
     const params: ConvNdParams = { weight: r.tensor(`${name}.weight`, shape), shape };
     if (bias) params.bias = r.tensor(`${name}.bias`, [cout]);
     const padding = kernel.map((k) => (k - 1) >> 1);
-    if (net.dims === 3) return b.conv3d(name, x, params, { stride, padding });
+    if (net.dims === 3) return b.conv3d(prefix + name, x, params, { stride, padding });
     return b.conv2d(
-      name,
+      prefix + name,
       x,
       { ...params, shape: shape as [number, number, number, number] },
       { stride: [stride[0], stride[1]], padding: [padding[0], padding[1]] },
