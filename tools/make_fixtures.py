@@ -416,6 +416,34 @@ def compare(path, want_tensors, want_meta):
     return errs
 
 
+def fixture_main(path, script, cases, label, doc):
+    """main() of an op-fixture script (tools/make_op_fixtures.py, tools/make_nd_op_fixtures.py): writes, or with
+    --check verifies, one safetensors file at `path` holding every case of `cases()` (NAME -> (spec, tensors)) as
+    tensors `NAME.KEY` and `__metadata__["cases"]`, a JSON object of NAME -> spec. `label` names the fixtures
+    in the --check verdict, `doc` is the script's usage text."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    tensors, specs = {}, {}
+    for name, (spec, t) in cases().items():
+        specs[name] = spec
+        for k, v in t.items():
+            tensors[f"{name}.{k}"] = v.contiguous().numpy()
+    meta = {"torch_version": torch.__version__, "script": script, "format_version": "1", "cases": json.dumps(specs, sort_keys=True)}
+    if args.check:
+        errs = compare(path, tensors, meta)
+        for e in errs:
+            print("error: " + e, file=sys.stderr)
+        print(f"{label} fixtures match" if not errs else f"{label} fixtures are stale")
+        return 1 if errs else 0
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(safetensors_bytes(tensors, meta))
+    print(f"wrote {path}: {len(specs)} cases, {os.path.getsize(path)} bytes")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", metavar="DIR", help="write (or --check) the full-size model into DIR")

@@ -11,8 +11,6 @@ from the f32 inputs, then cast to f32.
   /usr/bin/python3 tools/make_op_fixtures.py --check   # verify the committed file is current
 """
 
-import argparse
-import json
 import os
 import sys
 
@@ -20,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import compare, safetensors_bytes  # noqa: E402
+from make_fixtures import fixture_main  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "test", "fixtures", "ops", "ops.safetensors")
@@ -151,34 +149,5 @@ def cases():
     return out
 
 
-def build():
-    tensors, specs = {}, {}
-    for name, (spec, t) in cases().items():
-        specs[name] = spec
-        for k, v in t.items():
-            tensors[f"{name}.{k}"] = v.contiguous().numpy()
-    meta = {"torch_version": torch.__version__, "script": SCRIPT, "format_version": "1", "cases": json.dumps(specs, sort_keys=True)}
-    return tensors, meta
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    tensors, meta = build()
-    if args.check:
-        errs = compare(PATH, tensors, meta)
-        for e in errs:
-            print("error: " + e, file=sys.stderr)
-        print("ops fixtures match" if not errs else "ops fixtures are stale")
-        return 1 if errs else 0
-    os.makedirs(os.path.dirname(PATH), exist_ok=True)
-    with open(PATH, "wb") as f:
-        f.write(safetensors_bytes(tensors, meta))
-    print(f"wrote {PATH}: {len(json.loads(meta['cases']))} cases, {os.path.getsize(PATH)} bytes")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture_main(PATH, SCRIPT, cases, "ops", __doc__))
