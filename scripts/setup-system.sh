@@ -59,6 +59,10 @@ TOOLS_PYTHON_PACKAGES=(
   torchvision=python3-torchvision
   numpy=python3-numpy
   PIL=python3-pil
+  scipy=python3-scipy
+  skimage=python3-skimage
+  nibabel=python3-nibabel
+  pandas=python3-pandas
 )
 if [ $want_torch = 1 ]; then
   missing=()

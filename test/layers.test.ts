@@ -30,6 +30,8 @@ const LAYERS: string[][] = [
   ['tiling'],
   // architectures: state_dicts to graphs
   ['arch'],
+  // nnU-Net's predictor: its preprocessing, Gaussian sliding windows with mirroring, and export
+  ['nnunet'],
   // the public API (src/index.ts, src/node.ts) and what it is made of
   ['model.ts', 'segment.ts', 'load.ts', 'volume.ts', 'infoText.ts', 'index.ts', 'node.ts', 'nnunetFiles.ts', 'nnunetSource.ts'],
   // the command line
