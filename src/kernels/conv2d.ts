@@ -8,19 +8,17 @@ import {
   type Nhwc4View,
   ShapeUniforms,
   type Step,
-  activationWgsl,
   c4,
   enables,
   GRID_FIELDS,
   gridUniforms,
   linearWorkgroups,
   makeStep,
-  maskLanes,
   rep,
   storageAliases,
 } from './common.js';
 import type { Activation } from '../ir/types.js';
-import { type WeightSharing, laneParam, sharedLanes, storeTile, tileOrigin, weightTile } from './gemmTile.js';
+import { type WeightSharing, accumulators, convStoreTile, laneParam, sharedLanes, tileOrigin, weightTile } from './gemmTile.js';
 
 export interface Conv2dSpec extends WeightSharing {
   /** batch and input spatial size */
@@ -148,7 +146,7 @@ ${tileOrigin(s.workgroupSize, 'HO', 'oy', 'ox0')}
   // grouped convs: this tile's group starts GROUP_CIN4 * group vec4s into each input pixel (0 ungrouped)
   let gin = (co0 / GROUP_COUT4) * CIN4;
 
-${rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`))}
+${accumulators(TP, TC)}
   for (var ky = 0u; ky < KH; ky++) {
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too
     let iy = oy * SH + ky * DH - PH;
@@ -169,15 +167,7 @@ ${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, S)}
     }
   }
 
-${storeTile(
-  TP,
-  TC,
-  'ox0',
-  'WO',
-  (p, t) => `        let pixel = (n * HO + oy) * WO + ox0 + ${p}u;
-        let v = acc_${p}_${t} + b_${t}${s.residual ? ` + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co0 + ${t}u])` : ''};
-        output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(s.activation, 'v'), `COUT - 4u * (co0 + ${t}u)`)});`,
-)}
+${convStoreTile(TP, TC, s.activation, !!s.residual, '(n * HO + oy) * WO + ox0', 'ox0', 'WO')}
 }
 `;
 }
