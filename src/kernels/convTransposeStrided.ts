@@ -20,6 +20,7 @@ import {
   rep,
   storageAliases,
 } from './common.js';
+import { conv2dCout4Padded } from './conv2d.js';
 import { type WeightSharing, laneParam, sharedLanes, storeTile, weightTile } from './gemmTile.js';
 
 export interface ConvTransposeStridedSpec extends WeightSharing {
@@ -46,11 +47,9 @@ export interface ConvTransposeStridedSpec extends WeightSharing {
   f16?: boolean;
 }
 
-const cout4Padded = (cout: number, tileC4: number) => Math.ceil(c4(cout) / tileC4) * tileC4;
-
 /** Invocations along x (pixel blocks) and workgroup rows (channel blocks times depth taps) of the grid. */
 function convTransposeStridedGrid(s: ConvTransposeStridedSpec): [number, number] {
-  return [s.N * s.D * s.H * Math.ceil(s.W / s.tilePixels), (cout4Padded(s.cout, s.tileC4) / s.tileC4) * s.kernel[0]];
+  return [s.N * s.D * s.H * Math.ceil(s.W / s.tilePixels), (conv2dCout4Padded(s.cout, s.tileC4) / s.tileC4) * s.kernel[0]];
 }
 
 export function convTransposeStridedWorkgroups(s: ConvTransposeStridedSpec): [number, number, number] {
@@ -148,7 +147,7 @@ export function packConvTransposeStridedWeights(
   const taps = kernel.reduce((a, b) => a * b, 1);
   if (p.weight.length !== cin * cout * taps)
     throw new Error(`convTransposeStrided: weight has ${p.weight.length} values, its shape [${p.shape}] needs ${cin * cout * taps}`);
-  const cout4Pad = cout4Padded(cout, tileC4);
+  const cout4Pad = conv2dCout4Padded(cout, tileC4);
   const weight = new Float32Array(taps * cin4 * cout4Pad * 16);
   for (let ci = 0; ci < cin; ci++) {
     const pos = channelPos(ci);
@@ -192,8 +191,8 @@ export function convTransposeStridedShape(s: ConvTransposeStridedSpec): Uint32Ar
     KD: s.kernel[0],
     CIN4: s.cin4,
     COUT4: c4(s.cout),
-    COUT4_PAD: cout4Padded(s.cout, s.tileC4),
-    CO_BLOCKS: cout4Padded(s.cout, s.tileC4) / s.tileC4,
+    COUT4_PAD: conv2dCout4Padded(s.cout, s.tileC4),
+    CO_BLOCKS: conv2dCout4Padded(s.cout, s.tileC4) / s.tileC4,
     IN_STRIDE: s.input.c4Stride,
     IN_OFFSET: s.input.c4Offset,
     OUT_STRIDE: s.output.c4Stride,
