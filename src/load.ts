@@ -152,7 +152,7 @@ export async function readModelSource(
     const nnunet = async (path: string) => {
       const files = await p.listFiles!(path, resolved);
       if (/\.zip$/i.test(path) || (!files.paths.includes('config.json') && files.paths.some((f) => /(^|\/)plans\.json$/.test(f)))) {
-        const m = await nnunetModelSource(files, { ...checkNnunetOptions(options.nnunet), limits: resolved });
+        const m = await nnunetModelSource(files, { ...options.nnunet, limits: resolved });
         return { bytes: m.weights, config: m.config as unknown as ModelConfig, source: m.name, configSource: `${m.name} (plans.json, dataset.json)` };
       }
       return undefined;
@@ -192,9 +192,17 @@ export async function readModelSource(
 }
 
 /** LoadOptions.nnunet, checked: folds are integers >= 0 or 'all', the names strings. */
-function checkNnunetOptions(o: LoadOptions['nnunet']): NonNullable<LoadOptions['nnunet']> {
-  if (o === undefined) return {};
-  if (typeof o !== 'object' || o === null) throw new InputError(`nnunet: expected { folds?, checkpoint?, configuration? }, found ${shownValue(o)}`);
+function checkNnunetOptions(given: LoadOptions['nnunet']): NonNullable<LoadOptions['nnunet']> {
+  if (given === undefined) return {};
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new InputError(`nnunet: expected { folds?, checkpoint?, configuration? }, found ${shownValue(given)}`);
+  // plain data, read once: a getter runs here and a cycle is one error
+  let o: NonNullable<LoadOptions['nnunet']>;
+  try {
+    o = JSON.parse(JSON.stringify(given));
+  } catch (e) {
+    throw new InputError(`nnunet: cannot be read as plain data (${e instanceof Error ? e.message.split('\n')[0].slice(0, 100) : typeof e})`, { cause: e });
+  }
   checkOptionNames(o, ['folds', 'checkpoint', 'configuration'], 'nnunet');
   if (
     o.folds !== undefined &&
@@ -225,7 +233,7 @@ export async function loadModel(device: GPUDevice, src: ModelSource, options: Lo
     throw new InputError(`pad must be 'reflect' or 'zero', found ${shownValue(options.pad)}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
     throw new InputError(`onProgress must be a function, found ${shownValue(options.onProgress)}`);
-  checkNnunetOptions(options.nnunet);
+  options.nnunet = checkNnunetOptions(options.nnunet);
   let tuning = options.tuning === undefined ? undefined : checkTuning(options.tuning, device);
   const { bytes, config, source, configSource } = await readModelSource(src, options.limits, options);
   if (!isUrl(src, platform().readFile !== undefined)) options.onProgress?.({ loaded: bytes.length, total: bytes.length });

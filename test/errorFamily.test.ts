@@ -118,8 +118,8 @@ Family('loadModel: the source, and each LoadOptions field', async ({ device }) =
     ...hostileFor('options', ['{}'], (v) => loadModel(device, bytes, v as never)),
   ];
   // `{}` is "no limits changed"
-  const accepts: Record<string, string[]> = { limits: ['{}'], onProgress: ['a function'] };
-  for (const field of ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress']) {
+  const accepts: Record<string, string[]> = { limits: ['{}'], onProgress: ['a function'], nnunet: ['{}'] };
+  for (const field of ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'nnunet']) {
     cases.push(...hostileFor(field, accepts[field] ?? [], (v) => loadModel(device, bytes, { [field]: v })));
   }
   cases.push(
