@@ -14,11 +14,10 @@ import {
   gridUniforms,
   linearWorkgroups,
   makeStep,
-  rep,
   storageAliases,
 } from './common.js';
 import type { Activation } from '../ir/types.js';
-import { type WeightSharing, accumulators, convStoreTile, laneParam, sharedLanes, tileOrigin, weightTile } from './gemmTile.js';
+import { type WeightSharing, accumulators, convRowTaps, convStoreTile, laneParam, sharedLanes, tileOrigin } from './gemmTile.js';
 
 export interface Conv2dSpec extends WeightSharing {
   /** batch and input spatial size */
@@ -151,20 +150,13 @@ ${accumulators(TP, TC)}
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too
     let iy = oy * SH + ky * DH - PH;
     let row = (n * H + min(iy, H - 1u)) * W;
-    for (var kx = 0u; kx < KW; kx++) {
-${rep(
-  TP,
-  (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx * DW - PW;
-      let inside_${p} = iy < H && ix_${p} < W;
-      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET + gin;`,
-)}
-      let wbase = (ky * KW + kx) * CIN4 * COUT4_PAD + co0;
-      for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-${s.inputScale ? '        let scale = vec4<f32>(inputScale[n * SCALE_STRIDE + SCALE_OFFSET + gin + ci4]);' : ''}
-${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4])${s.inputScale ? ' * scale' : ''}, inside_${p});`)}
-${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, S)}
-      }
-    }
+${convRowTaps(TP, TC, S, {
+  tapRow: 'ky',
+  rowInside: 'iy < H',
+  dilated: true,
+  channel0: 'gin',
+  scale: s.inputScale ? 'vec4<f32>(inputScale[n * SCALE_STRIDE + SCALE_OFFSET + gin + ci4])' : undefined,
+})}
   }
 
 ${convStoreTile(TP, TC, s.activation, !!s.residual, '(n * HO + oy) * WO + ox0', 'ox0', 'WO')}

@@ -17,11 +17,10 @@ import {
   gridUniforms,
   linearWorkgroups,
   makeStep,
-  rep,
   storageAliases,
 } from './common.js';
 import { conv2dCout4Padded, packConv2dWeights } from './conv2d.js';
-import { type WeightSharing, accumulators, convStoreTile, laneParam, sharedLanes, tileOrigin, weightTile } from './gemmTile.js';
+import { type WeightSharing, accumulators, convRowTaps, convStoreTile, laneParam, sharedLanes, tileOrigin } from './gemmTile.js';
 
 export type Axes3 = [number, number, number];
 
@@ -135,19 +134,7 @@ ${accumulators(TP, TC)}
       let iy = oy * SH + ky - PH;
       let row = (plane + min(iy, H - 1u)) * W;
       let rowInside = iz < D && iy < H;
-      for (var kx = 0u; kx < KW; kx++) {
-${rep(
-  TP,
-  (p) => `        let ix_${p} = (ox0 + ${p}u) * SW + kx - PW;
-        let inside_${p} = rowInside && ix_${p} < W;
-        let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET;`,
-)}
-        let wbase = ((kz * KH + ky) * KW + kx) * CIN4 * COUT4_PAD + co0;
-        for (var ci4 = 0u; ci4 < CIN4; ci4++) {
-${rep(TP, (p) => `          let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4]), inside_${p});`)}
-${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, S)}
-        }
-      }
+${convRowTaps(TP, TC, S, { tapRow: '(kz * KH + ky)', rowInside: 'rowInside' }, '  ')}
     }
   }
 

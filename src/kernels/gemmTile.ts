@@ -3,7 +3,7 @@
 // weight mat4x4s (column j = input channel j of the vec4, rows = 4 output channels) into accumulators
 // acc_p_t. Lanes walk pixels and the workgroup row picks the channels, so every lane of a workgroup needs
 // the same weights: either every lane loads them ('load'), or the lanes of a subgroup share one copy
-// ('subgroup'). Here: the tile an invocation owns, the weight step, and the guarded store.
+// ('subgroup'). Here: the tile an invocation owns, the weight step, a conv's taps along a row, and the guarded store.
 import type { Activation } from '../ir/types.js';
 import { activationWgsl, gridIndex, maskLanes, rep } from './common.js';
 
@@ -89,6 +89,37 @@ export const convStoreTile = (TP: number, TC: number, act: Activation, residual:
         let v = acc_${p}_${t} + b_${t}${residual ? ` + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co0 + ${t}u])` : ''};
         output[pixel * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(${maskLanes(activationWgsl(act, 'v'), `COUT - 4u * (co0 + ${t}u)`)});`,
   );
+
+/**
+ * WGSL of a conv's taps along one input row (conv2d.ts, conv3d.ts): the loop over kx < KW, in which input
+ * pixel p is ix_p = (ox0 + p) * SW + kx * DW - PW (`dilated`; kx alone otherwise) of the row starting at
+ * pixel `row`, read where `rowInside` and ix_p < W hold (zero padding as a masked load; unsigned wrap-around
+ * makes ix_p < 0 fail too), then the CIN4 steps of weightTile. `tapRow` is the tap's row (the weight tap is
+ * tapRow * KW + kx), `channel0` an offset added to every input pixel's vec4 index (a group's first input
+ * vec4), `scale` a vec4 factor multiplying each input vec4 as it is read (uses ci4). Indented by `indent`.
+ */
+export function convRowTaps(
+  TP: number,
+  TC: number,
+  lanes: number,
+  o: { tapRow: string; rowInside: string; dilated?: boolean; channel0?: string; scale?: string },
+  indent = '',
+): string {
+  const code = `    for (var kx = 0u; kx < KW; kx++) {
+${rep(
+  TP,
+  (p) => `      let ix_${p} = (ox0 + ${p}u) * SW + kx${o.dilated ? ' * DW' : ''} - PW;
+      let inside_${p} = ${o.rowInside} && ix_${p} < W;
+      let base_${p} = (row + min(ix_${p}, W - 1u)) * IN_STRIDE + IN_OFFSET${o.channel0 ? ` + ${o.channel0}` : ''};`,
+)}
+      let wbase = (${o.tapRow} * KW + kx) * CIN4 * COUT4_PAD + co0;
+      for (var ci4 = 0u; ci4 < CIN4; ci4++) {
+${o.scale ? `        let scale = ${o.scale};\n` : ''}${rep(TP, (p) => `        let x_${p} = select(vec4<f32>(0.0), vec4<f32>(input[base_${p} + ci4])${o.scale ? ' * scale' : ''}, inside_${p});`)}
+${weightTile('wbase + ci4 * COUT4_PAD', '', TP, TC, lanes)}
+      }
+    }`;
+  return indent ? code.replace(/^/gm, indent) : code;
+}
 
 /** WGSL declaring the tile's accumulators acc_p_t (TP pixels x TC output vec4s), zeroed. */
 export const accumulators = (TP: number, TC: number): string => rep(TP, (p) => rep(TC, (t) => `  var acc_${p}_${t} = vec4<f32>(0.0);`));
