@@ -15,6 +15,12 @@ const SETUP = fileURLToPath(new URL('../../scripts/setup-system.sh', import.meta
 const NOT_INSTALLED: Record<string, string> = {
   // tools/check_smp.py imports smp from a checkout whose path it is given on the command line
   segmentation_models_pytorch: 'a fetched copy of smp kept outside the repository, given to tools/check_smp.py',
+  // the nnU-Net judges (tools/nnunet_*.py) import these from checkouts given on the command line; tools/nnunet_env.py
+  // puts them on sys.path and stands in for what their inference code imports but never uses
+  nnunetv2: 'an nnU-Net checkout given to the nnU-Net judges (--nnunet or --sources)',
+  acvl_utils: 'an acvl_utils checkout given to the nnU-Net judges (--acvl or --sources)',
+  batchgenerators: 'a batchgenerators checkout given to the nnU-Net judges (--batchgenerators or --sources)',
+  dynamic_network_architectures: 'a dynamic_network_architectures checkout given to the nnU-Net judges (--dna or --sources)',
 };
 
 /** Top-level module names imported anywhere in a Python file (every `import` and `from … import`
