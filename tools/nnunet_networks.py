@@ -372,20 +372,27 @@ def randomize(net):
 def train_step(net, n_in, stride, epochs):
     """One real step of nnUNetTrainer's optimizer (SGD, momentum 0.99, nesterov, the last epoch's poly LR) on a
     deep-supervision loss, with clip_grad_norm_ 12 as train_step does: the optimizer state then holds momentum
-    buffers for every parameter."""
+    buffers for every parameter. The step runs in float64 and its results are rounded to float32: a float32 step
+    on the CPU differs in the last bits from run to run (BLAS kernels depend on buffer alignment), float64 does not
+    by enough to move a float32 rounding."""
+    net.double()
     opt = torch.optim.SGD(net.parameters(), INITIAL_LR, weight_decay=WEIGHT_DECAY, momentum=0.99, nesterov=True)
     for g in opt.param_groups:  # PolyLRScheduler (an _LRScheduler) records initial_lr, then sets the last epoch's lr
         g["initial_lr"] = INITIAL_LR
         g["lr"] = INITIAL_LR * (1 - (epochs - 1) / NUM_EPOCHS) ** 0.9
     net.train()
-    # twice the total stride: instance norm refuses a 1-voxel bottleneck in training mode
-    x = torch.randn(2, n_in, *[2 * s for s in stride])
+    # the total stride with the first axis doubled: instance norm refuses a 1-voxel bottleneck in training mode
+    x = torch.randn(2, n_in, *[s * (2 if i == 0 else 1) for i, s in enumerate(stride)], dtype=torch.float64)
     outs = net(x)
     loss = sum(0.5**i * F.cross_entropy(o, torch.randint(0, o.shape[1], (o.shape[0], *o.shape[2:]))) for i, o in enumerate(outs))
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
     opt.step()
+    opt.zero_grad(set_to_none=True)
+    net.float()  # in place: the optimizer keeps the same Parameter objects
+    for state in opt.state.values():
+        state["momentum_buffer"] = state["momentum_buffer"].float()
     for m in net.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.num_batches_tracked.fill_(NUM_EPOCHS * 250)
@@ -435,10 +442,51 @@ def checkpoint(net, opt, plans, configuration_name, fold, ds, epochs, rng):
     }
 
 
+# torch's CPU float64 conv3d (slow_conv3d) unfolds a whole sample at once: C_in * kernel * output voxels doubles,
+# 29 GB for a 64-channel 3x3x3 conv at 128^3. Past this many bytes the conv runs in slabs of output depth instead.
+SLAB_BYTES = 1 << 30
+
+
+def conv3d_in_slabs(x, weight, bias, stride, padding, dilation, groups):
+    """F.conv3d on float64, split along the output depth: each output voxel is the same dot product over the same
+    inputs as in one call, only the unfold is bounded."""
+    n_out = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1) - 1) // stride[i] + 1 for i in range(3)]
+    per_plane = x.shape[0] * weight.shape[1] * groups * math.prod(weight.shape[2:]) * n_out[1] * n_out[2] * x.element_size()
+    planes = max(1, SLAB_BYTES // per_plane)
+    xp = F.pad(x, (padding[2], padding[2], padding[1], padding[1], padding[0], padding[0]))
+    span = dilation[0] * (weight.shape[2] - 1) + 1
+    out = []
+    for z0 in range(0, n_out[0], planes):
+        z1 = min(n_out[0], z0 + planes)
+        slab = xp[:, :, z0 * stride[0] : (z1 - 1) * stride[0] + span]
+        out.append(F.conv3d(slab, weight, bias, stride, 0, dilation, groups))
+    return torch.cat(out, 2)
+
+
+class SlabConv3d:
+    """While active, nn.Conv3d runs float64 convs whose unfold would pass SLAB_BYTES with conv3d_in_slabs."""
+
+    def __enter__(self):
+        self.original = nn.Conv3d._conv_forward
+        original = self.original
+
+        def conv_forward(m, x, weight, bias):
+            unfold = x.shape[0] * x.shape[1] * math.prod(m.kernel_size) * math.prod(x.shape[2:]) // math.prod(m.stride) * x.element_size()
+            if x.dtype != torch.float64 or m.padding_mode != "zeros" or isinstance(m.padding, str) or unfold <= SLAB_BYTES:
+                return original(m, x, weight, bias)
+            return conv3d_in_slabs(x, weight, bias, m.stride, m.padding, m.dilation, m.groups)
+
+        nn.Conv3d._conv_forward = conv_forward
+        return self
+
+    def __exit__(self, *exc):
+        nn.Conv3d._conv_forward = self.original
+
+
 def forward64(net, x):
     """The network's forward in eval mode and float64 (a copy), on the f32 input cast to double; cast to f32."""
     n = copy.deepcopy(net).double().eval()
-    with torch.no_grad():
+    with torch.no_grad(), SlabConv3d():
         return n(x.double()).float()
 
 
