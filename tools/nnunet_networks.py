@@ -495,12 +495,16 @@ def forward64(net, x):
 
 
 def dna_version(dna):
-    try:
-        with open(os.path.join(dna, "setup.py"), encoding="utf-8") as f:
-            m = re.search(r"version=['\"]([^'\"]+)", f.read())
-        return m.group(1) if m else "unknown"
-    except OSError:
-        return "unknown"
+    """The checkout's package version (pyproject.toml, or setup.py in older checkouts)."""
+    for name, pattern in (("pyproject.toml", r'^version\s*=\s*"([^"]+)"'), ("setup.py", r"version=['\"]([^'\"]+)")):
+        try:
+            with open(os.path.join(dna, name), encoding="utf-8") as f:
+                m = re.search(pattern, f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
+    return "unknown"
 
 
 def total_stride(a):
