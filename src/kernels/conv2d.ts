@@ -17,7 +17,18 @@ import {
   storageAliases,
 } from './common.js';
 import type { Activation } from '../ir/types.js';
-import { type WeightSharing, accumulators, convRowTaps, convStoreTile, laneParam, sharedLanes, tileOrigin } from './gemmTile.js';
+import {
+  type WeightSharing,
+  accumulators,
+  convRowTaps,
+  convStoreTile,
+  cout4Padded,
+  laneParam,
+  packWeightBlocks,
+  sharedLanes,
+  tileOrigin,
+  weightParam,
+} from './gemmTile.js';
 
 export interface Conv2dSpec extends WeightSharing {
   /** batch and input spatial size */
@@ -83,9 +94,6 @@ export function checkConv2dGroups(cin: number, cout: number, groups: number, til
   if ((og / 4) % tileC4 !== 0) throw new Error(`conv2d: tile of ${tileC4} vec4s does not divide a group's ${og / 4}`);
 }
 
-/** Output vec4 groups padded to a multiple of the tile, so weight reads never run past the buffer. */
-export const conv2dCout4Padded = (cout: number, tileC4: number): number => Math.ceil(c4(cout) / tileC4) * tileC4;
-
 /** Invocations along x (pixel blocks) and workgroup rows (channel blocks) of the grid. */
 function conv2dGrid(s: Conv2dSpec): [number, number] {
   const { HO, WO } = conv2dOutShape(s);
@@ -103,11 +111,10 @@ function conv2dBindings(s: Conv2dSpec) {
     'conv2d',
     [
       activation('input', 'activations, NHWC4 (see Nhwc4View)'),
-      param(
-        'weight',
-        s.weights === 'subgroup' ? 'WCol' : 'WMat',
+      weightParam(
+        s,
         `weight[((ky * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
-weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.${s.weights === 'subgroup' ? '\nRead here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].' : ''}`,
+weights for output channels 4*co4 .. 4*co4+3, so weight * x accumulates 4 outputs from 4 inputs.`,
       ),
       param('bias', 'vec4<f32>', 'bias[co4], zero past cout'),
       written('output'),
@@ -178,23 +185,8 @@ export function packConv2dWeights(
   // grouped: `cin` is one group's channel count (the weight's dim 1) and cin4 its vec4s; every output
   // channel's weights sit at the positions of its own group's input channels, 0..cin-1
   const [cout, cin, kH, kW] = p.shape;
-  const cout4Pad = conv2dCout4Padded(cout, tileC4);
-  const weight = new Float32Array(kH * kW * cin4 * cout4Pad * 16);
-  for (let co = 0; co < cout; co++) {
-    for (let ci = 0; ci < cin; ci++) {
-      const pos = channelPos(ci);
-      for (let ky = 0; ky < kH; ky++) {
-        for (let kx = 0; kx < kW; kx++) {
-          const mat = ((ky * kW + kx) * cin4 + (pos >> 2)) * cout4Pad + (co >> 2);
-          // column (pos & 3), row (co & 3) of a column-major mat4x4
-          weight[mat * 16 + (pos & 3) * 4 + (co & 3)] = p.weight[((co * cin + ci) * kH + ky) * kW + kx];
-        }
-      }
-    }
-  }
-  const bias = new Float32Array(cout4Pad * 4);
-  if (p.bias) bias.set(p.bias);
-  return { weight, bias };
+  // row-major [cout, cin, kH, kW]: tap ky * kW + kx is the kernel's (ky * KW + kx)
+  return packWeightBlocks(kH * kW, cin, cout, cin4, tileC4, channelPos, (co, ci, k) => p.weight[(co * cin + ci) * kH * kW + k], p.bias);
 }
 
 /** The sizes conv2dWgsl reads from its shape uniform. */
@@ -232,7 +224,7 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
   const X_BLOCKS = Math.ceil(WO / s.tilePixels);
   const groups = s.groups ?? 1;
   checkConv2dGroups(s.cin, s.cout, groups, s.tileC4);
-  const cout4Pad = conv2dCout4Padded(s.cout, s.tileC4);
+  const cout4Pad = cout4Padded(s.cout, s.tileC4);
   return CONV_SHAPE.data({
     H: s.H,
     W: s.W,

@@ -21,7 +21,8 @@ import {
   storageAliases,
 } from './common.js';
 import type { Activation } from '../ir/types.js';
-import { type Conv2dSpec, conv2dCout4Padded, conv2dOutShape } from './conv2d.js';
+import { type Conv2dSpec, conv2dOutShape } from './conv2d.js';
+import { cout4Padded } from './gemmTile.js';
 
 /** Rows of threads (along pixels) and input vec4s per K step. */
 const TY = 16;
@@ -173,7 +174,7 @@ export function conv2dTiledStep(
   const { HO, WO } = conv2dOutShape(s);
   const G = tiledGeometry(s.tilePixels, s.tileC4);
   const M = s.N * HO * WO;
-  const cout4Pad = conv2dCout4Padded(s.cout, s.tileC4);
+  const cout4Pad = cout4Padded(s.cout, s.tileC4);
   const shape = SHAPE.data({
     H: s.H,
     W: s.W,

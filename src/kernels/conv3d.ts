@@ -19,8 +19,8 @@ import {
   makeStep,
   storageAliases,
 } from './common.js';
-import { conv2dCout4Padded, packConv2dWeights } from './conv2d.js';
-import { type WeightSharing, accumulators, convRowTaps, convStoreTile, laneParam, sharedLanes, tileOrigin } from './gemmTile.js';
+import { packConv2dWeights } from './conv2d.js';
+import { type WeightSharing, accumulators, convRowTaps, convStoreTile, cout4Padded, laneParam, sharedLanes, tileOrigin, weightParam } from './gemmTile.js';
 
 export type Axes3 = [number, number, number];
 
@@ -80,11 +80,10 @@ function conv3dBindings(s: Conv3dSpec) {
     'conv3d',
     [
       activation('input', 'activations, NDHWC4 (NHWC4 with N * D images, see Nhwc4View)'),
-      param(
-        'weight',
-        s.weights === 'subgroup' ? 'WCol' : 'WMat',
+      weightParam(
+        s,
         `weight[(((kz * KH + ky) * KW + kx) * CIN4 + ci4) * COUT4_PAD + co4]: column j holds input channel 4*ci4+j's
-weights for output channels 4*co4 .. 4*co4+3 (packConv3dWeights).${s.weights === 'subgroup' ? '\nRead here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].' : ''}`,
+weights for output channels 4*co4 .. 4*co4+3 (packConv3dWeights).`,
       ),
       param('bias', 'vec4<f32>', 'bias[co4], zero past cout'),
       written('output'),
@@ -202,7 +201,7 @@ export function conv3dShape(s: Conv3dSpec): Uint32Array {
     CIN4: s.cin4,
     COUT: s.cout,
     COUT4: c4(s.cout),
-    COUT4_PAD: conv2dCout4Padded(s.cout, s.tileC4),
+    COUT4_PAD: cout4Padded(s.cout, s.tileC4),
     SD: s.stride[0],
     SH: s.stride[1],
     SW: s.stride[2],

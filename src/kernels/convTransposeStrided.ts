@@ -20,8 +20,7 @@ import {
   rep,
   storageAliases,
 } from './common.js';
-import { conv2dCout4Padded } from './conv2d.js';
-import { type WeightSharing, laneParam, sharedLanes, storeTile, weightTile } from './gemmTile.js';
+import { type WeightSharing, cout4Padded, laneParam, packWeightBlocks, sharedLanes, storeTile, weightParam, weightTile } from './gemmTile.js';
 
 export interface ConvTransposeStridedSpec extends WeightSharing {
   /** batch and input spatial size (D = 1 for 2D); the output is [D kD, H kH, W kW] */
@@ -49,7 +48,7 @@ export interface ConvTransposeStridedSpec extends WeightSharing {
 
 /** Invocations along x (pixel blocks) and workgroup rows (channel blocks times depth taps) of the grid. */
 function convTransposeStridedGrid(s: ConvTransposeStridedSpec): [number, number] {
-  return [s.N * s.D * s.H * Math.ceil(s.W / s.tilePixels), (conv2dCout4Padded(s.cout, s.tileC4) / s.tileC4) * s.kernel[0]];
+  return [s.N * s.D * s.H * Math.ceil(s.W / s.tilePixels), (cout4Padded(s.cout, s.tileC4) / s.tileC4) * s.kernel[0]];
 }
 
 export function convTransposeStridedWorkgroups(s: ConvTransposeStridedSpec): [number, number, number] {
@@ -63,11 +62,10 @@ const convTransposeStridedBindings = (s: ConvTransposeStridedSpec) =>
     'convTransposeStrided',
     [
       activation('input', 'activations, NHWC4 (NDHWC4: N*D images)'),
-      param(
-        'weight',
-        s.weights === 'subgroup' ? 'WCol' : 'WMat',
+      weightParam(
+        s,
         `weight[((k * CIN4 + ci4) * COUT4_PAD + co4)], tap k = (dz * KH + dy) * KW + dx: a mat4x4 whose column j = input
-channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3${s.weights === 'subgroup' ? ' (read here as vec4 columns)' : ''}`,
+channel 4*ci4+j, rows = output channels 4*co4 .. 4*co4+3`,
       ),
       param('bias', 'vec4<f32>'),
       written('output'),
@@ -147,21 +145,8 @@ export function packConvTransposeStridedWeights(
   const taps = kernel.reduce((a, b) => a * b, 1);
   if (p.weight.length !== cin * cout * taps)
     throw new Error(`convTransposeStrided: weight has ${p.weight.length} values, its shape [${p.shape}] needs ${cin * cout * taps}`);
-  const cout4Pad = conv2dCout4Padded(cout, tileC4);
-  const weight = new Float32Array(taps * cin4 * cout4Pad * 16);
-  for (let ci = 0; ci < cin; ci++) {
-    const pos = channelPos(ci);
-    for (let co = 0; co < cout; co++) {
-      // PyTorch's tap order (dz, dy, dx) row-major is the kernel's k
-      for (let k = 0; k < taps; k++) {
-        const mat = (k * cin4 + (pos >> 2)) * cout4Pad + (co >> 2);
-        weight[mat * 16 + (pos & 3) * 4 + (co & 3)] = p.weight[(ci * cout + co) * taps + k];
-      }
-    }
-  }
-  const bias = new Float32Array(cout4Pad * 4);
-  if (p.bias) bias.set(p.bias);
-  return { weight, bias };
+  // PyTorch's tap order (dz, dy, dx) row-major is the kernel's k
+  return packWeightBlocks(taps, cin, cout, cin4, tileC4, channelPos, (co, ci, k) => p.weight[(ci * cout + co) * taps + k], p.bias);
 }
 
 /** The sizes convTransposeStridedWgsl reads from its shape uniform. */
@@ -191,8 +176,8 @@ export function convTransposeStridedShape(s: ConvTransposeStridedSpec): Uint32Ar
     KD: s.kernel[0],
     CIN4: s.cin4,
     COUT4: c4(s.cout),
-    COUT4_PAD: conv2dCout4Padded(s.cout, s.tileC4),
-    CO_BLOCKS: conv2dCout4Padded(s.cout, s.tileC4) / s.tileC4,
+    COUT4_PAD: cout4Padded(s.cout, s.tileC4),
+    CO_BLOCKS: cout4Padded(s.cout, s.tileC4) / s.tileC4,
     IN_STRIDE: s.input.c4Stride,
     IN_OFFSET: s.input.c4Offset,
     OUT_STRIDE: s.output.c4Stride,

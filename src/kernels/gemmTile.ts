@@ -5,7 +5,8 @@
 // the same weights: either every lane loads them ('load'), or the lanes of a subgroup share one copy
 // ('subgroup'). Here: the tile an invocation owns, the weight step, a conv's taps along a row, and the guarded store.
 import type { Activation } from '../ir/types.js';
-import { activationWgsl, gridIndex, maskLanes, rep } from './common.js';
+import { param } from './bindings.js';
+import { activationWgsl, c4, gridIndex, maskLanes, rep } from './common.js';
 
 /** How a GEMM kernel's weights reach the lanes (part of its spec; the tuner picks it per device). */
 export interface WeightSharing {
@@ -23,6 +24,54 @@ export function sharedLanes(s: WeightSharing, kernel: string): number {
   if (s.weights !== 'subgroup') return 0;
   if (!((s.subgroupSize ?? 0) > 0)) throw new Error(`${kernel}: the subgroup variant needs subgroupSize`);
   return s.subgroupSize!;
+}
+
+/** Output vec4 groups padded to a multiple of the tile, so weight reads never run past the buffer. */
+export const cout4Padded = (cout: number, tileC4: number): number => Math.ceil(c4(cout) / tileC4) * tileC4;
+
+/** The `weight` binding weightTile reads: mat4x4s (WMat), or their vec4 columns (WCol) in the subgroup variant. */
+export const weightParam = (s: WeightSharing, doc: string) =>
+  param(
+    'weight',
+    s.weights === 'subgroup' ? 'WCol' : 'WMat',
+    `${doc}${s.weights === 'subgroup' ? '\nRead here as vec4 columns: column (t, j) of a block is weight[4 * (mat + t) + j].' : ''}`,
+  );
+
+/**
+ * Packs a GEMM kernel's weights into weightTile's layout: the column-major mat4x4
+ * weight[(k * cin4 + ci4) * cout4Pad + co4] of tap k holds input channel 4*ci4+j in column j and output
+ * channel 4*co4+i in row i, so weight * x accumulates 4 outputs from 4 inputs. cout4Pad is
+ * cout4Padded(cout, tileC4). `value(co, ci, k)` is the weight of output channel co, input channel ci and tap
+ * k < taps; `channelPos(ci)` gives where input channel ci sits among the cin4*4 stored channels (identity
+ * for a dense input; a concat of slices padded to vec4 boundaries shifts the later slices). Unused
+ * positions get 0, and the bias is zero past cout.
+ */
+export function packWeightBlocks(
+  taps: number,
+  cin: number,
+  cout: number,
+  cin4: number,
+  tileC4: number,
+  channelPos: (ci: number) => number,
+  value: (co: number, ci: number, k: number) => number,
+  bias?: ArrayLike<number>,
+): { weight: Float32Array; bias: Float32Array } {
+  const cout4Pad = cout4Padded(cout, tileC4);
+  const weight = new Float32Array(taps * cin4 * cout4Pad * 16);
+  const positions = Array.from({ length: cin }, (_, ci) => channelPos(ci));
+  for (let co = 0; co < cout; co++) {
+    for (let ci = 0; ci < cin; ci++) {
+      const pos = positions[ci];
+      for (let k = 0; k < taps; k++) {
+        const mat = (k * cin4 + (pos >> 2)) * cout4Pad + (co >> 2);
+        // column (pos & 3), row (co & 3) of a column-major mat4x4
+        weight[mat * 16 + (pos & 3) * 4 + (co & 3)] = value(co, ci, k);
+      }
+    }
+  }
+  const padded = new Float32Array(cout4Pad * 4);
+  if (bias) padded.set(bias);
+  return { weight, bias: padded };
 }
 
 /**
