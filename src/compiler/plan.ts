@@ -80,6 +80,13 @@ export class Plan {
     pass.end();
   }
 
+  /** The buffers encode() reads (the NCHW f32 input, STORAGE) and writes (the NCHW f32 output, STORAGE |
+   *  COPY_SRC), for work on the GPU around the forward (src/nnunet/sliding.ts gathers windows into one and
+   *  scatters the other). */
+  get io(): { input: GPUBuffer; output: GPUBuffer } {
+    return { input: this.buffers.input, output: this.buffers.output };
+  }
+
   /** The steps with their shapes, one per line, and the memory figures. */
   describe(): string {
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
