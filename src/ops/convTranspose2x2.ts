@@ -1,8 +1,8 @@
-// conv_transpose2d kernel 2 stride 2 with bias (the brain U-Net's up-sampling).
-import { convTranspose2x2Step, packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
-import { channelPos, storageC4 } from '../ir/graph.js';
+// conv_transpose2d kernel 2 stride 2 with bias (the brain U-Net's up-sampling): the convTransposeStrided op's
+// pack and compile with kernel [2, 2], under its own tuning keys.
+import { packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
+import { compileTransposeStrided, packTransposeStrided } from './convTransposeStrided.js';
 import type { OpDef } from './registry.js';
-import { weightsFor } from './registry.js';
 
 export const convTranspose2x2: OpDef<'convTranspose2x2'> = {
   shape: (_op, [x], { channels }) => [x[0], channels, 2 * x[2], 2 * x[3]],
@@ -18,26 +18,6 @@ export const convTranspose2x2: OpDef<'convTranspose2x2'> = {
     },
   },
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
-  pack(op, { g, node, f16, tile }) {
-    const input = g.values[node.inputs[0]];
-    const p = packConvTranspose2x2Weights(op.params, storageC4(input), tile!.tileC4, channelPos(input));
-    return [weightsFor(p.weight, f16), p.bias];
-  },
-  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
-    const [x] = node.inputs;
-    const [n, , h, w] = shapeOf(x);
-    const spec = {
-      N: n,
-      H: h,
-      W: w,
-      cin: op.params.shape[0],
-      cin4: storageC4(g.values[x]),
-      cout: op.params.shape[1],
-      input: view(x),
-      output: view(node.output),
-      ...tile!,
-      f16,
-    };
-    return [convTranspose2x2Step(device, spec, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
-  },
+  pack: (op, ctx) => packTransposeStrided(op.params, ctx, packConvTranspose2x2Weights),
+  compile: (op, ctx) => compileTransposeStrided(op.params, ctx),
 };

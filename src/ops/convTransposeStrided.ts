@@ -1,8 +1,10 @@
 // conv_transpose2d / 3d whose kernel equals its stride (nnU-Net's decoder up-sampling), with optional bias.
 // It shares the convTranspose2x2 tuning entry: the same GEMM tile, with kH x kW taps unrolled instead of 2 x 2.
 import { convTransposeStridedStep, packConvTransposeStridedWeights } from '../kernels/convTransposeStrided.js';
+import type { Step } from '../kernels/common.js';
+import type { ConvNdParams } from '../ir/params.js';
 import { channelPos, storageC4 } from '../ir/graph.js';
-import type { OpDef } from './registry.js';
+import type { CompileContext, OpDef, PackContext, ParamArray } from './registry.js';
 import { weightsFor } from './registry.js';
 import { UnsupportedError } from '../errors.js';
 
@@ -11,6 +13,45 @@ const kernel3 = (shape: number[]): [number, number, number] => {
   const k = shape.slice(2);
   return k.length === 2 ? [1, k[0], k[1]] : [k[0], k[1], k[2]];
 };
+
+/** The weights and bias of a kernel = stride transposed conv, packed for the node's tile by `pack` (the
+ *  convTranspose2x2 op passes its own, which checks the kernel is 2 x 2). */
+export function packTransposeStrided<P extends ConvNdParams>(
+  params: P,
+  { g, node, f16, tile }: PackContext,
+  pack: (
+    p: P,
+    cin4: number,
+    tileC4: number,
+    channelPos: (ci: number) => number,
+  ) => { weight: Float32Array; bias: Float32Array } = packConvTransposeStridedWeights,
+): ParamArray[] {
+  const input = g.values[node.inputs[0]];
+  const p = pack(params, storageC4(input), tile!.tileC4, channelPos(input));
+  return [weightsFor(p.weight, f16), p.bias];
+}
+
+/** The step of a kernel = stride transposed conv (the convTransposeStrided and convTranspose2x2 ops). */
+export function compileTransposeStrided(params: ConvNdParams, { device, node, g, shapeOf, view, range, params: packed, tile, f16 }: CompileContext): Step[] {
+  const [x] = node.inputs;
+  const s = shapeOf(x);
+  const [D, H, W] = s.length === 5 ? [s[2], s[3], s[4]] : [1, s[2], s[3]];
+  const spec = {
+    N: s[0],
+    D,
+    H,
+    W,
+    kernel: kernel3(params.shape),
+    cin: params.shape[0],
+    cin4: storageC4(g.values[x]),
+    cout: params.shape[1],
+    input: view(x),
+    output: view(node.output),
+    ...tile!,
+    f16,
+  };
+  return [convTransposeStridedStep(device, spec, { input: range(x), weight: packed[0], bias: packed[1], output: range(node.output) }, node.name)];
+}
 
 export const convTransposeStrided: OpDef<'convTransposeStrided'> = {
   ranks: [2, 3],
@@ -34,29 +75,6 @@ export const convTransposeStrided: OpDef<'convTransposeStrided'> = {
     },
   },
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
-  pack(op, { g, node, f16, tile }) {
-    const input = g.values[node.inputs[0]];
-    const p = packConvTransposeStridedWeights(op.params, storageC4(input), tile!.tileC4, channelPos(input));
-    return [weightsFor(p.weight, f16), p.bias];
-  },
-  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
-    const [x] = node.inputs;
-    const s = shapeOf(x);
-    const [D, H, W] = s.length === 5 ? [s[2], s[3], s[4]] : [1, s[2], s[3]];
-    const spec = {
-      N: s[0],
-      D,
-      H,
-      W,
-      kernel: kernel3(op.params.shape),
-      cin: op.params.shape[0],
-      cin4: storageC4(g.values[x]),
-      cout: op.params.shape[1],
-      input: view(x),
-      output: view(node.output),
-      ...tile!,
-      f16,
-    };
-    return [convTransposeStridedStep(device, spec, { input: range(x), weight: params[0], bias: params[1], output: range(node.output) }, node.name)];
-  },
+  pack: (op, ctx) => packTransposeStrided(op.params, ctx),
+  compile: (op, ctx) => compileTransposeStrided(op.params, ctx),
 };
