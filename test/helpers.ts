@@ -1,5 +1,6 @@
 // Small helpers shared by the tests: seeded randoms, tolerance checks that explain failures, GPU plumbing.
 import * as assert from 'uvu/assert';
+import { existsSync, readFileSync } from 'node:fs';
 import '../src/node.js';
 import { getDevice } from '../src/gpu/device.js';
 import { mulberry32 } from '../src/arch/random.js';
@@ -7,6 +8,7 @@ import { createBuffer, readBack } from '../src/gpu/buffers.js';
 import { type Nhwc4View, type Step, c4, dense, encodeSteps } from '../src/kernels/common.js';
 import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../src/kernels/layout.js';
 import { type Tensor, numElements } from '../src/kernels/reference/tensor.js';
+import { type Safetensors, parseSafetensors } from '../src/weights/safetensors.js';
 
 /** Uniform values in [0, 1) from mulberry32 (src/arch/random.ts), so every test input is reproducible. */
 export function rng(seed: number): () => number {
@@ -49,6 +51,34 @@ export function assertClose(got: Float32Array, want: Float32Array, atol: number,
     assert.unreachable(`${what}: max |diff| ${maxDiff} at ${worst} exceeds atol ${atol} + rtol ${rtol}; ${bad.join(', ')}`);
   }
   return maxDiff;
+}
+
+/**
+ * Asserts |got - want| <= tol * max(1, |want|) elementwise (a NaN fails), the bound the PyTorch fixture tests
+ * hold outputs to; on failure the message gives the worst index and its pair. Returns the worst ratio.
+ */
+export function assertRelative(got: Float32Array, want: Float32Array, tol: number, what: string): number {
+  assert.is(got.length, want.length, `${what}: ${got.length} outputs, torch has ${want.length}`);
+  let [worst, at] = [0, -1];
+  for (let i = 0; i < want.length && !Number.isNaN(worst); i++) {
+    const e = Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i]));
+    if (!(e <= worst)) [worst, at] = [e, i];
+  }
+  assert.ok(worst <= tol, `${what}: |gpu - torch| / max(1, |torch|) = ${worst} at ${at} (gpu ${got[at]}, torch ${want[at]}), over ${tol}`);
+  return worst;
+}
+
+/** PyTorch's outputs for the nnU-Net kernels, written by tools/make_nd_op_fixtures.py. */
+export const ND_OPS_PATH = 'test/fixtures/ops/nd_ops.safetensors';
+export const ND_OPS_HINT = 'run `/usr/bin/python3 tools/make_nd_op_fixtures.py`';
+
+/** The nd op fixtures and those of their cases whose names start with `prefix`, each with its settings
+ *  (`__metadata__.cases`); throws, saying how to write the file, where it is missing. */
+export function ndOpCases<S>(prefix: string): { st: Safetensors; cases: [string, S][] } {
+  if (!existsSync(ND_OPS_PATH)) throw new Error(`${ND_OPS_PATH} is missing: ${ND_OPS_HINT}`);
+  const st = parseSafetensors(readFileSync(ND_OPS_PATH), ND_OPS_PATH);
+  const cases = Object.entries(JSON.parse(st.metadata.cases) as Record<string, S>).filter(([name]) => name.startsWith(prefix));
+  return { st, cases };
 }
 
 export async function testDevice(): Promise<GPUDevice> {

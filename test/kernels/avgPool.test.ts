@@ -3,7 +3,6 @@
 // of the nd op fixtures (PyTorch's own avg_pool2d / 3d) as a one-node graph through the plan.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
 import { type AvgPoolSpec, avgPoolStep, avgPoolWorkgroups } from '../../src/kernels/avgPool.js';
 import { type Nhwc4View, c4, encodeSteps } from '../../src/kernels/common.js';
 import { avgPool } from '../../src/kernels/reference/avgPool.js';
@@ -11,8 +10,7 @@ import type { NdTensor } from '../../src/kernels/reference/convTransposeStrided.
 import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../../src/kernels/layout.js';
 import { createBuffer, readBack } from '../../src/gpu/buffers.js';
 import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
-import { parseSafetensors } from '../../src/weights/safetensors.js';
-import { assertClose, randArray, rng, testDevice } from '../helpers.js';
+import { ND_OPS_HINT, ND_OPS_PATH, assertClose, assertRelative, ndOpCases, randArray, rng, testDevice } from '../helpers.js';
 import { runGraph } from '../ops/runGraph.js';
 import { skip } from '../skip.js';
 
@@ -131,8 +129,6 @@ Pool.run();
 
 // ---
 
-const PATH = 'test/fixtures/ops/nd_ops.safetensors';
-const HINT = 'run `/usr/bin/python3 tools/make_nd_op_fixtures.py`';
 // f32: max |diff| <= 1e-4 max(1, |ref|); f16 storage: reported, bounded loosely
 const FIXTURE_TOL = { f32: 1e-4, f16: 5e-3 };
 
@@ -142,12 +138,9 @@ Torch.before(async (ctx) => {
 });
 Torch.after((ctx) => ctx.device.destroy());
 
-if (!existsSync(PATH)) throw new Error(`${PATH} is missing: ${HINT}`);
-const st = parseSafetensors(readFileSync(PATH), PATH);
-const specs = JSON.parse(st.metadata.cases) as Record<string, { op: string; kernel: number[] }>;
-const poolCases = Object.entries(specs).filter(([name]) => name.startsWith('avgpool'));
+const { st, cases: poolCases } = ndOpCases<{ op: string; kernel: number[] }>('avgpool');
 Torch('the fixtures hold avgpool cases, 2D and 3D', () => {
-  assert.ok(poolCases.length >= 5, `${poolCases.length} avgpool cases in ${PATH}: ${HINT}`);
+  assert.ok(poolCases.length >= 5, `${poolCases.length} avgpool cases in ${ND_OPS_PATH}: ${ND_OPS_HINT}`);
   assert.ok(poolCases.some(([, s]) => s.kernel.length === 2) && poolCases.some(([, s]) => s.kernel.length === 3));
 });
 for (const [name, spec] of poolCases)
@@ -160,13 +153,9 @@ for (const [name, spec] of poolCases)
       const x = b.value('input', shape[1]);
       const g = b.finish(x, b.avgPool('pool', x, spec.kernel));
       const got = await runGraph(device, g, st.getF32(`${name}.input`), shape, f16);
-      const want = st.getF32(`${name}.output`);
-      assert.is(got.length, want.length, `${name}: output length`);
-      let worst = 0;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-      console.log(`  ${name} ${f16 ? 'f16' : 'f32'}: max |diff| / max(1, |ref|) ${worst.toExponential(2)}`);
-      const tol = FIXTURE_TOL[f16 ? 'f16' : 'f32'];
-      assert.ok(worst <= tol, `${name} ${f16 ? 'f16' : 'f32'}: max |diff| / max(1, |ref|) ${worst} exceeds ${tol}`);
+      const precision = f16 ? 'f16' : 'f32';
+      const worst = assertRelative(got, st.getF32(`${name}.output`), FIXTURE_TOL[precision], `${name} ${precision}`);
+      console.log(`  ${name} ${precision}: max |diff| / max(1, |ref|) ${worst.toExponential(2)}`);
     });
   }
 

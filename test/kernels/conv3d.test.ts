@@ -4,7 +4,6 @@
 // (which must fuse the add and the activation into the conv) and compilePlan, in f32 and f16.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
 import { type Nhwc4View, c4 } from '../../src/kernels/common.js';
 import type { Activation } from '../../src/ir/types.js';
 import type { ConvNdParams } from '../../src/ir/params.js';
@@ -14,9 +13,21 @@ import { adapterOf } from '../../src/gpu/device.js';
 import { type ConvTile, candidates, fixedSubgroupSize, tuningFor } from '../../src/compiler/tuning.js';
 import { GraphBuilder, type Graph, type Shape, type ValueId } from '../../src/ir/graph.js';
 import { optimize } from '../../src/compiler/passes/index.js';
-import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { runGraph } from '../ops/runGraph.js';
-import { assertClose, nhwc4Buffer, randArray, rng, runAndRead, testDevice, upload, weightsBuffer } from '../helpers.js';
+import {
+  ND_OPS_HINT,
+  ND_OPS_PATH,
+  assertClose,
+  assertRelative,
+  ndOpCases,
+  nhwc4Buffer,
+  randArray,
+  rng,
+  runAndRead,
+  testDevice,
+  upload,
+  weightsBuffer,
+} from '../helpers.js';
 import { skip } from '../skip.js';
 
 // Sums of up to 27 * 12 products of values in [-1, 1] with weights in +-1/sqrt(fan-in), in another order
@@ -253,8 +264,6 @@ for (const residualIsInput of [false, true])
 
 // ---
 
-const PATH = 'test/fixtures/ops/nd_ops.safetensors';
-const HINT = 'run `/usr/bin/python3 tools/make_nd_op_fixtures.py`';
 // f32: 1e-4 of max(1, |ref|) (the fixtures are float64 outputs cast to f32); f16: F16 above
 const F32_TOL = 1e-4;
 
@@ -304,11 +313,9 @@ Torch.before(async (ctx) => {
 });
 Torch.after((ctx) => ctx.device.destroy());
 
-if (!existsSync(PATH)) throw new Error(`${PATH} is missing: ${HINT}`);
-const st = parseSafetensors(readFileSync(PATH), PATH);
-const fixtureCases = Object.entries(JSON.parse(st.metadata.cases) as Record<string, Spec>).filter(([n]) => n.startsWith('conv3d_'));
+const { st, cases: fixtureCases } = ndOpCases<Spec>('conv3d_');
 Torch('the fixture holds conv3d cases', () => {
-  assert.ok(fixtureCases.length >= 8, `${PATH} has ${fixtureCases.length} conv3d cases: ${HINT}`);
+  assert.ok(fixtureCases.length >= 8, `${ND_OPS_PATH} has ${fixtureCases.length} conv3d cases: ${ND_OPS_HINT}`);
 });
 for (const [name, spec] of fixtureCases)
   for (const precision of ['f32', 'f16'] as const) {
@@ -324,16 +331,7 @@ for (const [name, spec] of fixtureCases)
       const want = get('output')!.data;
       const got = await runGraph(device, g, input, shape, precision === 'f16', tuningFor(device, adapterOf(device)));
       if (precision === 'f32') {
-        assert.is(got.length, want.length, `${name}: ${got.length} outputs, torch has ${want.length}`);
-        let [worst, worstAt] = [0, -1];
-        for (let i = 0; i < want.length; i++) {
-          const e = Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i]));
-          if (!(e <= worst)) [worst, worstAt] = [e, i];
-        }
-        assert.ok(
-          worst <= F32_TOL,
-          `${name} f32: |gpu - torch| / max(1, |torch|) = ${worst} at ${worstAt} (gpu ${got[worstAt]}, torch ${want[worstAt]}), over ${F32_TOL}`,
-        );
+        const worst = assertRelative(got, want, F32_TOL, `${name} f32`);
         console.log(`  ${name} f32: max |gpu - torch| / max(1, |torch|) ${worst.toExponential(2)}`);
       } else {
         // the stored input is rounded to f16 too: as torchOps.test.ts, 2^-10 of the largest input more

@@ -3,7 +3,6 @@
 // fixtures (PyTorch's own conv_transpose2d / 3d) as a one-node graph through the plan.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
 import { type Nhwc4View, type Step, c4, encodeSteps } from '../../src/kernels/common.js';
 import {
   type ConvTransposeStridedSpec,
@@ -18,8 +17,7 @@ import { adapterOf } from '../../src/gpu/device.js';
 import { candidates, tuningFor } from '../../src/compiler/tuning.js';
 import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
 import { weightsFor } from '../../src/ops/registry.js';
-import { parseSafetensors } from '../../src/weights/safetensors.js';
-import { assertClose, randArray, rng, testDevice } from '../helpers.js';
+import { ND_OPS_HINT, ND_OPS_PATH, assertClose, assertRelative, ndOpCases, randArray, rng, testDevice } from '../helpers.js';
 import { runGraph } from '../ops/runGraph.js';
 import { skip } from '../skip.js';
 
@@ -218,8 +216,6 @@ ConvT.run();
 
 // ---
 
-const PATH = 'test/fixtures/ops/nd_ops.safetensors';
-const HINT = 'run `/usr/bin/python3 tools/make_nd_op_fixtures.py`';
 // f32: sums of at most 32 products in another order than float64; f16 storage: reported, bounded loosely
 const FIXTURE_TOL = { f32: 1e-4, f16: 5e-2 };
 
@@ -229,12 +225,9 @@ Torch.before(async (ctx) => {
 });
 Torch.after((ctx) => ctx.device.destroy());
 
-if (!existsSync(PATH)) throw new Error(`${PATH} is missing: ${HINT}`);
-const st = parseSafetensors(readFileSync(PATH), PATH);
-const specs = JSON.parse(st.metadata.cases) as Record<string, { op: string; kernel: number[]; bias: boolean }>;
-const convtCases = Object.entries(specs).filter(([name]) => name.startsWith('convt'));
+const { st, cases: convtCases } = ndOpCases<{ op: string; kernel: number[]; bias: boolean }>('convt');
 Torch('the fixtures hold convt cases, 2D and 3D', () => {
-  assert.ok(convtCases.length >= 6, `${convtCases.length} convt cases in ${PATH}: ${HINT}`);
+  assert.ok(convtCases.length >= 6, `${convtCases.length} convt cases in ${ND_OPS_PATH}: ${ND_OPS_HINT}`);
   assert.ok(convtCases.some(([, s]) => s.kernel.length === 2) && convtCases.some(([, s]) => s.kernel.length === 3));
 });
 for (const [name, spec] of convtCases)
@@ -249,15 +242,9 @@ for (const [name, spec] of convtCases)
       const p = { weight: t('weight'), shape: shapeOf('weight'), bias: spec.bias ? t('bias') : undefined };
       const g = b.finish(x, b.convTransposeStrided('convt', x, p));
       const got = await runGraph(device, g, t('input'), shapeOf('input') as Shape, f16);
-      const want = t('output');
-      let worst = 0;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-      assert.is(got.length, want.length, `${name}: output length`);
-      console.log(`  ${name} ${f16 ? 'f16' : 'f32'}: max |diff| / max(1, |ref|) ${worst.toExponential(2)}`);
-      assert.ok(
-        worst <= FIXTURE_TOL[f16 ? 'f16' : 'f32'],
-        `${name} ${f16 ? 'f16' : 'f32'}: max |diff| / max(1, |ref|) ${worst} exceeds ${FIXTURE_TOL[f16 ? 'f16' : 'f32']}`,
-      );
+      const precision = f16 ? 'f16' : 'f32';
+      const worst = assertRelative(got, t('output'), FIXTURE_TOL[precision], `${name} ${precision}`);
+      console.log(`  ${name} ${precision}: max |diff| / max(1, |ref|) ${worst.toExponential(2)}`);
     });
   }
 
