@@ -2,7 +2,7 @@
 // way), NHWC4 / NDHWC4. One invocation per output vec4 (4 channels of one output position); sizes and the
 // kernel come from the shape uniform, so one pipeline serves every pool, 2D (D = KD = 1) and 3D.
 import { KernelBindings, activation, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
 export interface AvgPoolSpec {
   /** batch and input spatial size (D = 1 for 2D) */
@@ -43,15 +43,10 @@ ${avgPoolBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${POOL_SHAPE.lets()}
-  let i = ${linearIndex('WG_X', s.workgroupSize)};
-  if (i >= TOTAL) { return; }
-  let c = i % C4;
-  let pixel = i / C4;
-  let ox = pixel % OW;
-  let oy = (pixel / OW) % OH;
-  // (n * OD + oz): its first input depth is (n * D + oz * KD), floor mode leaving D - OD * KD depths unread
-  let nz = pixel / (OW * OH);
-  let z0 = (nz / OD) * D + (nz % OD) * KD;
+${outputVec4Index(s.workgroupSize)}
+  // output image n is (batch * DO + oz): its first input depth is (batch * D + oz * KD), floor mode leaving
+  // D - DO * KD depths unread
+  let z0 = (n / DO) * D + (n % DO) * KD;
   var sum = vec4<f32>(0.0);
   for (var kz = 0u; kz < KD; kz++) {
     for (var ky = 0u; ky < KH; ky++) {
@@ -70,9 +65,9 @@ const POOL_SHAPE = new ShapeUniforms([
   'D',
   'H',
   'W',
-  'OD',
-  'OH',
-  'OW',
+  'DO',
+  'HO',
+  'WO',
   'C4',
   'KD',
   'KH',
@@ -88,15 +83,15 @@ const POOL_SHAPE = new ShapeUniforms([
 const avgPoolBindings = (s: AvgPoolSpec) => new KernelBindings('avgPool', [activation('input'), written('output')], POOL_SHAPE, s.f16);
 
 export function avgPoolShape(s: AvgPoolSpec): Uint32Array {
-  const [OD, OH, OW] = avgPoolOutSize(s);
-  if (OD < 1 || OH < 1 || OW < 1) throw new Error(`avgPool: kernel [${s.kernel}] on ${s.D}x${s.H}x${s.W} leaves no output`);
+  const [DO, HO, WO] = avgPoolOutSize(s);
+  if (DO < 1 || HO < 1 || WO < 1) throw new Error(`avgPool: kernel [${s.kernel}] on ${s.D}x${s.H}x${s.W} leaves no output`);
   return POOL_SHAPE.data({
     D: s.D,
     H: s.H,
     W: s.W,
-    OD,
-    OH,
-    OW,
+    DO,
+    HO,
+    WO,
     C4: s.c4,
     KD: s.kernel[0],
     KH: s.kernel[1],
