@@ -14,3 +14,18 @@ export function describeWeightBytes(i: Pick<ModelInfo, 'weightBytes' | 'paramete
   const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
   return `${mb(i.weightBytes)} packed for this device's kernels (the parameters as ${i.precision} tensors: ${mb(i.parameters * (i.precision === 'f16' ? 2 : 4))})`;
 }
+
+/**
+ * The input sizes a model takes, in words: a 3D network (info.dims 3) takes D, H and W that are multiples of
+ * info.sizeMultiples (the product of its strides per axis; other sizes are refused, not padded); a 2D one
+ * pads H and W to multiples of info.sizeMultiple and crops the output back.
+ */
+export function describeSizes(i: Pick<ModelInfo, 'sizeMultiple' | 'dims' | 'sizeMultiples'>): string {
+  if (i.dims === 3 && i.sizeMultiples) {
+    return `D x H x W multiples of ${i.sizeMultiples.join(' x ')} (the product of the strides per axis; other sizes are refused)`;
+  }
+  return i.sizeMultiple === 1 ? '1 (any size)' : `${i.sizeMultiple} (other sizes are padded)`;
+}
+
+/** The model's input as shapes are written: [N, C, H, W], or [N, C, D, H, W] for a 3D model. */
+export const inputLayout = (i: Pick<ModelInfo, 'dims'>): string => (i.dims === 3 ? '[N, C, D, H, W]' : '[N, C, H, W]');

@@ -55,3 +55,42 @@ export function required(command: string, name: string, value: string | boolean 
   if (value === '') throw new UsageError(`${command}: --${name} is empty`);
   return value;
 }
+
+/**
+ * Takes a list option out of `args` before strict parsing, as nnUNetv2_predict's `-f 0 1 2` takes it:
+ * `--NAME 0 1`, `--NAME 0,1`, `--NAME=0,1` and repeated `--NAME`s all add to one list. The values after
+ * `--NAME` are taken while they match `value` (so `--folds 0 1 RESULTS` leaves the folder a positional);
+ * parseArgs alone would read `1` as a stray argument. Returns the rest of the arguments and the values
+ * (undefined when the option is absent); `--NAME` with no value is a UsageError.
+ */
+export function takeListOption(command: string, args: string[], name: string, value: RegExp): { args: string[]; values?: string[] } {
+  const rest: string[] = [];
+  let values: string[] | undefined;
+  const flag = `--${name}`;
+  const split = (s: string) => s.split(',').filter((v) => v !== '');
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (a.startsWith(`${flag}=`)) {
+      values = [...(values ?? []), ...split(a.slice(flag.length + 1))];
+      if (a === `${flag}=`) throw new UsageError(`${command}: ${flag} needs a value`);
+      continue;
+    }
+    if (a !== flag) {
+      rest.push(a);
+      continue;
+    }
+    // the first value is taken whatever it is (a bad one is the caller's to name); more only while they match
+    const first = args[i + 1];
+    if (first === undefined || first.startsWith('-') || split(first).length === 0) {
+      throw new UsageError(`${command}: ${flag} needs a value${first === undefined ? '' : ` (found ${JSON.stringify(first.slice(0, 100))})`}`);
+    }
+    const taken = split(args[++i]);
+    while (i + 1 < args.length && split(args[i + 1]).length > 0 && split(args[i + 1]).every((v) => value.test(v))) taken.push(...split(args[++i]));
+    values = [...(values ?? []), ...taken];
+  }
+  return { args: rest, values };
+}

@@ -1,5 +1,6 @@
-// `unet infer`: runs a U-Net from a safetensors state_dict on an NCHW tensor read from a safetensors
-// file and writes the output tensor (plus provenance in __metadata__) to a new safetensors file.
+// `unet infer`: runs a U-Net (a safetensors state_dict, an smp folder, an nnU-Net results folder or zip) on
+// an NCHW (or, 3D, NCDHW) tensor read from a safetensors file and writes the output tensor (plus provenance
+// in __metadata__) to a new safetensors file.
 import { statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { describeDevice, getDevice, parseSafetensors, releaseGpu, writeSafetensors, type Model } from '../node.js';
@@ -11,15 +12,25 @@ import { readInputFile, writeAtomically } from './files.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
 import { ACTIVATION_HELP, weightsHelp, modelFiles, openModel, parseActivation, readWeightsArg } from './model.js';
 import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite } from './outputs.js';
+import { NNUNET_OPTIONS, nnunetChoice, nnunetHelp, takeFolds } from './nnunet.js';
 import { ENGINE_NAME, ENGINE_VERSION } from './package.js';
 import { STDIO, checkStdout, readStdin, writeStdout } from './stdio.js';
 
 export const INFER_USAGE = `Usage: unet infer --weights W --input X.safetensors --out Y.safetensors [options]
+       unet infer --weights RESULTS_FOLDER|ZIP [--folds 0 1 ...|all] [--checkpoint NAME]
+                  [--configuration C] --input X.safetensors --out Y.safetensors
 
-Runs the model W on the NCHW tensor "input" of X and writes its output (after the model's activation:
-sigmoid probabilities for the brain U-Net, what config.json says for an smp Unet) as the F32 tensor
-"output" of Y (with __metadata__: weights, input, engine, adapter, forward time). Any H x W works: the
-brain U-Net pads the input to multiples of 2^depth (16 for the usual depth 4) and crops the output back.
+Runs the model W on the tensor "input" of X (NCHW; [N, C, D, H, W] for a 3D nnU-Net model) and writes its
+output (after the model's activation: sigmoid probabilities for the brain U-Net, what config.json says for
+an smp Unet, logits for nnU-Net) as the F32 tensor "output" of Y (with __metadata__: weights, input,
+engine, adapter, forward time; for nnU-Net the folds, checkpoint and configuration that ran). Any H x W
+works for 2D models: they pad the input to their size multiple (16 for the brain U-Net of depth 4) and
+crop the output back. A 3D nnU-Net network takes D, H and W that are multiples of its strides per axis
+(unet info --weights W says which).
+
+An nnU-Net results folder (or its zip) runs the network as nnUNetv2_predict does before resampling: the
+logits of every fold given, averaged; the input is the preprocessed image (normalized, resampled to the
+plans' spacing, transposed as plans.json says), not a raw NIfTI.
 
 Options:
   --weights PATH        ${weightsHelp()}
@@ -27,6 +38,7 @@ Options:
   --input PATH          safetensors file holding the input tensor (F32, F16, BF16 or F64); - for stdin
   --out PATH            output file; written to a temporary file first, then renamed into place;
                         - for stdout
+${nnunetHelp(24)}
   --input-name NAME     tensor to read from --input (default "input")
   --output-name NAME    tensor name to write to --out (default "output")
   --pad MODE            padding for sizes the U-Net cannot take directly: reflect (default) or zero
@@ -51,6 +63,7 @@ const OPTIONS = {
   activation: { type: 'string' },
   strict: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...NNUNET_OPTIONS,
   ...LIMIT_OPTIONS,
 } as const;
 
@@ -59,7 +72,8 @@ const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 const q = (s: string) => quoted(s, 200);
 
 export async function infer(args: string[]): Promise<number> {
-  const v = parseCommandArgs('infer', args, OPTIONS);
+  const { args: rest, folds } = takeFolds('infer', args);
+  const v = parseCommandArgs('infer', rest, OPTIONS);
   if (v.help) {
     process.stdout.write(INFER_USAGE);
     return 0;
@@ -81,13 +95,14 @@ export async function infer(args: string[]): Promise<number> {
     throw new UsageError(`infer: ${(e as Error).message}`);
   }
   const activation = parseActivation('infer', v.activation);
+  const nnunet = nnunetChoice('infer', folds, v);
   const limits = resolveLimits(limitsFromArgs('infer', v));
 
   // Everything that can be checked without a GPU is checked first: failures are quick and cheap.
   if (out === STDIO) checkStdout('infer', '--out');
   else checkOutput(out, [['--input', inputPath], ...modelFiles(weights).map((f): [string, string] => ['--weights', f])]);
-  const modelArg = await readWeightsArg(weights, limits);
-  const input = readInput(inputPath, inputName, limits);
+  const modelArg = await readWeightsArg(weights, limits, process.stderr, nnunet, 'infer');
+  const input = readInput(inputPath, inputName, limits, modelArg.dims);
 
   let device: GPUDevice | undefined;
   let model: Model | undefined;
@@ -131,6 +146,8 @@ export async function infer(args: string[]): Promise<number> {
       adapter,
       forward_ms: forwardMs.toFixed(3),
       first_run_ms: firstMs.toFixed(3),
+      // an nnU-Net model's weights say which folds, checkpoint and configuration they are (src/nnunetSource.ts)
+      ...Object.fromEntries(Object.entries(model.info.metadata).filter(([k]) => /^nnunet_(folds|checkpoint|configuration)$/.test(k))),
     };
     const bytes = writeSafetensors({ [outputName]: { shape: [...result.shape], data: result.data } }, metadata);
     if (out === STDIO) writeStdout(bytes);
@@ -191,7 +208,8 @@ interface Input {
   dtype: string;
 }
 
-function readInput(path: string, name: string, limits: Limits): Input {
+/** `dims`: the model's spatial axes when known before loading it (a 3D nnU-Net model: 3). */
+function readInput(path: string, name: string, limits: Limits, dims?: 2 | 3): Input {
   const bytes = path === STDIO ? readStdin('infer', '--input') : readInputFile(path, 'maxInputBytes', limits);
   const file = path === STDIO ? 'stdin' : printable(path);
   const st = parseSafetensors(bytes, file); // its errors start with the file name
@@ -205,8 +223,10 @@ function readInput(path: string, name: string, limits: Limits): Input {
   if (!FLOAT_DTYPES.has(t.dtype)) {
     throw new CliError(`${file}: tensor ${q(name)} is ${t.dtype}, expected F32 (F16, BF16 and F64 are converted)`);
   }
-  if (t.shape.length !== 4) {
-    throw new CliError(`${file}: tensor ${q(name)} has shape [${t.shape.join(', ')}], expected 4 dimensions [N, C, H, W]`);
+  const want = dims === 3 ? '5 dimensions [N, C, D, H, W] (a 3D model)' : '4 dimensions [N, C, H, W]';
+  // 5 dimensions go on to the model when its dims are not known yet: it says whether it takes them
+  if (dims === undefined ? t.shape.length !== 4 && t.shape.length !== 5 : t.shape.length !== dims + 2) {
+    throw new CliError(`${file}: tensor ${q(name)} has shape [${t.shape.join(', ')}], expected ${want}`);
   }
   return { data: st.getF32(name), shape: t.shape, dtype: t.dtype };
 }

@@ -4,9 +4,12 @@ import { describeDevice, getDevice, releaseGpu, type AdapterSummary } from '../n
 import { parseCommandArgs } from './args.js';
 import { describeModel, formatModel } from './modelInfo.js';
 import { weightsHelp, openModel, readWeightsArg } from './model.js';
+import { NNUNET_OPTIONS, nnunetChoice, nnunetHelp, takeFolds } from './nnunet.js';
+import { UsageError } from './errors.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 
 export const INFO_USAGE = `Usage: unet info [--json]
-       unet info --weights W [--json]
+       unet info --weights W [--folds K ...] [--checkpoint NAME] [--configuration C] [--json]
 
 Shows the WebGPU adapter the engine runs on (vendor, architecture, description) and the features and
 limits of the device it gets: optional features the engine uses when present, limits raised to the
@@ -14,35 +17,44 @@ adapter's maximum where that helps. Exits 1 when there is no adapter.
 
 With --weights, shows the model instead: architecture, encoder, depth, decoder channels, attention,
 up-sampling, input channels, classes, output activation, the input preprocessing it expects (unet
-segment's default), parameters, packed weight size, GFLOP of one 256 x 256 forward, the size multiple,
-and which settings were inferred from the tensors rather than read from config.json.
+segment's default), parameters, packed weight size, GFLOP of one 256 x 256 forward (64 x 64 x 64 for a
+3D model), the input layout (2D or 3D) and the size multiple (per axis for a 3D network), and which
+settings were inferred from the tensors rather than read from config.json. For an nnU-Net results folder
+(or its zip, or what unet convert made of one) also: configuration, trainer and plans, dataset, the folds
+(and checkpoint) read, stages with their features, strides and kernel sizes, patch size, spacing, input
+channels with their normalization, labels, and mirroring axes.
 
 Options:
-  --weights PATH   ${weightsHelp(19)}
-  --json           print one JSON object instead of text
-  -h, --help       show this help
+  --weights PATH     ${weightsHelp(21)}
+${nnunetHelp(21)}
+  --json             print one JSON object instead of text
+  -h, --help         show this help
 `;
 
 const OPTIONS = {
   weights: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...NNUNET_OPTIONS,
 } as const;
 
 export async function info(args: string[]): Promise<number> {
-  const v = parseCommandArgs('info', args, OPTIONS);
+  const { args: rest, folds } = takeFolds('info', args);
+  const v = parseCommandArgs('info', rest, OPTIONS);
   if (v.help) {
     process.stdout.write(INFO_USAGE);
     return 0;
   }
-  const modelArg = v.weights !== undefined ? await readWeightsArg(v.weights) : undefined;
+  const nnunet = nnunetChoice('info', folds, v);
+  if (nnunet && v.weights === undefined) throw new UsageError('info: --folds, --checkpoint and --configuration go with --weights RESULTS_FOLDER');
+  const modelArg = v.weights !== undefined ? await readWeightsArg(v.weights, DEFAULT_LIMITS, process.stderr, nnunet, 'info') : undefined;
   try {
     const device = await getDevice(); // NoAdapterError: one line, printed by main
     try {
       if (modelArg) {
         const model = await openModel(device, modelArg, {}, (line) => process.stderr.write(`${line}\n`));
         try {
-          const m = describeModel(model, modelArg.config !== undefined);
+          const m = describeModel(model, modelArg.config !== undefined, { text: modelArg.config, name: modelArg.configName ?? modelArg.name });
           process.stdout.write(v.json ? `${JSON.stringify(m)}\n` : formatModel(m));
         } finally {
           model.dispose();

@@ -9,11 +9,11 @@ type Command = { summary: string; run(args: string[]): Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
   convert: {
-    summary: 'convert a PyTorch checkpoint (.pt, zip or legacy format) to safetensors, executing nothing',
+    summary: 'convert a PyTorch checkpoint (.pt, zip or legacy format) to safetensors, or an nnU-Net results folder to a model folder, executing nothing',
     run: async (args) => (await import('./convert.js')).convert(args),
   },
   infer: {
-    summary: 'run a U-Net (safetensors state_dict) on an NCHW tensor and write its output',
+    summary: 'run a U-Net (safetensors state_dict, smp or nnU-Net folder) on an NCHW / NCDHW tensor and write its output',
     run: async (args) => (await import('./infer.js')).infer(args),
   },
   info: {
@@ -43,13 +43,16 @@ Usage:
   unet info [--json]
   unet info --weights W [--json]
   unet convert CHECKPOINT.pt -o OUT.safetensors [--key KEY]
+  unet convert RESULTS_FOLDER|ZIP|checkpoint_final.pth -o OUTDIR [--folds 0 1 ...] [--checkpoint NAME]
   unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
   unet tune [--size 256] [--weights W]
   unet <command> --help
   unet --version                  (or -V)
 
-W: a safetensors state_dict, or an smp save_pretrained folder (config.json + model.safetensors).
+W: a safetensors state_dict, an smp save_pretrained folder (config.json + model.safetensors), or an
+nnU-Net results folder (a trainer folder, its Dataset... folder, or the .zip nnUNetv2_export_model_to_zip
+writes; --folds, --checkpoint and --configuration choose from it, as nnUNetv2_predict's -f, -chk and -c).
 
 Commands:
 ${Object.entries(COMMANDS)

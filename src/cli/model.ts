@@ -1,5 +1,5 @@
-// The model behind --weights, for every command that takes one: a safetensors file or an smp
-// save_pretrained folder, read with the input-file checks, or an http(s) URL, downloaded as loadModel
+// The model behind --weights, for every command that takes one: a safetensors file, an smp save_pretrained
+// folder or an nnU-Net results folder / zip, read with the input-file checks, or an http(s) URL, downloaded as loadModel
 // downloads one (the limits' size and time bounds); loaded with --activation, with load errors and
 // warnings naming the file.
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { readModelSource } from '../load.js';
 import { loadModel, type LoadOptions, type Model } from '../node.js';
 import { CliError, UsageError, cliText } from './errors.js';
 import { readModelArg, statOrUndefined } from './files.js';
+import { type NnunetChoice, configDims, isNnunetPath, readNnunetArg } from './nnunet.js';
 
 /** Help lines for --weights and --activation, continued at the column where a command's option texts start. */
 const CONTINUED = `\n${' '.repeat(24)}`;
@@ -17,7 +18,9 @@ export const weightsHelp = (column = 24) =>
   [
     'a safetensors state_dict (brain-segmentation-pytorch or smp Unet keys),',
     'or an smp save_pretrained folder (config.json + model.safetensors),',
-    'as a path or an http(s) URL (a URL ending in / names such a folder)',
+    'as a path or an http(s) URL (a URL ending in / names such a folder);',
+    'or the path of an nnU-Net results folder (a trainer folder, its Dataset',
+    'folder, or the .zip nnUNetv2_export_model_to_zip writes)',
   ].join(`\n${' '.repeat(column)}`);
 export const ACTIVATION_HELP = [
   `${OUTPUT_ACTIVATIONS.join(', ')}: replaces the model's`,
@@ -43,7 +46,17 @@ export function modelFiles(path: string): string[] {
   return statOrUndefined(path)?.isDirectory() ? [join(path, 'model.safetensors'), join(path, 'config.json')] : [path];
 }
 
-export type ModelArg = ReturnType<typeof readModelArg>;
+/** A --weights argument, read: the safetensors bytes, the config's text if any, and names for messages. */
+export interface ModelArg {
+  weights: Uint8Array;
+  config?: string;
+  name: string;
+  configName?: string;
+  /** the input's spatial axes when the config says (a 3D nnU-Net model: [N, C, D, H, W]); else decided at load */
+  dims?: 2 | 3;
+  /** an nnU-Net results folder or zip (read through src/nnunetSource.ts): one line per fold read */
+  nnunetNotes?: string[];
+}
 
 /** A --weights argument that is a URL (http: or https:), not a path. */
 export function isWeightsUrl(arg: string): boolean {
@@ -55,12 +68,37 @@ export function isWeightsUrl(arg: string): boolean {
  * by the library's loader, so with the same limits: maxWeightsBytes, headersTimeoutMs, idleTimeoutMs.
  * A download draws its progress on stderr when that is a terminal.
  */
-export async function readWeightsArg(arg: string, limits: Limits = DEFAULT_LIMITS, stream: NodeJS.WriteStream = process.stderr): Promise<ModelArg> {
-  if (!isWeightsUrl(arg)) return readModelArg(arg, limits);
+export async function readWeightsArg(
+  arg: string,
+  limits: Limits = DEFAULT_LIMITS,
+  stream: NodeJS.WriteStream = process.stderr,
+  nnunet?: NnunetChoice,
+  command = 'infer',
+): Promise<ModelArg> {
+  if (!isWeightsUrl(arg) && isNnunetPath(arg)) {
+    const m = await readNnunetArg(arg, limits, nnunet);
+    return { weights: m.weights, config: m.config, name: m.name, configName: m.configName, dims: m.dims, nnunetNotes: m.notes };
+  }
+  if (nnunet !== undefined) {
+    throw new UsageError(
+      `${command}: --folds, --checkpoint and --configuration choose from an nnU-Net results folder or its .zip; ${printable(arg)} is not one (a converted folder holds the folds it was converted with)`,
+    );
+  }
+  if (!isWeightsUrl(arg)) {
+    const m = readModelArg(arg, limits);
+    return { ...m, dims: configDims(m.config, m.configName ?? m.name) };
+  }
   const progress = downloadProgress(printable(arg), stream);
   try {
     const { bytes, config, source, configSource } = await readModelSource(arg, limits, { onProgress: (p) => progress.update(p) });
-    return { weights: bytes, config: config && JSON.stringify(config), name: printable(source), configName: configSource && printable(configSource) };
+    const text = config && JSON.stringify(config);
+    return {
+      weights: bytes,
+      config: text,
+      name: printable(source),
+      configName: configSource && printable(configSource),
+      dims: configDims(text, printable(source)),
+    };
   } finally {
     progress.clear();
   }

@@ -16,15 +16,21 @@ export interface NonFinite {
   first: string;
 }
 
-/** NaN / Inf values in an NCHW output, with the first one's position; undefined when all are finite. */
+/** NaN / Inf values in an NCHW (or NCDHW) output, with the first one's position; undefined when all are finite. */
 export function nonFiniteOutputs(data: Float32Array, shape: readonly number[]): NonFinite | undefined {
   const first = firstNonFinite(data);
   if (first < 0) return undefined;
   let count = 0;
   for (let i = first; i < data.length; i++) if (data[i] - data[i] !== 0) count++;
-  const [, C, H, W] = shape;
-  const at = `n ${Math.floor(first / (C * H * W))}, c ${Math.floor(first / (H * W)) % C}, y ${Math.floor(first / W) % H}, x ${first % W}`;
-  return { count, total: data.length, first: at };
+  // the flat index as one index per axis, the last axis varying fastest
+  const axes = shape.length === 5 ? ['n', 'c', 'z', 'y', 'x'] : ['n', 'c', 'y', 'x'];
+  const at: string[] = [];
+  let rest = first;
+  for (let a = shape.length - 1; a >= 0; a--) {
+    at.unshift(`${axes[a] ?? `axis${a}`} ${rest % shape[a]}`);
+    rest = Math.floor(rest / shape[a]);
+  }
+  return { count, total: data.length, first: at.join(', ') };
 }
 
 /** The one-line warning (or, with --strict, error) for non-finite outputs of a finite input; `weights`:
