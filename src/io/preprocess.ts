@@ -2,7 +2,7 @@
 // normalization. The default is the brain-MRI U-Net's own: per image and per channel, the z-score of the
 // 0..255 values, (v - mean) / std with the population std over the image's pixels (float64), as in
 // tools/make_fixtures.py (`mri_input`) and tools/train_demo.py. A constant channel becomes 0 (std 1).
-import { InputError } from '../errors.js';
+import { InputError, UnsupportedError } from '../errors.js';
 import { printable } from '../limits.js';
 
 export type Normalization =
@@ -12,7 +12,10 @@ export type Normalization =
   /** v / 255, then ImageNet's per-channel mean and std (their averages for one channel) */
   | { kind: 'imagenet' }
   /** (v - mean) / std on the 0..255 values */
-  | { kind: 'fixed'; mean: number; std: number };
+  | { kind: 'fixed'; mean: number; std: number }
+  /** nnU-Net's own, per channel as its plans name it (ZScoreNormalization, CTNormalization, ...): run by its
+   *  predictor (src/nnunet/normalize.ts), never on an image's 0..255 values */
+  | { kind: 'nnunet'; schemes: string[] };
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -56,6 +59,7 @@ export function describeNormalization(n: Normalization): string {
   if (n.kind === 'zscore') return 'zscore (per image and channel, (v - mean) / std of the 0..255 values)';
   if (n.kind === 'none') return 'none (v / 255)';
   if (n.kind === 'imagenet') return `imagenet (v / 255, then (v - mean) / std per channel, mean ${IMAGENET_MEAN.join(',')}, std ${IMAGENET_STD.join(',')})`;
+  if (n.kind === 'nnunet') return `nnU-Net's, per channel as the plans say (${n.schemes.join(', ')}), after cropping to the nonzero region`;
   return `${n.mean},${n.std} ((v - ${n.mean}) / ${n.std} on the 0..255 values)`;
 }
 
@@ -127,8 +131,10 @@ export function normalize(planes: Float64Array[], height: number, width: number,
       const k = planes.length === 3 ? c : -1;
       mean = 255 * (k >= 0 ? IMAGENET_MEAN[k] : 0.449);
       std = 255 * (k >= 0 ? IMAGENET_STD[k] : 0.226);
-    } else {
+    } else if (how.kind === 'fixed') {
       [mean, std] = [how.mean, how.std];
+    } else {
+      throw new UnsupportedError(`an nnU-Net model normalizes its input as its plans say (${how.schemes.join(', ')}): segment volumes with it, not images`);
     }
     const off = c * n;
     for (let i = 0; i < n; i++) data[off + i] = (p[i] - mean) / std / scale;

@@ -93,11 +93,12 @@ export const nnunet: Architecture = {
         classes: net.numClasses,
         // logits: nnU-Net applies its softmax or sigmoid after resampling them back (its export step)
         activation: options.activation ?? 'identity',
-        preprocessing: { kind: 'zscore' },
+        preprocessing: { kind: 'nnunet', schemes: settings.normalizationSchemes },
         sizeMultiple: net.dims === 2 ? lcm : 1,
         dims: net.dims,
         sizeMultiples: strides,
         inferred: [],
+        nnunet: c as unknown as Record<string, unknown>,
         unused: ['*.all_modules.* and decoder.encoder.* (the same tensors registered twice)', 'decoder.seg_layers.0..n-3 (deep supervision heads)'],
       },
     };
