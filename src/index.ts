@@ -8,6 +8,7 @@ export { Model, type ModelInfo, type RunOptions, type RunResult, type GpuMemory,
 export { loadModel, type LoadOptions, type ModelSource, type WeightsSource } from './load.js';
 export type { DownloadProgress } from './io/fetch.js';
 export { imageTensor, type SegmentOptions, type SegmentResult } from './segment.js';
+export type { NnunetSegmentOptions, NnunetSegmentResult, NnunetVolume, NnunetVolumeSource, NiftiSource } from './nnunetSegment.js';
 export { readImage, type ImageSource, type RawImage, type ReadImageOptions } from './io/pixels.js';
 export { renderMask, renderOverlay, renderLabels, probabilitiesPng, type RgbaImage, type Segmentation } from './io/render.js';
 export { encodePng, type PngImage } from './io/png.js';

@@ -15,6 +15,7 @@ import { onUncapturedError } from './gpu/device.js';
 import { withGpuErrors } from './gpu/buffers.js';
 import { type ImageSource, type SegmentOptions, type SegmentResult, segment } from './segment.js';
 import { shownValue } from './limits.js';
+import { type NnunetSegmentOptions, type NnunetSegmentResult, type NnunetVolume, type NnunetVolumeSource, segmentNnunet } from './nnunetSegment.js';
 
 /** An NCHW float32 tensor. */
 export interface TensorData {
@@ -148,6 +149,8 @@ export class Model {
     }
     this.planCacheBytes = planCacheBytes ?? defaultPlanCacheBytes(device.limits);
     Object.defineProperty(info, 'planCache', { get: () => this.planCacheInfo(), enumerable: true, configurable: true });
+    // nnU-Net's plans and dataset.json: read by segment(), kept out of JSON dumps of info
+    if (info.nnunet !== undefined) Object.defineProperty(info, 'nnunet', { value: info.nnunet, enumerable: false, configurable: true });
     this.peakBytes = params.sizeBytes;
     device.lost.then((info) => {
       this.lostInfo = info;
@@ -192,8 +195,39 @@ export class Model {
    * converted to the model's channels, normalized (options.normalize, default info.preprocessing), run,
    * and read as probabilities and a mask (see src/segment.ts).
    */
-  segment(image: ImageSource, options?: SegmentOptions): Promise<SegmentResult> {
-    return segment(this, image, options);
+  segment(volume: NnunetVolume | readonly (Uint8Array | ArrayBuffer | string)[], options?: NnunetSegmentOptions): Promise<NnunetSegmentResult>;
+  segment(image: ImageSource, options?: SegmentOptions): Promise<SegmentResult>;
+  /** nnU-Net models (info.family 'nnunet'): a case, predicted as nnUNetv2_predict predicts it (src/nnunetSegment.ts);
+   *  the result is an NnunetSegmentResult (labels at the case's geometry, nifti()) */
+  segment(volume: NnunetVolumeSource, options?: NnunetSegmentOptions): Promise<NnunetSegmentResult | SegmentResult>;
+  segment(image: ImageSource | NnunetVolumeSource, options?: SegmentOptions | NnunetSegmentOptions): Promise<SegmentResult | NnunetSegmentResult> {
+    if (this.info.family === 'nnunet') return segmentNnunet(this, image as NnunetVolumeSource, options as NnunetSegmentOptions);
+    return segment(this, image as ImageSource, options as SegmentOptions);
+  }
+
+  /**
+   * Runs `f` as one run of this model: after the runs queued before it and before those queued after, with
+   * device loss and disposal reported as run() reports them. For work that drives the compiled plans itself
+   * (nnU-Net's sliding windows): no other run evicts the plan it uses while it holds the queue.
+   */
+  exclusive<T>(f: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      throwIfAborted(signal, 'the run');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    let failRun!: (e: Error) => void;
+    const failed = new Promise<never>((_, reject) => (failRun = reject));
+    let unwatch: (() => void) | undefined;
+    const work = this.queue.then(() => {
+      this.checkUsable();
+      unwatch = onUncapturedError(this.device, failRun);
+      return this.guard(f);
+    });
+    const done = () => unwatch?.();
+    work.then(done, done);
+    this.queue = work.catch(() => undefined);
+    return abortable(Promise.race([work, failed]), signal, 'the run');
   }
 
   /** What running `shape` in one pass would take on the GPU, computed without allocating anything. */

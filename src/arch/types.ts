@@ -77,6 +77,9 @@ export interface ArchInfo {
   unused: string[];
   /** the brain U-Net's init_features */
   features?: number;
+  /** nnU-Net models: the config's `nnunet` entry (plans, dataset.json, configuration, mirroring axes, folds)
+   *  that the predictor reads (src/arch/nnunet/index.ts nnunetSettings); not enumerable on model.info */
+  nnunet?: Record<string, unknown>;
 }
 
 export interface Architecture {

@@ -24,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'segment PNG / JPEG images and NIfTI volumes: masks, overlays, probabilities',
     run: async (args) => (await import('./segment.js')).segment(args),
   },
+  predict: {
+    summary: "predict NIfTI cases with an nnU-Net results folder, taking nnUNetv2_predict's flags (-i -o -m -f ...)",
+    run: async (args) => (await import('./predict.js')).predict(args),
+  },
   bench: {
     summary: 'time the U-Net forward at several sizes (and PyTorch CPU beside it)',
     run: async (args) => (await import('./bench.js')).bench(args),
@@ -45,6 +49,7 @@ Usage:
   unet convert CHECKPOINT.pt -o OUT.safetensors [--key KEY]
   unet convert RESULTS_FOLDER|ZIP|checkpoint_final.pth -o OUTDIR [--folds 0 1 ...] [--checkpoint NAME]
   unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
+  unet predict -i IN -o OUT -m RESULTS_FOLDER [-f 0 1 ...] [-step_size 0.5] [--disable_tta] [--save_probabilities]
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
   unet tune [--size 256] [--weights W]
   unet <command> --help

@@ -18,6 +18,8 @@ import { makeOutputDir, readInputFile, statOrUndefined } from './files.js';
 import { modelFiles, openModel, readWeightsArg } from './model.js';
 import { nonFiniteMessage, nonFiniteOutputs, weightsNonFinite, type NonFinite } from './outputs.js';
 import { Progress } from './progress.js';
+import { isNnunetPath } from './nnunet.js';
+import { parseSegmentNnunetArgs, predictCases, weightsOf } from './predict.js';
 import { SEGMENT_USAGE, modelSettings, parseSegmentArgs, type Settings } from './segmentArgs.js';
 import { ALPHA_NOTE, checkOutputs, expandInputs, outputSet, pngHasAlpha } from './segmentInputs.js';
 import { classImageFiles, imageFiles, volumeFiles, writeSet } from './segmentOutputs.js';
@@ -40,6 +42,9 @@ interface Done {
 }
 
 export async function segment(args: string[]): Promise<number> {
+  // an nnU-Net results folder or zip: its cases are predicted as nnUNetv2_predict predicts them (predict.ts)
+  const w = weightsOf(args);
+  if (w !== undefined && !args.includes('--help') && !args.includes('-h') && isNnunetPath(w)) return predictCases(parseSegmentNnunetArgs(args));
   const a = parseSegmentArgs(args);
   if (a === undefined) {
     process.stdout.write(SEGMENT_USAGE);

@@ -71,6 +71,17 @@ Options:
   --json                one JSON object on stdout instead of the text summary
   -h, --help            show this help
 
+With an nnU-Net results folder or its .zip as W, the inputs are CASE_XXXX.nii.gz files (one per channel)
+or folders of them, predicted as nnUNetv2_predict predicts them (unet predict takes its own flags) into
+DIR/CASE.nii.gz; the options are then:
+  --folds K ...         the folds to average (0 1 2, 0,1,2 or all; default every fold present)
+  --step S              window step as a fraction of the patch (default 0.5)
+  --no-mirroring        no test-time mirroring (nnUNetv2_predict --disable_tta)
+  --checkpoint NAME     each fold's checkpoint file (default checkpoint_final.pth)
+  --configuration C     the configuration, where a Dataset folder holds several
+  --probs               also write DIR/CASE.npz: probabilities [classes, z, y, x] float32
+  --overwrite           replace existing outputs
+
 ${LIMITS_USAGE}
 Outputs are written as a set per input: to temporary files, renamed into place only when all of them
 were written. Inputs are never written over; in a folder that is also --out-dir, files named like the

@@ -1,10 +1,10 @@
 // NIfTI-1 volumes: read with nifti-reader-js, cut into 2-D slices along an axis, and masks written back
 // with the input's own header (dimensions, voxel sizes, affine / qform / sform all kept) and only the data
 // type changed. The writer is small on purpose: the 348-byte header copied, a few fields patched, the
-// 4-byte "no extensions" flag, then the voxels; gzip for .nii.gz.
-import { Gunzip } from 'fflate';
+// 4-byte "no extensions" flag, then the voxels; gzip for .nii.gz (fflate: browser-safe, as nnU-Net's page
+// writes its <case>.nii.gz in the browser too).
+import { Gunzip, gzipSync } from 'fflate';
 import * as nifti from 'nifti-reader-js';
-import { gzipSync } from 'node:zlib';
 import { InputError } from '../errors.js';
 import { LimitError, exceeds, formatBytes, formatCount, resolveLimits, type Limits } from '../limits.js';
 
@@ -28,6 +28,7 @@ export interface Volume {
 
 const DT_UINT8 = 2;
 const DT_FLOAT32 = 16;
+const DT_UINT16 = 512;
 
 export interface ReadNiftiOptions {
   /** maxVoxels and maxDecompressedBytes apply (defaults: DEFAULT_LIMITS) */
@@ -179,17 +180,16 @@ export function forEachSliceVoxel(dims: [number, number, number], axis: Axis, k:
   }
 }
 
-/** A NIfTI-1 file with the header of `like` and new voxels (uint8 or float32), gzipped when asked. */
-export function writeNifti(like: Volume, data: Uint8Array | Float32Array, gzip: boolean): Uint8Array {
+/** A NIfTI-1 file with the header of `like` and new voxels (uint8, uint16 or float32), gzipped when asked. */
+export function writeNifti(like: Volume, data: Uint8Array | Uint16Array | Float32Array, gzip: boolean): Uint8Array {
   const le = like.littleEndian;
   const n = like.dims[0] * like.dims[1] * like.dims[2];
   if (data.length !== n) throw new NiftiError(`writeNifti: ${data.length} values for ${n} voxels`);
-  const float = data instanceof Float32Array;
-  const size = float ? 4 : 1;
+  const [code, size] = data instanceof Float32Array ? [DT_FLOAT32, 4] : data instanceof Uint16Array ? [DT_UINT16, 2] : [DT_UINT8, 1];
   const out = new Uint8Array(352 + n * size);
   out.set(like.header.subarray(0, 348));
   const dv = new DataView(out.buffer);
-  dv.setInt16(70, float ? DT_FLOAT32 : DT_UINT8, le); // datatype
+  dv.setInt16(70, code, le); // datatype
   dv.setInt16(72, 8 * size, le); // bitpix
   dv.setFloat32(108, 352, le); // vox_offset: header + the extension flag (extensions are not copied)
   dv.setFloat32(112, 1, le); // scl_slope: the values are what they are
@@ -198,7 +198,59 @@ export function writeNifti(like: Volume, data: Uint8Array | Float32Array, gzip: 
   dv.setFloat32(128, 0, le); // cal_min
   out.set([0x6e, 0x2b, 0x31, 0], 344); // magic "n+1": one file (the input may have been a .hdr/.img pair)
   // bytes 348..351 stay 0: no extensions
-  if (float) for (let i = 0; i < n; i++) dv.setFloat32(352 + 4 * i, (data as Float32Array)[i], le);
+  if (code === DT_FLOAT32) for (let i = 0; i < n; i++) dv.setFloat32(352 + 4 * i, (data as Float32Array)[i], le);
+  else if (code === DT_UINT16) for (let i = 0; i < n; i++) dv.setUint16(352 + 2 * i, data[i], le);
   else out.set(data as Uint8Array, 352);
   return gzip ? gzipSync(out) : out;
+}
+
+/** pixdim[1..3]: the voxel sizes along x, y, z, as nibabel's header.get_zooms() gives them. */
+export function niftiSpacing(vol: Volume): [number, number, number] {
+  const dv = new DataView(vol.header.buffer, vol.header.byteOffset, 348);
+  return [1, 2, 3].map((i) => dv.getFloat32(76 + 4 * i, vol.littleEndian)) as [number, number, number];
+}
+
+/**
+ * The header fields that place the voxels in space (pixdim, qform and sform with their codes), as text:
+ * two files whose geometry strings differ are not the same grid (nnU-Net's NibabelIO compares affines).
+ */
+export function niftiGeometry(vol: Volume): string {
+  const dv = new DataView(vol.header.buffer, vol.header.byteOffset, 348);
+  const f = (o: number) => dv.getFloat32(o, vol.littleEndian);
+  const pixdim = [0, 1, 2, 3].map((i) => f(76 + 4 * i));
+  const codes = [dv.getInt16(252, vol.littleEndian), dv.getInt16(254, vol.littleEndian)];
+  const quatern = [0, 1, 2, 3, 4, 5].map((i) => f(256 + 4 * i));
+  const srow = Array.from({ length: 12 }, (_, i) => f(280 + 4 * i));
+  return JSON.stringify({ pixdim, codes, quatern, srow });
+}
+
+/**
+ * A little-endian NIfTI-1 header for a [nx, ny, nz] float32 volume with voxel sizes `spacing` (x, y, z) and
+ * a 4 x 4 voxel-to-world `affine` (rows; default the diagonal of the spacing) as the sform, code 2 (aligned),
+ * as nibabel writes a Nifti1Image made from an array and an affine.
+ */
+export function niftiVolume(dims: [number, number, number], spacing: readonly number[], affine?: readonly (readonly number[])[]): Volume {
+  const h = new Uint8Array(348);
+  const dv = new DataView(h.buffer);
+  dv.setInt32(0, 348, true); // sizeof_hdr
+  dv.setInt16(40, 3, true);
+  for (let i = 0; i < 3; i++) dv.setInt16(42 + 2 * i, dims[i], true);
+  for (let i = 3; i < 7; i++) dv.setInt16(42 + 2 * i, 1, true);
+  dv.setInt16(70, DT_FLOAT32, true);
+  dv.setInt16(72, 32, true);
+  dv.setFloat32(76, 1, true); // qfac
+  for (let i = 0; i < 3; i++) dv.setFloat32(80 + 4 * i, spacing[i], true);
+  for (let i = 3; i < 7; i++) dv.setFloat32(80 + 4 * i, 1, true);
+  dv.setFloat32(108, 352, true);
+  dv.setFloat32(112, 1, true);
+  h[123] = 2; // xyzt_units: millimetres
+  dv.setInt16(254, 2, true); // sform_code: aligned
+  const a = affine ?? [
+    [spacing[0], 0, 0, 0],
+    [0, spacing[1], 0, 0],
+    [0, 0, spacing[2], 0],
+  ];
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) dv.setFloat32(280 + 16 * r + 4 * c, a[r][c], true);
+  h.set([0x6e, 0x2b, 0x31, 0], 344);
+  return { dims: [...dims], data: new Float32Array(0), header: h, littleEndian: true };
 }

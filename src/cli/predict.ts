@@ -1,0 +1,405 @@
+// `unet predict` (nnUNetv2_predict's own flags: -i IN -o OUT -m RESULTS_FOLDER -f 0 1 -step_size 0.5
+// --disable_tta --save_probabilities -chk NAME) and `unet segment IN --weights RESULTS_FOLDER --out-dir OUT`
+// for nnU-Net models: a folder of CASE_XXXX<file_ending> grouped by case id as nnU-Net groups them
+// (nnunetv2/utilities/utils.py create_lists_from_splitted_dataset_folder), each case predicted by the library
+// (model.segment: src/nnunetSegment.ts) and written as OUT/<case><file_ending> (and <case>.npz with
+// `probabilities` [classes, z, y, x] float32 for --save_probabilities). A case's files are written as a set,
+// all or nothing; a case that fails is one line, the others still run, and the exit code is 1.
+import { readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { getDevice, releaseGpu, type Model } from '../node.js';
+import { InputError, UnsupportedError } from '../errors.js';
+import { encodeNpz } from '../io/npz.js';
+import { DEFAULT_LIMITS, printable } from '../limits.js';
+import type { NnunetSegmentResult } from '../nnunetSegment.js';
+import { nnunetOfModel } from '../nnunetSegment.js';
+import { CliError, UsageError, cliText } from './errors.js';
+import { makeOutputDir, statOrUndefined } from './files.js';
+import { modelFiles, openModel, readWeightsArg } from './model.js';
+import { type NnunetFold, nnunetChoice } from './nnunet.js';
+import { writeOutputSet } from './outputs.js';
+import { Progress } from './progress.js';
+
+export const PREDICT_USAGE = `Usage: unet predict -i IN -o OUT -m RESULTS_FOLDER [options]
+
+nnUNetv2_predict_from_modelfolder's flags, so scripts switch by changing the command:
+  -i IN                   a folder of CASE_XXXX.nii.gz (one file per channel, grouped by case id)
+  -o OUT                  the output folder: OUT/CASE.nii.gz (and OUT/CASE.npz)
+  -m RESULTS_FOLDER       the trainer folder (fold_K/, plans.json, dataset.json) or its exported .zip
+  -f 0 1 ...|all          the folds to average (default: every fold present)
+  -step_size S            window step as a fraction of the patch (default 0.5)
+  --disable_tta           no mirroring
+  --save_probabilities    also write CASE.npz with probabilities [classes, z, y, x] float32
+  -chk NAME               the checkpoint file (default checkpoint_final.pth)
+  -npp N, -nps N, -device D, --verbose, --disable_progress_bar, --not_on_device
+                          accepted and ignored (the GPU is WebGPU's; one process)
+`;
+
+/** What a run does, from either command line. */
+export interface PredictRun {
+  command: string;
+  inputs: string[];
+  outDir: string;
+  model: string;
+  folds?: NnunetFold[];
+  checkpoint?: string;
+  configuration?: string;
+  step: number;
+  mirroring: boolean;
+  probabilities: boolean;
+  overwrite: boolean;
+  progress: boolean;
+}
+
+/** nnUNetv2_predict's flags that change what it computes, or need its environment: refused by name. */
+const REFUSED: Record<string, string> = {
+  '-prev_stage_predictions': 'cascades are not supported',
+  '--continue_prediction': 'every case is predicted (outputs are written as a set, never over a file this run did not create)',
+  '--c': 'every case is predicted (outputs are written as a set, never over a file this run did not create)',
+  '-d': 'name the results folder with -m (nnUNetv2_predict_from_modelfolder), not a dataset id',
+  '-p': 'name the results folder with -m',
+  '-tr': 'name the results folder with -m',
+  '-num_parts': 'one process predicts every case',
+  '-part_id': 'one process predicts every case',
+};
+const IGNORED_VALUE = new Set(['-npp', '-nps', '-device']);
+const IGNORED_FLAG = new Set(['--verbose', '--disable_progress_bar', '--not_on_device']);
+
+/** nnUNetv2_predict's argv (single-dash long names, `-f 0 1` lists) to a PredictRun. */
+export function parsePredictArgs(args: string[]): PredictRun | undefined {
+  const cmd = 'predict';
+  let input: string | undefined;
+  let out: string | undefined;
+  let model: string | undefined;
+  let folds: NnunetFold[] | undefined;
+  let step = 0.5;
+  let checkpoint: string | undefined;
+  let configuration: string | undefined;
+  let mirroring = true;
+  let probabilities = false;
+  let progress = true;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined || (v.startsWith('-') && !/^-\d/.test(v))) throw new UsageError(`${cmd}: ${a} needs a value (see unet predict --help)`);
+      return v;
+    };
+    if (a === '--help' || a === '-h') return undefined;
+    if (Object.hasOwn(REFUSED, a)) throw new UsageError(`${cmd}: ${a} is not supported: ${REFUSED[a]}`);
+    if (IGNORED_FLAG.has(a)) {
+      if (a === '--disable_progress_bar') progress = false;
+      continue;
+    }
+    if (IGNORED_VALUE.has(a)) {
+      value();
+      continue;
+    }
+    switch (a) {
+      case '-i':
+        input = value();
+        break;
+      case '-o':
+        out = value();
+        break;
+      case '-m':
+        model = value();
+        break;
+      case '-c':
+        configuration = value();
+        break;
+      case '-chk':
+        checkpoint = value();
+        break;
+      case '-step_size': {
+        const v = value();
+        step = Number(v);
+        if (!(step > 0 && step <= 1)) throw new UsageError(`${cmd}: -step_size must be a number in (0, 1], found ${JSON.stringify(v.slice(0, 50))}`);
+        break;
+      }
+      case '--disable_tta':
+        mirroring = false;
+        break;
+      case '--save_probabilities':
+        probabilities = true;
+        break;
+      case '-f': {
+        folds = [];
+        while (i + 1 < args.length && /^(\d+|all)$/.test(args[i + 1])) {
+          const v = args[++i];
+          const f: NnunetFold = v === 'all' ? 'all' : Number(v);
+          if (folds.includes(f)) throw new UsageError(`${cmd}: -f names fold ${v} twice`);
+          folds.push(f);
+        }
+        if (folds.length === 0) throw new UsageError(`${cmd}: -f needs fold numbers (0 1 2) or all`);
+        break;
+      }
+      default:
+        throw new UsageError(`${cmd}: unknown option ${JSON.stringify(a.slice(0, 100))} (see unet predict --help)`);
+    }
+  }
+  const need = (v: string | undefined, flag: string): string => {
+    if (v === undefined || v === '') throw new UsageError(`${cmd}: ${flag} is required (see unet predict --help)`);
+    return v;
+  };
+  return {
+    command: cmd,
+    inputs: [need(input, '-i')],
+    outDir: need(out, '-o'),
+    model: need(model, '-m'),
+    ...(folds ? { folds } : {}),
+    ...(checkpoint !== undefined ? { checkpoint } : {}),
+    ...(configuration !== undefined ? { configuration } : {}),
+    step,
+    mirroring,
+    probabilities,
+    overwrite: true, // nnUNetv2_predict replaces its outputs
+    progress,
+  };
+}
+
+/** `unet predict`. */
+export async function predict(args: string[]): Promise<number> {
+  const run = parsePredictArgs(args);
+  if (run === undefined) {
+    process.stdout.write(PREDICT_USAGE);
+    return 0;
+  }
+  return predictCases(run);
+}
+
+/** One case: its id and its channel files in channel order. */
+export interface CaseFiles {
+  id: string;
+  files: string[];
+}
+
+/**
+ * get_identifiers_from_splitted_dataset_folder + create_lists_from_splitted_dataset_folder over folders and
+ * files: names ending in `ending` whose stem ends in _XXXX (4 digits) are a case's channels, the case id the
+ * stem without it; ids sorted, each case's files sorted. A name that does not end in _XXXX<ending> is refused.
+ */
+export function groupCases(paths: readonly string[], ending: string, command: string): CaseFiles[] {
+  const files: string[] = [];
+  for (const p of paths) {
+    const s = statOrUndefined(p);
+    if (!s) throw new CliError(`${printable(p)}: no such file or folder`);
+    if (s.isDirectory())
+      files.push(
+        ...readdirSync(p)
+          .filter((f) => f.endsWith(ending) && !f.startsWith('.'))
+          .sort()
+          .map((f) => join(p, f)),
+      );
+    else files.push(p);
+  }
+  const byId = new Map<string, string[]>();
+  const channel = new RegExp(`^(.*)_(\\d{4})${ending.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  for (const f of files) {
+    const m = channel.exec(basename(f));
+    if (!m) throw new UsageError(`${command}: ${printable(f)}: expected CASE_XXXX${ending} (one file per channel, as nnUNetv2_predict reads a folder)`);
+    byId.set(m[1], [...(byId.get(m[1]) ?? []), f]);
+  }
+  if (byId.size === 0) throw new CliError(`${command}: no ${ending} files in ${paths.map(printable).join(', ')}`);
+  return [...byId.keys()].sort().map((id) => ({ id, files: (byId.get(id) ?? []).sort() }));
+}
+
+/** The channel files a case needs, or one line naming the missing one. */
+function checkChannels(c: CaseFiles, channels: readonly string[], ending: string): void {
+  const want = channels.map((_, k) => `${c.id}_${String(k).padStart(4, '0')}${ending}`);
+  const have = new Set(c.files.map((f) => basename(f)));
+  const missing = want.filter((w) => !have.has(w));
+  if (missing.length)
+    throw new CliError(
+      `${c.id}: missing channel file ${missing.join(', ')} (the model takes ${channels.length} channel${channels.length === 1 ? '' : 's'}: ${channels.join(', ')})`,
+    );
+  const extra = [...have].filter((h) => !want.includes(h));
+  if (extra.length)
+    throw new CliError(`${c.id}: ${extra.join(', ')}: the model takes ${channels.length} channel${channels.length === 1 ? '' : 's'} (${channels.join(', ')})`);
+}
+
+/** Predicts every case and writes its files; exit code 1 when a case failed. */
+export async function predictCases(run: PredictRun): Promise<number> {
+  const limits = DEFAULT_LIMITS;
+  if (statOrUndefined(run.outDir)?.isFile()) throw new CliError(`${printable(run.outDir)}: the output folder is a file`);
+  const choice = nnunetChoice(run.command, run.folds, { checkpoint: run.checkpoint, configuration: run.configuration });
+  const arg = await readWeightsArg(run.model, limits, process.stderr, choice, run.command);
+  const stream = process.stderr;
+  let device: GPUDevice | undefined;
+  let model: Model | undefined;
+  const failures: string[] = [];
+  let done = 0;
+  try {
+    device = await getDevice();
+    model = await openModel(device, arg, {}, (line) => stream.write(`${line}\n`));
+    if (model.info.family !== 'nnunet') throw new CliError(`${printable(run.model)}: not an nnU-Net model (${run.command} takes an nnU-Net results folder)`);
+    const { config } = nnunetOfModel(model);
+    const ending = config.fileEnding ?? '.nii.gz';
+    if (ending !== '.nii.gz' && ending !== '.nii')
+      throw new UnsupportedError(`${printable(run.model)}: dataset.json's file_ending ${ending}: only NIfTI cases (.nii.gz, .nii) are read`);
+    const cases = groupCases(run.inputs, ending, run.command);
+    const protect = new Set([...cases.flatMap((c) => c.files), ...modelFiles(run.model)]);
+    makeOutputDir(run.outDir, run.command === 'predict' ? '-o' : '--out-dir');
+    const progress = new Progress(cases.length, stream, run.progress && Boolean(stream.isTTY));
+    for (const [i, c] of cases.entries()) {
+      progress.update(i, c.id);
+      const started = performance.now();
+      try {
+        checkChannels(c, config.channelNames, ending);
+        // paths: the library reads them within maxInputBytes and names them in its errors
+        const r = (await model.segment(c.files, {
+          stepSize: run.step,
+          mirroring: run.mirroring,
+          probabilities: run.probabilities,
+          onProgress: (p) => progress.update(i + p.done / p.total, `${c.id} windows ${p.done}/${p.total}`),
+        })) as NnunetSegmentResult;
+        const files = new Map<string, Uint8Array>();
+        const seg = join(run.outDir, `${c.id}${ending}`);
+        files.set(seg, ending === '.nii' ? gunzipped(r) : r.nifti());
+        if (run.probabilities && r.probabilities)
+          files.set(
+            join(run.outDir, `${c.id}.npz`),
+            encodeNpz({ probabilities: { data: r.probabilities, shape: [r.probabilities.length / r.labels.length, ...r.shape] } }),
+          );
+        for (const f of files.keys()) if (protect.has(f)) throw new CliError(`${printable(f)}: would overwrite an input`);
+        await writeOutputSet(files, run.overwrite);
+        done++;
+        const t = r.timings;
+        progress.print(
+          `${c.id}: ${r.shape.join('x')} -> ${[...files.keys()].map((f) => basename(f)).join(', ')}  ${Math.round(performance.now() - started)} ms ` +
+            `(preprocess ${Math.round(t.preprocessMs)}, windows ${Math.round(t.windowsMs)}: ${r.windows.batches} batches of ${r.windows.batchSize}, export ${Math.round(t.exportMs)})`,
+        );
+      } catch (e) {
+        if (!(e instanceof CliError || e instanceof InputError || e instanceof UnsupportedError)) throw e;
+        const msg = (e as Error).message;
+        const line = msg.startsWith(`${c.id}: `) || msg.startsWith(printable(c.files[0] ?? '')) ? msg : `${c.id}: ${msg}`;
+        failures.push(line);
+        progress.print(`unet: ${cliText(line)}`);
+      }
+    }
+    progress.clear();
+  } finally {
+    model?.dispose();
+    device?.destroy();
+    releaseGpu();
+  }
+  if (failures.length) {
+    stream.write(`unet: ${failures.length} of ${failures.length + done} cases failed\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** The labels as an uncompressed .nii (a dataset whose file_ending is .nii). */
+function gunzipped(r: NnunetSegmentResult): Uint8Array {
+  // nifti() gzips; inflating the small label file again keeps one writer
+  return new Uint8Array(gunzipSync(r.nifti()));
+}
+
+// --- `unet segment` with an nnU-Net model (its help: src/cli/segmentArgs.ts SEGMENT_USAGE)
+
+/** `unet segment ... --weights W` where W is an nnU-Net results folder or zip: its options, a PredictRun. */
+export function parseSegmentNnunetArgs(args: string[]): PredictRun {
+  const cmd = 'segment';
+  const inputs: string[] = [];
+  let weights: string | undefined;
+  let outDir: string | undefined;
+  let folds: NnunetFold[] | undefined;
+  let step = 0.5;
+  let mirroring = true;
+  let probabilities = false;
+  let overwrite = false;
+  let checkpoint: string | undefined;
+  let configuration: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    let a = args[i];
+    let inline: string | undefined;
+    if (a.startsWith('--') && a.includes('=')) [a, inline] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = args[++i];
+      if (v === undefined || v.startsWith('-')) throw new UsageError(`${cmd}: ${a} needs a value (see unet segment --help)`);
+      return v;
+    };
+    switch (a) {
+      case '--weights':
+      case '-w':
+        weights = value();
+        break;
+      case '--out-dir':
+      case '-o':
+        outDir = value();
+        break;
+      case '--step': {
+        const v = value();
+        step = Number(v);
+        if (!(step > 0 && step <= 1)) throw new UsageError(`${cmd}: --step must be a number in (0, 1], found ${JSON.stringify(v.slice(0, 50))}`);
+        break;
+      }
+      case '--no-mirroring':
+        mirroring = false;
+        break;
+      case '--probs':
+        probabilities = true;
+        break;
+      case '--overwrite':
+        overwrite = true;
+        break;
+      case '--checkpoint':
+        checkpoint = value();
+        break;
+      case '--configuration':
+        configuration = value();
+        break;
+      case '--folds': {
+        folds = [];
+        const vals = inline !== undefined ? inline.split(',') : [];
+        while (inline === undefined && i + 1 < args.length && /^(\d+|all)(,(\d+|all))*$/.test(args[i + 1])) vals.push(...args[++i].split(','));
+        for (const v of vals) {
+          if (!/^(\d+|all)$/.test(v))
+            throw new UsageError(`${cmd}: --folds takes fold numbers (0 1 2 or 0,1,2) or all, found ${JSON.stringify(v.slice(0, 50))}`);
+          const f: NnunetFold = v === 'all' ? 'all' : Number(v);
+          if (folds.includes(f)) throw new UsageError(`${cmd}: --folds names fold ${v} twice`);
+          folds.push(f);
+        }
+        if (folds.length === 0) throw new UsageError(`${cmd}: --folds needs fold numbers (0 1 2) or all`);
+        break;
+      }
+      default:
+        if (a.startsWith('-') && a !== '-')
+          throw new UsageError(
+            `${cmd}: ${a} does not apply to an nnU-Net model (its options: --folds, --step, --no-mirroring, --checkpoint, --configuration, --probs, --overwrite)`,
+          );
+        inputs.push(a);
+    }
+  }
+  if (weights === undefined) throw new UsageError(`${cmd}: --weights is required (see unet segment --help)`);
+  if (outDir === undefined) throw new UsageError(`${cmd}: --out-dir is required (see unet segment --help)`);
+  if (inputs.length === 0) throw new UsageError(`${cmd}: no inputs (CASE_0000.nii.gz files or folders of them)`);
+  return {
+    command: cmd,
+    inputs,
+    outDir,
+    model: weights,
+    ...(folds ? { folds } : {}),
+    ...(checkpoint !== undefined ? { checkpoint } : {}),
+    ...(configuration !== undefined ? { configuration } : {}),
+    step,
+    mirroring,
+    probabilities,
+    overwrite,
+    progress: true,
+  };
+}
+
+/** The --weights value of a `unet segment` command line, if any (to route nnU-Net models here). */
+export function weightsOf(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return undefined;
+    if (a.startsWith('--weights=')) return a.slice('--weights='.length);
+    if ((a === '--weights' || a === '-w') && i + 1 < args.length) return args[i + 1];
+  }
+  return undefined;
+}
