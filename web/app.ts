@@ -1,11 +1,24 @@
 // The demo page (bundled by web/build.ts into dist/web/app.js): load a U-Net, drop images, see and download
 // their masks. The work happens in a module worker (web/worker.ts, dist/web/worker.js) that owns the GPU
 // device and the model; this script keeps the page: the toolbar, the model panel and one card per image.
-import { Card } from './cards.js';
+import { Card, legendItem } from './cards.js';
 import { type PathFile, filesFromDrop, filesFromInput, sortFiles } from './drop.js';
 import { ModelPanel } from './modelPanel.js';
-import type { AdapterLine, CostAt, DownloadKind, LayerTimes, ModelSummary, SegmentProgress, SegmentSummary } from './protocol.js';
+import type {
+  AdapterLine,
+  CaseProgress,
+  CaseSummary,
+  CostAt,
+  DownloadKind,
+  LayerTimes,
+  ModelSummary,
+  NnunetSummary,
+  SegmentProgress,
+  SegmentSummary,
+} from './protocol.js';
 import { Client, WorkerError } from './rpc.js';
+import { VolumeCard } from './volumeCard.js';
+import { type NnunetDrop, groupCases, splitDrop } from './volumeFiles.js';
 
 /**
  * The model loaded at start, relative to the page (web/server.ts serves assets/ and test/fixtures/ too).
@@ -35,6 +48,10 @@ const ui = {
   channelName: $<HTMLElement>('channel-name'),
   channel: $<HTMLSelectElement>('channel'),
   tile: $<HTMLSelectElement>('tile'),
+  volumes: $<HTMLElement>('volumes'),
+  volumeFiles: $<HTMLInputElement>('volume-files'),
+  stepSize: $<HTMLSelectElement>('step-size'),
+  mirroring: $<HTMLInputElement>('mirroring'),
   message: $<HTMLElement>('message'),
   results: $<HTMLElement>('results'),
 };
@@ -42,6 +59,10 @@ const panel = new ModelPanel($('model-panel'));
 
 let client: Client | undefined;
 let model: ModelSummary | undefined;
+/** the loaded nnU-Net model (then `model` is undefined: the page segments volumes) */
+let nnunetModel: NnunetSummary | undefined;
+/** the nnU-Net cases, newest first */
+const volumeCards: VolumeCard[] = [];
 /** the model being loaded, if any: images wait for it */
 let modelLoading: Promise<unknown> = Promise.resolve();
 let cost: CostAt | undefined;
@@ -68,6 +89,22 @@ const demo = {
   layers: undefined as LayerTimes | undefined,
   /** the last error shown in the status line, '' if none */
   error: '',
+  /** the loaded nnU-Net model */
+  nnunet: undefined as NnunetSummary | undefined,
+  /** the nnU-Net cases: state, the label map (x fastest) and its [Z, Y, X] shape when done */
+  get volumes() {
+    return volumeCards.map((c) => ({
+      name: c.name,
+      state: c.state,
+      error: c.error,
+      dims: c.image?.dims,
+      shape: c.result?.shape,
+      labels: c.result?.labels,
+      counts: c.result?.counts,
+      windows: c.result?.windows,
+      runMs: c.result?.runMs,
+    }));
+  },
 };
 (globalThis as unknown as { unetDemo: typeof demo }).unetDemo = demo;
 
@@ -174,6 +211,9 @@ function loadModel(req: { url: string } | { files: { name: string; path: string;
     async (m) => {
       model = m;
       demo.modelInfo = m;
+      nnunetModel = undefined;
+      demo.nnunet = undefined;
+      document.body.dataset.kind = 'image';
       cost = undefined;
       const multi = m.multiClass;
       ui.channel.replaceChildren(...m.classColors.map((c, i) => new Option(`${i} (${c.name})`, `${i}`)));
@@ -236,9 +276,13 @@ async function keyOf(file: Blob): Promise<string> {
   return [...new Uint8Array(digest).subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function addFiles(files: PathFile[]): Promise<void> {
+async function addFiles(all: PathFile[]): Promise<void> {
   if (demo.state === 'unsupported')
-    return say(`${files.map((f) => f.path).join(', ')}: not opened — WebGPU is not available here, so nothing can run (see above).`, 'error');
+    return say(`${all.map((f) => f.path).join(', ')}: not opened — WebGPU is not available here, so nothing can run (see above).`, 'error');
+  const { model: nnunetDrop, volumes, rest: files } = splitDrop(all);
+  if (nnunetDrop) void loadNnunet(nnunetDrop);
+  if (volumes.length) void addVolumes(volumes);
+  if (!files.length) return;
   const { model: modelFiles, images } = sortFiles(files);
   if (modelFiles.length) {
     const folder = modelFiles[0].path.includes('/') ? modelFiles[0].path.split('/')[0] + '/' : '';
@@ -318,6 +362,11 @@ function remove(card: Card): void {
 }
 
 function clearAll(): void {
+  for (const c of volumeCards.splice(0)) {
+    c.abort?.abort();
+    c.el.remove();
+    void client?.call('forget', { keys: [c.key] });
+  }
   for (const c of [...cards]) {
     c.abort?.abort();
     c.el.remove();
@@ -331,16 +380,179 @@ async function download(card: Card, kind: DownloadKind): Promise<void> {
   if (!client) return;
   try {
     const f = await track(client.call<{ name: string; bytes: Uint8Array }>('download', { key: card.key, kind, ...view() }));
-    const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type: 'image/png' }));
-    const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    save(f, 'image/png');
     say(`Saved ${f.name}.`);
   } catch (e) {
     say(wording(e, card.name), 'error');
   }
+}
+
+// --- nnU-Net volumes ----------------------------------------------------------------------------------
+
+function loadNnunet(drop: NnunetDrop): Promise<unknown> {
+  if (!client) return Promise.resolve(say('WebGPU is not available here: nothing can run (see above).', 'error'));
+  say(`Loading the nnU-Net model ${drop.source}…`);
+  const req =
+    'zip' in drop ? { source: drop.source, zip: drop.zip.file } : { source: drop.source, files: drop.files.map((f) => ({ path: f.path, blob: f.file })) };
+  const load = track(client.call<NnunetSummary>('setNnunet', req)).then(
+    (m) => {
+      nnunetModel = m;
+      demo.nnunet = m;
+      model = undefined;
+      demo.modelInfo = undefined;
+      document.body.dataset.kind = 'nnunet';
+      showNnunet(m);
+      const rerun = volumeCards.filter((c) => c.state !== 'done');
+      say(
+        `Loaded ${m.name} (${m.configuration}).` +
+          (rerun.length ? ` Running it on ${rerun.length} case${rerun.length > 1 ? 's' : ''}…` : ' Drop NIfTI volumes, or open some.'),
+      );
+      for (const c of rerun) void runVolume(c);
+    },
+    (e) => {
+      if (isAbort(e)) return;
+      const text = wording(e, drop.source);
+      panel.error(text, nnunetModel?.name ?? model?.name);
+      say(text, 'error');
+    },
+  );
+  modelLoading = load;
+  return load;
+}
+
+/** The model panel for an nnU-Net model: what it is, its channels and its labels. */
+function showNnunet(m: NnunetSummary): void {
+  const q = <T extends HTMLElement>(s: string) => document.querySelector(s) as T;
+  q('#model').textContent = m.name;
+  q('#model-error').textContent = '';
+  const rows: [string, string][] = [
+    ['architecture', m.title],
+    ['configuration', m.configuration],
+    ['folds', m.folds.join(', ')],
+    ['input', m.channels.map((c, i) => `${String(i).padStart(4, '0')} ${c}`).join(', ')],
+    ['labels', `${m.labels.length}${m.regions ? ' (regions)' : ''}`],
+    ['patch', m.patchSize.join(' × ')],
+    ['spacing', m.spacing.join(' × ')],
+    ['mirroring', m.mirroringAxes?.length ? `axes ${m.mirroringAxes.join(', ')}` : 'none'],
+    ['parameters', m.parameters.toLocaleString('en-US')],
+  ];
+  q('#model-arch').replaceChildren(
+    ...rows.flatMap(([k, v]) => [
+      Object.assign(document.createElement('dt'), { textContent: k }),
+      Object.assign(document.createElement('dd'), { textContent: v }),
+    ]),
+  );
+  q('#model-input').hidden = true;
+  q('#layers').hidden = true;
+  q('#model-description').hidden = true;
+  q('#model-note').hidden = true;
+  const legend = q('#model-classes');
+  legend.hidden = false;
+  legend.querySelector('ul')!.replaceChildren(...m.labels.map((l) => legendItem({ class: l.value, color: l.name, rgb: l.rgb })));
+  q('#model-notes').replaceChildren(...m.notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  ui.volumes.hidden = false;
+}
+
+async function addVolumes(files: PathFile[]): Promise<void> {
+  await modelLoading.catch(() => undefined);
+  if (!nnunetModel)
+    return say(`${files.map((f) => f.path).join(', ')}: NIfTI volumes need an nnU-Net model: drop its results folder (or its zip) first.`, 'error');
+  const { cases, problems } = groupCases(files, nnunetModel.channels);
+  ui.volumes.hidden = false;
+  const added: VolumeCard[] = [];
+  const list = ui.volumes.querySelector('.cases')!;
+  for (const c of cases) {
+    const card = new VolumeCard(
+      `case:${c.id}:${crypto.randomUUID()}`,
+      c.id,
+      c.files.map((f) => ({ name: f.file.name, blob: f.file })),
+      { cancel: (k) => k.abort?.abort(), remove: removeVolume, retry: (k) => void runVolume(k), download: downloadVolume },
+    );
+    volumeCards.unshift(card);
+    list.prepend(card.el);
+    added.push(card);
+  }
+  for (const p of problems) {
+    const card = new VolumeCard(`case:${p.id}:${crypto.randomUUID()}`, p.id, [], {
+      cancel: () => {},
+      remove: removeVolume,
+      retry: () => {},
+      download: () => {},
+    });
+    card.fail(p.text);
+    volumeCards.unshift(card);
+    list.prepend(card.el);
+  }
+  for (const c of added) await runVolume(c);
+  if (added.length || problems.length) {
+    const ok = added.filter((c) => c.state === 'done').length;
+    say(
+      `${ok} of ${added.length + problems.length} case${added.length + problems.length > 1 ? 's' : ''} segmented with ${nnunetModel.name}` +
+        (problems.length || ok < added.length ? ' (see the cards for the others).' : '.'),
+      ok ? 'info' : 'error',
+    );
+  }
+}
+
+async function runVolume(card: VolumeCard): Promise<void> {
+  if (!client || !card.files.length) return;
+  card.abort?.abort();
+  const abort = new AbortController();
+  card.abort = abort;
+  card.setState('queued', 'waiting for the model…');
+  await track(modelLoading.catch(() => undefined));
+  if (abort.signal.aborted) return;
+  const m = nnunetModel;
+  if (!m) return card.fail(`${card.name}: no nnU-Net model is loaded (drop its results folder or zip)`);
+  try {
+    const r = await track(
+      client.call<CaseSummary>(
+        'runCase',
+        { key: card.key, name: card.name, files: card.files, stepSize: Number(ui.stepSize.value), mirroring: ui.mirroring.checked },
+        { signal: abort.signal, onProgress: (p: CaseProgress) => card.progress(p) },
+      ),
+    );
+    card.done(r, m.labels, Number(ui.opacity.value));
+  } catch (e) {
+    if (isAbort(e)) {
+      if (volumeCards.includes(card)) card.setState('cancelled', 'cancelled');
+    } else
+      card.fail(
+        wording(
+          e,
+          card.name,
+          card.files.map((f) => f.name),
+        ),
+      );
+  }
+}
+
+function removeVolume(card: VolumeCard): void {
+  card.abort?.abort();
+  const i = volumeCards.indexOf(card);
+  if (i >= 0) volumeCards.splice(i, 1);
+  card.el.remove();
+  void client?.call('forget', { keys: [card.key] });
+}
+
+async function downloadVolume(card: VolumeCard): Promise<void> {
+  if (!client) return;
+  try {
+    const f = await track(client.call<{ name: string; bytes: Uint8Array }>('downloadCase', { key: card.key }));
+    save(f, 'application/gzip');
+    say(`Saved ${f.name}.`);
+  } catch (e) {
+    say(wording(e, card.name), 'error');
+  }
+}
+
+function save(f: { name: string; bytes: Uint8Array }, type: string): void {
+  const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 // --- drawing ------------------------------------------------------------------------------------------
@@ -360,6 +572,7 @@ function redrawAll(): void {
     redrawQueued = false;
     const v = view();
     for (const c of cards) c.draw(v);
+    for (const c of volumeCards) c.draw(v.opacity);
   });
 }
 
@@ -380,6 +593,7 @@ function wire(): void {
   picker('open-images', ui.imageFiles);
   picker('open-model', ui.modelFiles);
   picker('open-folder', ui.modelFolder);
+  picker('open-volumes', ui.volumeFiles);
   $('clear').addEventListener('click', clearAll);
   $('profile').addEventListener('click', () => void profileLayers());
   ui.modelDefault.addEventListener('click', () => void loadModel({ url: DEFAULT_MODEL_URL }, DEFAULT_MODEL_URL.split('/').pop()!));

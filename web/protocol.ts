@@ -118,3 +118,74 @@ export interface LayerTimes {
 
 /** Previews are made by nearest sampling down to this many pixels on the long side. */
 export const PREVIEW_SIDE = 1024;
+
+// --- nnU-Net volumes -----------------------------------------------------------------------------------
+
+/** A dropped nnU-Net model: the files of a results folder (paths inside it), or the exported zip. */
+export type NnunetRequest = { source: string; files: { path: string; blob: Blob }[] } | { source: string; zip: Blob };
+
+/** A label of the loaded nnU-Net model, as the legend shows it. */
+export interface VolumeLabel {
+  /** the value in the label map (a region model: the value regions_class_order writes) */
+  value: number;
+  /** dataset.json's name */
+  name: string;
+  rgb: [number, number, number];
+}
+
+/** A loaded nnU-Net model, for the page. */
+export interface NnunetSummary {
+  /** the folder or zip */
+  name: string;
+  /** 'nnU-Net PlainConvUNet' ... */
+  title: string;
+  configuration: string;
+  /** dataset.json's channel names, in channel order */
+  channels: string[];
+  /** background first */
+  labels: VolumeLabel[];
+  regions: boolean;
+  patchSize: number[];
+  /** the configuration's spacing (transposed axes) */
+  spacing: number[];
+  folds: string[];
+  mirroringAxes: number[] | null;
+  parameters: number;
+  notes: string[];
+}
+
+export interface CaseArgs {
+  /** the page's key for the result */
+  key: string;
+  /** the case id: CASE of CASE_0000.nii.gz, and the download's name */
+  name: string;
+  /** one NIfTI per channel, in channel order */
+  files: { name: string; blob: Blob }[];
+  /** nnUNetv2_predict -step_size */
+  stepSize: number;
+  /** test-time mirroring (--disable_tta turns it off) */
+  mirroring: boolean;
+}
+
+/** What the viewer draws: the first channel as gray levels. */
+export interface CaseImage {
+  /** [nx, ny, nz], x fastest */
+  dims: [number, number, number];
+  /** voxel sizes along x, y, z */
+  spacing: [number, number, number];
+  gray: Uint8Array;
+}
+
+export type CaseProgress = { phase: 'reading' } | { phase: 'read'; image: CaseImage } | { phase: 'running'; done: number; total: number };
+
+export interface CaseSummary {
+  /** the label map, x fastest (the NIfTI's order) */
+  labels: Uint8Array | Uint16Array;
+  /** [Z, Y, X] */
+  shape: number[];
+  /** voxels of each label value in the model's legend order */
+  counts: { value: number; voxels: number }[];
+  timings: { readMs: number; preprocessMs: number; windowsMs: number; exportMs: number };
+  windows: { batches: number; batchSize: number; mirrorAxes: number[] };
+  runMs: number;
+}

@@ -6,7 +6,8 @@
 export interface CallContext {
   /** aborted when the page cancels the call */
   signal: AbortSignal;
-  progress(p: unknown): void;
+  /** a progress report; `transfer` moves its buffers instead of copying them */
+  progress(p: unknown, transfer?: Transferable[]): void;
 }
 
 export interface ErrorInfo {
@@ -64,7 +65,7 @@ export function serve(
     try {
       const handler = handlers[req.method];
       if (!handler) throw new Error(`the worker has no method ${req.method}`);
-      const ctx: CallContext = { signal: abort.signal, progress: (p) => send({ id: req.id, progress: p }) };
+      const ctx: CallContext = { signal: abort.signal, progress: (p, t) => send({ id: req.id, progress: p }, t) };
       const out = await handler(req.args as never, ctx);
       if (out instanceof Transfer) send({ id: req.id, result: out.value }, out.buffers);
       else send({ id: req.id, result: out });

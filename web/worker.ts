@@ -25,9 +25,20 @@ import {
 } from './protocol.js';
 import { type CallContext, Transfer, serve } from './rpc.js';
 import { type Stored, downloadFile } from './downloads.js';
+import { nnunetSettings } from '../src/arch/nnunet/index.js';
+import { type NnunetFiles, nnunetZipFiles } from '../src/arch/nnunet/folder.js';
+import type { NnunetConfig } from '../src/arch/nnunet/plans.js';
+import { nnunetModelSource } from '../src/nnunetSource.js';
+import type { NnunetSegmentResult } from '../src/nnunetSegment.js';
+import { caseImage, segmentCase } from './nnunetPredict.js';
+import type { CaseArgs, CaseProgress, CaseSummary, NnunetRequest, NnunetSummary, VolumeLabel } from './protocol.js';
 
 let device: GPUDevice | undefined;
 let model: Model | undefined;
+/** the loaded model's nnU-Net configuration, when it is an nnU-Net model (it then segments volumes only) */
+let nnunet: { config: NnunetConfig; labels: VolumeLabel[] } | undefined;
+/** the finished cases, by the page's key: what the download writes */
+const cases = new Map<string, { name: string; result: NnunetSegmentResult }>();
 const results = new Map<string, Stored>();
 const compiledSizes = new Set<string>();
 /** what the worker is doing, for the page's tests: the result being computed, runs ended by a cancel, and
@@ -107,6 +118,7 @@ async function setModel(req: ModelRequest, ctx: CallContext): Promise<ModelSumma
     });
     model?.dispose();
     model = next;
+    nnunet = undefined;
     compiledSizes.clear();
     return summary(next, read.name, read.notes);
   });
@@ -162,10 +174,134 @@ async function profile({ width, height }: { width: number; height: number }, ctx
   });
 }
 
+// --- nnU-Net ------------------------------------------------------------------------------------------
+
+/** The dropped files as the listing src/arch/nnunet/folder.ts reads: each read() takes one Blob's bytes. */
+function listing(req: Extract<NnunetRequest, { files: unknown }>): NnunetFiles {
+  const byPath = new Map(req.files.map((f) => [f.path, f.blob]));
+  return {
+    source: req.source,
+    paths: [...byPath.keys()],
+    read: async (path) => {
+      const blob = byPath.get(path);
+      if (!blob) throw new Error(`${req.source}/${path} is missing`);
+      return new Uint8Array(await blob.arrayBuffer());
+    },
+  };
+}
+
+/** dataset.json's labels with their colours (src/io/classes.ts, by label value), background first. */
+function labelsOf(c: NnunetConfig): VolumeLabel[] {
+  const entries = Object.entries(c.labels);
+  const named: { value: number; name: string }[] = [];
+  if (c.regions) {
+    // a region model writes regions_class_order's value where the region wins; its name is dataset.json's key
+    named.push({ value: 0, name: entries.find(([, v]) => v === 0)?.[0] ?? 'background' });
+    const regions = entries.filter(([, v]) => v !== 0);
+    regions.forEach(([k], i) => named.push({ value: c.regionsClassOrder?.[i] ?? i + 1, name: k }));
+  } else {
+    for (const [k, v] of entries) if (typeof v === 'number' && v !== c.ignoreLabel) named.push({ value: v, name: k });
+    named.sort((a, b) => a.value - b.value);
+  }
+  const colors = classColors(Math.max(...named.map((l) => l.value)) + 1);
+  return named.map((l) => ({ ...l, rgb: colors[l.value].rgb }));
+}
+
+async function setNnunet(req: NnunetRequest, ctx: CallContext): Promise<NnunetSummary> {
+  const d = needDevice();
+  const files = 'zip' in req ? nnunetZipFiles(new Uint8Array(await req.zip.arrayBuffer()), req.source) : listing(req);
+  const source = await nnunetModelSource(files);
+  ctx.signal.throwIfAborted();
+  return onGpu(ctx.signal, async () => {
+    const next = await loadModel(d, { weights: source.weights, config: source.config, name: source.name });
+    const config = nnunetSettings(source.config, source.name);
+    model?.dispose();
+    model = next;
+    compiledSizes.clear();
+    nnunet = { config, labels: labelsOf(config) };
+    const c = source.config.nnunet;
+    return {
+      name: source.name,
+      title: next.info.title,
+      configuration: config.configuration,
+      channels: config.channelNames,
+      labels: nnunet.labels,
+      regions: config.regions !== undefined,
+      patchSize: config.patchSize,
+      spacing: config.spacing,
+      folds: c.folds,
+      mirroringAxes: c.mirroringAxes ?? null,
+      parameters: next.info.parameters,
+      notes: source.notes,
+    };
+  });
+}
+
+async function runCase(args: CaseArgs, ctx: CallContext): Promise<Transfer<CaseSummary>> {
+  const m = needModel();
+  if (!nnunet) throw new Error(`${args.name}: the loaded model is not an nnU-Net model: drop an nnU-Net results folder (or its zip) first`);
+  const { labels } = nnunet;
+  ctx.progress({ phase: 'reading' } satisfies CaseProgress);
+  const t0 = performance.now();
+  const channels: Uint8Array[] = [];
+  for (const f of args.files) channels.push(new Uint8Array(await f.blob.arrayBuffer()));
+  ctx.signal.throwIfAborted();
+  let image: CaseProgress & { phase: 'read' };
+  try {
+    image = { phase: 'read', image: caseImage(channels[0]).image };
+  } catch (e) {
+    throw new Error(`${args.files[0].name}: ${(e as Error).message}`);
+  }
+  ctx.progress(image, [image.image.gray.buffer as ArrayBuffer]);
+  return onGpu(ctx.signal, async () => {
+    status.running = args.key;
+    let [done, doneAtCancel] = [0, 0];
+    ctx.signal.addEventListener('abort', () => (doneAtCancel = done), { once: true });
+    try {
+      const result = await segmentCase(m, channels, {
+        stepSize: args.stepSize,
+        mirroring: args.mirroring,
+        signal: ctx.signal,
+        onProgress: (p) => {
+          done = p.done;
+          if (ctx.signal.aborted) status.windowsAfterCancel = Math.max(status.windowsAfterCancel, done - doneAtCancel);
+          ctx.progress({ phase: 'running', done: p.done, total: p.total } satisfies CaseProgress);
+        },
+      });
+      cases.set(args.key, { name: args.name, result });
+      const counts = new Map<number, number>();
+      for (const v of result.labels) counts.set(v, (counts.get(v) ?? 0) + 1);
+      const out: CaseSummary = {
+        labels: result.labels.slice(),
+        shape: result.shape,
+        counts: labels.map((l) => ({ value: l.value, voxels: counts.get(l.value) ?? 0 })),
+        timings: result.timings,
+        windows: result.windows,
+        runMs: performance.now() - t0,
+      };
+      return new Transfer(out, [out.labels.buffer as ArrayBuffer]);
+    } catch (e) {
+      if (ctx.signal.aborted) status.cancelled++;
+      throw e;
+    } finally {
+      status.running = null;
+    }
+  });
+}
+
+/** <case>.nii.gz, as nnUNetv2_predict names it: the labels with the first channel's header. */
+function downloadCase({ key }: { key: string }): Transfer<{ name: string; bytes: Uint8Array }> {
+  const c = cases.get(key);
+  if (!c) throw new Error('this result is gone (cleared, or the page was reloaded): run the case again');
+  const bytes = c.result.nifti();
+  return new Transfer({ name: `${c.name}.nii.gz`, bytes }, [bytes.buffer as ArrayBuffer]);
+}
+
 // --- images -------------------------------------------------------------------------------------------
 
 async function segment({ file, name, key, tile }: SegmentArgs, ctx: CallContext): Promise<Transfer<SegmentSummary>> {
   needDevice();
+  if (nnunet) throw new Error(`${name}: the loaded model is an nnU-Net model, which segments NIfTI volumes (.nii, .nii.gz): load an image model for images`);
   ctx.progress({ phase: 'decoding' } satisfies SegmentProgress);
   const t0 = performance.now();
   const pixels = await readImageFile(file, name, ctx.signal);
@@ -265,7 +401,14 @@ serve(self as unknown as Parameters<typeof serve>[0], {
   profile,
   segment,
   download,
-  forget: ({ keys }: { keys: string[] }) => void keys.forEach((k) => results.delete(k)),
+  setNnunet,
+  runCase,
+  downloadCase,
+  forget: ({ keys }: { keys: string[] }) =>
+    void keys.forEach((k) => {
+      results.delete(k);
+      cases.delete(k);
+    }),
   status: () => status,
   // answers when the device is lost (a driver reset, a GPU process crash), so the page can say so
   lost: async () => {
