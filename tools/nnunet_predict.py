@@ -15,8 +15,8 @@ Cases (CASES below) live in test/fixtures/nnunet_predict/<case>/:
 
 Float16 accumulation: nnU-Net accumulates window logits and Gaussian weights in torch.half. The reference holds that
 run (`logits`, `probabilities`, `segmentation`) and a second one with float32 accumulation (`*_f32acc`): torch.half
-pointed at torch.float32 and compute_gaussian asked for float32 for the duration of one predict call, nothing else
-changed.
+pointed at torch.float32 for the duration of one predict call, nothing else changed. The Gaussian stays nnU-Net's
+float16 map (compute_gaussian's dtype default was bound at definition) in both runs.
 
   /usr/bin/python3 tools/nnunet_predict.py --sources DIR                 # (re)write every case
   /usr/bin/python3 tools/nnunet_predict.py --sources DIR --check         # regenerate in memory and compare
@@ -32,7 +32,6 @@ changed.
 import argparse
 import contextlib
 import copy
-import functools
 import json
 import os
 import struct
@@ -241,20 +240,17 @@ class Recorder:
 
 @contextlib.contextmanager
 def float32_accumulation():
-    """nnU-Net's sliding window with float32 accumulators and Gaussian: torch.half -> torch.float32 while it runs
-    (predicted_logits and n_predictions are allocated with dtype=torch.half), and compute_gaussian, whose default
-    dtype float16 was bound when it was defined, called with dtype=torch.float32."""
-    from nnunetv2.inference import predict_from_raw_data as pfr
-
-    orig_half, orig_gauss = torch.half, pfr.compute_gaussian
-    pfr.compute_gaussian = functools.partial(orig_gauss, dtype=torch.float32)
+    """nnU-Net's sliding window with float32 accumulators: torch.half -> torch.float32 while it runs
+    (predicted_logits and n_predictions are allocated with dtype=torch.half). The Gaussian is untouched: its float16
+    dtype is compute_gaussian's default, bound when the function was defined, so both runs weight windows with the
+    same float16 map (zeros replaced by its smallest nonzero value), as an engine that computes nnU-Net's map and
+    accumulates in float32 does."""
+    orig_half = torch.half
     torch.half = torch.float32
     try:
         yield
     finally:
         torch.half = orig_half
-        pfr.compute_gaussian = orig_gauss
-        orig_gauss.cache_clear()
 
 
 def make_predictor(results, folds, mirroring, step):
@@ -309,7 +305,7 @@ def reference(predictor, files, case_id, out_dir=None):
     if resampled:  # absent: resampling returned its input (the spacing is the plans')
         t["preprocessed"] = half["preprocessed"]
     if int(np.prod(patch)) <= GAUSSIAN_MAX_VOXELS:
-        # the map the float16 run weights windows with (values representable in float16)
+        # the map both runs weight windows with (float16 values)
         t["gaussian"] = compute_gaussian(tuple(patch), sigma_scale=1.0 / 8, value_scaling_factor=10, device=torch.device("cpu")).float().numpy()
         compute_gaussian.cache_clear()
     for i, s in enumerate(steps):
