@@ -4,6 +4,7 @@
   /usr/bin/python3 tools/torch_bench.py --weights W.safetensors --inputs X.safetensors --out Y.safetensors
       [--runs 5] [--warmup 2] [--threads 2] [--device cpu|cuda] [--variants f32,tf32,fp16-cl] [--serve]
   /usr/bin/python3 tools/torch_bench.py --smp MODEL --inputs X.safetensors --out Y.safetensors [...]
+  /usr/bin/python3 tools/torch_bench.py --nnunet FOLDER --dna DNA [--folds 0,1] --inputs X.safetensors --out Y.safetensors [...]
 
 --weights: the brain-segmentation U-Net state_dict (tools/unet_model.py).
 --smp: an smp Unet (ResNet/ResNeXt encoder; tools/smp_unet.py), MODEL being a save_pretrained folder
@@ -11,6 +12,13 @@
 accepted) or a bare state_dict .safetensors file (config inferred from the keys; activation None and
 nearest interpolation, which the keys do not tell). The output is the segmentation head's, after the
 config's activation (with aux_params, only the masks are written).
+--nnunet: an nnU-Net v2 results folder (the trainer folder holding plans.json, dataset.json and fold_K/; or a
+Dataset folder with exactly one such trainer folder), its network built as nnU-Net builds it from plans.json by
+dynamic_network_architectures' classes in the --dna checkout (tools/nnunet_networks.py's build_network, the one
+implementation), each fold's checkpoint_final.pth network_weights loaded strictly; the output is the logits,
+averaged over --folds (default every fold_K present, else fold_all) as nnU-Net's predictor averages them;
+--checkpoint picks the file in each fold (default checkpoint_final.pth), --configuration the trainer folder
+TRAINER__PLANS__C of a Dataset folder holding several.
 
 Variants (eval, torch.no_grad): f32 (TF32 off); tf32 (CUDA only: TF32 allowed in cuDNN convs and
 matmuls); fp16-cl (CUDA only: the model and input in float16, channels_last). On CUDA cudnn.benchmark
@@ -29,6 +37,7 @@ for f32, `output_*@VARIANT` for the others, as float32). Then
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -42,9 +51,11 @@ from unet_model import UNet  # noqa: E402
 VARIANTS = ("f32", "tf32", "fp16-cl")
 
 
-def build_model(weights=None, smp=None):
-    """The module named by --weights (brain U-Net state_dict) or --smp (smp Unet), in eval mode, returning
-    the masks only (smp's aux_params classification output dropped)."""
+def build_model(weights=None, smp=None, nnunet=None, dna=None, folds=None, checkpoint="checkpoint_final.pth", configuration=None):
+    """The module named by --weights (brain U-Net state_dict), --smp (smp Unet) or --nnunet (a results folder), in
+    eval mode, returning the masks only (smp's aux_params classification output dropped) or nnU-Net's logits."""
+    if nnunet:
+        return build_nnunet(nnunet, dna, folds, checkpoint, configuration)
     if smp:
         from smp_unet import load_pretrained
 
@@ -66,10 +77,77 @@ class MasksOnly(torch.nn.Module):
         return y[0] if isinstance(y, tuple) else y
 
 
-def add_model_args(ap):
+def trainer_folder(folder, configuration=None):
+    """The folder holding plans.json: FOLDER itself, or its one subfolder that holds one (a Dataset folder; with
+    --configuration C, the one named TRAINER__PLANS__C)."""
+    if os.path.isfile(os.path.join(folder, "plans.json")):
+        return folder
+    subs = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "plans.json")))
+    if configuration:
+        subs = [d for d in subs if d.endswith("__" + configuration)]
+    if len(subs) != 1:
+        sys.exit(f"tools/torch_bench.py: --nnunet {folder}: no plans.json there" + (f", and several trainer folders: {subs}" if subs else ""))
+    return os.path.join(folder, subs[0])
+
+
+def fold_names(folder, folds):
+    """fold_K folder names: those asked for, else every fold_<number> present, else fold_all."""
+    if folds:
+        return [f"fold_{f.strip()}" for f in folds.split(",")]
+    present = sorted((d for d in os.listdir(folder) if re.fullmatch(r"fold_\d+", d)), key=lambda d: int(d[5:]))
+    return present or ["fold_all"]
+
+
+class FoldAverage(torch.nn.Module):
+    """nnU-Net's predictor over several folds: the networks' logits summed, then divided by their number."""
+
+    def __init__(self, nets):
+        super().__init__()
+        self.nets = torch.nn.ModuleList(nets)
+
+    def forward(self, x):
+        y = self.nets[0](x)
+        for net in self.nets[1:]:
+            y = y + net(x)
+        return y / len(self.nets) if len(self.nets) > 1 else y
+
+
+def build_nnunet(folder, dna, folds, checkpoint="checkpoint_final.pth", configuration=None):
+    if not dna or not os.path.isdir(os.path.join(dna, "dynamic_network_architectures")):
+        sys.exit(f"tools/torch_bench.py: --nnunet needs --dna, a dynamic_network_architectures checkout (found {dna!r})")
+    sys.path.insert(0, os.path.abspath(dna))
+    from nnunet_networks import build_network, load_checkpoint
+
+    folder = trainer_folder(folder, configuration)
+    with open(os.path.join(folder, "plans.json"), encoding="utf-8") as f:
+        plans = json.load(f)
+    with open(os.path.join(folder, "dataset.json"), encoding="utf-8") as f:
+        ds = json.load(f)
+    nets = []
+    for name in fold_names(folder, folds):
+        path = os.path.join(folder, name, checkpoint)
+        if not os.path.isfile(path):
+            sys.exit(f"tools/torch_bench.py: --nnunet: no {path}")
+        ck = load_checkpoint(path)
+        # the configuration the checkpoint was trained as (a results folder's plans hold several)
+        net = build_network(plans, ck["init_args"]["configuration"], ds, deep_supervision=False)
+        net.load_state_dict(ck["network_weights"], strict=True)
+        nets.append(net.eval())
+    return FoldAverage(nets).eval()
+
+
+def add_model_args(ap, nnunet=False):
+    """--weights / --smp, and with `nnunet` --nnunet FOLDER --dna PATH --folds (tools/export_onnx.py takes the first two)."""
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--weights", help="brain U-Net state_dict (.safetensors)")
     src.add_argument("--smp", metavar="MODEL", help="smp Unet: folder (config.json + model.safetensors) or bare state_dict")
+    if not nnunet:
+        return
+    src.add_argument("--nnunet", metavar="FOLDER", help="nnU-Net v2 results folder (plans.json, dataset.json, fold_K/checkpoint_final.pth)")
+    ap.add_argument("--dna", help="with --nnunet: a dynamic_network_architectures checkout (the folder holding the package)")
+    ap.add_argument("--folds", help="with --nnunet: comma-separated folds to average (default every fold_K present, else all)")
+    ap.add_argument("--checkpoint", default="checkpoint_final.pth", help="with --nnunet: the checkpoint file in each fold")
+    ap.add_argument("--configuration", help="with --nnunet: in a Dataset folder, the trainer folder of this configuration")
 
 
 class Runner:
@@ -118,7 +196,7 @@ def percentile(sorted_ms, q):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_args(ap)
+    add_model_args(ap, nnunet=True)
     ap.add_argument("--inputs", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--runs", type=int, default=5)
@@ -136,7 +214,7 @@ def main():
         torch.backends.cudnn.benchmark = True
     variants = args.variants.split(",")
     arrays, _ = read_safetensors(args.inputs)
-    runner = Runner(build_model(args.weights, args.smp), args.device, {k: v for k, v in arrays.items() if k.startswith("input_")})
+    runner = Runner(build_model(args.weights, args.smp, args.nnunet, args.dna, args.folds, args.checkpoint, args.configuration), args.device, {k: v for k, v in arrays.items() if k.startswith("input_")})
     head = {"torch_version": torch.__version__, "threads": args.threads, "device": torch.cuda.get_device_name() if runner.cuda else "cpu"}
 
     outputs = {}

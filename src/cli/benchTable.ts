@@ -9,8 +9,15 @@ import { describeWeightBytes } from '../infoText.js';
 export const RECOMMENDED_WARMUP = 10;
 
 export interface ConfigResult {
+  /** the side of a square image; for a volume, its largest side (the sizes are `spatial`) */
   size: number;
   batch: number;
+  /** spatial sizes [D, H, W] of a 3D model's input (a 2D one is size x size) */
+  spatial?: number[];
+  /** how the size asked for was changed to fit the network (3D sizes are rounded up to its strides) */
+  rounded?: string;
+  /** model.estimate of one pass (also for a skipped configuration: what it would take) */
+  estimate?: { totalBytes: number; arenaBytes: number; largestActivationBytes: number };
   /** why it was not run (it does not fit one pass on this adapter) */
   skipped?: string;
   /** the first run, pipeline compilation included */
@@ -27,7 +34,10 @@ export interface ConfigResult {
   gflop?: number;
   arenaBytes?: number;
   unsharedBytes?: number;
-  check?: { maxAbs: number; maskAgreement: number } | string;
+  /** model.gpuMemory().totalBytes with this configuration's plan compiled: weights + activations + I/O buffers */
+  gpuBytes?: number;
+  /** vs PyTorch; maxRel = maxAbs / max(1, max |PyTorch|) */
+  check?: { maxAbs: number; maxRel?: number; maskAgreement: number } | string;
   /** PyTorch on the CPU, interleaved with the end-to-end runs */
   torch?: Stats;
   f16?: { e2e: Stats; maxAbsVsF32: number; maskAgreementVsF32: number; speedupVsF32: number };
@@ -46,6 +56,14 @@ export interface BenchReport {
   configs: ConfigResult[];
   profile?: { config: string; method: string; times: StepTime[] };
 }
+
+/** Whether outputs are labelled by their argmax over channels (class logits or probabilities) rather than each
+ *  thresholded at 0.5 (one output, or sigmoid masks). */
+export const argmaxLabels = (i: Pick<ModelInfo, 'classes' | 'activation'>) => i.classes > 1 && i.activation !== 'sigmoid';
+
+/** "1x3x256x256", "1x1x64x64x64": the input's shape */
+export const inputName = (c: Pick<ConfigResult, 'size' | 'batch' | 'spatial'>, channels: number) =>
+  `${c.batch}x${channels}x${(c.spatial ?? [c.size, c.size]).join('x')}`;
 
 const mib = (b?: number) => (b === undefined ? '' : `${(b / 2 ** 20).toFixed(1)}`);
 /** Milliseconds with about three significant digits (0.412, 5.63, 48.1, 1384). */
@@ -72,11 +90,14 @@ export function formatBench(r: BenchReport): string {
       `throughput = ${r.runs} forwards back to back, input on the GPU, between consecutive ${a.timestampQuery ? 'starts' : 'ends (seen on the CPU)'}; ` +
       'e2e = model.run (upload, forward, readback); GFLOP/s counts 2 per multiply-add',
   );
-  out.push(`kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}`);
+  out.push(
+    `kernels: conv2d ${JSON.stringify(r.tuning.conv2d)}, convTranspose2x2 ${JSON.stringify(r.tuning.convTranspose2x2)}` +
+      (i.dims === 3 && r.tuning.conv3d ? `, conv3d ${JSON.stringify(r.tuning.conv3d)}` : ''),
+  );
   const torchOn = r.torch?.device === 'cpu' ? `CPU, ${r.torch.threads} threads` : `${r.torch?.device} (f32, TF32 off; input resident, synchronized)`;
   out.push(r.torch ? `PyTorch ${r.torch.version} ${torchOn}, same weights and inputs, its runs interleaved with the e2e runs` : 'PyTorch: not run');
   out.push('');
-  const name = (c: ConfigResult) => `${c.batch}x${i.inChannels}x${c.size}x${c.size}`;
+  const name = (c: ConfigResult) => inputName(c, i.inChannels);
   const head = ['input', 'first ms', 'GPU ms', 'throughput ms', 'e2e ms', 'GFLOP', 'GFLOP/s GPU', 'GFLOP/s e2e', 'torch ms', 'torch/e2e'];
   const rows = r.configs.map((c) => {
     if (c.skipped) return [name(c), `skipped: ${c.skipped}`];
@@ -95,12 +116,24 @@ export function formatBench(r: BenchReport): string {
     ];
   });
   out.push(table(head, rows));
+  for (const note of new Set(r.configs.map((c) => c.rounded))) if (note) out.push(`--sizes ${note}`);
+  for (const c of r.configs) {
+    if (!c.skipped || !c.estimate) continue;
+    const e = c.estimate;
+    out.push(
+      `${name(c)}: model.estimate: largest activation ${mib(e.largestActivationBytes)} MiB, arena ${mib(e.arenaBytes)} MiB, in all ${mib(e.totalBytes)} MiB (weights apart)`,
+    );
+  }
   const ran = r.configs.filter((c) => !c.skipped);
   if (ran.length) {
     out.push('');
     out.push(
+      `rel |Δ| = max |Δ| / max(1, max |torch|); ${argmaxLabels(i) ? 'argmax agree = positions with the same argmax over the channels' : 'mask agree = positions on the same side of 0.5'}; ` +
+        'GPU MiB = model.gpuMemory() with this plan compiled (weights, activations, input / output / readback)',
+    );
+    out.push(
       table(
-        ['input', 'arena MiB', 'no-reuse MiB', 'max |Δ| vs torch', 'mask agree'],
+        ['input', 'arena MiB', 'no-reuse MiB', 'max |Δ| vs torch', argmaxLabels(i) ? 'argmax agree' : 'mask agree', 'rel |Δ|', 'GPU MiB'],
         ran.map((c) => {
           const chk = typeof c.check === 'object' ? c.check : undefined;
           return [
@@ -109,6 +142,8 @@ export function formatBench(r: BenchReport): string {
             mib(c.unsharedBytes),
             chk ? chk.maxAbs.toExponential(1) : String(c.check ?? ''),
             chk ? `${(chk.maskAgreement * 100).toFixed(3)}%` : '',
+            chk?.maxRel !== undefined ? chk.maxRel.toExponential(1) : '',
+            mib(c.gpuBytes),
           ];
         }),
       ),

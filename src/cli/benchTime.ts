@@ -18,35 +18,67 @@ export function summarize(ms: readonly number[]): Stats {
   return { median: at(0.5), p10: at(0.1), p90: at(0.9), n: s.length };
 }
 
-/** Seeded input with the statistics of a normalized image. */
-export function benchInput(n: number, c: number, s: number, seed: number): Float32Array {
+/** Seeded input with the statistics of a normalized image: N x C x s x s (2D), or N x C x D x H x W when `s`
+ *  lists the spatial sizes [D, H, W] (a volume; [H, W] is an image). */
+export function benchInput(n: number, c: number, s: number | readonly number[], seed: number): Float32Array {
   // image-like: a smooth field (a few seeded waves per channel) plus a little noise, about unit scale.
   // Pure noise is no image, and deep random-weight networks (EfficientNet's squeeze-excite stacks) can
   // be so ill-conditioned on it that PyTorch's own f32 forward is 0.5 away from its f64 one.
   let a = seed >>> 0;
   const rand = () => (a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  const x = new Float32Array(n * c * s * s);
+  const [D, H, W] = typeof s === 'number' ? [1, s, s] : s.length === 3 ? s : [1, s[0], s[1]];
+  const x = new Float32Array(n * c * D * H * W);
   for (let b = 0; b < n * c; b++) {
+    // a volume's channel draws its depth wave after the image's four numbers, so 2D inputs are as they were
     const [fy, fx, py, px] = [1 + 3 * rand(), 1 + 3 * rand(), 6.28 * rand(), 6.28 * rand()];
-    for (let y = 0; y < s; y++) {
-      for (let i = 0; i < s; i++) {
-        x[(b * s + y) * s + i] = Math.sin((fy * 6.28 * y) / s + py) * Math.cos((fx * 6.28 * i) / s + px) + 0.3 * (rand() - 0.5);
+    const [fz, pz] = D > 1 ? [1 + 3 * rand(), 6.28 * rand()] : [0, 0];
+    for (let z = 0; z < D; z++) {
+      const wz = D > 1 ? Math.cos((fz * 6.28 * z) / D + pz) : 1;
+      for (let y = 0; y < H; y++) {
+        for (let i = 0; i < W; i++) {
+          x[((b * D + z) * H + y) * W + i] = wz * Math.sin((fy * 6.28 * y) / H + py) * Math.cos((fx * 6.28 * i) / W + px) + 0.3 * (rand() - 0.5);
+        }
       }
     }
   }
   return x;
 }
 
-/** Largest |got - want| and the share of pixels on the same side of 0.5 (sigmoid masks). */
-export function compare(got: ArrayLike<number>, want: ArrayLike<number>): { maxAbs: number; maskAgreement: number } {
+export interface Check {
+  maxAbs: number;
+  /** maxAbs / max(1, max |want|): the error on the output's own scale (logits of nnU-Net reach tens) */
+  maxRel: number;
+  /** share of positions given the same label: on the same side of 0.5 (one output or sigmoid masks), or the
+   *  same argmax over the channels (`channels` > 1: logits or probabilities of classes) */
+  maskAgreement: number;
+}
+
+/** Largest |got - want|, relative to the output's scale, and the share of positions labelled alike. Outputs are
+ *  [batch, channels, ...spatial]; with `channels` > 1 the label of a position is its argmax over them. */
+export function compare(got: ArrayLike<number>, want: ArrayLike<number>, channels = 1, batch = 1): Check {
   if (got.length !== want.length) throw new Error(`compare: ${got.length} values against ${want.length}`);
   let maxAbs = 0;
-  let agree = 0;
+  let scale = 1;
   for (let i = 0; i < got.length; i++) {
     maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
-    agree += Number(got[i] > 0.5 === want[i] > 0.5);
+    scale = Math.max(scale, Math.abs(want[i]));
   }
-  return { maxAbs, maskAgreement: agree / got.length };
+  let agree = 0;
+  if (channels === 1) {
+    for (let i = 0; i < got.length; i++) agree += Number(got[i] > 0.5 === want[i] > 0.5);
+    return { maxAbs, maxRel: maxAbs / scale, maskAgreement: agree / got.length };
+  }
+  // position p of image n, channel c, is at (n * channels + c) * plane + p
+  const plane = got.length / channels / batch;
+  const argmax = (t: ArrayLike<number>, base: number) => {
+    let best = 0;
+    for (let c = 1; c < channels; c++) if (t[base + c * plane] > t[base + best * plane]) best = c;
+    return best;
+  };
+  for (let n = 0; n < batch; n++) {
+    for (let p = 0; p < plane; p++) agree += Number(argmax(got, n * channels * plane + p) === argmax(want, n * channels * plane + p));
+  }
+  return { maxAbs, maxRel: maxAbs / scale, maskAgreement: agree / (batch * plane) };
 }
 
 /** A contender: one call runs one forward and resolves to its milliseconds (measured as it sees fit). */

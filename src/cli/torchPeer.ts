@@ -23,11 +23,28 @@ const TORCH_SCRIPT = toolPath('torch_bench.py');
  * tools/torch_bench.py and tools/export_onnx.py.
  */
 export function writeReferenceModel(dir: string, reference: TorchReference, weights: Uint8Array, config: string | undefined): string[] {
+  // PyTorch builds an nnU-Net network from plans.json, which the converted weights do not carry as nnU-Net writes it
+  if (reference.option === '--nnunet')
+    throw new Error('an nnU-Net model is rebuilt by PyTorch from its results folder (TorchPeerOptions.nnunet), not from its weights');
   const file = join(dir, 'model.safetensors');
   writeFileSync(file, weights);
   const folder = reference.config && config !== undefined;
   if (folder) writeFileSync(join(dir, 'config.json'), config);
   return [reference.option, folder ? dir : file];
+}
+
+/** tools/torch_bench.py's options naming an nnU-Net results folder and the dna checkout that builds its network. */
+function nnunetArgs(n: TorchPeerOptions['nnunet']): string[] {
+  if (!n) throw new Error("TorchPeer: reference option '--nnunet' needs options.nnunet (the results folder and a dna checkout)");
+  return [
+    '--nnunet',
+    n.folder,
+    '--dna',
+    n.dna,
+    ...(n.folds ? ['--folds', n.folds.join(',')] : []),
+    ...(n.checkpoint ? ['--checkpoint', n.checkpoint] : []),
+    ...(n.configuration ? ['--configuration', n.configuration] : []),
+  ];
 }
 
 export type TorchVariant = 'f32' | 'tf32' | 'fp16-cl';
@@ -40,7 +57,10 @@ export interface TorchPeerOptions {
   config?: string;
   /** how PyTorch rebuilds it: model.info.reference */
   reference: TorchReference;
-  /** input tensors by name (`input_*`), NCHW float32 */
+  /** for reference.option '--nnunet': the results folder, a dynamic_network_architectures checkout that builds its
+   *  network, and the folds averaged (default every fold_K present, as loadModel) */
+  nnunet?: { folder: string; dna: string; folds?: readonly (number | 'all')[]; checkpoint?: string; configuration?: string };
+  /** input tensors by name (`input_*`), NCHW or NCDHW float32 */
   inputs: Record<string, { shape: number[]; data: Float32Array }>;
   threads: number;
   device?: 'cpu' | 'cuda';
@@ -76,7 +96,7 @@ export class TorchPeer {
     const dir = mkdtempSync(join(tmpdir(), 'unet-torch-'));
     let child: ChildProcessByStdio<Writable, Readable, null> | undefined;
     try {
-      const model = writeReferenceModel(dir, o.reference, o.weights, o.config);
+      const model = o.reference.option === '--nnunet' ? nnunetArgs(o.nnunet) : writeReferenceModel(dir, o.reference, o.weights, o.config);
       writeFileSync(join(dir, 'x.safetensors'), writeSafetensors(o.inputs));
       const args = [
         TORCH_SCRIPT,

@@ -1,9 +1,11 @@
-// `unet bench` and bench/peers.ts without timing anything: statistics, the interleaving order, and the
-// tables made from hand-written results.
+// `unet bench` and bench/peers.ts without timing anything: statistics, the interleaving order, the output
+// check, and the tables made from hand-written results; then one quick run of `unet bench` on an nnU-Net 3D
+// results folder.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { interleaved, summarize } from '../../src/cli/benchTime.js';
+import { benchInput, compare, interleaved, summarize } from '../../src/cli/benchTime.js';
 import { type BenchReport, formatBench } from '../../src/cli/benchTable.js';
+import { unet } from '../cliRun.js';
 import { DEFAULT_TUNING } from '../../src/compiler/tuning.js';
 import { formatPeers } from '../../bench/peers.js';
 
@@ -30,6 +32,24 @@ Stats('interleaved: every contender once per round, order rotating, warm-up roun
       ['c', [3, 3]],
     ],
   );
+});
+
+Stats('compare: max |Δ|, relative to max(1, max |want|), and the labels: sigmoid masks at 0.5, logits by argmax', () => {
+  // one output: 0.4 vs 0.6 straddles 0.5
+  assert.equal(compare([0.4, 0.9], [0.6, 0.9]), { maxAbs: 0.19999999999999996, maxRel: 0.19999999999999996, maskAgreement: 0.5 });
+  // [N=2, C=2, 2 positions]: image 0 argmax (c1, c0) vs (c1, c1); image 1 agrees; |Δ| 3 on a scale of 20
+  const got = [0, 5, 1, 2, /* image 1 */ 20, 0, 0, 1];
+  const want = [0, 2, 1, 3, /* image 1 */ 20, 0, 0, 1];
+  const c = compare(got, want, 2, 2);
+  assert.equal(c, { maxAbs: 3, maxRel: 3 / 20, maskAgreement: 3 / 4 });
+});
+
+Stats('benchInput: a volume [D, H, W] is N x C x D x H x W; an image is unchanged by the volume form', () => {
+  assert.is(benchInput(2, 3, [4, 5, 6], 1).length, 2 * 3 * 4 * 5 * 6);
+  assert.equal(benchInput(1, 2, [8, 8], 5), benchInput(1, 2, 8, 5));
+  const v = benchInput(1, 1, [3, 8, 8], 5);
+  // the depth wave makes the slices differ
+  assert.not.equal(v.subarray(0, 64), v.subarray(64, 128));
 });
 
 Stats.run();
@@ -145,3 +165,68 @@ Tables('formatPeers: each engine over ours, checks against PyTorch, and why an e
 });
 
 Tables.run();
+
+// ---
+
+const Nnunet = suite('unet bench on an nnU-Net 3D results folder');
+
+Nnunet('16x16x32 of plain3d_aniso: one row with GFLOP and GPU MiB; PyTorch skipped without --dna; a size rounded up to the strides', () => {
+  // prettier-ignore
+  const r = unet(
+    'bench',
+    '--weights',
+    'test/fixtures/nnunet/plain3d_aniso',
+    '--sizes',
+    '16x16x32,10',
+    '--batches',
+    '1',
+    '--runs',
+    '1',
+    '--warmup',
+    '0',
+    '--layers',
+    'none',
+  );
+  const why = `exit ${r.code}, stderr:\n${r.stderr}\nstdout:\n${r.stdout}`;
+  assert.is(r.code, 0, why);
+  assert.match(r.stderr, /PyTorch skipped: it builds an nnU-Net network with dynamic_network_architectures; give --dna PATH/, why);
+  assert.match(r.stdout, /model: nnU-Net PlainConvUNet 3d_fullres/, why);
+  assert.match(r.stdout, /conv3d \{/, why);
+  // input, first, GPU, throughput, e2e, GFLOP, GFLOP/s GPU, GFLOP/s e2e (no torch columns)
+  const row = r.stdout.split('\n').find((l) => l.startsWith('1x2x16x16x32 '));
+  assert.ok(row, why);
+  const cells = row!.trim().split(/\s{2,}/);
+  assert.is(cells.length, 8, why);
+  assert.ok(Number(cells[5]) > 0, `GFLOP ${cells[5]}`);
+  // 10^3 is run as 12x16x16 (strides [4, 16, 16])
+  assert.match(r.stdout, /--sizes 10x10x10 rounded up to 12x16x16 \(this network takes multiples of \[4,16,16\], its strides\)/, why);
+  assert.match(r.stdout, /1x2x12x16x16 /, why);
+  const mem = r.stdout.split('\n').find((l) => /^1x2x16x16x32\s+[\d.]+\s+[\d.]+\s+not checked/.test(l));
+  assert.ok(mem, `memory row: ${why}`);
+  assert.ok(
+    Number(
+      mem!
+        .trim()
+        .split(/\s{2,}/)
+        .at(-1),
+    ) > 0,
+    `GPU MiB: ${mem}`,
+  );
+});
+
+Nnunet('sizes that do not fit one pass are skipped saying which limit, with what model.estimate gives', () => {
+  // the first stage's 2 channels (a vec4) at 512x1024x1024 are 8 GiB, over any adapter's binding (a u32 of bytes at most)
+  const r = unet('bench', '--weights', 'test/fixtures/nnunet/plain3d_aniso', '--sizes', '512x1024x1024', '--batches', '1', '--runs', '1', '--layers', 'none');
+  const why = `exit ${r.code}, stderr:\n${r.stderr}\nstdout:\n${r.stdout}`;
+  assert.is(r.code, 0, why);
+  assert.match(r.stdout, /1x2x512x1024x1024\s+skipped: an activation needs [\d.]+ MiB, more than maxStorageBufferBindingSize/, why);
+  assert.match(r.stdout, /1x2x512x1024x1024: model\.estimate: largest activation [\d.]+ MiB, arena [\d.]+ MiB, in all [\d.]+ MiB/, why);
+});
+
+Nnunet('DxHxW is refused for a 2D model', () => {
+  const r = unet('bench', '--sizes', '8x8x8', '--runs', '1', '--layers', 'none', '--no-torch');
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--sizes 8x8x8: DxHxW is for a 3D model/);
+});
+
+Nnunet.run();
