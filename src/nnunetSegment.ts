@@ -216,7 +216,8 @@ export async function segmentNnunet(model: Model, volume: NnunetVolumeSource, op
     ...(p.probabilities ? { probabilities: p.probabilities } : {}),
     classes: names(runner.config),
     spacing: c.spacing,
-    nifti: () => writeNifti({ ...like, dims: [X, Y, Z] }, labels, true),
+    // labels: no display range (cal_max 0), as nibabel writes nnU-Net's segmentations
+    nifti: () => writeNifti({ ...like, dims: [X, Y, Z] }, labels, true, 0),
     timings: { readMs, ...p.timings },
     windows: p.windows,
   };

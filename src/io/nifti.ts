@@ -180,8 +180,10 @@ export function forEachSliceVoxel(dims: [number, number, number], axis: Axis, k:
   }
 }
 
-/** A NIfTI-1 file with the header of `like` and new voxels (uint8, uint16 or float32), gzipped when asked. */
-export function writeNifti(like: Volume, data: Uint8Array | Uint16Array | Float32Array, gzip: boolean): Uint8Array {
+/** A NIfTI-1 file with the header of `like` and new voxels (uint8, uint16 or float32), gzipped when asked.
+ *  `calMax` is the display maximum: 1 for masks and probabilities; 0 (viewers choose, as nibabel leaves a new
+ *  header) for label maps. */
+export function writeNifti(like: Volume, data: Uint8Array | Uint16Array | Float32Array, gzip: boolean, calMax = 1): Uint8Array {
   const le = like.littleEndian;
   const n = like.dims[0] * like.dims[1] * like.dims[2];
   if (data.length !== n) throw new NiftiError(`writeNifti: ${data.length} values for ${n} voxels`);
@@ -194,7 +196,7 @@ export function writeNifti(like: Volume, data: Uint8Array | Uint16Array | Float3
   dv.setFloat32(108, 352, le); // vox_offset: header + the extension flag (extensions are not copied)
   dv.setFloat32(112, 1, le); // scl_slope: the values are what they are
   dv.setFloat32(116, 0, le); // scl_inter
-  dv.setFloat32(124, 1, le); // cal_max: viewers show 0..1
+  dv.setFloat32(124, calMax, le); // cal_max: masks and probabilities show 0..1
   dv.setFloat32(128, 0, le); // cal_min
   out.set([0x6e, 0x2b, 0x31, 0], 344); // magic "n+1": one file (the input may have been a .hdr/.img pair)
   // bytes 348..351 stay 0: no extensions
