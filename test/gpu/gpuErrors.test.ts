@@ -94,7 +94,7 @@ Stdout.before((ctx) => {
 Stdout.after((ctx) => rmSync(ctx.dir, { recursive: true, force: true }));
 
 Stdout('a failed run and an uncaptured error: stdout holds only the bytes written to it, stderr says what failed', ({ dir }) => {
-  const script = join(dir, 'errors.ts');
+  const script = join(dir, 'errors.mts'); // ESM, as the package is: a CommonJS script could not import nifti-reader-js (its exports name no require entry)
   const src = (p: string) => JSON.stringify(join(ROOT, p));
   writeFileSync(
     script,
