@@ -1,8 +1,10 @@
 // model.segment(volume) for nnU-Net models: a case read as nnUNetv2_predict reads it (NibabelIO: one 3-D NIfTI
 // per channel, x, y, z transposed to z, y, x and the spacing reversed; channels must agree in shape, spacing
 // and affine), predicted by src/nnunet/predictor.ts with the model's configuration, and the labels written
-// back as nnU-Net writes them (the first channel's affine and header, uint8 below 255 labels). Browser-safe:
-// paths are read through the platform (Node only).
+// back as nnU-Net writes them (the first channel's affine and header, uint8 below 255 labels). PNG files (a 2D
+// natural-image dataset, file_ending .png) are read as NaturalImage2DIO reads them instead (src/nnunet/
+// naturalImage.ts: gray one channel, RGB(A) three (four), [C, 1, Y, X], spacing 999 x 1 x 1) and the labels
+// written back as its gray PNG (png()). Browser-safe: paths are read through the platform (Node only).
 import { nnunetSettings, type NnunetModelConfig } from './arch/nnunet/index.js';
 import type { NnunetConfig } from './arch/nnunet/plans.js';
 import { InputError, UnsupportedError, checkOptionNames, throwIfAborted } from './errors.js';
@@ -10,9 +12,11 @@ import { platform } from './gpu/platform.js';
 import { NiftiError, niftiGeometry, niftiSpacing, niftiVolume, readNifti, type Volume, writeNifti } from './io/nifti.js';
 import { type Limits, resolveLimits, shownValue } from './limits.js';
 import type { Model } from './model.js';
+import { decodeNaturalPng, encodeSegmentationPng, isPng, type NaturalImage, stackNaturalImages } from './nnunet/naturalImage.js';
 import { type NnunetPrediction, type NnunetRunner, predictNnunetCase } from './nnunet/predictor.js';
 
-/** One channel file: .nii / .nii.gz bytes, or a path (Node). */
+/** One channel file: .nii / .nii.gz bytes, or a path (Node); for a 2D natural-image model, .png bytes or a
+ *  path (one gray channel, or an RGB(A) image holding three (four)). */
 export type NiftiSource = Uint8Array | ArrayBuffer | string;
 
 /** A case given as arrays, in nnU-Net's order. */
@@ -59,6 +63,9 @@ export interface NnunetSegmentResult {
   spacing: number[];
   /** the labels as the <case>.nii.gz nnUNetv2_predict writes (the input's header and affine) */
   nifti(): Uint8Array;
+  /** a case read from PNG files: the labels as the <case>.png nnUNetv2_predict writes (NaturalImage2DIO: gray,
+   *  8-bit below 255) */
+  png?(): Uint8Array;
   timings: NnunetPrediction['timings'] & { readMs: number };
   windows: NnunetPrediction['windows'];
 }
@@ -97,15 +104,22 @@ const names = (config: NnunetConfig): string[] => {
 
 const bytesOf = (b: Uint8Array | ArrayBuffer) => (b instanceof Uint8Array ? b : new Uint8Array(b));
 
-/** One channel file as a 3-D volume; a 4-D file is refused in words about channels. */
-async function readChannel(src: NiftiSource, what: string, limits: Limits): Promise<Volume> {
-  let bytes: Uint8Array;
+/** A channel file's bytes (a path read within maxInputBytes). */
+async function sourceBytes(src: NiftiSource, what: string, limits: Limits): Promise<Uint8Array> {
   if (typeof src === 'string') {
     const read = platform().readFile;
     if (!read) throw new InputError(`${what}: a path needs Node; give the file's bytes`);
-    bytes = await read(src, limits.maxInputBytes, 'maxInputBytes');
-  } else if (src instanceof Uint8Array || src instanceof ArrayBuffer) bytes = bytesOf(src);
-  else throw new InputError(`${what}: expected NIfTI bytes or a path, found ${shownValue(src)}`);
+    return read(src, limits.maxInputBytes, 'maxInputBytes');
+  }
+  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return bytesOf(src);
+  throw new InputError(`${what}: expected NIfTI or PNG bytes or a path, found ${shownValue(src)}`);
+}
+
+/** One channel file as a 3-D volume, or a PNG as NaturalImage2DIO reads it; a 4-D NIfTI is refused in words
+ *  about channels. */
+async function readChannel(src: NiftiSource, what: string, limits: Limits): Promise<Volume | NaturalImage> {
+  const bytes = await sourceBytes(src, what, limits);
+  if (isPng(bytes)) return decodeNaturalPng(bytes, what, limits);
   try {
     return readNifti(bytes, { limits });
   } catch (e) {
@@ -145,18 +159,41 @@ export function stackChannels(vols: readonly Volume[], names: readonly string[])
   return { data, shape: [vols.length, nz, ny, nx], spacing: [...niftiSpacing(first)].reverse(), like: first };
 }
 
+const isImage = (v: Volume | NaturalImage): v is NaturalImage => !('dims' in v);
+
+/** NIfTI channels (NibabelIO) or PNG images (NaturalImage2DIO), not a mix. */
+function stackFiles(files: readonly (Volume | NaturalImage)[], names: readonly string[]): CaseArrays {
+  const images = files.filter(isImage);
+  if (images.length === 0) return stackChannels(files as Volume[], names);
+  if (images.length !== files.length)
+    throw new InputError(`${names[files.findIndex((f) => !isImage(f))]}: a NIfTI among PNG images; a case's files must be of one kind`);
+  const c = stackNaturalImages(images, names);
+  const [, , Y, X] = c.shape;
+  // nifti() still works: one slice, spacing (x, y, z) 1, 1, 999
+  return { ...c, like: niftiVolume([X, Y, 1], [1, 1, 999]), image: true };
+}
+
+interface CaseArrays {
+  data: Float32Array;
+  shape: number[];
+  spacing: number[];
+  like: Volume;
+  /** read from PNG files (NaturalImage2DIO) */
+  image?: boolean;
+}
+
 /** The case, its spacing, and the volume whose header the output copies. */
-async function readCase(volume: NnunetVolumeSource, limits: Limits): Promise<{ data: Float32Array; shape: number[]; spacing: number[]; like: Volume }> {
+async function readCase(volume: NnunetVolumeSource, limits: Limits): Promise<CaseArrays> {
   if (typeof volume === 'string' || volume instanceof Uint8Array || volume instanceof ArrayBuffer) {
     const v = await readChannel(volume, typeof volume === 'string' ? volume : 'volume', limits);
-    return stackChannels([v], ['volume']);
+    return stackFiles([v], [typeof volume === 'string' ? volume : 'volume']);
   }
   if (Array.isArray(volume)) {
     if (volume.length === 0) throw new InputError('volume: an empty list of channel files');
     const what = (i: number) => (typeof volume[i] === 'string' ? (volume[i] as string) : `channel ${i}`);
-    const vols: Volume[] = [];
+    const vols: (Volume | NaturalImage)[] = [];
     for (let i = 0; i < volume.length; i++) vols.push(await readChannel(volume[i], what(i), limits));
-    return stackChannels(
+    return stackFiles(
       vols,
       volume.map((_, i) => what(i)),
     );
@@ -191,6 +228,12 @@ export async function segmentNnunet(model: Model, volume: NnunetVolumeSource, op
   const t0 = performance.now();
   const c = await readCase(volume, limits);
   const readMs = performance.now() - t0;
+  const want = runner.config.channelNames.length;
+  if (c.image && c.shape[0] !== want)
+    // NaturalImage2DIO: a gray PNG is one channel, an RGB one three, an RGBA one four
+    throw new InputError(
+      `volume: the PNG files hold ${c.shape[0]} channel${c.shape[0] === 1 ? '' : 's'}, the model takes ${want} (${runner.config.channelNames.join(', ')}): a gray PNG is 1 channel, RGB 3, RGBA 4`,
+    );
   const p = await model.exclusive(
     () =>
       predictNnunetCase(runner, c, {
@@ -218,6 +261,7 @@ export async function segmentNnunet(model: Model, volume: NnunetVolumeSource, op
     spacing: c.spacing,
     // labels: no display range (cal_max 0), as nibabel writes nnU-Net's segmentations
     nifti: () => writeNifti({ ...like, dims: [X, Y, Z] }, labels, true, 0),
+    ...(c.image ? { png: () => encodeSegmentationPng(labels, Y, X) } : {}),
     timings: { readMs, ...p.timings },
     windows: p.windows,
   };

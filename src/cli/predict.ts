@@ -3,7 +3,9 @@
 // for nnU-Net models: a folder of CASE_XXXX<file_ending> grouped by case id as nnU-Net groups them
 // (nnunetv2/utilities/utils.py create_lists_from_splitted_dataset_folder), each case predicted by the library
 // (model.segment: src/nnunetSegment.ts) and written as OUT/<case><file_ending> (and <case>.npz with
-// `probabilities` [classes, z, y, x] float32 for --save_probabilities). A case's files are written as a set,
+// `probabilities` [classes, z, y, x] float32 for --save_probabilities). A 2D natural-image dataset (file_ending
+// .png, NaturalImage2DIO) takes CASE_0000.png (, CASE_0001.png ...): an RGB image is one file holding three of the
+// model's channels, and OUT/<case>.png is the gray label PNG nnU-Net writes. A case's files are written as a set,
 // all or nothing; a case that fails is one line, the others still run, and the exit code is 1.
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -24,8 +26,9 @@ import { Progress } from './progress.js';
 export const PREDICT_USAGE = `Usage: unet predict -i IN -o OUT -m RESULTS_FOLDER [options]
 
 nnUNetv2_predict_from_modelfolder's flags, so scripts switch by changing the command:
-  -i IN                   a folder of CASE_XXXX.nii.gz (one file per channel, grouped by case id)
-  -o OUT                  the output folder: OUT/CASE.nii.gz (and OUT/CASE.npz)
+  -i IN                   a folder of CASE_XXXX.nii.gz (one file per channel, grouped by case id), or of
+                          CASE_XXXX.png for a 2D natural-image dataset (an RGB PNG holds three channels)
+  -o OUT                  the output folder: OUT/CASE.nii.gz or OUT/CASE.png (and OUT/CASE.npz)
   -m RESULTS_FOLDER       the trainer folder (fold_K/, plans.json, dataset.json) or its exported .zip
   -f 0 1 ...|all          the folds to average (default: every fold present)
   -step_size S            window step as a fraction of the patch (default 0.5)
@@ -205,9 +208,11 @@ export function groupCases(paths: readonly string[], ending: string, command: st
   return [...byId.keys()].sort().map((id) => ({ id, files: (byId.get(id) ?? []).sort() }));
 }
 
-/** The channel files a case needs, or one line naming the missing one. */
+/** The channel files a case needs, or one line naming the missing one. PNG cases: an RGB(A) file holds several
+ *  channels, so the files must be _0000, _0001, ... with none missing, and the library counts the channels. */
 function checkChannels(c: CaseFiles, channels: readonly string[], ending: string): void {
-  const want = channels.map((_, k) => `${c.id}_${String(k).padStart(4, '0')}${ending}`);
+  const fileNames = ending === '.png' ? c.files.map((_, k) => k) : channels.map((_, k) => k);
+  const want = fileNames.map((k) => `${c.id}_${String(k).padStart(4, '0')}${ending}`);
   const have = new Set(c.files.map((f) => basename(f)));
   const missing = want.filter((w) => !have.has(w));
   if (missing.length)
@@ -236,8 +241,8 @@ export async function predictCases(run: PredictRun): Promise<number> {
     if (model.info.family !== 'nnunet') throw new CliError(`${printable(run.model)}: not an nnU-Net model (${run.command} takes an nnU-Net results folder)`);
     const { config } = nnunetOfModel(model);
     const ending = config.fileEnding ?? '.nii.gz';
-    if (ending !== '.nii.gz' && ending !== '.nii')
-      throw new UnsupportedError(`${printable(run.model)}: dataset.json's file_ending ${ending}: only NIfTI cases (.nii.gz, .nii) are read`);
+    if (ending !== '.nii.gz' && ending !== '.nii' && ending !== '.png')
+      throw new UnsupportedError(`${printable(run.model)}: dataset.json's file_ending ${ending}: only NIfTI (.nii.gz, .nii) and PNG (.png) cases are read`);
     const cases = groupCases(run.inputs, ending, run.command);
     const protect = new Set([...cases.flatMap((c) => c.files), ...modelFiles(run.model)]);
     makeOutputDir(run.outDir, run.command === 'predict' ? '-o' : '--out-dir');
@@ -256,7 +261,7 @@ export async function predictCases(run: PredictRun): Promise<number> {
         })) as NnunetSegmentResult;
         const files = new Map<string, Uint8Array>();
         const seg = join(run.outDir, `${c.id}${ending}`);
-        files.set(seg, ending === '.nii' ? gunzipped(r) : r.nifti());
+        files.set(seg, ending === '.png' ? pngOf(r, c.id) : ending === '.nii' ? gunzipped(r) : r.nifti());
         if (run.probabilities && r.probabilities)
           files.set(
             join(run.outDir, `${c.id}.npz`),
@@ -289,6 +294,12 @@ export async function predictCases(run: PredictRun): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** The labels as the gray PNG NaturalImage2DIO writes (a dataset whose file_ending is .png). */
+function pngOf(r: NnunetSegmentResult, id: string): Uint8Array {
+  if (!r.png) throw new CliError(`${id}: the dataset's file_ending is .png, but the case was not read from PNG files`);
+  return r.png();
 }
 
 /** The labels as an uncompressed .nii (a dataset whose file_ending is .nii). */
