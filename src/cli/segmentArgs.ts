@@ -71,9 +71,9 @@ Options:
   --json                one JSON object on stdout instead of the text summary
   -h, --help            show this help
 
-With an nnU-Net results folder or its .zip as W, the inputs are CASE_XXXX.nii.gz files (one per channel)
-or folders of them, predicted as nnUNetv2_predict predicts them (unet predict takes its own flags) into
-DIR/CASE.nii.gz; the options are then:
+With an nnU-Net results folder or its .zip as W, the inputs are CASE_XXXX.nii.gz files (one per channel;
+CASE_XXXX.png for a 2D natural-image dataset) or folders of them, predicted as nnUNetv2_predict predicts
+them (unet predict takes its own flags) into DIR/CASE.nii.gz (DIR/CASE.png); the options are then:
   --folds K ...         the folds to average (0 1 2, 0,1,2 or all; default every fold present)
   --step S              window step as a fraction of the patch (default 0.5)
   --no-mirroring        no test-time mirroring (nnUNetv2_predict --disable_tta)
