@@ -6,14 +6,16 @@
 #     Debian, used only by tools/ to make reference outputs. TOOLS_PYTHON_PACKAGES below maps each module
 #     to its package; test/scripts/toolImports.test.ts fails when a tools/ import has no entry there.
 #   - with --chromium: Debian's chromium, for the browser tests.
+#   - with --redis: Debian's redis-server, for the work-queue tests (BullMQ workers; the tests start their own).
 # Safe to run again: it installs only what is missing and says what it does. Needs root (or sudo).
 set -euo pipefail
-want_torch=0; want_chromium=0
+want_torch=0; want_chromium=0; want_redis=0
 for a in "$@"; do
   case "$a" in
     --torch) want_torch=1 ;;
     --chromium) want_chromium=1 ;;
-    *) echo "setup-system: unknown option $a (expected --torch or --chromium)" >&2; exit 2 ;;
+    --redis) want_redis=1 ;;
+    *) echo "setup-system: unknown option $a (expected --torch, --chromium or --redis)" >&2; exit 2 ;;
   esac
 done
 
@@ -74,4 +76,7 @@ if [ $want_torch = 1 ]; then
 fi
 if [ $want_chromium = 1 ] && ! command -v chromium >/dev/null; then
   apt_update; apt_install chromium
+fi
+if [ $want_redis = 1 ] && ! command -v redis-server >/dev/null; then
+  apt_update; apt_install redis-server
 fi
