@@ -22,6 +22,9 @@ import { modelFiles, openModel, readWeightsArg } from './model.js';
 import { type NnunetFold, nnunetChoice } from './nnunet.js';
 import { writeOutputSet } from './outputs.js';
 import { Progress } from './progress.js';
+import { type Shard, parseShard, shardNote, shardOf } from './shards.js';
+
+const shardField = (shard: Shard | undefined) => (shard ? { shard } : {});
 
 export const PREDICT_USAGE = `Usage: unet predict -i IN -o OUT -m RESULTS_FOLDER [options]
 
@@ -35,6 +38,8 @@ nnUNetv2_predict_from_modelfolder's flags, so scripts switch by changing the com
   --disable_tta           no mirroring
   --save_probabilities    also write CASE.npz with probabilities [classes, z, y, x] float32
   -chk NAME               the checkpoint file (default checkpoint_final.pth)
+  -num_parts N -part_id I predict part I of N (0-based; I may be env: JOB_COMPLETION_INDEX or
+                          SLURM_ARRAY_TASK_ID): every N-th case by sorted case id, as nnU-Net splits
   -npp N, -nps N, -device D, --verbose, --disable_progress_bar, --not_on_device
                           accepted and ignored (the GPU is WebGPU's; one process)
 `;
@@ -53,6 +58,8 @@ export interface PredictRun {
   probabilities: boolean;
   overwrite: boolean;
   progress: boolean;
+  /** -num_parts / -part_id (--num-parts / --part-id): only this part of the cases, sorted by id */
+  shard?: Shard;
 }
 
 /** nnUNetv2_predict's flags that change what it computes, or need its environment: refused by name. */
@@ -63,8 +70,6 @@ const REFUSED: Record<string, string> = {
   '-d': 'name the results folder with -m (nnUNetv2_predict_from_modelfolder), not a dataset id',
   '-p': 'name the results folder with -m',
   '-tr': 'name the results folder with -m',
-  '-num_parts': 'one process predicts every case',
-  '-part_id': 'one process predicts every case',
 };
 const IGNORED_VALUE = new Set(['-npp', '-nps', '-device']);
 const IGNORED_FLAG = new Set(['--verbose', '--disable_progress_bar', '--not_on_device']);
@@ -82,6 +87,8 @@ export function parsePredictArgs(args: string[]): PredictRun | undefined {
   let mirroring = true;
   let probabilities = false;
   let progress = true;
+  let numParts: string | undefined;
+  let partId: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -114,6 +121,12 @@ export function parsePredictArgs(args: string[]): PredictRun | undefined {
         break;
       case '-chk':
         checkpoint = value();
+        break;
+      case '-num_parts':
+        numParts = value();
+        break;
+      case '-part_id':
+        partId = value();
         break;
       case '-step_size': {
         const v = value();
@@ -159,6 +172,7 @@ export function parsePredictArgs(args: string[]): PredictRun | undefined {
     probabilities,
     overwrite: true, // nnUNetv2_predict replaces its outputs
     progress,
+    ...shardField(parseShard(cmd, numParts, partId, process.env, { numParts: '-num_parts', partId: '-part_id' })),
   };
 }
 
@@ -243,7 +257,10 @@ export async function predictCases(run: PredictRun): Promise<number> {
     const ending = config.fileEnding ?? '.nii.gz';
     if (ending !== '.nii.gz' && ending !== '.nii' && ending !== '.png')
       throw new UnsupportedError(`${printable(run.model)}: dataset.json's file_ending ${ending}: only NIfTI (.nii.gz, .nii) and PNG (.png) cases are read`);
-    const cases = groupCases(run.inputs, ending, run.command);
+    // a shard takes whole cases: groupCases gives them sorted by id, and its part is every num_parts-th
+    const allCases = groupCases(run.inputs, ending, run.command);
+    const cases = shardOf(allCases, (c) => c.id, run.shard);
+    if (run.shard) stream.write(`unet: ${shardNote(run.shard, cases.length, allCases.length, 'cases')}\n`);
     const protect = new Set([...cases.flatMap((c) => c.files), ...modelFiles(run.model)]);
     makeOutputDir(run.outDir, run.command === 'predict' ? '-o' : '--out-dir');
     const progress = new Progress(cases.length, stream, run.progress && Boolean(stream.isTTY));
@@ -323,6 +340,8 @@ export function parseSegmentNnunetArgs(args: string[]): PredictRun {
   let overwrite = false;
   let checkpoint: string | undefined;
   let configuration: string | undefined;
+  let numParts: string | undefined;
+  let partId: string | undefined;
   for (let i = 0; i < args.length; i++) {
     let a = args[i];
     let inline: string | undefined;
@@ -363,6 +382,12 @@ export function parseSegmentNnunetArgs(args: string[]): PredictRun {
       case '--configuration':
         configuration = value();
         break;
+      case '--num-parts':
+        numParts = value();
+        break;
+      case '--part-id':
+        partId = value();
+        break;
       case '--folds': {
         folds = [];
         const vals = inline !== undefined ? inline.split(',') : [];
@@ -380,7 +405,7 @@ export function parseSegmentNnunetArgs(args: string[]): PredictRun {
       default:
         if (a.startsWith('-') && a !== '-')
           throw new UsageError(
-            `${cmd}: ${a} does not apply to an nnU-Net model (its options: --folds, --step, --no-mirroring, --checkpoint, --configuration, --probs, --overwrite)`,
+            `${cmd}: ${a} does not apply to an nnU-Net model (its options: --folds, --step, --no-mirroring, --checkpoint, --configuration, --probs, --overwrite, --num-parts, --part-id)`,
           );
         inputs.push(a);
     }
@@ -401,6 +426,7 @@ export function parseSegmentNnunetArgs(args: string[]): PredictRun {
     probabilities,
     overwrite,
     progress: true,
+    ...shardField(parseShard(cmd, numParts, partId)),
   };
 }
 

@@ -23,6 +23,7 @@ import { parseSegmentNnunetArgs, predictCases, weightsOf } from './predict.js';
 import { SEGMENT_USAGE, modelSettings, parseSegmentArgs, type Settings } from './segmentArgs.js';
 import { ALPHA_NOTE, checkOutputs, expandInputs, outputSet, pngHasAlpha } from './segmentInputs.js';
 import { classImageFiles, imageFiles, volumeFiles, writeSet } from './segmentOutputs.js';
+import { type Shard, shardNote, shardOf } from './shards.js';
 
 export { SEGMENT_USAGE, type Settings, ALPHA_NOTE, pngHasAlpha, classImageFiles };
 
@@ -52,7 +53,11 @@ export async function segment(args: string[]): Promise<number> {
   }
   const { weights, outDir, limits } = a;
   if (statOrUndefined(outDir)?.isFile()) throw new CliError(`${printable(outDir)}: --out-dir is a file, expected a directory`);
-  const { inputs, failures, skipped, hidden } = expandInputs(a.paths, outDir);
+  const all = expandInputs(a.paths, outDir);
+  const { skipped, hidden } = all;
+  // a shard takes its part of the inputs and of the failures (an unreadable input is reported by one part)
+  const inputs = shardOf(all.inputs, (i) => i.path, a.shard);
+  const failures = shardOf(all.failures, (f) => f.input, a.shard);
   const protectedFiles = [...inputs.map((i) => i.path), ...modelFiles(weights)];
   makeOutputDir(outDir, '--out-dir');
   const modelArg = await readWeightsArg(weights, limits);
@@ -78,6 +83,7 @@ export async function segment(args: string[]): Promise<number> {
         'name a file as an argument to segment it',
     );
   }
+  if (a.shard) progress.print(`unet: ${shardNote(a.shard, inputs.length, all.inputs.length, 'inputs')}`);
   for (const f of failures) progress.print(`unet: ${printable(f.input)}: ${cliText(f.error)}`);
   const done: Done[] = [];
   let device: GPUDevice | undefined;
@@ -114,7 +120,7 @@ export async function segment(args: string[]): Promise<number> {
       ...skipped.map((input) => ({ input, reason: 'named like the outputs of another input in --out-dir' })),
       ...hidden.map((input) => ({ input, reason: 'hidden file in an input folder' })),
     ];
-    report(a.json, { weights, model, adapter: adapterName(device), done, failures, skipped: skips, seconds, settings });
+    report(a.json, { weights, model, adapter: adapterName(device), done, failures, skipped: skips, seconds, settings, shard: a.shard });
   } finally {
     model?.dispose();
     device?.destroy();
@@ -257,6 +263,8 @@ interface Report {
   skipped: { input: string; reason: string }[];
   seconds: number;
   settings: Settings;
+  /** --num-parts / --part-id */
+  shard?: Shard;
 }
 
 function report(json: boolean, r: Report): void {
@@ -275,6 +283,7 @@ function report(json: boolean, r: Report): void {
       inputs: r.done.map((d) => ({ ...d, outputs: d.outputs.map((o) => join(r.settings.outDir, o)), ms: Math.round(d.ms * 10) / 10 })),
       failed: r.failures,
       skipped: r.skipped,
+      ...(r.shard ? { part: { id: r.shard.partId, of: r.shard.numParts } } : {}),
       seconds: Math.round(r.seconds * 1000) / 1000,
       imagesPerSecond: Math.round(rate * 100) / 100,
     };

@@ -11,6 +11,7 @@ import { parseCommandLine, required } from './args.js';
 import { CliError, UsageError } from './errors.js';
 import { ACTIVATION_HELP, weightsHelp, parseActivation } from './model.js';
 import { LIMITS_USAGE, LIMIT_OPTIONS, limitsFromArgs } from './limits.js';
+import { parseShard, type Shard } from './shards.js';
 
 export const SEGMENT_USAGE = `Usage: unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
 
@@ -69,6 +70,10 @@ Options:
   --max-class-files N   most files one input may get one per output channel (masks, --probs;
                         default 256): a model with more channels is refused before it runs
   --json                one JSON object on stdout instead of the text summary
+  --num-parts N         split the inputs into N parts (sorted by path, every N-th from part I on;
+                        nnU-Net cases by case id, a case never split) and segment only part
+  --part-id I|env       I (0 to N-1); env reads JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or
+                        SLURM_ARRAY_TASK_ID (a SLURM array). The N parts write what one run writes
   -h, --help            show this help
 
 With an nnU-Net results folder or its .zip as W, the inputs are CASE_XXXX.nii.gz files (one per channel;
@@ -81,6 +86,7 @@ them (unet predict takes its own flags) into DIR/CASE.nii.gz (DIR/CASE.png); the
   --configuration C     the configuration, where a Dataset folder holds several
   --probs               also write DIR/CASE.npz: probabilities [classes, z, y, x] float32
   --overwrite           replace existing outputs
+  --num-parts N, --part-id I|env  as above, over the cases
 
 ${LIMITS_USAGE}
 Outputs are written as a set per input: to temporary files, renamed into place only when all of them
@@ -111,6 +117,8 @@ const OPTIONS = {
   strict: { type: 'boolean' },
   'max-class-files': { type: 'string', default: '256' },
   json: { type: 'boolean' },
+  'num-parts': { type: 'string' },
+  'part-id': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...LIMIT_OPTIONS,
 } as const;
@@ -146,6 +154,8 @@ export interface SegmentArgs {
   limits: Limits;
   maxClassFiles: number;
   json: boolean;
+  /** --num-parts / --part-id: only this part of the sorted inputs (src/cli/shards.ts) */
+  shard?: Shard;
 }
 
 /** Parses and checks `unet segment`'s arguments (a UsageError for the first bad one); undefined for --help. */
@@ -192,6 +202,7 @@ export function parseSegmentArgs(args: string[]): SegmentArgs | undefined {
     limits,
     maxClassFiles: Number(maxClassFiles),
     json: v.json === true,
+    shard: parseShard('segment', v['num-parts'], v['part-id']),
   };
 }
 
