@@ -32,9 +32,21 @@ const COMMANDS: Record<string, Command> = {
     summary: 'time the U-Net forward at several sizes (and PyTorch CPU beside it)',
     run: async (args) => (await import('./bench.js')).bench(args),
   },
+  serve: {
+    summary: 'an HTTP service: POST /v1/segment an image, get its mask (batching, queue bound, /metrics)',
+    run: async (args) => (await import('./serve.js')).serve(args),
+  },
   tune: {
     summary: 'measure kernel configurations on this adapter and cache the fastest',
     run: async (args) => (await import('./tune.js')).tune(args),
+  },
+  queue: {
+    summary: 'a work queue on Redis (BullMQ): add one job per input, see status, retry failed jobs, drain',
+    run: async (args) => (await import('./queue.js')).queue(args),
+  },
+  worker: {
+    summary: "process a queue's jobs (one worker per GPU): the files unet segment writes, atomically",
+    run: async (args) => (await import('./worker.js')).worker(args),
   },
 };
 
@@ -50,8 +62,11 @@ Usage:
   unet convert RESULTS_FOLDER|ZIP|checkpoint_final.pth -o OUTDIR [--folds 0 1 ...] [--checkpoint NAME]
   unet segment IMAGES_OR_FOLDERS... --weights W --out-dir DIR [options]
   unet predict -i IN -o OUT -m RESULTS_FOLDER [-f 0 1 ...] [-step_size 0.5] [--disable_tta] [--save_probabilities]
+  unet serve --weights W [--port 8080] [--host 127.0.0.1] [--api-key KEY] [--max-batch 8]
   unet bench [--sizes 128,256,512] [--batches 1,4] [--json]
   unet tune [--size 256] [--weights W]
+  unet queue add|status|retry-failed|drain --redis URL --queue NAME ...
+  unet worker --redis URL --queue NAME [--concurrency 1]
   unet <command> --help
   unet --version                  (or -V)
 
