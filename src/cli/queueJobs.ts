@@ -38,8 +38,8 @@ export interface JobResult {
   reused?: boolean;
 }
 
-/** The argv `unet segment` would take for this job alone. */
-export const segmentArgv = (d: JobData): string[] => [...d.options, '--weights', d.weights, '--out-dir', d.outDir, '--', ...d.inputs];
+/** The argv `unet segment` would take for this job alone (no `--`: the inputs are absolute paths, never options). */
+export const segmentArgv = (d: JobData): string[] => [...d.options, '--weights', d.weights, '--out-dir', d.outDir, ...d.inputs];
 
 /**
  * The job's id: a hash of what decides its outputs (inputs, output folder, weights, options), so adding
