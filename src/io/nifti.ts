@@ -203,7 +203,8 @@ export function writeNifti(like: Volume, data: Uint8Array | Uint16Array | Float3
   if (code === DT_FLOAT32) for (let i = 0; i < n; i++) dv.setFloat32(352 + 4 * i, (data as Float32Array)[i], le);
   else if (code === DT_UINT16) for (let i = 0; i < n; i++) dv.setUint16(352 + 2 * i, data[i], le);
   else out.set(data as Uint8Array, 352);
-  return gzip ? gzipSync(out) : out;
+  // mtime 0: the same voxels give the same bytes (shards, re-runs and queue redos compare equal)
+  return gzip ? gzipSync(out, { mtime: 0 }) : out;
 }
 
 /** pixdim[1..3]: the voxel sizes along x, y, z, as nibabel's header.get_zooms() gives them. */
