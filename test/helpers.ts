@@ -133,6 +133,41 @@ export async function runAndRead(
   return data;
 }
 
+/**
+ * Runs `steps`, converts `output` (NHWC4, stored as `view`, f16 or f32; an NDHWC4 tensor is NHWC4 with N*D
+ * images) back to NCHW and reads both: the NCHW values and every byte of `output`, for the tests that check
+ * which bytes a kernel wrote outside its channel slice or into the padding lanes.
+ */
+export async function runAndReadRaw(
+  device: GPUDevice,
+  steps: Step[],
+  output: GPUBuffer,
+  shape: [number, number, number, number],
+  view: Nhwc4View,
+  f16: boolean,
+): Promise<{ data: Float32Array; raw: Uint8Array }> {
+  const [N, C, H, W] = shape;
+  const n = numElements(shape);
+  const outBytes = N * H * W * view.c4Stride * (f16 ? 8 : 16);
+  const nchw = createBuffer(device, 'test output nchw', n * 4, STORAGE());
+  const read = createBuffer(device, 'test readback', n * 4 + outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const all = [...steps, nhwc4ToNchwStep(device, { N, C, H, W, view, workgroupSize: 64, f16 }, { input: { buffer: output }, output: { buffer: nchw } })];
+  device.pushErrorScope('validation');
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  encodeSteps(pass, all);
+  pass.end();
+  enc.copyBufferToBuffer(nchw, 0, read, 0, n * 4);
+  enc.copyBufferToBuffer(output, 0, read, n * 4, outBytes);
+  device.queue.submit([enc.finish()]);
+  const err = await device.popErrorScope();
+  if (err) throw new Error(`validation: ${err.message}`);
+  const bytes = await readBack(read, n * 4 + outBytes);
+  nchw.destroy();
+  read.destroy();
+  return { data: new Float32Array(bytes, 0, n), raw: new Uint8Array(bytes, n * 4) };
+}
+
 /** Awaits `p`, which must reject with an error `check` accepts; returns that error. */
 export async function rejectsWith(p: Promise<unknown>, check: (e: Error & { code?: string }) => boolean, what: string): Promise<Error> {
   try {

@@ -4,13 +4,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type AvgPoolSpec, avgPoolStep, avgPoolWorkgroups } from '../../src/kernels/avgPool.js';
-import { type Nhwc4View, c4, encodeSteps } from '../../src/kernels/common.js';
+import { type Nhwc4View, c4 } from '../../src/kernels/common.js';
 import { avgPool } from '../../src/kernels/reference/avgPool.js';
 import type { NdTensor } from '../../src/kernels/reference/convTransposeStrided.js';
-import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../../src/kernels/layout.js';
-import { createBuffer, readBack } from '../../src/gpu/buffers.js';
+import { nchwToNhwc4Step } from '../../src/kernels/layout.js';
+import { createBuffer } from '../../src/gpu/buffers.js';
 import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
-import { ND_OPS_HINT, ND_OPS_PATH, assertClose, assertRelative, ndOpCases, randArray, rng, testDevice } from '../helpers.js';
+import { ND_OPS_HINT, ND_OPS_PATH, assertClose, assertRelative, ndOpCases, randArray, rng, runAndReadRaw, testDevice } from '../helpers.js';
 import { runGraph } from '../ops/runGraph.js';
 import { skip } from '../skip.js';
 
@@ -38,34 +38,19 @@ async function run(device: GPUDevice, x: NdTensor, kernel: number[], inView: Nhw
   const input = createBuffer(device, 'test input', N * D * H * W * inView.c4Stride * vec4Bytes, STORAGE());
   const outBytes = N * OD * OH * OW * outView.c4Stride * vec4Bytes;
   const output = createBuffer(device, 'test output', outBytes, STORAGE(), new Uint8Array(outBytes).fill(SENTINEL));
-  const n = N * C * OD * OH * OW;
-  const nchw = createBuffer(device, 'test output nchw', n * 4, STORAGE());
-  const read = createBuffer(device, 'test readback', n * 4 + outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   const spec: AvgPoolSpec = { N, D, H, W, c4: c4(C), kernel: k, input: inView, output: outView, workgroupSize: 64, f16 };
   const steps = [
     nchwToNhwc4Step(device, { N, C, H: D * H, W, view: inView, workgroupSize: 64, f16 }, { input: { buffer: src }, output: { buffer: input } }),
     avgPoolStep(device, spec, { input: { buffer: input }, output: { buffer: output } }),
-    nhwc4ToNchwStep(device, { N, C, H: OD * OH, W: OW, view: outView, workgroupSize: 64, f16 }, { input: { buffer: output }, output: { buffer: nchw } }),
   ];
-  device.pushErrorScope('validation');
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  encodeSteps(pass, steps);
-  pass.end();
-  enc.copyBufferToBuffer(nchw, 0, read, 0, n * 4);
-  enc.copyBufferToBuffer(output, 0, read, n * 4, outBytes);
-  device.queue.submit([enc.finish()]);
-  const err = await device.popErrorScope();
-  if (err) throw new Error(`validation: ${err.message}`);
-  const bytes = await readBack(read, n * 4 + outBytes);
-  for (const b of [src, input, output, nchw, read]) b.destroy();
-  const raw = new Uint8Array(bytes, n * 4);
+  const { data, raw } = await runAndReadRaw(device, steps, output, [N, C, OD * OH, OW], outView, f16);
+  for (const b of [src, input, output]) b.destroy();
   let outside = 0;
   for (let i = 0; i < raw.length; i++) {
     const c4i = (Math.floor(i / vec4Bytes) % outView.c4Stride) - outView.c4Offset;
     if ((c4i < 0 || c4i >= c4(C)) && raw[i] !== SENTINEL) outside++;
   }
-  return { data: new Float32Array(bytes, 0, n), outside };
+  return { data, outside };
 }
 
 interface Case {

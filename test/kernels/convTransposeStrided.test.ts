@@ -3,7 +3,7 @@
 // fixtures (PyTorch's own conv_transpose2d / 3d) as a one-node graph through the plan.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Nhwc4View, type Step, c4, encodeSteps } from '../../src/kernels/common.js';
+import { type Nhwc4View, type Step, c4 } from '../../src/kernels/common.js';
 import {
   type ConvTransposeStridedSpec,
   convTransposeStridedStep,
@@ -11,13 +11,13 @@ import {
   packConvTransposeStridedWeights,
 } from '../../src/kernels/convTransposeStrided.js';
 import { type NdTensor, convTransposeStrided } from '../../src/kernels/reference/convTransposeStrided.js';
-import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../../src/kernels/layout.js';
-import { createBuffer, readBack } from '../../src/gpu/buffers.js';
+import { nchwToNhwc4Step } from '../../src/kernels/layout.js';
+import { createBuffer } from '../../src/gpu/buffers.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { candidates, tuningFor } from '../../src/compiler/tuning.js';
 import { GraphBuilder, type Shape } from '../../src/ir/graph.js';
 import { weightsFor } from '../../src/ops/registry.js';
-import { ND_OPS_HINT, ND_OPS_PATH, assertClose, assertRelative, ndOpCases, randArray, rng, testDevice } from '../helpers.js';
+import { ND_OPS_HINT, ND_OPS_PATH, assertClose, assertRelative, ndOpCases, randArray, rng, runAndReadRaw, testDevice } from '../helpers.js';
 import { runGraph } from '../ops/runGraph.js';
 import { skip } from '../skip.js';
 
@@ -52,27 +52,12 @@ async function run(
   const input = createBuffer(device, 'test input', N * H * W * inView.c4Stride * vec4Bytes, STORAGE());
   const outBytes = N * OH * OW * outView.c4Stride * vec4Bytes;
   const output = createBuffer(device, 'test output', outBytes, STORAGE(), new Uint8Array(outBytes).fill(SENTINEL));
-  const n = N * CO * OH * OW;
-  const nchw = createBuffer(device, 'test output nchw', n * 4, STORAGE());
-  const read = createBuffer(device, 'test readback', n * 4 + outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   const steps = [
     nchwToNhwc4Step(device, { N, C, H, W, view: inView, workgroupSize: 64, f16 }, { input: { buffer: src }, output: { buffer: input } }),
     make(input, output),
-    nhwc4ToNchwStep(device, { N, C: CO, H: OH, W: OW, view: outView, workgroupSize: 64, f16 }, { input: { buffer: output }, output: { buffer: nchw } }),
   ];
-  device.pushErrorScope('validation');
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  encodeSteps(pass, steps);
-  pass.end();
-  enc.copyBufferToBuffer(nchw, 0, read, 0, n * 4);
-  enc.copyBufferToBuffer(output, 0, read, n * 4, outBytes);
-  device.queue.submit([enc.finish()]);
-  const err = await device.popErrorScope();
-  if (err) throw new Error(`validation: ${err.message}`);
-  const bytes = await readBack(read, n * 4 + outBytes);
-  for (const b of [src, input, output, nchw, read]) b.destroy();
-  const raw = new Uint8Array(bytes, n * 4);
+  const { data, raw } = await runAndReadRaw(device, steps, output, [N, CO, OH, OW], outView, f16);
+  for (const b of [src, input, output]) b.destroy();
   let [outside, padding] = [0, 0];
   const laneBytes = vec4Bytes / 4;
   for (let v = 0; v < raw.length / vec4Bytes; v++) {
@@ -83,7 +68,7 @@ async function run(
       else if (c4i * 4 + Math.floor(b / laneBytes) >= CO) padding += byte !== 0 ? 1 : 0;
     }
   }
-  return { data: new Float32Array(bytes, 0, n), outside, padding };
+  return { data, outside, padding };
 }
 
 interface Case {
