@@ -14,40 +14,13 @@ import { readNifti } from '../../src/io/nifti.js';
 import { checkNnunetCase } from '../../src/nnunet/predictor.js';
 import { nnunetOfModel } from '../../src/nnunetSegment.js';
 import { resolveLimits } from '../../src/limits.js';
-import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { testDevice } from '../helpers.js';
+import { agreement, fixtureCases, maxAbs } from './judge.js';
 
 const DIR = 'test/fixtures/nnunet_predict';
 const HINT = 'regenerate with tools/nnunet_predict.py';
 
-interface CaseJson {
-  results: string;
-  folds: number[];
-  use_mirroring: boolean;
-  tile_step_size: number;
-  channels: string[];
-  checkpoint: string;
-}
-
-const caseJson = (name: string) => JSON.parse(readFileSync(`${DIR}/${name}/case.json`, 'utf8')) as CaseJson;
-
-function int32(st: ReturnType<typeof parseSafetensors>, name: string): Int32Array {
-  const t = st.tensors.get(name);
-  assert.ok(t && t.dtype === 'I32', `${name}: expected an I32 tensor; ${HINT}`);
-  return new Int32Array(st.bytes.slice(t.byteOffset, t.byteOffset + t.byteLength).buffer);
-}
-
-function agreement(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let same = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
-  return same / a.length;
-}
-
-function maxAbs(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return Number.isNaN(m) ? Number.POSITIVE_INFINITY : m;
-}
+const { caseJson, reference, int32 } = fixtureCases(DIR, HINT);
 
 const Predict = suite<{ device: GPUDevice }>('nnU-Net model.segment vs nnUNetv2_predict');
 Predict.before(async (ctx) => {
@@ -64,7 +37,7 @@ const PROB_TOL: Record<string, number> = {};
 for (const name of CASES) {
   Predict(`${name}: labels and probabilities at the original geometry`, async ({ device }) => {
     const c = caseJson(name);
-    const st = parseSafetensors(readFileSync(`${DIR}/${name}/reference.safetensors`), HINT);
+    const st = reference(name);
     const model = await loadModel(device, `${DIR}/${name}/${c.results}`, { nnunet: { folds: c.folds, checkpoint: c.checkpoint } });
     try {
       let done = 0;

@@ -15,43 +15,15 @@ import { decodeNaturalPng, encodeSegmentationPng, stackNaturalImages } from '../
 import { encodeNpy } from '../../src/io/npz.js';
 import { pngChunk, PNG_SIGNATURE } from '../../src/io/png.js';
 import { resolveLimits } from '../../src/limits.js';
-import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { tempDirs, unet } from '../cliRun.js';
 import { testDevice } from '../helpers.js';
+import { agreement, fixtureCases, maxAbs } from './judge.js';
 
 const DIR = 'test/fixtures/nnunet_predict_png';
 const HINT = 'regenerate with tools/nnunet_predict_png.py';
 const LIMITS = resolveLimits();
 
-interface CaseJson {
-  results: string;
-  folds: number[];
-  use_mirroring: boolean;
-  tile_step_size: number;
-  channels: string[];
-  checkpoint: string;
-}
-
-const caseJson = (name: string) => JSON.parse(readFileSync(`${DIR}/${name}/case.json`, 'utf8')) as CaseJson;
-const reference = (name: string) => parseSafetensors(readFileSync(`${DIR}/${name}/reference.safetensors`), HINT);
-
-function int32(st: ReturnType<typeof parseSafetensors>, name: string): Int32Array {
-  const t = st.tensors.get(name);
-  assert.ok(t && t.dtype === 'I32', `${name}: expected an I32 tensor; ${HINT}`);
-  return new Int32Array(st.bytes.slice(t.byteOffset, t.byteOffset + t.byteLength).buffer);
-}
-
-function agreement(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let same = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
-  return same / a.length;
-}
-
-function maxAbs(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return Number.isNaN(m) ? Number.POSITIVE_INFINITY : m;
-}
+const { caseJson, reference, int32 } = fixtureCases(DIR, HINT);
 
 /** A PNG from raw (unfiltered) scanlines: filter byte 0 before each. */
 function rawPng(width: number, height: number, depth: number, colorType: number, rows: number[][], interlace = 0): Uint8Array {
