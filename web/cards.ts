@@ -24,11 +24,35 @@ export interface CardActions {
   download(card: Card, kind: DownloadKind): void;
 }
 
-const h = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) => {
+export const h = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) => {
   const el = Object.assign(document.createElement(tag), props);
   el.append(...children);
   return el;
 };
+
+export const button = (text: string, cls: string, onclick: () => void, label?: string) =>
+  h('button', { type: 'button', className: cls, textContent: text, onclick, ...(label ? { ariaLabel: label } : {}) });
+
+/** What an image card and a volume card (web/volumeCard.ts) both show: Run again and Remove for the header, the
+ *  progress with its Cancel button, and the line for the error. */
+export function cardControls<C>(card: C, name: string, actions: { cancel(card: C): void; remove(card: C): void; retry(card: C): void }) {
+  return {
+    actions: h(
+      'span',
+      { className: 'card-actions' },
+      button('Run again', 'retry', () => actions.retry(card), `Run ${name} again`),
+      button('Remove', 'remove', () => actions.remove(card), `Remove ${name}`),
+    ),
+    status: h(
+      'div',
+      { className: 'status' },
+      h('progress', { max: 1 }),
+      h('span', { className: 'progress-text' }),
+      button('Cancel', 'cancel', () => actions.cancel(card), `Cancel ${name}`),
+    ),
+    error: h('p', { className: 'error', role: 'alert' }),
+  };
+}
 
 export class Card {
   readonly el: HTMLElement;
@@ -50,30 +74,13 @@ export class Card {
     const figure = (cls: string, caption: string | Node) => h('figure', {}, h('canvas', { className: cls }), h('figcaption', {}, caption));
     const scale = h('span', { className: 'scale' }, '0', h('i'), '1');
     (scale.querySelector('i') as HTMLElement).style.background = VIRIDIS_CSS;
-    const button = (text: string, cls: string, onclick: () => void, label?: string) =>
-      h('button', { type: 'button', className: cls, textContent: text, onclick, ...(label ? { ariaLabel: label } : {}) });
+    const controls = cardControls<Card>(this, name, actions);
     this.el = h(
       'article',
       { className: 'result' },
-      h(
-        'header',
-        {},
-        h('h2', {}, h('span', { className: 'name', textContent: name }), ' ', h('span', { className: 'stats' })),
-        h(
-          'span',
-          { className: 'card-actions' },
-          button('Run again', 'retry', () => actions.retry(this), `Run ${name} again`),
-          button('Remove', 'remove', () => actions.remove(this), `Remove ${name}`),
-        ),
-      ),
-      h(
-        'div',
-        { className: 'status' },
-        h('progress', { max: 1 }),
-        h('span', { className: 'progress-text' }),
-        button('Cancel', 'cancel', () => actions.cancel(this), `Cancel ${name}`),
-      ),
-      h('p', { className: 'error', role: 'alert' }),
+      h('header', {}, h('h2', {}, h('span', { className: 'name', textContent: name }), ' ', h('span', { className: 'stats' })), controls.actions),
+      controls.status,
+      controls.error,
       h(
         'div',
         { className: 'panes' },

@@ -3,6 +3,7 @@
 // view, the label overlay at the page's opacity), the legend with dataset.json's label names and each label's
 // share, and the <case>.nii.gz download; or the case's problem in plain words. DOM only: the worker
 // (web/worker.ts) reads and segments the volume.
+import { button, cardControls, h } from './cards.js';
 import type { CaseImage, CaseProgress, CaseSummary, VolumeLabel } from './protocol.js';
 
 export type VolumeState = 'queued' | 'reading' | 'running' | 'done' | 'error' | 'cancelled';
@@ -13,12 +14,6 @@ export interface VolumeActions {
   retry(card: VolumeCard): void;
   download(card: VolumeCard): void;
 }
-
-const h = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) => {
-  const el = Object.assign(document.createElement(tag), props);
-  el.append(...children);
-  return el;
-};
 
 /** A view: the slice axis (in the NIfTI's x, y, z) and the two axes across it (columns, rows). */
 const VIEWS = [
@@ -44,8 +39,7 @@ export class VolumeCard {
     readonly files: { name: string; blob: Blob }[],
     actions: VolumeActions,
   ) {
-    const button = (text: string, cls: string, onclick: () => void, label: string) =>
-      h('button', { type: 'button', className: cls, textContent: text, onclick, ariaLabel: label });
+    const controls = cardControls<VolumeCard>(this, name, actions);
     const views = VIEWS.map((v, i) => {
       const slider = document.createElement('input');
       Object.assign(slider, { type: 'range', className: `slice ${v.name}`, min: '0', max: '0', value: '0' });
@@ -78,21 +72,10 @@ export class VolumeCard {
           ' ',
           h('span', { className: 'stats', textContent: files.map((f) => f.name).join(' + ') }),
         ),
-        h(
-          'span',
-          { className: 'card-actions' },
-          button('Run again', 'retry', () => actions.retry(this), `Run ${name} again`),
-          button('Remove', 'remove', () => actions.remove(this), `Remove ${name}`),
-        ),
+        controls.actions,
       ),
-      h(
-        'div',
-        { className: 'status' },
-        h('progress', { max: 1 }),
-        h('span', { className: 'progress-text' }),
-        button('Cancel', 'cancel', () => actions.cancel(this), `Cancel ${name}`),
-      ),
-      h('p', { className: 'error', role: 'alert' }),
+      controls.status,
+      controls.error,
       h('div', { className: 'views' }, ...views),
       h('ul', { className: 'classes' }),
       h(
