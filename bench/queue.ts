@@ -11,13 +11,13 @@
 // Each worker is a whole process with its own WebGPU device: on lavapipe (software Vulkan) every worker's
 // shaders run on the CPU, so the workers share the machine's cores, and past the core count a worker adds
 // only contention.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
+import { haveRedis, startRedis, until } from '../test/redis.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -32,38 +32,11 @@ const WEIGHTS = String(v.weights);
 const SAMPLES = 'assets/demo/samples';
 const unet = (...args: string[]) => execFileSync(process.execPath, ['bin/unet.js', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function until(ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const canConnect = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const c = connect(port, '127.0.0.1', () => {
-      c.end();
-      resolve(true);
-    });
-    c.on('error', () => resolve(false));
-  });
-
-if (spawnSync('redis-server', ['--version']).status !== 0) throw new Error('no redis-server: scripts/setup-system.sh --redis installs it');
-const port = await freePort();
-const redis = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], { stdio: 'ignore' });
+if (!haveRedis()) throw new Error('no redis-server: scripts/setup-system.sh --redis installs it');
+const { port, redis } = await startRedis();
 const url = `redis://127.0.0.1:${port}`;
 const work = mkdtempSync(join(tmpdir(), 'unet-queue-bench-'));
 try {
-  await until(10_000, () => canConnect(port));
   const inDir = join(work, 'in');
   mkdirSync(inDir);
   const samples = readdirSync(SAMPLES).filter((n) => n.endsWith('.png'));
@@ -77,7 +50,7 @@ try {
     const workers: ChildProcess[] = [];
     for (let k = 0; k < n; k++) workers.push(spawn(process.execPath, ['bin/unet.js', 'worker', '--redis', url, '--queue', name], { stdio: 'ignore' }));
     const q = new Queue(name, { connection: { url } });
-    await until(600_000, async () => (await q.getJobCounts('completed')).completed === IMAGES);
+    await until(`${IMAGES} completed jobs`, 600_000, async () => (await q.getJobCounts('completed')).completed === IMAGES);
     await q.close();
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(0) : w.on('exit', r)))));

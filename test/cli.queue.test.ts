@@ -5,13 +5,13 @@
 // each output is there once, byte-equal to a single-process `unet segment`, with no temporary file left.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { encodePng } from '../src/io/png.js';
 import { ROOT, tempDirs, unet } from './cliRun.js';
+import { haveRedis, startRedis, until } from './redis.js';
 import { skip } from './skip.js';
 
 const WEIGHTS = 'test/fixtures/gray.weights.safetensors';
@@ -19,42 +19,9 @@ const PASSWORD = 'pw-s3cret-Zq9';
 const tmp = tempDirs('unet-queue-');
 const children: ChildProcess[] = [];
 
-function haveRedis(): boolean {
-  return spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function until(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const canConnect = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const c = connect(port, '127.0.0.1', () => {
-      c.end();
-      resolve(true);
-    });
-    c.on('error', () => resolve(false));
-  });
-
-async function startRedis(): Promise<number> {
-  const port = await freePort();
-  const p = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--requirepass', PASSWORD], {
-    stdio: 'ignore',
-  });
-  children.push(p);
-  await until('redis-server', 10_000, () => canConnect(port));
+async function redisWithPassword(): Promise<number> {
+  const { port, redis } = await startRedis(['--requirepass', PASSWORD]);
+  children.push(redis);
   return port;
 }
 
@@ -93,7 +60,7 @@ test.after(() => {
 
 test('12 inputs, 3 workers, one SIGKILLed mid-write: each output once, equal to unet segment, no temporaries, 12 completed', async () => {
   if (!haveRedis()) return skip('no redis-server (scripts/setup-system.sh --redis installs it)');
-  const port = await startRedis();
+  const port = await redisWithPassword();
   const url = `redis://:${PASSWORD}@127.0.0.1:${port}`;
   const d = tmp.dir();
   const inDir = join(d, 'in');
@@ -163,7 +130,7 @@ test('12 inputs, 3 workers, one SIGKILLed mid-write: each output once, equal to 
 
 test('queue commands: a wrong password is one line without it; retry-failed and drain', async () => {
   if (!haveRedis()) return skip('no redis-server (scripts/setup-system.sh --redis installs it)');
-  const port = await startRedis();
+  const port = await redisWithPassword();
   const bad = unet('queue', 'status', '--redis', `redis://:wrong-pass-123@127.0.0.1:${port}`, '--queue', 'x');
   assert.is(bad.code, 1, bad.stderr);
   const lines = bad.lines.filter((l) => l.startsWith('unet: '));
