@@ -266,21 +266,47 @@ def make_predictor(results, folds, mirroring, step):
     return p
 
 
-def predict_files(predictor, files, out_dir, case_id, f32acc=False):
-    """One case through predict_single_npy_array with the files nnUNetv2_predict writes (`<case>.nii.gz`, `<case>.npz`,
-    `<case>.pkl`); returns the recorded steps plus the written segmentation (Z, Y, X) and probabilities."""
-    from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
-
-    data, props = NibabelIO().read_images(files)
+def predict_recorded(predictor, data, props, out_dir, case_id, f32acc=False):
+    """predict_single_npy_array on what the reader gave, as nnUNetv2_predict calls it (`<out_dir>/<case_id>` through the
+    plans' writer, plus `.npz`), under the Recorder and, with f32acc, float32 accumulation; returns the recorded steps
+    plus (wall, CPU) seconds and the written probabilities."""
     rec = Recorder()
     t0, c0 = time.time(), time.process_time()
     with rec.attach(predictor), (float32_accumulation() if f32acc else contextlib.nullcontext()), contextlib.redirect_stdout(sys.stderr):
         predictor.predict_single_npy_array(data, props, None, os.path.join(out_dir, case_id), True)
     steps = rec.steps
     steps["seconds"] = (time.time() - t0, time.process_time() - c0)
+    steps["probabilities"] = np.load(os.path.join(out_dir, case_id + ".npz"))["probabilities"].astype(np.float32)
+    return steps
+
+
+def predict_both(predict, out_dir=None):
+    """(half, full): `predict(out_dir, f32acc)` with nnU-Net's float16 accumulation, then with float32 accumulation,
+    each writing into a fresh temporary folder (the float16 run into `out_dir` when one is given)."""
+    runs = {}
+    for f32acc in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            runs[f32acc] = predict(out_dir if (out_dir and not f32acc) else tmp, f32acc)
+    return runs[False], runs[True]
+
+
+def accumulation_differences(half, full):
+    """How far the float16 accumulation run is from the float32 one (reported, and left out of --check's comparison)."""
+    return {
+        "labels_f16_vs_f32acc_differ": int(np.sum(half["segmentation"] != full["segmentation"])),
+        "probabilities_f16_vs_f32acc_max_abs": float(np.max(np.abs(half["probabilities"] - full["probabilities"]))),
+    }
+
+
+def predict_files(predictor, files, out_dir, case_id, f32acc=False):
+    """One case through predict_single_npy_array with the files nnUNetv2_predict writes (`<case>.nii.gz`, `<case>.npz`,
+    `<case>.pkl`); returns the recorded steps plus the written segmentation (Z, Y, X) and probabilities."""
+    from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
+
+    data, props = NibabelIO().read_images(files)
+    steps = predict_recorded(predictor, data, props, out_dir, case_id, f32acc)
     seg = np.asarray(nibabel.load(os.path.join(out_dir, case_id + ".nii.gz")).dataobj)
     steps["segmentation"] = seg.transpose(2, 1, 0).astype(np.int32)
-    steps["probabilities"] = np.load(os.path.join(out_dir, case_id + ".npz"))["probabilities"].astype(np.float32)
     steps["input_shape"] = list(data.shape)
     steps["input_spacing"] = [float(s) for s in props["spacing"]]
     return steps
@@ -290,12 +316,7 @@ def reference(predictor, files, case_id, out_dir=None):
     """(tensors, info, seconds per run) for one case: both accumulations, the steps of the float16 run."""
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
 
-    runs = {}
-    for f32acc in (False, True):
-        with tempfile.TemporaryDirectory() as tmp:
-            d = out_dir if (out_dir and not f32acc) else tmp
-            runs[f32acc] = predict_files(predictor, files, d, case_id, f32acc)
-    half, full = runs[False], runs[True]
+    half, full = predict_both(lambda d, f32acc: predict_files(predictor, files, d, case_id, f32acc), out_dir)
     cm = predictor.configuration_manager
     props = half["properties"]
     patch = [int(p) for p in cm.patch_size]
@@ -328,8 +349,7 @@ def reference(predictor, files, case_id, out_dir=None):
         "normalization_schemes": list(cm.normalization_schemes), "use_mask_for_norm": list(cm.use_mask_for_norm),
         "allowed_mirroring_axes": list(predictor.allowed_mirroring_axes) if predictor.use_mirroring and predictor.allowed_mirroring_axes else None,
         "has_regions": bool(lm.has_regions), "num_segmentation_heads": int(lm.num_segmentation_heads),
-        "labels_f16_vs_f32acc_differ": int(np.sum(half["segmentation"] != full["segmentation"])),
-        "probabilities_f16_vs_f32acc_max_abs": float(np.max(np.abs(half["probabilities"] - full["probabilities"]))),
+        **accumulation_differences(half, full),
     }
     return t, info, (half["seconds"], full["seconds"])
 
@@ -352,36 +372,52 @@ def sources_version(nnunet):
 # committed cases
 
 
+def case_spec(case, channels, files):
+    """case.json's contents for a committed case (also added to `files`)."""
+    spec = {"doc": case["doc"], "results": case["results"], "folds": case["folds"], "use_mirroring": case["mirroring"],
+            "tile_step_size": case["step"], "channels": channels, "checkpoint": "checkpoint_final.pth"}
+    files["case.json"] = json.dumps(spec, indent=2) + "\n"
+    return spec
+
+
+def case_predictor(case, sources, case_dir, tmp, files):
+    """(predictor, results folder) for a committed case: its own network (case["network"]) written under `tmp` and
+    added to `files`, or the results folder named relative to the case folder."""
+    import nnunet_networks as nn_
+
+    if "network" in case:
+        net_files, _, _ = nn_.build_case(case["results"], case["network"](), case["network_seed"], sources["dna"])
+        for rel, v in net_files.items():
+            files[rel] = v
+            path = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(v.encode("utf-8") if isinstance(v, str) else nn_.checkpoint_bytes(v))
+        results = os.path.join(tmp, case["results"])
+    else:
+        results = os.path.normpath(os.path.join(case_dir, case["results"]))
+    return make_predictor(results, case["folds"], case["mirroring"], case["step"]), results
+
+
+def case_meta(spec, info, sources, script, format_version):
+    """reference.safetensors' metadata for a committed case."""
+    return {"case": json.dumps(dict(spec, **info), sort_keys=True), "nnunet_version": sources_version(sources["nnunet"]),
+            "torch_version": torch.__version__, "script": script, "format_version": format_version}
+
+
 def build_case(name, case, sources, case_dir):
     """Writes nothing; returns ({relative path: bytes | str | checkpoint dict}, tensors, metadata, timing) for one
     case. The prediction runs on a temporary copy of the inputs (and own network)."""
-    import nnunet_networks as nn_
-
     files = {}
     for fname, img in input_images(name, case):
         files[fname] = img
-    spec = {"doc": case["doc"], "results": case["results"], "folds": case["folds"], "use_mirroring": case["mirroring"],
-            "tile_step_size": case["step"], "channels": [f for f, _ in input_images(name, case)], "checkpoint": "checkpoint_final.pth"}
-    files["case.json"] = json.dumps(spec, indent=2) + "\n"
+    spec = case_spec(case, [f for f, _ in input_images(name, case)], files)
     with tempfile.TemporaryDirectory() as tmp:
         for fname, img in input_images(name, case):
             nibabel.save(img, os.path.join(tmp, fname))
-        if "network" in case:
-            net_files, _, _ = nn_.build_case(case["results"], case["network"](), case["network_seed"], sources["dna"])
-            for rel, v in net_files.items():
-                files[rel] = v
-                path = os.path.join(tmp, rel)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(v.encode("utf-8") if isinstance(v, str) else nn_.checkpoint_bytes(v))
-            results = os.path.join(tmp, case["results"])
-        else:
-            results = os.path.normpath(os.path.join(case_dir, case["results"]))
-        predictor = make_predictor(results, case["folds"], case["mirroring"], case["step"])
+        predictor, _ = case_predictor(case, sources, case_dir, tmp, files)
         tensors, info, secs = reference(predictor, [os.path.join(tmp, f) for f in spec["channels"]], name)
-    meta = {"case": json.dumps(dict(spec, **info), sort_keys=True), "nnunet_version": sources_version(sources["nnunet"]),
-            "torch_version": torch.__version__, "script": SCRIPT, "format_version": FORMAT_VERSION}
-    return files, tensors, meta, secs
+    return files, tensors, case_meta(spec, info, sources, SCRIPT, FORMAT_VERSION), secs
 
 
 def nifti_same(path, img):
@@ -426,6 +462,8 @@ def compare_reference(path, want, want_meta):
 
 
 def check_files(case_dir, files):
+    """What differs between the committed files and `files` ({relative path: NIfTI image | str | bytes | checkpoint
+    dict})."""
     import nnunet_networks as nn_
 
     errs = []
@@ -440,12 +478,17 @@ def check_files(case_dir, files):
             with open(path, encoding="utf-8") as f:
                 if f.read() != want:
                     errs.append(f"{path}: differs from what the script writes")
+        elif isinstance(want, bytes):
+            with open(path, "rb") as f:
+                if f.read() != want:
+                    errs.append(f"{path}: differs from what the script writes")
         else:
             nn_.same(nn_.load_checkpoint(path), want, rel, errs)
     return errs
 
 
 def write_files(case_dir, files, tensors, meta):
+    """Writes `files` (as check_files takes them) and reference.safetensors under `case_dir`."""
     import nnunet_networks as nn_
 
     for rel, v in files.items():
@@ -455,7 +498,7 @@ def write_files(case_dir, files, tensors, meta):
             nibabel.save(v, path)
         else:
             with open(path, "wb") as f:
-                f.write(v.encode("utf-8") if isinstance(v, str) else nn_.checkpoint_bytes(v))
+                f.write(v if isinstance(v, bytes) else v.encode("utf-8") if isinstance(v, str) else nn_.checkpoint_bytes(v))
     with open(os.path.join(case_dir, "reference.safetensors"), "wb") as f:
         f.write(safetensors_bytes(tensors, meta))
 

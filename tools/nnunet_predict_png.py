@@ -3,8 +3,8 @@
 image_reader_writer NaturalImage2DIO): nnUNetPredictor from nnU-Net's source on the CPU, each case read with
 NaturalImage2DIO.read_images (skimage.io.imread: gray -> 1 channel, RGB -> 3, as [C, 1, Y, X] with spacing
 (999, 1, 1)) and written by predict_single_npy_array as nnUNetv2_predict writes it (<case>.png through the plans'
-reader/writer, <case>.npz with --save_probabilities). Extends tools/nnunet_predict.py (its predictor set-up, float32
-accumulation switch, recorder and safetensors writer are imported from there).
+reader/writer, <case>.npz with --save_probabilities). Extends tools/nnunet_predict.py (its predictor set-up, the
+recorded run with float16 and float32 accumulation, case files and safetensors writer are imported from there).
 
 Cases (CASES below) live in test/fixtures/nnunet_predict_png/<case>/:
 
@@ -23,12 +23,10 @@ Cases (CASES below) live in test/fixtures/nnunet_predict_png/<case>/:
 """
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -107,51 +105,28 @@ def predict_png(predictor, files, out_dir, case_id, f32acc=False):
     from skimage import io
 
     data, props = NaturalImage2DIO().read_images(files)
-    rec = npred.Recorder()
-    t0 = time.time()
-    with rec.attach(predictor), (npred.float32_accumulation() if f32acc else contextlib.nullcontext()), contextlib.redirect_stdout(sys.stderr):
-        predictor.predict_single_npy_array(data, props, None, os.path.join(out_dir, case_id), True)
+    steps = npred.predict_recorded(predictor, data, props, out_dir, case_id, f32acc)
     seg = io.imread(os.path.join(out_dir, case_id + ".png"))
     return {
-        "input": data, "spacing": [float(s) for s in props["spacing"]], "n_windows": rec.steps["n_windows"], "seconds": time.time() - t0,
-        "segmentation": seg[None].astype(np.int32), "segmentation_dtype": str(seg.dtype),
-        "probabilities": np.load(os.path.join(out_dir, case_id + ".npz"))["probabilities"].astype(np.float32),
+        "input": data, "spacing": [float(s) for s in props["spacing"]], "n_windows": steps["n_windows"], "seconds": steps["seconds"][0],
+        "segmentation": seg[None].astype(np.int32), "segmentation_dtype": str(seg.dtype), "probabilities": steps["probabilities"],
     }
 
 
 def build_case(name, case, sources, case_dir):
     """({relative path: bytes | str | checkpoint dict}, tensors, metadata, seconds) for one case; writes nothing."""
-    import nnunet_networks as nn_
-
     fname = f"{name}_0000.png"
     files = {fname: png_bytes(input_image(name, case))}
-    spec = {"doc": case["doc"], "results": case["results"], "folds": case["folds"], "use_mirroring": case["mirroring"],
-            "tile_step_size": case["step"], "channels": [fname], "checkpoint": "checkpoint_final.pth"}
-    files["case.json"] = json.dumps(spec, indent=2) + "\n"
-    runs = {}
+    spec = npred.case_spec(case, [fname], files)
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, fname), "wb") as f:
             f.write(files[fname])
-        if "network" in case:
-            net_files, _, _ = nn_.build_case(case["results"], case["network"](), case["network_seed"], sources["dna"])
-            for rel, v in net_files.items():
-                files[rel] = v
-                path = os.path.join(tmp, rel)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(v.encode("utf-8") if isinstance(v, str) else nn_.checkpoint_bytes(v))
-            results = os.path.join(tmp, case["results"])
-        else:
-            results = os.path.normpath(os.path.join(case_dir, case["results"]))
-        predictor = npred.make_predictor(results, case["folds"], case["mirroring"], case["step"])
+        predictor, results = npred.case_predictor(case, sources, case_dir, tmp, files)
         # make_predictor names NibabelIO for the NIfTI cases; nnUNetv2_predict writes with the plans' own writer
         with open(os.path.join(results, "plans.json"), encoding="utf-8") as f:
             predictor.plans_manager.plans["image_reader_writer"] = json.load(f)["image_reader_writer"]
         assert predictor.plans_manager.plans["image_reader_writer"] == "NaturalImage2DIO"
-        for f32acc in (False, True):
-            with tempfile.TemporaryDirectory() as out:
-                runs[f32acc] = predict_png(predictor, [os.path.join(tmp, fname)], out, name, f32acc)
-    half, full = runs[False], runs[True]
+        half, full = npred.predict_both(lambda out, f32acc: predict_png(predictor, [os.path.join(tmp, fname)], out, name, f32acc))
     tensors = {
         "input": half["input"].astype(np.float32),
         "segmentation": half["segmentation"], "segmentation_f32acc": full["segmentation"],
@@ -160,42 +135,9 @@ def build_case(name, case, sources, case_dir):
     }
     info = {
         "input_shape": list(half["input"].shape), "input_spacing": half["spacing"], "n_windows": half["n_windows"],
-        "segmentation_png_dtype": half["segmentation_dtype"],
-        "labels_f16_vs_f32acc_differ": int(np.sum(half["segmentation"] != full["segmentation"])),
-        "probabilities_f16_vs_f32acc_max_abs": float(np.max(np.abs(half["probabilities"] - full["probabilities"]))),
+        "segmentation_png_dtype": half["segmentation_dtype"], **npred.accumulation_differences(half, full),
     }
-    meta = {"case": json.dumps(dict(spec, **info), sort_keys=True), "nnunet_version": npred.sources_version(sources["nnunet"]),
-            "torch_version": torch.__version__, "script": SCRIPT, "format_version": FORMAT_VERSION}
-    return files, tensors, meta, (half["seconds"], full["seconds"])
-
-
-def check_files(case_dir, files):
-    import nnunet_networks as nn_
-
-    errs = []
-    for rel, want in files.items():
-        path = os.path.join(case_dir, rel)
-        if not os.path.exists(path):
-            errs.append(f"{path}: missing")
-        elif isinstance(want, (bytes, str)):
-            with open(path, "rb") as f:
-                if f.read() != (want.encode("utf-8") if isinstance(want, str) else want):
-                    errs.append(f"{path}: differs from what the script writes")
-        else:
-            nn_.same(nn_.load_checkpoint(path), want, rel, errs)
-    return errs
-
-
-def write_files(case_dir, files, tensors, meta):
-    import nnunet_networks as nn_
-
-    for rel, v in files.items():
-        path = os.path.join(case_dir, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(v if isinstance(v, bytes) else v.encode("utf-8") if isinstance(v, str) else nn_.checkpoint_bytes(v))
-    with open(os.path.join(case_dir, "reference.safetensors"), "wb") as f:
-        f.write(npred.safetensors_bytes(tensors, meta))
+    return files, tensors, npred.case_meta(spec, info, sources, SCRIPT, FORMAT_VERSION), (half["seconds"], full["seconds"])
 
 
 def main():
@@ -212,9 +154,9 @@ def main():
         case_dir = os.path.join(args.out, name)
         files, tensors, meta, (s16, s32) = build_case(name, case, sources, case_dir)
         if args.check:
-            errs = check_files(case_dir, files) + npred.compare_reference(os.path.join(case_dir, "reference.safetensors"), tensors, meta)
+            errs = npred.check_files(case_dir, files) + npred.compare_reference(os.path.join(case_dir, "reference.safetensors"), tensors, meta)
         else:
-            write_files(case_dir, files, tensors, meta)
+            npred.write_files(case_dir, files, tensors, meta)
             errs = []
         info = json.loads(meta["case"])
         seg = tensors["segmentation"]
