@@ -74,6 +74,20 @@ const REFUSED: Record<string, string> = {
 const IGNORED_VALUE = new Set(['-npp', '-nps', '-device']);
 const IGNORED_FLAG = new Set(['--verbose', '--disable_progress_bar', '--not_on_device']);
 
+/** A window step (`unet predict -step_size`, `unet segment --step`): a number in (0, 1]. */
+function stepSize(cmd: string, flag: string, v: string): number {
+  const step = Number(v);
+  if (!(step > 0 && step <= 1)) throw new UsageError(`${cmd}: ${flag} must be a number in (0, 1], found ${JSON.stringify(v.slice(0, 50))}`);
+  return step;
+}
+
+/** Adds fold `v` (digits or all) to `folds`; a fold named twice is refused. */
+function addFold(cmd: string, flag: string, folds: NnunetFold[], v: string): void {
+  const f: NnunetFold = v === 'all' ? 'all' : Number(v);
+  if (folds.includes(f)) throw new UsageError(`${cmd}: ${flag} names fold ${v} twice`);
+  folds.push(f);
+}
+
 /** nnUNetv2_predict's argv (single-dash long names, `-f 0 1` lists) to a PredictRun. */
 export function parsePredictArgs(args: string[]): PredictRun | undefined {
   const cmd = 'predict';
@@ -128,12 +142,9 @@ export function parsePredictArgs(args: string[]): PredictRun | undefined {
       case '-part_id':
         partId = value();
         break;
-      case '-step_size': {
-        const v = value();
-        step = Number(v);
-        if (!(step > 0 && step <= 1)) throw new UsageError(`${cmd}: -step_size must be a number in (0, 1], found ${JSON.stringify(v.slice(0, 50))}`);
+      case '-step_size':
+        step = stepSize(cmd, a, value());
         break;
-      }
       case '--disable_tta':
         mirroring = false;
         break;
@@ -143,10 +154,7 @@ export function parsePredictArgs(args: string[]): PredictRun | undefined {
       case '-f': {
         folds = [];
         while (i + 1 < args.length && /^(\d+|all)$/.test(args[i + 1])) {
-          const v = args[++i];
-          const f: NnunetFold = v === 'all' ? 'all' : Number(v);
-          if (folds.includes(f)) throw new UsageError(`${cmd}: -f names fold ${v} twice`);
-          folds.push(f);
+          addFold(cmd, a, folds, args[++i]);
         }
         if (folds.length === 0) throw new UsageError(`${cmd}: -f needs fold numbers (0 1 2) or all`);
         break;
@@ -361,12 +369,9 @@ export function parseSegmentNnunetArgs(args: string[]): PredictRun {
       case '-o':
         outDir = value();
         break;
-      case '--step': {
-        const v = value();
-        step = Number(v);
-        if (!(step > 0 && step <= 1)) throw new UsageError(`${cmd}: --step must be a number in (0, 1], found ${JSON.stringify(v.slice(0, 50))}`);
+      case '--step':
+        step = stepSize(cmd, a, value());
         break;
-      }
       case '--no-mirroring':
         mirroring = false;
         break;
@@ -395,9 +400,7 @@ export function parseSegmentNnunetArgs(args: string[]): PredictRun {
         for (const v of vals) {
           if (!/^(\d+|all)$/.test(v))
             throw new UsageError(`${cmd}: --folds takes fold numbers (0 1 2 or 0,1,2) or all, found ${JSON.stringify(v.slice(0, 50))}`);
-          const f: NnunetFold = v === 'all' ? 'all' : Number(v);
-          if (folds.includes(f)) throw new UsageError(`${cmd}: --folds names fold ${v} twice`);
-          folds.push(f);
+          addFold(cmd, a, folds, v);
         }
         if (folds.length === 0) throw new UsageError(`${cmd}: --folds needs fold numbers (0 1 2) or all`);
         break;
