@@ -70,7 +70,8 @@ if [ $want_torch = 1 ]; then
   missing=()
   for entry in "${TOOLS_PYTHON_PACKAGES[@]}"; do
     module=${entry%%=*}; package=${entry#*=}
-    if ! have_pkg "$package" && ! /usr/bin/python3 -c "import $module" 2>/dev/null; then missing+=("$package"); fi
+    # a real module, not the namespace package a removed package's leftover folder (its -lib part) still forms
+    if ! have_pkg "$package" && ! /usr/bin/python3 -c "import sys, $module; sys.exit(0 if getattr($module, '__file__', None) else 1)" 2>/dev/null; then missing+=("$package"); fi
   done
   if [ ${#missing[@]} -gt 0 ]; then apt_update; apt_install "${missing[@]}"; fi
 fi
