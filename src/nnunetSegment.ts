@@ -13,7 +13,7 @@ import { NiftiError, niftiGeometry, niftiSpacing, niftiVolume, readNifti, type V
 import { type Limits, resolveLimits, shownValue } from './limits.js';
 import type { Model } from './model.js';
 import { decodeNaturalPng, encodeSegmentationPng, isPng, type NaturalImage, stackNaturalImages } from './nnunet/naturalImage.js';
-import { type NnunetPrediction, type NnunetRunner, predictNnunetCase } from './nnunet/predictor.js';
+import { type NnunetPredictOptions, type NnunetPrediction, type NnunetRunner, predictNnunetCase } from './nnunet/predictor.js';
 
 /** One channel file: .nii / .nii.gz bytes, or a path (Node); for a 2D natural-image model, .png bytes or a
  *  path (one gray channel, or an RGB(A) image holding three (four)). */
@@ -33,21 +33,8 @@ export interface NnunetVolume {
 /** A NIfTI (one channel), one per channel in channel order, or arrays. */
 export type NnunetVolumeSource = NiftiSource | readonly NiftiSource[] | NnunetVolume;
 
-export interface NnunetSegmentOptions {
-  /** nnUNetv2_predict -step_size: the windows' step as a fraction of the patch (default 0.5) */
-  stepSize?: number;
-  /** test-time mirroring over the checkpoint's allowed axes (default true; --disable_tta is false) */
-  mirroring?: boolean;
-  /** also return the probabilities (nnUNetv2_predict --save_probabilities) */
-  probabilities?: boolean;
-  /** windows per forward (default: up to 8, as memory allows) */
-  batchSize?: number;
-  /** after each batch of windows */
-  onProgress?: (p: { done: number; total: number }) => void;
-  signal?: AbortSignal;
-  /** maxVoxels, maxInputBytes, maxDecompressedBytes bound what is read and predicted */
-  limits?: Partial<Limits>;
-}
+/** What model.segment takes for an nnU-Net model: the predictor's options, checked here. */
+export type NnunetSegmentOptions = NnunetPredictOptions;
 
 const OPTIONS: readonly (keyof NnunetSegmentOptions)[] = ['stepSize', 'mirroring', 'probabilities', 'batchSize', 'onProgress', 'signal', 'limits'];
 
@@ -234,19 +221,7 @@ export async function segmentNnunet(model: Model, volume: NnunetVolumeSource, op
     throw new InputError(
       `volume: the PNG files hold ${c.shape[0]} channel${c.shape[0] === 1 ? '' : 's'}, the model takes ${want} (${runner.config.channelNames.join(', ')}): a gray PNG is 1 channel, RGB 3, RGBA 4`,
     );
-  const p = await model.exclusive(
-    () =>
-      predictNnunetCase(runner, c, {
-        tileStepSize: options.stepSize,
-        mirroring: options.mirroring,
-        probabilities: options.probabilities,
-        batchSize: options.batchSize,
-        onProgress: options.onProgress,
-        signal: options.signal,
-        limits: options.limits,
-      }),
-    options.signal,
-  );
+  const p = await model.exclusive(() => predictNnunetCase(runner, c, options), options.signal);
   const like = c.like;
   const [Z, Y, X] = p.shape;
   // nnU-Net writes uint8 when every label is below 255 (np.max(seg) < 255), else uint16

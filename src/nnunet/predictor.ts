@@ -41,8 +41,9 @@ export interface NnunetCase {
 }
 
 export interface NnunetPredictOptions {
-  /** tile_step_size, 0 < s <= 1 (default 0.5) */
-  tileStepSize?: number;
+  /** nnUNetv2_predict -step_size (its tile_step_size): the windows' step as a fraction of the patch, 0 < s <= 1
+   *  (default 0.5) */
+  stepSize?: number;
   /** test-time mirroring over the checkpoint's allowed axes (default true; nnUNetv2_predict --disable_tta: false) */
   mirroring?: boolean;
   /** also return the probabilities [K, Z, Y, X] at the original geometry */
@@ -151,7 +152,7 @@ function pickBatch(runner: NnunetRunner, entries: number, wanted: number | undef
 export async function predictNnunetCase(runner: NnunetRunner, c: NnunetCase, options: NnunetPredictOptions = {}): Promise<NnunetPrediction> {
   const config = runner.config;
   const limits = resolveLimits(options.limits);
-  const step = options.tileStepSize ?? 0.5;
+  const step = options.stepSize ?? 0.5;
   if (typeof step !== 'number' || !(step > 0 && step <= 1)) throw new InputError(`tile step size must be a number in (0, 1], found ${shownValue(step)}`);
   checkNnunetCase(c, config, limits);
   throwIfAborted(options.signal, 'the nnU-Net prediction');
