@@ -103,22 +103,14 @@ export const conv2d: OpDef<'conv2d'> = {
     const [, , ho, wo] = shapeOf(node.output);
     const [, , kH, kW] = op.params.shape;
     const [top, bottom, left, right] = op.padding;
+    // what the depthwise and the direct kernels both take of the layer
+    const geometry = { N: n, H: h, W: w, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right };
     if (variant.kind === 'depthwise') {
       if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1)
         throw new UnsupportedError(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
       const dw = {
-        N: n,
-        H: h,
-        W: w,
+        ...geometry,
         channels: op.groups,
-        kH,
-        kW,
-        strideH: op.stride[0],
-        strideW: op.stride[1],
-        padH: top,
-        padW: left,
-        padBottom: bottom,
-        padRight: right,
         input: view(x),
         output: view(node.output),
         activation: op.activation,
@@ -162,20 +154,10 @@ export const conv2d: OpDef<'conv2d'> = {
       return named(winogradSteps(device, spec, io, node.name));
     }
     const spec = {
-      N: n,
-      H: h,
-      W: w,
+      ...geometry,
       cin: op.params.shape[1] * op.groups,
       cin4: op.groups > 1 ? op.params.shape[1] / 4 : storageC4(g.values[x]),
       cout: op.params.shape[0],
-      kH,
-      kW,
-      strideH: op.stride[0],
-      strideW: op.stride[1],
-      padH: top,
-      padW: left,
-      padBottom: bottom,
-      padRight: right,
       dilationH: op.dilation[0],
       dilationW: op.dilation[1],
       groups: op.groups,
