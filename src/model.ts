@@ -174,20 +174,25 @@ export class Model {
     } catch (e) {
       return Promise.reject(e);
     }
-    // an error the device reports outside our error scopes (uncapturederror) while this run is the one
-    // in flight fails it, as a GpuError
+    return this.enqueue(() => this.runNow(input, options), options.signal);
+  }
+
+  /** `f` as the next entry of the run queue: it starts once the runs queued before it are done, and an error
+   *  the device reports outside our error scopes (uncapturederror) while it is the one in flight fails it,
+   *  as a GpuError. */
+  private enqueue<T>(f: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     let failRun!: (e: Error) => void;
     const failed = new Promise<never>((_, reject) => (failRun = reject));
     let unwatch: (() => void) | undefined;
     const work = this.queue.then(() => {
       unwatch = onUncapturedError(this.device, failRun);
-      return this.runNow(input, options);
+      return f();
     });
     const done = () => unwatch?.();
     work.then(done, done);
     // the next run waits for this one's GPU work even when an abort or an error rejected it early
     this.queue = work.catch(() => undefined);
-    return abortable(Promise.race([work, failed]), options.signal, 'the run');
+    return abortable(Promise.race([work, failed]), signal, 'the run');
   }
 
   /**
@@ -216,18 +221,10 @@ export class Model {
     } catch (e) {
       return Promise.reject(e);
     }
-    let failRun!: (e: Error) => void;
-    const failed = new Promise<never>((_, reject) => (failRun = reject));
-    let unwatch: (() => void) | undefined;
-    const work = this.queue.then(() => {
+    return this.enqueue(() => {
       this.checkUsable();
-      unwatch = onUncapturedError(this.device, failRun);
       return this.guard(f);
-    });
-    const done = () => unwatch?.();
-    work.then(done, done);
-    this.queue = work.catch(() => undefined);
-    return abortable(Promise.race([work, failed]), signal, 'the run');
+    }, signal);
   }
 
   /** What running `shape` in one pass would take on the GPU, computed without allocating anything. */
