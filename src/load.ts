@@ -196,13 +196,7 @@ function checkNnunetOptions(given: LoadOptions['nnunet']): NonNullable<LoadOptio
   if (given === undefined) return {};
   if (typeof given !== 'object' || given === null || Array.isArray(given))
     throw new InputError(`nnunet: expected { folds?, checkpoint?, configuration? }, found ${shownValue(given)}`);
-  // plain data, read once: a getter runs here and a cycle is one error
-  let o: NonNullable<LoadOptions['nnunet']>;
-  try {
-    o = JSON.parse(JSON.stringify(given));
-  } catch (e) {
-    throw new InputError(`nnunet: cannot be read as plain data (${e instanceof Error ? e.message.split('\n')[0].slice(0, 100) : typeof e})`, { cause: e });
-  }
+  const o = plainCopy(given, 'nnunet') as NonNullable<LoadOptions['nnunet']>;
   checkOptionNames(o, ['folds', 'checkpoint', 'configuration'], 'nnunet');
   if (
     o.folds !== undefined &&
@@ -307,17 +301,22 @@ export function tuningProblem(t: unknown, maxWorkgroup: number): string | undefi
   return undefined;
 }
 
-/** LoadOptions.tuning, checked, as a copy of plain data (a getter runs once, here). */
-function checkTuning(t: unknown, device: GPUDevice): Tuning {
-  let copy: unknown;
+/** An option's value as a copy of plain data: a getter runs once, here, and a cycle, a BigInt or nesting
+ *  deeper than the stack is one InputError naming the option. */
+function plainCopy(v: unknown, what: string): unknown {
   try {
-    copy = JSON.parse(JSON.stringify(t) ?? 'null');
+    return JSON.parse(JSON.stringify(v) ?? 'null');
   } catch (e) {
     throw new InputError(
-      `tuning: cannot be read as plain data (${e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'a cycle or a BigInt' : 'a property getter threw'})`,
+      `${what}: cannot be read as plain data (${e instanceof RangeError ? 'nested too deeply' : e instanceof TypeError ? 'a cycle or a BigInt' : 'a property getter threw'})`,
       { cause: e },
     );
   }
+}
+
+/** LoadOptions.tuning, checked, as a copy of plain data. */
+function checkTuning(t: unknown, device: GPUDevice): Tuning {
+  const copy = plainCopy(t, 'tuning');
   const problem = tuningProblem(copy, device.limits.maxComputeInvocationsPerWorkgroup);
   if (problem) throw new InputError(`tuning: ${problem}`);
   return copy as Tuning;
