@@ -40,7 +40,10 @@ export function nnunetModelConfig(config: ModelConfig | undefined, source: strin
 
 /** The plans' configuration of a model config (the predictor's settings beside the network). */
 export function nnunetSettings(config: ModelConfig | undefined, source: string): NnunetConfig {
-  const c = nnunetModelConfig(config, source);
+  return settingsOf(nnunetModelConfig(config, source), source);
+}
+
+function settingsOf(c: NnunetModelConfig, source: string): NnunetConfig {
   return nnunetConfig(c.plans, c.dataset, c.configuration, { trainerName: c.trainerName, plansFile: `${source} plans`, datasetFile: `${source} dataset` });
 }
 
@@ -51,7 +54,7 @@ export const nnunet: Architecture = {
 
   build(r, config, options) {
     const c = nnunetModelConfig(config, r.source);
-    const settings = nnunetSettings(config, r.source);
+    const settings = settingsOf(c, r.source);
     const net = settings.network;
     // the first conv's input channels and the head's outputs against dataset.json's channels and labels
     const first = net.className === 'PlainConvUNet' ? 'encoder.stages.0.0.convs.0.conv.weight' : 'encoder.stem.convs.0.conv.weight';
