@@ -19,6 +19,7 @@ import { type Limits, LimitError, MAX_CONFIG_BYTES, quoted, resolveLimits, shown
 import { InputError, UnetError, UnsupportedError, WeightsError, checkOptionNames, throwIfAborted } from './errors.js';
 import { type DownloadProgress, fetchBytes, isUrl } from './io/fetch.js';
 import { nnunetModelSource } from './nnunetSource.js';
+import { isNnunetListing } from './arch/nnunet/folder.js';
 
 /**
  * Where a model comes from: a safetensors file's bytes; a URL (a URL object, or a string starting with
@@ -148,10 +149,10 @@ export async function readModelSource(
         throw new WeightsError(code ? `${path}: cannot read (${code})` : (e as Error).message, { cause: e });
       }
     };
-    // an nnU-Net results folder (no config.json, a plans.json somewhere in it) or its exported zip
+    // an nnU-Net results folder (isNnunetListing) or its exported zip
     const nnunet = async (path: string) => {
       const files = await p.listFiles!(path, resolved);
-      if (/\.zip$/i.test(path) || (!files.paths.includes('config.json') && files.paths.some((f) => /(^|\/)plans\.json$/.test(f)))) {
+      if (/\.zip$/i.test(path) || isNnunetListing(files.paths)) {
         const m = await nnunetModelSource(files, { ...options.nnunet, limits: resolved });
         return { bytes: m.weights, config: m.config as unknown as ModelConfig, source: m.name, configSource: `${m.name} (plans.json, dataset.json)` };
       }

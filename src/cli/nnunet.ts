@@ -4,6 +4,7 @@
 // same pair, so `unet infer --weights CONVERTED` runs exactly what `--weights RESULTS_FOLDER` runs.
 import { type Dirent, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { NNUNET_MARK_DEPTH, isNnunetListing } from '../arch/nnunet/folder.js';
 import { nnunetSettings } from '../arch/nnunet/index.js';
 import type { ModelConfig } from '../arch/types.js';
 import { printable, type Limits } from '../limits.js';
@@ -74,32 +75,36 @@ export function nnunetChoice(command: string, folds: NnunetFold[] | undefined, v
   };
 }
 
-/** Directories looked into for plans.json, dataset.json or fold_K: a trainer folder or its Dataset... parent. */
-const MAX_DEPTH = 2;
+/** Entries read per folder while looking for an nnU-Net results folder's marks. */
 const MAX_LISTED = 1000;
 
 /**
- * Whether `path` is an nnU-Net results folder or its zip: a .zip file, or a directory without config.json
- * (that would be a converted model, or an smp one) holding plans.json, dataset.json or a fold_K folder, at
- * its top or one or two levels down (Dataset123_X/Trainer__Plans__config/). A folder missing plans.json
- * still counts, so its error says that rather than asking for model.safetensors.
+ * Whether `path` is an nnU-Net results folder or its zip: a .zip file, or a directory the library's rule
+ * (isNnunetListing, src/arch/nnunet/folder.ts) takes for one, listed as deep as that rule looks.
  */
 export function isNnunetPath(path: string): boolean {
   const s = statOrUndefined(path);
   if (s?.isFile()) return /\.zip$/i.test(path);
-  if (!s?.isDirectory() || statOrUndefined(join(path, 'config.json'))) return false;
-  const looks = (dir: string, depth: number): boolean => {
+  if (!s?.isDirectory()) return false;
+  const listed: string[] = [];
+  const list = (dir: string, rel: string, depth: number): void => {
     let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true }).slice(0, MAX_LISTED);
     } catch {
-      return false;
+      return;
     }
-    if (entries.some((e) => (e.isFile() && (e.name === 'plans.json' || e.name === 'dataset.json')) || (e.isDirectory() && /^fold_(\d+|all)$/.test(e.name))))
-      return true;
-    return depth < MAX_DEPTH && entries.some((e) => e.isDirectory() && looks(join(dir, e.name), depth + 1));
+    for (const e of entries) {
+      const name = `${rel}${e.name}`;
+      if (!e.isDirectory()) listed.push(name);
+      else {
+        listed.push(`${name}/`);
+        if (depth < NNUNET_MARK_DEPTH) list(join(dir, e.name), `${name}/`, depth + 1);
+      }
+    }
   };
-  return looks(path, 0);
+  list(path, '', 0);
+  return isNnunetListing(listed);
 }
 
 /** The model read from a results folder or zip, as the CLI's other model sources are read. */

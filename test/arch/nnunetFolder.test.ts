@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { zipSync } from 'fflate';
 import { InputError } from '../../src/errors.js';
 import { LimitError } from '../../src/limits.js';
-import { findNnunetModel, findNnunetStage, nnunetZipFiles, readNnunetModel } from '../../src/arch/nnunet/folder.js';
+import { findNnunetModel, findNnunetStage, isNnunetListing, nnunetZipFiles, readNnunetModel } from '../../src/arch/nnunet/folder.js';
 import { nnunetFiles } from '../../src/nnunetFiles.js';
 import { extractStateDict } from '../../src/weights/checkpoint.js';
 
@@ -135,6 +135,16 @@ Read('the export zip, in memory: Dataset/<trainer folder>/..., fold 1 only', asy
   }
   assert.ok(err instanceof LimitError && /maxWeightsBytes/.test(err.message), String(err));
   assert.throws(() => nnunetZipFiles(new Uint8Array([1, 2, 3]), 'bad.zip'), /^bad\.zip: not a readable zip archive/);
+});
+
+Find('isNnunetListing: plans.json, dataset.json or fold_K within two levels, and no config.json at the top', () => {
+  assert.ok(isNnunetListing(['plans.json', 'dataset.json', 'fold_0/checkpoint_final.pth']));
+  assert.ok(isNnunetListing(['dataset.json', 'fold_0/checkpoint_final.pth']), 'a folder missing plans.json still counts (its error names it)');
+  assert.ok(isNnunetListing(['Dataset004_Hippocampus/nnUNetTrainer__nnUNetPlans__3d_fullres/plans.json']));
+  assert.ok(isNnunetListing(['a/b/fold_1/']), 'a fold folder listed as a folder');
+  assert.not.ok(isNnunetListing(['config.json', 'model.safetensors', 'plans.json']), 'a converted or smp model folder');
+  assert.not.ok(isNnunetListing(['a/b/c/plans.json']), 'deeper than a Dataset folder above a trainer folder');
+  assert.not.ok(isNnunetListing(['model.safetensors', 'notes/fold_x.txt']));
 });
 
 Find.run();

@@ -22,6 +22,26 @@ export interface NnunetFiles {
 
 export type NnunetFold = number | 'all';
 
+/** Levels below a listing's top where plans.json, dataset.json or fold_K may sit: a trainer folder (0), a
+ *  Dataset... folder above trainer folders (1), or one folder more (2). */
+export const NNUNET_MARK_DEPTH = 2;
+
+/**
+ * Whether a listing (paths relative to its top, `/`-separated; a folder may be listed as `name/`) is an
+ * nnU-Net results folder: no config.json at its top (that is a converted or smp model folder), and
+ * plans.json, dataset.json or a fold_K folder within NNUNET_MARK_DEPTH levels. A folder missing plans.json
+ * still counts, so its error says that rather than asking for model.safetensors.
+ */
+export function isNnunetListing(paths: readonly string[]): boolean {
+  if (paths.includes('config.json')) return false;
+  return paths.some((p) => {
+    const parts = p.split('/');
+    return parts.some(
+      (part, i) => i <= NNUNET_MARK_DEPTH && (i === parts.length - 1 ? part === 'plans.json' || part === 'dataset.json' : /^fold_(\d+|all)$/.test(part)),
+    );
+  });
+}
+
 export interface FindNnunetOptions {
   /** picks a trainer folder by its configuration (…__3d_fullres) when there are several */
   configuration?: string;
