@@ -7,6 +7,7 @@
 // integer bytes), and nothing here recurses over a value a file built, so a hostile pickle ends in a
 // one-line error, never a hang or a stack overflow. Browser-safe: no Node imports.
 import { WeightsError } from '../errors.js';
+import { f16BitsToF32 } from './safetensors.js';
 import { DEFAULT_LIMITS, exceeds, formatCount, printable, resolveLimits, type Limits } from '../limits.js';
 
 /** A class or function named by a pickle: only allow-listed ones are ever created. */
@@ -208,7 +209,7 @@ function numpyScalar(args: PyValue[]): PyValue {
   const size = data.length;
   switch (m[1]) {
     case 'f':
-      return size === 8 ? dv.getFloat64(0, little) : size === 4 ? dv.getFloat32(0, little) : size === 2 ? halfToNumber(dv.getUint16(0, little)) : NaN;
+      return size === 8 ? dv.getFloat64(0, little) : size === 4 ? dv.getFloat32(0, little) : size === 2 ? f16BitsToF32(dv.getUint16(0, little)) : NaN;
     case 'b':
       return data[0] !== 0;
     case 'i':
@@ -224,15 +225,6 @@ function numpyScalar(args: PyValue[]): PyValue {
     }
   }
   return new PyOpaque('numpy scalar');
-}
-
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 function asParameter(t: PyValue): PyValue {
