@@ -145,7 +145,7 @@ function filtered(bytes: Uint8Array, height: number, rowBytes: number, bpp: numb
         const a = i >= bpp ? row[i - bpp] : 0;
         const b = up[i];
         const c = i >= bpp ? up[i - bpp] : 0;
-        const predictor = type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : paeth(a, b, c);
+        const predictor = pngPredictor(type, a, b, c);
         const v = (row[i] - predictor) & 0xff;
         trial[i] = v;
         cost += v < 128 ? v : 256 - v;
@@ -158,6 +158,12 @@ function filtered(bytes: Uint8Array, height: number, rowBytes: number, bpp: numb
     }
   }
   return out;
+}
+
+/** What filter `type` (PNG spec 9.2: 0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth) predicts a byte from: the byte
+ *  `a` to its left, `b` above, `c` above-left (0 off the image). Filtering subtracts it, decoding adds it. */
+export function pngPredictor(type: number, a: number, b: number, c: number): number {
+  return type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : paeth(a, b, c);
 }
 
 /** The Paeth predictor (PNG spec 9.4): whichever of left, up, upper-left is nearest to left + up - upper-left. */

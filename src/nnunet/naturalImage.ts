@@ -13,7 +13,7 @@
 // image models want. Browser-safe: no Node imports.
 import { unzlibSync } from 'fflate';
 import { InputError } from '../errors.js';
-import { encodePng } from '../io/png.js';
+import { encodePng, pngPredictor } from '../io/png.js';
 import { exceeds, formatCount, type Limits } from '../limits.js';
 
 /** NaturalImage2DIO's spacing: a 2D image is one slice, 999 apart. */
@@ -58,19 +58,12 @@ const ADAM7 = [
   [0, 1, 1, 2],
 ] as const;
 
-const paeth = (a: number, b: number, c: number) => {
-  const p = a + b - c;
-  const pa = Math.abs(p - a);
-  const pb = Math.abs(p - b);
-  const pc = Math.abs(p - c);
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-};
-
 /** Reverses the scanline filters of one (sub-)image in place; returns the rows without their filter bytes. */
 function unfilter(raw: Uint8Array, at: number, rows: number, rowBytes: number, bpp: number, what: string): Uint8Array {
   const out = new Uint8Array(rows * rowBytes);
   for (let y = 0; y < rows; y++) {
     const f = raw[at + y * (rowBytes + 1)];
+    if (f > 4) throw new InputError(`${what}: PNG row ${y} has filter type ${f} (0..4 exist)`);
     const src = at + y * (rowBytes + 1) + 1;
     const o = y * rowBytes;
     const up = o - rowBytes;
@@ -79,14 +72,7 @@ function unfilter(raw: Uint8Array, at: number, rows: number, rowBytes: number, b
       const a = i >= bpp ? out[o + i - bpp] : 0;
       const b = y > 0 ? out[up + i] : 0;
       const c = i >= bpp && y > 0 ? out[up + i - bpp] : 0;
-      let v: number;
-      if (f === 0) v = x;
-      else if (f === 1) v = x + a;
-      else if (f === 2) v = x + b;
-      else if (f === 3) v = x + ((a + b) >> 1);
-      else if (f === 4) v = x + paeth(a, b, c);
-      else throw new InputError(`${what}: PNG row ${y} has filter type ${f} (0..4 exist)`);
-      out[o + i] = v & 0xff;
+      out[o + i] = (x + pngPredictor(f, a, b, c)) & 0xff;
     }
   }
   return out;
