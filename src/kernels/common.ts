@@ -120,9 +120,14 @@ export class ShapeUniforms<F extends string> {
     return this.fields.map((f) => `  let ${f} = shape.${f};`).join('\n');
   }
 
+  /** The uniform data. A field whose name ends in OFFSET may be any safe integer and is stored modulo 2^32:
+   *  a banded binding starts after its value's first pixel, so the vec4 offset of the value inside the
+   *  binding is negative, and `pixel * STRIDE + OFFSET` wraps back into the binding (WGSL's u32 arithmetic
+   *  is modulo 2^32). Every other field must be a u32. */
   data(values: Record<F, number>): Uint32Array {
     return Uint32Array.from(this.fields, (f) => {
       const v = values[f];
+      if (f.endsWith('OFFSET') && Number.isSafeInteger(v)) return ((v % 2 ** 32) + 2 ** 32) % 2 ** 32;
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`shape uniform ${f} = ${v} is not a u32`);
       return v;
     });

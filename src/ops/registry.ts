@@ -28,6 +28,17 @@ export interface PackContext {
   tile?: ConvTile;
 }
 
+/**
+ * A band of a node's output: flat rows [row0, row0 + rows). A value's storage is rows of W pixels (the last
+ * spatial axis): N * H rows for [N, C, H, W], N * D * H rows for [N, C, D, H, W], row r being (n, d, y) in
+ * that order. A node whose bindings would pass the binding limit runs as several bands, one dispatch set
+ * each; each binds only the rows of its inputs the band reads (OpDef.reach) and the band's output rows.
+ */
+export interface Band {
+  row0: number;
+  rows: number;
+}
+
 export interface ScratchContext {
   g: Graph;
   node: Node;
@@ -35,6 +46,15 @@ export interface ScratchContext {
   tuning: Tuning;
   tile?: ConvTile;
   f16: boolean;
+  /** the band the scratch serves ('rows' ops: output rows; undefined: the whole output) */
+  band?: Band;
+}
+
+/** One band of a 'reduce' op (OpDef.banding): its rows and the windows of the node's values over them. */
+export interface ReduceBand {
+  band: Band;
+  view(v: ValueId): Nhwc4View;
+  range(v: ValueId): BufferRange;
 }
 
 export interface CompileContext {
@@ -55,6 +75,16 @@ export interface CompileContext {
   workgroupSize: number;
   /** this node's scratch regions (OpDef.scratch), in the order it asked for them */
   scratch: BufferRange[];
+  /**
+   * 'rows' ops: the output rows this call records (undefined: all of them). The kernel computes them with
+   * global coordinates (bounds and padding as in one pass) and writes nothing else. view() and range() then
+   * give windows: range() binds only the rows of a value this band touches, and view().c4Offset has the
+   * window's start folded in, so it may be negative: pass it through a ShapeUniforms field whose name ends
+   * in OFFSET (those wrap modulo 2^32, as WGSL's u32 arithmetic does) and index as in one pass.
+   */
+  band?: Band;
+  /** 'reduce' ops: the bands of the node's input rows, in order (one band covering all rows when unbanded) */
+  bands?: ReduceBand[];
 }
 
 export interface OpDef<K extends OpKind> {
@@ -80,8 +110,26 @@ export interface OpDef<K extends OpKind> {
   /** parameter arrays to upload once at load, in binding order */
   pack?(op: OpOf<K>, ctx: PackContext): ParamArray[];
   /** bytes of temporary storage the node's steps need while it runs (regions, in order); the plan keeps one
-   *  scratch area, after the activations, as large as the largest node's need */
+   *  scratch area, after the activations, as large as the largest node's need. Banded 'rows' ops are asked
+   *  per band (ctx.band) and each region must fit the binding limit */
   scratch?(op: OpOf<K>, ctx: ScratchContext): number[];
+  /**
+   * How the node runs past the binding limit (default 'rows'): 'rows', as bands of output rows, one call of
+   * compile() each (ctx.band); 'reduce', one call of compile() given every band (ctx.bands), for ops whose
+   * output depends on all input rows (global pooling, instance norm's statistics), which must give the same
+   * bits for any split into bands; 'none', never banded (every binding must fit).
+   */
+  banding?: 'rows' | 'reduce' | 'none';
+  /**
+   * 'rows' ops: the input coordinates output coordinate `o` reads along spatial axis `axis` (0 = H in 2D;
+   * 0 = D, 1 = H in 3D; never the last axis), inclusive, for input `k`; the planner clamps them to the input.
+   * 'all': the whole input (a [N, C, 1, 1] gate). Default: the same coordinates when the input has the
+   * output's spatial size, else 'all'.
+   */
+  reach?(op: OpOf<K>, k: number, shapes: { input: Shape; output: Shape }): 'all' | ((axis: number, o: number) => [number, number]);
+  /** 'rows' ops: whether a band may start at output row `row` (flat, see Band); default any row. A tiled
+   *  kernel whose bits depend on where its tiles start (Winograd) allows only tile boundaries. */
+  bandStart?(op: OpOf<K>, output: Shape): (row: number) => boolean;
   /** the dispatches of this node in a compiled plan */
   compile(op: OpOf<K>, ctx: CompileContext): Step[];
 }
