@@ -6,10 +6,11 @@ import { DisposedError, InputError, UnsupportedError } from '../errors.js';
 import { createBuffer, readBack, withGpuErrors } from '../gpu/buffers.js';
 import { isSoftwareAdapter } from '../gpu/device.js';
 import { type BufferRange, type Nhwc4View, type Step, encodeSteps } from '../kernels/common.js';
-import { nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
+import { type LayoutSpec, nchwToNhwc4Step, nhwc4ToNchwStep } from '../kernels/layout.js';
 import type { PadMode } from '../ir/types.js';
 import { inferShapes, runSteps, tileFor, withDef, withoutF16 } from '../ops/index.js';
-import { type Graph, type Shape, type ValueId, storageC4 } from '../ir/graph.js';
+import type { Band, Graph, Node, Shape, ValueId } from '../ir/graph.js';
+import { type BandWindows, type Storage, bindRows, planBands, reduceBandWindows, rowsBandWindows, rowsOf, windowOf } from './bands.js';
 import { type MemoryPlan, planMemory } from './memory.js';
 import type { ParamStore } from './params.js';
 import type { Tuning } from './tuning.js';
@@ -32,6 +33,11 @@ export class Plan {
     private readonly buffers: { input: GPUBuffer; arena: GPUBuffer; output: GPUBuffer; readback: GPUBuffer },
     /** the adapter runs on the CPU (isSoftwareAdapter): sleep through most of a run before waiting */
     readonly software = false,
+    /** the order of the input and output buffers: 'nchw', or 'rows' ((n, y, c, x)) for one past the binding
+     *  limit, whose bands of rows are then single windows; run() and upload() reorder on the host */
+    readonly order: { input: 'nchw' | 'rows'; output: 'nchw' | 'rows' } = { input: 'nchw', output: 'nchw' },
+    /** the nodes that run in bands, with their bands (src/compiler/bands.ts) */
+    readonly bands: ReadonlyMap<string, readonly Band[]> = new Map(),
   ) {}
 
   /** Runs the forward on `input`; a validation or out-of-memory error of this run rejects with a GpuError
@@ -56,7 +62,8 @@ export class Plan {
     if (error) throw error;
     if (!(data instanceof ArrayBuffer)) throw data;
     if (this.runs++ > 0) this.recentMs = [...this.recentMs.slice(-2), performance.now() - t0];
-    return new Float32Array(data);
+    const out = new Float32Array(data);
+    return this.order.output === 'rows' ? reorder(out, this.outputShape, 'toNchw') : out;
   }
 
   /** Writes an NCHW input of inputShape into the plan's input buffer (queued: ordered with submits). */
@@ -65,7 +72,28 @@ export class Plan {
       throw new DisposedError(
         'this plan was disposed (the model freed it: releasePlans, dispose, or evicted from its plan cache); get it again with model.plan()',
       );
-    this.device.queue.writeBuffer(this.buffers.input, 0, input.buffer, input.byteOffset, input.byteLength);
+    if (this.order.input === 'nchw') {
+      this.device.queue.writeBuffer(this.buffers.input, 0, input.buffer, input.byteOffset, input.byteLength);
+      return;
+    }
+    // rows order, written a few MiB at a time so the host never holds a second copy of a large input
+    const [N, C] = this.inputShape;
+    const W = this.inputShape[this.inputShape.length - 1];
+    const rows = numElements(this.inputShape) / (N * C * W);
+    const chunkRows = Math.max(1, Math.floor(2 ** 22 / (C * W)));
+    const staging = new Float32Array(Math.min(rows, chunkRows) * C * W);
+    for (let n = 0; n < N; n++) {
+      for (let y0 = 0; y0 < rows; y0 += chunkRows) {
+        const count = Math.min(chunkRows, rows - y0);
+        for (let y = 0; y < count; y++)
+          for (let c = 0; c < C; c++) {
+            const from = ((n * C + c) * rows + y0 + y) * W;
+            staging.set(input.subarray(from, from + W), (y * C + c) * W);
+          }
+        const at = (n * rows + y0) * C * W * 4;
+        this.device.queue.writeBuffer(this.buffers.input, at, staging.buffer, 0, count * C * W * 4);
+      }
+    }
   }
 
   /** Records the forward, input buffer to output buffer, as one compute pass into `encoder`; with
@@ -84,6 +112,8 @@ export class Plan {
    *  COPY_SRC), for work on the GPU around the forward (src/nnunet/sliding.ts gathers windows into one and
    *  scatters the other). */
   get io(): { input: GPUBuffer; output: GPUBuffer } {
+    if (this.order.input !== 'nchw' || this.order.output !== 'nchw')
+      throw new UnsupportedError(`plan for [${this.inputShape}]: its input or output passes one binding and is held in rows order, not NCHW`);
     return { input: this.buffers.input, output: this.buffers.output };
   }
 
@@ -96,6 +126,9 @@ export class Plan {
     const gflop = this.steps.reduce((a, s) => a + s.flops, 0) / 1e9;
     lines.push(
       `input [${this.inputShape}] -> output [${this.outputShape}], ${this.steps.length} dispatches, ${gflop.toFixed(2)} GFLOP`,
+      ...(this.bands.size
+        ? [`${this.bands.size} node${this.bands.size === 1 ? '' : 's'} in bands (${[...this.bands.values()].reduce((a, b) => a + b.length, 0)} bands)`]
+        : []),
       `activation arena ${mib(this.memory.arenaBytes)} (${mib(this.memory.unsharedBytes)} without reuse${this.memory.scratchBytes ? `; ${mib(this.memory.scratchBytes)} of it scratch` : ''})`,
     );
     return lines.join('\n');
@@ -109,6 +142,23 @@ export class Plan {
   }
 }
 
+/** `data` of NCHW `shape` to rows order ((n, y, c, x); y over every spatial axis but the last) or back. */
+function reorder(data: Float32Array, shape: Shape, to: 'toNchw' | 'toRows'): Float32Array {
+  const [N, C] = shape;
+  const W = shape[shape.length - 1];
+  const rows = data.length / (N * C * W);
+  const out = new Float32Array(data.length);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < rows; y++)
+      for (let c = 0; c < C; c++) {
+        const nchw = ((n * C + c) * rows + y) * W;
+        const byRows = ((n * rows + y) * C + c) * W;
+        if (to === 'toNchw') out.set(data.subarray(byRows, byRows + W), nchw);
+        else out.set(data.subarray(nchw, nchw + W), byRows);
+      }
+  return out;
+}
+
 /** Padding of the input to a size the graph can take; the output is cropped back by the same window. */
 export interface Padding {
   /** the size the graph runs at (>= the input's) */
@@ -120,20 +170,46 @@ export interface Padding {
   mode: PadMode;
 }
 
-/** The memory plan of `g` at `shape` (the graph's own input size, after padding), as compilePlan makes it
- *  with `tuning` (which decides the nodes' scratch needs; without it, none is counted). */
-export function memoryPlanOf(g: Graph, shape: Shape, alignment: number, f16: boolean, tuning?: Tuning): { shapes: Map<ValueId, Shape>; memory: MemoryPlan } {
+/** Options of compilePlan beyond the shapes. */
+export interface PlanOptions {
+  /** most bytes one storage binding may take; default (and at most) the device's maxStorageBufferBindingSize.
+   *  A node whose bindings would pass it runs in bands (src/compiler/bands.ts); tests force a small one */
+  bindingLimit?: number;
+}
+
+/**
+ * The memory plan of `g` at `shape` (the graph's own input size, after padding), as compilePlan makes it
+ * with `tuning` (which decides the nodes' scratch needs; without it, none is counted), with the bands of
+ * every node that would pass `bindingLimit` bytes in one binding (none without a limit). A node that
+ * cannot be banded within the limit is an InputError.
+ */
+export function memoryPlanOf(
+  g: Graph,
+  shape: Shape,
+  alignment: number,
+  f16: boolean,
+  tuning?: Tuning,
+  bindingLimit = Number.POSITIVE_INFINITY,
+): { shapes: Map<ValueId, Shape>; memory: MemoryPlan; bands: Map<string, Band[]> } {
   const shapes = inferShapes(g, shape);
   const steps = runSteps(g);
   const access = [{ reads: [], writes: [g.input] }, ...steps.map(({ reads, writes }) => ({ reads, writes })), { reads: [g.output], writes: [] }];
-  const memory = planMemory(g, shapes, access, alignment, f16 ? 8 : 16);
-  if (!tuning) return { shapes, memory };
+  const vec4Bytes = f16 ? 8 : 16;
+  const memory = planMemory(g, shapes, access, alignment, vec4Bytes);
+  const scratchOf = (node: Node, band?: Band): number[] => {
+    if (!tuning) return [];
+    const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tuning, tile: tileFor(tuning, g, node), f16, band };
+    return withDef(node, (op, def) => def.scratch?.(op, ctx) ?? []);
+  };
+  const bands = planBands({ g, shapes, memory, alignment, vec4Bytes }, steps.map((s) => s.node), bindingLimit, scratchOf, `input [${shape}]`);
+  if (!tuning) return { shapes, memory, bands };
   const align = (n: number) => Math.ceil(n / alignment) * alignment;
   const start = align(memory.arenaBytes);
   let scratchBytes = 0;
   for (const { node } of steps) {
-    const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tuning, tile: tileFor(tuning, g, node), f16 };
-    const sizes = withDef(node, (op, def) => def.scratch?.(op, ctx) ?? []);
+    // a banded node's regions serve one band at a time: as large as its largest band's
+    const perBand = (bands.get(node.name) ?? [undefined]).map((b) => scratchOf(node, b));
+    const sizes = perBand[0].map((_, i) => Math.max(...perBand.map((p) => p[i] ?? 0)));
     if (!sizes.length) continue;
     let end = start;
     const regions = sizes.map((size) => {
@@ -148,7 +224,7 @@ export function memoryPlanOf(g: Graph, shape: Shape, alignment: number, f16: boo
     memory.scratchBytes = scratchBytes;
     memory.arenaBytes = start + scratchBytes;
   }
-  return { shapes, memory };
+  return { shapes, memory, bands };
 }
 
 export function compilePlan(
@@ -160,6 +236,7 @@ export function compilePlan(
   padding?: Padding,
   /** activations (and, in `params`, weights) stored as f16 */
   f16 = false,
+  options: PlanOptions = {},
 ): Plan {
   if (inputShape.length !== 4 && inputShape.length !== 5) throw new InputError(`input [${inputShape}]: expected [N, C, H, W] or [N, C, D, H, W]`);
   if (padding && inputShape.length !== 4) throw new UnsupportedError(`input [${inputShape}]: padding runs on 2D inputs only`);
@@ -172,24 +249,9 @@ export function compilePlan(
     const missing = withoutF16(g);
     if (missing.length) throw new UnsupportedError(`${missing.join(', ')}: no f16 kernel; run this model with precision 'f32'`);
   }
-  const { shapes, memory } = memoryPlanOf(g, padding ? [N, C, pad.H, pad.W] : inputShape, device.limits.minStorageBufferOffsetAlignment, f16, tuning);
-  const maxBinding = device.limits.maxStorageBufferBindingSize;
-  for (const a of memory.allocations.values()) {
-    if (a.sizeBytes > maxBinding) {
-      throw new InputError(
-        `input [${inputShape}]: activation "${g.values[a.root].name}" needs ${a.sizeBytes} bytes, more than this ` +
-          `adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`,
-      );
-    }
-  }
-  for (const [name, regions] of memory.scratch) {
-    for (const r of regions) {
-      if (r.size > maxBinding)
-        throw new InputError(
-          `input [${inputShape}]: ${name} needs ${r.size} bytes of scratch, more than this adapter's maxStorageBufferBindingSize (${maxBinding}); use a smaller input or tiles`,
-        );
-    }
-  }
+  const limit = bindingLimitOf(device, options);
+  const alignment = device.limits.minStorageBufferOffsetAlignment;
+  const { shapes, memory, bands } = memoryPlanOf(g, padding ? [N, C, pad.H, pad.W] : inputShape, alignment, f16, tuning, limit);
   if (memory.arenaBytes > device.limits.maxBufferSize) {
     throw new InputError(`input [${inputShape}]: activations need ${memory.arenaBytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
   }
@@ -204,66 +266,223 @@ export function compilePlan(
   const outputShape: Shape = padding ? [N, OC, H, W] : graphOutput;
   const window = { srcH: H, srcW: W, top: pad.top, left: pad.left, mode: pad.mode };
   const outWindow = padding ? window : { srcH: OH, srcW: OW, top: 0, left: 0, mode: pad.mode };
+  // an input or output past one binding is held in rows order ((n, y, c, x)), so a band of rows is one window
+  const inputBytes = numElements(inputShape) * 4;
+  const outputBytes = numElements(outputShape) * 4;
+  for (const [what, bytes] of [
+    ['input', inputBytes],
+    ['output', outputBytes],
+  ] as const) {
+    if (bytes > device.limits.maxBufferSize)
+      throw new InputError(`input [${inputShape}]: the ${what} needs ${bytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
+  }
+  const io = { input: inputBytes > limit ? ('rows' as const) : ('nchw' as const), output: outputBytes > limit ? ('rows' as const) : ('nchw' as const) };
   const buffers = {
-    input: createBuffer(device, 'input nchw', numElements(inputShape) * 4, usage | GPUBufferUsage.COPY_DST),
+    input: createBuffer(device, 'input nchw', inputBytes, usage | GPUBufferUsage.COPY_DST),
     arena: createBuffer(device, 'activations', memory.arenaBytes, usage),
-    output: createBuffer(device, 'output nchw', numElements(outputShape) * 4, usage | GPUBufferUsage.COPY_SRC),
-    readback: createBuffer(device, 'readback', numElements(outputShape) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
+    output: createBuffer(device, 'output nchw', outputBytes, usage | GPUBufferUsage.COPY_SRC),
+    readback: createBuffer(device, 'readback', outputBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
   };
-
-  const view = (v: ValueId): Nhwc4View => {
-    const loc = memory.location.get(v)!;
-    return { c4Stride: storageC4(g.values[loc.root]), c4Offset: loc.c4Offset };
-  };
-  const range = (v: ValueId): BufferRange => {
-    const a = memory.allocations.get(memory.location.get(v)!.root)!;
-    return { buffer: buffers.arena, offset: a.offset, size: a.sizeBytes };
-  };
+  const storage = { g, shapes, memory, alignment, vec4Bytes: f16 ? 8 : 16 };
+  const whole = (v: ValueId) => bindRows(storage, buffers.arena, v, 'all');
   const shapeOf = (v: ValueId): Shape => shapes.get(v)!;
   const workgroupSize = tuning.elementwiseWorkgroupSize;
 
-  const steps: Step[] = [
-    nchwToNhwc4Step(
-      device,
-      { N, C, H: pad.H, W: pad.W, view: view(g.input), workgroupSize, window, f16 },
-      { input: { buffer: buffers.input }, output: range(g.input) },
-      'input',
-    ),
-  ];
-  // exhaustive: withDef throws for an op with no registry entry ("unknown op"), so no node is skipped
-  for (const { node } of runSteps(g)) {
-    const scratch = (memory.scratch.get(node.name) ?? []).map((r) => ({ buffer: buffers.arena, offset: r.offset, size: r.size }));
-    const ctx = {
-      device,
-      g,
-      node,
-      shapeOf,
-      view,
-      range,
-      params: params.ranges.get(node.name) ?? [],
-      tuning,
-      tile: tileFor(tuning, g, node),
-      f16,
-      workgroupSize,
-      scratch,
-    };
-    steps.push(...withDef(node, (op, def) => def.compile(op, ctx)));
+  const steps: Step[] = [];
+  try {
+    steps.push(...layoutIn(device, storage, buffers, { N, C, pad, window, io: io.input, f16, workgroupSize, limit }));
+    // exhaustive: withDef throws for an op with no registry entry ("unknown op"), so no node is skipped
+    for (const { node } of runSteps(g)) {
+      const scratch = (memory.scratch.get(node.name) ?? []).map((r) => ({ buffer: buffers.arena, offset: r.offset, size: r.size }));
+      const base = {
+        device,
+        g,
+        node,
+        shapeOf,
+        view: (v: ValueId) => whole(v).view,
+        range: (v: ValueId) => whole(v).range,
+        params: params.ranges.get(node.name) ?? [],
+        tuning,
+        tile: tileFor(tuning, g, node),
+        f16,
+        workgroupSize,
+        scratch,
+      };
+      const nodeBands = bands.get(node.name);
+      const banding = withDef(node, (_op, def) => def.banding ?? 'rows');
+      if (banding === 'reduce') {
+        // one call given every band (one covering all rows when the node fits)
+        const list = nodeBands ?? [{ row0: 0, rows: rowsOf(shapes.get(node.inputs[0])!) }];
+        const reduceBands = list.map((band) => {
+          const w = reduceBandWindows(storage, node, band);
+          const bound = bindingsOf(storage, buffers.arena, node, w);
+          return { band, view: (v: ValueId) => bound(v).view, range: (v: ValueId) => bound(v).range };
+        });
+        steps.push(...withDef(node, (op, def) => def.compile(op, { ...base, bands: reduceBands })));
+      } else if (!nodeBands) {
+        steps.push(...withDef(node, (op, def) => def.compile(op, base)));
+      } else {
+        for (const band of nodeBands) {
+          const bound = bindingsOf(storage, buffers.arena, node, rowsBandWindows(storage, node, band));
+          const banded = { ...base, band, view: (v: ValueId) => bound(v).view, range: (v: ValueId) => bound(v).range };
+          const bandSteps = withDef(node, (op, def) => def.compile(op, banded));
+          steps.push(...bandSteps.map((s) => ({ ...s, detail: `${s.detail} rows ${band.row0}..${band.row0 + band.rows - 1}` })));
+        }
+      }
+    }
+    steps.push(...layoutOut(device, storage, buffers, { N, OC, OH, OW, outWindow, g, io: io.output, f16, workgroupSize, limit }));
+  } catch (e) {
+    for (const b of Object.values(buffers)) b.destroy();
+    for (const s of steps) for (const b of s.owned) b.destroy();
+    throw e;
   }
-  steps.push(
-    nhwc4ToNchwStep(
-      device,
-      { N, C: OC, H: OH, W: OW, view: view(g.output), workgroupSize, window: outWindow, f16 },
-      { input: range(g.output), output: { buffer: buffers.output } },
-      'output',
-    ),
-  );
-  const plan = new Plan(device, inputShape, outputShape, steps, memory, buffers, isSoftwareAdapter(device));
+  const plan = new Plan(device, inputShape, outputShape, steps, memory, buffers, isSoftwareAdapter(device), io, bands);
   const tooLarge = dispatchOverLimit(steps, device.limits.maxComputeWorkgroupsPerDimension);
   if (tooLarge) {
     plan.dispose();
     throw new UnsupportedError(`input [${inputShape}]: ${tooLarge}`);
   }
   return plan;
+}
+
+/** The binding limit a plan runs under: the device's, or a smaller one asked for (tests, PlanOptions). */
+export function bindingLimitOf(device: GPUDevice, options: PlanOptions = {}): number {
+  const max = device.limits.maxStorageBufferBindingSize;
+  const asked = options.bindingLimit;
+  if (asked === undefined) return max;
+  if (!Number.isSafeInteger(asked) || asked < 256) throw new InputError(`bindingLimit: expected an integer of at least 256 bytes, found ${asked}`);
+  return Math.min(asked, max);
+}
+
+/** The windows of a band as ranges and views, by value (values the node does not bind are bound whole). */
+function bindingsOf(s: Storage, arena: GPUBuffer, node: Node, w: BandWindows): (v: ValueId) => { range: BufferRange; view: Nhwc4View } {
+  const rowsOfValue = new Map<ValueId, [number, number] | 'all'>([[node.output, w.output]]);
+  node.inputs.forEach((v, k) => rowsOfValue.set(v, w.inputs[k]));
+  return (v) => bindRows(s, arena, v, rowsOfValue.get(v) ?? 'all');
+}
+
+/** Bands of `total` rows, each as many rows as `fits` allows (fits is monotone in the row count). */
+function greedyBands(total: number, fits: (row0: number, rows: number) => boolean, what: string, limit: number): Band[] {
+  const bands: Band[] = [];
+  let row0 = 0;
+  while (row0 < total) {
+    let lo = 0;
+    let hi = 1;
+    while (row0 + hi <= total && fits(row0, hi)) {
+      lo = hi;
+      hi *= 2;
+    }
+    hi = Math.min(hi, total - row0 + 1);
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (fits(row0, mid)) lo = mid;
+      else hi = mid;
+    }
+    if (lo === 0) throw new InputError(`${what}: one row passes the binding limit (${limit} bytes); use windows (tile) or a smaller input`);
+    bands.push({ row0, rows: lo });
+    row0 += lo;
+  }
+  return bands;
+}
+
+type PlanBuffers = { input: GPUBuffer; arena: GPUBuffer; output: GPUBuffer; readback: GPUBuffer };
+const alignDown = (n: number, a: number) => Math.floor(n / a) * a;
+
+/** The input's conversion to NHWC4 (padding it), in bands of NHWC4 rows when a binding would pass the limit. */
+function layoutIn(
+  device: GPUDevice,
+  s: Storage,
+  buffers: PlanBuffers,
+  o: { N: number; C: number; pad: { H: number; W: number }; window: LayoutSpec['window'] & {}; io: 'nchw' | 'rows'; f16: boolean; workgroupSize: number; limit: number },
+): Step[] {
+  const { g } = s;
+  const { N, C, pad, window: w } = o;
+  const spec: LayoutSpec = { N, C, H: pad.H, W: pad.W, view: bindRows(s, buffers.arena, g.input, 'all').view, workgroupSize: o.workgroupSize, window: w, f16: o.f16, order: o.io };
+  const total = N * pad.H;
+  const inputBytes = buffers.input.size;
+  const fitsWhole = inputBytes <= o.limit && bindRows(s, buffers.arena, g.input, 'all').range.size! <= o.limit;
+  if (fitsWhole) return [nchwToNhwc4Step(device, spec, { input: { buffer: buffers.input }, output: bindRows(s, buffers.arena, g.input, 'all').range }, 'input')];
+  // the source rows (flat over N images of srcH rows) a band of padded rows reads
+  const mirror = (i: number, n: number) => {
+    if (n === 1) return 0;
+    const period = 2 * (n - 1);
+    const m = ((i % period) + period) % period;
+    return m >= n ? period - m : m;
+  };
+  const sourceRows = (band: Band): [number, number] | undefined => {
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = -1;
+    for (let r = band.row0; r < band.row0 + band.rows; r++) {
+      const n = Math.floor(r / pad.H);
+      const y = (r % pad.H) - w.top;
+      const sy = w.mode === 'reflect' ? mirror(y, w.srcH) : y >= 0 && y < w.srcH ? y : -1;
+      if (sy < 0) continue;
+      lo = Math.min(lo, n * w.srcH + sy);
+      hi = Math.max(hi, n * w.srcH + sy);
+    }
+    return hi < 0 ? undefined : [lo, hi + 1];
+  };
+  const srcRowBytes = C * w.srcW * 4;
+  const srcWindow = (band: Band) => {
+    const rows = sourceRows(band) ?? [0, 1];
+    const offset = alignDown(rows[0] * srcRowBytes, s.alignment);
+    return { offset, size: rows[1] * srcRowBytes - offset };
+  };
+  const fits = (row0: number, rows: number) => {
+    const band = { row0, rows };
+    return windowOf(s, g.input, [row0, row0 + rows]).size <= o.limit && srcWindow(band).size <= o.limit;
+  };
+  return greedyBands(total, fits, `input [${N},${C},${w.srcH},${w.srcW}]`, o.limit).map((band) => {
+    const out = bindRows(s, buffers.arena, g.input, [band.row0, band.row0 + band.rows]);
+    const src = srcWindow(band);
+    return nchwToNhwc4Step(
+      device,
+      { ...spec, view: out.view, band, f32Offset: -src.offset / 4 },
+      { input: { buffer: buffers.input, offset: src.offset, size: src.size }, output: out.range },
+      'input',
+    );
+  });
+}
+
+/** The output's conversion to NCHW (cropping it), in bands of output rows when a binding would pass the limit. */
+function layoutOut(
+  device: GPUDevice,
+  s: Storage,
+  buffers: PlanBuffers,
+  o: { N: number; OC: number; OH: number; OW: number; outWindow: LayoutSpec['window'] & {}; g: Graph; io: 'nchw' | 'rows'; f16: boolean; workgroupSize: number; limit: number },
+): Step[] {
+  const { g } = s;
+  const { N, OC, OH, OW, outWindow: w } = o;
+  const whole = bindRows(s, buffers.arena, g.output, 'all');
+  const spec: LayoutSpec = { N, C: OC, H: OH, W: OW, view: whole.view, workgroupSize: o.workgroupSize, window: w, f16: o.f16, order: o.io };
+  if (buffers.output.size <= o.limit && whole.range.size! <= o.limit)
+    return [nhwc4ToNchwStep(device, spec, { input: whole.range, output: { buffer: buffers.output } }, 'output')];
+  // bands of output rows (flat over N images of srcH rows); each reads the same rows of the graph's output, moved by the crop
+  const rowElements = OC * w.srcW;
+  const dstWindow = (band: Band) => {
+    const offset = alignDown(band.row0 * rowElements * 4, s.alignment);
+    return { offset, size: (band.row0 + band.rows) * rowElements * 4 - offset };
+  };
+  const srcRows = (band: Band): [number, number] => {
+    const first = Math.floor(band.row0 / w.srcH) * OH + (band.row0 % w.srcH) + w.top;
+    const lastRow = band.row0 + band.rows - 1;
+    const last = Math.floor(lastRow / w.srcH) * OH + (lastRow % w.srcH) + w.top;
+    return [first, last + 1];
+  };
+  const fits = (row0: number, rows: number) => {
+    const band = { row0, rows };
+    return windowOf(s, g.output, srcRows(band)).size <= o.limit && dstWindow(band).size <= o.limit;
+  };
+  return greedyBands(N * w.srcH, fits, `output [${N},${OC},${w.srcH},${w.srcW}]`, o.limit).map((band) => {
+    const src = bindRows(s, buffers.arena, g.output, srcRows(band));
+    const dst = dstWindow(band);
+    return nhwc4ToNchwStep(
+      device,
+      { ...spec, view: src.view, band, f32Offset: -dst.offset / 4 },
+      { input: src.range, output: { buffer: buffers.output, offset: dst.offset, size: dst.size } },
+      'output',
+    );
+  });
 }
 
 /**

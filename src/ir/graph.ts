@@ -300,3 +300,14 @@ export function checkGraph(g: Graph): void {
   }
   if (!defined.has(g.output)) throw new Error('graph: the output is never computed');
 }
+
+/**
+ * A band of a node's output: flat rows [row0, row0 + rows). A value's storage is rows of W pixels (the last
+ * spatial axis): N * H rows for [N, C, H, W], N * D * H rows for [N, C, D, H, W], row r being (n, d, y) in
+ * that order. A node whose bindings would pass the binding limit runs as several bands, one dispatch set
+ * each; each binds only the rows of its inputs the band reads (OpDef.reach) and the band's output rows.
+ */
+export interface Band {
+  row0: number;
+  rows: number;
+}

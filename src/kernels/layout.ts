@@ -5,12 +5,13 @@
 // or a mirror image; NHWC4 -> NCHW reads the srcH x srcW window at (top, left) of the H x W result.
 import type { PadMode } from '../ir/types.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
+import type { Band } from '../ir/graph.js';
 
 export interface LayoutSpec {
   N: number;
   C: number;
-  /** size of the NHWC4 side */
+  /** size of the NHWC4 side (H: rows per image; D * H for a 3D value) */
   H: number;
   W: number;
   /** the NHWC4 side */
@@ -20,12 +21,52 @@ export interface LayoutSpec {
   window?: { srcH: number; srcW: number; top: number; left: number; mode: PadMode };
   /** the NHWC4 side holds f16 (needs the shader-f16 feature) */
   f16?: boolean;
+  /**
+   * The order of the f32 side: 'nchw' (default), or 'rows': (n, y, c, x), each image row's channels
+   * together, so that a band of rows is one contiguous window (Plan reorders to and from NCHW on the host
+   * when the tensor passes one binding).
+   */
+  order?: 'nchw' | 'rows';
+  /** rows this dispatch converts, flat over N images (see Band): of the NHWC4 side for nchwToNhwc4, of the
+   *  f32 side (srcH rows an image) for nhwc4ToNchw; default all */
+  band?: Band;
+  /** element offset of the f32 side inside its binding: minus the elements before the binding's window */
+  f32Offset?: number;
 }
 
 const windowOf = (s: LayoutSpec) => s.window ?? { srcH: s.H, srcW: s.W, top: 0, left: 0, mode: 'zero' as const };
+const bandOf = (s: LayoutSpec, rows: number): Band => s.band ?? { row0: 0, rows };
+
+/** Element strides (n, c, y) of the f32 side. */
+function f32Strides(s: LayoutSpec): { SN: number; SC: number; SY: number } {
+  const w = windowOf(s);
+  return s.order === 'rows'
+    ? { SN: w.srcH * s.C * w.srcW, SC: w.srcW, SY: s.C * w.srcW }
+    : { SN: s.C * w.srcH * w.srcW, SC: w.srcH * w.srcW, SY: w.srcW };
+}
+
+const TO_NHWC4_SHAPE = new ShapeUniforms([
+  'C',
+  'H',
+  'W',
+  'SRC_H',
+  'SRC_W',
+  'TOP',
+  'LEFT',
+  'C4',
+  'SN',
+  'SC',
+  'SY',
+  'IN_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'PIXEL0',
+  'TOTAL',
+  'WG_X',
+] as const);
 
 export function nchwToNhwc4Workgroups(s: LayoutSpec): [number, number, number] {
-  return linearWorkgroups(s.N * s.H * s.W * c4(s.C), s.workgroupSize);
+  return linearWorkgroups(bandOf(s, s.N * s.H).rows * s.W * c4(s.C), s.workgroupSize);
 }
 
 /** NCHW -> NHWC4: one invocation per vec4 of the destination, zero-filling channels past C. */
@@ -33,20 +74,9 @@ export function nchwToNhwc4Wgsl(s: LayoutSpec): string {
   const w = windowOf(s);
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
-// NCHW (${s.N}x${s.C}x${w.srcH}x${w.srcW}) -> NHWC4 (${s.H}x${s.W}, source at ${w.top},${w.left}, ${w.mode} padding).
-// One invocation per destination vec4.
-const C = ${s.C}u;
-const H = ${s.H}u;
-const W = ${s.W}u;
-const SRC_H = ${w.srcH}i;
-const SRC_W = ${w.srcW}i;
-const TOP = ${w.top}i;
-const LEFT = ${w.left}i;
+// ${s.order === 'rows' ? 'rows (n, y, c, x)' : 'NCHW'} f32 -> NHWC4, the source placed at (TOP, LEFT) with ${w.mode} padding around it.
+// One invocation per destination vec4 of the dispatch's rows (PIXEL0 on); sizes from the shape uniform.
 const REFLECT = ${w.mode === 'reflect'};
-const C4 = ${c4(s.C)}u;
-const OUT_STRIDE = ${s.view.c4Stride}u;
-const OUT_OFFSET = ${s.view.c4Offset}u;
-const TOTAL = ${s.N * s.H * s.W * c4(s.C)}u;
 
 ${toNhwc4Bindings(s).wgsl()}
 
@@ -61,21 +91,24 @@ fn mirror(i: i32, n: i32) -> i32 {
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = ${linearIndex(nchwToNhwc4Workgroups(s), s.workgroupSize)};
+${TO_NHWC4_SHAPE.lets()}
+  let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let g = i % C4;
-  let pixel = i / C4;
-  let x = i32(pixel % W) - LEFT;
-  let y = i32((pixel / W) % H) - TOP;
+  let pixel = i / C4 + PIXEL0;
+  let srcH = i32(SRC_H);
+  let srcW = i32(SRC_W);
+  let x = i32(pixel % W) - i32(LEFT);
+  let y = i32((pixel / W) % H) - i32(TOP);
   let n = pixel / (W * H);
-  let inside = x >= 0 && x < SRC_W && y >= 0 && y < SRC_H;
-  let sx = u32(select(clamp(x, 0, SRC_W - 1), mirror(x, SRC_W), REFLECT));
-  let sy = u32(select(clamp(y, 0, SRC_H - 1), mirror(y, SRC_H), REFLECT));
+  let inside = x >= 0 && x < srcW && y >= 0 && y < srcH;
+  let sx = u32(select(clamp(x, 0, srcW - 1), mirror(x, srcW), REFLECT));
+  let sy = u32(select(clamp(y, 0, srcH - 1), mirror(y, srcH), REFLECT));
   var v = vec4<f32>(0.0);
   if (inside || REFLECT) {
     for (var k = 0u; k < 4u; k++) {
       let c = 4u * g + k;
-      if (c < C) { v[k] = input[((n * C + c) * u32(SRC_H) + sy) * u32(SRC_W) + sx]; }
+      if (c < C) { v[k] = input[n * SN + c * SC + sy * SY + sx + IN_OFFSET]; }
     }
   }
   output[pixel * OUT_STRIDE + OUT_OFFSET + g] = Act(v);
@@ -83,59 +116,107 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 `;
 }
 
+export function nchwToNhwc4Shape(s: LayoutSpec): Uint32Array {
+  const w = windowOf(s);
+  const band = bandOf(s, s.N * s.H);
+  const total = band.rows * s.W * c4(s.C);
+  return TO_NHWC4_SHAPE.data({
+    C: s.C,
+    H: s.H,
+    W: s.W,
+    SRC_H: w.srcH,
+    SRC_W: w.srcW,
+    TOP: w.top,
+    LEFT: w.left,
+    C4: c4(s.C),
+    ...f32Strides(s),
+    IN_OFFSET: s.f32Offset ?? 0,
+    OUT_STRIDE: s.view.c4Stride,
+    OUT_OFFSET: s.view.c4Offset,
+    PIXEL0: band.row0 * s.W,
+    TOTAL: total,
+    WG_X: linearWorkgroups(total, s.workgroupSize)[0],
+  });
+}
+
+const TO_NCHW_SHAPE = new ShapeUniforms(['C', 'H', 'W', 'OUT_H', 'OUT_W', 'TOP', 'LEFT', 'IN_STRIDE', 'IN_OFFSET', 'OUT_OFFSET', 'ELEM0', 'TOTAL', 'WG_X'] as const);
+
 /** NHWC4 -> NCHW: one invocation per destination element. */
 export function nhwc4ToNchwWgsl(s: LayoutSpec): string {
-  const w = windowOf(s);
-  const total = s.N * s.C * w.srcH * w.srcW;
+  const rows = s.order === 'rows';
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
-// NHWC4 (${s.H}x${s.W}) -> NCHW (${s.N}x${s.C}x${w.srcH}x${w.srcW}, the window at ${w.top},${w.left}).
-// One invocation per destination element.
-const C = ${s.C}u;
-const H = ${s.H}u;
-const W = ${s.W}u;
-const OUT_H = ${w.srcH}u;
-const OUT_W = ${w.srcW}u;
-const TOP = ${w.top}u;
-const LEFT = ${w.left}u;
-const IN_STRIDE = ${s.view.c4Stride}u;
-const IN_OFFSET = ${s.view.c4Offset}u;
-const TOTAL = ${total}u;
-
+// NHWC4 (H x W) -> ${rows ? 'rows (n, y, c, x)' : 'NCHW'} f32 of the OUT_H x OUT_W window at (TOP, LEFT).
+// One invocation per destination element of the dispatch's rows (ELEM0 on); sizes from the shape uniform.
 ${toNchwBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = ${linearIndex(nhwc4ToNchwWorkgroups(s), s.workgroupSize)};
+${TO_NCHW_SHAPE.lets()}
+  let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
-  let x = i % OUT_W + LEFT;
-  let y = (i / OUT_W) % OUT_H + TOP;
-  let c = (i / (OUT_W * OUT_H)) % C;
-  let n = i / (OUT_W * OUT_H * C);
-  output[i] = f32(input[((n * H + y) * W + x) * IN_STRIDE + IN_OFFSET + c / 4u][c % 4u]);
+  let e = i + ELEM0;
+  let x = e % OUT_W + LEFT;
+${
+  rows
+    ? `  let c = (e / OUT_W) % C;
+  let r = e / (OUT_W * C);
+  let y = r % OUT_H + TOP;
+  let n = r / OUT_H;`
+    : `  let y = (e / OUT_W) % OUT_H + TOP;
+  let c = (e / (OUT_W * OUT_H)) % C;
+  let n = e / (OUT_W * OUT_H * C);`
+}
+  output[e + OUT_OFFSET] = f32(input[((n * H + y) * W + x) * IN_STRIDE + IN_OFFSET + c / 4u][c % 4u]);
 }
 `;
 }
 
+export function nhwc4ToNchwShape(s: LayoutSpec): Uint32Array {
+  const w = windowOf(s);
+  const band = bandOf(s, s.N * w.srcH);
+  const rowElements = s.C * w.srcW;
+  const total = band.rows * rowElements;
+  if (s.band && s.order !== 'rows') throw new Error('nhwc4ToNchw: a band of rows needs the rows order');
+  return TO_NCHW_SHAPE.data({
+    C: s.C,
+    H: s.H,
+    W: s.W,
+    OUT_H: w.srcH,
+    OUT_W: w.srcW,
+    TOP: w.top,
+    LEFT: w.left,
+    IN_STRIDE: s.view.c4Stride,
+    IN_OFFSET: s.view.c4Offset,
+    OUT_OFFSET: s.f32Offset ?? 0,
+    ELEM0: band.row0 * rowElements,
+    TOTAL: total,
+    WG_X: linearWorkgroups(total, s.workgroupSize)[0],
+  });
+}
+
 export function nhwc4ToNchwWorkgroups(s: LayoutSpec): [number, number, number] {
   const w = windowOf(s);
-  return linearWorkgroups(s.N * s.C * w.srcH * w.srcW, s.workgroupSize);
+  return linearWorkgroups(bandOf(s, s.N * w.srcH).rows * s.C * w.srcW, s.workgroupSize);
 }
 
 // the NCHW input is the caller's upload, outside the activation arena: bound read-only
-const toNhwc4Bindings = (s: LayoutSpec) => new KernelBindings('nchwToNhwc4', [param('input', 'f32'), written('output')], undefined, s.f16);
-const toNchwBindings = (s: LayoutSpec) => new KernelBindings('nhwc4ToNchw', [activation('input'), written('output', undefined, 'f32')], undefined, s.f16);
+const toNhwc4Bindings = (s: LayoutSpec) => new KernelBindings('nchwToNhwc4', [param('input', 'f32'), written('output')], TO_NHWC4_SHAPE, s.f16);
+const toNchwBindings = (s: LayoutSpec) => new KernelBindings('nhwc4ToNchw', [activation('input'), written('output', undefined, 'f32')], TO_NCHW_SHAPE, s.f16);
 
 const describe = (s: LayoutSpec) => {
   const w = windowOf(s);
   const padded = w.srcH !== s.H || w.srcW !== s.W;
-  return `[${s.N},${s.C},${w.srcH},${w.srcW}]${padded ? ` <-> ${s.H}x${s.W} (${w.mode} pad at ${w.top},${w.left})` : ''}`;
+  const band = s.band ? ` rows ${s.band.row0}..${s.band.row0 + s.band.rows - 1}` : '';
+  return `[${s.N},${s.C},${w.srcH},${w.srcW}]${padded ? ` <-> ${s.H}x${s.W} (${w.mode} pad at ${w.top},${w.left})` : ''}${band}`;
 };
 
 export function nchwToNhwc4Step(device: GPUDevice, s: LayoutSpec, b: { input: BufferRange; output: BufferRange }, label = 'nchwToNhwc4'): Step {
-  return makeStep(device, label, { code: nchwToNhwc4Wgsl(s), bindings: toNhwc4Bindings(s) }, b, nchwToNhwc4Workgroups(s), 0, describe(s));
+  const kernel = { code: nchwToNhwc4Wgsl(s), bindings: toNhwc4Bindings(s) };
+  return makeStep(device, label, kernel, b, nchwToNhwc4Workgroups(s), 0, describe(s), nchwToNhwc4Shape(s));
 }
 
 export function nhwc4ToNchwStep(device: GPUDevice, s: LayoutSpec, b: { input: BufferRange; output: BufferRange }, label = 'nhwc4ToNchw'): Step {
-  return makeStep(device, label, { code: nhwc4ToNchwWgsl(s), bindings: toNchwBindings(s) }, b, nhwc4ToNchwWorkgroups(s), 0, describe(s));
+  const kernel = { code: nhwc4ToNchwWgsl(s), bindings: toNchwBindings(s) };
+  return makeStep(device, label, kernel, b, nhwc4ToNchwWorkgroups(s), 0, describe(s), nhwc4ToNchwShape(s));
 }

@@ -5,7 +5,9 @@
 // without an entry is a compile error, and looks entries up so that an unknown kind is a thrown error.
 // The planner, the memory planner, the executor, the weight packer and the tuner only loop over it.
 import type { BufferRange, Nhwc4View, Step } from '../kernels/common.js';
-import type { Graph, Node, OpKind, OpOf, Shape, ValueId } from '../ir/graph.js';
+import type { Band, Graph, Node, OpKind, OpOf, Shape, ValueId } from '../ir/graph.js';
+
+export type { Band };
 import type { ConvTile, TunedKernel, Tuning } from '../kernels/tuning.js';
 import { f32ToF16Bits } from '../weights/safetensors.js';
 import { InputError } from '../errors.js';
@@ -26,17 +28,6 @@ export interface PackContext {
   f16: boolean;
   /** the configuration this node's kernel runs with, for tuned ops (weights are packed per tile) */
   tile?: ConvTile;
-}
-
-/**
- * A band of a node's output: flat rows [row0, row0 + rows). A value's storage is rows of W pixels (the last
- * spatial axis): N * H rows for [N, C, H, W], N * D * H rows for [N, C, D, H, W], row r being (n, d, y) in
- * that order. A node whose bindings would pass the binding limit runs as several bands, one dispatch set
- * each; each binds only the rows of its inputs the band reads (OpDef.reach) and the band's output rows.
- */
-export interface Band {
-  row0: number;
-  rows: number;
 }
 
 export interface ScratchContext {
