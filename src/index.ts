@@ -4,7 +4,7 @@
 // makes them self-contained for apps that declare no WebGPU types of their own.
 /// <reference types="@webgpu/types" preserve="true" />
 export { getDevice, describeDevice, releaseGpu, NoAdapterError, type DeviceOptions, type AdapterSummary } from './gpu/device.js';
-export { Model, type ModelInfo, type RunOptions, type RunResult, type GpuMemory, type TensorData } from './model.js';
+export { Model, type ModelInfo, type RunOptions, type RunResult, type RunPath, type GpuMemory, type TensorData } from './model.js';
 export { loadModel, type LoadOptions, type ModelSource, type WeightsSource } from './load.js';
 export type { DownloadProgress } from './io/fetch.js';
 export { imageTensor, type SegmentOptions, type SegmentResult } from './segment.js';

@@ -58,13 +58,28 @@ export interface LoadOptions {
   /** bound in bytes on the compiled plans the model keeps (one per input shape; least recently used freed
    *  first); default 4 x the adapter's maxStorageBufferBindingSize, at most maxBufferSize (see model.info.planCache) */
   planCacheBytes?: number;
+  /** most bytes one storage binding may take; default (and at most) the adapter's maxStorageBufferBindingSize.
+   *  Layers whose tensors pass it run in bands of rows, with the same result as one pass: a smaller value
+   *  only makes more, smaller dispatches (tests use it to band small inputs) */
+  maxBindingBytes?: number;
   /** an nnU-Net results folder or zip: which folds (default every fold_N present, else fold_all), which
    *  checkpoint file (default checkpoint_final.pth), and the configuration where a Dataset folder holds
    *  several trainer folders */
   nnunet?: { folds?: readonly (number | 'all')[]; checkpoint?: string; configuration?: string };
 }
 
-const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes', 'nnunet'];
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = [
+  'tuning',
+  'pad',
+  'precision',
+  'activation',
+  'limits',
+  'signal',
+  'onProgress',
+  'planCacheBytes',
+  'maxBindingBytes',
+  'nnunet',
+];
 
 /** A config's text as a JSON object. A parse error names the file and the position, never the text: a
  *  path that is a link to another file must not print that file's first bytes. */
@@ -374,5 +389,5 @@ export function modelFromGraph(
     precision,
     warnings: options.warnings ?? [],
   };
-  return new Model(device, info, optimized, store, tuning, options.pad, options.planCacheBytes);
+  return new Model(device, info, optimized, store, tuning, options.pad, options.planCacheBytes, options.maxBindingBytes);
 }

@@ -84,6 +84,14 @@ export interface RunOptions {
 
 const RUN_OPTIONS: readonly (keyof RunOptions)[] = ['pad', 'tile', 'onProgress', 'nonFinite', 'signal'];
 
+/** model.runPath(): how run() takes a shape, and why. */
+export interface RunPath {
+  path: 'one pass' | 'bands' | 'windows';
+  why: string;
+  /** the plan's figures (for windows: one window batch's) */
+  estimate: PlanEstimate;
+}
+
 export interface RunResult {
   data: Float32Array;
   shape: Shape;
@@ -132,6 +140,8 @@ export class Model {
   private readonly onLost = new Set<(e: Error) => void>();
   private planBytes = new Map<string, number>();
   private peakBytes = 0;
+  /** the bytes one binding may take: nodes past it run in bands */
+  readonly bindingLimit: number;
 
   constructor(
     readonly device: GPUDevice,
@@ -142,12 +152,19 @@ export class Model {
     private readonly padMode: PadMode = 'reflect',
     /** bound on the compiled plans' bytes (default defaultPlanCacheBytes(device.limits)) */
     planCacheBytes?: number,
+    /** most bytes one storage binding may take (default, and at most, maxStorageBufferBindingSize): nodes
+     *  past it run in bands (LoadOptions.maxBindingBytes) */
+    maxBindingBytes?: number,
   ) {
     checkPadMode(padMode, 'pad');
     if (planCacheBytes !== undefined && !(typeof planCacheBytes === 'number' && planCacheBytes >= 0 && Number.isFinite(planCacheBytes))) {
       throw new InputError(`planCacheBytes must be a number of bytes >= 0, found ${shownValue(planCacheBytes)}`);
     }
     this.planCacheBytes = planCacheBytes ?? defaultPlanCacheBytes(device.limits);
+    if (maxBindingBytes !== undefined && !(Number.isSafeInteger(maxBindingBytes) && maxBindingBytes >= 256)) {
+      throw new InputError(`maxBindingBytes must be an integer number of bytes >= 256, found ${shownValue(maxBindingBytes)}`);
+    }
+    this.bindingLimit = Math.min(maxBindingBytes ?? Number.POSITIVE_INFINITY, device.limits.maxStorageBufferBindingSize);
     Object.defineProperty(info, 'planCache', { get: () => this.planCacheInfo(), enumerable: true, configurable: true });
     // nnU-Net's plans and dataset.json: read by segment(), kept out of JSON dumps of info
     if (info.nnunet !== undefined) Object.defineProperty(info, 'nnunet', { value: info.nnunet, enumerable: false, configurable: true });
@@ -237,7 +254,42 @@ export class Model {
 
   /** estimate() of a shape and padding already checked (the plan cache's and the tiling decision's). */
   private estimatePadded(s: Shape, p: Padding): PlanEstimate {
-    return estimatePlan(this.graph, s, [p.H, p.W], this.info.precision === 'f16', this.device.limits.minStorageBufferOffsetAlignment, this.tuning);
+    return estimatePlan(
+      this.graph,
+      s,
+      [p.H, p.W],
+      this.info.precision === 'f16',
+      this.device.limits.minStorageBufferOffsetAlignment,
+      this.tuning,
+      this.bindingLimit,
+    );
+  }
+
+  /**
+   * Which way run() takes `shape` and why, decided as run() decides it and without allocating: 'one pass'
+   * (every binding fits), 'bands' (one pass whose largest layers run in bands of rows under the binding
+   * limit: the same result as one pass) or 'windows' (sliding windows: past the memory budget or
+   * maxBufferSize; an approximation, see README "Large images").
+   */
+  runPath(shape: readonly number[], options: Pick<RunOptions, 'pad' | 'tile'> = {}): RunPath {
+    checkOptionNames(options, ['pad', 'tile'], 'runPath');
+    if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
+    const s = this.checkShape(shape);
+    const estimate = (sh: Shape) => this.estimatePadded(sh, this.padding(sh, options.pad ?? this.padMode));
+    const d = decideTiling(s, options.tile, estimate, this.device.limits, this.info.sizeMultiple);
+    const e = d.estimate;
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    const memory = `${mib(e.totalBytes)} of GPU memory besides the weights`;
+    if (d.tiled) {
+      const st = d.settings;
+      return { path: 'windows', why: `${d.why}: windows of ${st.roi.join('x')} in batches of ${st.batch} (${memory} a batch)`, estimate: e };
+    }
+    if (e.bandedNodes === 0) return { path: 'one pass', why: `every binding fits the ${mib(this.bindingLimit)} binding limit; ${memory}`, estimate: e };
+    return {
+      path: 'bands',
+      why: `${e.bandedNodes} layers pass the ${mib(this.bindingLimit)} binding limit and run in ${e.bands} bands of rows (the same result as one pass); ${memory}`,
+      estimate: e,
+    };
   }
 
   /** GPU memory held by this model (0 once disposed). */
@@ -300,7 +352,9 @@ export class Model {
     }
     // make room first, so the peak stays near the bound: the estimate is what compilePlan allocates
     this.evictFor(this.estimatePadded(s, padding).totalBytes);
-    plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, s.length === 5 ? undefined : padding, this.info.precision === 'f16');
+    plan = compilePlan(this.device, this.graph, this.params, this.tuning, s, s.length === 5 ? undefined : padding, this.info.precision === 'f16', {
+      bindingLimit: this.bindingLimit,
+    });
     this.plans.set(key, plan);
     this.planBytes.set(key, gpuBytesOf(plan));
     this.evictFor(0, plan);

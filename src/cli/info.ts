@@ -9,7 +9,7 @@ import { UsageError } from './errors.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 
 export const INFO_USAGE = `Usage: unet info [--json]
-       unet info --weights W [--folds K ...] [--checkpoint NAME] [--configuration C] [--json]
+       unet info --weights W [--size HxW | DxHxW] [--folds K ...] [--checkpoint NAME] [--configuration C] [--json]
 
 Shows the WebGPU adapter the engine runs on (vendor, architecture, description) and the features and
 limits of the device it gets: optional features the engine uses when present, limits raised to the
@@ -22,17 +22,22 @@ segment's default), parameters, packed weight size, GFLOP of one 256 x 256 forwa
 settings were inferred from the tensors rather than read from config.json. For an nnU-Net results folder
 (or its zip, or what unet convert made of one) also: configuration, trainer and plans, dataset, the folds
 (and checkpoint) read, stages with their features, strides and kernel sizes, patch size, spacing, input
-channels with their normalization, labels, and mirroring axes.
+channels with their normalization, labels, and mirroring axes. With --size, also the way unet infer
+and segment run an input of that size and why: one pass, one pass with its largest layers in bands of
+rows (the same result; tensors past one binding), or sliding windows (past maxBufferSize or the memory
+budget), with the GPU memory it takes.
 
 Options:
   --weights PATH     ${weightsHelp(21)}
 ${nnunetHelp(21)}
+  --size HxW         with --weights: how an input of this size runs (DxHxW for a 3D model)
   --json             print one JSON object instead of text
   -h, --help         show this help
 `;
 
 const OPTIONS = {
   weights: { type: 'string' },
+  size: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...NNUNET_OPTIONS,
@@ -47,6 +52,8 @@ export async function info(args: string[]): Promise<number> {
   }
   const nnunet = nnunetChoice('info', folds, v);
   if (nnunet && v.weights === undefined) throw new UsageError('info: --folds, --checkpoint and --configuration go with --weights RESULTS_FOLDER');
+  if (v.size !== undefined && v.weights === undefined) throw new UsageError('info: --size goes with --weights');
+  const size = v.size === undefined ? undefined : parseSize(v.size);
   const modelArg = v.weights !== undefined ? await readWeightsArg(v.weights, DEFAULT_LIMITS, process.stderr, nnunet, 'info') : undefined;
   try {
     const device = await getDevice(); // NoAdapterError: one line, printed by main
@@ -55,7 +62,11 @@ export async function info(args: string[]): Promise<number> {
         const model = await openModel(device, modelArg, {}, (line) => process.stderr.write(`${line}\n`));
         try {
           const m = describeModel(model, modelArg.config !== undefined, { text: modelArg.config, name: modelArg.configName ?? modelArg.name });
-          process.stdout.write(v.json ? `${JSON.stringify(m)}\n` : formatModel(m));
+          const shape = size && [1, model.info.inChannels, ...size];
+          const path = shape && model.runPath(shape);
+          const runPath = shape && path && { shape, path: path.path, why: path.why, gpuBytes: path.estimate.totalBytes };
+          if (v.json) process.stdout.write(`${JSON.stringify(runPath ? { ...m, runPath } : m)}\n`);
+          else process.stdout.write(`${formatModel(m)}${runPath ? `run path at [${runPath.shape}]: ${runPath.path} (${runPath.why})\n` : ''}`);
         } finally {
           model.dispose();
         }
@@ -70,6 +81,15 @@ export async function info(args: string[]): Promise<number> {
     releaseGpu();
   }
   return 0;
+}
+
+/** --size: HxW or DxHxW, positive integers. */
+function parseSize(text: string): number[] {
+  const parts = text.split('x');
+  const dims = parts.map(Number);
+  if ((parts.length !== 2 && parts.length !== 3) || !dims.every((d) => Number.isSafeInteger(d) && d > 0))
+    throw new UsageError(`info: --size is ${JSON.stringify(text)}, expected HxW or DxHxW of positive integers (e.g. 2400x1800)`);
+  return dims;
 }
 
 function formatInfo(d: AdapterSummary): string {

@@ -121,12 +121,7 @@ export function wholeBytes(s: Storage, v: ValueId): number {
 }
 
 /** The range and view of `v` for a dispatch reading rows [r0, r1) of it ('all': the whole value). */
-export function bindRows(
-  s: Storage,
-  arena: GPUBuffer,
-  v: ValueId,
-  rows: [number, number] | 'all',
-): { range: BufferRange; view: Nhwc4View } {
+export function bindRows(s: Storage, arena: GPUBuffer, v: ValueId, rows: [number, number] | 'all'): { range: BufferRange; view: Nhwc4View } {
   const loc = s.memory.location.get(v)!;
   const a = s.memory.allocations.get(loc.root)!;
   const c4Stride = storageC4(s.g.values[loc.root]);
@@ -188,7 +183,9 @@ export function planBands(
     const banding = withDef(node, (_op, def) => def.banding ?? 'rows');
     const kind = withDef(node, (op) => op.kind);
     if (banding === 'none') {
-      throw new InputError(`${where}: ${node.name} (${kind}) needs bindings of up to ${Math.max(...values.map((v) => wholeBytes(s, v)))} bytes, more than the binding limit (${limit}), and cannot run in bands`);
+      throw new InputError(
+        `${where}: ${node.name} (${kind}) needs bindings of up to ${Math.max(...values.map((v) => wholeBytes(s, v)))} bytes, more than the binding limit (${limit}), and cannot run in bands`,
+      );
     }
     const bands = banding === 'reduce' ? planReduceBands(s, node, limit, where) : planRowBands(s, node, limit, scratchOf, where);
     if (bands.length > 1) plan.set(node.name, bands);
@@ -197,7 +194,9 @@ export function planBands(
 }
 
 function tooSmall(where: string, node: Node, what: string, limit: number): never {
-  throw new InputError(`${where}: ${node.name}: ${what} passes the binding limit (${limit} bytes) even in a band of one row; use windows (tile) or a smaller input`);
+  throw new InputError(
+    `${where}: ${node.name}: ${what} passes the binding limit (${limit} bytes) even in a band of one row; use windows (tile) or a smaller input`,
+  );
 }
 
 function planRowBands(s: Storage, node: Node, limit: number, scratchOf: (node: Node, band?: Band) => number[], where: string): Band[] {
@@ -242,7 +241,10 @@ function planReduceBands(s: Storage, node: Node, limit: number, where: string): 
     let end = row0;
     const fits = (rows: number) => {
       const w = reduceBandWindows(s, node, { row0, rows });
-      const values: [ValueId, [number, number] | 'all'][] = [[node.output, w.output], ...node.inputs.map((v, k): [ValueId, [number, number] | 'all'] => [v, w.inputs[k]])];
+      const values: [ValueId, [number, number] | 'all'][] = [
+        [node.output, w.output],
+        ...node.inputs.map((v, k): [ValueId, [number, number] | 'all'] => [v, w.inputs[k]]),
+      ];
       return values.every(([v, rows]) => (rows === 'all' ? wholeBytes(s, v) : windowOf(s, v, rows).size) <= limit);
     };
     // rows cost the same everywhere in a reduce band: grow by doubling, then bisect

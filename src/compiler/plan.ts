@@ -201,7 +201,13 @@ export function memoryPlanOf(
     const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tuning, tile: tileFor(tuning, g, node), f16, band };
     return withDef(node, (op, def) => def.scratch?.(op, ctx) ?? []);
   };
-  const bands = planBands({ g, shapes, memory, alignment, vec4Bytes }, steps.map((s) => s.node), bindingLimit, scratchOf, `input [${shape}]`);
+  const bands = planBands(
+    { g, shapes, memory, alignment, vec4Bytes },
+    steps.map((s) => s.node),
+    bindingLimit,
+    scratchOf,
+    `input [${shape}]`,
+  );
   if (!tuning) return { shapes, memory, bands };
   const align = (n: number) => Math.ceil(n / alignment) * alignment;
   const start = align(memory.arenaBytes);
@@ -393,15 +399,35 @@ function layoutIn(
   device: GPUDevice,
   s: Storage,
   buffers: PlanBuffers,
-  o: { N: number; C: number; pad: { H: number; W: number }; window: LayoutSpec['window'] & {}; io: 'nchw' | 'rows'; f16: boolean; workgroupSize: number; limit: number },
+  o: {
+    N: number;
+    C: number;
+    pad: { H: number; W: number };
+    window: LayoutSpec['window'] & {};
+    io: 'nchw' | 'rows';
+    f16: boolean;
+    workgroupSize: number;
+    limit: number;
+  },
 ): Step[] {
   const { g } = s;
   const { N, C, pad, window: w } = o;
-  const spec: LayoutSpec = { N, C, H: pad.H, W: pad.W, view: bindRows(s, buffers.arena, g.input, 'all').view, workgroupSize: o.workgroupSize, window: w, f16: o.f16, order: o.io };
+  const spec: LayoutSpec = {
+    N,
+    C,
+    H: pad.H,
+    W: pad.W,
+    view: bindRows(s, buffers.arena, g.input, 'all').view,
+    workgroupSize: o.workgroupSize,
+    window: w,
+    f16: o.f16,
+    order: o.io,
+  };
   const total = N * pad.H;
   const inputBytes = buffers.input.size;
   const fitsWhole = inputBytes <= o.limit && bindRows(s, buffers.arena, g.input, 'all').range.size! <= o.limit;
-  if (fitsWhole) return [nchwToNhwc4Step(device, spec, { input: { buffer: buffers.input }, output: bindRows(s, buffers.arena, g.input, 'all').range }, 'input')];
+  if (fitsWhole)
+    return [nchwToNhwc4Step(device, spec, { input: { buffer: buffers.input }, output: bindRows(s, buffers.arena, g.input, 'all').range }, 'input')];
   // the source rows (flat over N images of srcH rows) a band of padded rows reads
   const mirror = (i: number, n: number) => {
     if (n === 1) return 0;
@@ -449,7 +475,18 @@ function layoutOut(
   device: GPUDevice,
   s: Storage,
   buffers: PlanBuffers,
-  o: { N: number; OC: number; OH: number; OW: number; outWindow: LayoutSpec['window'] & {}; g: Graph; io: 'nchw' | 'rows'; f16: boolean; workgroupSize: number; limit: number },
+  o: {
+    N: number;
+    OC: number;
+    OH: number;
+    OW: number;
+    outWindow: LayoutSpec['window'] & {};
+    g: Graph;
+    io: 'nchw' | 'rows';
+    f16: boolean;
+    workgroupSize: number;
+    limit: number;
+  },
 ): Step[] {
   const { g } = s;
   const { N, OC, OH, OW, outWindow: w } = o;

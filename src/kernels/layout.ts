@@ -40,9 +40,7 @@ const bandOf = (s: LayoutSpec, rows: number): Band => s.band ?? { row0: 0, rows 
 /** Element strides (n, c, y) of the f32 side. */
 function f32Strides(s: LayoutSpec): { SN: number; SC: number; SY: number } {
   const w = windowOf(s);
-  return s.order === 'rows'
-    ? { SN: w.srcH * s.C * w.srcW, SC: w.srcW, SY: s.C * w.srcW }
-    : { SN: s.C * w.srcH * w.srcW, SC: w.srcH * w.srcW, SY: w.srcW };
+  return s.order === 'rows' ? { SN: w.srcH * s.C * w.srcW, SC: w.srcW, SY: s.C * w.srcW } : { SN: s.C * w.srcH * w.srcW, SC: w.srcH * w.srcW, SY: w.srcW };
 }
 
 const TO_NHWC4_SHAPE = new ShapeUniforms([
@@ -139,7 +137,21 @@ export function nchwToNhwc4Shape(s: LayoutSpec): Uint32Array {
   });
 }
 
-const TO_NCHW_SHAPE = new ShapeUniforms(['C', 'H', 'W', 'OUT_H', 'OUT_W', 'TOP', 'LEFT', 'IN_STRIDE', 'IN_OFFSET', 'OUT_OFFSET', 'ELEM0', 'TOTAL', 'WG_X'] as const);
+const TO_NCHW_SHAPE = new ShapeUniforms([
+  'C',
+  'H',
+  'W',
+  'OUT_H',
+  'OUT_W',
+  'TOP',
+  'LEFT',
+  'IN_STRIDE',
+  'IN_OFFSET',
+  'OUT_OFFSET',
+  'ELEM0',
+  'TOTAL',
+  'WG_X',
+] as const);
 
 /** NHWC4 -> NCHW: one invocation per destination element. */
 export function nhwc4ToNchwWgsl(s: LayoutSpec): string {

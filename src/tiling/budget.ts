@@ -42,8 +42,15 @@ export interface PlanEstimate {
   shape: Shape;
   padded: [number, number];
   arenaBytes: number;
-  /** the largest single activation (each one is bound alone: it must fit maxStorageBufferBindingSize) */
+  /** the largest single activation (past the binding limit, the nodes touching it run in bands) */
   largestActivationBytes: number;
+  /** the binding limit the estimate was made for, and the nodes that run in bands under it with their
+   *  total band count (0 and 0: every binding fits, one plain pass) */
+  bindingLimit: number;
+  bandedNodes: number;
+  bands: number;
+  /** why the plan cannot run under the binding limit even in bands (a single row too large), if so */
+  unbandable?: string;
   inputBytes: number;
   /** output buffer; the readback buffer is as large again */
   outputBytes: number;
@@ -53,11 +60,30 @@ export interface PlanEstimate {
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-/** What compilePlan would allocate for `shape` run at `padded` (its memory plan, reproduced). */
-export function estimatePlan(g: Graph, shape: Shape, padded: [number, number], f16: boolean, alignment: number, tuning?: Tuning): PlanEstimate {
+/** What compilePlan would allocate for `shape` run at `padded` (its memory plan, reproduced), with the
+ *  bands its nodes need under `bindingLimit` (default: none, every binding whole). */
+export function estimatePlan(
+  g: Graph,
+  shape: Shape,
+  padded: [number, number],
+  f16: boolean,
+  alignment: number,
+  tuning?: Tuning,
+  bindingLimit = Number.POSITIVE_INFINITY,
+): PlanEstimate {
   // 3D inputs run unpadded: their size must already fit the network
   const runs = shape.length === 4 ? [shape[0], shape[1], padded[0], padded[1]] : shape;
-  const { shapes, memory } = memoryPlanOf(g, runs, alignment, f16, tuning);
+  let planned: ReturnType<typeof memoryPlanOf>;
+  let unbandable: string | undefined;
+  try {
+    planned = memoryPlanOf(g, runs, alignment, f16, tuning, bindingLimit);
+  } catch (e) {
+    if (!(e instanceof InputError) || !Number.isFinite(bindingLimit)) throw e;
+    // the memory figures without bands; the reason says why the bands do not work
+    unbandable = e.message;
+    planned = memoryPlanOf(g, runs, alignment, f16, tuning);
+  }
+  const { shapes, memory, bands } = planned;
   const out = shapes.get(g.output)!;
   const inputBytes = shape.reduce((a, b) => a * b, 4);
   // with padding the output is cropped back to the input's size
@@ -69,19 +95,24 @@ export function estimatePlan(g: Graph, shape: Shape, padded: [number, number], f
     padded,
     arenaBytes: memory.arenaBytes,
     largestActivationBytes: largest,
+    bindingLimit,
+    bandedNodes: bands.size,
+    bands: [...bands.values()].reduce((a, b) => a + b.length, 0),
+    ...(unbandable ? { unbandable } : {}),
     inputBytes,
     outputBytes,
     totalBytes: memory.arenaBytes + inputBytes + 2 * outputBytes,
   };
 }
 
-/** Why a plan of this estimate cannot run on these limits / within this budget; undefined if it can. */
+/** Why a plan of this estimate cannot run on these limits / within this budget; undefined if it can.
+ *  Bindings past maxStorageBufferBindingSize are not a reason: those nodes run in bands. */
 export function exceeds(e: PlanEstimate, limits: DeviceLimits, budget?: number): string | undefined {
-  const bind = limits.maxStorageBufferBindingSize;
-  if (e.largestActivationBytes > bind) return `an activation needs ${mib(e.largestActivationBytes)}, more than maxStorageBufferBindingSize (${mib(bind)})`;
-  if (e.inputBytes > bind) return `the input buffer needs ${mib(e.inputBytes)}, more than maxStorageBufferBindingSize (${mib(bind)})`;
-  if (e.outputBytes > bind) return `the output buffer needs ${mib(e.outputBytes)}, more than maxStorageBufferBindingSize (${mib(bind)})`;
-  if (e.arenaBytes > limits.maxBufferSize) return `the activations need ${mib(e.arenaBytes)}, more than maxBufferSize (${mib(limits.maxBufferSize)})`;
+  if (e.unbandable) return e.unbandable;
+  const max = limits.maxBufferSize;
+  if (e.arenaBytes > max) return `the activations need ${mib(e.arenaBytes)}, more than maxBufferSize (${mib(max)})`;
+  if (e.inputBytes > max) return `the input buffer needs ${mib(e.inputBytes)}, more than maxBufferSize (${mib(max)})`;
+  if (e.outputBytes > max) return `the output buffer needs ${mib(e.outputBytes)}, more than maxBufferSize (${mib(max)})`;
   if (budget !== undefined && e.totalBytes > budget) return `it needs ${mib(e.totalBytes)} of GPU memory, more than the budget of ${mib(budget)}`;
   return undefined;
 }
