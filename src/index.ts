@@ -35,3 +35,26 @@ export type { TileOptions, TileSetting, PlanEstimate, Progress, Blend } from './
 export type { PadMode } from './ir/types.js';
 export type { Plan } from './compiler/plan.js';
 export { parseSafetensors, writeSafetensors, SafetensorsError, type Safetensors, type TensorToWrite } from './weights/safetensors.js';
+export {
+  defaultModelOptions,
+  modelOptionChoices,
+  checkModelOptions,
+  setModelOption,
+  describeModel,
+  smpConfig,
+  smpConfigJson,
+  modelSafetensors,
+  buildModel,
+  optionsOfModel,
+  ENCODER_FILE_PATTERNS,
+  type PlaygroundArchitecture,
+  type ModelOptions,
+  type ModelWeights,
+  type ModelDescription,
+  type DescribedStage,
+  type DescribeContext,
+  type OptionChoice,
+  type OptionProblem,
+  type SmpConfigOptions,
+  type BuildModelOptions,
+} from './playground.js';
