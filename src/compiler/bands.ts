@@ -16,7 +16,7 @@ import { type Band, type Graph, type Node, type Shape, type ValueId, storageC4 }
 import type { BufferRange, Nhwc4View } from '../kernels/common.js';
 import { withDef } from '../ops/index.js';
 
-import type { MemoryPlan } from './memory.js';
+import { type MemoryPlan, chunkOf } from './memory.js';
 
 /** Flat rows of a value of this shape: N times every spatial extent but the last. */
 export function rowsOf(shape: Shape): number {
@@ -96,6 +96,8 @@ export interface Storage {
   memory: MemoryPlan;
   alignment: number;
   vec4Bytes: number;
+  /** bytes of each arena buffer (memory.ts chunkOf; Infinity: one buffer) */
+  chunkBytes: number;
 }
 
 /** Bytes of one row of `v`'s root (all of its channels: a slice is bound with its neighbours). */
@@ -121,13 +123,17 @@ export function wholeBytes(s: Storage, v: ValueId): number {
 }
 
 /** The range and view of `v` for a dispatch reading rows [r0, r1) of it ('all': the whole value). */
-export function bindRows(s: Storage, arena: GPUBuffer, v: ValueId, rows: [number, number] | 'all'): { range: BufferRange; view: Nhwc4View } {
+export function bindRows(s: Storage, arenas: readonly GPUBuffer[], v: ValueId, rows: [number, number] | 'all'): { range: BufferRange; view: Nhwc4View } {
   const loc = s.memory.location.get(v)!;
   const a = s.memory.allocations.get(loc.root)!;
   const c4Stride = storageC4(s.g.values[loc.root]);
-  if (rows === 'all') return { range: { buffer: arena, offset: a.offset, size: a.sizeBytes }, view: { c4Stride, c4Offset: loc.c4Offset } };
+  // a root never straddles two arena buffers (planMemory), so its windows sit in its own
+  const at = chunkOf(a.offset, s.chunkBytes);
+  const buffer = arenas[at.index];
+  const base = a.offset - at.offset;
+  if (rows === 'all') return { range: { buffer, offset: at.offset, size: a.sizeBytes }, view: { c4Stride, c4Offset: loc.c4Offset } };
   const w = windowOf(s, v, rows);
-  return { range: { buffer: arena, offset: w.offset, size: w.size }, view: { c4Stride, c4Offset: loc.c4Offset - w.shift } };
+  return { range: { buffer, offset: w.offset - base, size: w.size }, view: { c4Stride, c4Offset: loc.c4Offset - w.shift } };
 }
 
 /** What a band of `node` binds: its output rows and, per input, the rows read ('all': the whole input). */

@@ -3,11 +3,13 @@
 // Every value that is not placed inside another (placeConcat) is a *root* and needs storage. A root is
 // live from the first step that writes it (or writes a slice placed in it) to the last step that reads it
 // (or reads a slice placed in it); the skip connections of a U-Net are therefore live from their encoder
-// block to their decoder block. All roots share one arena buffer: roots are placed largest first, each at
+// block to their decoder block. All roots share one arena (one buffer, or several of maxBufferSize where it
+// is larger, no root straddling two): roots are placed largest first, each at
 // the lowest offset that does not overlap a root whose lifetime overlaps its own ("greedy by size", as in
 // TFLite's arena planner). Two roots alive at the same step never share bytes, which also keeps a step's
 // read and write bindings disjoint, as WebGPU requires of writable storage bindings in one dispatch.
 import { type Graph, type Shape, type ValueId, positions, storageC4 } from '../ir/graph.js';
+import { InputError } from '../errors.js';
 
 export interface Allocation {
   root: ValueId;
@@ -15,6 +17,14 @@ export interface Allocation {
   sizeBytes: number;
   firstStep: number;
   lastStep: number;
+}
+
+/** Arena offset -> the buffer holding it (arena buffers are chunkBytes each, the last one shorter) and the
+ *  offset inside that buffer. */
+export function chunkOf(offset: number, chunkBytes: number): { index: number; offset: number } {
+  if (!Number.isFinite(chunkBytes)) return { index: 0, offset };
+  const index = Math.floor(offset / chunkBytes);
+  return { index, offset: offset - index * chunkBytes };
 }
 
 export interface MemoryPlan {
@@ -44,6 +54,9 @@ export function planMemory(
   alignment: number,
   /** bytes of one stored vec4: 16 for f32 activations, 8 for f16 */
   vec4Bytes = 16,
+  /** the arena is held in buffers of at most this many bytes (maxBufferSize, aligned down; see chunkOf):
+   *  no root may straddle a multiple of it */
+  chunkBytes = Number.POSITIVE_INFINITY,
 ): MemoryPlan {
   const location = new Map<ValueId, { root: ValueId; c4Offset: number }>();
   const locate = (id: ValueId): { root: ValueId; c4Offset: number } => {
@@ -78,11 +91,17 @@ export function planMemory(
   const placed: Allocation[] = [];
   let arenaBytes = 0;
   for (const r of roots) {
+    if (r.sizeBytes > chunkBytes)
+      throw new InputError(`${g.values[r.root].name}: needs ${r.sizeBytes} bytes, more than one buffer may hold (maxBufferSize, ${chunkBytes})`);
     const overlapping = placed.filter((p) => p.firstStep <= r.lastStep && r.firstStep <= p.lastStep).sort((a, b) => a.offset - b.offset);
+    // the lowest offset that overlaps no live root and stays inside one chunk: every offset below the end of
+    // a root it clashes with clashes too, so jumping to that end skips no place that fits
     let offset = 0;
-    for (const p of overlapping) {
-      if (offset + r.sizeBytes <= p.offset) break;
-      offset = Math.max(offset, align(p.offset + p.sizeBytes));
+    for (;;) {
+      if (Math.floor(offset / chunkBytes) !== Math.floor((offset + r.sizeBytes - 1) / chunkBytes)) offset = Math.ceil(offset / chunkBytes) * chunkBytes;
+      const clash = overlapping.find((p) => offset < p.offset + p.sizeBytes && p.offset < offset + r.sizeBytes);
+      if (!clash) break;
+      offset = align(clash.offset + clash.sizeBytes);
     }
     const a = { ...r, offset };
     placed.push(a);

@@ -11,7 +11,7 @@ import type { PadMode } from '../ir/types.js';
 import { inferShapes, runSteps, tileFor, withDef, withoutF16 } from '../ops/index.js';
 import type { Band, Graph, Node, Shape, ValueId } from '../ir/graph.js';
 import { type BandWindows, type Storage, bindRows, planBands, reduceBandWindows, rowsBandWindows, rowsOf, windowOf } from './bands.js';
-import { type MemoryPlan, planMemory } from './memory.js';
+import { type MemoryPlan, chunkOf, planMemory } from './memory.js';
 import type { ParamStore } from './params.js';
 import type { Tuning } from './tuning.js';
 
@@ -30,7 +30,7 @@ export class Plan {
     readonly outputShape: Shape,
     readonly steps: Step[],
     readonly memory: MemoryPlan,
-    private readonly buffers: { input: GPUBuffer; arena: GPUBuffer; output: GPUBuffer; readback: GPUBuffer },
+    private readonly buffers: { input: GPUBuffer; arenas: GPUBuffer[]; output: GPUBuffer; readback: GPUBuffer },
     /** the adapter runs on the CPU (isSoftwareAdapter): sleep through most of a run before waiting */
     readonly software = false,
     /** the order of the input and output buffers: 'nchw', or 'rows' ((n, y, c, x)) for one past the binding
@@ -137,7 +137,8 @@ export class Plan {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of Object.values(this.buffers)) b.destroy();
+    const { input, arenas, output, readback } = this.buffers;
+    for (const b of [input, ...arenas, output, readback]) b.destroy();
     for (const s of this.steps) for (const b of s.owned) b.destroy();
   }
 }
@@ -175,6 +176,9 @@ export interface PlanOptions {
   /** most bytes one storage binding may take; default (and at most) the device's maxStorageBufferBindingSize.
    *  A node whose bindings would pass it runs in bands (src/compiler/bands.ts); tests force a small one */
   bindingLimit?: number;
+  /** most bytes one arena buffer may take; default (and at most) the device's maxBufferSize. A larger arena is
+   *  held in several buffers; tests force a small one */
+  bufferLimit?: number;
 }
 
 /**
@@ -190,19 +194,22 @@ export function memoryPlanOf(
   f16: boolean,
   tuning?: Tuning,
   bindingLimit = Number.POSITIVE_INFINITY,
+  /** the largest buffer the arena may use (maxBufferSize): a larger arena is held in several */
+  maxBufferSize = Number.POSITIVE_INFINITY,
 ): { shapes: Map<ValueId, Shape>; memory: MemoryPlan; bands: Map<string, Band[]> } {
   const shapes = inferShapes(g, shape);
   const steps = runSteps(g);
   const access = [{ reads: [], writes: [g.input] }, ...steps.map(({ reads, writes }) => ({ reads, writes })), { reads: [g.output], writes: [] }];
   const vec4Bytes = f16 ? 8 : 16;
-  const memory = planMemory(g, shapes, access, alignment, vec4Bytes);
+  const chunkBytes = arenaChunkBytes(maxBufferSize, alignment);
+  const memory = planMemory(g, shapes, access, alignment, vec4Bytes, chunkBytes);
   const scratchOf = (node: Node, band?: Band): number[] => {
     if (!tuning) return [];
     const ctx = { g, node, shapeOf: (v: ValueId) => shapes.get(v)!, tuning, tile: tileFor(tuning, g, node), f16, band };
     return withDef(node, (op, def) => def.scratch?.(op, ctx) ?? []);
   };
   const bands = planBands(
-    { g, shapes, memory, alignment, vec4Bytes },
+    { g, shapes, memory, alignment, vec4Bytes, chunkBytes },
     steps.map((s) => s.node),
     bindingLimit,
     scratchOf,
@@ -210,7 +217,7 @@ export function memoryPlanOf(
   );
   if (!tuning) return { shapes, memory, bands };
   const align = (n: number) => Math.ceil(n / alignment) * alignment;
-  const start = align(memory.arenaBytes);
+  let start = align(memory.arenaBytes);
   let scratchBytes = 0;
   for (const { node } of steps) {
     // a banded node's regions serve one band at a time: as large as its largest band's
@@ -227,10 +234,30 @@ export function memoryPlanOf(
     scratchBytes = Math.max(scratchBytes, end - start);
   }
   if (scratchBytes > 0) {
+    // the scratch area sits in one arena buffer: past a chunk boundary it moves to the next chunk
+    const chunk = chunkOf(start, chunkBytes);
+    if (chunk.offset + scratchBytes > chunkBytes) {
+      const moved = (chunk.index + 1) * chunkBytes - start;
+      for (const regions of memory.scratch.values()) for (const r of regions) r.offset += moved;
+      start += moved;
+    }
     memory.scratchBytes = scratchBytes;
     memory.arenaBytes = start + scratchBytes;
   }
   return { shapes, memory, bands };
+}
+
+/** Bytes of each arena buffer but the last: maxBufferSize aligned down (a window's offset must stay aligned). */
+export function arenaChunkBytes(maxBufferSize: number, alignment: number): number {
+  return Number.isFinite(maxBufferSize) ? Math.floor(maxBufferSize / alignment) * alignment : maxBufferSize;
+}
+
+/** The arena's buffers: chunkBytes each, the last holding the rest. */
+function arenaBuffers(device: GPUDevice, arenaBytes: number, chunkBytes: number): GPUBuffer[] {
+  const count = Number.isFinite(chunkBytes) ? Math.max(1, Math.ceil(arenaBytes / chunkBytes)) : 1;
+  return Array.from({ length: count }, (_, i) =>
+    createBuffer(device, count === 1 ? 'activations' : `activations ${i}`, i < count - 1 ? chunkBytes : arenaBytes - i * chunkBytes, GPUBufferUsage.STORAGE),
+  );
 }
 
 export function compilePlan(
@@ -257,10 +284,9 @@ export function compilePlan(
   }
   const limit = bindingLimitOf(device, options);
   const alignment = device.limits.minStorageBufferOffsetAlignment;
-  const { shapes, memory, bands } = memoryPlanOf(g, padding ? [N, C, pad.H, pad.W] : inputShape, alignment, f16, tuning, limit);
-  if (memory.arenaBytes > device.limits.maxBufferSize) {
-    throw new InputError(`input [${inputShape}]: activations need ${memory.arenaBytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
-  }
+  const maxBuffer = Math.min(device.limits.maxBufferSize, options.bufferLimit ?? Number.POSITIVE_INFINITY);
+  const { shapes, memory, bands } = memoryPlanOf(g, padding ? [N, C, pad.H, pad.W] : inputShape, alignment, f16, tuning, limit, maxBuffer);
+  const chunkBytes = arenaChunkBytes(maxBuffer, alignment);
 
   const usage = GPUBufferUsage.STORAGE;
   const graphOutput = shapes.get(g.output)!;
@@ -285,12 +311,12 @@ export function compilePlan(
   const io = { input: inputBytes > limit ? ('rows' as const) : ('nchw' as const), output: outputBytes > limit ? ('rows' as const) : ('nchw' as const) };
   const buffers = {
     input: createBuffer(device, 'input nchw', inputBytes, usage | GPUBufferUsage.COPY_DST),
-    arena: createBuffer(device, 'activations', memory.arenaBytes, usage),
+    arenas: arenaBuffers(device, memory.arenaBytes, chunkBytes),
     output: createBuffer(device, 'output nchw', outputBytes, usage | GPUBufferUsage.COPY_SRC),
     readback: createBuffer(device, 'readback', outputBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
   };
-  const storage = { g, shapes, memory, alignment, vec4Bytes: f16 ? 8 : 16 };
-  const whole = (v: ValueId) => bindRows(storage, buffers.arena, v, 'all');
+  const storage = { g, shapes, memory, alignment, vec4Bytes: f16 ? 8 : 16, chunkBytes };
+  const whole = (v: ValueId) => bindRows(storage, buffers.arenas, v, 'all');
   const shapeOf = (v: ValueId): Shape => shapes.get(v)!;
   const workgroupSize = tuning.elementwiseWorkgroupSize;
 
@@ -299,7 +325,10 @@ export function compilePlan(
     steps.push(...layoutIn(device, storage, buffers, { N, C, pad, window, io: io.input, f16, workgroupSize, limit }));
     // exhaustive: withDef throws for an op with no registry entry ("unknown op"), so no node is skipped
     for (const { node } of runSteps(g)) {
-      const scratch = (memory.scratch.get(node.name) ?? []).map((r) => ({ buffer: buffers.arena, offset: r.offset, size: r.size }));
+      const scratch = (memory.scratch.get(node.name) ?? []).map((r) => {
+        const at = chunkOf(r.offset, chunkBytes);
+        return { buffer: buffers.arenas[at.index], offset: at.offset, size: r.size };
+      });
       const base = {
         device,
         g,
@@ -321,7 +350,7 @@ export function compilePlan(
         const list = nodeBands ?? [{ row0: 0, rows: rowsOf(shapes.get(node.inputs[0])!) }];
         const reduceBands = list.map((band) => {
           const w = reduceBandWindows(storage, node, band);
-          const bound = bindingsOf(storage, buffers.arena, node, w);
+          const bound = bindingsOf(storage, buffers.arenas, node, w);
           return { band, view: (v: ValueId) => bound(v).view, range: (v: ValueId) => bound(v).range };
         });
         steps.push(...withDef(node, (op, def) => def.compile(op, { ...base, bands: reduceBands })));
@@ -329,7 +358,7 @@ export function compilePlan(
         steps.push(...withDef(node, (op, def) => def.compile(op, base)));
       } else {
         for (const band of nodeBands) {
-          const bound = bindingsOf(storage, buffers.arena, node, rowsBandWindows(storage, node, band));
+          const bound = bindingsOf(storage, buffers.arenas, node, rowsBandWindows(storage, node, band));
           const banded = { ...base, band, view: (v: ValueId) => bound(v).view, range: (v: ValueId) => bound(v).range };
           const bandSteps = withDef(node, (op, def) => def.compile(op, banded));
           steps.push(...bandSteps.map((s) => ({ ...s, detail: `${s.detail} rows ${band.row0}..${band.row0 + band.rows - 1}` })));
@@ -338,7 +367,7 @@ export function compilePlan(
     }
     steps.push(...layoutOut(device, storage, buffers, { N, OC, OH, OW, outWindow, g, io: io.output, f16, workgroupSize, limit }));
   } catch (e) {
-    for (const b of Object.values(buffers)) b.destroy();
+    for (const b of [buffers.input, ...buffers.arenas, buffers.output, buffers.readback]) b.destroy();
     for (const s of steps) for (const b of s.owned) b.destroy();
     throw e;
   }
@@ -361,7 +390,7 @@ export function bindingLimitOf(device: GPUDevice, options: PlanOptions = {}): nu
 }
 
 /** The windows of a band as ranges and views, by value (values the node does not bind are bound whole). */
-function bindingsOf(s: Storage, arena: GPUBuffer, node: Node, w: BandWindows): (v: ValueId) => { range: BufferRange; view: Nhwc4View } {
+function bindingsOf(s: Storage, arena: readonly GPUBuffer[], node: Node, w: BandWindows): (v: ValueId) => { range: BufferRange; view: Nhwc4View } {
   const rowsOfValue = new Map<ValueId, [number, number] | 'all'>([[node.output, w.output]]);
   node.inputs.forEach((v, k) => rowsOfValue.set(v, w.inputs[k]));
   return (v) => bindRows(s, arena, v, rowsOfValue.get(v) ?? 'all');
@@ -391,7 +420,7 @@ function greedyBands(total: number, fits: (row0: number, rows: number) => boolea
   return bands;
 }
 
-type PlanBuffers = { input: GPUBuffer; arena: GPUBuffer; output: GPUBuffer; readback: GPUBuffer };
+type PlanBuffers = { input: GPUBuffer; arenas: GPUBuffer[]; output: GPUBuffer; readback: GPUBuffer };
 const alignDown = (n: number, a: number) => Math.floor(n / a) * a;
 
 /** The input's conversion to NHWC4 (padding it), in bands of NHWC4 rows when a binding would pass the limit. */
@@ -417,7 +446,7 @@ function layoutIn(
     C,
     H: pad.H,
     W: pad.W,
-    view: bindRows(s, buffers.arena, g.input, 'all').view,
+    view: bindRows(s, buffers.arenas, g.input, 'all').view,
     workgroupSize: o.workgroupSize,
     window: w,
     f16: o.f16,
@@ -425,9 +454,9 @@ function layoutIn(
   };
   const total = N * pad.H;
   const inputBytes = buffers.input.size;
-  const fitsWhole = inputBytes <= o.limit && bindRows(s, buffers.arena, g.input, 'all').range.size! <= o.limit;
+  const fitsWhole = inputBytes <= o.limit && bindRows(s, buffers.arenas, g.input, 'all').range.size! <= o.limit;
   if (fitsWhole)
-    return [nchwToNhwc4Step(device, spec, { input: { buffer: buffers.input }, output: bindRows(s, buffers.arena, g.input, 'all').range }, 'input')];
+    return [nchwToNhwc4Step(device, spec, { input: { buffer: buffers.input }, output: bindRows(s, buffers.arenas, g.input, 'all').range }, 'input')];
   // the source rows (flat over N images of srcH rows) a band of padded rows reads
   const mirror = (i: number, n: number) => {
     if (n === 1) return 0;
@@ -459,7 +488,7 @@ function layoutIn(
     return windowOf(s, g.input, [row0, row0 + rows]).size <= o.limit && srcWindow(band).size <= o.limit;
   };
   return greedyBands(total, fits, `input [${N},${C},${w.srcH},${w.srcW}]`, o.limit).map((band) => {
-    const out = bindRows(s, buffers.arena, g.input, [band.row0, band.row0 + band.rows]);
+    const out = bindRows(s, buffers.arenas, g.input, [band.row0, band.row0 + band.rows]);
     const src = srcWindow(band);
     return nchwToNhwc4Step(
       device,
@@ -490,7 +519,7 @@ function layoutOut(
 ): Step[] {
   const { g } = s;
   const { N, OC, OH, OW, outWindow: w } = o;
-  const whole = bindRows(s, buffers.arena, g.output, 'all');
+  const whole = bindRows(s, buffers.arenas, g.output, 'all');
   const spec: LayoutSpec = { N, C: OC, H: OH, W: OW, view: whole.view, workgroupSize: o.workgroupSize, window: w, f16: o.f16, order: o.io };
   if (buffers.output.size <= o.limit && whole.range.size! <= o.limit)
     return [nhwc4ToNchwStep(device, spec, { input: whole.range, output: { buffer: buffers.output } }, 'output')];
@@ -511,7 +540,7 @@ function layoutOut(
     return windowOf(s, g.output, srcRows(band)).size <= o.limit && dstWindow(band).size <= o.limit;
   };
   return greedyBands(N * w.srcH, fits, `output [${N},${OC},${w.srcH},${w.srcW}]`, o.limit).map((band) => {
-    const src = bindRows(s, buffers.arena, g.output, srcRows(band));
+    const src = bindRows(s, buffers.arenas, g.output, srcRows(band));
     const dst = dstWindow(band);
     return nhwc4ToNchwStep(
       device,

@@ -32,6 +32,7 @@ export interface TileOptions {
 }
 
 export interface DeviceLimits {
+  /** no longer decides one pass against windows (layers past it run in bands); kept for callers */
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
   minStorageBufferOffsetAlignment: number;
@@ -49,7 +50,8 @@ export interface PlanEstimate {
   bindingLimit: number;
   bandedNodes: number;
   bands: number;
-  /** why the plan cannot run under the binding limit even in bands (a single row too large), if so */
+  /** why the plan cannot run at all (a single row past the binding limit even in a band of one row, a
+   *  value past maxBufferSize), if so */
   unbandable?: string;
   inputBytes: number;
   /** output buffer; the readback buffer is as large again */
@@ -70,15 +72,17 @@ export function estimatePlan(
   alignment: number,
   tuning?: Tuning,
   bindingLimit = Number.POSITIVE_INFINITY,
+  /** the device's maxBufferSize: a larger arena is held in several buffers, a larger single value cannot be */
+  maxBufferSize = Number.POSITIVE_INFINITY,
 ): PlanEstimate {
   // 3D inputs run unpadded: their size must already fit the network
   const runs = shape.length === 4 ? [shape[0], shape[1], padded[0], padded[1]] : shape;
   let planned: ReturnType<typeof memoryPlanOf>;
   let unbandable: string | undefined;
   try {
-    planned = memoryPlanOf(g, runs, alignment, f16, tuning, bindingLimit);
+    planned = memoryPlanOf(g, runs, alignment, f16, tuning, bindingLimit, maxBufferSize);
   } catch (e) {
-    if (!(e instanceof InputError) || !Number.isFinite(bindingLimit)) throw e;
+    if (!(e instanceof InputError) || (!Number.isFinite(bindingLimit) && !Number.isFinite(maxBufferSize))) throw e;
     // the memory figures without bands; the reason says why the bands do not work
     unbandable = e.message;
     planned = memoryPlanOf(g, runs, alignment, f16, tuning);
@@ -109,8 +113,8 @@ export function estimatePlan(
  *  Bindings past maxStorageBufferBindingSize are not a reason: those nodes run in bands. */
 export function exceeds(e: PlanEstimate, limits: DeviceLimits, budget?: number): string | undefined {
   if (e.unbandable) return e.unbandable;
+  // the arena may take several buffers (a single value past maxBufferSize is in `unbandable`)
   const max = limits.maxBufferSize;
-  if (e.arenaBytes > max) return `the activations need ${mib(e.arenaBytes)}, more than maxBufferSize (${mib(max)})`;
   if (e.inputBytes > max) return `the input buffer needs ${mib(e.inputBytes)}, more than maxBufferSize (${mib(max)})`;
   if (e.outputBytes > max) return `the output buffer needs ${mib(e.outputBytes)}, more than maxBufferSize (${mib(max)})`;
   if (budget !== undefined && e.totalBytes > budget) return `it needs ${mib(e.totalBytes)} of GPU memory, more than the budget of ${mib(budget)}`;

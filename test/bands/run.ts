@@ -14,6 +14,8 @@ export interface BandedRun {
   bands: number;
   /** dispatches of the banded plan that convert the input or output in bands (layout steps) */
   layoutBands: number;
+  /** buffers the banded plan's activations took */
+  arenaBuffers: number;
 }
 
 export async function bandedVsWhole(
@@ -21,7 +23,7 @@ export async function bandedVsWhole(
   g: Graph,
   input: Float32Array,
   shape: Shape,
-  o: { bindingLimit: number; f16?: boolean; tuning?: Tuning },
+  o: { bindingLimit: number; bufferLimit?: number; f16?: boolean; tuning?: Tuning },
 ): Promise<BandedRun> {
   const tuning = o.tuning ?? tuningFor(device, adapterOf(device));
   const f16 = o.f16 ?? false;
@@ -29,10 +31,11 @@ export async function bandedVsWhole(
   const params = uploadParams(device, opt, tuning, f16);
   const whole = compilePlan(device, opt, params, tuning, shape, undefined, f16);
   try {
-    const banded = compilePlan(device, opt, params, tuning, shape, undefined, f16, { bindingLimit: o.bindingLimit });
+    const banded = compilePlan(device, opt, params, tuning, shape, undefined, f16, { bindingLimit: o.bindingLimit, bufferLimit: o.bufferLimit });
     try {
       const layoutBands = banded.steps.filter((s) => s.label === 'input' || s.label === 'output').length - 2;
-      return { whole: await whole.run(input), banded: await banded.run(input), bands: banded.bands.size, layoutBands };
+      const arenaBuffers = Math.max(1, Math.ceil(banded.memory.arenaBytes / Math.min(o.bufferLimit ?? Number.POSITIVE_INFINITY, device.limits.maxBufferSize)));
+      return { whole: await whole.run(input), banded: await banded.run(input), bands: banded.bands.size, layoutBands, arenaBuffers };
     } finally {
       banded.dispose();
     }
