@@ -4,6 +4,7 @@
 import { Card, legendItem } from './cards.js';
 import { type PathFile, filesFromDrop, filesFromInput, sortFiles } from './drop.js';
 import { ModelPanel } from './modelPanel.js';
+import { Playground } from './playground.js';
 import type {
   AdapterLine,
   CaseProgress,
@@ -56,6 +57,27 @@ const ui = {
   results: $<HTMLElement>('results'),
 };
 const panel = new ModelPanel($('model-panel'));
+
+// --- views: the app (/) and the model playground (/playground, the Playground button) ------------------
+
+let clientReady: (c: Client | undefined) => void = () => {};
+const playground = new Playground({
+  ready: new Promise((ok) => (clientReady = ok)),
+  useModel: (key, name) => {
+    showView('app');
+    void loadModel({ playground: key, name }, name);
+  },
+});
+
+function showView(view: 'app' | 'playground', push = true): void {
+  document.body.dataset.view = view;
+  $('playground').hidden = view !== 'playground';
+  $('show-playground').setAttribute('aria-pressed', String(view === 'playground'));
+  // relative, so the page works under any prefix; the playground's hash is its form (web/playgroundState.ts)
+  if (push)
+    history.pushState(null, '', view === 'playground' ? new URL('playground', location.href).pathname + location.hash : new URL('./', location.href).pathname);
+  if (view === 'playground') void playground.open();
+}
 
 let client: Client | undefined;
 let model: ModelSummary | undefined;
@@ -156,6 +178,7 @@ const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError';
 // --- WebGPU -------------------------------------------------------------------------------------------
 
 function showUnsupported(reason: string): void {
+  clientReady(undefined);
   setState('unsupported');
   ui.unsupported.hidden = false;
   ui.unsupported.querySelector('.reason')!.textContent = reason;
@@ -188,6 +211,7 @@ async function start(): Promise<void> {
     demo.featureLevel = a.featureLevel;
     ui.adapter.textContent = adapterText(a);
     setState('ready');
+    clientReady(client);
     void client.call<string>('lost', {}).then((why) => showUnsupported(`The GPU device was lost (${why}): reload the page to start again.`));
   } catch (e) {
     const m = (e as Error).message;
@@ -202,7 +226,10 @@ async function start(): Promise<void> {
 
 // --- model --------------------------------------------------------------------------------------------
 
-function loadModel(req: { url: string } | { files: { name: string; path: string; blob: Blob }[] }, label: string): Promise<unknown> {
+function loadModel(
+  req: { url: string } | { files: { name: string; path: string; blob: Blob }[] } | { playground: string; name: string },
+  label: string,
+): Promise<unknown> {
   if (!client) return Promise.resolve(say('WebGPU is not available here: nothing can run (see above).', 'error'));
   say(`Loading ${label}…`);
   // the worker resolves URLs against its own (dist/web/worker.js): make them absolute here
@@ -595,6 +622,8 @@ function wire(): void {
   picker('open-folder', ui.modelFolder);
   picker('open-volumes', ui.volumeFiles);
   $('clear').addEventListener('click', clearAll);
+  $('show-playground').addEventListener('click', () => showView(document.body.dataset.view === 'playground' ? 'app' : 'playground'));
+  window.addEventListener('popstate', () => showView(location.pathname.endsWith('/playground') ? 'playground' : 'app', false));
   $('profile').addEventListener('click', () => void profileLayers());
   ui.modelDefault.addEventListener('click', () => void loadModel({ url: DEFAULT_MODEL_URL }, DEFAULT_MODEL_URL.split('/').pop()!));
   $('sample').addEventListener('click', async () => {
@@ -629,4 +658,5 @@ function wire(): void {
 
 redrawAll();
 wire();
+showView(location.pathname.endsWith('/playground') ? 'playground' : 'app', false);
 void start();

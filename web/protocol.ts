@@ -1,5 +1,5 @@
 // What the page and the worker (web/worker.ts) say to each other, method by method (web/rpc.ts carries it).
-import type { ModelInfo } from '../src/index.js';
+import type { ModelDescription, ModelInfo, ModelOptions } from '../src/index.js';
 import type { LegendEntry } from '../src/io/classes.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
@@ -189,3 +189,63 @@ export interface CaseSummary {
   windows: { batches: number; batchSize: number; mirrorAxes: number[] };
   runMs: number;
 }
+
+// --- the model playground (web/playground.ts <-> web/playgroundWorker.ts) -------------------------------
+
+/** One value of a form field, and why it cannot be chosen with the other fields' values (src/playground.ts modelOptionChoices). */
+export interface OptionChoice {
+  value: unknown;
+  allowed: boolean;
+  why?: string;
+}
+
+/** What the page shows for the form's options at one input size (pgDescribe): nothing runs on the GPU. */
+export interface PlaygroundView {
+  choices: { [K in keyof ModelOptions]?: OptionChoice[] };
+  /** the combination's problems, [] when it can be built */
+  problems: { field: keyof ModelOptions | 'size'; message: string }[];
+  /** undefined while there are problems */
+  description?: ModelDescription;
+  /** smp's config.json for these options (undefined while there are problems, and for the brain U-Net: not an smp model) */
+  config?: Record<string, unknown>;
+}
+
+/** Where a playground model's weights come from. The file is read, and the URL fetched, by the worker
+ *  when the model is built (never before: nothing is downloaded unasked). */
+export type PlaygroundWeights =
+  | { kind: 'random'; seed: number }
+  | { kind: 'file'; seed: number; name: string; blob: Blob }
+  | { kind: 'url'; seed: number; url: string };
+
+/** A playground model the worker built (and keeps until the options or weights change). */
+export interface PlaygroundBuilt {
+  /** the options and weights it was built from (web/playground.ts configKey) */
+  key: string;
+  title: string;
+  parameters: number;
+  buffers: number;
+  weightBytes: number;
+  /** where the encoder's weights came from: 'random (seed 0)' or the file / URL */
+  weights: string;
+  buildMs: number;
+}
+
+/** One size of a measurement: the median of `runs` timed runs after one untimed (compiling) run, or why it was not run. */
+export interface SizeTime {
+  size: number;
+  ms?: number;
+  runs?: number[];
+  skipped?: string;
+}
+
+export interface PlaygroundTimes {
+  key: string;
+  built: PlaygroundBuilt;
+  sizes: SizeTime[];
+  /** per-layer GPU times at the smallest measured size, where the adapter has timestamp queries */
+  layers?: LayerTimes;
+  /** why there are no per-layer times */
+  layersNote?: string;
+}
+
+export type MeasureProgress = { phase: 'building' } | { phase: 'compiling'; size: number } | { phase: 'running'; size: number; run: number; ms: number };

@@ -17,6 +17,9 @@ const MOUNTS: [string, string][] = [
   ['/', 'web'], // the page itself
 ];
 
+/** Paths of the app's views (web/app.ts switches on location.pathname): each serves web/index.html. */
+export const VIEWS = ['/playground'];
+
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -41,6 +44,7 @@ export function fileFor(urlPath: string): string | undefined {
   } catch {
     return undefined;
   }
+  if (VIEWS.includes(path)) return join(ROOT, 'web', 'index.html');
   for (const [prefix, dir] of MOUNTS) {
     if (!path.startsWith(prefix)) continue;
     const base = join(ROOT, dir);
@@ -66,6 +70,12 @@ export async function startServer(options: { port?: number; host?: string; log?:
       if (options.log) console.log(`${code} ${req.method} ${req.url}`);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'only GET and HEAD');
+    // /playground/ would resolve the page's relative URLs (style.css, dist/web/app.js) under /playground/
+    const [pathPart, query] = (req.url ?? '/').split(/\?(.*)/s);
+    if (pathPart.length > 1 && pathPart.endsWith('/') && VIEWS.includes(pathPart.slice(0, -1))) {
+      res.writeHead(301, { location: pathPart.slice(0, -1) + (query ? `?${query}` : '') }).end();
+      return;
+    }
     let file = fileFor(req.url ?? '/');
     if (!file) return send(404, 'not found');
     try {

@@ -32,6 +32,7 @@ import { nnunetModelSource } from '../src/nnunetSource.js';
 import type { NnunetSegmentResult } from '../src/nnunetSegment.js';
 import { caseImage, segmentCase } from './nnunetPredict.js';
 import type { CaseArgs, CaseProgress, CaseSummary, NnunetRequest, NnunetSummary, VolumeLabel } from './protocol.js';
+import { playgroundHandlers, takeBuilt } from './playgroundWorker.js';
 
 let device: GPUDevice | undefined;
 let model: Model | undefined;
@@ -99,10 +100,22 @@ function needModel(): Model {
 
 // --- model --------------------------------------------------------------------------------------------
 
-type ModelRequest = { url: string } | { files: { name: string; path: string; blob: Blob }[] };
+/** a URL, dropped files, or the model the playground built (its configuration key: web/playgroundState.ts) */
+type ModelRequest = { url: string } | { files: { name: string; path: string; blob: Blob }[] } | { playground: string; name: string };
 
 async function setModel(req: ModelRequest, ctx: CallContext): Promise<ModelSummary> {
   const d = needDevice();
+  if ('playground' in req)
+    return onGpu(ctx.signal, async () => {
+      const next = takeBuilt(req.playground);
+      model?.dispose();
+      model = next;
+      nnunet = undefined;
+      compiledSizes.clear();
+      return summary(next, req.name, [
+        "built by the playground: its weights are random (or an encoder's without a trained decoder), so its masks show the engine at work, not a segmentation",
+      ]);
+    });
   const files: ModelFile[] =
     'url' in req
       ? [{ name: req.url.split('/').pop()!, path: req.url, bytes: async () => fetchBytes(req.url, ctx.signal) }]
@@ -395,6 +408,7 @@ async function download(args: DownloadArgs): Promise<Transfer<{ name: string; by
 }
 
 serve(self as unknown as Parameters<typeof serve>[0], {
+  ...playgroundHandlers({ device: needDevice, onGpu, appModel: () => (nnunet ? undefined : model) }),
   init,
   setModel,
   costAt,
