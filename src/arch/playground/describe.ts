@@ -7,7 +7,8 @@ import type { Safetensors, TensorInfo } from '../../weights/safetensors.js';
 import { optimize } from '../../compiler/passes/index.js';
 import { layoutParams, packParams } from '../../compiler/params.js';
 import { memoryPlanOf } from '../../compiler/plan.js';
-import { DEFAULT_TUNING } from '../../compiler/tuning.js';
+import { DEFAULT_TUNING, tuningFor } from '../../compiler/tuning.js';
+import { adapterOf } from '../../gpu/device.js';
 import { inferShapes } from '../../ops/index.js';
 import { buildUNet, unetParamsFrom, unetSizeMultiple } from '../brainUnet.js';
 import { TensorReader } from '../reader.js';
@@ -271,16 +272,15 @@ export function describeOptions(o: ModelOptions, input: [number, number], ctx: D
   });
 
   const f16 = ctx.precision === 'f16';
-  const tuning = ctx.tuning ?? DEFAULT_TUNING;
-  const alignment = ctx.alignment ?? DEFAULT_ALIGNMENT;
+  const limits = ctx.device?.limits;
+  const tuning = ctx.tuning ?? (ctx.device ? tuningFor(ctx.device, adapterOf(ctx.device)) : DEFAULT_TUNING);
+  const alignment = ctx.alignment ?? limits?.minStorageBufferOffsetAlignment ?? DEFAULT_ALIGNMENT;
+  const maxBinding = ctx.maxBindingBytes ?? limits?.maxStorageBufferBindingSize ?? DEFAULT_MAX_BINDING;
+  const maxBuffer = ctx.maxBufferBytes ?? limits?.maxBufferSize ?? DEFAULT_MAX_BUFFER;
   const optimized = optimize(built.graph);
   const { shapes: runShapes, memory } = memoryPlanOf(optimized, runShape, alignment, f16, tuning);
   const gflop = flopsOf(optimized, runShapes) / 1e9;
-  const { sizes } = layoutParams(
-    packParams(optimized, tuning, f16),
-    alignment,
-    Math.floor(Math.min(ctx.maxBindingBytes ?? DEFAULT_MAX_BINDING, ctx.maxBufferBytes ?? DEFAULT_MAX_BUFFER) / alignment) * alignment,
-  );
+  const { sizes } = layoutParams(packParams(optimized, tuning, f16), alignment, Math.floor(Math.min(maxBinding, maxBuffer) / alignment) * alignment);
   const weightsBytes = sizes.reduce((a, s) => a + Math.max(s, 4), 0);
   const out = runShapes.get(optimized.output)!;
   const inputBytes = 4 * o.inChannels * input[0] * input[1];

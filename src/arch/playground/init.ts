@@ -24,9 +24,8 @@ export function initTensor(t: TensorSpec, seed: number): Float32Array {
   const n = t.shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   const next = streamOf(seed, t.key);
-  // [0, 1) and (0, 1): the latter's log() is finite
+  /** [0, 1) */
   const uniform = () => next() / 4294967296;
-  const open = () => (next() + 0.5) / 4294967296;
   const fillUniform = (bound: number) => {
     for (let i = 0; i < n; i++) data[i] = (2 * uniform() - 1) * bound;
   };
@@ -52,9 +51,22 @@ export function initTensor(t: TensorSpec, seed: number): Float32Array {
       fillUniform(Math.sqrt(6 / (t.fanIn + t.fanOut)));
       break;
     case 'fanOutNormal': {
-      // kaiming_normal_(mode='fan_out', nonlinearity='relu'): std sqrt(2 / fan_out); Box-Muller
+      // kaiming_normal_(mode='fan_out', nonlinearity='relu'): std sqrt(2 / fan_out); Marsaglia's polar
+      // method, both values of each pair (no trigonometry: the encoder's millions of weights take a second)
       const std = Math.sqrt(2 / t.fanOut);
-      for (let i = 0; i < n; i++) data[i] = std * Math.sqrt(-2 * Math.log(open())) * Math.cos(2 * Math.PI * uniform());
+      for (let i = 0; i < n; i += 2) {
+        let u: number;
+        let v: number;
+        let q: number;
+        do {
+          u = 2 * uniform() - 1;
+          v = 2 * uniform() - 1;
+          q = u * u + v * v;
+        } while (q >= 1 || q === 0);
+        const f = std * Math.sqrt((-2 * Math.log(q)) / q);
+        data[i] = u * f;
+        if (i + 1 < n) data[i + 1] = v * f;
+      }
       break;
     }
   }

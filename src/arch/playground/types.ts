@@ -44,6 +44,8 @@ export interface SmpConfigOptions {
 
 /** What describeModel assumes about the device; a loaded model's own values make its figures the plan's. */
 export interface DescribeContext {
+  /** take the tuning (the one loadModel picks by default for it) and the limits below from this device */
+  device?: GPUDevice;
   /** default DEFAULT_TUNING (decides scratch for Winograd / tiled convs and the weights' packed size) */
   tuning?: Tuning;
   /** minStorageBufferOffsetAlignment, default 256 */
