@@ -17,7 +17,9 @@ import {
 import type { Activation } from '../ir/types.js';
 
 export interface AddSpec {
+  /** pixels this dispatch computes, from pixel `pixel0` on (default 0: a band of rows starts at row0 * W) */
   pixels: number;
+  pixel0?: number;
   channels: number;
   activation: Activation;
   a: Nhwc4View;
@@ -45,14 +47,26 @@ ${ADD_SHAPE.lets()}
   let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let c = i % C4;
-  let pixel = i / C4;
+  let pixel = PIXEL0 + i / C4;
   let v = vec4<f32>(a[pixel * A_STRIDE + A_OFFSET + c]) + vec4<f32>(b[pixel * B_STRIDE + B_OFFSET + c]);
   output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(${maskLanes(activationWgsl(s.activation, 'v'), 'C - 4u * c')});
 }
 `;
 }
 
-const ADD_SHAPE = new ShapeUniforms(['C', 'C4', 'TOTAL', 'A_STRIDE', 'A_OFFSET', 'B_STRIDE', 'B_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
+const ADD_SHAPE = new ShapeUniforms([
+  'C',
+  'C4',
+  'TOTAL',
+  'PIXEL0',
+  'A_STRIDE',
+  'A_OFFSET',
+  'B_STRIDE',
+  'B_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'WG_X',
+] as const);
 
 const addBindings = (s: AddSpec) => new KernelBindings('add', [activation('a'), activation('b'), written('output')], ADD_SHAPE, s.f16);
 
@@ -61,6 +75,7 @@ export function addStep(device: GPUDevice, s: AddSpec, b: { a: BufferRange; b: B
     C: s.channels,
     C4: c4Of(s),
     TOTAL: s.pixels * c4Of(s),
+    PIXEL0: s.pixel0 ?? 0,
     A_STRIDE: s.a.c4Stride,
     A_OFFSET: s.a.c4Offset,
     B_STRIDE: s.b.c4Stride,

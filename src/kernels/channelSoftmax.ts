@@ -16,7 +16,9 @@ import {
 } from './common.js';
 
 export interface ChannelSoftmaxSpec {
+  /** pixels this dispatch computes, from pixel `pixel0` on (default 0: a band of rows starts at row0 * W) */
   pixels: number;
+  pixel0?: number;
   channels: number;
   log: boolean;
   input: Nhwc4View;
@@ -39,8 +41,9 @@ ${softmaxBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${SOFTMAX_SHAPE.lets()}
-  let p = ${linearIndex('WG_X', s.workgroupSize)};
-  if (p >= PIXELS) { return; }
+  let local = ${linearIndex('WG_X', s.workgroupSize)};
+  if (local >= PIXELS) { return; }
+  let p = PIXEL0 + local;
   let C4 = (C + 3u) / 4u;
   var m = -3.4028234e38;
   for (var k = 0u; k < C4; k++) {
@@ -61,13 +64,14 @@ ${SOFTMAX_SHAPE.lets()}
 `;
 }
 
-const SOFTMAX_SHAPE = new ShapeUniforms(['PIXELS', 'C', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
+const SOFTMAX_SHAPE = new ShapeUniforms(['PIXELS', 'PIXEL0', 'C', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
 
 const softmaxBindings = (s: ChannelSoftmaxSpec) => new KernelBindings('channelSoftmax', [activation('input'), written('output')], SOFTMAX_SHAPE, s.f16);
 
 export function channelSoftmaxStep(device: GPUDevice, s: ChannelSoftmaxSpec, b: { input: BufferRange; output: BufferRange }, label = 'softmax'): Step {
   const shape = SOFTMAX_SHAPE.data({
     PIXELS: s.pixels,
+    PIXEL0: s.pixel0 ?? 0,
     C: s.channels,
     IN_STRIDE: s.input.c4Stride,
     IN_OFFSET: s.input.c4Offset,

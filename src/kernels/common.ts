@@ -275,12 +275,15 @@ export function encodeSteps(pass: GPUComputePassEncoder, steps: readonly Step[])
 /**
  * WGSL lines opening a kernel with one invocation per output vec4 of an NHWC4 tensor, dispatched with
  * linearWorkgroups(TOTAL): `c` (the vec4 group), `pixel` and its (n, oy, ox). Needs C4, HO, WO, TOTAL and
- * WG_X in scope (shape uniforms); invocations past TOTAL return.
+ * WG_X in scope (shape uniforms); invocations past TOTAL return. With `pixel0` (a u32 in scope, e.g. the
+ * shape uniform PIXEL0 = row0 * WO), the dispatch covers only the TOTAL vec4s from output pixel pixel0 on
+ * (a band of rows) and `pixel` still counts from the tensor's first pixel, so (n, oy, ox), bounds and
+ * indices are those of one pass.
  */
-export const outputVec4Index = (workgroupSize: number): string => `  let i = ${linearIndex('WG_X', workgroupSize)};
+export const outputVec4Index = (workgroupSize: number, pixel0?: string): string => `  let i = ${linearIndex('WG_X', workgroupSize)};
   if (i >= TOTAL) { return; }
   let c = i % C4;
-  let pixel = i / C4;
+  let pixel = ${pixel0 ? `${pixel0} + ` : ''}i / C4;
   let ox = pixel % WO;
   let oy = (pixel / WO) % HO;
   let n = pixel / (WO * HO);`;

@@ -2,10 +2,12 @@
 // `b` at c - CA. The U-Net does not need it (producers write their slices of the concatenated buffer,
 // src/compiler/passes/placeConcat.ts); it is the fallback for graphs where a producer cannot.
 import { KernelBindings, activation, written } from './bindings.js';
-import { type BufferRange, type Nhwc4View, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
+import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
 
 export interface ConcatSpec {
+  /** pixels this dispatch computes, from pixel `pixel0` on (default 0: a band of rows starts at row0 * W) */
   pixels: number;
+  pixel0?: number;
   ca: number;
   cb: number;
   a: Nhwc4View;
@@ -21,44 +23,65 @@ export function concatWorkgroups(s: ConcatSpec): [number, number, number] {
 export function concatWgsl(s: ConcatSpec): string {
   return /* wgsl */ `
 // concat along channels, ${s.ca} + ${s.cb}, NHWC4. One invocation per output vec4; each of its four
-// channels is fetched from whichever input holds it, so unaligned channel counts work.
-const CA = ${s.ca}u;
-const CB = ${s.cb}u;
-const C4 = ${c4(s.ca + s.cb)}u;
-const A_STRIDE = ${s.a.c4Stride}u;
-const A_OFFSET = ${s.a.c4Offset}u;
-const B_STRIDE = ${s.b.c4Stride}u;
-const B_OFFSET = ${s.b.c4Offset}u;
-const OUT_STRIDE = ${s.output.c4Stride}u;
-const OUT_OFFSET = ${s.output.c4Offset}u;
-const TOTAL = ${s.pixels * c4(s.ca + s.cb)}u;
-
+// channels is fetched from whichever input holds it, so unaligned channel counts work. Sizes from the
+// shape uniform.
 ${CONCAT_BINDINGS.wgsl()}
 
 fn channel(pixel: u32, c: u32) -> f32 {
-  if (c < CA) { return a[pixel * A_STRIDE + A_OFFSET + c / 4u][c % 4u]; }
-  if (c < CA + CB) { return b[pixel * B_STRIDE + B_OFFSET + (c - CA) / 4u][(c - CA) % 4u]; }
+  let CA = shape.CA;
+  if (c < CA) { return a[pixel * shape.A_STRIDE + shape.A_OFFSET + c / 4u][c % 4u]; }
+  if (c < CA + shape.CB) { return b[pixel * shape.B_STRIDE + shape.B_OFFSET + (c - CA) / 4u][(c - CA) % 4u]; }
   return 0.0;
 }
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = ${linearIndex(concatWorkgroups(s), s.workgroupSize)};
+${CONCAT_SHAPE.lets()}
+  let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let c = 4u * (i % C4);
-  let pixel = i / C4;
+  let pixel = PIXEL0 + i / C4;
   output[pixel * OUT_STRIDE + OUT_OFFSET + c / 4u] =
     vec4<f32>(channel(pixel, c), channel(pixel, c + 1u), channel(pixel, c + 2u), channel(pixel, c + 3u));
 }
 `;
 }
 
-const CONCAT_BINDINGS = new KernelBindings('concat', [
-  activation('a', undefined, 'vec4<f32>'),
-  activation('b', undefined, 'vec4<f32>'),
-  written('output', undefined, 'vec4<f32>'),
-]);
+const CONCAT_SHAPE = new ShapeUniforms([
+  'CA',
+  'CB',
+  'C4',
+  'TOTAL',
+  'PIXEL0',
+  'A_STRIDE',
+  'A_OFFSET',
+  'B_STRIDE',
+  'B_OFFSET',
+  'OUT_STRIDE',
+  'OUT_OFFSET',
+  'WG_X',
+] as const);
+
+const CONCAT_BINDINGS = new KernelBindings(
+  'concat',
+  [activation('a', undefined, 'vec4<f32>'), activation('b', undefined, 'vec4<f32>'), written('output', undefined, 'vec4<f32>')],
+  CONCAT_SHAPE,
+);
 
 export function concatStep(device: GPUDevice, s: ConcatSpec, b: { a: BufferRange; b: BufferRange; output: BufferRange }, label = 'concat'): Step {
-  return makeStep(device, label, { code: concatWgsl(s), bindings: CONCAT_BINDINGS }, b, concatWorkgroups(s), 0, `${s.ca} + ${s.cb} ch, ${s.pixels} px`);
+  const shape = CONCAT_SHAPE.data({
+    CA: s.ca,
+    CB: s.cb,
+    C4: c4(s.ca + s.cb),
+    TOTAL: s.pixels * c4(s.ca + s.cb),
+    PIXEL0: s.pixel0 ?? 0,
+    A_STRIDE: s.a.c4Stride,
+    A_OFFSET: s.a.c4Offset,
+    B_STRIDE: s.b.c4Stride,
+    B_OFFSET: s.b.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    WG_X: concatWorkgroups(s)[0],
+  });
+  return makeStep(device, label, { code: concatWgsl(s), bindings: CONCAT_BINDINGS }, b, concatWorkgroups(s), 0, `${s.ca} + ${s.cb} ch, ${s.pixels} px`, shape);
 }

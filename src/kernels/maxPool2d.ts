@@ -1,6 +1,7 @@
 // max_pool2d with any kernel, stride and padding (floor mode, as nn.MaxPool2d; padding counts as -inf),
 // NHWC4. ResNet's stem pools k3 s2 p1. One invocation per output vec4 (4 channels of one output pixel);
 // sizes come from the shape uniform, kernel / stride / padding too, so one pipeline serves every pool.
+import type { Band } from '../ir/graph.js';
 import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
@@ -13,6 +14,8 @@ export interface MaxPool2dSpec {
   kernel: number;
   stride: number;
   padding: number;
+  /** the output rows (of N * HO) this dispatch computes (default all): a band */
+  band?: Band;
   input: Nhwc4View;
   output: Nhwc4View;
   workgroupSize: number;
@@ -22,10 +25,16 @@ export interface MaxPool2dSpec {
 
 export const maxPool2dOutSize = (size: number, k: number, s: number, p: number): number => Math.floor((size + 2 * p - k) / s) + 1;
 
+/** The input rows output row `o` reads (before clamping to the input: padding rows are skipped). */
+export const maxPool2dSourceRows =
+  (k: number, s: number, p: number) =>
+  (o: number): [number, number] => [o * s - p, o * s - p + k - 1];
+
+const rowsOf = (s: MaxPool2dSpec) => s.band ?? { row0: 0, rows: s.N * maxPool2dOutSize(s.H, s.kernel, s.stride, s.padding) };
+
 export function maxPool2dWorkgroups(s: MaxPool2dSpec): [number, number, number] {
-  const HO = maxPool2dOutSize(s.H, s.kernel, s.stride, s.padding);
   const WO = maxPool2dOutSize(s.W, s.kernel, s.stride, s.padding);
-  return linearWorkgroups(s.N * HO * WO * s.c4, s.workgroupSize);
+  return linearWorkgroups(rowsOf(s).rows * WO * s.c4, s.workgroupSize);
 }
 
 export function maxPool2dWgsl(s: MaxPool2dSpec): string {
@@ -38,7 +47,7 @@ ${maxPool2dBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${POOL_SHAPE.lets()}
-${outputVec4Index(s.workgroupSize)}
+${outputVec4Index(s.workgroupSize, 'PIXEL0')}
   var m = vec4<f32>(-3.4028234e38);
   for (var ky = 0u; ky < K; ky++) {
     // unsigned wrap-around makes "iy < 0" fail the "< H" test too
@@ -70,6 +79,7 @@ const POOL_SHAPE = new ShapeUniforms([
   'OUT_STRIDE',
   'OUT_OFFSET',
   'TOTAL',
+  'PIXEL0',
   'WG_X',
 ] as const);
 
@@ -92,7 +102,8 @@ export function maxPool2dShape(s: MaxPool2dSpec): Uint32Array {
     IN_OFFSET: s.input.c4Offset,
     OUT_STRIDE: s.output.c4Stride,
     OUT_OFFSET: s.output.c4Offset,
-    TOTAL: s.N * HO * WO * s.c4,
+    TOTAL: rowsOf(s).rows * WO * s.c4,
+    PIXEL0: rowsOf(s).row0 * WO,
     WG_X: maxPool2dWorkgroups(s)[0],
   });
 }

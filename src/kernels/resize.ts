@@ -4,6 +4,7 @@
 //   bilinear: src = max(scale * (dst + 0.5) - 0.5, 0); i0 = floor(src), i1 = min(i0 + 1, in - 1),
 //             weights (1 - (src - i0), src - i0)
 // One invocation per output vec4. The output may be a channel slice of a wider buffer (a concat).
+import type { Band } from '../ir/graph.js';
 import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
@@ -15,14 +16,18 @@ export interface ResizeSpec {
   WO: number;
   c4: number;
   mode: 'nearest' | 'bilinear';
+  /** the output rows (of N * HO) this dispatch computes (default all): a band */
+  band?: Band;
   input: Nhwc4View;
   output: Nhwc4View;
   workgroupSize: number;
   f16?: boolean;
 }
 
+const rowsOf = (s: ResizeSpec) => s.band ?? { row0: 0, rows: s.N * s.HO };
+
 export function resizeWorkgroups(s: ResizeSpec): [number, number, number] {
-  return linearWorkgroups(s.N * s.HO * s.WO * s.c4, s.workgroupSize);
+  return linearWorkgroups(rowsOf(s).rows * s.WO * s.c4, s.workgroupSize);
 }
 
 export function resizeWgsl(s: ResizeSpec): string {
@@ -56,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 ${RESIZE_SHAPE.lets()}
   let SCALE_H = bitcast<f32>(SCALE_H_BITS);
   let SCALE_W = bitcast<f32>(SCALE_W_BITS);
-${outputVec4Index(s.workgroupSize)}
+${outputVec4Index(s.workgroupSize, 'PIXEL0')}
 ${body}
   output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(v);
 }
@@ -77,6 +82,7 @@ const RESIZE_SHAPE = new ShapeUniforms([
   'OUT_STRIDE',
   'OUT_OFFSET',
   'TOTAL',
+  'PIXEL0',
   'WG_X',
 ] as const);
 
@@ -98,9 +104,29 @@ export function resizeShape(s: ResizeSpec): Uint32Array {
     IN_OFFSET: s.input.c4Offset,
     OUT_STRIDE: s.output.c4Stride,
     OUT_OFFSET: s.output.c4Offset,
-    TOTAL: s.N * s.HO * s.WO * s.c4,
+    TOTAL: rowsOf(s).rows * s.WO * s.c4,
+    PIXEL0: rowsOf(s).row0 * s.WO,
     WG_X: resizeWorkgroups(s)[0],
   });
+}
+
+/**
+ * The input rows output row `o` of a resize from `size` to `outSize` rows reads, as resizeWgsl computes them
+ * (the f32 scale and products, Math.fround), widened by one row either side: a GPU may fuse the bilinear
+ * multiply-add or round a product differently, moving a source index across an integer, and a band that
+ * binds one row too few reads outside its window. Not clamped to the input (the planner clamps).
+ */
+export function resizeSourceRows(mode: 'nearest' | 'bilinear', size: number, outSize: number): (o: number) => [number, number] {
+  const scale = Math.fround(size / outSize);
+  return (o) => {
+    if (mode === 'nearest') {
+      const i = Math.min(Math.floor(Math.fround(Math.fround(o) * scale)), size - 1);
+      return [i - 1, i + 1];
+    }
+    const y0 = Math.min(Math.floor(Math.max(Math.fround(Math.fround(scale * Math.fround(o + 0.5)) - 0.5), 0)), size - 1);
+    // y1 = min(y0 + 1, size - 1)
+    return [y0 - 1, y0 + 2];
+  };
 }
 
 export function resizeStep(device: GPUDevice, s: ResizeSpec, b: { input: BufferRange; output: BufferRange }, label = 'resize'): Step {

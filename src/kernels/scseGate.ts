@@ -2,6 +2,7 @@
 // channel gate ([N, C, 1, 1], one pixel per image), sse the spatial gate ([N, 1, H, W], lane 0 of each
 // pixel's vec4). Without sse it is squeeze-excite's x * cse. One invocation per output vec4; padding
 // lanes of x are 0, so they stay 0.
+import type { Band } from '../ir/graph.js';
 import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearIndex, linearWorkgroups, makeStep, storageAliases } from './common.js';
 
@@ -10,6 +11,8 @@ export interface ScseGateSpec {
   H: number;
   W: number;
   c4: number;
+  /** the rows (of N * H) this dispatch computes (default all): a band. The channel gate is bound whole. */
+  band?: Band;
   input: Nhwc4View;
   cse: Nhwc4View;
   /** absent: x * cse alone (squeeze-excite) */
@@ -19,8 +22,10 @@ export interface ScseGateSpec {
   f16?: boolean;
 }
 
+const rowsOf = (s: ScseGateSpec) => s.band ?? { row0: 0, rows: s.N * s.H };
+
 export function scseGateWorkgroups(s: ScseGateSpec): [number, number, number] {
-  return linearWorkgroups(s.N * s.H * s.W * s.c4, s.workgroupSize);
+  return linearWorkgroups(rowsOf(s).rows * s.W * s.c4, s.workgroupSize);
 }
 
 export function scseGateWgsl(s: ScseGateSpec): string {
@@ -35,7 +40,7 @@ ${SCSE_SHAPE.lets()}
   let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let c = i % C4;
-  let pixel = i / C4;
+  let pixel = PIXEL0 + i / C4;
   let n = pixel / PIXELS;
   let x = vec4<f32>(input[pixel * IN_STRIDE + IN_OFFSET + c]);
   let gate = vec4<f32>(cse[n * CSE_STRIDE + CSE_OFFSET + c])${s.sse ? ' + f32(sse[pixel * SSE_STRIDE + SSE_OFFSET].x)' : ''};
@@ -48,6 +53,7 @@ const SCSE_SHAPE = new ShapeUniforms([
   'C4',
   'PIXELS',
   'TOTAL',
+  'PIXEL0',
   'IN_STRIDE',
   'IN_OFFSET',
   'CSE_STRIDE',
@@ -76,7 +82,8 @@ export function scseGateStep(
   const shape = SCSE_SHAPE.data({
     C4: s.c4,
     PIXELS: s.H * s.W,
-    TOTAL: s.N * s.H * s.W * s.c4,
+    TOTAL: rowsOf(s).rows * s.W * s.c4,
+    PIXEL0: rowsOf(s).row0 * s.W,
     IN_STRIDE: s.input.c4Stride,
     IN_OFFSET: s.input.c4Offset,
     CSE_STRIDE: s.cse.c4Stride,

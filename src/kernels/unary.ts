@@ -4,6 +4,7 @@ import { KernelBindings, activation, written } from './bindings.js';
 import {
   type BufferRange,
   type Nhwc4View,
+  ShapeUniforms,
   type Step,
   activationWgsl,
   enables,
@@ -17,8 +18,9 @@ import type { Activation } from '../ir/types.js';
 
 export interface UnarySpec {
   op: Exclude<Activation, 'none'>;
-  /** pixels (N * H * W) and vec4 groups per pixel */
+  /** pixels this dispatch computes (N * H * W, or a band's), from pixel `pixel0` on (default 0), and vec4 groups per pixel */
   pixels: number;
+  pixel0?: number;
   c4: number;
   input: Nhwc4View;
   output: Nhwc4View;
@@ -36,31 +38,37 @@ export function unaryWorkgroups(s: UnarySpec): [number, number, number] {
 export function unaryWgsl(s: UnarySpec): string {
   return /* wgsl */ `${enables(false, s.f16)}
 ${storageAliases(s.f16)}
-// ${s.op}, NHWC4, one invocation per vec4.
-const CHANNELS = ${s.channels ?? s.c4 * 4}u;
-const C4 = ${s.c4}u;
-const IN_STRIDE = ${s.input.c4Stride}u;
-const IN_OFFSET = ${s.input.c4Offset}u;
-const OUT_STRIDE = ${s.output.c4Stride}u;
-const OUT_OFFSET = ${s.output.c4Offset}u;
-const TOTAL = ${s.pixels * s.c4}u;
-
+// ${s.op}, NHWC4, one invocation per vec4; sizes from the shape uniform.
 ${unaryBindings(s).wgsl()}
 
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = ${linearIndex(unaryWorkgroups(s), s.workgroupSize)};
+${UNARY_SHAPE.lets()}
+  let i = ${linearIndex('WG_X', s.workgroupSize)};
   if (i >= TOTAL) { return; }
   let c = i % C4;
-  let pixel = i / C4;
+  let pixel = PIXEL0 + i / C4;
   let v = vec4<f32>(input[pixel * IN_STRIDE + IN_OFFSET + c]);
   output[pixel * OUT_STRIDE + OUT_OFFSET + c] = Act(${maskLanes(activationWgsl(s.op, 'v'), 'CHANNELS - 4u * c')});
 }
 `;
 }
 
-const unaryBindings = (s: UnarySpec) => new KernelBindings('unary', [activation('input'), written('output')], undefined, s.f16);
+const UNARY_SHAPE = new ShapeUniforms(['CHANNELS', 'C4', 'TOTAL', 'PIXEL0', 'IN_STRIDE', 'IN_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET', 'WG_X'] as const);
+
+const unaryBindings = (s: UnarySpec) => new KernelBindings('unary', [activation('input'), written('output')], UNARY_SHAPE, s.f16);
 
 export function unaryStep(device: GPUDevice, s: UnarySpec, b: { input: BufferRange; output: BufferRange }, label: string = s.op): Step {
-  return makeStep(device, label, { code: unaryWgsl(s), bindings: unaryBindings(s) }, b, unaryWorkgroups(s), 0, `${s.pixels} px x ${s.c4 * 4} ch`);
+  const shape = UNARY_SHAPE.data({
+    CHANNELS: s.channels ?? s.c4 * 4,
+    C4: s.c4,
+    TOTAL: s.pixels * s.c4,
+    PIXEL0: s.pixel0 ?? 0,
+    IN_STRIDE: s.input.c4Stride,
+    IN_OFFSET: s.input.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+    WG_X: unaryWorkgroups(s)[0],
+  });
+  return makeStep(device, label, { code: unaryWgsl(s), bindings: unaryBindings(s) }, b, unaryWorkgroups(s), 0, `${s.pixels} px x ${s.c4 * 4} ch`, shape);
 }

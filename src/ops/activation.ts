@@ -10,13 +10,26 @@ export const activation: OpDef<'activation'> = {
   writesSlice: true,
   readsSegments: false,
   f16: true,
-  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
+  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16, band }) {
     const [x] = node.inputs;
     const s = shapeOf(x);
     const c = s[1];
     if (op.fn === 'none') throw new Error(`${node.name}: an identity activation should have been removed`);
     if (g.values[x].segments) throw new UnsupportedError(`${node.name}: ${op.fn} of a concatenation with channel gaps is not supported`);
-    const spec = { op: op.fn, pixels: positions(s), c4: storageC4(g.values[x]), channels: c, input: view(x), output: view(node.output), workgroupSize, f16 };
+    // pixelwise: a band of rows is the pixels from row0 * W on
+    const W = s[s.length - 1];
+    const pixels = band ? band.rows * W : positions(s);
+    const spec = {
+      op: op.fn,
+      pixels,
+      pixel0: (band?.row0 ?? 0) * W,
+      c4: storageC4(g.values[x]),
+      channels: c,
+      input: view(x),
+      output: view(node.output),
+      workgroupSize,
+      f16,
+    };
     return [unaryStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },
 };

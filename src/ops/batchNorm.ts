@@ -12,7 +12,7 @@ export const batchNorm: OpDef<'batchNorm'> = {
   // weight and bias; running_mean and running_var are buffers, not parameters, in PyTorch
   parameters: (op) => 2 * op.params.weight.length,
   pack: (op, { g, node }) => [packBatchNormParams(op.params, storageC4(g.values[node.inputs[0]]))],
-  compile(op, { device, node, g, shapeOf, view, range, params, workgroupSize, f16 }) {
+  compile(op, { device, node, g, shapeOf, view, range, params, workgroupSize, f16, band }) {
     const [x] = node.inputs;
     // per channel and position-wise: a 3D value is N * D images of H x W
     const s = shapeOf(x);
@@ -22,6 +22,7 @@ export const batchNorm: OpDef<'batchNorm'> = {
       W: s[s.length - 1],
       c4: storageC4(g.values[x]),
       eps: op.params.eps,
+      band,
       input: view(x),
       output: view(node.output),
       workgroupSize,

@@ -17,11 +17,24 @@ export const concat: OpDef<'concat'> = {
   writesSlice: true,
   readsSegments: false,
   f16: false,
-  compile(op, { device, node, g, shapeOf, view, range, workgroupSize }) {
+  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, band }) {
     if (op.elided) return [];
     const [a, b] = node.inputs.map((v) => g.values[v]);
     if (node.inputs.length !== 2 || a.segments || b.segments) throw new UnsupportedError(`${node.name}: only two-input concat of plain values is supported`);
-    const spec = { pixels: positions(shapeOf(a.id)), ca: a.channels, cb: b.channels, a: view(a.id), b: view(b.id), output: view(node.output), workgroupSize };
+    // pixelwise: a band of rows is the pixels from row0 * W on
+    const s = shapeOf(a.id);
+    const W = s[s.length - 1];
+    const pixels = band ? band.rows * W : positions(s);
+    const spec = {
+      pixels,
+      pixel0: (band?.row0 ?? 0) * W,
+      ca: a.channels,
+      cb: b.channels,
+      a: view(a.id),
+      b: view(b.id),
+      output: view(node.output),
+      workgroupSize,
+    };
     return [concatStep(device, spec, { a: range(a.id), b: range(b.id), output: range(node.output) }, node.name)];
   },
 };

@@ -1,5 +1,5 @@
 // max_pool2d (padding counts as -inf, floor mode): the brain U-Net's 2x2 pools and ResNet's k3 s2 p1.
-import { maxPool2dOutSize, maxPool2dStep } from '../kernels/maxPool2d.js';
+import { maxPool2dOutSize, maxPool2dSourceRows, maxPool2dStep } from '../kernels/maxPool2d.js';
 import { storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 
@@ -12,7 +12,12 @@ export const maxPool2d: OpDef<'maxPool2d'> = {
   writesSlice: true,
   readsSegments: true,
   f16: true,
-  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
+  // output row o pools input rows o * stride - padding .. + kernel - 1
+  reach(op) {
+    const rows = maxPool2dSourceRows(op.kernel, op.stride, op.padding);
+    return (_axis, o) => rows(o);
+  },
+  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16, band }) {
     const [x] = node.inputs;
     const [n, , h, w] = shapeOf(x);
     const spec = {
@@ -23,6 +28,7 @@ export const maxPool2d: OpDef<'maxPool2d'> = {
       kernel: op.kernel,
       stride: op.stride,
       padding: op.padding,
+      band,
       input: view(x),
       output: view(node.output),
       workgroupSize,

@@ -12,10 +12,11 @@ export const channelScale: OpDef<'channelScale'> = {
   // the gate is dense: x's channels must sit densely too
   readsSegments: false,
   f16: true,
-  compile(_op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
+  // the gate ([N, C, 1, 1]) is bound whole, x over the band's rows (the defaults)
+  compile(_op, { device, node, g, shapeOf, view, range, workgroupSize, f16, band }) {
     const [x, gate] = node.inputs;
     const [n, , h, w] = shapeOf(x);
-    const spec = { N: n, H: h, W: w, c4: storageC4(g.values[x]), input: view(x), cse: view(gate), output: view(node.output), workgroupSize, f16 };
+    const spec = { N: n, H: h, W: w, c4: storageC4(g.values[x]), band, input: view(x), cse: view(gate), output: view(node.output), workgroupSize, f16 };
     return [scseGateStep(device, spec, { input: range(x), cse: range(gate), output: range(node.output) }, node.name)];
   },
 };
@@ -31,7 +32,8 @@ export const scseGate: OpDef<'scseGate'> = {
   // the channel gate is dense: x's channels must sit densely too
   readsSegments: false,
   f16: true,
-  compile(_op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
+  // the channel gate ([N, C, 1, 1]) is bound whole, x and the spatial gate over the band's rows (the defaults)
+  compile(_op, { device, node, g, shapeOf, view, range, workgroupSize, f16, band }) {
     const [x, cse, sse] = node.inputs;
     const [n, , h, w] = shapeOf(x);
     const spec = {
@@ -39,6 +41,7 @@ export const scseGate: OpDef<'scseGate'> = {
       H: h,
       W: w,
       c4: storageC4(g.values[x]),
+      band,
       input: view(x),
       cse: view(cse),
       sse: view(sse),
