@@ -8,8 +8,18 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ModelOptions, WeightsError, defaultModelOptions, modelSafetensors, setModelOption, smpConfigJson } from '../../src/index.js';
+import {
+  type ModelOptions,
+  WeightsError,
+  buildModel,
+  defaultModelOptions,
+  describeModel,
+  modelSafetensors,
+  setModelOption,
+  smpConfigJson,
+} from '../../src/index.js';
 import { parseSafetensors } from '../../src/weights/safetensors.js';
+import { randArray, rng, testDevice } from '../helpers.js';
 import { skip } from '../skip.js';
 import { runSmp, smpSource, tempDir } from './smp.js';
 
@@ -80,6 +90,22 @@ Pre('a file of another encoder: a WeightsError naming the file and the first key
       assert.instance(e, WeightsError);
       assert.match((e as Error).message, want);
     }
+  }
+});
+
+Pre('buildModel with the file: the model runs, counted as smp counts it', async ({ pth, why }) => {
+  if (!pth) return skip(why ?? 'no .pth');
+  const device = await testDevice();
+  try {
+    const o = resnet18(1);
+    const model = await buildModel(device, o, { weights: { encoder: { bytes: pth, name: 'resnet18-test.pth', seed: 1 } } });
+    const y = await model.run({ data: randArray(rng(2), 32 * 48), shape: [1, 1, 32, 48] });
+    assert.equal(y.shape, [1, 2, 32, 48]);
+    assert.ok(y.data.every(Number.isFinite));
+    assert.is(model.info.parameters, describeModel(o, [32, 48]).parameters);
+    model.dispose();
+  } finally {
+    device.destroy();
   }
 });
 
