@@ -1,11 +1,10 @@
 // The playground's model builder (src/playground.ts is its public face): options -> a state_dict with smp's
 // keys (random, seeded, or a pretrained encoder file) and smp's config, which the ordinary loader then
 // builds like any saved smp model; and a loaded model's info -> options.
-import type { ModelInfo } from '../../model.js';
 import { type RawTensorToWrite, writeSafetensorsBytes } from '../../weights/safetensors.js';
 import { InputError } from '../../errors.js';
 import { shownValue } from '../../limits.js';
-import type { ModelConfig } from '../types.js';
+import type { ArchInfo, ModelConfig } from '../types.js';
 import { initTensor } from './init.js';
 import { checkOptions, isSmp, smpConfigOf } from './options.js';
 import { readPretrainedEncoder } from './pretrained.js';
@@ -58,7 +57,7 @@ export function playgroundStateDict(o: ModelOptions, weights: ModelWeights): { b
 }
 
 /** The options of a loaded model (undefined for architectures the playground does not build). */
-export function optionsOfInfo(info: ModelInfo): ModelOptions | undefined {
+export function optionsOfInfo(info: ArchInfo & { buffers: number }): ModelOptions | undefined {
   const common = { inChannels: info.inChannels, classes: info.classes, activation: info.activation, depth: info.depth };
   if (info.architecture === 'brain-unet' && info.features !== undefined)
     return {
