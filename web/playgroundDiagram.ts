@@ -142,7 +142,7 @@ export const LINE_COLORS = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#d55e00
 /** ms against the input size (both axes logarithmic: each size has 4× the pixels of the last), one line a
  *  configuration, with its points marked and a legend. */
 export function timesChart(lines: readonly ChartLine[], sizes: readonly number[]): SVGSVGElement {
-  const [W, H, L, R, T, B] = [560, 260, 56, 12, 12, 40];
+  const [W, H, L, R, T, B] = [560, 260, 56, 28, 12, 40];
   const svg = el('svg', {
     viewBox: `0 0 ${W} ${H + 22 * Math.ceil(lines.length / 2)}`,
     role: 'img',

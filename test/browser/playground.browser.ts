@@ -5,6 +5,7 @@
 // exported and built by smp with the same count, the URL hash reproducing the form, a small model measured
 // (per-layer bars where timestamps exist, the note where not), every control reachable and labelled.
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../web/server.js';
@@ -45,6 +46,16 @@ function smpCounts(configs: Record<string, unknown>[], name: string): Counts[] {
 }
 
 const noSmp = smpSource().why;
+
+let pthFile: string | undefined;
+/** A torchvision-format resnet18 checkpoint with seeded weights (tools/make_torchvision_resnet18.py, ~45 MB: made here, once). */
+function resnet18Pth(): string {
+  if (pthFile) return pthFile;
+  const file = join(work, 'resnet18-seeded.pth');
+  const r = spawnSync('/usr/bin/python3', ['tools/make_torchvision_resnet18.py', file, '--seed', '3'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`tools/make_torchvision_resnet18.py failed: ${r.error?.message ?? r.stderr.trim().split('\n').at(-1)}`);
+  return (pthFile = file);
+}
 const [smpR34, smpEb0] = noSmp ? [] : smpCounts([R34, EB0], 'issue');
 
 const server = await startServer({ port: 0 });
@@ -230,6 +241,34 @@ for (const mode of MODES) {
       [],
       'no console errors or warnings',
     );
+  });
+
+  S(`${mode.name}: a pretrained encoder by the file picker (keyboard): model.safetensors has smp's encoder tensors bit for bit`, async (ctx) => {
+    if (noSmp) return skip(`smp's encoder loading needs smp and PyTorch: ${noSmp}`);
+    const page = ctx.page;
+    const pth = resnet18Pth();
+    await choose(ctx, 'Encoder', 'resnet18');
+    await choose(ctx, 'Depth', '5');
+    await type(ctx, 'Decoder channels', '32, 16, 16, 16, 16');
+    await page.focus('#pg-encoder-file-button');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 5000 }), page.keyboard.press('Enter')]);
+    await chooser.setFiles(pth);
+    await settle(ctx, 'encoder file');
+    assert.ok(await page.isChecked('#pg-weights-pretrained'), 'choosing a file picks "Pretrained encoder"');
+    assert.match((await page.textContent('#pg-encoder-source')) ?? '', /resnet18-seeded\.pth/);
+    const save = async (button: string, name: string) => {
+      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.getByRole('button', { name: button }).click()]);
+      assert.is(dl.suggestedFilename(), name);
+      const path = join(work, `${mode.name}-${name}`);
+      await dl.saveAs(path);
+      return path;
+    };
+    const weights = await save('Export model.safetensors', 'model.safetensors');
+    const config = await save('Export config.json', 'config.json');
+    const [r] = runSmp(['pretrained', pth, '--case', config, weights]);
+    assert.ok((r.encoder_tensors as number) > 100, `smp's resnet18 encoder has its tensors: ${JSON.stringify(r)}`);
+    assert.is(r.equal, r.encoder_tensors, `every encoder tensor equal, bit for bit (first mismatch ${r.first_mismatch})`);
+    console.log(`  ${mode.name} playground: pretrained resnet18 file: ${r.equal} of ${r.encoder_tensors} encoder tensors equal smp's, bit for bit`);
   });
 
   S.run();
