@@ -1,6 +1,6 @@
 // InstanceNorm2d / 3d (affine), with the residual add and the activation that fuseNorm moves into it
 // (nnU-Net's conv -> norm -> nonlin, and BasicBlockD's norm2 -> += skip -> nonlin2).
-import { instanceNormScratch, instanceNormSteps, packInstanceNormParams } from '../kernels/instanceNorm.js';
+import { instanceNormBandSteps, instanceNormScratch, packInstanceNormParams } from '../kernels/instanceNorm.js';
 import type { Node, OpOf, Shape, ValueId } from '../ir/graph.js';
 import { type OpDef, positions, sameSize } from './registry.js';
 import { InputError } from '../errors.js';
@@ -45,18 +45,24 @@ export const instanceNorm: OpDef<'instanceNorm'> = {
   parameters: (op) => 2 * op.params.weight.length,
   pack: (op) => [packInstanceNormParams(op.params)],
   scratch: (op, ctx) => instanceNormScratch(specOf(op, ctx)),
+  // the statistics span every row of an instance: one compile() call records every band's partials, the
+  // stats once, then every band's apply (the output and the residual share the input's rows)
+  banding: 'reduce',
   compile(op, ctx) {
-    const { device, node, view, range, params, scratch } = ctx;
+    const { device, node, shapeOf, params, scratch } = ctx;
     const [x, r] = node.inputs;
-    const spec = { ...specOf(op, ctx), input: view(x), output: view(node.output), residual: op.residual ? view(r) : undefined };
-    const io = {
-      input: range(x),
-      params: params[0],
-      partials: scratch[0],
-      stats: scratch[1],
-      output: range(node.output),
-      residual: op.residual ? range(r) : undefined,
-    };
-    return instanceNormSteps(device, spec, io, node.name);
+    const shape = shapeOf(x);
+    const W = shape[shape.length - 1];
+    const bands = ctx.bands ?? [{ band: { row0: 0, rows: positions(shape) / W }, view: ctx.view, range: ctx.range }];
+    const spec = { ...specOf(op, ctx), input: ctx.view(x), output: ctx.view(node.output), residual: op.residual ? ctx.view(r) : undefined };
+    const windows = bands.map(({ band, view, range }) => ({
+      pixel0: band.row0 * W,
+      pixels: band.rows * W,
+      input: view(x),
+      output: view(node.output),
+      residual: op.residual ? view(r) : undefined,
+      buffers: { input: range(x), output: range(node.output), residual: op.residual ? range(r) : undefined },
+    }));
+    return instanceNormBandSteps(device, spec, windows, { params: params[0], partials: scratch[0], stats: scratch[1] }, node.name);
   },
 };
