@@ -1,6 +1,8 @@
 // avg_pool2d / avg_pool3d with kernel = stride (floor mode, no padding: nnU-Net's residual skips pool this
 // way), NHWC4 / NDHWC4. One invocation per output vec4 (4 channels of one output position); sizes and the
 // kernel come from the shape uniform, so one pipeline serves every pool, 2D (D = KD = 1) and 3D.
+// A band (past the binding limit) is a range of output rows (n, oz, oy): the dispatch covers only its
+// pixels, indexed globally, so every output is the same sum in the same order as in one pass.
 import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, enables, linearWorkgroups, makeStep, outputVec4Index, storageAliases } from './common.js';
 
@@ -19,6 +21,9 @@ export interface AvgPoolSpec {
   workgroupSize: number;
   /** activations stored as f16; the sum is taken in f32 */
   f16?: boolean;
+  /** the output rows to compute, flat (n, oz, oy) of N * DO * HO: [row0, row0 + rows); default all. The
+   *  views then point into windows of the bindings (their offsets may be negative, see Nhwc4View). */
+  band?: { row0: number; rows: number };
 }
 
 /** Output size [D, H, W] (floor mode: positions past the last whole window are dropped, as PyTorch does). */
@@ -28,7 +33,14 @@ export const avgPoolOutSize = (s: AvgPoolSpec): [number, number, number] => [
   Math.floor(s.W / s.kernel[2]),
 ];
 
-const total = (s: AvgPoolSpec) => s.N * avgPoolOutSize(s).reduce((a, b) => a * b, 1) * s.c4;
+/** The band's output rows (all of them by default). */
+function avgPoolBand(s: AvgPoolSpec): { row0: number; rows: number } {
+  const [DO, HO] = avgPoolOutSize(s);
+  return s.band ?? { row0: 0, rows: s.N * DO * HO };
+}
+
+/** Invocations: one per output vec4 of the band. */
+const total = (s: AvgPoolSpec) => avgPoolBand(s).rows * avgPoolOutSize(s)[2] * s.c4;
 
 export function avgPoolWorkgroups(s: AvgPoolSpec): [number, number, number] {
   return linearWorkgroups(total(s), s.workgroupSize);
@@ -43,7 +55,7 @@ ${avgPoolBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${POOL_SHAPE.lets()}
-${outputVec4Index(s.workgroupSize)}
+${outputVec4Index(s.workgroupSize, 'PIXEL0')}
   // output image n is (batch * DO + oz): its first input depth is (batch * D + oz * KD), floor mode leaving
   // D - DO * KD depths unread
   let z0 = (n / DO) * D + (n % DO) * KD;
@@ -76,6 +88,7 @@ const POOL_SHAPE = new ShapeUniforms([
   'IN_OFFSET',
   'OUT_STRIDE',
   'OUT_OFFSET',
+  'PIXEL0',
   'TOTAL',
   'WG_X',
 ] as const);
@@ -100,6 +113,7 @@ export function avgPoolShape(s: AvgPoolSpec): Uint32Array {
     IN_OFFSET: s.input.c4Offset,
     OUT_STRIDE: s.output.c4Stride,
     OUT_OFFSET: s.output.c4Offset,
+    PIXEL0: avgPoolBand(s).row0 * WO,
     TOTAL: total(s),
     WG_X: avgPoolWorkgroups(s)[0],
   });

@@ -3,6 +3,9 @@
 // symmetric padding, with bias, an optional residual input and an activation in the epilogue.
 // NDHWC4 is NHWC4 with N * D images (common.ts), so this is conv2d's kernel with one more loop: the same
 // register tile (gemmTile.ts), the same weight sharing, and weights packed by packConv2dWeights.
+// A band (past the binding limit) is a range of output rows (n, oz, oy), possibly starting mid-plane: the
+// dispatch covers only its blocks, which compute with global coordinates, so each voxel's sum is the one
+// of one pass.
 import type { ConvNdParams } from '../ir/params.js';
 import type { Activation } from '../ir/types.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
@@ -52,6 +55,9 @@ export interface Conv3dSpec extends WeightSharing {
   workgroupSize: number;
   /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
   f16?: boolean;
+  /** the output rows to compute, flat (n, oz, oy) of N * DO * HO: [row0, row0 + rows); default all. The
+   *  views then point into windows of the bindings (their offsets may be negative, see Nhwc4View). */
+  band?: { row0: number; rows: number };
 }
 
 /** Output size along one axis, as PyTorch's Conv3d (no dilation). */
@@ -63,10 +69,16 @@ export function conv3dOutShape(s: Conv3dSpec): Axes3 {
   return [D, H, W];
 }
 
-/** Invocations along x (voxel blocks) and workgroup rows (channel blocks) of the grid. */
+/** The band's output rows (all of them by default). */
+function conv3dBand(s: Conv3dSpec): { row0: number; rows: number } {
+  const [DO, HO] = conv3dOutShape(s);
+  return s.band ?? { row0: 0, rows: s.N * DO * HO };
+}
+
+/** Invocations along x (voxel blocks of the band's rows) and workgroup rows (channel blocks) of the grid. */
 function conv3dGrid(s: Conv3dSpec): [number, number] {
-  const [DO, HO, WO] = conv3dOutShape(s);
-  return [s.N * DO * HO * Math.ceil(WO / s.tilePixels), Math.ceil(c4(s.cout) / s.tileC4)];
+  const WO = conv3dOutShape(s)[2];
+  return [conv3dBand(s).rows * Math.ceil(WO / s.tilePixels), Math.ceil(c4(s.cout) / s.tileC4)];
 }
 
 export function conv3dWorkgroups(s: Conv3dSpec): [number, number, number] {
@@ -119,8 +131,9 @@ ${conv3dBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneParam(S)}) {
 ${CONV3D_SHAPE.lets()}
-  // an output image of NDHWC4 is one depth plane: image = n * DO + oz
-${tileOrigin(s.workgroupSize, 'HO', 'oy', 'ox0', 'image')}
+  // an output image of NDHWC4 is one depth plane: image = n * DO + oz; blocks count from the whole
+  // output's first (the band's first row is ROW0)
+${tileOrigin(s.workgroupSize, 'HO', 'oy', 'ox0', 'image', 'ROW0')}
   let oz = image % DO;
   let n = image / DO;
 
@@ -184,6 +197,7 @@ const CONV3D_SHAPE = new ShapeUniforms([
   'RES_OFFSET',
   'X_BLOCKS',
   'BLOCKS',
+  'ROW0',
   ...GRID_FIELDS,
 ] as const);
 
@@ -216,6 +230,7 @@ export function conv3dShape(s: Conv3dSpec): Uint32Array {
     RES_OFFSET: s.residual?.c4Offset ?? 0,
     X_BLOCKS,
     BLOCKS: blocks,
+    ROW0: conv3dBand(s).row0,
     ...gridUniforms(blocks, s.workgroupSize, rows),
   });
 }
@@ -227,7 +242,8 @@ export function conv3dStep(
   label = 'conv3d',
 ): Step {
   const out = conv3dOutShape(s);
-  const flops = 2 * s.N * out[0] * out[1] * out[2] * s.cout * s.cin * s.kernel[0] * s.kernel[1] * s.kernel[2];
+  // the band's output voxels (all of them unbanded)
+  const flops = 2 * conv3dBand(s).rows * out[2] * s.cout * s.cin * s.kernel[0] * s.kernel[1] * s.kernel[2];
   const detail = `[${s.N},${s.cin},${s.D},${s.H},${s.W}] -> [${s.N},${s.cout},${out}] k${s.kernel.join('x')} s${s.stride.join('x')} p${s.padding.join('x')}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   return makeStep(device, label, { code: conv3dWgsl(s), bindings: conv3dBindings(s) }, b, conv3dWorkgroups(s), flops, detail, conv3dShape(s));
 }

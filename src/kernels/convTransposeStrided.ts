@@ -3,6 +3,9 @@
 // position gets exactly one tap: out[z kD + dz, y kH + dy, x kW + dx] = bias + in[z, y, x] . W[:, :, dz, dy, dx].
 // So it is one GEMM [D*H*W, Cin] x [Cin, kD*kH*kW*Cout]; each invocation reads its input pixels once per
 // depth tap dz and writes the kH x kW output pixels of each.
+// A band (past the binding limit) is a range of output rows (n, oz, oy), which may start and end inside the
+// kD x kH output rows of an input row: the dispatch covers the input rows under the band, and each output
+// row is stored only where it lies in the band (its value does not depend on the band: one tap per output).
 import type { ConvNdParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import {
@@ -44,11 +47,36 @@ export interface ConvTransposeStridedSpec extends WeightSharing {
   // tuning too: weights and subgroupSize (WeightSharing)
   /** store activations and weights as f16 (needs the shader-f16 feature); arithmetic stays f32 */
   f16?: boolean;
+  /** the output rows to store, flat (n, oz, oy) of N * D kD * H kH: [row0, row0 + rows); default all. The
+   *  views then point into windows of the bindings (their offsets may be negative, see Nhwc4View). */
+  band?: { row0: number; rows: number };
 }
 
-/** Invocations along x (pixel blocks) and workgroup rows (channel blocks times depth taps) of the grid. */
+/** The band's output rows (all by default) and the input rows under them: [inRow0, inRow0 + inRows). */
+function bandRows(s: ConvTransposeStridedSpec): { row0: number; rows: number; inRow0: number; inRows: number } {
+  const [kD, kH] = s.kernel;
+  const [DO, HO] = [s.D * kD, s.H * kH];
+  const { row0, rows } = s.band ?? { row0: 0, rows: s.N * DO * HO };
+  // output row r = (n * DO + oz) * HO + oy reads input row (n * D + floor(oz / kD)) * H + floor(oy / kH):
+  // that grows with r inside an output image, but drops back where the next image has the same input depth
+  // (kD > 1), so the input rows under the band are bounded image by image
+  const inRow = (r: number) => {
+    const image = Math.floor(r / HO);
+    return (Math.floor(image / DO) * s.D + Math.floor((image % DO) / kD)) * s.H + Math.floor((r % HO) / kH);
+  };
+  const last = row0 + rows - 1;
+  let [lo, hi] = [inRow(row0), inRow(last)];
+  for (let image = Math.floor(row0 / HO) + 1; image <= Math.floor(last / HO); image++) {
+    lo = Math.min(lo, inRow(image * HO));
+    hi = Math.max(hi, inRow(image * HO - 1));
+  }
+  return { row0, rows, inRow0: lo, inRows: hi - lo + 1 };
+}
+
+/** Invocations along x (pixel blocks of the band's input rows) and workgroup rows (channel blocks times
+ *  depth taps) of the grid. */
 function convTransposeStridedGrid(s: ConvTransposeStridedSpec): [number, number] {
-  return [s.N * s.D * s.H * Math.ceil(s.W / s.tilePixels), (cout4Padded(s.cout, s.tileC4) / s.tileC4) * s.kernel[0]];
+  return [bandRows(s).inRows * Math.ceil(s.W / s.tilePixels), (cout4Padded(s.cout, s.tileC4) / s.tileC4) * s.kernel[0]];
 }
 
 export function convTransposeStridedWorkgroups(s: ConvTransposeStridedSpec): [number, number, number] {
@@ -83,9 +111,12 @@ export function convTransposeStridedWgsl(s: ConvTransposeStridedSpec): string {
   const taps = KH * KW;
   const inner = rep(taps, (k) => weightTile(`((dz * KHW + ${k}u) * CIN4 + ci4) * COUT4_PAD + co0`, `${k}_`, TP, TC, S));
   const store = (p: number, t: number) =>
-    rep(taps, (k) => {
-      const [dy, dx] = [Math.floor(k / KW), k % KW];
-      return `        output[((oz * OH + y * KH + ${dy}u) * OW + (x0 + ${p}u) * KW + ${dx}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(acc_${p}_${k}_${t} + b_${t});`;
+    rep(KH, (dy) => {
+      const row = rep(KW, (dx) => {
+        const k = dy * KW + dx;
+        return `          output[((oz * OH + y * KH + ${dy}u) * OW + (x0 + ${p}u) * KW + ${dx}u) * OUT_STRIDE + OUT_OFFSET + co0 + ${t}u] = Act(acc_${p}_${k}_${t} + b_${t});`;
+      });
+      return `        if (inBand_${dy}) {\n${row}\n        }`;
     });
   return /* wgsl */ `${enables(sub, s.f16)}
 // conv_transpose k = s (${s.kernel.join('x')}), NHWC4 / NDHWC4 (sizes from the shape uniform, so layers and depths
@@ -111,12 +142,16 @@ ${gridIndex(s.workgroupSize, 'CO_BLOCKS * KD')}
   let dz = wgy / CO_BLOCKS;
   let block = min(index, BLOCKS - 1u);
   let x0 = (block % X_BLOCKS) * TP;
-  // the input row (n * D + z) * H + y; its output rows start at depth oz = (n * D + z) * KD + dz
-  let inRow = block / X_BLOCKS;
+  // the input row (n * D + z) * H + y (counted from the whole input's first: the band's start at IN_ROW0);
+  // its output rows start at depth oz = (n * D + z) * KD + dz
+  let inRow = IN_ROW0 + block / X_BLOCKS;
   let y = inRow % H;
   let oz = (inRow / H) * KD + dz;
   let OH = H * KH;
   let OW = W * KW;
+  // output row (oz * OH + y * KH + dy) is stored only inside the band [ROW0, ROW0 + ROWS) (u32 wrap-around
+  // makes rows before ROW0 fail too)
+${rep(KH, (dy) => `  let inBand_${dy} = (oz * OH + y * KH + ${dy}u) - ROW0 < ROWS;`)}
 
   // acc_p_k_t: input pixel p, in-plane tap k = dy * KW + dx, channel group t
 ${rep(TP, (p) => rep(taps, (k) => rep(TC, (t) => `  var acc_${p}_${k}_${t} = vec4<f32>(0.0);`)))}
@@ -164,12 +199,16 @@ const CONVT_SHAPE = new ShapeUniforms([
   'OUT_OFFSET',
   'X_BLOCKS',
   'BLOCKS',
+  'IN_ROW0',
+  'ROW0',
+  'ROWS',
   ...GRID_FIELDS,
 ] as const);
 
 export function convTransposeStridedShape(s: ConvTransposeStridedSpec): Uint32Array {
   const X_BLOCKS = Math.ceil(s.W / s.tilePixels);
   const [blocks, rows] = convTransposeStridedGrid(s);
+  const band = bandRows(s);
   return CONVT_SHAPE.data({
     H: s.H,
     W: s.W,
@@ -184,6 +223,9 @@ export function convTransposeStridedShape(s: ConvTransposeStridedSpec): Uint32Ar
     OUT_OFFSET: s.output.c4Offset,
     X_BLOCKS,
     BLOCKS: blocks,
+    IN_ROW0: band.inRow0,
+    ROW0: band.row0,
+    ROWS: band.rows,
     ...gridUniforms(blocks, s.workgroupSize, rows),
   });
 }
@@ -195,7 +237,8 @@ export function convTransposeStridedStep(
   label = 'convTransposeStrided',
 ): Step {
   const [kD, kH, kW] = s.kernel;
-  const flops = 2 * s.N * s.D * s.H * s.W * kD * kH * kW * s.cout * s.cin;
+  // one tap per output pixel: the band's output pixels times Cin x Cout
+  const flops = 2 * bandRows(s).rows * s.W * kW * s.cout * s.cin;
   const planar = kD === 1 && s.D === 1;
   const spatial = (d: number, h: number, w: number) => (planar ? `${h},${w}` : `${d},${h},${w}`);
   const sizes = planar ? [kH, kW] : s.kernel;

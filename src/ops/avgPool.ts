@@ -15,7 +15,9 @@ export const avgPool: OpDef<'avgPool'> = {
   // a concatenated input with vec4 gaps would need its output to keep the same gaps
   readsSegments: false,
   f16: true,
-  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16 }) {
+  // output coordinate o pools inputs o * k .. o * k + k - 1 along each axis (axis 0 = D in 3D, H in 2D)
+  reach: (op) => (axis, o) => [o * op.kernel[axis], o * op.kernel[axis] + op.kernel[axis] - 1],
+  compile(op, { device, node, g, shapeOf, view, range, workgroupSize, f16, band }) {
     const [x] = node.inputs;
     const s = shapeOf(x);
     const [D, H, W] = s.length === 5 ? [s[2], s[3], s[4]] : [1, s[2], s[3]];
@@ -31,6 +33,7 @@ export const avgPool: OpDef<'avgPool'> = {
       output: view(node.output),
       workgroupSize,
       f16,
+      band,
     };
     return [avgPoolStep(device, spec, { input: range(x), output: range(node.output) }, node.name)];
   },

@@ -39,12 +39,22 @@ export const conv3d: OpDef<'conv3d'> = {
   f16: true,
   tuning: { kernel: 'conv3d', key: conv3dLayerKey },
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
+  // output coordinate o of axis D (0) or H (1) reads inputs o * stride - pad .. + (k - 1) (no dilation); the
+  // residual has the output's size (the default)
+  reach(op, k) {
+    if (k !== 0) return (_axis, o) => [o, o];
+    const kernel = op.params.shape.slice(2);
+    return (axis, o) => {
+      const first = o * op.stride[axis] - op.padding[axis];
+      return [first, first + kernel[axis] - 1];
+    };
+  },
   pack(op, { g, node, f16, tile }) {
     const input = g.values[node.inputs[0]];
     const p = packConv3dWeights(op.params, storageC4(input), layerTile(op, tile).tileC4, channelPos(input));
     return [weightsFor(p.weight, f16), p.bias];
   },
-  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16 }) {
+  compile(op, { device, node, g, shapeOf, view, range, params, tile, f16, band }) {
     const [x] = node.inputs;
     const r = op.residual ? node.inputs[1] : -1;
     const [n, cin, d, h, w] = shapeOf(x);
@@ -65,9 +75,11 @@ export const conv3d: OpDef<'conv3d'> = {
       input: view(x),
       output: view(node.output),
       activation: op.activation,
-      // fewer voxels per invocation where the layer is too small to fill the workgroups (N * DO * HO rows)
+      // fewer voxels per invocation where the layer is too small to fill the workgroups (N * DO * HO rows:
+      // the whole output's, so every band runs the same code)
       ...fillWorkgroups(layerTile(op, tile), n * dO * hO, wO),
       f16,
+      band,
     };
     const io = { input: range(x), weight: params[0], bias: params[1], output: range(node.output), residual: op.residual ? range(r) : undefined };
     return [conv3dStep(device, spec, io, node.name)];

@@ -1,7 +1,7 @@
 // conv_transpose2d kernel 2 stride 2 with bias (the brain U-Net's up-sampling): the convTransposeStrided op's
 // pack and compile with kernel [2, 2], under its own tuning keys.
 import { packConvTranspose2x2Weights } from '../kernels/convTranspose2x2.js';
-import { compileTransposeStrided, packTransposeStrided } from './convTransposeStrided.js';
+import { compileTransposeStrided, packTransposeStrided, reachTransposeStrided } from './convTransposeStrided.js';
 import type { OpDef } from './registry.js';
 
 export const convTranspose2x2: OpDef<'convTranspose2x2'> = {
@@ -19,5 +19,6 @@ export const convTranspose2x2: OpDef<'convTranspose2x2'> = {
   },
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
   pack: (op, ctx) => packTransposeStrided(op.params, ctx, packConvTranspose2x2Weights),
+  reach: (op) => reachTransposeStrided(op.params),
   compile: (op, ctx) => compileTransposeStrided(op.params, ctx),
 };

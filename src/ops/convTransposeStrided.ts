@@ -31,8 +31,24 @@ export function packTransposeStrided<P extends ConvNdParams>(
   return [weightsFor(p.weight, f16), p.bias];
 }
 
-/** The step of a kernel = stride transposed conv (the convTransposeStrided and convTranspose2x2 ops). */
-export function compileTransposeStrided(params: ConvNdParams, { device, node, g, shapeOf, view, range, params: packed, tile, f16 }: CompileContext): Step[] {
+/**
+ * The input coordinates output coordinate o reads along spatial axis `axis` (the convTransposeStrided and
+ * convTranspose2x2 ops' reach): with kernel = stride k and no padding, output o = i * k + t (t < k) reads
+ * input i = floor(o / k) only.
+ */
+export const reachTransposeStrided =
+  (params: ConvNdParams) =>
+  (axis: number, o: number): [number, number] => {
+    const i = Math.floor(o / params.shape[2 + axis]);
+    return [i, i];
+  };
+
+/** The step of a kernel = stride transposed conv (the convTransposeStrided and convTranspose2x2 ops), for
+ *  the band of output rows the context gives (all rows unbanded). */
+export function compileTransposeStrided(
+  params: ConvNdParams,
+  { device, node, g, shapeOf, view, range, params: packed, tile, f16, band }: CompileContext,
+): Step[] {
   const [x] = node.inputs;
   const s = shapeOf(x);
   const [D, H, W] = s.length === 5 ? [s[2], s[3], s[4]] : [1, s[2], s[3]];
@@ -49,6 +65,7 @@ export function compileTransposeStrided(params: ConvNdParams, { device, node, g,
     output: view(node.output),
     ...tile!,
     f16,
+    band,
   };
   return [convTransposeStridedStep(device, spec, { input: range(x), weight: packed[0], bias: packed[1], output: range(node.output) }, node.name)];
 }
@@ -76,5 +93,6 @@ export const convTransposeStrided: OpDef<'convTransposeStrided'> = {
   },
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
   pack: (op, ctx) => packTransposeStrided(op.params, ctx),
+  reach: (op) => reachTransposeStrided(op.params),
   compile: (op, ctx) => compileTransposeStrided(op.params, ctx),
 };
