@@ -11,6 +11,9 @@
 //      the output view (a concat slice included), lanes past cout zeroed.
 // V and M live in a scratch region of the plan's arena, sized for one band of tile rows: bands bound that
 // memory whatever the input size (WINOGRAD_SCRATCH_BYTES per region).
+// A plan may run the conv in bands of output rows (issue 21: a tensor past the binding limit): each starts on
+// a tile row (conv2d's bandStart), so its tiles are exactly those one pass computes, cut in bands of tile
+// rows as above; the output transform stores only the band's rows.
 import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import {
@@ -117,10 +120,19 @@ export interface WinogradSpec {
   /** workgroup size of the two transforms */
   workgroupSize: number;
   f16?: boolean;
+  /** the plan's band: flat output rows [row0, row0 + rows) of the N * HO (default all); row0 starts a tile
+   *  row (row0 % HO a multiple of m) */
+  row0?: number;
+  rows?: number;
 }
 
-/** The geometry of a Winograd conv: output size, tiles, and the band of tile rows one pass handles. */
-export function winogradLayout(s: Pick<WinogradSpec, 'm' | 'N' | 'H' | 'W' | 'cin4' | 'cout' | 'padding'>, vec4Bytes: number) {
+/**
+ * The geometry of a Winograd conv: output size, tiles, and the bands of tile rows its passes handle. `rows`
+ * counts the tile rows of the whole output (N * TH); the plan's band (s.row0, s.rows: output rows) covers
+ * the tile rows [tileRow0, tileRow0 + tileRows), done in `bands` passes of at most `bandRows` tile rows,
+ * whose V and M take vBytes and mBytes.
+ */
+export function winogradLayout(s: Pick<WinogradSpec, 'm' | 'N' | 'H' | 'W' | 'cin4' | 'cout' | 'padding' | 'row0' | 'rows'>, vec4Bytes: number) {
   const [top, bottom, left, right] = s.padding;
   const a2 = (s.m + 2) ** 2;
   const HO = s.H + top + bottom - 2;
@@ -129,11 +141,36 @@ export function winogradLayout(s: Pick<WinogradSpec, 'm' | 'N' | 'H' | 'W' | 'ci
   const TW = Math.ceil(WO / s.m);
   const rows = s.N * TH;
   const mC4 = c4(s.cout);
+  // the plan's band of output rows, as tile rows: flat output row r lies in tile row (r / HO) * TH + (r % HO) / m
+  const outRow0 = s.row0 ?? 0;
+  const outRows = s.rows ?? s.N * HO - outRow0;
+  if (!Number.isInteger(outRow0) || !Number.isInteger(outRows) || outRow0 < 0 || outRows < 1 || outRow0 + outRows > s.N * HO)
+    throw new Error(`winograd: output rows [${outRow0}, ${outRow0 + outRows}) outside the output's ${s.N * HO} rows`);
+  if ((outRow0 % HO) % s.m !== 0)
+    throw new Error(`winograd: a band from output row ${outRow0} starts inside a tile of F(${s.m}x${s.m},3x3) (row ${outRow0 % HO} of ${HO})`);
+  const tileRow = (r: number) => Math.floor(r / HO) * TH + Math.floor((r % HO) / s.m);
+  const tileRow0 = tileRow(outRow0);
+  const tileRows = tileRow(outRow0 + outRows - 1) + 1 - tileRow0;
   // bytes per tile row of V and of M; a band is as many rows as fit the scratch size (at least one)
   const vRow = TW * a2 * s.cin4 * vec4Bytes;
   const mRow = TW * a2 * mC4 * vec4Bytes;
-  const bandRows = Math.max(1, Math.min(rows, Math.floor(scratchBytes / Math.max(vRow, mRow))));
-  return { HO, WO, TH, TW, rows, mC4, bandRows, bands: Math.ceil(rows / bandRows), vBytes: bandRows * vRow, mBytes: bandRows * mRow };
+  const bandRows = Math.max(1, Math.min(tileRows, Math.floor(scratchBytes / Math.max(vRow, mRow))));
+  return {
+    HO,
+    WO,
+    TH,
+    TW,
+    rows,
+    mC4,
+    outRow0,
+    outRows,
+    tileRow0,
+    tileRows,
+    bandRows,
+    bands: Math.ceil(tileRows / bandRows),
+    vBytes: bandRows * vRow,
+    mBytes: bandRows * mRow,
+  };
 }
 
 /** Whether a conv can run as F(m x m, 3x3): a 3x3 kernel, stride 1, no dilation, no groups. */
@@ -225,7 +262,8 @@ export function winogradInputWgsl(m: WinogradTile, workgroupSize: number, f16 = 
   const a = m + 2;
   return /* wgsl */ `${enables(false, f16)}
 // Winograd F(${m}x${m},3x3) input transform: V = B^T d B for the ${a}x${a} patch d of each tile of a band of tile
-// rows. Zero padding is a masked load.
+// rows. Zero padding is a masked load, whose address is the image's nearest row (top padding reads row 0):
+// a banded input is bound only over the rows its band reads, and padding rows lie outside the image.
 ${storageAliases(f16)}
 ${inputTransformBindings(m, f16).wgsl()}
 
@@ -239,7 +277,7 @@ ${bandTile('ci4', 'CIN4', workgroupSize)}
 ${rep(
   a,
   (r) => `  let y_${r} = y0 + ${r}u;
-  let rowBase_${r} = (n * H + min(y_${r}, H - 1u)) * W;
+  let rowBase_${r} = (n * H + select(min(y_${r}, H - 1u), 0u, ${m}u * ty + ${r}u < PT)) * W;
 ${rep(a, (c) => `  let d_${r}_${c} = select(vec4<f32>(0.0), vec4<f32>(input[(rowBase_${r} + min(x0 + ${c}u, W - 1u)) * IN_STRIDE + IN_OFFSET + ci4]), y_${r} < H && x0 + ${c}u < W);`)}`,
 )}
   // B^T d, by columns
@@ -271,11 +309,14 @@ const OUTPUT_SHAPE = new ShapeUniforms([
   'TH',
   'TW',
   'ROW0',
+  'OUT_ROW0',
+  'OUT_ROW_END',
   'TOTAL',
   'WG_X',
 ] as const);
 
-/** Output transform and epilogue: one invocation per (tile, output vec4). */
+/** Output transform and epilogue: one invocation per (tile, output vec4). Stores only the output rows
+ *  [OUT_ROW0, OUT_ROW_END) (the plan's band; all rows unbanded): a band's last tile may pass its end. */
 export function winogradOutputWgsl(m: WinogradTile, activation: Activation, residual: boolean, workgroupSize: number, f16 = false): string {
   const { AT } = MATRICES[m];
   const a = m + 2;
@@ -300,8 +341,9 @@ ${rep(m, (r) =>
     (c) => `  {
     let oy = ${m}u * ty + ${r}u;
     let ox = ${m}u * tx + ${c}u;
-    if (oy < HO && ox < WO) {
-      let pixel = (n * HO + oy) * WO + ox;
+    let orow = n * HO + oy;
+    if (oy < HO && ox < WO && orow >= OUT_ROW0 && orow < OUT_ROW_END) {
+      let pixel = orow * WO + ox;
       let v = ${linear(AT[c], (k) => `s_${r}_${k}`)} + b${residual ? ' + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co4])' : ''};
       output[pixel * OUT_STRIDE + OUT_OFFSET + co4] = Act(${maskLanes(activationWgsl(activation, 'v'), 'COUT - 4u * co4')});
     }
@@ -326,9 +368,11 @@ const outputTransformBindings = (m: WinogradTile, residual: boolean, f16: boolea
   );
 
 /**
- * The dispatches of one Winograd conv: per band, input transform, GEMM (the direct conv kernel as a
- * grouped 1x1 conv), output transform. `v` and `m` are scratch regions of winogradLayout's vBytes and
- * mBytes. The GEMM steps carry the conv's FLOPs as the direct conv counts them, so GFLOP/s figures compare.
+ * The dispatches of one Winograd conv (of the plan's band s.row0, s.rows: all output rows by default): per
+ * band of tile rows, input transform, GEMM (the direct conv kernel as a grouped 1x1 conv), output transform.
+ * `v` and `m` are scratch regions of winogradLayout's vBytes and mBytes. The GEMM steps carry the conv's
+ * FLOPs as the direct conv counts them, so GFLOP/s figures compare. The tiles, and so each output's
+ * arithmetic, are those of one pass whatever the bands; the GEMM's tile (s.tile) must not depend on them.
  */
 export function winogradSteps(
   device: GPUDevice,
@@ -356,11 +400,12 @@ export function winogradSteps(
   const name = `F(${s.m}x${s.m},3x3)`;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${L.HO},${L.WO}] k3x3 s1 p${s.padding[0]} winograd ${name}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   const steps: Step[] = [];
+  const banded = L.outRows < s.N * L.HO;
   for (let band = 0; band < L.bands; band++) {
-    const row0 = band * L.bandRows;
-    const rows = Math.min(L.bandRows, L.rows - row0);
+    const row0 = L.tileRow0 + band * L.bandRows;
+    const rows = Math.min(L.bandRows, L.tileRow0 + L.tileRows - row0);
     const tiles = rows * L.TW;
-    const tag = L.bands > 1 ? ` band ${band + 1}/${L.bands}` : '';
+    const tag = `${banded ? ` rows ${L.outRow0}..${L.outRow0 + L.outRows - 1}` : ''}${L.bands > 1 ? ` band ${band + 1}/${L.bands}` : ''}`;
     const inTotal = tiles * s.cin4;
     const inWg = linearWorkgroups(inTotal, wg);
     const inShape = INPUT_SHAPE.data({
@@ -432,6 +477,8 @@ export function winogradSteps(
       TH: L.TH,
       TW: L.TW,
       ROW0: row0,
+      OUT_ROW0: L.outRow0,
+      OUT_ROW_END: L.outRow0 + L.outRows,
       TOTAL: outTotal,
       WG_X: outWg[0],
     });

@@ -82,17 +82,18 @@ export const conv2d: OpDef<'conv2d'> = {
         : packConv2dWeights(op.params, storageC4(input), t.tileC4, channelPos(input));
     return [weightsFor(p.weight, f16), p.bias];
   },
-  scratch(op, { g, node, shapeOf, tuning, f16 }) {
+  scratch(op, { g, node, shapeOf, tuning, f16, band }) {
     const variant = convVariantOf(g, node, tuning, f16);
     if (variant.kind !== 'winograd2' && variant.kind !== 'winograd4') return [];
     const [n, , h, w] = shapeOf(node.inputs[0]);
+    // V and M of one pass over the band's tile rows (see winogradLayout)
     const L = winogradLayout(
-      { m: variant.m, N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding },
+      { m: variant.m, N: n, H: h, W: w, cin4: storageC4(g.values[node.inputs[0]]), cout: op.params.shape[0], padding: op.padding, ...band },
       f16 ? 8 : 16,
     );
     return [L.vBytes, L.mBytes];
   },
-  compile(op, { device, node, g, shapeOf, view, range, params, tuning, f16, workgroupSize, scratch }) {
+  compile(op, { device, node, g, shapeOf, view, range, params, tuning, f16, workgroupSize, scratch, band }) {
     const variant = convVariantOf(g, node, tuning, f16);
     // every step names the variant (plan.describe(), `unet bench` per-layer profiles)
     const named = (steps: Step[]): Step[] => steps.map((s) => ({ ...s, detail: `${s.detail} via ${describeConvVariant(variant)}` }));
@@ -123,6 +124,8 @@ export const conv2d: OpDef<'conv2d'> = {
     if (variant.kind === 'winograd2' || variant.kind === 'winograd4') {
       const m = variant.m;
       const [cout, cin] = op.params.shape;
+      // the GEMM's tile is fitted to a pass of the whole output, banded or not, so a band's GEMM is the same
+      // code (the same arithmetic per tile) as one pass's
       const L = winogradLayout({ m, N: n, H: h, W: w, cin4: storageC4(g.values[x]), cout, padding: op.padding }, f16 ? 8 : 16);
       const spec = {
         m,
@@ -140,6 +143,7 @@ export const conv2d: OpDef<'conv2d'> = {
         workgroupSize,
         f16,
         tile: fillWorkgroups(t, L.bandRows, L.TW),
+        ...band,
       };
       const io = {
         input: range(x),
