@@ -308,7 +308,10 @@ export function compilePlan(
     if (bytes > device.limits.maxBufferSize)
       throw new InputError(`input [${inputShape}]: the ${what} needs ${bytes} bytes, more than maxBufferSize (${device.limits.maxBufferSize})`);
   }
-  const io = { input: inputBytes > limit ? ('rows' as const) : ('nchw' as const), output: outputBytes > limit ? ('rows' as const) : ('nchw' as const) };
+  // (also when only the NHWC4 side passes it: the conversion then runs in bands, and a band of NCHW is no window)
+  const storageOf = (v: ValueId) => memory.allocations.get(memory.location.get(v)!.root)!.sizeBytes;
+  const order = (bytes: number, v: ValueId) => (bytes > limit || storageOf(v) > limit ? ('rows' as const) : ('nchw' as const));
+  const io = { input: order(inputBytes, g.input), output: order(outputBytes, g.output) };
   const buffers = {
     input: createBuffer(device, 'input nchw', inputBytes, usage | GPUBufferUsage.COPY_DST),
     arenas: arenaBuffers(device, memory.arenaBytes, chunkBytes),
@@ -453,8 +456,7 @@ function layoutIn(
     order: o.io,
   };
   const total = N * pad.H;
-  const inputBytes = buffers.input.size;
-  const fitsWhole = inputBytes <= o.limit && bindRows(s, buffers.arenas, g.input, 'all').range.size! <= o.limit;
+  const fitsWhole = o.io === 'nchw';
   if (fitsWhole)
     return [nchwToNhwc4Step(device, spec, { input: { buffer: buffers.input }, output: bindRows(s, buffers.arenas, g.input, 'all').range }, 'input')];
   // the source rows (flat over N images of srcH rows) a band of padded rows reads
@@ -521,7 +523,7 @@ function layoutOut(
   const { N, OC, OH, OW, outWindow: w } = o;
   const whole = bindRows(s, buffers.arenas, g.output, 'all');
   const spec: LayoutSpec = { N, C: OC, H: OH, W: OW, view: whole.view, workgroupSize: o.workgroupSize, window: w, f16: o.f16, order: o.io };
-  if (buffers.output.size <= o.limit && whole.range.size! <= o.limit)
+  if (o.io === 'nchw')
     return [nhwc4ToNchwStep(device, spec, { input: whole.range, output: { buffer: buffers.output } }, 'output')];
   // bands of output rows (flat over N images of srcH rows); each reads the same rows of the graph's output, moved by the crop
   const rowElements = OC * w.srcW;
