@@ -107,6 +107,19 @@ const CASES: Case[] = [
     splits: [2, 5],
   },
   {
+    // the norm reads b where it lives: the second slice of a concatenation [a, b] (c4 offset 2 of 4), and
+    // the 1x1 conv of the concatenation is its fused residual
+    name: 'instanceNorm of a concat slice',
+    shape: [2, 8, 19, 15],
+    build: (b, x) => {
+      const right = b.relu('b', x);
+      const cat = b.concat('cat', [b.sigmoid('a', x), right]);
+      return b.add2('sum', b.conv2d('mix', cat, pointwise(8, 16, 31)), b.instanceNorm('norm', right, norm(8, 32)));
+    },
+    kind: 'instanceNorm',
+    splits: [2, 5],
+  },
+  {
     name: 'instanceNorm + relu, 3D',
     shape: [2, 5, 7, 9, 11],
     build: (b, x) => b.activation('act', b.instanceNorm('norm', x, norm(5, 26)), 'relu'),
