@@ -10,7 +10,6 @@ import { decodeImage } from '../../src/io/image.js';
 import { channelPlanes, normalize } from '../../src/io/preprocess.js';
 import { windowGeometry } from '../../src/tiling/sliding.js';
 import { testDevice } from '../helpers.js';
-import { skip } from '../skip.js';
 
 const DEMO = 'assets/demo/nuclei_unet.safetensors';
 const [H, W] = [96, 80];
@@ -171,30 +170,31 @@ Tiled('estimate() is what the compiled plan holds (to the shape uniforms)', asyn
   }
 });
 
-Tiled('too large for one pass: tile false is a clear error before any allocation; auto tiles', async ({ model }) => {
+Tiled('past one binding: one pass in bands (not windows); past every limit: tile false is a clear error before any allocation, auto tiles', async ({ model, device }) => {
   const limit = model.device.limits.maxStorageBufferBindingSize;
-  // the smallest square image whose largest activation exceeds the binding limit
+  // the smallest square image whose largest activation exceeds the binding limit runs in one pass, in bands
   let side = 256;
   while (model.estimate([1, 1, side, side]).largestActivationBytes <= limit) side += 256;
-  if (side * side > 3e7) return skip(`this adapter binds ${limit} bytes, one pass fits up to ${side}^2`);
-  const x = { data: new Float32Array(side * side), shape: [1, 1, side, side] };
-  const before = model.gpuBytes();
+  const big = model.runPath([1, 1, side, side]);
+  assert.is(big.path, 'bands', big.why);
+  assert.ok(big.estimate.bandedNodes > 0 && big.estimate.bands > big.estimate.bandedNodes, big.why);
+  console.log(`  ${side}x${side}: ${big.why}`);
+  // a binding limit under one row of the first layer's halo: no band fits, so one pass is impossible
+  const tiny = await loadModel(device, DEMO, { maxBindingBytes: 2048 });
   try {
-    await model.run(x, { tile: false });
-    assert.unreachable('should have failed');
-  } catch (e) {
-    assert.match(
-      (e as Error).message,
-      new RegExp(
-        `^input \\[1,1,${side},${side}\\] does not fit one pass: an activation needs .* MiB, more than maxStorageBufferBindingSize .*; run it in tiles`,
-      ),
-    );
+    const x = { data: new Float32Array(64 * 64), shape: [1, 1, 64, 64] };
+    const before = tiny.gpuBytes();
+    try {
+      await tiny.run(x, { tile: false });
+      assert.unreachable('should have failed');
+    } catch (e) {
+      assert.match((e as Error).message, /^input \[1,1,64,64\] does not fit one pass: input \[1,1,64,64\]: .+ passes the binding limit \(2048 bytes\) even in a band of one row; .*run it in tiles/);
+    }
+    assert.is(tiny.gpuBytes(), before, 'nothing allocated');
+    assert.is(tiny.runPath([1, 1, 64, 64]).path, 'windows');
+  } finally {
+    tiny.dispose();
   }
-  assert.is(model.gpuBytes(), before, 'nothing allocated');
-  const estimate = model.estimate([1, 1, side, side]);
-  console.log(
-    `  ${side}x${side}: one pass needs ${(estimate.totalBytes / 2 ** 20).toFixed(0)} MiB (largest activation ${(estimate.largestActivationBytes / 2 ** 20).toFixed(0)} MiB > ${(limit / 2 ** 20).toFixed(0)} MiB binding limit)`,
-  );
 });
 
 Tiled('bad tile options are clear errors', async ({ model }) => {
