@@ -7,7 +7,7 @@ import type { Safetensors, TensorInfo } from '../../weights/safetensors.js';
 import { optimize } from '../../compiler/passes/index.js';
 import { layoutParams, packParams } from '../../compiler/params.js';
 import { memoryPlanOf } from '../../compiler/plan.js';
-import { DEFAULT_TUNING, tuningFor } from '../../compiler/tuning.js';
+import { DEFAULT_TUNING, type Tuning, tuningFor } from '../../compiler/tuning.js';
 import { adapterOf } from '../../gpu/device.js';
 import { inferShapes } from '../../ops/index.js';
 import { buildUNet, unetParamsFrom, unetSizeMultiple } from '../brainUnet.js';
@@ -241,47 +241,69 @@ function flopsOf(g: Graph, shapes: Map<ValueId, number[]>): number {
   return flops;
 }
 
-export function describeOptions(o: ModelOptions, input: [number, number], ctx: DescribeContext = {}): ModelDescription {
-  const problems = checkOptions(o);
-  if (problems.length) throw new InputError(`model options: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
-  if (!Array.isArray(input) || input.length !== 2 || !input.every((v) => Number.isInteger(v) && v >= 1 && v <= MAX_SIDE))
-    throw new InputError(`describeModel: input must be [H, W], integers from 1 to ${MAX_SIDE}, found ${JSON.stringify(input)}`);
-  const spec = stateDictSpec(o);
-  const counts = countSpec(spec);
-  const groups = { encoder: 0, decoder: 0, head: 0 };
-  for (const t of spec) if (t.init !== 'count' && !/running_(mean|var)$/.test(t.key)) groups[t.part] += numel(t.shape);
+/** What describeOptions computes once per model (and device context), whatever the input size. */
+interface Prepared {
+  counts: { parameters: number; buffers: number };
+  groups: { encoder: number; decoder: number; head: number };
+  built: BuiltGraph;
+  perStage: Map<string, number>;
+  optimized: Graph;
+  tuning: Tuning;
+  alignment: number;
+  f16: boolean;
+  weightsBytes: number;
+}
 
-  const built = buildGraph(o, new TensorReader(zeroSafetensors(spec, `${o.architecture} ${o.encoder}`)));
-  const m = built.sizeMultiple;
-  const padded: [number, number] = [Math.ceil(input[0] / m) * m, Math.ceil(input[1] / m) * m];
-  const runShape = [1, o.inChannels, padded[0], padded[1]];
-  const shapes = inferShapes(built.graph, runShape);
+/** The last model prepared: the page asks for one model at several sizes in a row (its graph holds zeros of
+ *  every weight, so only one is kept). */
+let last: { key: string; prepared: Prepared } | undefined;
 
-  // parameters of each stage: its nodes' tensors (a node is named after its module)
-  const perStage = new Map<string, number>();
-  const moduleStage = new Map<string, string>();
-  for (const [node, id] of built.stageOf) moduleStage.set(node, id);
-  for (const t of spec) {
-    if (t.init === 'count' || /running_(mean|var)$/.test(t.key)) continue;
-    const id = moduleStage.get(t.key.slice(0, t.key.lastIndexOf('.')));
-    if (id) perStage.set(id, (perStage.get(id) ?? 0) + numel(t.shape));
-  }
-  const stages: DescribedStage[] = built.stages.map(({ value, ...st }) => {
-    const s = shapes.get(value)!;
-    return { ...st, shape: [s[0], s[1], s[2], s[3]], parameters: perStage.get(st.id) ?? 0 };
-  });
-
+function prepare(o: ModelOptions, ctx: DescribeContext): Prepared {
   const f16 = ctx.precision === 'f16';
   const limits = ctx.device?.limits;
   const tuning = ctx.tuning ?? (ctx.device ? tuningFor(ctx.device, adapterOf(ctx.device)) : DEFAULT_TUNING);
   const alignment = ctx.alignment ?? limits?.minStorageBufferOffsetAlignment ?? DEFAULT_ALIGNMENT;
   const maxBinding = ctx.maxBindingBytes ?? limits?.maxStorageBufferBindingSize ?? DEFAULT_MAX_BINDING;
   const maxBuffer = ctx.maxBufferBytes ?? limits?.maxBufferSize ?? DEFAULT_MAX_BUFFER;
+  const key = JSON.stringify([o, tuning, f16, alignment, maxBinding, maxBuffer]);
+  if (last?.key === key) return last.prepared;
+
+  const spec = stateDictSpec(o);
+  const counts = countSpec(spec);
+  const groups = { encoder: 0, decoder: 0, head: 0 };
+  for (const t of spec) if (t.init !== 'count' && !/running_(mean|var)$/.test(t.key)) groups[t.part] += numel(t.shape);
+  const built = buildGraph(o, new TensorReader(zeroSafetensors(spec, `${o.architecture} ${o.encoder}`)));
+  // parameters of each stage: its nodes' tensors (a node is named after its module)
+  const perStage = new Map<string, number>();
+  for (const t of spec) {
+    if (t.init === 'count' || /running_(mean|var)$/.test(t.key)) continue;
+    const id = built.stageOf.get(t.key.slice(0, t.key.lastIndexOf('.')));
+    if (id) perStage.set(id, (perStage.get(id) ?? 0) + numel(t.shape));
+  }
   const optimized = optimize(built.graph);
-  const { shapes: runShapes, memory } = memoryPlanOf(optimized, runShape, alignment, f16, tuning);
-  const gflop = flopsOf(optimized, runShapes) / 1e9;
   const { sizes } = layoutParams(packParams(optimized, tuning, f16), alignment, Math.floor(Math.min(maxBinding, maxBuffer) / alignment) * alignment);
   const weightsBytes = sizes.reduce((a, s) => a + Math.max(s, 4), 0);
+  const prepared = { counts, groups, built, perStage, optimized, tuning, alignment, f16, weightsBytes };
+  last = { key, prepared };
+  return prepared;
+}
+
+export function describeOptions(o: ModelOptions, input: [number, number], ctx: DescribeContext = {}): ModelDescription {
+  const problems = checkOptions(o);
+  if (problems.length) throw new InputError(`model options: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+  if (!Array.isArray(input) || input.length !== 2 || !input.every((v) => Number.isInteger(v) && v >= 1 && v <= MAX_SIDE))
+    throw new InputError(`describeModel: input must be [H, W], integers from 1 to ${MAX_SIDE}, found ${JSON.stringify(input)}`);
+  const { counts, groups, built, perStage, optimized, tuning, alignment, f16, weightsBytes } = prepare(o, ctx);
+  const m = built.sizeMultiple;
+  const padded: [number, number] = [Math.ceil(input[0] / m) * m, Math.ceil(input[1] / m) * m];
+  const runShape = [1, o.inChannels, padded[0], padded[1]];
+  const shapes = inferShapes(built.graph, runShape);
+  const stages: DescribedStage[] = built.stages.map(({ value, ...st }) => {
+    const s = shapes.get(value)!;
+    return { ...st, shape: [s[0], s[1], s[2], s[3]], parameters: perStage.get(st.id) ?? 0 };
+  });
+  const { shapes: runShapes, memory } = memoryPlanOf(optimized, runShape, alignment, f16, tuning);
+  const gflop = flopsOf(optimized, runShapes) / 1e9;
   const out = runShapes.get(optimized.output)!;
   const inputBytes = 4 * o.inChannels * input[0] * input[1];
   const outputBytes = 4 * out[1] * input[0] * input[1];
