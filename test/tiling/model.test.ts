@@ -170,7 +170,7 @@ Tiled('estimate() is what the compiled plan holds (to the shape uniforms)', asyn
   }
 });
 
-Tiled('past one binding: one pass in bands (not windows); past every limit: tile false is a clear error before any allocation, auto tiles', async ({ model, device }) => {
+Tiled('past one binding: one pass in bands (not windows); where no band fits: tile false is a clear error before any allocation', async ({ model, device }) => {
   const limit = model.device.limits.maxStorageBufferBindingSize;
   // the smallest square image whose largest activation exceeds the binding limit runs in one pass, in bands
   let side = 256;
@@ -191,7 +191,6 @@ Tiled('past one binding: one pass in bands (not windows); past every limit: tile
       assert.match((e as Error).message, /^input \[1,1,64,64\] does not fit one pass: input \[1,1,64,64\]: .+ passes the binding limit \(2048 bytes\) even in a band of one row; .*run it in tiles/);
     }
     assert.is(tiny.gpuBytes(), before, 'nothing allocated');
-    assert.is(tiny.runPath([1, 1, 64, 64]).path, 'windows');
   } finally {
     tiny.dispose();
   }
