@@ -115,11 +115,11 @@ export interface GpuMemory {
 }
 
 /**
- * The default bound of the plan cache: 4 x maxStorageBufferBindingSize, at most maxBufferSize. A plan that
- * runs in one pass has no activation over maxStorageBufferBindingSize (larger inputs run in windows), and
- * its arena holds the few activations alive at once (a U-Net's skips plus one layer's input and output),
- * so this keeps at least the largest plan one pass can compile, or many small ones: 512 MiB on lavapipe
- * (128 MiB bindings), where sizes 400^2 to 1096^2 of a resnet U-Net took 2.4 GB unbounded.
+ * The default bound of the plan cache: 4 x maxStorageBufferBindingSize, at most maxBufferSize. It keeps
+ * several plans of ordinary sizes (a U-Net's arena holds the few activations alive at once: its skips plus
+ * one layer's input and output), 512 MiB on lavapipe (128 MiB bindings), where sizes 400^2 to 1096^2 of a
+ * resnet U-Net took 2.4 GB unbounded. A larger plan (an image whose layers run in bands) evicts the others
+ * and is kept alone.
  */
 export function defaultPlanCacheBytes(limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>): number {
   return Math.min(4 * limits.maxStorageBufferBindingSize, limits.maxBufferSize);
