@@ -128,7 +128,7 @@ const CASES: Case[] = [
   { N: 1, C: 3, size: [4, 6, 5], activation: 'sigmoid', range: [40, 60] },
   // 33 vec4 groups: two blocks of 17 channel-group lanes, 15 position rows
   { N: 1, C: 130, size: [5, 7], activation: 'leakyRelu:0.2' },
-  // many chunks: 5000 positions of 1 vec4 group (64 rows x 16 positions a chunk) with a mean of -30
+  // many positions a slot: 5000 positions of 1 vec4 group (Welford per slot, slots combined by Chan's formula) with a mean of -30
   { N: 2, C: 3, size: [50, 100], range: [-33, -27], residual: true, activation: 'leakyRelu:0.01' },
   // input and output channel slices of wider buffers (a decoder's concat); sigmoid(0) = 0.5 must not leak
   // into the padding lanes
