@@ -193,6 +193,8 @@ export function planBands(
         `${where}: ${node.name} (${kind}) needs bindings of up to ${Math.max(...values.map((v) => wholeBytes(s, v)))} bytes, more than the binding limit (${limit}), and cannot run in bands`,
       );
     }
+    // a reduce op's scratch (its running sums) serves every band: it must fit whole
+    if (banding === 'reduce' && !scratchOf(node).every((b) => b <= limit)) tooSmall(where, node, 'its scratch', limit);
     const bands = banding === 'reduce' ? planReduceBands(s, node, limit, where) : planRowBands(s, node, limit, scratchOf, where);
     if (bands.length > 1) plan.set(node.name, bands);
   }
