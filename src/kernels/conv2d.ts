@@ -30,7 +30,28 @@ import {
   weightParam,
 } from './gemmTile.js';
 
-export interface Conv2dSpec extends WeightSharing {
+/**
+ * The output rows a dispatch computes (issue 21's bands): flat rows [row0, row0 + rows) of the N * HO rows of
+ * WO pixels, row r being image r / HO, row r % HO. A banded dispatch covers only those rows and stores
+ * nothing else; every coordinate (image, row, padding, edges) stays global, so each pixel is computed as in
+ * one pass, and the views' offsets may have a window's start folded in (negative: see ShapeUniforms.data).
+ * Default: all rows.
+ */
+export interface OutputRows {
+  row0?: number;
+  rows?: number;
+}
+
+/** The band of `s` (default: all `N * HO` rows), checked to lie inside the output. */
+export function outputRows(s: OutputRows & { N: number }, HO: number, kernel: string): { row0: number; rows: number } {
+  const row0 = s.row0 ?? 0;
+  const rows = s.rows ?? s.N * HO - row0;
+  if (!Number.isInteger(row0) || !Number.isInteger(rows) || row0 < 0 || rows < 1 || row0 + rows > s.N * HO)
+    throw new Error(`${kernel}: output rows [${row0}, ${row0 + rows}) outside the output's ${s.N * HO} rows`);
+  return { row0, rows };
+}
+
+export interface Conv2dSpec extends WeightSharing, OutputRows {
   /** batch and input spatial size */
   N: number;
   H: number;
@@ -97,7 +118,7 @@ export function checkConv2dGroups(cin: number, cout: number, groups: number, til
 /** Invocations along x (pixel blocks) and workgroup rows (channel blocks) of the grid. */
 function conv2dGrid(s: Conv2dSpec): [number, number] {
   const { HO, WO } = conv2dOutShape(s);
-  return [s.N * HO * Math.ceil(WO / s.tilePixels), Math.ceil(c4(s.cout) / s.tileC4)];
+  return [outputRows(s, HO, 'conv2d').rows * Math.ceil(WO / s.tilePixels), Math.ceil(c4(s.cout) / s.tileC4)];
 }
 
 export function conv2dWorkgroups(s: Conv2dSpec): [number, number, number] {
@@ -137,7 +158,9 @@ export function conv2dWgsl(s: Conv2dSpec): string {
 // Work split: each invocation computes TP consecutive output pixels of one row times TC vec4 groups of
 // output channels. Lanes walk output pixels (x fastest), the workgroup row picks the channel block, so all
 // lanes of a workgroup need the same weights (rows past 65535 fold into z: gridIndex). Control flow stays uniform (masks, no early return), as
-// subgroupBroadcast requires; zero padding is a masked load.
+// subgroupBroadcast requires; zero padding is a masked load, whose address is clamped to the nearest row the
+// pixel reads (a banded input is bound only from the first row its band reads to the last).
+// A dispatch covers the output rows [ROW0, ROW0 + BLOCKS / X_BLOCKS) (all of them unbanded).
 ${storageAliases(s.f16)}
 const KH = ${s.kH}u;
 const KW = ${s.kW}u;
@@ -148,15 +171,15 @@ ${conv2dBindings(s).wgsl()}
 @compute @workgroup_size(${s.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneParam(S)}) {
 ${CONV_SHAPE.lets()}
-${tileOrigin(s.workgroupSize, 'HO', 'oy', 'ox0')}
+${tileOrigin(s.workgroupSize, 'HO', 'oy', 'ox0', 'n', 'ROW0')}
   // grouped convs: this tile's group starts GROUP_CIN4 * group vec4s into each input pixel (0 ungrouped)
   let gin = (co0 / GROUP_COUT4) * CIN4;
 
 ${accumulators(TP, TC)}
   for (var ky = 0u; ky < KH; ky++) {
-    // unsigned wrap-around makes "iy < 0" fail the "< H" test too
+    // unsigned wrap-around makes "iy < 0" fail the "< H" test too (and top padding reads row 0)
     let iy = oy * SH + ky * DH - PH;
-    let row = (n * H + min(iy, H - 1u)) * W;
+    let row = (n * H + select(min(iy, H - 1u), 0u, iy >= 0x80000000u)) * W;
 ${convRowTaps(TP, TC, S, {
   tapRow: 'ky',
   rowInside: 'iy < H',
@@ -216,12 +239,14 @@ const CONV_SHAPE = new ShapeUniforms([
   'SCALE_OFFSET',
   'X_BLOCKS',
   'BLOCKS',
+  'ROW0',
   ...GRID_FIELDS,
 ] as const);
 
 export function conv2dShape(s: Conv2dSpec): Uint32Array {
   const { HO, WO } = conv2dOutShape(s);
   const X_BLOCKS = Math.ceil(WO / s.tilePixels);
+  const { row0, rows } = outputRows(s, HO, 'conv2d');
   const groups = s.groups ?? 1;
   checkConv2dGroups(s.cin, s.cout, groups, s.tileC4);
   const cout4Pad = cout4Padded(s.cout, s.tileC4);
@@ -251,7 +276,8 @@ export function conv2dShape(s: Conv2dSpec): Uint32Array {
     OUT_STRIDE: s.output.c4Stride,
     OUT_OFFSET: s.output.c4Offset,
     X_BLOCKS,
-    BLOCKS: s.N * HO * X_BLOCKS,
+    BLOCKS: rows * X_BLOCKS,
+    ROW0: row0,
     ...gridUniforms(conv2dGrid(s)[0], s.workgroupSize, conv2dGrid(s)[1]),
   });
 }
@@ -264,7 +290,8 @@ export function conv2dStep(
 ): Step {
   const { HO, WO } = conv2dOutShape(s);
   const groups = s.groups ?? 1;
-  const flops = (2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW) / groups;
+  const band = outputRows(s, HO, label);
+  const flops = (2 * band.rows * WO * s.cout * s.cin * s.kH * s.kW) / groups;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${groups > 1 ? ` g${groups}` : ''}${s.inputScale ? ' *scale' : ''}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   // a residual or input scale buffer goes with its view in the spec: conv2dBindings declares one only then
   return makeStep(device, label, { code: conv2dWgsl(s), bindings: conv2dBindings(s) }, b, conv2dWorkgroups(s), flops, detail, conv2dShape(s));

@@ -6,6 +6,8 @@
 // loads). Threads are laid out 16 (pixels) x BN4 / TN4 (channels). This is the usual GPU shape (shared
 // memory reuse, many threads per tile) and the opposite of what suits llvmpipe (shared/LAVAPIPE.md), so the
 // tuner only offers it on hardware adapters. Weights use conv2d.ts's packing with tileC4 = BN4.
+// A dispatch covers the output pixels [PIXEL0, PIXEL0 + M): all of them, or a band's rows (OutputRows);
+// tiles are cut from the band, and each pixel's sum runs over K in the same order wherever its tile starts.
 import { UnsupportedError } from '../errors.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import {
@@ -21,7 +23,7 @@ import {
   storageAliases,
 } from './common.js';
 import type { Activation } from '../ir/types.js';
-import { type Conv2dSpec, conv2dOutShape } from './conv2d.js';
+import { type Conv2dSpec, conv2dOutShape, outputRows } from './conv2d.js';
 import { cout4Padded } from './gemmTile.js';
 
 /** Rows of threads (along pixels) and input vec4s per K step. */
@@ -64,6 +66,7 @@ const SHAPE = new ShapeUniforms([
   'DW',
   'K4',
   'M',
+  'PIXEL0',
   'IN_STRIDE',
   'IN_OFFSET',
   'OUT_STRIDE',
@@ -112,22 +115,27 @@ ${SHAPE.lets()}
   let ty = t / ${G.TX}u;
   var acc: array<array<vec4<f32>, ${TN4}>, ${TM}>;
   for (var k0 = 0u; k0 < K4; k0 += ${BK4}u) {
-    // stage the activation tile: pixel p's vec4 k4 = (tap, ci4), zero outside the image or past K / M
+    // stage the activation tile: pixel p's vec4 k4 = (tap, ci4), zero outside the image or past K / M.
+    // The masked loads read an element the pixel's own taps read (past M: the last pixel's; past K: the last
+    // tap's; padding: the nearest row / column): a banded input is bound only over the rows its band reads.
     for (var i = t; i < ${A}u; i += ${threads}u) {
       let p = i % ${BM}u;
       let k4 = k0 + i / ${BM}u;
       let m = m0 + p;
-      let tap = k4 / CIN4;
-      let ci4 = k4 % CIN4;
-      let ox = m % WO;
-      let oy = (m / WO) % HO;
-      let n = m / (WO * HO);
+      let pixel = PIXEL0 + min(m, M - 1u);
+      let kc = min(k4, K4 - 1u);
+      let tap = kc / CIN4;
+      let ci4 = kc % CIN4;
+      let ox = pixel % WO;
+      let oy = (pixel / WO) % HO;
+      let n = pixel / (WO * HO);
       // unsigned wrap-around makes "iy < 0" fail the "< H" test too
       let iy = oy * SH + (tap / KW) * DH - PH;
       let ix = ox * SW + (tap % KW) * DW - PW;
       let ok = m < M && k4 < K4 && iy < H && ix < W;
-      let at = ((n * H + min(iy, H - 1u)) * W + min(ix, W - 1u)) * IN_STRIDE + IN_OFFSET + ci4;
-      tileA[i] = select(vec4<f32>(0.0), vec4<f32>(input[min(at, arrayLength(&input) - 1u)]), ok);
+      let iyc = select(min(iy, H - 1u), 0u, iy >= 0x80000000u);
+      let at = ((n * H + iyc) * W + min(ix, W - 1u)) * IN_STRIDE + IN_OFFSET + ci4;
+      tileA[i] = select(vec4<f32>(0.0), vec4<f32>(input[at]), ok);
     }
     // stage the weight tile: BK4 x BN4 mats, each 4 contiguous columns
     for (var i = t; i < ${B}u; i += ${threads}u) {
@@ -152,11 +160,12 @@ ${SHAPE.lets()}
   for (var i = 0u; i < ${TM}u; i++) {
     let m = m0 + ty * ${TM}u + i;
     if (m >= M) { continue; }
+    let pixel = PIXEL0 + m;
     for (var j = 0u; j < ${TN4}u; j++) {
       let co4 = n0 + tx * ${TN4}u + j;
       if (co4 >= COUT4) { continue; }
-      let v = acc[i][j] + bias[co4]${s.residual ? ' + vec4<f32>(residual[m * RES_STRIDE + RES_OFFSET + co4])' : ''};
-      output[m * OUT_STRIDE + OUT_OFFSET + co4] = Act(${maskLanes(activationWgsl(s.activation, 'v'), 'COUT - 4u * co4')});
+      let v = acc[i][j] + bias[co4]${s.residual ? ' + vec4<f32>(residual[pixel * RES_STRIDE + RES_OFFSET + co4])' : ''};
+      output[pixel * OUT_STRIDE + OUT_OFFSET + co4] = Act(${maskLanes(activationWgsl(s.activation, 'v'), 'COUT - 4u * co4')});
     }
   }
 }
@@ -173,7 +182,8 @@ export function conv2dTiledStep(
   if ((s.groups ?? 1) !== 1 || s.inputScale) throw new Error(`${label}: the tiled conv kernel takes no groups and no input scale`);
   const { HO, WO } = conv2dOutShape(s);
   const G = tiledGeometry(s.tilePixels, s.tileC4);
-  const M = s.N * HO * WO;
+  const band = outputRows(s, HO, label);
+  const M = band.rows * WO;
   const cout4Pad = cout4Padded(s.cout, s.tileC4);
   const shape = SHAPE.data({
     H: s.H,
@@ -192,6 +202,7 @@ export function conv2dTiledStep(
     DW: s.dilationW,
     K4: s.kH * s.kW * s.cin4,
     M,
+    PIXEL0: band.row0 * WO,
     IN_STRIDE: s.input.c4Stride,
     IN_OFFSET: s.input.c4Offset,
     OUT_STRIDE: s.output.c4Stride,
@@ -204,7 +215,7 @@ export function conv2dTiledStep(
     throw new UnsupportedError(
       `${label}: ${M} output pixels need ${workgroups[0]} workgroups of ${G.BM}, more than ${MAX_WORKGROUPS_PER_DIM}: use a smaller input or tiles`,
     );
-  const flops = 2 * s.N * HO * WO * s.cout * s.cin * s.kH * s.kW;
+  const flops = 2 * M * s.cout * s.cin * s.kH * s.kW;
   const detail = `[${s.N},${s.cin},${s.H},${s.W}] -> [${s.N},${s.cout},${HO},${WO}] k${s.kH}x${s.kW} s${s.strideH} p${s.padH} tiled ${G.BM}x${G.BN4 * 4}${s.residual ? ' +residual' : ''}${s.activation === 'none' ? '' : ' +' + s.activation}`;
   const codeSpec = { kW: s.kW, tilePixels: s.tilePixels, tileC4: s.tileC4, f16: s.f16, activation: s.activation, residual: !!s.residual };
   return makeStep(device, label, { code: conv2dTiledWgsl(codeSpec), bindings: tiledBindings(codeSpec) }, b, workgroups, flops, detail, shape);

@@ -6,7 +6,8 @@
 // of channels; lanes walk pixels and the workgroup row (gridIndex) picks the vec4, so the weights a workgroup reads are
 // the same for all its lanes. Per kernel row, the invocation loads the (TP - 1) * stride + kW input vec4s
 // its pixels share once into registers (per-lane loads are what costs on llvmpipe) instead of TP * kW.
-// Per-side padding (TensorFlow "same" is often asymmetric).
+// Per-side padding (TensorFlow "same" is often asymmetric). A dispatch may cover a band of output rows only
+// (OutputRows, issue 21): blocks start at ROW0's, coordinates stay global.
 import type { ConvParams } from '../ir/params.js';
 import { KernelBindings, activation, param, written } from './bindings.js';
 import {
@@ -28,9 +29,9 @@ import {
   withBytes,
 } from './common.js';
 import type { Activation } from '../ir/types.js';
-import { conv2dOutSize } from './conv2d.js';
+import { type OutputRows, conv2dOutSize, outputRows } from './conv2d.js';
 
-export interface DepthwiseConv2dSpec {
+export interface DepthwiseConv2dSpec extends OutputRows {
   N: number;
   H: number;
   W: number;
@@ -63,7 +64,7 @@ export function depthwiseConv2dOutShape(s: DepthwiseConv2dSpec): { HO: number; W
 /** Invocations along x (pixel blocks) and workgroup rows (one per channel vec4) of the grid. */
 function depthwiseConv2dGrid(s: DepthwiseConv2dSpec): [number, number] {
   const { HO, WO } = depthwiseConv2dOutShape(s);
-  return [s.N * HO * Math.ceil(WO / s.tilePixels), c4(s.channels)];
+  return [outputRows(s, HO, 'depthwiseConv2d').rows * Math.ceil(WO / s.tilePixels), c4(s.channels)];
 }
 
 export function depthwiseConv2dWorkgroups(s: DepthwiseConv2dSpec): [number, number, number] {
@@ -90,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 ${DW_SHAPE.lets()}
   // invocations past the last block compute a copy of it and store nothing
 ${gridIndex(s.workgroupSize, 'C4')}
-  let block = min(index, BLOCKS - 1u);
+  let block = ROW0 * X_BLOCKS + min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let oy = (block / X_BLOCKS) % HO;
   let n = block / (X_BLOCKS * HO);
@@ -99,9 +100,10 @@ ${gridIndex(s.workgroupSize, 'C4')}
 ${rep(TP, (p) => `  var acc_${p} = vec4<f32>(0.0);`)}
   let x0 = ox0 * SW_CONST - PW;
   for (var ky = 0u; ky < KH; ky++) {
-    // unsigned wrap-around makes "iy < 0" fail the "< H" test too
+    // unsigned wrap-around makes "iy < 0" fail the "< H" test too; the masked loads of padding rows read
+    // the nearest row the pixel reads (a banded input is bound from the band's first row read to its last)
     let iy = oy * SH + ky - PH;
-    let row = (n * H + min(iy, H - 1u)) * W;
+    let row = (n * H + select(min(iy, H - 1u), 0u, iy >= 0x80000000u)) * W;
 ${rep(SPAN, (j) => `    let in_${j} = select(vec4<f32>(0.0), vec4<f32>(input[(row + min(x0 + ${j}u, W - 1u)) * IN_STRIDE + IN_OFFSET + c]), iy < H && x0 + ${j}u < W);`)}
 ${rep(
   s.kW,
@@ -141,6 +143,7 @@ const DW_SHAPE = new ShapeUniforms([
   'OUT_OFFSET',
   'X_BLOCKS',
   'BLOCKS',
+  'ROW0',
   ...GRID_FIELDS,
 ] as const);
 
@@ -160,6 +163,7 @@ const depthwiseBindings = (s: DepthwiseConv2dSpec) =>
 export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
   const { HO, WO } = depthwiseConv2dOutShape(s);
   const X_BLOCKS = Math.ceil(WO / s.tilePixels);
+  const { row0, rows } = outputRows(s, HO, 'depthwiseConv2d');
   return DW_SHAPE.data({
     H: s.H,
     W: s.W,
@@ -176,7 +180,8 @@ export function depthwiseConv2dShape(s: DepthwiseConv2dSpec): Uint32Array {
     OUT_STRIDE: s.output.c4Stride,
     OUT_OFFSET: s.output.c4Offset,
     X_BLOCKS,
-    BLOCKS: s.N * HO * X_BLOCKS,
+    BLOCKS: rows * X_BLOCKS,
+    ROW0: row0,
     ...gridUniforms(depthwiseConv2dGrid(s)[0], s.workgroupSize, depthwiseConv2dGrid(s)[1]),
   });
 }
@@ -200,11 +205,13 @@ export function depthwiseConv2dStep(
   label = 'depthwiseConv2d',
 ): Step {
   const { HO, WO } = depthwiseConv2dOutShape(s);
-  const flops = 2 * s.N * HO * WO * s.channels * s.kH * s.kW;
+  const band = outputRows(s, HO, label);
+  const flops = 2 * band.rows * WO * s.channels * s.kH * s.kW;
   const detail = `[${s.N},${s.channels},${s.H},${s.W}] -> [${s.N},${s.channels},${HO},${WO}] depthwise k${s.kH}x${s.kW} s${s.strideH} p${s.padH}${s.activation === 'none' ? '' : ' +' + s.activation}`;
-  // memory-bound: each input and output vec4 moves once at least (plus the weights)
+  // memory-bound: each input and output vec4 moves once at least (plus the weights); a band counts its share
+  // of the output's rows, so a node's bands add up to one pass
   const vec4Bytes = s.f16 ? 8 : 16;
-  const bytes = (s.N * (s.H * s.W + HO * WO) * c4(s.channels) + s.kH * s.kW * c4(s.channels)) * vec4Bytes;
+  const bytes = ((s.N * (s.H * s.W + HO * WO) * c4(s.channels) + s.kH * s.kW * c4(s.channels)) * vec4Bytes * band.rows) / (s.N * HO);
   return withBytes(
     makeStep(
       device,

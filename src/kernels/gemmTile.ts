@@ -79,7 +79,9 @@ export function packWeightBlocks(
  * gridIndex's `index`, `wgy` and `rowLive`, then `block` (its pixel block, clamped to the last: invocations
  * past it compute a copy and store nothing), the block's image (named `image`, default `n`), row `y` (of
  * `rows`) and first pixel `x0`, and `co0`, its first output vec4. Needs BLOCKS, X_BLOCKS, COUT4_PAD, TP, TC
- * and GRID_FIELDS in scope.
+ * and GRID_FIELDS in scope. A banded dispatch (`row0`, the name of the band's first flat output row, e.g. a
+ * shape uniform ROW0) covers only the band's BLOCKS = rows * X_BLOCKS blocks: `block` is then global, the
+ * dispatch's first block being row0 * X_BLOCKS, so image, row and pixel come out as in one pass.
  */
 export const tileOrigin = (
   workgroupSize: number,
@@ -87,9 +89,10 @@ export const tileOrigin = (
   y: string,
   x0: string,
   image = 'n',
+  row0?: string,
 ): string => `  // invocations past the last block compute a copy of it and store nothing
 ${gridIndex(workgroupSize, 'COUT4_PAD / TC')}
-  let block = min(index, BLOCKS - 1u);
+  let block = ${row0 ? `${row0} * X_BLOCKS + ` : ''}min(index, BLOCKS - 1u);
   let xb = block % X_BLOCKS;
   let ${y} = (block / X_BLOCKS) % ${rows};
   let ${image} = block / (X_BLOCKS * ${rows});

@@ -7,7 +7,7 @@ import { packWinogradWeights, winogradLayout, winogradSteps } from '../kernels/w
 import { channelPos, storageC4 } from '../ir/graph.js';
 import type { OpDef } from './registry.js';
 import { weightsFor } from './registry.js';
-import { conv2dLayerKey, convVariantOf, describeConvVariant, isDepthwise } from './convVariant.js';
+import { conv2dLayerKey, convVariantOf, describeConvVariant, isDepthwise, winogradEligible } from './convVariant.js';
 import type { Step } from '../kernels/common.js';
 import { UnsupportedError } from '../errors.js';
 
@@ -59,6 +59,22 @@ export const conv2d: OpDef<'conv2d'> = {
     kernel: 'conv2d',
     key: conv2dLayerKey,
   },
+  // The input rows output row o reads (the residual has the output's rows and the gate [N, C, 1, 1] is bound
+  // whole: the defaults).
+  reach(op, k) {
+    if (k !== 0) return op.inputScale && k === 1 + (op.residual ? 1 : 0) ? 'all' : (_axis, o) => [o, o];
+    const [, , kH] = op.params.shape;
+    const first = (o: number) => o * op.stride[0] - op.padding[0];
+    return (_axis, o) => [first(o), first(o) + (kH - 1) * op.dilation[0]];
+  },
+  // Winograd's tiles are m = 2 or 4 rows from each image's top, and a band of them must sit where one pass
+  // puts them: layers that may run as Winograd (whatever the tuning and precision) start bands on rows
+  // divisible by 4. Every other kernel computes each row alone.
+  bandStart(op, output) {
+    if (!winogradEligible(op, false)) return () => true;
+    const ho = output[2];
+    return (row) => (row % ho) % 4 === 0;
+  },
   parameters: (op) => op.params.weight.length + (op.params.bias?.length ?? 0),
   pack(op, { g, node, f16, tuning }) {
     const input = g.values[node.inputs[0]];
@@ -104,8 +120,24 @@ export const conv2d: OpDef<'conv2d'> = {
     const [, , ho, wo] = shapeOf(node.output);
     const [, , kH, kW] = op.params.shape;
     const [top, bottom, left, right] = op.padding;
-    // what the depthwise and the direct kernels both take of the layer
-    const geometry = { N: n, H: h, W: w, kH, kW, strideH: op.stride[0], strideW: op.stride[1], padH: top, padW: left, padBottom: bottom, padRight: right };
+    // what the depthwise and the direct kernels both take of the layer, with the output rows this call
+    // records (a band, or all of them). Their tiles are fitted to the whole output (fillWorkgroups) either
+    // way, so every band runs one pass's code: the same arithmetic per pixel, to the bit.
+    const rows = band ?? { row0: 0, rows: n * ho };
+    const geometry = {
+      N: n,
+      H: h,
+      W: w,
+      kH,
+      kW,
+      strideH: op.stride[0],
+      strideW: op.stride[1],
+      padH: top,
+      padW: left,
+      padBottom: bottom,
+      padRight: right,
+      ...rows,
+    };
     if (variant.kind === 'depthwise') {
       if (op.residual || op.inputScale || op.dilation[0] !== 1 || op.dilation[1] !== 1)
         throw new UnsupportedError(`${node.name}: depthwise conv with a residual or dilation has no kernel`);
