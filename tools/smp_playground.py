@@ -11,11 +11,15 @@ playground exports (src/playground.ts: smpConfig / modelSafetensors). Used by te
       shape); with IO (tensors "input" [N, C, H, W] and "output", our run's), also the float32 forward of
       smp's model on that input in eval mode; one JSON line per case: {"loaded": true, "max_abs_diff": ...,
       "max_abs_ref": ...}
-  ... pretrained ENCODER.pth --case CONFIG.json OURS.safetensors [--case ...]
+  ... pretrained --case ENCODER.pth CONFIG.json OURS.safetensors [--case ...]
       smp.<class>(**config, encoder_weights="imagenet") with smp's download replaced by ENCODER.pth (so smp's
       own get_encoder loads it: its load_state_dict dropping fc / _fc / classifier, then set_in_channels /
       patch_first_conv); then compares every encoder.* tensor of that model with OURS bit for bit, printing
       {"encoder_tensors": n, "equal": n, "first_mismatch": key or null}
+  ... make-pth --file ENCODER OUT.pth [--file ...] [--seed 0]
+      writes pretrained-format files with seeded random weights (BatchNorm statistics randomised too):
+      torchvision's resnet* / resnext* / mobilenet_v2 state_dict (with fc / classifier), or efficientnet-pytorch's
+      EfficientNet (smp's copy of it, encoders/_efficientnet.py, with _fc) for efficientnet-b*
 
 SRC is a checked-out copy of smp's source (the folder holding segmentation_models_pytorch/), e.g.
   mkdir -p /tmp/smp && git --git-dir=/work/.mirror/qubvel-org+segmentation_models.pytorch/repo archive HEAD | tar -x -C /tmp/smp
@@ -105,6 +109,27 @@ def pretrained(smp, config_path, pth, ours_path):
     print(json.dumps({"encoder_tensors": len(keys), "equal": equal, "first_mismatch": first}))
 
 
+def make_pth(smp, encoder, out, seed):
+    import torchvision
+
+    torch.manual_seed(seed)
+    if encoder.startswith("efficientnet-"):
+        from segmentation_models_pytorch.encoders._efficientnet import EfficientNet, get_model_params
+
+        model = EfficientNet(*get_model_params(encoder, override_params=None))
+    else:
+        model = getattr(torchvision.models, encoder)()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    torch.save(model.state_dict(), out)
+    print(json.dumps({"file": out, "tensors": len(model.state_dict())}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smp", required=True, help="smp's source (the folder holding segmentation_models_pytorch/)")
@@ -115,8 +140,10 @@ def main():
     lo = sub.add_parser("load")
     lo.add_argument("--case", action="append", nargs="+", required=True, metavar="FILE", help="CONFIG.json MODEL.safetensors [IO.safetensors]")
     pr = sub.add_parser("pretrained")
-    pr.add_argument("pth")
-    pr.add_argument("--case", action="append", nargs=2, required=True, metavar="FILE", help="CONFIG.json OURS.safetensors")
+    pr.add_argument("--case", action="append", nargs=3, required=True, metavar="FILE", help="ENCODER.pth CONFIG.json OURS.safetensors")
+    mk = sub.add_parser("make-pth")
+    mk.add_argument("--file", action="append", nargs=2, required=True, metavar="ARG", help="ENCODER OUT.pth")
+    mk.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     # stdout is the JSON lines: smp's import message goes to stderr
@@ -130,9 +157,12 @@ def main():
             if len(case) not in (2, 3):
                 raise SystemExit(f"--case takes CONFIG.json MODEL.safetensors [IO.safetensors], got {case}")
             load(smp, case[0], case[1], case[2] if len(case) == 3 else None)
+    elif args.command == "pretrained":
+        for pth, config, ours in args.case:
+            pretrained(smp, config, pth, ours)
     else:
-        for config, ours in args.case:
-            pretrained(smp, config, args.pth, ours)
+        for encoder, out in args.file:
+            make_pth(smp, encoder, out, args.seed)
 
 
 if __name__ == "__main__":

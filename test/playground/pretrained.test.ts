@@ -42,7 +42,7 @@ Pre('resnet18 .pth at in_channels 3, 1 and 4: every encoder tensor equals smp lo
   if (!pth) return skip(why ?? 'no .pth');
   const src = smpSource();
   if (!src.path) return skip(src.why ?? 'no smp');
-  const args: string[] = [join(dir, 'resnet18-test.pth')];
+  const args: string[] = [];
   const ins = [3, 1, 4];
   for (const c of ins) {
     const o = resnet18(c);
@@ -50,13 +50,34 @@ Pre('resnet18 .pth at in_channels 3, 1 and 4: every encoder tensor equals smp lo
     const ours = join(dir, `pre${c}.safetensors`);
     writeFileSync(config, smpConfigJson(o));
     writeFileSync(ours, modelSafetensors(o, { encoder: { bytes: pth, name: 'resnet18-test.pth', seed: 1 } }));
-    args.push('--case', config, ours);
+    args.push('--case', join(dir, 'resnet18-test.pth'), config, ours);
   }
   const out = runSmp(['pretrained', ...args]);
   ins.forEach((c, i) => {
     assert.is(out[i].first_mismatch, null, `in_channels ${c}: first tensor that differs from smp's`);
     assert.is(out[i].equal, out[i].encoder_tensors, `in_channels ${c}`);
     assert.ok((out[i].encoder_tensors as number) >= 100, `in_channels ${c}: ${out[i].encoder_tensors} encoder tensors compared`);
+  });
+});
+
+Pre('efficientnet-pytorch efficientnet-b0 (in_channels 3) and torchvision mobilenet_v2 (in_channels 2) files, bit for bit', ({ dir }) => {
+  const src = smpSource();
+  if (!src.path) return skip(src.why ?? 'no smp');
+  const cases: [string, ModelOptions][] = [
+    ['efficientnet-b0', { ...setModelOption({ ...defaultModelOptions(), encoder: 'efficientnet-b0' }, 'depth', 4), classes: 2 }],
+    ['mobilenet_v2', { ...setModelOption({ ...defaultModelOptions(), encoder: 'mobilenet_v2' }, 'depth', 3), inChannels: 2 }],
+  ];
+  runSmp(['make-pth', '--seed', '3', ...cases.flatMap(([e]) => ['--file', e, join(dir, `${e}-test.pth`)])]);
+  const args = cases.flatMap(([e, o]) => {
+    const pth = join(dir, `${e}-test.pth`);
+    writeFileSync(join(dir, `${e}.json`), smpConfigJson(o));
+    writeFileSync(join(dir, `${e}.safetensors`), modelSafetensors(o, { encoder: { bytes: readFileSync(pth), name: `${e}-test.pth`, seed: 1 } }));
+    return ['--case', pth, join(dir, `${e}.json`), join(dir, `${e}.safetensors`)];
+  });
+  const out = runSmp(['pretrained', ...args]);
+  cases.forEach(([e], i) => {
+    assert.is(out[i].first_mismatch, null, `${e}: first tensor that differs from smp's`);
+    assert.is(out[i].equal, out[i].encoder_tensors, e);
   });
 });
 
