@@ -11,7 +11,8 @@
 //                                                   (a new depth resizes decoderChannels; a new architecture
 //                                                   starts from its defaults)
 //   checkModelOptions(o)                          -> { field, message }[] ([] when buildable)
-//   describeModel(o, [H, W], context?)            -> ModelDescription (no device needed)
+//   describeModel(o, [H, W], context?)            -> ModelDescription (no device needed; context { device } or
+//                                                   { tuning, alignment, ... } gives that device's plan figures)
 //   smpConfig(o, { encoderWeights? })             -> config.json object as smp's save_pretrained writes it
 //   smpConfigJson(o, { encoderWeights? })         -> that file's text (json.dumps(sort_keys=True, indent=2))
 //   modelSafetensors(o, weights?)                 -> Uint8Array: the full state_dict, smp's keys
