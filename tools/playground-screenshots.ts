@@ -44,7 +44,10 @@ const type = async (label: string, value: string) => {
 const shots: string[] = [];
 const shot = async (name: string, what: string, fullPage = false) => {
   const path = join(out, name);
+  // the sticky toolbar would sit in the middle of a whole-page picture
+  const style = fullPage ? await page.addStyleTag({ content: '.toolbar { position: static !important; }' }) : undefined;
   await page.screenshot({ path, fullPage });
+  await style?.evaluate((e) => (e as Element).remove());
   shots.push(path);
   console.log(`${path}: ${what}`);
 };
@@ -104,8 +107,8 @@ try {
   await shot('6-cards.png', "the playground's efficientnet-b0 model (random decoder) on a sample image in the app's cards");
   if (v.readme) {
     mkdirSync(dirname(v.readme), { recursive: true });
-    copyFileSync(join(out, '4-pinned.png'), v.readme);
-    console.log(`${v.readme}: a copy of 4-pinned.png`);
+    copyFileSync(join(out, '5-overview.png'), v.readme);
+    console.log(`${v.readme}: a copy of 5-overview.png`);
   }
 } finally {
   await ctx.browser.close();

@@ -240,7 +240,9 @@ export class Playground {
     s.replaceChildren(
       ...list.map((c) => {
         const text = String(c.value);
-        const opt = new Option(c.allowed ? text : `${text} — ${c.why ?? 'not with these options'}`, text, false, String(value) === text);
+        const current = String(value) === text;
+        // the current value's problem is written under the field: its option keeps its plain name
+        const opt = new Option(c.allowed || current ? text : `${text} — ${c.why ?? 'not with these options'}`, text, false, current);
         opt.disabled = !c.allowed;
         if (c.why) opt.title = c.why;
         return opt;

@@ -5,7 +5,6 @@
 // exported and built by smp with the same count, the URL hash reproducing the form, a small model measured
 // (per-layer bars where timestamps exist, the note where not), every control reachable and labelled.
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../web/server.js';
@@ -48,15 +47,42 @@ function smpCounts(configs: Record<string, unknown>[], name: string): Counts[] {
 const noSmp = smpSource().why;
 
 let pthFile: string | undefined;
-/** A torchvision-format resnet18 checkpoint with seeded weights (tools/make_torchvision_resnet18.py, ~45 MB: made here, once). */
+/** A torchvision-format resnet18 checkpoint with seeded weights (tools/smp_playground.py make-pth, ~45 MB: made here, once). */
 function resnet18Pth(): string {
   if (pthFile) return pthFile;
   const file = join(work, 'resnet18-seeded.pth');
-  const r = spawnSync('/usr/bin/python3', ['tools/make_torchvision_resnet18.py', file, '--seed', '3'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`tools/make_torchvision_resnet18.py failed: ${r.error?.message ?? r.stderr.trim().split('\n').at(-1)}`);
+  runSmp(['make-pth', '--seed', '3', '--file', 'resnet18', file]);
   return (pthFile = file);
 }
-const [smpR34, smpEb0] = noSmp ? [] : smpCounts([R34, EB0], 'issue');
+/** More networks, each opened by its link (the URL hash): the page's counts against smp's for each. */
+const LINKED: { hash: string; config: Record<string, unknown> }[] = [
+  {
+    hash: 'architecture=Unet&encoder=mobilenet_v2&depth=5&decoderChannels=256,128,64,32,16&inChannels=1&classes=2',
+    config: { _model_class: 'Unet', encoder_weights: null, encoder_name: 'mobilenet_v2', encoder_depth: 5, in_channels: 1, classes: 2 },
+  },
+  {
+    hash: 'architecture=Unet&encoder=resnet18&depth=5&decoderChannels=256,128,64,32,16&attention=scse&classes=4',
+    config: { _model_class: 'Unet', encoder_weights: null, encoder_name: 'resnet18', encoder_depth: 5, decoder_attention_type: 'scse', classes: 4 },
+  },
+  {
+    hash: 'architecture=UnetPlusPlus&encoder=resnet34&depth=5&decoderChannels=256,128,64,32,16&classes=1',
+    config: { _model_class: 'UnetPlusPlus', encoder_weights: null, encoder_name: 'resnet34', encoder_depth: 5, classes: 1 },
+  },
+  {
+    hash: 'architecture=Unet&encoder=efficientnet-b3&depth=3&decoderChannels=64,32,16&inChannels=4&classes=3',
+    config: {
+      _model_class: 'Unet',
+      encoder_weights: null,
+      encoder_name: 'efficientnet-b3',
+      encoder_depth: 3,
+      decoder_channels: [64, 32, 16],
+      in_channels: 4,
+      classes: 3,
+    },
+  },
+];
+
+const [smpR34, smpEb0, ...smpLinked] = noSmp ? [] : smpCounts([R34, EB0, ...LINKED.map((l) => l.config)], 'issue');
 
 const server = await startServer({ port: 0 });
 server.server.unref();
@@ -89,7 +115,10 @@ const pageCount = async (ctx: Ctx, id: string) => Number(((await ctx.page.textCo
 
 async function shot(ctx: Ctx, mode: string, what: string): Promise<string> {
   const path = `${SHOTS}/${mode}-playground-${what}.png`;
+  // the sticky toolbar would sit in the middle of a whole-page picture
+  const style = await ctx.page.addStyleTag({ content: '.toolbar { position: static !important; }' });
   await ctx.page.screenshot({ path, fullPage: true });
+  await style.evaluate((e) => (e as Element).remove());
   return path;
 }
 
@@ -207,6 +236,35 @@ for (const mode of MODES) {
     console.log(`  ${mode.name} playground: screenshot ${await shot(ctx, mode.name, 'pinned')}`);
   });
 
+  S(`${mode.name}: four more networks opened by their links: the page's counts equal smp's`, async (ctx) => {
+    if (noSmp) return skip(`smp's counts need smp and PyTorch: ${noSmp}`);
+    const page = await ctx.context.newPage();
+    try {
+      for (const [i, l] of LINKED.entries()) {
+        await page.goto(`${server.url}/playground#${l.hash}`);
+        await page.waitForFunction(
+          `${idle} && location.hash.includes(${JSON.stringify(`encoder=${l.config.encoder_name}`)}) && document.getElementById('pg-parameters')`,
+          undefined,
+          {
+            timeout: 60_000,
+          },
+        );
+        const problems = (await page.textContent('#pg-problems')) ?? '';
+        assert.is(problems, '', `${l.hash}: no problems`);
+        const got = {
+          parameters: Number(((await page.textContent('#pg-parameters')) ?? '').replace(/,/g, '')),
+          buffers: Number(((await page.textContent('#pg-buffers')) ?? '').replace(/,/g, '')),
+        };
+        assert.equal(got, smpLinked[i], `${l.hash}: page vs smp`);
+        console.log(
+          `  ${mode.name} playground: ${l.hash.replace(/&/g, ' ')}: page ${got.parameters} smp ${smpLinked[i].parameters} (buffers ${got.buffers}/${smpLinked[i].buffers})`,
+        );
+      }
+    } finally {
+      await page.close();
+    }
+  });
+
   S(`${mode.name}: an invalid choice says why; a small model measured on this device`, async (ctx) => {
     const page = ctx.page;
     await choose(ctx, 'Encoder', 'resnet18');
@@ -265,7 +323,7 @@ for (const mode of MODES) {
     };
     const weights = await save('Export model.safetensors', 'model.safetensors');
     const config = await save('Export config.json', 'config.json');
-    const [r] = runSmp(['pretrained', pth, '--case', config, weights]);
+    const [r] = runSmp(['pretrained', '--case', pth, config, weights]);
     assert.ok((r.encoder_tensors as number) > 100, `smp's resnet18 encoder has its tensors: ${JSON.stringify(r)}`);
     assert.is(r.equal, r.encoder_tensors, `every encoder tensor equal, bit for bit (first mismatch ${r.first_mismatch})`);
     console.log(`  ${mode.name} playground: pretrained resnet18 file: ${r.equal} of ${r.encoder_tensors} encoder tensors equal smp's, bit for bit`);
