@@ -209,6 +209,9 @@ export class Playground {
     const o = v.options;
     for (const k of SELECTS) this.fill(this.select(k), v.choices[k], o[k]);
     $<HTMLInputElement>('pg-decoderChannels').value = channelsText(o.decoderChannels);
+    // suggestions: the sets that can be chosen now (typing any other list is fine: the worker checks it)
+    const sets = (v.choices.decoderChannels ?? []).filter((c) => c.allowed && Array.isArray(c.value));
+    $('pg-decoderChannels-list').replaceChildren(...sets.map((c) => new Option(channelsText(c.value as number[]))));
     $<HTMLInputElement>('pg-inChannels').value = String(o.inChannels);
     $<HTMLInputElement>('pg-classes').value = String(o.classes);
     const byField = new Map<string, string[]>();
