@@ -1,6 +1,7 @@
 // The demo page (bundled by web/build.ts into dist/web/app.js): load a U-Net, drop images, see and download
 // their masks. The work happens in a module worker (web/worker.ts, dist/web/worker.js) that owns the GPU
 // device and the model; this script keeps the page: the toolbar, the model panel and one card per image.
+// At /playground (or after the toolbar's Playground button) it shows the model playground (web/playground.ts).
 import { Card, legendItem } from './cards.js';
 import { type PathFile, filesFromDrop, filesFromInput, sortFiles } from './drop.js';
 import { ModelPanel } from './modelPanel.js';
