@@ -135,6 +135,10 @@ for (const mode of MODES) {
     await page.keyboard.press('Enter');
     await settle(ctx, 'playground');
     assert.is(new URL(page.url()).pathname, '/playground', 'the address is /playground');
+    // the server answers /playground with the page, and /playground/ (whose relative URLs would miss) with a redirect
+    assert.match(await (await fetch(`${server.url}/playground`)).text(), /id="playground"/);
+    const slash = await fetch(`${server.url}/playground/?x=1`, { redirect: 'manual' });
+    assert.equal([slash.status, slash.headers.get('location')], [301, '/playground?x=1']);
     assert.ok(await page.isVisible('#playground'), 'the playground is shown');
     assert.not.ok(await page.isVisible('#drop'), 'the app view is hidden');
     for (const label of [
