@@ -141,10 +141,12 @@ ${accumulators(TP, TC)}
   for (var kz = 0u; kz < KD; kz++) {
     // unsigned wrap-around makes "iz < 0" fail the "< D" test too (and iy, ix below)
     let iz = oz * SD + kz - PD;
-    let plane = (n * D + min(iz, D - 1u)) * H;
+    // a padding slice or row loads (and discards) the nearest one inside the image: the first for a wrapped
+    // negative index, so the load stays in a band's window (which starts at row 0 where the band needs padding)
+    let plane = (n * D + select(min(iz, D - 1u), 0u, iz >= 0x80000000u)) * H;
     for (var ky = 0u; ky < KH; ky++) {
       let iy = oy * SH + ky - PH;
-      let row = (plane + min(iy, H - 1u)) * W;
+      let row = (plane + select(min(iy, H - 1u), 0u, iy >= 0x80000000u)) * W;
       let rowInside = iz < D && iy < H;
 ${convRowTaps(TP, TC, S, { tapRow: '(kz * KH + ky)', rowInside: 'rowInside' }, '  ')}
     }
