@@ -368,7 +368,7 @@ export function compilePlan(
         }
       }
     }
-    steps.push(...layoutOut(device, storage, buffers, { N, OC, OH, OW, outWindow, g, io: io.output, f16, workgroupSize, limit }));
+    steps.push(...layoutOut(device, storage, buffers, { N, OC, OH, OW, outWindow, io: io.output, f16, workgroupSize, limit }));
   } catch (e) {
     for (const b of [buffers.input, ...buffers.arenas, buffers.output, buffers.readback]) b.destroy();
     for (const s of steps) for (const b of s.owned) b.destroy();
@@ -423,6 +423,16 @@ function greedyBands(total: number, fits: (row0: number, rows: number) => boolea
   return bands;
 }
 
+/** What both edges of a plan (the input's and the output's conversion) are compiled with. */
+interface Edge {
+  /** the order of the f32 side (Plan.order) */
+  io: 'nchw' | 'rows';
+  f16: boolean;
+  workgroupSize: number;
+  /** the binding limit */
+  limit: number;
+}
+
 type PlanBuffers = { input: GPUBuffer; arenas: GPUBuffer[]; output: GPUBuffer; readback: GPUBuffer };
 const alignDown = (n: number, a: number) => Math.floor(n / a) * a;
 
@@ -431,16 +441,7 @@ function layoutIn(
   device: GPUDevice,
   s: Storage,
   buffers: PlanBuffers,
-  o: {
-    N: number;
-    C: number;
-    pad: { H: number; W: number };
-    window: LayoutSpec['window'] & {};
-    io: 'nchw' | 'rows';
-    f16: boolean;
-    workgroupSize: number;
-    limit: number;
-  },
+  o: Edge & { N: number; C: number; pad: { H: number; W: number }; window: LayoutSpec['window'] & {} },
 ): Step[] {
   const { g } = s;
   const { N, C, pad, window: w } = o;
@@ -506,25 +507,13 @@ function layoutOut(
   device: GPUDevice,
   s: Storage,
   buffers: PlanBuffers,
-  o: {
-    N: number;
-    OC: number;
-    OH: number;
-    OW: number;
-    outWindow: LayoutSpec['window'] & {};
-    g: Graph;
-    io: 'nchw' | 'rows';
-    f16: boolean;
-    workgroupSize: number;
-    limit: number;
-  },
+  o: Edge & { N: number; OC: number; OH: number; OW: number; outWindow: LayoutSpec['window'] & {} },
 ): Step[] {
   const { g } = s;
   const { N, OC, OH, OW, outWindow: w } = o;
   const whole = bindRows(s, buffers.arenas, g.output, 'all');
   const spec: LayoutSpec = { N, C: OC, H: OH, W: OW, view: whole.view, workgroupSize: o.workgroupSize, window: w, f16: o.f16, order: o.io };
-  if (o.io === 'nchw')
-    return [nhwc4ToNchwStep(device, spec, { input: whole.range, output: { buffer: buffers.output } }, 'output')];
+  if (o.io === 'nchw') return [nhwc4ToNchwStep(device, spec, { input: whole.range, output: { buffer: buffers.output } }, 'output')];
   // bands of output rows (flat over N images of srcH rows); each reads the same rows of the graph's output, moved by the crop
   const rowElements = OC * w.srcW;
   const dstWindow = (band: Band) => {
