@@ -54,19 +54,24 @@ ${ADD_SHAPE.lets()}
 `;
 }
 
-const ADD_SHAPE = new ShapeUniforms([
-  'C',
-  'C4',
-  'TOTAL',
-  'PIXEL0',
-  'A_STRIDE',
-  'A_OFFSET',
-  'B_STRIDE',
-  'B_OFFSET',
-  'OUT_STRIDE',
-  'OUT_OFFSET',
-  'WG_X',
-] as const);
+/** The shape uniform's fields that place the pixels of a kernel reading views `a` and `b` and writing
+ *  `output` pixel by pixel (add, concat): the dispatch's first pixel and each view's vec4 stride and offset. */
+export const TWO_INPUT_VIEWS = ['PIXEL0', 'A_STRIDE', 'A_OFFSET', 'B_STRIDE', 'B_OFFSET', 'OUT_STRIDE', 'OUT_OFFSET'] as const;
+
+/** TWO_INPUT_VIEWS' values for a dispatch from pixel `pixel0` on (default 0). */
+export function twoInputViews(s: { pixel0?: number; a: Nhwc4View; b: Nhwc4View; output: Nhwc4View }): Record<(typeof TWO_INPUT_VIEWS)[number], number> {
+  return {
+    PIXEL0: s.pixel0 ?? 0,
+    A_STRIDE: s.a.c4Stride,
+    A_OFFSET: s.a.c4Offset,
+    B_STRIDE: s.b.c4Stride,
+    B_OFFSET: s.b.c4Offset,
+    OUT_STRIDE: s.output.c4Stride,
+    OUT_OFFSET: s.output.c4Offset,
+  };
+}
+
+const ADD_SHAPE = new ShapeUniforms(['C', 'C4', 'TOTAL', ...TWO_INPUT_VIEWS, 'WG_X'] as const);
 
 const addBindings = (s: AddSpec) => new KernelBindings('add', [activation('a'), activation('b'), written('output')], ADD_SHAPE, s.f16);
 
@@ -75,13 +80,7 @@ export function addStep(device: GPUDevice, s: AddSpec, b: { a: BufferRange; b: B
     C: s.channels,
     C4: c4Of(s),
     TOTAL: s.pixels * c4Of(s),
-    PIXEL0: s.pixel0 ?? 0,
-    A_STRIDE: s.a.c4Stride,
-    A_OFFSET: s.a.c4Offset,
-    B_STRIDE: s.b.c4Stride,
-    B_OFFSET: s.b.c4Offset,
-    OUT_STRIDE: s.output.c4Stride,
-    OUT_OFFSET: s.output.c4Offset,
+    ...twoInputViews(s),
     WG_X: addWorkgroups(s)[0],
   });
   return makeStep(

@@ -1,6 +1,7 @@
 // cat(dim=1) of two NHWC4 tensors into a dense one: output channel c comes from `a` if c < CA, else from
 // `b` at c - CA. The U-Net does not need it (producers write their slices of the concatenated buffer,
 // src/compiler/passes/placeConcat.ts); it is the fallback for graphs where a producer cannot.
+import { TWO_INPUT_VIEWS, twoInputViews } from './add.js';
 import { KernelBindings, activation, written } from './bindings.js';
 import { type BufferRange, type Nhwc4View, ShapeUniforms, type Step, c4, linearIndex, linearWorkgroups, makeStep } from './common.js';
 
@@ -47,20 +48,7 @@ ${CONCAT_SHAPE.lets()}
 `;
 }
 
-const CONCAT_SHAPE = new ShapeUniforms([
-  'CA',
-  'CB',
-  'C4',
-  'TOTAL',
-  'PIXEL0',
-  'A_STRIDE',
-  'A_OFFSET',
-  'B_STRIDE',
-  'B_OFFSET',
-  'OUT_STRIDE',
-  'OUT_OFFSET',
-  'WG_X',
-] as const);
+const CONCAT_SHAPE = new ShapeUniforms(['CA', 'CB', 'C4', 'TOTAL', ...TWO_INPUT_VIEWS, 'WG_X'] as const);
 
 const CONCAT_BINDINGS = new KernelBindings(
   'concat',
@@ -74,13 +62,7 @@ export function concatStep(device: GPUDevice, s: ConcatSpec, b: { a: BufferRange
     CB: s.cb,
     C4: c4(s.ca + s.cb),
     TOTAL: s.pixels * c4(s.ca + s.cb),
-    PIXEL0: s.pixel0 ?? 0,
-    A_STRIDE: s.a.c4Stride,
-    A_OFFSET: s.a.c4Offset,
-    B_STRIDE: s.b.c4Stride,
-    B_OFFSET: s.b.c4Offset,
-    OUT_STRIDE: s.output.c4Stride,
-    OUT_OFFSET: s.output.c4Offset,
+    ...twoInputViews(s),
     WG_X: concatWorkgroups(s)[0],
   });
   return makeStep(device, label, { code: concatWgsl(s), bindings: CONCAT_BINDINGS }, b, concatWorkgroups(s), 0, `${s.ca} + ${s.cb} ch, ${s.pixels} px`, shape);
