@@ -112,6 +112,17 @@ export function globalAvgPoolStep(
   return globalAvgPoolBandSteps(device, s, [band], b.carry, label)[0];
 }
 
+/** Throws unless `bands` cover pixels [0, total) in order, each once, as a reduce op's band steps need
+ *  (globalAvgPool's, instanceNorm's). */
+export function checkBandsCover(label: string, bands: readonly { pixel0: number; pixels: number }[], total: number): void {
+  let next = 0;
+  for (const band of bands) {
+    if (band.pixel0 !== next || band.pixels <= 0) throw new Error(`${label}: band [${band.pixel0}, +${band.pixels}) does not continue at pixel ${next}`);
+    next += band.pixels;
+  }
+  if (next !== total) throw new Error(`${label}: the bands cover ${next} of ${total} pixels`);
+}
+
 /** One dispatch per band (in order, covering every pixel once); the bits do not depend on the split. */
 export function globalAvgPoolBandSteps(
   device: GPUDevice,
@@ -121,12 +132,7 @@ export function globalAvgPoolBandSteps(
   label = 'globalAvgPool',
 ): Step[] {
   const pixels = s.H * s.W;
-  let next = 0;
-  for (const band of bands) {
-    if (band.pixel0 !== next || band.pixels <= 0) throw new Error(`${label}: band [${band.pixel0}, +${band.pixels}) does not continue at pixel ${next}`);
-    next += band.pixels;
-  }
-  if (next !== s.N * pixels) throw new Error(`${label}: the bands cover ${next} of ${s.N * pixels} pixels`);
+  checkBandsCover(label, bands, s.N * pixels);
   const code = globalAvgPoolWgsl(s);
   return bands.map((band, i) => {
     const n0 = Math.floor(band.pixel0 / pixels);

@@ -15,6 +15,7 @@
 // within a slot, then Chan et al.'s pairwise combination ("Updating formulae and a pairwise algorithm for
 // computing sample variances", 1979) across slots. Statistics stay f32 in f16 storage.
 import { KernelBindings, activation, param, written } from './bindings.js';
+import { checkBandsCover } from './globalAvgPool.js';
 import {
   type BufferRange,
   type Nhwc4View,
@@ -338,15 +339,10 @@ export function instanceNormBandSteps(
   b: { params: BufferRange; partials: BufferRange; stats: BufferRange },
   label = 'instanceNorm',
 ): Step[] {
-  const total = s.N * s.positions;
-  let next = 0;
-  for (const band of bands) {
-    if (band.pixel0 !== next || band.pixels <= 0) throw new Error(`${label}: band [${band.pixel0}, +${band.pixels}) does not continue at pixel ${next}`);
+  checkBandsCover(label, bands, s.N * s.positions);
+  for (const band of bands)
     if (!!s.residual !== !!band.buffers.residual || !!s.residual !== !!band.residual)
       throw new Error(`${label}: the spec ${s.residual ? 'has' : 'has no'} residual, a band ${band.buffers.residual ? 'does' : 'does not'}`);
-    next += band.pixels;
-  }
-  if (next !== total) throw new Error(`${label}: the bands cover ${next} of ${total} pixels`);
   const L = instanceNormLayout(s);
   const vec4Bytes = s.f16 ? 8 : 16;
   const size = `[${s.N},${s.channels},${s.positions} positions]`;
