@@ -14,11 +14,16 @@
 //            quarter of its largest activation): time per pixel of each (best of --repeat), bit-equality
 // Prints a markdown table; --json prints the results as JSON instead (the table then goes to stderr).
 //   node --import tsx bench/large.ts [--cases b0_2400x1800,...] [--modes whole,windows,bands] [--cache DIR]
-//                                    [--repeat 2] [--band-fraction 4] [--json]
+//                                    [--repeat 2] [--band-fraction 4] [--json] [--reuse]
+// --algo ALGO runs every conv on ALGO (direct, winograd2, winograd4, tiled; where it applies), files tagged @ALGO.
+// --reuse takes a mode's measurement (CASE.MODE.json, with its output CASE.MODE.f32) from the cache where an
+// earlier run left it, and compares again (e.g. after --f64 references were added).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { type ConvAlgo, type Tuning, tuningFor } from '../src/compiler/tuning.js';
+import { adapterOf } from '../src/gpu/device.js';
 import { describeDevice, getDevice, type LoadOptions, loadModel, type Model, parseSafetensors, releaseGpu, type RunResult } from '../src/node.js';
 
 const CASES = ['b0_2400x1800', 'r34_3072x2304', 'brain_4096', 'nnunet3d_128'];
@@ -34,6 +39,8 @@ const { values: v } = parseArgs({
     repeat: { type: 'string', default: '2' },
     'band-fraction': { type: 'string', default: '4' },
     json: { type: 'boolean' },
+    reuse: { type: 'boolean' },
+    algo: { type: 'string' },
     nnunet: { type: 'string' },
     // internal: one measurement in this process
     worker: { type: 'string' },
@@ -41,6 +48,8 @@ const { values: v } = parseArgs({
   },
 });
 const cache = v.cache!;
+// --algo: every conv on that algorithm where it applies (as bench/parity-smp.ts --algos); its files are tagged
+const tag = v.algo ? `@${v.algo}` : '';
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : mib(b));
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -101,7 +110,9 @@ interface Measured {
 async function worker(mode: Mode, name: string): Promise<void> {
   const input = readTensor(`${cache}/${name}.input.safetensors`, 'input');
   const device = await getDevice();
-  const load = (o: LoadOptions = {}) => loadModel(device, input.metadata.model, { planCacheBytes: device.limits.maxBufferSize, ...o });
+  const base = tuningFor(device, adapterOf(device));
+  const tuning: Tuning | undefined = v.algo ? { ...base, conv2d: { ...base.conv2d, algo: v.algo as ConvAlgo } } : undefined;
+  const load = (o: LoadOptions = {}) => loadModel(device, input.metadata.model, { planCacheBytes: device.limits.maxBufferSize, tuning, ...o });
   const r: Measured = { mode };
   try {
     if (mode === 'bands') r.bands = await bands(await load(), load, input);
@@ -143,7 +154,7 @@ async function worker(mode: Mode, name: string): Promise<void> {
       const mem = model.gpuMemory();
       Object.assign(r, { peakGpuBytes: mem.peakBytes, weightBytes: mem.weightBytes, planBytes: mem.planBytes, tiling: y.tiling });
       r.path = y.tiling ? `${y.tiling.windows} windows of ${y.tiling.roi.join('x')} (batch ${y.tiling.batch})` : 'one pass';
-      writeFileSync(`${cache}/${name}.${mode}.f32`, new Uint8Array(y.data.buffer, y.data.byteOffset, y.data.byteLength));
+      writeFileSync(`${cache}/${name}.${mode}${tag}.f32`, new Uint8Array(y.data.buffer, y.data.byteOffset, y.data.byteLength));
     }
   } catch (e) {
     r.error = (e as Error).message;
@@ -224,10 +235,17 @@ interface Compared {
   maxAbs: number;
   /** max |Δ| / max(1, |ref|) */
   maxRel: number;
+  /** elements past the bound, and the mean |Δ| */
+  over: number;
+  meanAbs: number;
   pass: boolean;
   /** masks equal, fraction of pixels */
   masks: number;
   maskDiffering: number;
+  /** over the pixels whose masks differ, the largest margin of the reference's decision: |ref - 0.5| for one
+   *  channel, the gap between its two largest classes for several (a margin within max |Δ| is a tie that
+   *  rounding decides) */
+  maskMargin: number;
 }
 
 /** Per pixel, the mask: > 0.5 for one channel, else the first channel of the largest value. */
@@ -252,25 +270,58 @@ function compare(got: Float32Array, ref: Float32Array, shape: number[], refMasks
   if (got.length !== ref.length) throw new Error(`output of ${got.length} values, the reference has ${ref.length}`);
   let maxAbs = 0;
   let maxRel = 0;
+  let over = 0;
+  let sum = 0;
   for (let i = 0; i < ref.length; i++) {
     const d = Math.abs(got[i] - ref[i]);
+    sum += d;
     if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
     const rel = d / Math.max(1, Math.abs(ref[i]));
     if (!(rel <= maxRel)) maxRel = Number.isNaN(rel) ? Number.POSITIVE_INFINITY : rel;
+    if (!(rel <= BOUND)) over++;
   }
   const m = masks(got, shape);
+  const C = shape[1];
+  const px = m.length / shape[0];
   let differ = 0;
-  for (let i = 0; i < m.length; i++) differ += Number(m[i] !== refMasks[i]);
-  return { maxAbs, maxRel, pass: maxRel <= BOUND, masks: 1 - differ / m.length, maskDiffering: differ };
+  let margin = 0;
+  for (let i = 0; i < m.length; i++) {
+    if (m[i] === refMasks[i]) continue;
+    differ++;
+    const n = Math.floor(i / px);
+    const at = (c: number) => ref[(n * C + c) * px + (i % px)];
+    if (C === 1) margin = Math.max(margin, Math.abs(at(0) - 0.5));
+    else {
+      const sorted = Array.from({ length: C }, (_, c) => at(c)).sort((a, b) => b - a);
+      margin = Math.max(margin, sorted[0] - sorted[1]);
+    }
+  }
+  return { maxAbs, maxRel, over, meanAbs: sum / ref.length, pass: maxRel <= BOUND, masks: 1 - differ / m.length, maskDiffering: differ, maskMargin: margin };
 }
 
 // ---------------------------------------------------------------------------------------------
 // orchestration
 
 function runWorker(mode: Mode, name: string): Measured {
+  const saved = `${cache}/${name}.${mode}${tag}.json`;
+  if (v.reuse && existsSync(saved)) return JSON.parse(readFileSync(saved, 'utf8')) as Measured;
   const r = spawnSync(
     process.execPath,
-    [...process.execArgv, process.argv[1], '--worker', mode, '--case', name, '--cache', cache, '--repeat', v.repeat!, '--band-fraction', v['band-fraction']!],
+    [
+      ...process.execArgv,
+      process.argv[1],
+      '--worker',
+      mode,
+      '--case',
+      name,
+      '--cache',
+      cache,
+      '--repeat',
+      v.repeat!,
+      '--band-fraction',
+      v['band-fraction']!,
+      ...(v.algo ? ['--algo', v.algo] : []),
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 1 << 24,
@@ -279,6 +330,7 @@ function runWorker(mode: Mode, name: string): Measured {
   );
   const line = r.stdout.trim().split('\n').at(-1);
   if (r.status !== 0 || !line) return { mode, error: `worker exited with ${r.status ?? r.signal}` };
+  writeFileSync(saved, line);
   return JSON.parse(line) as Measured;
 }
 
@@ -334,13 +386,13 @@ async function main(): Promise<void> {
       say(`${name}: ${mode}...`);
       const m: Measured & { vsTorch?: Compared; vsF64?: Compared; vsWhole?: Compared } = runWorker(mode, name);
       if (mode !== 'bands' && !m.error) {
-        const path = `${cache}/${name}.${mode}.f32`;
+        const path = `${cache}/${name}.${mode}${tag}.f32`;
         const b = readFileSync(path);
         const got = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
         m.vsTorch = compare(got, ref, shape, refMasks);
         if (ref64) m.vsF64 = compare(got, ref64, shape, masks(ref64, shape));
-        if (mode === 'windows' && existsSync(`${cache}/${name}.whole.f32`)) {
-          const w = readFileSync(`${cache}/${name}.whole.f32`);
+        if (mode === 'windows' && existsSync(`${cache}/${name}.whole${tag}.f32`)) {
+          const w = readFileSync(`${cache}/${name}.whole${tag}.f32`);
           const whole = new Float32Array(w.buffer, w.byteOffset, w.byteLength / 4);
           m.vsWhole = compare(got, whole, shape, masks(whole, shape));
         }
@@ -362,7 +414,8 @@ interface Row {
   case: string;
   shape: number[];
   torch: { seconds: number; cpuSeconds?: number; maxRssBytes: number };
-  ours: Partial<Record<Mode, Measured & { vsTorch?: Compared }>>;
+  torchVsF64?: Compared;
+  ours: Partial<Record<Mode, Measured & { vsTorch?: Compared; vsF64?: Compared }>>;
 }
 
 function markdown(rows: Row[]): string {
@@ -387,10 +440,18 @@ function markdown(rows: Row[]): string {
     lines.push(
       [
         `${r.case} [${r.shape.join(',')}]`,
-        wholeOk ? w.vsTorch!.maxAbs.toExponential(2) : w?.error ? `error: ${w.error}` : '—',
-        wholeOk ? (w.vsTorch!.pass ? 'yes' : `no (${w.vsTorch!.maxRel.toExponential(2)})`) : '—',
         wholeOk
-          ? `${pct(w.vsTorch!.masks)}${w.vsTorch!.maskDiffering ? ` (${w.vsTorch!.maskDiffering} px differ)` : ''}${w.path !== 'one pass' ? ` [${w.path}]` : ''}`
+          ? `${w.vsTorch!.maxAbs.toExponential(2)}${w.vsF64 && r.torchVsF64 ? ` (vs float64: ours ${w.vsF64.maxAbs.toExponential(2)}, torch f32 ${r.torchVsF64.maxAbs.toExponential(2)})` : ''}`
+          : w?.error
+            ? `error: ${w.error}`
+            : '—',
+        wholeOk
+          ? w.vsTorch!.pass
+            ? 'yes'
+            : `no: ${w.vsTorch!.over} of ${r.shape.reduce((a, b) => a * b, 1)} values${w.vsF64 && r.torchVsF64 ? ` (vs float64: ours ${w.vsF64.over}, torch f32 ${r.torchVsF64.over})` : ''}`
+          : '—',
+        wholeOk
+          ? `${pct(w.vsTorch!.masks)}${w.vsTorch!.maskDiffering ? ` (${w.vsTorch!.maskDiffering} px differ, margin ≤ ${w.vsTorch!.maskMargin.toExponential(1)})` : ''}${w.path !== 'one pass' ? ` [${w.path}]` : ''}`
           : '—',
         `${wholeOk ? `${s(w.seconds, w.cpuSeconds)}${w.compileSeconds !== undefined ? ` (+${w.compileSeconds.toFixed(1)} s compile)` : ''}` : '—'} / ${s(t.seconds, t.cpuSeconds)} / ${win && !win.error ? `${s(win.seconds, win.cpuSeconds)} (${win.path})` : win?.error ? `error: ${win.error}` : '—'}`,
         win?.vsTorch ? pct(win.vsTorch.masks) : '—',
