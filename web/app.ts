@@ -19,6 +19,7 @@ import type {
   SegmentSummary,
 } from './protocol.js';
 import { Client, WorkerError } from './rpc.js';
+import { save } from './save.js';
 import { VolumeCard } from './volumeCard.js';
 import { type NnunetDrop, groupCases, splitDrop } from './volumeFiles.js';
 
@@ -572,15 +573,6 @@ async function downloadVolume(card: VolumeCard): Promise<void> {
   } catch (e) {
     say(wording(e, card.name), 'error');
   }
-}
-
-function save(f: { name: string; bytes: Uint8Array }, type: string): void {
-  const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type }));
-  const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 // --- drawing ------------------------------------------------------------------------------------------

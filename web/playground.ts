@@ -5,6 +5,7 @@
 // the worker (web/playgroundWorker.ts) does the describing, building and timing.
 import type { ModelDescription, ModelOptions } from '../src/index.js';
 import type { Client } from './rpc.js';
+import { save } from './save.js';
 import type { MeasureProgress, OptionChoice, PlaygroundBuilt, PlaygroundTimes, PlaygroundView, PlaygroundWeights } from './protocol.js';
 import { networkSvg, timesChart, LINE_COLORS } from './playgroundDiagram.js';
 import { type WeightsChoice, OPTION_FIELDS, channelsText, configKey, fromHash, parseChannels, shortName, toHash, weightsText } from './playgroundState.js';
@@ -41,15 +42,6 @@ const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const count = (n: number) => n.toLocaleString('en-US');
 const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-
-function save(f: { name: string; bytes: Uint8Array }, type: string): void {
-  const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type }));
-  const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 function cell(tag: 'td' | 'th', text: string, attrs: Record<string, string> = {}): HTMLTableCellElement {
   const c = document.createElement(tag);
