@@ -1,9 +1,10 @@
 // buildModel: options -> a Model that runs, seeded (the same seed gives the same output, another seed another),
-// equal to smp running our exported weights (tools/smp_playground.py), and described without a device with
-// the figures of its own compiled plan (GFLOP, the activation arena with its scratch, the packed weights).
+// equal to smp running our exported weights (test/fixtures/playground: smp's output on them, made by
+// tools/smp_playground.py; live too with $SMP_SOURCE), and described without a device with the figures of its
+// own compiled plan (GFLOP, the activation arena with its scratch, the packed weights).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Model,
@@ -17,13 +18,11 @@ import {
   smpConfigJson,
 } from '../../src/index.js';
 import { DEFAULT_TUNING, type Tuning } from '../../src/compiler/tuning.js';
-import { writeSafetensors } from '../../src/weights/safetensors.js';
+import { parseSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { randArray, rng, testDevice } from '../helpers.js';
-import { skip } from '../skip.js';
-import { runSmp, smpSource, tempDir } from './smp.js';
+import { FORWARD_CASES, SMALL } from './cases.js';
+import { FIXTURES, liveSmp, runSmp, sha256, smpFixture, tempDir } from './smp.js';
 
-/** small enough for lavapipe: resnet18 to depth 3, a narrow decoder */
-const SMALL: ModelOptions = { ...setModelOption({ ...defaultModelOptions(), encoder: 'resnet18' }, 'depth', 3), decoderChannels: [32, 16, 16], classes: 2 };
 const SHAPE = [1, 3, 40, 56];
 
 const input = (shape: number[], seed = 5) => ({
@@ -62,33 +61,50 @@ Build('resnet18 depth 3 runs; the same seed gives the same output, another seed 
   assert.ok(maxDiff(a.data, c.data) > 1e-3, `seed 11 vs 12 differ by ${maxDiff(a.data, c.data)}`);
 });
 
-Build('Unet and UnetPlusPlus (scse, no norm, bilinear) equal smp running the exported weights', async (ctx) => {
-  const src = smpSource();
-  if (!src.path) return skip(src.why ?? 'no smp');
-  const dir = tempDir();
-  const cases: [ModelOptions, number[]][] = [
-    [SMALL, SHAPE],
-    [
-      { ...SMALL, architecture: 'UnetPlusPlus', attention: 'scse', decoderNorm: 'none', upsampling: 'bilinear', inChannels: 1, activation: 'sigmoid' },
-      [1, 1, 32, 48],
-    ],
-  ];
-  const args: string[] = [];
-  for (const [i, [o, shape]] of cases.entries()) {
-    const model = await built(ctx, o, 3);
-    const x = input(shape, 9 + i);
-    const y = await model.run(x);
-    writeFileSync(join(dir, `c${i}.json`), smpConfigJson(o));
-    writeFileSync(join(dir, `w${i}.safetensors`), modelSafetensors(o, { random: { seed: 3 } }));
-    writeFileSync(join(dir, `io${i}.safetensors`), writeSafetensors({ input: { shape, data: x.data }, output: { shape: y.shape as number[], data: y.data } }));
-    args.push('--case', join(dir, `c${i}.json`), join(dir, `w${i}.safetensors`), join(dir, `io${i}.safetensors`));
+Build("Unet and UnetPlusPlus (scse, no norm, bilinear): our weights are the fixture's bytes, our forward smp's (float64) on them", async (ctx) => {
+  const { forwards } = smpFixture();
+  assert.equal(Object.keys(forwards).sort(), FORWARD_CASES.map(([name]) => name).sort(), "the fixture's forwards are cases.ts's");
+  for (const [name, o, seed] of FORWARD_CASES) {
+    const want = forwards[name];
+    assert.is(smpConfigJson(o), want.config_json, `${name}: config.json`);
+    assert.is(sha256(modelSafetensors(o, { random: { seed } })), want.weights_sha256, `${name}: model.safetensors, seed ${seed}, byte for byte what smp ran`);
+    const io = parseSafetensors(readFileSync(join(FIXTURES, want.io)), want.io);
+    const shape = io.tensors.get('input')!.shape;
+    const ref = io.getF32('output');
+    const y = await (await built(ctx, o, seed)).run({ data: io.getF32('input'), shape });
+    assert.equal(y.shape, io.tensors.get('output')!.shape, `${name}: output shape`);
+    const maxRef = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const bound = 1e-4 * Math.max(1, maxRef);
+    const d = maxDiff(y.data, ref);
+    assert.ok(d <= bound, `${name}: max |ours - smp| ${d}, bound ${bound}`);
+    assert.ok(maxRef > 0.1, `${name}: smp's output is not ~0 (max |y| ${maxRef})`);
+    console.log(`\n  ${name}: max |ours - smp| ${d.toExponential(2)}, max |smp| ${maxRef.toFixed(3)}`);
   }
-  const out = runSmp(['load', ...args]);
-  out.forEach((r, i) => {
-    const bound = 1e-4 * Math.max(1, r.max_abs_ref as number);
-    assert.ok((r.max_abs_diff as number) <= bound, `case ${i}: max |ours - smp| ${r.max_abs_diff}, bound ${bound}`);
-  });
 });
+
+// live: only where $SMP_SOURCE names smp's source (the fixture above stands for it elsewhere)
+if (liveSmp())
+  Build('live smp: runs the exported weights on our input and gets our output', async (ctx) => {
+    const dir = tempDir();
+    const args: string[] = [];
+    for (const [i, [, o, seed]] of FORWARD_CASES.entries()) {
+      const shape = [1, o.inChannels, 32, 48];
+      const x = input(shape, 9 + i);
+      const y = await (await built(ctx, o, seed)).run(x);
+      writeFileSync(join(dir, `c${i}.json`), smpConfigJson(o));
+      writeFileSync(join(dir, `w${i}.safetensors`), modelSafetensors(o, { random: { seed } }));
+      writeFileSync(
+        join(dir, `io${i}.safetensors`),
+        writeSafetensors({ input: { shape, data: x.data }, output: { shape: y.shape as number[], data: y.data } }),
+      );
+      args.push('--case', join(dir, `c${i}.json`), join(dir, `w${i}.safetensors`), join(dir, `io${i}.safetensors`));
+    }
+    const out = runSmp(['load', ...args]);
+    out.forEach((r, i) => {
+      const bound = 1e-4 * Math.max(1, r.max_abs_ref as number);
+      assert.ok((r.max_abs_diff as number) <= bound, `case ${i}: max |ours - smp| ${r.max_abs_diff}, bound ${bound}`);
+    });
+  });
 
 Build("describeModel (no device) has the compiled plan's GFLOP, arena, scratch and packed weights", async (ctx) => {
   const { limits } = ctx.device;

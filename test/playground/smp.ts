@@ -1,8 +1,11 @@
-// Runs smp itself (tools/smp_playground.py over smp's source) for the playground tests, or says why it
-// cannot (for skip()). smp's source: $SMP_SOURCE, else /tmp/smp, else a copy extracted from the smp
-// mirror when this machine has one (git archive into the temp folder, once).
+// smp's answers for the playground tests. Committed: test/fixtures/playground/ (tools/smp_playground.py
+// fixtures made them from smp's source; see its README), which the tests compare with and which need only
+// /usr/bin/python3 with PyTorch (to make the seeded .pth files). Live: smp itself (tools/smp_playground.py over
+// its source), run in addition when $SMP_SOURCE names a copy of it (liveSmp). smpSource() also looks in /tmp/smp
+// and the smp mirror, for the browser test.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -49,3 +52,54 @@ export function runSmp(args: string[]): Record<string, unknown>[] {
 
 /** A fresh temporary folder for one suite's files. */
 export const tempDir = (): string => mkdtempSync(join(tmpdir(), 'playground-'));
+
+/** smp's source when $SMP_SOURCE is set (the live checks then run too); a set one that is not smp fails. */
+export function liveSmp(): string | undefined {
+  const dir = process.env.SMP_SOURCE;
+  if (!dir) return undefined;
+  if (!isSmp(dir)) throw new Error(`SMP_SOURCE=${dir} has no segmentation_models_pytorch/__init__.py (${HINT})`);
+  return dir;
+}
+
+export const FIXTURES = 'test/fixtures/playground';
+
+/** [dtype, ...shape] */
+export type Layout = [string, ...number[]];
+
+export interface SmpFixture {
+  smp_version: string;
+  torch_version: string;
+  configs: Record<string, { config_json: string; parameters: number; buffers: number; state_dict: Record<string, Layout> }>;
+  forwards: Record<string, { config_json: string; weights_sha256: string; io: string; input_shape: number[] }>;
+}
+
+export interface PretrainedFixture {
+  files: Record<string, { command: string[]; sha256: string; bytes: number; tensors: number }>;
+  /** encoder: key -> [sha256, dtype, ...shape] of each encoder.* tensor as smp loads the file */
+  cases: Record<string, { file: string; config_json: string; encoder: Record<string, [string, string, ...number[]]> }>;
+}
+
+const readJson = <T>(name: string): T => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as T;
+export const smpFixture = (): SmpFixture => readJson<SmpFixture>('smp.json');
+export const pretrainedFixture = (): PretrainedFixture => readJson<PretrainedFixture>('pretrained.json');
+
+export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Whether /usr/bin/python3 has PyTorch and torchvision (the .pth makers need them; smp is not needed). */
+export function torchWhy(): string | undefined {
+  const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return `no PyTorch + torchvision at ${PYTHON} (bash scripts/setup-system.sh --torch)`;
+  return undefined;
+}
+
+/** Makes pretrained.json's `file` into `dir` with its recorded command (no smp needed); the file's bytes.
+ *  Throws with the command's last stderr lines when it fails. */
+export function makePth(fixture: PretrainedFixture, file: string, dir: string): Uint8Array {
+  const f = fixture.files[file];
+  if (!f) throw new Error(`${FIXTURES}/pretrained.json has no file ${file}`);
+  const out = join(dir, `${file}.pth`);
+  const [cmd, ...args] = f.command.map((a) => (a === '{out}' ? out : a));
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`${f.command.join(' ')} failed: ${r.error?.message ?? r.stderr.trim().split('\n').slice(-4).join('\n')}`);
+  return readFileSync(out);
+}
