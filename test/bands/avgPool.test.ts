@@ -1,9 +1,6 @@
 // avgPool (kernel = stride, 2D and 3D) in bands (issue 21): banded == one pass, bit for bit, in f32 and f16.
 // Batch 2 and odd sizes (floor mode leaves the ragged edge unread), so bands end mid-image and cross images.
-import { suite } from 'uvu';
-import { testDevice } from '../helpers.js';
-import { skip } from '../skip.js';
-import { type BandedCase, checkBanded } from './bandedCase.js';
+import { type BandedCase, bandedSuite } from './bandedCase.js';
 
 const CASES: BandedCase[] = [
   { name: 'avgPool 2x2', shape: [2, 6, 37, 13], build: (b, x) => b.avgPool('pool', x, [2, 2]), banded: ['pool'] },
@@ -23,19 +20,4 @@ const CASES: BandedCase[] = [
   },
 ];
 
-const Bands = suite<{ device: GPUDevice }>('bands: avgPool');
-Bands.before(async (ctx) => {
-  ctx.device = await testDevice();
-});
-Bands.after((ctx) => ctx.device.destroy());
-
-for (const [i, c] of CASES.entries()) {
-  for (const f16 of [false, true]) {
-    Bands(`${c.name} [${c.shape}]${f16 ? ' f16' : ''}`, async ({ device }) => {
-      if (f16 && !device.features.has('shader-f16')) return skip(`${c.name}: the adapter has no shader-f16`);
-      await checkBanded(device, c, 9300 + i, f16);
-    });
-  }
-}
-
-Bands.run();
+bandedSuite('bands: avgPool', CASES, 9300);

@@ -1,11 +1,8 @@
 // conv3d in bands (issue 21): banded == one pass, bit for bit, in f32 and f16, for nnU-Net's convs (3x3x3
 // stride 1 and 2, anisotropic 1x3x3 and 3x1x3, 1x1x1), a residual + activation epilogue, writing a concat
 // slice and reading a gapped concatenation. Batch 2, odd D and H: bands start mid-plane and cross images.
-import { suite } from 'uvu';
 import type { GraphBuilder, ValueId } from '../../src/ir/graph.js';
-import { testDevice } from '../helpers.js';
-import { skip } from '../skip.js';
-import { type BandedCase, checkBanded, convParams } from './bandedCase.js';
+import { type BandedCase, bandedSuite, convParams } from './bandedCase.js';
 
 /** A conv3d of `cout` channels with kernel k on x (seeded by the node's name). */
 const conv = (b: GraphBuilder, name: string, x: ValueId, cout: number, k: number[], o: { stride?: number[]; padding?: number[] } = {}) =>
@@ -56,19 +53,4 @@ const CASES: BandedCase[] = [
   },
 ];
 
-const Bands = suite<{ device: GPUDevice }>('bands: conv3d');
-Bands.before(async (ctx) => {
-  ctx.device = await testDevice();
-});
-Bands.after((ctx) => ctx.device.destroy());
-
-for (const [i, c] of CASES.entries()) {
-  for (const f16 of [false, true]) {
-    Bands(`conv3d ${c.name} [${c.shape}]${f16 ? ' f16' : ''}`, async ({ device }) => {
-      if (f16 && !device.features.has('shader-f16')) return skip(`${c.name}: the adapter has no shader-f16`);
-      await checkBanded(device, c, 9400 + i, f16);
-    });
-  }
-}
-
-Bands.run();
+bandedSuite('bands: conv3d', CASES, 9400);

@@ -5,7 +5,7 @@
 // images), and every output must match the one-pass output bit for bit, in f32 and f16.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GraphBuilder, type Graph, type Shape, type ValueId } from '../../src/ir/graph.js';
+import type { GraphBuilder, Shape, ValueId } from '../../src/ir/graph.js';
 import type { ConvNdParams, ConvParams, InstanceNormParams } from '../../src/ir/params.js';
 import { optimize } from '../../src/compiler/passes/index.js';
 import { memoryPlanOf } from '../../src/compiler/plan.js';
@@ -13,9 +13,8 @@ import { tuningFor } from '../../src/compiler/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { randArray, rng, testDevice } from '../helpers.js';
 import { skip } from '../skip.js';
-import { bandedVsWhole, firstBitDifference } from './run.js';
-
-const numel = (s: Shape) => s.reduce((a, b) => a * b, 1);
+import { assertSameBits, graphOf, numel } from './bandedCase.js';
+import { bandedVsWhole } from './run.js';
 
 interface Case {
   name: string;
@@ -28,12 +27,6 @@ interface Case {
   splits: number[];
   /** input range (default [-2, 2]) */
   range?: [number, number];
-}
-
-function graphOf(c: Case): Graph {
-  const b = new GraphBuilder();
-  const x = b.value('input', c.shape[1]);
-  return b.finish(x, c.build(b, x));
 }
 
 const norm = (C: number, seed: number): InstanceNormParams => {
@@ -182,16 +175,7 @@ for (const [i, c] of CASES.entries()) {
         counts.push(`${c.name}${f16 ? ' f16' : ''} ${per.join('+')}`);
         const r = await bandedVsWhole(device, g, input, c.shape, { bindingLimit, f16, tuning });
         assert.ok(r.bands > 0, `${name}: some node runs in bands`);
-        assert.ok(
-          r.whole.some((v) => v !== 0),
-          `${name}: the one-pass output is not all zeros`,
-        );
-        const k = firstBitDifference(r.whole, r.banded);
-        assert.is(
-          k,
-          -1,
-          `${name}, limit ${bindingLimit} (${per} bands): banded differs from one pass at element ${k} of ${r.whole.length}: ${r.banded[k]} vs ${r.whole[k]}`,
-        );
+        assertSameBits(`${name}, limit ${bindingLimit} (${per} bands)`, r);
       }
       assert.ok(seen.size > 1, `${name}: the limits gave the same band counts (${[...seen]})`);
     });

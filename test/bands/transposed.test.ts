@@ -2,12 +2,9 @@
 // banded == one pass, bit for bit, in f32 and f16. The kernel works per input row and writes its k output
 // rows, storing only those inside the band, so bands may start at any output row: the limits here give
 // bands of odd row counts, starting between the output rows of one input row and across images (batch 2).
-import { suite } from 'uvu';
 import type { GraphBuilder, ValueId } from '../../src/ir/graph.js';
 import type { ConvParams } from '../../src/ir/params.js';
-import { testDevice } from '../helpers.js';
-import { skip } from '../skip.js';
-import { type BandedCase, checkBanded, convParams } from './bandedCase.js';
+import { type BandedCase, bandedSuite, convParams } from './bandedCase.js';
 
 /** A kernel = stride transposed conv of `cout` channels on x (seeded by the node's name). */
 const up = (b: GraphBuilder, name: string, x: ValueId, cout: number, k: number[]) =>
@@ -48,19 +45,4 @@ const CASES: BandedCase[] = [
   },
 ];
 
-const Bands = suite<{ device: GPUDevice }>('bands: transposed convs');
-Bands.before(async (ctx) => {
-  ctx.device = await testDevice();
-});
-Bands.after((ctx) => ctx.device.destroy());
-
-for (const [i, c] of CASES.entries()) {
-  for (const f16 of [false, true]) {
-    Bands(`${c.name} [${c.shape}]${f16 ? ' f16' : ''}`, async ({ device }) => {
-      if (f16 && !device.features.has('shader-f16')) return skip(`${c.name}: the adapter has no shader-f16`);
-      await checkBanded(device, c, 9500 + i, f16);
-    });
-  }
-}
-
-Bands.run();
+bandedSuite('bands: transposed convs', CASES, 9500);

@@ -20,13 +20,15 @@ import { f32ToF16Bits } from '../../src/weights/safetensors.js';
 import { weightsFor } from '../../src/ops/registry.js';
 import { randArray, rng, testDevice } from '../helpers.js';
 import { skip } from '../skip.js';
-import { GraphBuilder, type Graph, type Shape, type ValueId } from '../../src/ir/graph.js';
+import type { GraphBuilder, Shape, ValueId } from '../../src/ir/graph.js';
+import type { ConvParams } from '../../src/ir/params.js';
 import { optimize } from '../../src/compiler/passes/index.js';
 import { memoryPlanOf } from '../../src/compiler/plan.js';
 import { type ConvAlgo, type ConvTile, type Tuning, fixedSubgroupSize, tuningFor } from '../../src/compiler/tuning.js';
 import { adapterOf } from '../../src/gpu/device.js';
 import { convVariantOf } from '../../src/ops/convVariant.js';
-import { bandedVsWhole, firstBitDifference } from './run.js';
+import { assertSameBits, convParams, graphOf, largestValueBytes, numel } from './bandedCase.js';
+import { bandedVsWhole } from './run.js';
 
 /** minStorageBufferOffsetAlignment's default (WebGPU spec, "Limits"): where a window's binding may start */
 const ALIGN = 256;
@@ -280,19 +282,9 @@ K.run();
 
 // --- plans
 
-/** Conv weights [cout, cin, k, k] scaled so sums of many taps stay near 1, and a bias. */
-const convParams = (seed: number, cout: number, cin: number, k: number) => {
-  const r = rng(seed);
-  const scale = 1 / Math.sqrt(cin * k * k);
-  return {
-    weight: randArray(r, cout * cin * k * k, -scale, scale),
-    shape: [cout, cin, k, k] as [number, number, number, number],
-    bias: randArray(r, cout, -0.5, 0.5),
-  };
-};
-
+/** A k x k conv2d of `cout` channels on x (seeded by the node's name). */
 const conv = (b: GraphBuilder, name: string, x: ValueId, cout: number, k: number, padding: number | [number, number, number, number] = 0) =>
-  b.conv2d(name, x, convParams(name.length * 7919 + cout * 31 + k, cout, b.channels(x), k), { padding });
+  b.conv2d(name, x, convParams(name.length * 7919 + cout * 31 + k, [cout, b.channels(x), k, k], cout) as ConvParams, { padding });
 
 interface PlanCase {
   name: string;
@@ -348,15 +340,11 @@ P.before(async (ctx) => {
 });
 P.after((ctx) => ctx.device.destroy());
 
-const numel = (s: Shape) => s.reduce((a, b) => a * b, 1);
-
 for (const c of PLAN_CASES)
   for (const f16 of [false, true])
     P(`${c.name} [${c.shape}]${f16 ? ' f16 (run direct)' : ''}`, async ({ device, tunings }) => {
       if (f16 && !device.features.has('shader-f16')) return skip('f16 plans: the adapter has no shader-f16');
-      const b = new GraphBuilder();
-      const x = b.value('input', c.shape[1]);
-      const g: Graph = b.finish(x, c.build(b, x));
+      const g = graphOf(c);
       const opt = optimize(g);
       const input = randArray(rng(c.shape[2]), numel(c.shape), -2, 2);
       const alignment = device.limits.minStorageBufferOffsetAlignment;
@@ -365,7 +353,7 @@ for (const c of PLAN_CASES)
         // f32 runs every conv here as Winograd; f16 runs them direct (with Winograd's band starts)
         for (const n of convs) assert.is(convVariantOf(opt, n, tuning, f16).kind.startsWith('winograd'), !f16, `${n.name} under ${tname}`);
         const { shapes } = memoryPlanOf(opt, c.shape, alignment, f16, tuning);
-        const largest = Math.max(...[...shapes.values()].map((s) => (numel(s) / s[1]) * Math.ceil(s[1] / 4) * (f16 ? 8 : 16)));
+        const largest = largestValueBytes(shapes.values(), f16);
         for (const fraction of c.fractions) {
           const bindingLimit = Math.floor(largest * fraction);
           const what = `${tname} limit ${bindingLimit}`;
@@ -386,12 +374,7 @@ for (const c of PLAN_CASES)
             }
             const r = await bandedVsWhole(device, g, input, c.shape, { bindingLimit, f16, tuning });
             assert.ok(r.bands >= convs.length, `${what}: ${r.bands} nodes ran in bands`);
-            assert.ok(
-              r.whole.some((v) => v !== 0),
-              `${what}: the one-pass output is not all zeros`,
-            );
-            const k = firstBitDifference(r.whole, r.banded);
-            assert.is(k, -1, `${what}: banded differs from one pass at element ${k} of ${r.whole.length}: ${r.banded[k]} vs ${r.whole[k]}`);
+            assertSameBits(what, r);
           } finally {
             setWinogradScratchBytes(old);
           }
