@@ -3,7 +3,7 @@
 their peak RSS, and their outputs as the references our one-pass and windowed runs are compared with.
 
   /usr/bin/python3 tools/large_reference.py [--cases b0_2400x1800,...] [--cache bench/.cache/large]
-      [--threads 2] [--runs 1] [--f64] [--nnunet DIR] [--dna DIR] [--force]
+      [--threads 2] [--runs 1] [--f64] [--nnunet DIR] [--dna DIR] [--force] [--retime]
 
 Cases (CASES below; bench/large.ts reads the model and the input from the files this writes):
   b0_2400x1800     smp Unet efficientnet-b0, default decoder, sigmoid, random weights (tools/make_smp_fixtures.py
@@ -178,6 +178,11 @@ def child(args):
             seconds.append(time.perf_counter() - t0)
             cpu_seconds.append(cpu_time() - c0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    info = {"seconds": seconds, "cpu_seconds": cpu_seconds, "load_before": load, "load_after": os.getloadavg()[0], "max_rss_bytes": rss,
+            "threads": torch.get_num_threads(), "torch_version": torch.__version__, "model": model_path(args.child, args)}
+    if args.retime:
+        print(json.dumps(info))
+        return
     out = {"output": y.numpy()}
     f64_seconds = None
     if args.f64:
@@ -188,14 +193,27 @@ def child(args):
             t0 = time.perf_counter()
             out["output64"] = m64(x64).float().numpy()
             f64_seconds = time.perf_counter() - t0
-    info = {"seconds": seconds, "cpu_seconds": cpu_seconds, "load_before": load, "load_after": os.getloadavg()[0], "max_rss_bytes": rss, "threads": torch.get_num_threads(), "torch_version": torch.__version__,
-            "model": model_path(args.child, args), "f64_seconds": f64_seconds}
+    info["f64_seconds"] = f64_seconds
     with open(os.path.join(args.cache, f"{args.child}.ref.safetensors.tmp"), "wb") as f:
         f.write(safetensors_bytes(out, {"torch_json": json.dumps(info), "script": SCRIPT}))
     print(json.dumps(info))
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def retime(case, args):
+    """The forward again, timed, its output not written: CASE.torch.json is replaced (f64_seconds kept)."""
+    base = os.path.join(args.cache, case)
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", case, "--cache", args.cache, "--threads", str(args.threads), "--runs", str(args.runs),
+           "--nnunet", args.nnunet, "--dna", args.dna, "--retime"]
+    info = json.loads(subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, check=True, text=True).stdout.strip().splitlines()[-1])
+    with open(f"{base}.torch.json", encoding="utf-8") as f:
+        info["f64_seconds"] = json.load(f).get("f64_seconds")
+    with open(f"{base}.torch.json", "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=1)
+    print(f"{case}: torch {', '.join(f'{s:.1f}' for s in info['seconds'])} s (cpu {', '.join(f'{s:.1f}' for s in info['cpu_seconds'])}), "
+          f"peak RSS {info['max_rss_bytes'] / 2**20:.0f} MiB, load {info['load_before']:.1f}", file=sys.stderr)
 
 
 def run_case(case, args):
@@ -238,6 +256,7 @@ def main():
     ap.add_argument("--nnunet", default="bench/.cache/nnunet-big", help=f"tools/nnunet_networks.py --big --out folder holding {NNUNET_CASE}")
     ap.add_argument("--dna", default="/tmp/dna", help="a dynamic_network_architectures checkout (for the nnU-Net case)")
     ap.add_argument("--force", action="store_true", help="redo cases whose files exist")
+    ap.add_argument("--retime", action="store_true", help="time the forwards of cases already made again (CASE.torch.json only)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.chdir(ROOT)
@@ -249,7 +268,7 @@ def main():
     if unknown:
         ap.error(f"unknown cases {unknown}; known: {list(CASES)}")
     for case in cases:
-        run_case(case, args)
+        (retime if args.retime else run_case)(case, args)
     return 0
 
 
