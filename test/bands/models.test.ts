@@ -66,7 +66,12 @@ for (const [path, io, f16] of CASES) {
         if (banded) {
           if (s !== fixture) {
             shape = s;
-            data = randArray(rng(5), s.reduce((a, b) => a * b, 1), -2, 2);
+            data = randArray(
+              rng(5),
+              s.reduce((a, b) => a * b, 1),
+              -2,
+              2,
+            );
           }
           break;
         }
