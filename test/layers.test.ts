@@ -33,7 +33,19 @@ const LAYERS: string[][] = [
   // nnU-Net's predictor: its preprocessing, Gaussian sliding windows with mirroring, and export
   ['nnunet'],
   // the public API (src/index.ts, src/node.ts) and what it is made of
-  ['model.ts', 'segment.ts', 'load.ts', 'volume.ts', 'infoText.ts', 'index.ts', 'node.ts', 'nnunetFiles.ts', 'nnunetSource.ts', 'nnunetSegment.ts', 'playground.ts'],
+  [
+    'model.ts',
+    'segment.ts',
+    'load.ts',
+    'volume.ts',
+    'infoText.ts',
+    'index.ts',
+    'node.ts',
+    'nnunetFiles.ts',
+    'nnunetSource.ts',
+    'nnunetSegment.ts',
+    'playground.ts',
+  ],
   // the command line
   ['cli'],
 ];

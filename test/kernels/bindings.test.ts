@@ -273,7 +273,25 @@ const GENERATED: Record<string, string> = {
 };
 
 // what bindings may be called: what they hold, never buf0
-const NAMES = new Set(['input', 'weight', 'bias', 'output', 'residual', 'inputScale', 'params', 'a', 'b', 'cse', 'sse', 'v', 'm', 'carry', 'partials', 'stats', 'shape']);
+const NAMES = new Set([
+  'input',
+  'weight',
+  'bias',
+  'output',
+  'residual',
+  'inputScale',
+  'params',
+  'a',
+  'b',
+  'cse',
+  'sse',
+  'v',
+  'm',
+  'carry',
+  'partials',
+  'stats',
+  'shape',
+]);
 
 for (const [name, code] of Object.entries(GENERATED)) {
   Sources(`generated WGSL of ${name}: bindings 0..n-1 in order, each named for what it holds, the uniform last`, () => {

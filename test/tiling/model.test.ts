@@ -188,7 +188,10 @@ Tiled('past one binding: one pass in bands (not windows); where no band fits: ti
       await tiny.run(x, { tile: false });
       assert.unreachable('should have failed');
     } catch (e) {
-      assert.match((e as Error).message, /^input \[1,1,64,64\] does not fit one pass: input \[1,1,64,64\]: .+ passes the binding limit \(2048 bytes\) even in a band of one row; .*run it in tiles/);
+      assert.match(
+        (e as Error).message,
+        /^input \[1,1,64,64\] does not fit one pass: input \[1,1,64,64\]: .+ passes the binding limit \(2048 bytes\) even in a band of one row; .*run it in tiles/,
+      );
     }
     assert.is(tiny.gpuBytes(), before, 'nothing allocated');
   } finally {
