@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseSafetensors } from '../../src/weights/safetensors.js';
 
 const PYTHON = '/usr/bin/python3';
 const MIRROR = '/work/.mirror/qubvel-org+segmentation_models.pytorch/repo';
@@ -102,4 +103,19 @@ export function makePth(fixture: PretrainedFixture, file: string, dir: string): 
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new Error(`${f.command.join(' ')} failed: ${r.error?.message ?? r.stderr.trim().split('\n').slice(-4).join('\n')}`);
   return readFileSync(out);
+}
+
+/** Every encoder.* tensor of a model.safetensors against pretrained.json's `encoder` (smp's sha256, dtype and
+ *  shape of each, as smp loaded the file): the problems, empty when all are smp's bit for bit. */
+export function encoderProblems(want: PretrainedFixture['cases'][string]['encoder'], safetensors: Uint8Array): string[] {
+  const st = parseSafetensors(safetensors);
+  const problems: string[] = [];
+  for (const [key, [sha, ...layout]] of Object.entries(want)) {
+    const t = st.tensors.get(key);
+    if (!t) problems.push(`missing ${key}`);
+    else if (JSON.stringify([t.dtype, ...t.shape]) !== JSON.stringify(layout)) problems.push(`${key}: ours ${[t.dtype, ...t.shape]}, smp's ${layout}`);
+    else if (sha256(st.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength)) !== sha) problems.push(`${key}: other values than smp's`);
+  }
+  for (const key of st.tensors.keys()) if (key.startsWith('encoder.') && !(key in want)) problems.push(`unexpected ${key}`);
+  return problems;
 }
