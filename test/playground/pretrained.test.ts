@@ -14,7 +14,7 @@ import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { randArray, rng, testDevice } from '../helpers.js';
 import { skip } from '../skip.js';
 import { PRETRAINED_CASES, PRETRAINED_DECODER_SEED } from './cases.js';
-import { type PretrainedFixture, liveSmp, makePth, pretrainedFixture, runSmp, sha256, tempDir, torchWhy } from './smp.js';
+import { encoderProblems, liveSmp, makePth, pretrainedFixture, runSmp, sha256, tempDir, torchWhy } from './smp.js';
 
 const fixture = pretrainedFixture();
 const cases = (file: string) => PRETRAINED_CASES.filter(([, f]) => f === file);
@@ -27,20 +27,6 @@ Pre.before((ctx) => {
   if (ctx.why) return;
   for (const file of Object.keys(fixture.files)) ctx.pth.set(file, makePth(fixture, file, ctx.dir));
 });
-
-/** Every encoder.* tensor of our export against the fixture's (smp's) sha256, dtype and shape: the problems. */
-function encoderProblems(want: PretrainedFixture['cases'][string]['encoder'], ours: Uint8Array): string[] {
-  const st = parseSafetensors(ours);
-  const problems: string[] = [];
-  for (const [key, [sha, ...layout]] of Object.entries(want)) {
-    const t = st.tensors.get(key);
-    if (!t) problems.push(`missing ${key}`);
-    else if (JSON.stringify([t.dtype, ...t.shape]) !== JSON.stringify(layout)) problems.push(`${key}: ours ${[t.dtype, ...t.shape]}, smp's ${layout}`);
-    else if (sha256(st.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength)) !== sha) problems.push(`${key}: other values than smp's`);
-  }
-  for (const key of st.tensors.keys()) if (key.startsWith('encoder.') && !(key in want)) problems.push(`unexpected ${key}`);
-  return problems;
-}
 
 Pre("the fixture's cases are cases.ts's; each file is made byte for byte as recorded (seeded, no torch RNG)", ({ pth, why }) => {
   if (why) return skip(why);
