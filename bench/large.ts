@@ -419,10 +419,10 @@ interface Row {
 }
 
 function markdown(rows: Row[]): string {
-  const pct = (f: number) => `${(f * 100).toFixed(f === 1 ? 0 : 3)}%`;
+  const pct = (f: number) => (f === 1 ? '100%' : `${(Math.floor(f * 1e7) / 1e5).toFixed(5)}%`);
   const s = (x: number | undefined, cpu?: number) => (x === undefined ? '—' : `${x.toFixed(1)} s${cpu === undefined ? '' : ` (cpu ${cpu.toFixed(0)})`}`);
   const lines = [
-    '| case | max \\|Δ\\| vs torch | ≤ 1e-4·max(1,\\|ref\\|) | masks equal | time ours / torch / windows | windows: masks vs torch | peak GPU (× torch RSS) | RSS ours / torch | banded / unbanded per px |',
+    '| case [output] | max \\|Δ\\| vs torch | ≤ 1e-4·max(1,\\|ref\\|) | masks equal | time ours / torch / windows | windows: masks vs torch | peak GPU (× torch RSS) | RSS ours / torch | banded / unbanded per px |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of rows) {
