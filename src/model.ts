@@ -262,6 +262,7 @@ export class Model {
       this.device.limits.minStorageBufferOffsetAlignment,
       this.tuning,
       this.bindingLimit,
+      this.device.limits.maxBufferSize,
     );
   }
 
