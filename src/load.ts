@@ -358,6 +358,13 @@ export function modelFromGraph(
   // is run as given, the default one with F(4x4,3x3) only where the model-wide rule lets it
   const tuning = options.tuning ? asGiven(options.tuning) : tuningFor(device, adapterOf(device));
   checkPrecision(options.precision);
+  // checked before the weights go to the GPU (the Model checks them again, with the same messages)
+  const pc = options.planCacheBytes;
+  if (pc !== undefined && !(typeof pc === 'number' && pc >= 0 && Number.isFinite(pc)))
+    throw new InputError(`planCacheBytes must be a number of bytes >= 0, found ${shownValue(pc)}`);
+  const mb = options.maxBindingBytes;
+  if (mb !== undefined && !(Number.isSafeInteger(mb) && (mb as number) >= 256))
+    throw new InputError(`maxBindingBytes must be an integer number of bytes >= 256, found ${shownValue(mb)}`);
   const precision = options.precision ?? 'f32';
   if (options.pad !== undefined) checkPadMode(options.pad, 'pad');
   if (precision === 'f16' && !device.features.has('shader-f16')) {

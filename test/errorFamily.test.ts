@@ -118,8 +118,9 @@ Family('loadModel: the source, and each LoadOptions field', async ({ device }) =
     ...hostileFor('options', ['{}'], (v) => loadModel(device, bytes, v as never)),
   ];
   // `{}` is "no limits changed"
-  const accepts: Record<string, string[]> = { limits: ['{}'], onProgress: ['a function'], nnunet: ['{}'] };
-  for (const field of ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'nnunet']) {
+  // a byte bound of 1e12 is a large bound, not a hostile one (the binding limit is capped at the device's)
+  const accepts: Record<string, string[]> = { limits: ['{}'], onProgress: ['a function'], nnunet: ['{}'], planCacheBytes: ['1e12'], maxBindingBytes: ['1e12'] };
+  for (const field of ['tuning', 'pad', 'precision', 'activation', 'limits', 'signal', 'onProgress', 'planCacheBytes', 'maxBindingBytes', 'nnunet']) {
     cases.push(...hostileFor(field, accepts[field] ?? [], (v) => loadModel(device, bytes, { [field]: v })));
   }
   cases.push(

@@ -68,7 +68,7 @@ Load('unknown loadModel options are refused (UNSUPPORTED), naming the option and
     (e) =>
       e instanceof UnsupportedError &&
       e.message ===
-        'loadModel: unknown option "precison"; did you mean precision? (known: tuning, pad, precision, activation, limits, signal, onProgress, planCacheBytes, nnunet)',
+        'loadModel: unknown option "precison"; did you mean precision? (known: tuning, pad, precision, activation, limits, signal, onProgress, planCacheBytes, maxBindingBytes, nnunet)',
     'precison',
   );
   await rejectsWith(
