@@ -25,7 +25,7 @@ const input = () => ({ data: new Float32Array(3 * 16 * 16).fill(0.5), shape: SHA
 /** Breaks the compiled plan of SHAPE the way a lost allocation would: its activation buffer is destroyed,
  *  so the next submission using it is a validation error. */
 function breakPlan(model: Model): void {
-  (model.plan(SHAPE) as unknown as { buffers: { arena: GPUBuffer } }).buffers.arena.destroy();
+  (model.plan(SHAPE) as unknown as { buffers: { arenas: GPUBuffer[] } }).buffers.arenas[0].destroy();
 }
 
 const Errors = suite<{ device: GPUDevice; model: Model }>('GPU errors of runs');
@@ -108,7 +108,7 @@ async function main() {
   const model = await loadModel(device, randomUNetSafetensors({ features: 4, depth: 2 }));
   const x = { data: new Float32Array(${3 * 16 * 16}), shape: ${JSON.stringify(SHAPE)} };
   await model.run(x);
-  (model.plan(x.shape) as any).buffers.arena.destroy();
+  (model.plan(x.shape) as any).buffers.arenas[0].destroy();
   const failed = await model.run(x).then(() => 'resolved', (e) => e.code + ': ' + e.message);
   writeSync(2, 'run: ' + failed + '\\n');
   // outside any scope, no run in flight
