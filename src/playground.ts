@@ -2,7 +2,7 @@
 // without a device (parameters, buffers, GFLOP, GPU memory, the diagram), and export what smp would save.
 //
 // API (exported from src/index.ts):
-//   type PlaygroundArchitecture = 'Unet' | 'UnetPlusPlus' | 'brain-unet'
+//   type PlaygroundArchitecture = 'Unet' | 'UnetPlusPlus' | 'brain-unet' | 'nnunet-plain'
 //   interface ModelOptions { architecture, encoder, depth, decoderChannels, attention, upsampling, decoderNorm,
 //                            inChannels, classes, activation }
 //   defaultModelOptions(architecture?)            -> ModelOptions (smp's defaults; the brain U-Net's)
@@ -21,6 +21,25 @@
 //   optionsOfModel(model)                         -> ModelOptions | undefined
 //   ENCODER_FILE_PATTERNS: which pretrained files each encoder family takes (for a file picker's hint)
 // The library-internal graph builder of src/arch is `buildModel(st, config)` there; this one is the public one.
+//
+// 'nnunet-plain' is nnU-Net's 2D PlainConvUNet (dynamic_network_architectures) as nnU-Net's default planner
+// builds it, with the options read as:
+//   depth            n_stages (2 to 8)
+//   decoderChannels  features_per_stage, one per stage, the first stage first: the planner's 32 doubling per
+//                    stage, capped at 512 in 2D (UNet_max_features_2d; 320 is its 3D cap), e.g.
+//                    [32, 64, 128, 256, 512, 512]; setModelOption('depth') cuts or extends it that way
+//   decoderNorm      'instancenorm' (the default: InstanceNorm2d eps 1e-5, affine) or 'batchnorm' (BatchNorm2d,
+//                    as nnUNetTrainerBN); 'none' is offered but not allowed (nnU-Net always normalises)
+//   inChannels       dataset.json's channels; classes: its labels, background included (segmentation heads)
+//   fixed            encoder 'plain', activation 'identity' (logits), attention 'none', upsampling 'nearest'
+//                    (it up-samples by transposed convs: the choices say why), 3x3 kernels, strides [1,1] then
+//                    [2,2], 2 convs per stage, conv bias, LeakyReLU(0.01), no dropout
+//   weights          random only: nnU-Net's InitWeights_He(1e-2) (kaiming_normal_ a=0.01, fan_in; biases 0),
+//                    seeded by our generator
+//   counts           every parameter dna builds, the deep-supervision seg_layers[0..n-3] included (never run)
+//   modelSafetensors dna's state_dict keys without the repeated all_modules.* / decoder.encoder.* names;
+//                    buildModel loads it through the nnU-Net plug-in with generated plans.json / dataset.json
+//   smpConfig        throws (not an smp model)
 import type { Model } from './model.js';
 import { loadModel } from './load.js';
 import type { Tuning } from './compiler/tuning.js';
@@ -106,7 +125,7 @@ export interface BuildModelOptions {
 export async function buildModel(device: GPUDevice, o: ModelOptions, options: BuildModelOptions = {}): Promise<Model> {
   const problems = checkOptions(o);
   if (problems.length) throw new InputError(`model options: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
-  const { bytes, config, name } = playgroundStateDict(o, options.weights ?? { random: { seed: 0 } });
+  const { bytes, config, name } = playgroundStateDict(o, options.weights ?? { random: { seed: 0 } }, true);
   return loadModel(device, { weights: bytes, config, name, configName: `${name} config` }, { precision: options.precision, tuning: options.tuning });
 }
 

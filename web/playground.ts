@@ -38,6 +38,8 @@ export interface Pinned {
 }
 
 const SELECTS = ['architecture', 'encoder', 'depth', 'attention', 'upsampling', 'decoderNorm', 'activation'] as const;
+/** what a select shows for a value whose name is not what people call it */
+const VALUE_NAMES: Record<string, string> = { 'nnunet-plain': 'nnU-Net Plain (2D)' };
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const count = (n: number) => n.toLocaleString('en-US');
 const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError';
@@ -150,6 +152,7 @@ export class Playground {
   private weights(): PlaygroundWeights | string {
     const seed = this.seed();
     if (this.weightsKind() === 'random') return { kind: 'random', seed };
+    if (this.view?.options.architecture === 'nnunet-plain') return 'nnU-Net Plain has no pretrained encoder: choose Random weights';
     const url = $<HTMLInputElement>('pg-encoder-url').value.trim();
     if (url) {
       try {
@@ -224,7 +227,7 @@ export class Playground {
       ? "smp's config.json: Unet(**config) or smp.from_pretrained builds this network"
       : v.problems.length
         ? 'fix the options first'
-        : 'the brain U-Net is not an smp model: smp has no config.json for it (model.safetensors has its weights)';
+        : `${o.architecture === 'nnunet-plain' ? 'nnU-Net Plain' : 'the brain U-Net'} is not an smp model: smp has no config.json for it (model.safetensors has its weights)`;
     this.pinButton();
     if (this.times && this.times.key !== this.key()) this.showTimes(undefined);
   }
@@ -236,8 +239,9 @@ export class Playground {
       ...list.map((c) => {
         const text = String(c.value);
         const current = String(value) === text;
+        const name = VALUE_NAMES[text] ?? text;
         // the current value's problem is written under the field: its option keeps its plain name
-        const opt = new Option(c.allowed || current ? text : `${text} — ${c.why ?? 'not with these options'}`, text, false, current);
+        const opt = new Option(c.allowed || current ? name : `${name} — ${c.why ?? 'not with these options'}`, text, false, current);
         opt.disabled = !c.allowed;
         if (c.why) opt.title = c.why;
         return opt;

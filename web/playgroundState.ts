@@ -94,6 +94,8 @@ export function configKey(o: ModelOptions, w: WeightsChoice): string {
 /** A short name for a configuration: "Unet resnet34 d5 (256,128,64,32,16) scse · 3→1". */
 export function shortName(o: ModelOptions): string {
   if (o.architecture === 'brain-unet') return `brain-unet f${o.decoderChannels[0]} · ${o.inChannels}→${o.classes}`;
+  if (o.architecture === 'nnunet-plain')
+    return `nnU-Net Plain 2D (${o.decoderChannels.join(',')})${o.decoderNorm === 'batchnorm' ? ' batchnorm' : ''} · ${o.inChannels}→${o.classes}`;
   const extras = [o.attention !== 'none' ? o.attention : '', o.upsampling !== 'nearest' ? o.upsampling : '', o.decoderNorm === 'none' ? 'no norm' : '']
     .filter(Boolean)
     .join(' ');

@@ -65,8 +65,8 @@ export function describe({ options, change, size }: DescribeArgs): PlaygroundVie
   if (!(Number.isSafeInteger(size) && size >= 1 && size <= 16384))
     problems.push({ field: 'size', message: `the input size must be a whole number from 1 to 16384, not ${size}` });
   if (problems.length) return { options: o, choices, problems };
-  // smp's config.json exists for smp's classes only
-  const config = o.architecture === 'brain-unet' ? undefined : smpConfig(o);
+  // smp's config.json exists for smp's classes only (not the brain U-Net, not nnU-Net)
+  const config = o.architecture === 'Unet' || o.architecture === 'UnetPlusPlus' ? smpConfig(o) : undefined;
   return { options: o, choices, problems, description: describeModel(o, [size, size]), ...(config ? { config } : {}) };
 }
 

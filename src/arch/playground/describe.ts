@@ -11,10 +11,12 @@ import { DEFAULT_TUNING, type Tuning, tuningFor } from '../../compiler/tuning.js
 import { adapterOf } from '../../gpu/device.js';
 import { inferShapes } from '../../ops/index.js';
 import { buildUNet, unetParamsFrom, unetSizeMultiple } from '../brainUnet.js';
+import { buildNnunetNetwork } from '../nnunet/network.js';
 import { TensorReader } from '../reader.js';
 import { encoderOf } from '../smp/encoders/index.js';
 import { segmentationHead } from '../smp/head.js';
 import { InputError } from '../../errors.js';
+import { nnunetNetworkOf } from './nnunet.js';
 import { checkOptions, isSmp } from './options.js';
 import { type TensorSpec, countSpec, smpSettingsOf, stateDictSpec } from './spec.js';
 import type { DescribeContext, DescribedStage, ModelDescription, ModelOptions } from './types.js';
@@ -59,6 +61,7 @@ export function buildGraph(o: ModelOptions, r: TensorReader): BuiltGraph {
   const claim = (from: number, id: string) => {
     for (let i = from; i < b.nodes.length; i++) if (!stageOf.has(b.nodes[i].name)) stageOf.set(b.nodes[i].name, id);
   };
+  if (o.architecture === 'nnunet-plain') return nnunetGraph(o, r, b, input, stages, stageOf);
   if (!isSmp(o)) {
     const p = unetParamsFrom(r);
     const g = buildUNet(p);
@@ -197,6 +200,72 @@ export function buildGraph(o: ModelOptions, r: TensorReader): BuiltGraph {
   };
 }
 
+/** nnU-Net's PlainConvUNet: encoder stage s (encoder.stages.s, at 1/2^s), decoder stage i (its transposed conv,
+ *  the concat with the skip of encoder stage n-2-i, its convs), the last seg layer. */
+function nnunetGraph(
+  o: ModelOptions,
+  r: TensorReader,
+  b: GraphBuilder,
+  input: ValueId,
+  stages: BuiltGraph['stages'],
+  stageOf: Map<string, string>,
+): BuiltGraph {
+  const net = nnunetNetworkOf(o);
+  const n = net.nStages;
+  const y = buildNnunetNetwork(b, r, net, input);
+  for (const node of b.nodes) {
+    const m = /^encoder\.stages\.(\d+)\.|^decoder\.(?:stages|transpconvs|cat)\.(\d+)/.exec(node.name);
+    stageOf.set(node.name, m?.[1] !== undefined ? `enc${m[1]}` : m?.[2] !== undefined ? `dec${m[2]}` : 'head');
+  }
+  const lastOf = (id: string) => b.nodes.filter((node) => stageOf.get(node.name) === id).at(-1)!.output;
+  for (let s = 0; s < n; s++)
+    stages.push({
+      id: `enc${s}`,
+      kind: 'encoder',
+      label: `encoder stage ${s}`,
+      module: `encoder.stages.${s}`,
+      from: s === 0 ? 'input' : `enc${s - 1}`,
+      skips: [],
+      level: s,
+      row: 0,
+      value: lastOf(`enc${s}`),
+    });
+  for (let i = 0; i < n - 1; i++)
+    stages.push({
+      id: `dec${i}`,
+      kind: 'decoder',
+      label: `decoder stage ${i}`,
+      module: `decoder.stages.${i}`,
+      from: i === 0 ? `enc${n - 1}` : `dec${i - 1}`,
+      skips: [`enc${n - 2 - i}`],
+      level: n - 2 - i,
+      row: 0,
+      value: lastOf(`dec${i}`),
+    });
+  stages.push({
+    id: 'head',
+    kind: 'head',
+    label: 'seg layer (logits)',
+    module: `decoder.seg_layers.${n - 2}`,
+    from: `dec${n - 2}`,
+    skips: [],
+    level: 0,
+    row: 0,
+    value: y,
+  });
+  r.finish('not the nnU-Net PlainConvUNet these options describe');
+  const norm = o.decoderNorm === 'batchnorm' ? 'BatchNorm' : 'InstanceNorm';
+  return {
+    graph: b.finish(input, y),
+    title: `nnU-Net PlainConvUNet 2D, ${n} stages ${o.decoderChannels.join(',')}, ${norm}`,
+    sizeMultiple: 2 ** (n - 1),
+    // dna always builds the deep-supervision heads; inference runs only the last
+    unused: Array.from({ length: n - 2 }, (_, j) => `decoder.seg_layers.${j}.*`),
+    stages,
+    stageOf,
+  };
+}
+
 /** 'conv1, bn1' / 'layer1' / '_blocks.3-4' for the encoder nodes of one stage */
 function moduleNames(nodes: string[]): string {
   const groups: string[] = [];
@@ -232,6 +301,10 @@ function flopsOf(g: Graph, shapes: Map<ValueId, number[]>): number {
       const out = shapes.get(n.output)!;
       const [cout, cinPerGroup, kh, kw] = op.params.shape;
       flops += 2 * out[0] * out[2] * out[3] * cout * cinPerGroup * kh * kw;
+    } else if (op.kind === 'convTransposeStrided') {
+      // nnU-Net's up-sampling: kernel = stride, so every input pixel meets each kernel tap once
+      const inp = shapes.get(n.inputs[0])!;
+      flops += 2 * numel(inp.slice(2)) * inp[0] * numel(op.params.shape);
     } else if (op.kind === 'convTranspose2x2') {
       const inp = shapes.get(n.inputs[0])!;
       const [cin, cout, kh, kw] = op.params.shape;

@@ -1,12 +1,14 @@
 // The playground's model builder (src/playground.ts is its public face): options -> a state_dict with smp's
 // keys (random, seeded, or a pretrained encoder file) and smp's config, which the ordinary loader then
-// builds like any saved smp model; and a loaded model's info -> options.
+// builds like any saved smp model (nnU-Net Plain: dna's keys under fold_0. and generated plans / dataset
+// json, which the nnU-Net plug-in builds like a results folder's); and a loaded model's info -> options.
 import { type RawTensorToWrite, writeSafetensorsBytes } from '../../weights/safetensors.js';
 import { InputError } from '../../errors.js';
 import { shownValue } from '../../limits.js';
 import type { ArchInfo, ModelConfig } from '../types.js';
 import { initTensor } from './init.js';
 import { checkOptions, isSmp, smpConfigOf } from './options.js';
+import { NNUNET_CONFIGURATION, nnunetFilesOf } from './nnunet.js';
 import { readPretrainedEncoder } from './pretrained.js';
 import { countSpec, pretrainedEncoderSpec, stateDictSpec } from './spec.js';
 import type { ModelOptions, ModelWeights } from './types.js';
@@ -29,8 +31,13 @@ function seedOf(weights: ModelWeights): number {
   return seed as number;
 }
 
-/** The model's state_dict as safetensors bytes, smp's config (undefined for the brain U-Net) and a name. */
-export function playgroundStateDict(o: ModelOptions, weights: ModelWeights): { bytes: Uint8Array; config?: ModelConfig; name: string } {
+/** The fold prefix of an nnU-Net model's tensors in what the nnU-Net plug-in loads (src/arch/nnunet) */
+const NNUNET_FOLD = 'fold_0';
+
+/** The model's state_dict as safetensors bytes, the loader's config (smp's; nnU-Net's plans and dataset;
+ *  undefined for the brain U-Net) and a name. `forLoader`: nnU-Net's keys under `fold_0.`, as the nnU-Net
+ *  plug-in takes them (without: dna's own state_dict keys). */
+export function playgroundStateDict(o: ModelOptions, weights: ModelWeights, forLoader = false): { bytes: Uint8Array; config?: ModelConfig; name: string } {
   checked(o);
   if (typeof weights !== 'object' || weights === null || !('random' in weights || 'encoder' in weights))
     throw new InputError(`weights must be { random: { seed } } or { encoder: { bytes, name, seed } }, found ${shownValue(weights)}`);
@@ -40,20 +47,33 @@ export function playgroundStateDict(o: ModelOptions, weights: ModelWeights): { b
   let from = `random weights, seed ${seed}`;
   if ('encoder' in weights) {
     const { bytes, name } = weights.encoder;
-    if (!isSmp(o)) throw new InputError('the brain U-Net has no pretrained encoder: choose random weights');
+    if (!isSmp(o))
+      throw new InputError(`${o.architecture === 'brain-unet' ? 'the brain U-Net' : 'nnU-Net Plain'} has no pretrained encoder: choose random weights`);
     if (!(bytes instanceof Uint8Array)) throw new InputError(`weights.encoder.bytes must be a Uint8Array, found ${shownValue(bytes)}`);
     pretrained = readPretrainedEncoder(bytes, String(name), o.encoder, pretrainedEncoderSpec(o), o.inChannels).tensors;
     from = `encoder from ${name}, decoder seed ${seed}`;
   }
+  const nnunet = o.architecture === 'nnunet-plain';
+  const prefix = nnunet && forLoader ? `${NNUNET_FOLD}.` : '';
   const raw: RawTensorToWrite[] = spec.map((t) => {
     const given = pretrained?.get(t.key);
-    if (t.init === 'count') return { name: t.key, dtype: 'I64', shape: [], data: given instanceof Uint8Array ? given : new Uint8Array(8) };
+    const name = prefix + t.key;
+    if (t.init === 'count') return { name, dtype: 'I64', shape: [], data: given instanceof Uint8Array ? given : new Uint8Array(8) };
     const data = given instanceof Float32Array ? given : initTensor(t, seed);
-    return { name: t.key, dtype: 'F32', shape: t.shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    return { name, dtype: 'F32', shape: t.shape, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   });
   const metadata: Record<string, string> = { format: 'pt', source: 'webgpu-unet playground', weights: from };
-  const title = isSmp(o) ? `smp ${o.architecture} ${o.encoder}` : `brain U-Net init_features ${o.decoderChannels[0]}`;
-  return { bytes: writeSafetensorsBytes(raw, metadata), config: isSmp(o) ? smpConfigOf(o) : undefined, name: `${title} (${from})` };
+  const title = isSmp(o)
+    ? `smp ${o.architecture} ${o.encoder}`
+    : nnunet
+      ? `nnU-Net PlainConvUNet 2D ${o.decoderChannels.join(',')}`
+      : `brain U-Net init_features ${o.decoderChannels[0]}`;
+  const config: ModelConfig | undefined = isSmp(o)
+    ? smpConfigOf(o)
+    : nnunet
+      ? { nnunet: { ...nnunetFilesOf(o), configuration: NNUNET_CONFIGURATION, folds: [NNUNET_FOLD] } }
+      : undefined;
+  return { bytes: writeSafetensorsBytes(raw, metadata), config, name: `${title} (${from})` };
 }
 
 /** The options of a loaded model (undefined for architectures the playground does not build). */

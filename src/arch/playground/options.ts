@@ -1,13 +1,15 @@
 // The playground's options: defaults, what each field may be given the others, the problems of a
 // combination, and smp's config.json for it. The rules are the engine's and smp's own: smp's depth ranges
-// per decoder, one decoder channel count per block, SCSE's reduction of 16, the brain U-Net's fixed parts.
+// per decoder, one decoder channel count per block, SCSE's reduction of 16, the brain U-Net's and nnU-Net's
+// fixed parts.
 import { MAX_CONFIG_CHANNELS } from '../smp/config.js';
 import { DECODERS } from '../smp/decoders/index.js';
 import { SUPPORTED_ENCODERS, encoderOf } from '../smp/encoders/index.js';
 import { UnsupportedError } from '../../errors.js';
+import { NNUNET_MAX_STAGES, NNUNET_MIN_STAGES, nnunetFeatures, nnunetFeaturesForDepth } from './nnunet.js';
 import type { ModelOptions, OptionChoice, OptionProblem, PlaygroundArchitecture, SmpConfigOptions } from './types.js';
 
-export const ARCHITECTURES: readonly PlaygroundArchitecture[] = ['Unet', 'UnetPlusPlus', 'brain-unet'];
+export const ARCHITECTURES: readonly PlaygroundArchitecture[] = ['Unet', 'UnetPlusPlus', 'brain-unet', 'nnunet-plain'];
 const ACTIVATIONS: readonly ModelOptions['activation'][] = ['identity', 'sigmoid', 'softmax', 'logsoftmax', 'tanh'];
 /** smp's default decoder_channels; a shallower decoder takes its first `depth` entries */
 const SMP_DECODER_CHANNELS = [256, 128, 64, 32, 16];
@@ -19,10 +21,25 @@ const SMP_MAX_DEPTH = 5;
 /** efficientnet encoders need a feature past the stem (smp refuses encoder_depth 1 for them) */
 const EFFICIENTNET_MIN_DEPTH = 2;
 
-export const isSmp = (o: Pick<ModelOptions, 'architecture'>): boolean => o.architecture !== 'brain-unet';
+export const isSmp = (o: Pick<ModelOptions, 'architecture'>): boolean => o.architecture === 'Unet' || o.architecture === 'UnetPlusPlus';
 const decoderOf = (o: ModelOptions) => DECODERS.find((d) => d.modelClass === o.architecture)!;
 
 export function defaultOptions(architecture: PlaygroundArchitecture = 'Unet'): ModelOptions {
+  if (architecture === 'nnunet-plain') {
+    // what nnU-Net plans for a 2D dataset of ~256² images, one channel, background + one label
+    return {
+      architecture,
+      encoder: 'plain',
+      depth: 6,
+      decoderChannels: nnunetFeatures(6),
+      attention: 'none',
+      upsampling: 'nearest',
+      decoderNorm: 'instancenorm',
+      inChannels: 1,
+      classes: 2,
+      activation: 'identity',
+    };
+  }
   if (architecture === 'brain-unet') {
     return {
       architecture,
@@ -77,6 +94,7 @@ export function withOption<K extends keyof ModelOptions>(o: ModelOptions, field:
     return { ...d, inChannels: o.inChannels, classes: o.classes };
   }
   if (field === 'depth' && isSmp(o)) next.decoderChannels = channelsForDepth(o.decoderChannels, value as number);
+  if (field === 'depth' && o.architecture === 'nnunet-plain') next.decoderChannels = nnunetFeaturesForDepth(o.decoderChannels, value as number);
   return next;
 }
 
@@ -130,9 +148,23 @@ export function checkOptions(o: ModelOptions): OptionProblem[] {
   if (!ACTIVATIONS.includes(o.activation)) add('activation', `must be one of ${ACTIVATIONS.join(', ')}`);
   if (o.upsampling !== 'nearest' && o.upsampling !== 'bilinear') add('upsampling', 'must be nearest or bilinear');
   if (o.attention !== 'none' && o.attention !== 'scse') add('attention', 'must be none or scse');
-  if (o.decoderNorm !== 'batchnorm' && o.decoderNorm !== 'none') add('decoderNorm', 'must be batchnorm or none');
+  if (o.architecture !== 'nnunet-plain' && o.decoderNorm !== 'batchnorm' && o.decoderNorm !== 'none') add('decoderNorm', 'must be batchnorm or none');
   if (!Array.isArray(o.decoderChannels)) {
     add('decoderChannels', 'must be a list of channel counts');
+    return p;
+  }
+  if (o.architecture === 'nnunet-plain') {
+    if (o.encoder !== 'plain') add('encoder', "nnU-Net Plain's encoder is its own PlainConvEncoder: 'plain'");
+    if (!isCount(o.depth, NNUNET_MAX_STAGES) || o.depth < NNUNET_MIN_STAGES)
+      add('depth', `nnU-Net Plain takes ${NNUNET_MIN_STAGES} to ${NNUNET_MAX_STAGES} stages`);
+    else if (o.decoderChannels.length !== o.depth) add('decoderChannels', `needs ${o.depth} values, features per stage (n_stages ${o.depth})`);
+    else if (!o.decoderChannels.every((c) => isCount(c, MAX_CONFIG_CHANNELS)))
+      add('decoderChannels', `each must be an integer from 1 to ${MAX_CONFIG_CHANNELS}`);
+    if (o.attention !== 'none') add('attention', 'nnU-Net Plain has no attention modules');
+    if (o.upsampling !== 'nearest') add('upsampling', 'nnU-Net up-samples by transposed convolution (kernel = stride): leave nearest');
+    if (o.decoderNorm !== 'instancenorm' && o.decoderNorm !== 'batchnorm')
+      add('decoderNorm', 'nnU-Net Plain always normalises: instancenorm (its default) or batchnorm (nnUNetTrainerBN)');
+    if (o.activation !== 'identity') add('activation', 'nnU-Net outputs logits (its softmax / sigmoid come after resampling): identity');
     return p;
   }
   if (!smp) {
@@ -181,16 +213,21 @@ export function optionChoices(o: ModelOptions): { [K in keyof ModelOptions]?: Op
   const smp = isSmp(o);
   const dc = o.decoderChannels;
   const halve = (s: number) => dc.map((c) => Math.max(1, Math.floor(c / s)));
-  const channelSets = smp ? [channelsForDepth(SMP_DECODER_CHANNELS, o.depth), dc, halve(2), halve(4), dc.map((c) => c * 2)] : [[16], [32], [64]];
+  const nnunet = o.architecture === 'nnunet-plain';
+  const channelSets = smp
+    ? [channelsForDepth(SMP_DECODER_CHANNELS, o.depth), dc, halve(2), halve(4), dc.map((c) => c * 2)]
+    : nnunet
+      ? [nnunetFeatures(o.depth), dc, halve(2), halve(4)]
+      : [[16], [32], [64]];
   const unique = [...new Map(channelSets.map((c) => [c.join(','), c])).values()];
   return {
     architecture: choices('architecture', ARCHITECTURES),
-    encoder: smp ? choices('encoder', SUPPORTED_ENCODERS) : [{ value: 'unet', allowed: true }],
-    depth: choices('depth', smp ? [1, 2, 3, 4, 5] : [1, 2, 3, 4, 5, 6]),
+    encoder: smp ? choices('encoder', SUPPORTED_ENCODERS) : [{ value: nnunet ? 'plain' : 'unet', allowed: true }],
+    depth: choices('depth', smp ? [1, 2, 3, 4, 5] : nnunet ? [2, 3, 4, 5, 6, 7, 8] : [1, 2, 3, 4, 5, 6]),
     decoderChannels: choices('decoderChannels', unique),
     attention: choices('attention', ['none', 'scse']),
     upsampling: choices('upsampling', ['nearest', 'bilinear']),
-    decoderNorm: choices('decoderNorm', ['batchnorm', 'none']),
+    decoderNorm: choices('decoderNorm', nnunet ? ['instancenorm', 'batchnorm', 'none'] : ['batchnorm', 'none']),
     inChannels: choices('inChannels', [1, 2, 3, 4]),
     classes: choices('classes', [1, 2, 3, 4, 5, 8, 10]),
     activation: choices('activation', ACTIVATIONS),

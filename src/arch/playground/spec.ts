@@ -6,11 +6,13 @@ import { GraphBuilder } from '../../ir/graph.js';
 import type { BatchNormParams, ConvParams } from '../../ir/params.js';
 import type { Safetensors } from '../../weights/safetensors.js';
 import { unetTensorNames } from '../brainUnet.js';
+import { buildNnunetNetwork } from '../nnunet/network.js';
 import { TensorReader } from '../reader.js';
 import { DECODERS } from '../smp/decoders/index.js';
 import { encoderOf } from '../smp/encoders/index.js';
 import { segmentationHead } from '../smp/head.js';
 import type { SmpSettings } from '../smp/types.js';
+import { nnunetNetworkOf } from './nnunet.js';
 import { SCSE_REDUCTION, isSmp } from './options.js';
 import type { ModelOptions } from './types.js';
 
@@ -21,9 +23,11 @@ import type { ModelOptions } from './types.js';
  *  - 'fanOutNormal': torchvision's ResNet / MobileNetV2 convs: kaiming_normal_(mode='fan_out', relu)
  *  - 'decoder': smp's initialize_decoder: kaiming_uniform_(mode='fan_in', relu), bias 0
  *  - 'head': smp's initialize_head: xavier_uniform_, bias 0
+ *  - 'heNormal': nnU-Net's InitWeights_He(1e-2) (get_network_from_plans applies network.initialize):
+ *    kaiming_normal_(a=0.01), mode fan_in, on every Conv / ConvTranspose weight; their biases 0
  *  - 'one' / 'zero': BatchNorm weight / bias and running_var / running_mean; 'count': num_batches_tracked (I64 0)
  */
-export type InitKind = 'default' | 'defaultBias' | 'fanOutNormal' | 'decoder' | 'head' | 'one' | 'zero' | 'count';
+export type InitKind = 'default' | 'defaultBias' | 'fanOutNormal' | 'heNormal' | 'decoder' | 'head' | 'one' | 'zero' | 'count';
 
 export interface TensorSpec {
   key: string;
@@ -38,7 +42,10 @@ export interface TensorSpec {
 
 type Recorded =
   | { kind: 'conv'; name: string; shape: [number, number, number, number]; bias: boolean; biasLength: number }
-  | { kind: 'norm'; name: string; channels: number };
+  | { kind: 'norm'; name: string; channels: number }
+  | { kind: 'tensor'; name: string; shape: number[] };
+
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** A reader that hands out zeros of any shape asked for and records the requests, in call order: the
  *  builders' own list of tensors. */
@@ -54,6 +61,11 @@ class RecordingReader extends TensorReader {
     const p: ConvParams = { weight: new Float32Array(0), shape };
     if (bias) p.bias = new Float32Array(0);
     return p;
+  }
+
+  override tensor(name: string, shape: readonly number[]): Float32Array {
+    this.items.push({ kind: 'tensor', name, shape: [...shape] });
+    return new Float32Array(numel(shape));
   }
 
   override batchNorm(name: string, channels: number, eps: number): BatchNormParams {
@@ -83,8 +95,6 @@ export function smpSettingsOf(o: ModelOptions): SmpSettings {
     inferred: [],
   };
 }
-
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** conv weight [out, in/groups, k, k]: PyTorch's fan_in = in/groups * k * k, fan_out = out * k * k */
 function convSpecs(
@@ -120,7 +130,8 @@ function encoderSpecs(o: ModelOptions, inChannels = o.inChannels): TensorSpec[] 
   // state_dict lists it last, so it is held back until the block's other modules are out
   const block = (name: string) => /^encoder\.layer\d+\.\d+\./.exec(name)?.[0];
   let held: Recorded[] = [];
-  const emit = (it: Recorded) => (it.kind === 'conv' ? convSpecs(out, it, init, 'defaultBias', 'encoder') : normSpecs(out, it.name, it.channels, 'encoder'));
+  const emit = (it: Recorded) =>
+    it.kind === 'conv' ? convSpecs(out, it, init, 'defaultBias', 'encoder') : it.kind === 'norm' && normSpecs(out, it.name, it.channels, 'encoder');
   for (const it of r.items) {
     if (held.length && block(it.name) !== block(held[0].name)) held = (held.forEach(emit), []);
     if (it.name.includes('.downsample.')) held.push(it);
@@ -177,7 +188,7 @@ function decoderSpecs(o: ModelOptions): TensorSpec[] {
     if (o.attention === 'scse' && it.name === `${last}.conv1.0`) scseSpecs(out, `${last}.attention1`, lastIn);
     const head = it.name.startsWith('segmentation_head.');
     if (it.kind === 'conv') convSpecs(out, it, head ? 'head' : 'decoder', 'zero', head ? 'head' : 'decoder');
-    else normSpecs(out, it.name, it.channels, 'decoder');
+    else if (it.kind === 'norm') normSpecs(out, it.name, it.channels, 'decoder');
   }
   return out;
 }
@@ -215,8 +226,51 @@ function brainSpecs(o: ModelOptions): TensorSpec[] {
   return out;
 }
 
+/**
+ * nnU-Net's PlainConvUNet: the tensors the plug-in reads (recorded from its builder), the deep-supervision
+ * heads decoder.seg_layers[0 .. n-3] that dna always builds (unet_decoder.py: "so that we can always load
+ * parameters"), in the state_dict's order: encoder, decoder.stages, decoder.transpconvs, decoder.seg_layers.
+ * The state_dict's second names of the same tensors (all_modules.*, decoder.encoder.*) are left out:
+ * parameters() counts each tensor once.
+ */
+function nnunetSpecs(o: ModelOptions): TensorSpec[] {
+  const net = nnunetNetworkOf(o);
+  const r = new RecordingReader();
+  const b = new GraphBuilder();
+  buildNnunetNetwork(b, r, net, b.value('input', o.inChannels));
+  const items = [...r.items];
+  const last = net.nStages - 2;
+  for (let j = 0; j < last; j++) {
+    const cin = net.featuresPerStage[net.nStages - 2 - j];
+    items.push({ kind: 'tensor', name: `decoder.seg_layers.${j}.weight`, shape: [net.numClasses, cin, 1, 1] });
+    items.push({ kind: 'tensor', name: `decoder.seg_layers.${j}.bias`, shape: [net.numClasses] });
+  }
+  const rank = (key: string) => ['encoder.', 'decoder.stages.', 'decoder.transpconvs.', 'decoder.seg_layers.'].findIndex((p) => key.startsWith(p));
+  const segIndex = (key: string) => Number(/^decoder\.seg_layers\.(\d+)\./.exec(key)?.[1] ?? 0);
+  const out: TensorSpec[] = [];
+  for (const it of items) {
+    const part: TensorSpec['part'] = it.name.startsWith('encoder.') ? 'encoder' : it.name.startsWith('decoder.seg_layers.') ? 'head' : 'decoder';
+    if (it.kind === 'norm') normSpecs(out, it.name, it.channels, part);
+    else if (it.kind === 'conv') convSpecs(out, it, 'heNormal', 'zero', part);
+    else if (it.shape.length === 4) {
+      // Conv2d [out, in, k, k] and ConvTranspose2d [in, out, k, k]: PyTorch's fan_in reads dim 1 of both
+      const rf = it.shape[2] * it.shape[3];
+      out.push({ key: it.name, shape: it.shape, init: 'heNormal', fanIn: it.shape[1] * rf, fanOut: it.shape[0] * rf, part });
+    } else {
+      // a conv's bias (0), or InstanceNorm2d's affine weight (1) and bias (0)
+      const init: InitKind = /\.norm\.weight$/.test(it.name) ? 'one' : 'zero';
+      out.push({ key: it.name, shape: it.shape, init, fanIn: 0, fanOut: 0, part });
+    }
+  }
+  return out
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => rank(a.t.key) - rank(b.t.key) || segIndex(a.t.key) - segIndex(b.t.key) || a.i - b.i)
+    .map(({ t }) => t);
+}
+
 /** Every tensor of the model's state_dict. */
 export function stateDictSpec(o: ModelOptions): TensorSpec[] {
+  if (o.architecture === 'nnunet-plain') return nnunetSpecs(o);
   if (!isSmp(o)) return brainSpecs(o);
   return [...encoderSpecs(o), ...decoderSpecs(o)];
 }

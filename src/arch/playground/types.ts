@@ -1,20 +1,22 @@
 // The playground's option and description types (src/playground.ts re-exports them).
 import type { Tuning } from '../../compiler/tuning.js';
 
-/** smp classes by their smp names, and the brain-segmentation U-Net */
-export type PlaygroundArchitecture = 'Unet' | 'UnetPlusPlus' | 'brain-unet';
+/** smp classes by their smp names, the brain-segmentation U-Net, and nnU-Net's 2D PlainConvUNet */
+export type PlaygroundArchitecture = 'Unet' | 'UnetPlusPlus' | 'brain-unet' | 'nnunet-plain';
 
 export interface ModelOptions {
   architecture: PlaygroundArchitecture;
-  /** smp's encoder_name (every one SUPPORTED_ENCODERS has); ignored for the brain U-Net */
+  /** smp's encoder_name (every one SUPPORTED_ENCODERS has); 'unet' for the brain U-Net, 'plain' for nnU-Net */
   encoder: string;
-  /** encoder_depth (the brain U-Net: its number of pooling levels) */
+  /** encoder_depth (the brain U-Net: its number of pooling levels; nnU-Net: n_stages) */
   depth: number;
-  /** one per decoder block, deepest first (the brain U-Net: [init_features]) */
+  /** one per decoder block, deepest first (the brain U-Net: [init_features]; nnU-Net: features_per_stage,
+   *  one per stage, the first stage first) */
   decoderChannels: number[];
   attention: 'none' | 'scse';
   upsampling: 'nearest' | 'bilinear';
-  decoderNorm: 'batchnorm' | 'none';
+  /** 'instancenorm': nnU-Net only (its InstanceNorm2d, the default there; 'batchnorm' is nnUNetTrainerBN's) */
+  decoderNorm: 'batchnorm' | 'none' | 'instancenorm';
   inChannels: number;
   classes: number;
   activation: 'identity' | 'sigmoid' | 'softmax' | 'logsoftmax' | 'tanh';
