@@ -309,15 +309,23 @@ function convertOldPlans(cfg: Json, at: string): Json {
       strides: structuredClone(need('pool_op_kernel_sizes')),
       [blocks]: structuredClone(encoder),
       n_conv_per_stage_decoder: structuredClone(need('n_conv_per_stage_decoder')),
-      conv_bias: true,
-      norm_op: `torch.nn.modules.instancenorm.InstanceNorm${dim}d`,
-      norm_op_kwargs: { eps: 1e-5, affine: true },
-      dropout_op: null,
-      dropout_op_kwargs: null,
-      nonlin: 'torch.nn.LeakyReLU',
-      nonlin_kwargs: { inplace: true },
+      ...defaultArchKwargs(`torch.nn.modules.instancenorm.InstanceNorm${dim}d`),
     },
     _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'],
+  };
+}
+
+/** The arch_kwargs nnU-Net's planners write the same for every network (conv bias, the norm with eps 1e-5 and
+ *  affine, no dropout, in-place LeakyReLU at its default slope), with `normOp` as the norm. */
+export function defaultArchKwargs(normOp: string): Record<string, unknown> {
+  return {
+    conv_bias: true,
+    norm_op: normOp,
+    norm_op_kwargs: { eps: 1e-5, affine: true },
+    dropout_op: null,
+    dropout_op_kwargs: null,
+    nonlin: 'torch.nn.LeakyReLU',
+    nonlin_kwargs: { inplace: true },
   };
 }
 

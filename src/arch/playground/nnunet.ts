@@ -3,7 +3,7 @@
 // default_experiment_planner.py: 3x3 kernels, strides [1,1] then [2,2], 2 convs per stage in the encoder and
 // the decoder, conv bias, InstanceNorm2d(eps 1e-5, affine), LeakyReLU (its default slope 0.01), no dropout),
 // which the ordinary nnU-Net plug-in (src/arch/nnunet) then reads like any results folder's.
-import { type NnunetNetwork, nnunetConfig } from '../nnunet/plans.js';
+import { type NnunetNetwork, defaultArchKwargs, nnunetConfig } from '../nnunet/plans.js';
 import type { ModelOptions } from './types.js';
 
 /** the planner's UNet_base_num_features and UNet_max_features_2d: stage s has min(512, 32 * 2^s) features */
@@ -75,13 +75,7 @@ export function nnunetFilesOf(o: ModelOptions): { plans: Record<string, unknown>
             strides: perStage((s) => (s === 0 ? [1, 1] : [2, 2])),
             n_conv_per_stage: perStage(() => 2),
             n_conv_per_stage_decoder: perStage(() => 2).slice(1),
-            conv_bias: true,
-            norm_op: norm,
-            norm_op_kwargs: { eps: 1e-5, affine: true },
-            dropout_op: null,
-            dropout_op_kwargs: null,
-            nonlin: 'torch.nn.LeakyReLU',
-            nonlin_kwargs: { inplace: true },
+            ...defaultArchKwargs(norm),
           },
           _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'],
         },
