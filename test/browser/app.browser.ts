@@ -113,7 +113,7 @@ for (const mode of MODES) {
     assert.match((await ctx.page.textContent('#model-description')) ?? '', /DEMO ONLY/, 'the model describes itself');
     assert.not.ok(await ctx.page.isVisible('#model-note'), 'no random-weight warning for a trained model');
     // the cost rows (GFLOP, GPU memory) follow the model's info: the worker computes them after the load
-    await waitFor(ctx, `unetDemo.cost !== undefined`, 60_000, 'the model panel\'s cost rows');
+    await waitFor(ctx, `unetDemo.cost !== undefined`, 60_000, "the model panel's cost rows");
     const arch = (await ctx.page.textContent('#model-arch')) ?? '';
     for (const term of ['encoder', 'depth', 'decoder channels', 'classes', 'activation', 'parameters', 'GFLOP', 'GPU memory'])
       assert.ok(arch.includes(term), `architecture table shows ${term}: ${arch}`);
