@@ -63,7 +63,7 @@ export class Plan {
     if (!(data instanceof ArrayBuffer)) throw data;
     if (this.runs++ > 0) this.recentMs = [...this.recentMs.slice(-2), performance.now() - t0];
     const out = new Float32Array(data);
-    return this.order.output === 'rows' ? reorder(out, this.outputShape, 'toNchw') : out;
+    return this.order.output === 'rows' ? rowsToNchw(out, this.outputShape) : out;
   }
 
   /** Writes an NCHW input of inputShape into the plan's input buffer (queued: ordered with submits). */
@@ -143,8 +143,9 @@ export class Plan {
   }
 }
 
-/** `data` of NCHW `shape` to rows order ((n, y, c, x); y over every spatial axis but the last) or back. */
-function reorder(data: Float32Array, shape: Shape, to: 'toNchw' | 'toRows'): Float32Array {
+/** `data` in rows order ((n, y, c, x); y over every spatial axis but the last) as NCHW `shape` (upload()
+ *  writes the other direction a few MiB at a time). */
+function rowsToNchw(data: Float32Array, shape: Shape): Float32Array {
   const [N, C] = shape;
   const W = shape[shape.length - 1];
   const rows = data.length / (N * C * W);
@@ -154,8 +155,7 @@ function reorder(data: Float32Array, shape: Shape, to: 'toNchw' | 'toRows'): Flo
       for (let c = 0; c < C; c++) {
         const nchw = ((n * C + c) * rows + y) * W;
         const byRows = ((n * rows + y) * C + c) * W;
-        if (to === 'toNchw') out.set(data.subarray(byRows, byRows + W), nchw);
-        else out.set(data.subarray(nchw, nchw + W), byRows);
+        out.set(data.subarray(byRows, byRows + W), nchw);
       }
   return out;
 }
